@@ -1,0 +1,116 @@
+"""Settings read once from the environment; the embedded defaults need nothing set."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("quanyi.config")
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./quanyi.db"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Protection applied to every GraphQL document before it runs."""
+
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2_000
+    max_body_bytes: int = 256 * 1024
+    max_page_size: int = 100
+    document_cache_size: int = 512
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    database_read_url: str | None = None
+    redis_url: str | None = None
+    secret_key: bytes = field(default=b"", repr=False)
+    debug: bool = False
+    graphiql: bool = False
+    demo: bool = False
+    limits: Limits = field(default_factory=Limits)
+    response_cache_seconds: float = 2.0
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        database_url = env.get("QUANYI_DATABASE_URL") or DEFAULT_DATABASE_URL
+        debug = _flag(env.get("QUANYI_DEBUG"))
+        limits = Limits(
+            max_depth=_int(env, "QUANYI_MAX_DEPTH", Limits.max_depth),
+            max_aliases=_int(env, "QUANYI_MAX_ALIASES", Limits.max_aliases),
+            max_tokens=_int(env, "QUANYI_MAX_TOKENS", Limits.max_tokens),
+            max_body_bytes=_int(env, "QUANYI_MAX_BODY_BYTES", Limits.max_body_bytes),
+        )
+        return cls(
+            database_url=database_url,
+            database_read_url=env.get("QUANYI_DATABASE_READ_URL") or None,
+            redis_url=env.get("QUANYI_REDIS_URL") or None,
+            secret_key=_secret_key(env.get("QUANYI_SECRET_KEY"), database_url),
+            debug=debug,
+            graphiql=debug or _flag(env.get("QUANYI_GRAPHIQL")),
+            demo=_flag(env.get("QUANYI_DEMO")),
+            limits=limits,
+        )
+
+    def with_demo(self) -> Settings:
+        return replace(self, demo=True, graphiql=True)
+
+
+def _secret_key(configured: str | None, database_url: str) -> bytes:
+    """The 32-byte key that encrypts card secrets.
+
+    Production sets QUANYI_SECRET_KEY (base64 of 32 bytes). The embedded mode keeps a
+    development key in a file beside the SQLite database so a restart can still
+    decrypt what it stored.
+    """
+    if configured:
+        key = base64.urlsafe_b64decode(configured.encode() + b"=" * (-len(configured) % 4))
+        if len(key) != 32:
+            raise ValueError("QUANYI_SECRET_KEY must be the base64 encoding of 32 bytes")
+        return key
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        raise ValueError("QUANYI_SECRET_KEY is required when the database is not SQLite")
+    database = url.database or ""
+    folder = Path(database).resolve().parent if database not in ("", ":memory:") else Path.cwd()
+    key_file = folder / (Path(database).name + ".secret.key" if database else "quanyi.secret.key")
+    if key_file.exists():
+        return base64.urlsafe_b64decode(key_file.read_bytes().strip())
+    key = secrets.token_bytes(32)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_bytes(base64.urlsafe_b64encode(key))
+    key_file.chmod(0o600)
+    log.warning(
+        "QUANYI_SECRET_KEY is not set: created a development key in %s. "
+        "Set QUANYI_SECRET_KEY in production.",
+        key_file,
+    )
+    return key

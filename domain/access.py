@@ -1,0 +1,32 @@
+"""Who is asking, and what they may read. One policy, consulted by every entry point."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Role(enum.Enum):
+    ADMIN = "ADMIN"
+    PARTNER = "PARTNER"
+    STOREFRONT = "STOREFRONT"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role | None = None  # None: an anonymous caller
+    channel: str | None = None  # the channel a partner or storefront key is bound to
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+ANONYMOUS = Principal()
+
+
+def may_read_channel(principal: Principal, channel: str, *, public: bool) -> bool:
+    """Admins read every channel; a key reads its own; anyone reads public storefronts."""
+    if principal.is_admin or public:
+        return True
+    return principal.channel == channel

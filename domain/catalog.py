@@ -1,0 +1,50 @@
+"""Catalog rules: SKU kinds and what a SKU has on hand to sell."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class SkuKind(enum.Enum):
+    CARD_CODE = "CARD_CODE"  # one code, used once
+    SERIAL = "SERIAL"  # one serial with a number of uses
+    DIRECT_RECHARGE = "DIRECT_RECHARGE"  # top-up at a supplier, no code
+    BUNDLE = "BUNDLE"  # a fixed set of other SKUs, all or nothing
+
+    @property
+    def is_code_backed(self) -> bool:
+        return self in (SkuKind.CARD_CODE, SkuKind.SERIAL)
+
+
+class CodeStatus(enum.Enum):
+    AVAILABLE = "AVAILABLE"
+    RESERVED = "RESERVED"
+    SOLD = "SOLD"
+    VOID = "VOID"
+
+
+@dataclass(frozen=True, slots=True)
+class StockFigures:
+    available: int
+    reserved: int
+    presale: int = 0
+
+
+NO_STOCK = StockFigures(available=0, reserved=0, presale=0)
+
+
+def bundle_stock(components: Iterable[tuple[StockFigures, int]]) -> StockFigures:
+    """A bundle is sellable only as often as its scarcest component allows.
+
+    `components` pairs each component's stock with the quantity one bundle uses.
+    A bundle with no components cannot be sold.
+    """
+    available: int | None = None
+    for figures, per_bundle in components:
+        if per_bundle <= 0:
+            raise ValueError("a bundle component quantity must be positive")
+        sets = figures.available // per_bundle
+        available = sets if available is None else min(available, sets)
+    return StockFigures(available=available or 0, reserved=0, presale=0)

@@ -1,0 +1,1 @@
+"""Alembic migrations; `quanyi migrate` runs them to head."""

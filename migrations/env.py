@@ -1,0 +1,54 @@
+"""Alembic environment: runs migrations over the async engine of QUANYI_DATABASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+import models
+from config import DEFAULT_DATABASE_URL
+from services.database import create_engine
+
+target_metadata = models.Base.metadata
+
+
+def _url() -> str:
+    import os
+
+    return (
+        context.config.get_main_option("sqlalchemy.url")
+        or os.environ.get("QUANYI_DATABASE_URL")
+        or DEFAULT_DATABASE_URL
+    )
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    engine = create_engine(_url())
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+    await engine.dispose()
+
+
+def run_offline() -> None:
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    asyncio.run(_run_online())

@@ -1,0 +1,22 @@
+"""SQLAlchemy models, one module per domain. Importing this registers every table."""
+
+from models.base import Base
+from models.catalog import Brand, BundleItem, Category, Product, Sku, SkuSupplier, Supplier
+from models.channel import Channel, ChannelKind, SettlementCycle
+from models.inventory import CardCode, StockLevel
+
+__all__ = [
+    "Base",
+    "Brand",
+    "BundleItem",
+    "CardCode",
+    "Category",
+    "Channel",
+    "ChannelKind",
+    "Product",
+    "SettlementCycle",
+    "Sku",
+    "SkuSupplier",
+    "StockLevel",
+    "Supplier",
+]

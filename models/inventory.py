@@ -1,0 +1,42 @@
+"""Inventory: the code pool of code-backed SKUs and counters of top-up SKUs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from domain.catalog import CodeStatus
+from models.base import Base, str_enum, utcnow
+
+
+class CardCode(Base):
+    """One card code or serial. The secret is stored only encrypted (AES-GCM)."""
+
+    __tablename__ = "card_code"
+    __table_args__ = (
+        # A keyed hash of the secret finds duplicates without decrypting anything.
+        UniqueConstraint("sku_id", "secret_digest", name="uq_card_code_sku_digest"),
+        Index("ix_card_code_sku_status", "sku_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("sku.id"))
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_digest: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[CodeStatus] = mapped_column(str_enum(CodeStatus), default=CodeStatus.AVAILABLE)
+    uses_left: Mapped[int] = mapped_column(default=1)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StockLevel(Base):
+    """Counter stock of a direct top-up SKU."""
+
+    __tablename__ = "stock_level"
+
+    sku_id: Mapped[int] = mapped_column(ForeignKey("sku.id"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(default=0)
+    reserved: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,137 @@
+"""Root catalog fields: products, product, node, channels."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy import select
+
+from domain.access import may_read_channel
+from domain.catalog import SkuKind as SkuKindValue
+from models import Channel as ChannelRow
+from resolvers.access import readable_channel
+from schema.catalog import Brand, Category, Product, Sku, SkuKind, Supplier
+from schema.channel import NO_CHANNEL, Channel, ChannelScope
+from schema.context import Info
+from schema.errors import BadUserInput
+from schema.relay import Node, PageInfo, decode_cursor, decode_id, encode_cursor, page_size
+from services import catalog
+
+
+@strawberry.input(description="Every given field must match.")
+class ProductFilter:
+    brand: str | None = strawberry.field(default=None, description="Brand code.")
+    category: str | None = strawberry.field(default=None, description="Category code.")
+    kind: SkuKind | None = strawberry.field(default=None, description="Has an active SKU of this kind.")  # type: ignore[valid-type]
+    text: str | None = strawberry.field(default=None, description="Substring of name or description.")
+
+    def to_query(self) -> catalog.ProductFilter:
+        if self.text is not None and len(self.text) > 100:
+            raise BadUserInput("filter.text is limited to 100 characters", field="filter.text")
+        kind = SkuKindValue(self.kind.value) if self.kind is not None else None
+        return catalog.ProductFilter(brand=self.brand, category=self.category, kind=kind, text=self.text)
+
+
+@strawberry.type
+class ProductEdge:
+    cursor: str
+    node: Product
+
+
+@strawberry.type
+class ProductConnection:
+    edges: list[ProductEdge]
+    page_info: PageInfo
+    _filter: strawberry.Private[catalog.ProductFilter]
+
+    @strawberry.field(description="Products matching the filter, across all pages.")
+    async def total_count(self, info: Info) -> int:
+        async with info.context.db.read_sessions() as session:
+            return await catalog.count_products(session, self._filter)
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field(description="A channel's catalog, one page at a time (at most 100 a page).")
+    async def products(
+        self,
+        info: Info,
+        channel: str,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: ProductFilter | None = None,
+    ) -> ProductConnection:
+        scope = ChannelScope.of(await readable_channel(info, channel))
+        limit = page_size(first, default=20, maximum=info.context.settings.limits.max_page_size)
+        after_id = decode_cursor(after, "Product") if after else None
+        query = filter.to_query() if filter else catalog.ProductFilter()
+        async with info.context.db.read_sessions() as session:
+            rows, more = await catalog.product_page(session, query, after_id=after_id, limit=limit)
+        for row in rows:
+            info.context.loaders.product_by_id.prime(row.id, row)
+        edges = [
+            ProductEdge(cursor=encode_cursor("Product", row.id), node=Product.from_model(row, scope))
+            for row in rows
+        ]
+        return ProductConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=more,
+                has_previous_page=after_id is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            _filter=query,
+        )
+
+    @strawberry.field(description="One product of a channel's catalog, by global ID or slug.")
+    async def product(
+        self, info: Info, channel: str, id: strawberry.ID | None = None, slug: str | None = None
+    ) -> Product | None:
+        if (id is None) == (slug is None):
+            raise BadUserInput("give exactly one of id and slug", field="id")
+        scope = ChannelScope.of(await readable_channel(info, channel))
+        if id is not None:
+            type_name, pk = decode_id(id)
+            if type_name != "Product":
+                return None
+            row = await info.context.loaders.product_by_id.load(pk)
+        else:
+            async with info.context.db.read_sessions() as session:
+                row = await catalog.product_by_slug(session, slug or "")
+        return Product.from_model(row, scope) if row is not None and row.active else None
+
+    @strawberry.field(description="Any object by its global ID; null when unknown or not visible.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        type_name, pk = decode_id(id)
+        loaders = info.context.loaders
+        if type_name == "Product":
+            row = await loaders.product_by_id.load(pk)
+            return Product.from_model(row, NO_CHANNEL) if row and row.active else None
+        if type_name == "Sku":
+            sku = await loaders.sku_by_id.load(pk)
+            if sku is None or not sku.active:
+                return None
+            return Sku.from_model(sku, await loaders.stock_by_sku.load(pk), NO_CHANNEL)
+        if type_name == "Brand":
+            brand = await loaders.brand_by_id.load(pk)
+            return Brand.from_model(brand) if brand else None
+        if type_name == "Category":
+            category = await loaders.category_by_id.load(pk)
+            return Category.from_model(category) if category else None
+        if type_name == "Supplier" and info.context.principal.is_admin:
+            supplier = await loaders.supplier_by_id.load(pk)
+            return Supplier.from_model(supplier) if supplier else None
+        if type_name == "Channel":
+            async with info.context.db.read_sessions() as session:
+                channel = await session.get(ChannelRow, pk)
+            if channel and may_read_channel(info.context.principal, channel.code, public=channel.public):
+                return Channel.from_model(channel)
+        return None
+
+    @strawberry.field(description="Channels the caller may see: all for operators, else its own and the public ones.")
+    async def channels(self, info: Info) -> list[Channel]:
+        principal = info.context.principal
+        async with info.context.db.read_sessions() as session:
+            rows = await session.scalars(select(ChannelRow).order_by(ChannelRow.id))
+            visible = [r for r in rows if may_read_channel(principal, r.code, public=r.public)]
+        return [Channel.from_model(row) for row in visible]

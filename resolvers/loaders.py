@@ -1,0 +1,64 @@
+"""Per-request DataLoaders. Each batch opens its own short session on the read side."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from domain.catalog import StockFigures
+from models import Brand, Category, Channel, Product, Sku, Supplier
+from services import catalog, stock
+from services.database import Database
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _batched(
+    db: Database,
+    fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[dict[K, V]]],
+    missing: Callable[[], V],
+) -> DataLoader[K, V]:
+    async def load(keys: Sequence[K]) -> list[V]:
+        async with db.read_sessions() as session:
+            found = await fetch(session, keys)
+        return [found[key] if key in found else missing() for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+def _by_id(db: Database, model: type) -> DataLoader[int, object | None]:
+    return _batched(db, lambda s, ids: catalog.rows_by_id(s, model, ids), lambda: None)
+
+
+@dataclass(frozen=True)
+class Loaders:
+    product_by_id: DataLoader[int, Product | None]
+    sku_by_id: DataLoader[int, Sku | None]
+    brand_by_id: DataLoader[int, Brand]
+    category_by_id: DataLoader[int, Category]
+    supplier_by_id: DataLoader[int, Supplier | None]
+    channel_by_code: DataLoader[str, Channel | None]
+    skus_by_product: DataLoader[int, list[Sku]]
+    stock_by_sku: DataLoader[int, StockFigures]
+    suppliers_by_sku: DataLoader[int, list[tuple[int, Supplier]]]
+    components_by_bundle: DataLoader[int, list[tuple[Sku, int]]]
+
+    @classmethod
+    def create(cls, db: Database) -> Loaders:
+        return cls(
+            product_by_id=_by_id(db, Product),  # type: ignore[arg-type]
+            sku_by_id=_by_id(db, Sku),  # type: ignore[arg-type]
+            brand_by_id=_by_id(db, Brand),  # type: ignore[arg-type]
+            category_by_id=_by_id(db, Category),  # type: ignore[arg-type]
+            supplier_by_id=_by_id(db, Supplier),  # type: ignore[arg-type]
+            channel_by_code=_batched(db, catalog.channels_by_code, lambda: None),
+            skus_by_product=_batched(db, catalog.skus_of_products, list),
+            stock_by_sku=_batched(db, stock.stock_for, lambda: StockFigures(0, 0, 0)),
+            suppliers_by_sku=_batched(db, catalog.suppliers_of_skus, list),
+            components_by_bundle=_batched(db, catalog.bundle_items_of_skus, list),
+        )

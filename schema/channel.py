@@ -1,0 +1,64 @@
+"""Channel types, and the channel scope that catalog types are priced for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import strawberry
+
+from models import channel as rows
+from schema.context import Info
+from schema.relay import Node, encode_id
+
+ChannelKind = strawberry.enum(rows.ChannelKind, description="Where a channel sells.")
+SettlementCycle = strawberry.enum(rows.SettlementCycle)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelScope:
+    """The channel a query reads the catalog for; `None` code: no channel (node look-ups)."""
+
+    code: str | None
+    channel_id: int | None = None
+    currency: str = "CNY"
+
+    @classmethod
+    def of(cls, row: rows.Channel) -> ChannelScope:
+        return cls(code=row.code, channel_id=row.id, currency=row.currency)
+
+
+NO_CHANNEL = ChannelScope(code=None)
+
+
+@strawberry.type(description="A sales channel: own site, mini-program, H5, marketplace, live, B2B.")
+class Channel(Node):
+    code: str
+    name: str
+    kind: ChannelKind  # type: ignore[valid-type]
+    currency: str
+    settlement_cycle: SettlementCycle  # type: ignore[valid-type]
+    active: bool
+    public: bool = strawberry.field(description="Anonymous catalog reads and guest orders allowed.")
+    _row: strawberry.Private[rows.Channel]
+
+    @classmethod
+    def from_model(cls, row: rows.Channel) -> Channel:
+        return cls(
+            id=encode_id("Channel", row.id),
+            code=row.code,
+            name=row.name,
+            kind=row.kind,
+            currency=row.currency,
+            settlement_cycle=row.settlement_cycle,
+            active=row.active,
+            public=row.public,
+            _row=row,
+        )
+
+    @strawberry.field(description="Commission as a fraction (0.05 = 5%); operators and the channel's own keys.")
+    def commission_rate(self, info: Info) -> Decimal | None:
+        principal = info.context.principal
+        if not (principal.is_admin or principal.channel == self.code):
+            return None
+        return Decimal(self._row.commission_bp).scaleb(-4)

@@ -1,0 +1,1 @@
+"""The application layer: queries, commands and the only place that commits."""

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket edges of the gateway: GraphQL over HTTP, subscriptions, health."""
