@@ -1,0 +1,78 @@
+"""Shared fixtures: one fresh database per test run, migrated and loaded with demo data."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from config import Settings
+from gateway import create_app
+from services.database import Database
+from services.demo import seed_demo
+from services.migrate import upgrade
+from services.secret_box import SecretBox
+from tests.support import (
+    TEST_REDIS_URL,
+    GraphQLClient,
+    StatementCounter,
+    fresh_database,
+    require_redis,
+    new_secret_key,
+)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from fresh_database(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    if TEST_REDIS_URL:
+        asyncio.run(require_redis(TEST_REDIS_URL))
+    upgrade(database_url)
+    return Settings(database_url=database_url, redis_url=TEST_REDIS_URL, secret_key=new_secret_key())
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database.connect(settings)
+    await seed_demo(database, SecretBox(settings.secret_key))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, db: Database) -> AsyncIterator[object]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def statements(app: object) -> StatementCounter:
+    counter = StatementCounter()
+    counter.attach(app.state.db.engine)  # type: ignore[attr-defined]
+    return counter
+
+
+@pytest.fixture
+async def http(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://quanyi.test") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+@pytest.fixture(scope="session")
+def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("work")
