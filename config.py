@@ -52,7 +52,9 @@ class Settings:
     graphiql: bool = False
     demo: bool = False
     limits: Limits = field(default_factory=Limits)
+    response_cache: bool = True
     response_cache_seconds: float = 2.0
+    broker_prefix: str = "quanyi:"
 
     @property
     def is_sqlite(self) -> bool:
@@ -78,6 +80,8 @@ class Settings:
             graphiql=debug or _flag(env.get("QUANYI_GRAPHIQL")),
             demo=_flag(env.get("QUANYI_DEMO")),
             limits=limits,
+            response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
+            response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
         )
 
     def with_demo(self) -> Settings:

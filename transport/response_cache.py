@@ -1,0 +1,82 @@
+"""A short-lived cache of whole answers to public catalog reads.
+
+A storefront's catalog query is the same for every visitor of a channel, so its
+answer can be reused. An entry is keyed by the document, operation, variables and
+who asks (role and channel), lives a few seconds at most, and is dropped at once
+when the broker carries a catalog, price or stock change from any process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+from graphql import FieldNode, OperationDefinitionNode, OperationType
+
+from broker import Broker
+from domain.access import Principal
+from services.events import CATALOG_CHANGED
+from transport.documents import BoundedCache
+
+log = logging.getLogger("quanyi.cache")
+
+# Root fields whose answers depend only on the catalog, prices and stock.
+CACHEABLE_ROOT_FIELDS = frozenset({"products", "product", "channels", "__typename"})
+
+Key = tuple[str, str | None, bytes, str | None, str | None]
+
+
+class ResponseCache:
+    def __init__(self, ttl_seconds: float, size: int = 1024) -> None:
+        self._ttl = ttl_seconds
+        self._entries: BoundedCache[Key, tuple[float, int, bytes]] = BoundedCache(size)
+        self._generation = 0
+
+    @staticmethod
+    def key(query: str, operation_name: str | None, variables: object, who: Principal) -> Key:
+        encoded = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b""
+        role = who.role.value if who.role else None
+        return (query, operation_name, encoded, role, who.channel)
+
+    def get(self, key: Key) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        stored_at, generation, body = entry
+        if generation != self._generation or time.monotonic() - stored_at > self._ttl:
+            return None
+        return body
+
+    def put(self, key: Key, body: bytes) -> None:
+        self._entries.put(key, (time.monotonic(), self._generation, body))
+
+    def invalidate(self) -> None:
+        self._generation += 1
+
+    @staticmethod
+    def cacheable(operation: OperationDefinitionNode) -> bool:
+        return operation.operation is OperationType.QUERY and all(
+            isinstance(selection, FieldNode) and selection.name.value in CACHEABLE_ROOT_FIELDS
+            for selection in operation.selection_set.selections
+        )
+
+    async def follow(self, broker: Broker) -> None:
+        """Invalidate on every catalog change event until cancelled."""
+        async with broker.subscribe(CATALOG_CHANGED) as changes:
+            async for _ in changes:
+                self.invalidate()
+
+
+async def run_follower(cache: ResponseCache, broker: Broker) -> None:
+    while True:
+        try:
+            await cache.follow(broker)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Without the events the cache cannot be trusted: empty it and resubscribe.
+            cache.invalidate()
+            log.exception("lost catalog change events; resubscribing")
+            await asyncio.sleep(1)
