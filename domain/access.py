@@ -16,6 +16,14 @@ class Role(enum.Enum):
 class Principal:
     role: Role | None = None  # None: an anonymous caller
     channel: str | None = None  # the channel a partner or storefront key is bound to
+    key_prefix: str | None = None  # the clear prefix of the key, for audit trails
+
+    @property
+    def actor(self) -> str:
+        """How audit records name this caller; never the key itself."""
+        if self.role is None:
+            return "anonymous"
+        return f"{self.role.value.lower()}:{self.key_prefix or '-'}"
 
     @property
     def is_admin(self) -> bool:

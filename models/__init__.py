@@ -4,9 +4,16 @@ from models.base import Base
 from models.catalog import Brand, BundleItem, Category, Product, Sku, SkuSupplier, Supplier
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
+from models.keys import ApiKey
+from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier
 
 __all__ = [
+    "ApiKey",
     "Base",
+    "ChannelPrice",
+    "ChannelQuota",
+    "PriceChange",
+    "PriceTier",
     "Brand",
     "BundleItem",
     "CardCode",

@@ -63,6 +63,9 @@ class Sku(Base):
     face_value_fen: Mapped[int] = mapped_column(BigInteger)
     supplier_cost_fen: Mapped[int] = mapped_column(BigInteger)
     base_price_fen: Mapped[int] = mapped_column(BigInteger)
+    # Price control (控价): no channel may sell below the floor or above the ceiling.
+    price_floor_fen: Mapped[int | None] = mapped_column(BigInteger)
+    price_ceiling_fen: Mapped[int | None] = mapped_column(BigInteger)
     # Orders accepted before codes exist, up to this many units.
     presale_cap: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)

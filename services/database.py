@@ -23,11 +23,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def _sqlite_autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, decide when a transaction begins.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Any) -> None:
+    # A write transaction takes SQLite's write lock at BEGIN, so two writers queue on
+    # busy_timeout instead of both reading and then failing to upgrade their lock.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str, *, pool_size: int = 10, writer: bool = False) -> AsyncEngine:
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if writer:
+            event.listen(engine.sync_engine, "connect", _sqlite_autocommit_driver)
+            event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -43,10 +57,14 @@ class Database:
 
     @classmethod
     def connect(cls, settings: Settings) -> Database:
-        engine = create_engine(settings.database_url)
-        read_engine = (
-            create_engine(settings.database_read_url) if settings.database_read_url else engine
-        )
+        engine = create_engine(settings.database_url, writer=True)
+        if settings.database_read_url:
+            read_engine = create_engine(settings.database_read_url)
+        elif settings.is_sqlite:
+            # Readers on their own connections: WAL lets them run beside the writer.
+            read_engine = create_engine(settings.database_url)
+        else:
+            read_engine = engine
         return cls(
             engine=engine,
             read_engine=read_engine,

@@ -57,7 +57,10 @@ async def app(settings: Settings, db: Database) -> AsyncIterator[object]:
 @pytest.fixture(scope="session")
 def statements(app: object) -> StatementCounter:
     counter = StatementCounter()
-    counter.attach(app.state.db.engine)  # type: ignore[attr-defined]
+    database = app.state.db  # type: ignore[attr-defined]
+    counter.attach(database.engine)
+    if database.read_engine is not database.engine:
+        counter.attach(database.read_engine)
     return counter
 
 
