@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 # Minor units per major unit for the currencies we price in.
 _MINOR_DIGITS = {"CNY": 2, "USD": 2, "HKD": 2, "EUR": 2, "JPY": 0}
+
+# Amounts are stored in a BIGINT column of minor units.
+MAX_MINOR = 2**63 - 1
+
+# "9.90", "-3", "+0.5": ASCII digits only. Decimal() alone would also take "1e3",
+# "1_000", " 9.90 " and non-ASCII digits, none of which a price field should mean.
+_PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+
+# Wide enough that the share of any storable amount at any sensible rate is exact before
+# it is rounded once, to the fen.
+_EXACT = Context(prec=100)
 
 
 class MoneyError(ValueError):
@@ -20,6 +32,19 @@ def minor_digits(currency: str) -> int:
         raise MoneyError(f"unsupported currency {currency!r}") from None
 
 
+def _decimal(amount: object) -> Decimal:
+    """A finite Decimal from a plain decimal string, an int or a Decimal; nothing else."""
+    if isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
+        kind = "a float" if isinstance(amount, float) else type(amount).__name__
+        raise MoneyError(f"money is never built from {kind}")
+    if isinstance(amount, str) and not _PLAIN_DECIMAL.fullmatch(amount):
+        raise MoneyError(f"not a decimal amount: {amount!r}")
+    value = Decimal(amount)
+    if not value.is_finite():
+        raise MoneyError(f"not a finite amount: {amount!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     """An amount in a currency, held as integer minor units (fen for CNY)."""
@@ -30,30 +55,37 @@ class Money:
     def __post_init__(self) -> None:
         if not isinstance(self.minor, int) or isinstance(self.minor, bool):
             raise MoneyError("money is held in integer minor units")
+        if abs(self.minor) > MAX_MINOR:
+            raise MoneyError("amount is too large to store")
         minor_digits(self.currency)
 
     @classmethod
     def of(cls, amount: str | int | Decimal, currency: str = "CNY") -> Money:
         """Parse a decimal amount; more precision than the currency has is an error."""
-        if isinstance(amount, float):
-            raise MoneyError("money is never built from a float")
-        try:
-            value = Decimal(amount)
-        except InvalidOperation:
-            raise MoneyError(f"not a decimal amount: {amount!r}") from None
-        if not value.is_finite():
-            raise MoneyError(f"not a finite amount: {amount!r}")
-        scaled = value.scaleb(minor_digits(currency))
-        if scaled != scaled.to_integral_value():
+        digits = minor_digits(currency)
+        sign, figures, exponent = _decimal(amount).as_tuple()
+        assert isinstance(exponent, int)  # finite, checked by _decimal
+        # Integer arithmetic on the digits: exact whatever the Decimal context says.
+        significant = "".join(map(str, figures)).rstrip("0")
+        if not significant:
+            return cls(0, currency)
+        exponent += len(figures) - len(significant)  # trailing zeros are not precision
+        if exponent + digits < 0:
             raise MoneyError(f"{amount} has more decimals than {currency} allows")
-        return cls(int(scaled), currency)
+        if len(significant) + exponent + digits > len(str(MAX_MINOR)):
+            raise MoneyError(f"{amount} is too large to store")
+        minor = int(significant) * 10 ** (exponent + digits)
+        return cls(-minor if sign else minor, currency)
 
     @property
     def amount(self) -> Decimal:
-        digits = minor_digits(self.currency)
-        return Decimal(self.minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
+        """The amount with exactly the currency's decimals: Decimal("9.90"), never "9.9"."""
+        figures = tuple(int(c) for c in str(abs(self.minor)))
+        return Decimal((int(self.minor < 0), figures, -minor_digits(self.currency)))
 
     def _same(self, other: Money) -> None:
+        if not isinstance(other, Money):
+            raise MoneyError("money is combined with money only")
         if other.currency != self.currency:
             raise MoneyError(f"cannot combine {self.currency} with {other.currency}")
 
@@ -65,6 +97,9 @@ class Money:
         self._same(other)
         return Money(self.minor - other.minor, self.currency)
 
+    def __neg__(self) -> Money:
+        return Money(-self.minor, self.currency)
+
     def __mul__(self, quantity: int) -> Money:
         if not isinstance(quantity, int) or isinstance(quantity, bool):
             raise MoneyError("money is multiplied by whole quantities only")
@@ -73,9 +108,16 @@ class Money:
     __rmul__ = __mul__
 
     def apply_rate(self, rate: Decimal) -> Money:
-        """A share of this amount (commission, discount), rounded half-up to the fen."""
-        share = (Decimal(self.minor) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-        return Money(int(share), self.currency)
+        """A share of this amount (commission, discount), rounded half-up to the fen.
+
+        Half-up rounds ties away from zero, so the share of a reversal is exactly the
+        negative of the share of the original amount.
+        """
+        if not isinstance(rate, Decimal) or not rate.is_finite():
+            raise MoneyError("a rate is a finite Decimal, never a float")
+        share = _EXACT.multiply(Decimal(self.minor), rate)
+        fen = share.quantize(Decimal(1), rounding=ROUND_HALF_UP, context=_EXACT)
+        return Money(int(fen), self.currency)
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"

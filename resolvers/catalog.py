@@ -62,7 +62,7 @@ class CatalogQuery:
     ) -> ProductConnection:
         scope = ChannelScope.of(await readable_channel(info, channel))
         limit = page_size(first, default=20, maximum=info.context.settings.limits.max_page_size)
-        after_id = decode_cursor(after, "Product") if after else None
+        after_id = decode_cursor(after, "Product") if after is not None else None
         query = filter.to_query() if filter else catalog.ProductFilter()
         async with info.context.db.read_sessions() as session:
             rows, more = await catalog.product_page(session, query, after_id=after_id, limit=limit)
@@ -110,6 +110,10 @@ class CatalogQuery:
         if type_name == "Sku":
             sku = await loaders.sku_by_id.load(pk)
             if sku is None or not sku.active:
+                return None
+            # A withdrawn product takes its SKUs out of the catalog with it.
+            product = await loaders.product_by_id.load(sku.product_id)
+            if product is None or not product.active:
                 return None
             return Sku.from_model(sku, await loaders.stock_by_sku.load(pk), NO_CHANNEL)
         if type_name == "Brand":

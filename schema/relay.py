@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 import strawberry
-from strawberry.relay import PageInfo, from_base64, to_base64
+from strawberry.relay import PageInfo, to_base64
 
 from schema.errors import BadUserInput
 
@@ -19,16 +22,30 @@ def encode_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(to_base64(type_name, pk))
 
 
+# One spelling per object: clients cache by ID, so "Product:007" or "Product: 7" must not
+# name the same product as "Product:7".
+_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PK = re.compile(r"[1-9][0-9]{0,9}")
+# Primary keys are INTEGER columns: a larger number names nothing, and PostgreSQL would
+# refuse to compare it with them rather than find no row.
+_MAX_PK = 2**31 - 1
+
+
 def decode_id(global_id: str, *, field: str = "id") -> tuple[str, int]:
     """The type name and primary key of a global ID; a malformed ID is the caller's error."""
+    invalid = BadUserInput(f"{global_id!r} is not a valid ID", field=field)
+    if not isinstance(global_id, str):
+        raise invalid
     try:
-        type_name, raw = from_base64(global_id)
-        pk = int(raw)
-    except (ValueError, TypeError):
-        raise BadUserInput(f"{global_id!r} is not a valid ID", field=field) from None
-    if pk <= 0 or pk > 2**63 - 1:
-        raise BadUserInput(f"{global_id!r} is not a valid ID", field=field)
-    return type_name, pk
+        text = base64.b64decode(global_id.encode("ascii"), validate=True).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeError are ValueErrors
+        raise invalid from None
+    type_name, _, raw = text.partition(":")
+    if not (_TYPE_NAME.fullmatch(type_name) and _PK.fullmatch(raw) and int(raw) <= _MAX_PK):
+        raise invalid
+    if encode_id(type_name, int(raw)) != global_id:  # e.g. stray padding bits
+        raise invalid
+    return type_name, int(raw)
 
 
 def encode_cursor(kind: str, position: int) -> str:

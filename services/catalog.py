@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,7 @@ from domain.catalog import SkuKind
 from models import Brand, BundleItem, Category, Channel, Product, Sku, SkuSupplier, Supplier
 
 _Row = TypeVar("_Row", Brand, Category, Product, Sku, Supplier)
+_Query = TypeVar("_Query", bound=Select[Any])
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,7 @@ class ProductFilter:
     text: str | None = None
 
 
-def _filtered(query: Select[tuple[Product]], f: ProductFilter) -> Select[tuple[Product]]:
+def _filtered(query: _Query, f: ProductFilter) -> _Query:
     query = query.where(Product.active.is_(True))
     if f.brand is not None:
         query = query.where(Product.brand_id == select(Brand.id).where(Brand.code == f.brand).scalar_subquery())

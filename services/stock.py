@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import NO_STOCK, CodeStatus, SkuKind, StockFigures, bundle_stock
@@ -14,10 +16,29 @@ from models import BundleItem, CardCode, Sku, StockLevel
 _COUNTED = (CodeStatus.AVAILABLE, CodeStatus.RESERVED)
 
 
-async def stock_for(session: AsyncSession, sku_ids: Collection[int]) -> dict[int, StockFigures]:
-    """Stock of each SKU; a bundle's from its components. Four statements whatever the count."""
+@dataclass(frozen=True, slots=True)
+class _Tally:
+    """Codes of one SKU in one status, and the uses they carry."""
+
+    codes: int = 0
+    uses: int = 0
+
+    def units(self, kind: SkuKind) -> int:
+        # A serial sells each of its uses; a card code is one unit whatever its uses say.
+        return self.uses if kind is SkuKind.SERIAL else self.codes
+
+
+async def stock_for(
+    session: AsyncSession, sku_ids: Collection[int], *, now: datetime | None = None
+) -> dict[int, StockFigures]:
+    """Stock of each SKU; a bundle's from its components. Four statements whatever the count.
+
+    A code that has expired by `now` (default: the current time) is no longer sellable;
+    a reserved one still counts as reserved, since an order holds it.
+    """
     if not sku_ids:
         return {}
+    now = now or datetime.now(UTC)
     components: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for bundle_id, component_id, quantity in await session.execute(
         select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity).where(
@@ -33,14 +54,21 @@ async def stock_for(session: AsyncSession, sku_ids: Collection[int]) -> dict[int
             select(Sku.id, Sku.kind, Sku.presale_cap).where(Sku.id.in_(wanted))
         )
     }
-    # Uses, not rows: a SERIAL code carries several uses; a card code has one.
-    codes: dict[int, dict[CodeStatus, int]] = defaultdict(dict)
-    for sku_id, status, uses in await session.execute(
-        select(CardCode.sku_id, CardCode.status, func.sum(CardCode.uses_left))
-        .where(CardCode.sku_id.in_(wanted), CardCode.status.in_(_COUNTED))
+    codes: dict[int, dict[CodeStatus, _Tally]] = defaultdict(dict)
+    for sku_id, status, count, uses in await session.execute(
+        select(CardCode.sku_id, CardCode.status, func.count(), func.sum(CardCode.uses_left))
+        .where(
+            CardCode.sku_id.in_(wanted),
+            CardCode.status.in_(_COUNTED),
+            or_(
+                CardCode.status != CodeStatus.AVAILABLE,
+                CardCode.expires_at.is_(None),
+                CardCode.expires_at > now,
+            ),
+        )
         .group_by(CardCode.sku_id, CardCode.status)
     ):
-        codes[sku_id][status] = int(uses or 0)
+        codes[sku_id][status] = _Tally(codes=int(count), uses=int(uses or 0))
     counters = {
         sku_id: (on_hand, reserved)
         for sku_id, on_hand, reserved in await session.execute(
@@ -59,8 +87,8 @@ async def stock_for(session: AsyncSession, sku_ids: Collection[int]) -> dict[int
             return StockFigures(available=max(on_hand - reserved, 0), reserved=reserved)
         pool = codes.get(sku_id, {})
         return StockFigures(
-            available=pool.get(CodeStatus.AVAILABLE, 0),
-            reserved=pool.get(CodeStatus.RESERVED, 0),
+            available=pool.get(CodeStatus.AVAILABLE, _Tally()).units(kind),
+            reserved=pool.get(CodeStatus.RESERVED, _Tally()).units(kind),
             presale=presale_cap,
         )
 
