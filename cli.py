@@ -44,6 +44,34 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from domain.access import Role
+    from services.keys import KeyError_, issue_key
+
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    role = Role(args.role.upper())
+
+    async def go() -> str:
+        db = Database.connect(settings)
+        try:
+            async with db.sessions() as session, session.begin():
+                issued = await issue_key(session, role=role, channel=args.channel, name=args.name)
+            return issued.plaintext
+        finally:
+            await db.dispose()
+
+    try:
+        plaintext = asyncio.run(go())
+    except KeyError_ as error:
+        print(f"quanyi: {error}", file=sys.stderr)
+        return 2
+    print(f"{role.value} key for {args.channel or 'all channels'} (shown once; store it safely):")
+    print(plaintext)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -89,6 +117,13 @@ def parser() -> argparse.ArgumentParser:
 
     seed = commands.add_parser("seed-demo", help="load the demo catalog, channels and codes")
     seed.set_defaults(run=cmd_seed_demo)
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="issue a key; it is printed once, on the last line")
+    create.add_argument("--role", required=True, type=str.upper, choices=["ADMIN", "PARTNER", "STOREFRONT"])
+    create.add_argument("--channel", help="the channel a PARTNER or STOREFRONT key is bound to")
+    create.add_argument("--name", default="", help="a note on who holds the key")
+    create.set_defaults(run=cmd_keys_create)
     return root
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,7 +19,10 @@ from resolvers import build_schema
 from resolvers.loaders import Loaders
 from schema.context import Context
 from services.database import Database
-from transport.auth import principal_for
+from domain.access import ANONYMOUS, Principal
+from schema.errors import Unauthenticated
+from services.authenticator import Authenticator
+from transport.auth import bearer
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.response_cache import ResponseCache, run_follower
@@ -32,24 +36,39 @@ def create_app(settings: Settings | None = None) -> Starlette:
     db = Database.connect(settings)
     broker = connect(settings.redis_url, prefix=settings.broker_prefix)
     cache = ResponseCache(settings.response_cache_seconds) if settings.response_cache else None
+    authenticator = Authenticator(db, broker)
     schema = build_schema()
 
+    async def principal_of(headers: Mapping[str, str]) -> Principal:
+        credential = bearer(headers.get("authorization"))
+        if credential is None:
+            return ANONYMOUS
+        principal = await authenticator.principal(credential)
+        if principal is None:
+            raise Unauthenticated("unknown or revoked key")
+        return principal
+
+    def context(principal: Principal, request_id: str) -> Context:
+        now = datetime.now(UTC)
+        loaders = Loaders.create(db, now)
+        return Context(settings, db, broker, authenticator, loaders, principal, request_id, now)
+
     async def http_context(request: Request, request_id: str) -> Context:
-        principal = await principal_for(request.headers)
-        return Context(settings, db, Loaders.create(db), principal, request_id)
+        return context(await principal_of(request.headers), request_id)
 
     async def ws_context(websocket: WebSocket) -> Context:
-        principal = await principal_for(websocket.headers)
-        return Context(settings, db, Loaders.create(db), principal, "ws")
+        return context(await principal_of(websocket.headers), "ws")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
-        follower = asyncio.create_task(run_follower(cache, broker)) if cache else None
+        followers = [asyncio.create_task(authenticator.follow(), name="key-revocations")]
+        if cache is not None:
+            followers.append(asyncio.create_task(run_follower(cache, broker), name="catalog-changes"))
         try:
             yield
         finally:
-            if follower is not None:
+            for follower in followers:
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await follower

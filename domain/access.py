@@ -38,3 +38,8 @@ def may_read_channel(principal: Principal, channel: str, *, public: bool) -> boo
     if principal.is_admin or public:
         return True
     return principal.channel == channel
+
+
+def may_read_channel_private(principal: Principal, channel: str) -> bool:
+    """Rules, quotas, audit trails and keys of a channel: operators and that channel's keys."""
+    return principal.is_admin or (principal.channel is not None and principal.channel == channel)

@@ -48,3 +48,15 @@ def bundle_stock(components: Iterable[tuple[StockFigures, int]]) -> StockFigures
         sets = figures.available // per_bundle
         available = sets if available is None else min(available, sets)
     return StockFigures(available=available or 0, reserved=0, presale=0)
+
+
+def channel_stock(shared: StockFigures, quota_left: int | None) -> StockFigures:
+    """What one channel may sell: the shared pool, capped by what is left of its quota."""
+    if quota_left is None:
+        return shared
+    quota_left = max(quota_left, 0)
+    return StockFigures(
+        available=min(shared.available, quota_left),
+        reserved=shared.reserved,
+        presale=min(shared.presale, max(quota_left - shared.available, 0)),
+    )

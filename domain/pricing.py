@@ -116,6 +116,7 @@ class PriceViolation(Enum):
     NOT_POSITIVE = "PRICE_NOT_POSITIVE"
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     EMPTY_WINDOW = "EMPTY_PRICE_WINDOW"
+    INVERTED_BOUNDS = "FLOOR_ABOVE_CEILING"
 
 
 def check_price(
@@ -137,4 +138,17 @@ def check_price(
         return PriceViolation.ABOVE_PRICE_CEILING
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         return PriceViolation.EMPTY_WINDOW
+    return None
+
+
+def check_bounds(bounds: PriceBounds) -> PriceViolation | None:
+    """Why a floor and ceiling may not be set together, or None."""
+    for bound in (bounds.floor, bounds.ceiling):
+        if bound is not None and bound.minor <= 0:
+            return PriceViolation.NOT_POSITIVE
+    if bounds.floor is not None and bounds.ceiling is not None:
+        if bounds.floor.currency != bounds.ceiling.currency:
+            return PriceViolation.CURRENCY_MISMATCH
+        if bounds.floor.minor > bounds.ceiling.minor:
+            return PriceViolation.INVERTED_BOUNDS
     return None

@@ -6,11 +6,20 @@ import strawberry
 from strawberry.tools import merge_types
 
 from resolvers.catalog import CatalogQuery
+from resolvers.keys import KeysMutation, KeysQuery
+from resolvers.pricing import PricingMutation, PricingQuery
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.channel import Channel
+from schema.keys import ApiKey
+from schema.pricing import PriceChange
 
-Query = merge_types("Query", (CatalogQuery,))
+Query = merge_types("Query", (CatalogQuery, PricingQuery, KeysQuery))
+Mutation = merge_types("Mutation", (PricingMutation, KeysMutation))
 
 
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=Query, types=[Product, Sku, Brand, Category, Supplier, Channel])
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange],
+    )

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from domain.access import may_read_channel
 from domain.catalog import SkuKind as SkuKindValue
 from models import Channel as ChannelRow
-from resolvers.access import readable_channel
-from schema.catalog import Brand, Category, Product, Sku, SkuKind, Supplier
-from schema.channel import NO_CHANNEL, Channel, ChannelScope
+from resolvers.access import caller_scope, readable_channel
+from resolvers.private_nodes import private_node
+from schema.catalog import Brand, Category, Product, SkuKind, Supplier, load_skus
+from schema.channel import Channel, ChannelScope
 from schema.context import Info
 from schema.errors import BadUserInput
 from schema.relay import Node, PageInfo, decode_cursor, decode_id, encode_cursor, page_size
@@ -106,7 +107,7 @@ class CatalogQuery:
         loaders = info.context.loaders
         if type_name == "Product":
             row = await loaders.product_by_id.load(pk)
-            return Product.from_model(row, NO_CHANNEL) if row and row.active else None
+            return Product.from_model(row, await caller_scope(info)) if row and row.active else None
         if type_name == "Sku":
             sku = await loaders.sku_by_id.load(pk)
             if sku is None or not sku.active:
@@ -115,7 +116,7 @@ class CatalogQuery:
             product = await loaders.product_by_id.load(sku.product_id)
             if product is None or not product.active:
                 return None
-            return Sku.from_model(sku, await loaders.stock_by_sku.load(pk), NO_CHANNEL)
+            return (await load_skus(info, [sku], await caller_scope(info)))[0]
         if type_name == "Brand":
             brand = await loaders.brand_by_id.load(pk)
             return Brand.from_model(brand) if brand else None
@@ -130,12 +131,17 @@ class CatalogQuery:
                 channel = await session.get(ChannelRow, pk)
             if channel and may_read_channel(info.context.principal, channel.code, public=channel.public):
                 return Channel.from_model(channel)
-        return None
+            return None
+        return await private_node(info, type_name, pk)
 
     @strawberry.field(description="Channels the caller may see: all for operators, else its own and the public ones.")
     async def channels(self, info: Info) -> list[Channel]:
         principal = info.context.principal
         async with info.context.db.read_sessions() as session:
             rows = await session.scalars(select(ChannelRow).order_by(ChannelRow.id))
-            visible = [r for r in rows if may_read_channel(principal, r.code, public=r.public)]
+            if principal.role is None or principal.is_admin:
+                visible = [r for r in rows if may_read_channel(principal, r.code, public=r.public)]
+            else:
+                # A partner's or storefront's key lists its own channel only.
+                visible = [r for r in rows if r.code == principal.channel]
         return [Channel.from_model(row) for row in visible]

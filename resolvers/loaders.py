@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from domain.catalog import StockFigures
 from models import Brand, Category, Channel, Product, Sku, Supplier
-from services import catalog, stock
+from services import catalog, pricing, quotas, stock
 from services.database import Database
 
 K = TypeVar("K")
@@ -47,9 +49,12 @@ class Loaders:
     stock_by_sku: DataLoader[int, StockFigures]
     suppliers_by_sku: DataLoader[int, list[tuple[int, Supplier]]]
     components_by_bundle: DataLoader[int, list[tuple[Sku, int]]]
+    # Keyed by (channel id, SKU id); channel None means no channel (base prices).
+    pricing_by_channel_sku: DataLoader[tuple[int | None, int], pricing.SkuPricing | None]
+    quota_by_channel_sku: DataLoader[tuple[int, int], quotas.Quota | None]
 
     @classmethod
-    def create(cls, db: Database) -> Loaders:
+    def create(cls, db: Database, now: datetime) -> Loaders:
         return cls(
             product_by_id=_by_id(db, Product),  # type: ignore[arg-type]
             sku_by_id=_by_id(db, Sku),  # type: ignore[arg-type]
@@ -61,4 +66,12 @@ class Loaders:
             stock_by_sku=_batched(db, stock.stock_for, lambda: StockFigures(0, 0, 0)),
             suppliers_by_sku=_batched(db, catalog.suppliers_of_skus, list),
             components_by_bundle=_batched(db, catalog.bundle_items_of_skus, list),
+            pricing_by_channel_sku=_batched(db, partial(_pricing, now=now), lambda: None),
+            quota_by_channel_sku=_batched(db, quotas.quotas_for, lambda: None),
         )
+
+
+async def _pricing(
+    session: AsyncSession, keys: Sequence[tuple[int | None, int]], *, now: datetime
+) -> dict[tuple[int | None, int], pricing.SkuPricing]:
+    return await pricing.pricing_for(session, keys, now)

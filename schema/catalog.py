@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 import strawberry
 
 from domain import catalog as domain
+from domain.access import may_read_channel_private
 from domain.catalog import StockFigures
 from models import catalog as rows
 from schema.channel import ChannelScope
 from schema.context import Info
 from schema.money import Money
+from schema.pricing import ChannelQuota, PriceControl, PriceTier
 from schema.relay import Node, encode_id
+from services.pricing import SkuPricing
+from services.quotas import Quota
 
 SkuKind = strawberry.enum(domain.SkuKind, description="What a SKU delivers and how.")
 
@@ -74,23 +81,33 @@ class Sku(Node):
     name: str
     kind: SkuKind  # type: ignore[valid-type]
     face_value: Money
-    price: Money = strawberry.field(description="The price for the query's channel.")
-    stock: Stock = strawberry.field(description="Stock for the query's channel.")
+    price: Money = strawberry.field(description="The price of one unit for the query's channel, now.")
+    price_tiers: list[PriceTier] = strawberry.field(description="The channel's B2B quantity tiers.")
+    stock: Stock = strawberry.field(description="Stock for the query's channel (its quota applied).")
     _row: strawberry.Private[rows.Sku]
     _scope: strawberry.Private[ChannelScope]
+    _quota: strawberry.Private[Quota | None]
 
     @classmethod
-    def from_model(cls, row: rows.Sku, stock: StockFigures, scope: ChannelScope) -> Sku:
+    def from_model(
+        cls, row: rows.Sku, stock: StockFigures, prices: SkuPricing, quota: Quota | None,
+        scope: ChannelScope, now: datetime,
+    ) -> Sku:
         return cls(
             id=encode_id("Sku", row.id),
             code=row.code,
             name=row.name,
             kind=row.kind,
             face_value=Money.fen(row.face_value_fen, row.currency),
-            price=Money.fen(row.base_price_fen, row.currency),
-            stock=Stock.of(stock),
+            price=Money.of(prices.at(now).unit),
+            price_tiers=[
+                PriceTier(min_quantity=t.min_quantity, price=Money.of(prices.at(now, t.min_quantity).unit))
+                for t in prices.tiers
+            ],
+            stock=Stock.of(domain.channel_stock(stock, quota.remaining if quota else None)),
             _row=row,
             _scope=scope,
+            _quota=quota,
         )
 
     @strawberry.field
@@ -111,17 +128,60 @@ class Sku(Node):
             return None
         return Money.fen(self._row.supplier_cost_fen, self._row.currency)
 
+    @strawberry.field(description="Price floor and ceiling (控价); operators only.")
+    def price_control(self, info: Info) -> PriceControl | None:
+        if not info.context.principal.is_admin:
+            return None
+        currency = self._row.currency
+        floor, ceiling = self._row.price_floor_fen, self._row.price_ceiling_fen
+        return PriceControl(
+            floor=Money.fen(floor, currency) if floor is not None else None,
+            ceiling=Money.fen(ceiling, currency) if ceiling is not None else None,
+        )
+
+    @strawberry.field(description="The channel's quota on this SKU; operators and the channel's keys.")
+    def channel_quota(self, info: Info) -> ChannelQuota | None:
+        code = self._scope.code
+        if self._quota is None or code is None:
+            return None
+        if not may_read_channel_private(info.context.principal, code):
+            return None
+        quota = self._quota
+        return ChannelQuota(channel=code, quota=quota.quota, used=quota.used, remaining=quota.remaining)
+
     @strawberry.field(description="What one unit of a BUNDLE contains; empty for other kinds.")
     async def components(self, info: Info) -> list[BundleComponent]:
         if self._row.kind is not domain.SkuKind.BUNDLE:
             return []
-        loaders = info.context.loaders
-        parts = await loaders.components_by_bundle.load(self._row.id)
-        stocks = await loaders.stock_by_sku.load_many([sku.id for sku, _ in parts])
-        return [
-            BundleComponent(quantity=q, sku=Sku.from_model(sku, stock, self._scope))
-            for (sku, q), stock in zip(parts, stocks, strict=True)
-        ]
+        parts = await info.context.loaders.components_by_bundle.load(self._row.id)
+        skus = await load_skus(info, [sku for sku, _ in parts], self._scope)
+        return [BundleComponent(quantity=q, sku=sku) for (_, q), sku in zip(parts, skus, strict=True)]
+
+
+async def load_skus(info: Info, skus: list[rows.Sku], scope: ChannelScope) -> list[Sku]:
+    """SKU types for a list of rows, with stock, prices and quotas fetched once per list.
+
+    Loading per list rather than per field keeps `price` and `stock` plain attributes:
+    a page of fifty products costs the same few statements as a page of five.
+    """
+    loaders, ids = info.context.loaders, [sku.id for sku in skus]
+    channel_id = scope.channel_id
+    stocks, prices, quotas = await asyncio.gather(
+        loaders.stock_by_sku.load_many(ids),
+        loaders.pricing_by_channel_sku.load_many([(channel_id, i) for i in ids]),
+        loaders.quota_by_channel_sku.load_many([(channel_id, i) for i in ids])
+        if channel_id is not None
+        else _nothing(len(ids)),
+    )
+    now = info.context.now
+    return [
+        Sku.from_model(sku, stock, price, quota, scope, now)
+        for sku, stock, price, quota in zip(skus, stocks, prices, quotas, strict=True)
+    ]
+
+
+async def _nothing(count: int) -> list[None]:
+    return [None] * count
 
 
 @strawberry.type
@@ -155,9 +215,6 @@ class Product(Node):
 
     @strawberry.field(description="Active SKUs, cheapest first, priced for the query's channel.")
     async def skus(self, info: Info) -> list[Sku]:
-        loaders = info.context.loaders
-        skus = await loaders.skus_by_product.load(self._row.id)
-        # One batched stock look-up per list: leaf fields stay plain attributes.
-        stocks = await loaders.stock_by_sku.load_many([sku.id for sku in skus])
-        return [Sku.from_model(sku, stock, self._scope) for sku, stock in zip(skus, stocks, strict=True)]
+        skus = await info.context.loaders.skus_by_product.load(self._row.id)
+        return await load_skus(info, skus, self._scope)
 

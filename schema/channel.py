@@ -61,4 +61,4 @@ class Channel(Node):
         principal = info.context.principal
         if not (principal.is_admin or principal.channel == self.code):
             return None
-        return Decimal(self._row.commission_bp).scaleb(-4)
+        return Decimal(self._row.commission_bp).scaleb(-4).normalize()

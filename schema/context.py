@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
 
+from broker import Broker
 from config import Settings
 from domain.access import Principal
+from services.authenticator import Authenticator
 from services.database import Database
+from services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from resolvers.loaders import Loaders
@@ -19,9 +23,16 @@ if TYPE_CHECKING:
 class Context:
     settings: Settings
     db: Database
+    broker: Broker
+    authenticator: Authenticator
     loaders: Loaders
     principal: Principal
     request_id: str
+    now: datetime  # one clock reading per request: every price in an answer agrees
+
+    def uow(self) -> UnitOfWork:
+        """A fresh unit of work: one transaction, events published after it commits."""
+        return UnitOfWork(self.db, self.broker)
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

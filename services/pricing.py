@@ -18,6 +18,7 @@ from domain.pricing import (
     PriceViolation,
     QuantityTier,
     ResolvedPrice,
+    check_bounds,
     check_price,
     resolve_price,
 )
@@ -167,4 +168,18 @@ async def set_price_tiers(
         session.add(PriceChange(channel_id=channel_id, sku_id=sku_id, actor=f"{actor} tier>={minimum}",
                                 old_price_fen=None, new_price_fen=price.minor))
     await session.flush()
+    return None
+
+
+def set_price_control(sku: Sku, floor: Decimal | None, ceiling: Decimal | None) -> PriceViolation | None:
+    """Set a SKU's floor and ceiling. Channel prices outside them are sold at the bound."""
+    bounds = PriceBounds(
+        floor=Money.of(floor, sku.currency) if floor is not None else None,
+        ceiling=Money.of(ceiling, sku.currency) if ceiling is not None else None,
+    )
+    violation = check_bounds(bounds)
+    if violation is not None:
+        return violation
+    sku.price_floor_fen = bounds.floor.minor if bounds.floor else None
+    sku.price_ceiling_fen = bounds.ceiling.minor if bounds.ceiling else None
     return None

@@ -1,0 +1,97 @@
+"""API keys: operators issue and revoke them; a channel's keys may list their own channel's."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy import select
+
+from domain.access import Role as RoleValue
+from domain.access import may_read_channel_private
+from models import ApiKey as ApiKeyRow
+from models import Channel as ChannelRow
+from schema.context import Info
+from schema.errors import BadUserInput, UserError
+from schema.keys import ApiKey, Role
+from schema.permissions import ADMIN_ONLY, HasKey
+from schema.relay import decode_id
+from services import keys
+
+
+@strawberry.input
+class CreateApiKeyInput:
+    role: Role  # type: ignore[valid-type]
+    channel: str | None = strawberry.field(default=None, description="Required for PARTNER and STOREFRONT keys.")
+    name: str = ""
+
+
+@strawberry.type
+class CreateApiKeyPayload:
+    api_key: ApiKey | None
+    secret: str | None = strawberry.field(description="The key itself: shown this once, never again.")
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class RevokeApiKeyPayload:
+    api_key: ApiKey | None
+    user_errors: list[UserError]
+
+
+async def _key_with_channel(session: object, key_id: int) -> tuple[ApiKeyRow, str | None] | None:
+    found = (
+        await session.execute(  # type: ignore[attr-defined]
+            select(ApiKeyRow, ChannelRow.code)
+            .outerjoin(ChannelRow, ChannelRow.id == ApiKeyRow.channel_id)
+            .where(ApiKeyRow.id == key_id)
+        )
+    ).first()
+    return (found[0], found[1]) if found else None
+
+
+@strawberry.type
+class KeysMutation:
+    @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Issue an API key; the secret is in the answer once.")
+    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
+        role = RoleValue(input.role.value)
+        async with info.context.uow() as uow:
+            try:
+                issued = await keys.issue_key(uow.session, role=role, channel=input.channel, name=input.name)
+            except keys.KeyError_ as error:
+                problem = UserError(field="channel", message=str(error), code="INVALID_CHANNEL")
+                return CreateApiKeyPayload(api_key=None, secret=None, user_errors=[problem])
+            row, channel = await _key_with_channel(uow.session, issued.id) or (None, None)
+        assert row is not None
+        return CreateApiKeyPayload(api_key=ApiKey.from_model(row, channel), secret=issued.plaintext, user_errors=[])
+
+    @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Revoke a key at once.")
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyPayload:
+        type_name, pk = decode_id(id)
+        if type_name != "ApiKey":
+            raise BadUserInput(f"{id!r} is not an API key ID", field="id")
+        async with info.context.uow() as uow:
+            if not await keys.revoke_key(uow.session, pk):
+                problem = UserError(field="id", message="no such active key", code="NOT_FOUND")
+                return RevokeApiKeyPayload(api_key=None, user_errors=[problem])
+            row, channel = await _key_with_channel(uow.session, pk) or (None, None)
+        if row is not None:
+            await info.context.authenticator.revoked(row.prefix)
+        return RevokeApiKeyPayload(api_key=ApiKey.from_model(row, channel) if row else None, user_errors=[])
+
+
+@strawberry.type
+class KeysQuery:
+    @strawberry.field(permission_classes=[HasKey], description="Keys: operators see all, a channel's key its own channel's.")
+    async def api_keys(self, info: Info, include_revoked: bool = False) -> list[ApiKey]:
+        principal = info.context.principal
+        query = select(ApiKeyRow, ChannelRow.code).outerjoin(ChannelRow, ChannelRow.id == ApiKeyRow.channel_id)
+        if not principal.is_admin:
+            query = query.where(ChannelRow.code == principal.channel)
+        if not include_revoked:
+            query = query.where(ApiKeyRow.revoked_at.is_(None))
+        async with info.context.db.read_sessions() as session:
+            rows = (await session.execute(query.order_by(ApiKeyRow.id))).all()
+        return [
+            ApiKey.from_model(row, code)
+            for row, code in rows
+            if principal.is_admin or (code is not None and may_read_channel_private(principal, code))
+        ]

@@ -1,0 +1,53 @@
+"""`node(id:)` for objects that belong to one channel: keys and price changes.
+
+Each is returned only to operators and to keys of its own channel; to anyone else a
+guessed ID looks exactly like an unknown one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from domain.access import may_read_channel_private
+from models import ApiKey as ApiKeyRow
+from models import Channel as ChannelRow
+from models import PriceChange as PriceChangeRow
+from models import Sku as SkuRow
+from schema.context import Info
+from schema.keys import ApiKey
+from schema.pricing import PriceChange
+from schema.relay import Node
+
+
+async def private_node(info: Info, type_name: str, pk: int) -> Node | None:
+    principal = info.context.principal
+    if principal.role is None:
+        return None
+    async with info.context.db.read_sessions() as session:
+        if type_name == "ApiKey":
+            found = (
+                await session.execute(
+                    select(ApiKeyRow, ChannelRow.code)
+                    .outerjoin(ChannelRow, ChannelRow.id == ApiKeyRow.channel_id)
+                    .where(ApiKeyRow.id == pk)
+                )
+            ).first()
+            if found is None:
+                return None
+            key, code = found
+            if principal.is_admin or (code is not None and may_read_channel_private(principal, code)):
+                return ApiKey.from_model(key, code)
+            return None
+        if type_name == "PriceChange":
+            found = (
+                await session.execute(
+                    select(PriceChangeRow, ChannelRow.code, SkuRow.code, SkuRow.currency)
+                    .join(ChannelRow, ChannelRow.id == PriceChangeRow.channel_id)
+                    .join(SkuRow, SkuRow.id == PriceChangeRow.sku_id)
+                    .where(PriceChangeRow.id == pk)
+                )
+            ).first()
+            if found is None or not may_read_channel_private(principal, found[1]):
+                return None
+            return PriceChange.from_model(*found)
+    return None
