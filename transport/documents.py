@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules, validate
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    StringValueNode,
+    ValidationRule,
+    parse,
+    specified_rules,
+    validate,
+)
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 
@@ -61,6 +70,7 @@ class Documents:
             *specified_rules,
             max_depth_rule(limits.max_depth, should_ignore=None),
             max_aliases_rule(limits.max_aliases),
+            NoNulCharacters,
         )
         self._parsed: BoundedCache[str, Parsed] = BoundedCache(limits.document_cache_size)
         self._validated: BoundedCache[str, tuple[GraphQLError, ...]] = BoundedCache(
@@ -85,3 +95,34 @@ class Documents:
         errors = tuple(validate(self._schema, document, self._rules))
         self._validated.put(query, errors)
         return errors
+
+
+NUL_MESSAGE = "strings may not contain the character U+0000"
+
+
+class NoNulCharacters(ValidationRule):
+    """PostgreSQL text cannot hold U+0000, so no real input has it; refuse it at the door
+    rather than let the database fail mid-query with an internal error."""
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if "\x00" in node.value:
+            self.report_error(
+                GraphQLError(NUL_MESSAGE, node, extensions={"code": "BAD_USER_INPUT"})
+            )
+
+
+def has_nul_character(value: Any) -> bool:
+    """Whether a JSON value (variables, say) holds U+0000 in any string, key or element."""
+    # A loop, not recursion: JSON nested a thousand deep is legal and must not overflow.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

@@ -15,6 +15,24 @@ log = logging.getLogger("quanyi.errors")
 MASKED_MESSAGE = "Internal server error"
 
 
+class MalformedRequest(Exception):
+    """Not a well-formed GraphQL-over-HTTP request (bad JSON, bad parameters, wrong method
+    or content type). The spec asks for a 4xx status whatever the response media type."""
+
+    def __init__(self, message: str, *, status: int = 400, allow: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.status, self.allow = message, status, allow
+
+
+class RequestError(Exception):
+    """A well-formed request that names no operation we can run. Like a validation
+    failure: 400 with application/graphql-response+json, 200 with application/json."""
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.BAD_USER_INPUT) -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
 def request_error(message: str, code: ErrorCode) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": code.value}}
 
@@ -26,17 +44,20 @@ def format_errors(
     formatted = []
     for error in errors:
         original = error.original_error
-        entry = error.formatted
+        entry: dict[str, Any] = dict(error.formatted)
         if isinstance(original, ApiError):
             entry["extensions"] = {**(original.extensions or {}), **(entry.get("extensions") or {})}
-        elif original is not None and not isinstance(original, GraphQLError):
+        elif isinstance(original, Exception) and _is_bug(error, original):
             log.error(
                 "unexpected error in %s (request %s)",
                 ".".join(str(p) for p in error.path or ()),
                 request_id,
                 exc_info=(type(original), original, original.__traceback__),
             )
-            entry["extensions"] = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value, "requestId": request_id}
+            entry["extensions"] = {
+                "code": ErrorCode.INTERNAL_SERVER_ERROR.value,
+                "requestId": request_id,
+            }
             if not debug:
                 entry["message"] = MASKED_MESSAGE
             formatted.append(entry)
@@ -46,3 +67,10 @@ def format_errors(
         entry["extensions"] = extensions
         formatted.append(entry)
     return formatted
+
+
+def _is_bug(error: GraphQLError, original: Exception) -> bool:
+    # Only a resolver's own exception (an error with a path) is a bug. Without a path the
+    # error came from coercing the client's variables: a scalar's ValueError there
+    # describes the client's input, and its message is the useful part.
+    return error.path is not None and not isinstance(original, GraphQLError)

@@ -5,6 +5,14 @@ that fail validation; the spec wants `application/graphql-response+json` honoure
 through `Accept` with 4xx for request errors, and 405 for mutations over GET. This
 view does the HTTP part and hands a validated document to graphql-core's executor
 over strawberry's schema, so resolvers are the same ones the WebSocket side runs.
+
+Three kinds of failure, three answers:
+- not a well-formed GraphQL-over-HTTP request (bad JSON, bad parameters, wrong
+  method or content type): its 4xx status, whatever the media type;
+- a well-formed request that cannot run (document does not parse or validate, no
+  operation to pick, variables that do not coerce): 400 with
+  application/graphql-response+json, 200 with application/json;
+- an operation that ran: 200, with field errors beside the data.
 """
 
 from __future__ import annotations
@@ -12,11 +20,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, OperationType, execute, get_operation_ast
+from graphql import ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
@@ -25,29 +32,22 @@ from strawberry.http.ides import get_graphql_ide_html
 from config import Settings
 from schema.context import Context
 from schema.errors import ApiError, ErrorCode
-from transport.documents import Documents
-from transport.errors import format_errors, request_error
+from transport.documents import NUL_MESSAGE, Documents, has_nul_character
+from transport.errors import (
+    MASKED_MESSAGE,
+    MalformedRequest,
+    RequestError,
+    format_errors,
+    request_error,
+)
 from transport.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate, utf8_json_body
+from transport.params import Operation, operation_from_json, operation_from_query_string
 
 log = logging.getLogger("quanyi.http")
 
 ContextFactory = Callable[[Request, str], Awaitable[Context]]
 
-
-class RequestError(Exception):
-    """The request could not be turned into a GraphQL operation."""
-
-    def __init__(self, message: str, code: ErrorCode = ErrorCode.BAD_USER_INPUT, status: int = 400):
-        super().__init__(message)
-        self.message, self.code, self.status = message, code, status
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    query: str
-    variables: dict[str, Any] | None
-    operation_name: str | None
-    extensions: dict[str, Any] | None
+ALLOWED_METHODS = "GET, POST"
 
 
 class GraphQLEndpoint:
@@ -63,8 +63,13 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request)
+        response = await self._respond(request, request_id)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    async def _respond(self, request: Request, request_id: str) -> Response:
         if request.method not in ("GET", "POST"):
-            return _plain(405, "GraphQL is served over GET and POST.", allow="GET, POST")
+            return _plain(405, "GraphQL is served over GET and POST.", allow=ALLOWED_METHODS)
         if self._wants_ide(request):
             return HTMLResponse(get_graphql_ide_html("graphiql"))
         media = negotiate(request.headers.get("accept"))
@@ -72,15 +77,18 @@ class GraphQLEndpoint:
             return _plain(406, f"Responses are {GRAPHQL_RESPONSE_JSON} or {JSON}.")
         try:
             operation = await self._read(request)
-            response = await self._run(request, operation, media, request_id)
+            return await self._run(request, operation, media, request_id)
+        except MalformedRequest as error:
+            body = {"errors": [request_error(error.message, ErrorCode.BAD_USER_INPUT)]}
+            return _json(body, error.status, media, allow=error.allow)
         except RequestError as error:
-            status = error.status if error.status != 400 or media == GRAPHQL_RESPONSE_JSON else 200
             body = {"errors": [request_error(error.message, error.code)]}
-            response = _json(body, status, media, allow="POST" if error.status == 405 else None)
-        except _HttpFailure as failure:
-            response = _plain(failure.status, failure.message)
-        response.headers["x-request-id"] = request_id
-        return response
+            return _json(body, _request_error_status(media), media)
+        except Exception:
+            # A bug in the gateway itself, outside any resolver: log it, say nothing of it.
+            log.exception("unexpected error serving request %s", request_id)
+            body = {"errors": [_internal_error(request_id)]}
+            return _json(body, 500, media)
 
     def _wants_ide(self, request: Request) -> bool:
         return (
@@ -92,27 +100,9 @@ class GraphQLEndpoint:
 
     async def _read(self, request: Request) -> Operation:
         if request.method == "GET":
-            params = request.query_params
-            return _operation(
-                {
-                    "query": params.get("query"),
-                    "operationName": params.get("operationName"),
-                    "variables": _json_param(params.get("variables"), "variables"),
-                    "extensions": _json_param(params.get("extensions"), "extensions"),
-                }
-            )
+            return operation_from_query_string(request.query_params)
         body = await utf8_json_body(request, self._settings.limits.max_body_bytes)
-        if body.failure is not None:
-            raise _HttpFailure(*body.failure)
-        try:
-            payload = orjson.loads(body.content)
-        except orjson.JSONDecodeError:
-            raise RequestError("the request body is not valid JSON") from None
-        if isinstance(payload, list):
-            raise RequestError("batched requests are not supported")
-        if not isinstance(payload, dict):
-            raise RequestError("the request body must be a JSON object")
-        return _operation(payload)
+        return operation_from_json(body)
 
     async def _run(self, request: Request, op: Operation, media: str, request_id: str) -> Response:
         parsed = self._documents.parse(op.query)
@@ -125,18 +115,20 @@ class GraphQLEndpoint:
                 if op.operation_name
                 else "the document has several operations: give operationName"
             )
+        # Before validation on purpose: a GET must never run a mutation, valid or not.
         if operation.operation is OperationType.MUTATION and request.method == "GET":
-            raise RequestError("mutations are sent with POST", ErrorCode.BAD_USER_INPUT, 405)
+            raise MalformedRequest("mutations are sent with POST", status=405, allow="POST")
         if operation.operation is OperationType.SUBSCRIPTION:
             raise RequestError("subscriptions are served over WebSocket on /graphql")
         errors = self._documents.validate(op.query, parsed.document)
         if errors:
             return self._errors(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED, media, request_id)
+        if has_nul_character(op.variables):
+            raise RequestError(f"variables: {NUL_MESSAGE}")
         try:
             context = await self._context(request, request_id)
         except ApiError as error:
-            status = 401 if error.code is ErrorCode.UNAUTHENTICATED else 403
-            return _json({"errors": format_errors([error], default_code=error.code, request_id=request_id, debug=False)}, status, media)
+            return self._refused(error, media, request_id)
         result = execute(
             self._core,
             parsed.document,
@@ -150,9 +142,29 @@ class GraphQLEndpoint:
             result = await result
         return self._result(result, media, request_id)
 
-    def _errors(self, errors: Any, code: ErrorCode, media: str, request_id: str) -> Response:
-        body = {"errors": format_errors(errors, default_code=code, request_id=request_id, debug=False)}
-        return _json(body, 400 if media == GRAPHQL_RESPONSE_JSON else 200, media)
+    def _refused(self, error: ApiError, media: str, request_id: str) -> Response:
+        unauthenticated = error.code is ErrorCode.UNAUTHENTICATED
+        body = {
+            "errors": format_errors(
+                [error], default_code=error.code, request_id=request_id, debug=False
+            )
+        }
+        response = _json(body, 401 if unauthenticated else 403, media)
+        if unauthenticated:
+            response.headers["www-authenticate"] = 'Bearer realm="quanyi"'
+        return response
+
+    def _errors(
+        self,
+        errors: tuple[GraphQLError, ...] | list[GraphQLError],
+        code: ErrorCode,
+        media: str,
+        request_id: str,
+    ) -> Response:
+        body = {
+            "errors": format_errors(errors, default_code=code, request_id=request_id, debug=False)
+        }
+        return _json(body, _request_error_status(media), media)
 
     def _result(self, result: ExecutionResult, media: str, request_id: str) -> Response:
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
@@ -169,37 +181,14 @@ class GraphQLEndpoint:
         return _json(body, 200, media)
 
 
-class _HttpFailure(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
+def _request_error_status(media: str) -> int:
+    return 400 if media == GRAPHQL_RESPONSE_JSON else 200
 
 
-def _operation(payload: dict[str, Any]) -> Operation:
-    query = payload.get("query")
-    if query is None:
-        raise RequestError("the request has no query")
-    if not isinstance(query, str):
-        raise RequestError("query must be a string")
-    name = payload.get("operationName")
-    if name is not None and not isinstance(name, str):
-        raise RequestError("operationName must be a string or null")
-    variables = payload.get("variables")
-    if variables is not None and not isinstance(variables, dict):
-        raise RequestError("variables must be an object or null")
-    extensions = payload.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise RequestError("extensions must be an object or null")
-    return Operation(query, variables, name, extensions)
-
-
-def _json_param(raw: str | None, name: str) -> Any:
-    if raw is None or raw == "":
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise RequestError(f"{name} must be JSON-encoded") from None
+def _internal_error(request_id: str) -> dict[str, Any]:
+    error = request_error(MASKED_MESSAGE, ErrorCode.INTERNAL_SERVER_ERROR)
+    error["extensions"]["requestId"] = request_id
+    return error
 
 
 def _request_id(request: Request) -> str:

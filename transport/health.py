@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 log = logging.getLogger("quanyi.health")
+
+# A probe that hangs is as bad as one that fails: load balancers time out around here.
+CHECK_TIMEOUT_SECONDS = 2.0
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -16,10 +21,21 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers."""
+    """Ready when the database and the broker answer."""
+    checks = {"database": request.app.state.db.ping}
+    broker = getattr(request.app.state, "broker", None)
+    if broker is not None:
+        checks["broker"] = broker.ping
+    results = await asyncio.gather(*(_check(name, ping) for name, ping in checks.items()))
+    body = dict(zip(checks, results, strict=True))
+    ready = all(result == "ok" for result in results)
+    return JSONResponse({"status": "ok" if ready else "unavailable", **body}, 200 if ready else 503)
+
+
+async def _check(name: str, ping: Callable[[], Awaitable[None]]) -> str:
     try:
-        await request.app.state.db.ping()
-    except Exception as error:  # any failure to reach the database means not ready
-        log.warning("database not reachable: %s", type(error).__name__)
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+        await asyncio.wait_for(ping(), CHECK_TIMEOUT_SECONDS)
+    except Exception as error:  # noqa: BLE001  any failure to answer means not ready
+        log.warning("%s not reachable: %s", name, type(error).__name__)
+        return "unreachable"
+    return "ok"

@@ -2,85 +2,99 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 
 from starlette.requests import ClientDisconnect, Request
+
+from transport.errors import MalformedRequest
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 
-# What each Accept range means for us; `*/*` keeps legacy clients on application/json.
-_RANGES = {
-    GRAPHQL_RESPONSE_JSON: GRAPHQL_RESPONSE_JSON,
-    JSON: JSON,
-    "application/*": JSON,
-    "*/*": JSON,
-}
+# Order matters: on a tie the later type wins only by being named (see negotiate).
+SERVED = (JSON, GRAPHQL_RESPONSE_JSON)
 
 
 def negotiate(accept: str | None) -> str | None:
     """The response media type for an Accept header, or None when nothing we serve fits.
 
-    No Accept header means application/json, as the spec asks for legacy clients.
-    Among equally preferred types, application/graphql-response+json wins.
+    Each type we serve takes the quality of the most specific range that matches it
+    (RFC 9110 §12.5.1), so `application/json;q=0, */*` refuses JSON but takes
+    application/graphql-response+json. A missing Accept header means application/json,
+    which legacy clients expect. Between equal qualities, application/graphql-response+json
+    wins only when the client named it; wildcards keep legacy clients on application/json.
     """
     if accept is None or not accept.strip():
         return JSON
-    best: tuple[float, int, str] | None = None
-    for part in accept.split(","):
-        media_range, *params = (piece.strip() for piece in part.split(";"))
-        media = _RANGES.get(media_range.lower())
-        if media is None:
-            continue
-        quality = _quality(params)
+    ranges = [_media_range(part) for part in accept.split(",")]
+    best: tuple[float, bool, str] | None = None
+    for media in SERVED:
+        quality, named = _quality_of(media, [r for r in ranges if r is not None])
         if quality <= 0:
             continue
-        rank = (quality, 1 if media == GRAPHQL_RESPONSE_JSON and media_range != "*/*" else 0, media)
+        rank = (quality, named and media == GRAPHQL_RESPONSE_JSON, media)
         if best is None or rank[:2] > best[:2]:
             best = rank
     return best[2] if best else None
 
 
-def _quality(params: list[str]) -> float:
+def _media_range(part: str) -> tuple[str, float] | None:
+    media_range, *params = (piece.strip() for piece in part.split(";"))
+    if "/" not in media_range:
+        return None
+    quality = 1.0
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "q":
-            try:
-                return max(0.0, min(1.0, float(value)))
-            except ValueError:
-                return 0.0
-    return 1.0
+            quality = _qvalue(value.strip())
+    return media_range.lower(), quality
 
 
-@dataclass(frozen=True, slots=True)
-class Body:
-    content: bytes = b""
-    failure: tuple[int, str] | None = None
+def _qvalue(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        return 0.0
+    return min(1.0, value) if math.isfinite(value) and value > 0 else 0.0
 
 
-async def utf8_json_body(request: Request, limit: int) -> Body:
+def _quality_of(media: str, ranges: list[tuple[str, float]]) -> tuple[float, bool]:
+    """The quality the most specific matching range gives `media`, and whether it named it."""
+    kind = media.split("/")[0]
+    for pattern, named in ((media, True), (f"{kind}/*", False), ("*/*", False)):
+        qualities = [quality for media_range, quality in ranges if media_range == pattern]
+        if qualities:
+            return max(qualities), named
+    return 0.0, False
+
+
+async def utf8_json_body(request: Request, limit: int) -> bytes:
     """The POST body, if it is JSON in UTF-8 and within the size limit."""
     content_type = request.headers.get("content-type")
     if not content_type:
-        return Body(failure=(415, "POST requests need Content-Type: application/json"))
+        raise MalformedRequest("POST requests need Content-Type: application/json", status=415)
     media, *params = (piece.strip() for piece in content_type.split(";"))
     if media.lower() != JSON:
-        return Body(failure=(415, "POST requests need Content-Type: application/json"))
+        raise MalformedRequest("POST requests need Content-Type: application/json", status=415)
     for param in params:
         name, _, value = param.partition("=")
-        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
-            return Body(failure=(415, "request bodies must be UTF-8"))
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            raise MalformedRequest("request bodies must be UTF-8", status=415)
+    too_large = MalformedRequest(f"request bodies are limited to {limit} bytes", status=413)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        return Body(failure=(413, f"request bodies are limited to {limit} bytes"))
+        raise too_large
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                return Body(failure=(413, f"request bodies are limited to {limit} bytes"))
+                raise too_large
             chunks.append(chunk)
     except ClientDisconnect:
-        return Body(failure=(400, "the client went away mid-request"))
-    return Body(content=b"".join(chunks))
+        raise MalformedRequest("the client went away mid-request") from None
+    return b"".join(chunks)

@@ -1,0 +1,46 @@
+"""Load balancers and orchestrators probe the gateway: is it alive, can it serve."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from config import Settings
+from gateway import create_app
+
+# Nothing listens on port 1: the connection is refused at once.
+UNREACHABLE_DATABASE = "postgresql+asyncpg://quanyi@127.0.0.1:1/quanyi"
+
+
+async def test_a_running_gateway_is_alive(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz")
+
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_a_gateway_whose_database_answers_is_ready(http: httpx.AsyncClient) -> None:
+    response = await http.get("/readyz")
+
+    assert (response.status_code, response.json()) == (
+        200,
+        {"status": "ok", "database": "ok", "broker": "ok"},
+    )
+
+
+async def test_a_gateway_whose_database_is_unreachable_is_alive_but_not_ready(
+    settings: Settings,
+) -> None:
+    app = create_app(replace(settings, database_url=UNREACHABLE_DATABASE))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://quanyi.test") as client:
+            alive = await client.get("/healthz")
+            ready = await client.get("/readyz")
+
+    assert alive.status_code == 200
+    assert (ready.status_code, ready.json()) == (
+        503,
+        {"status": "unavailable", "database": "unreachable", "broker": "ok"},
+    )

@@ -1,0 +1,72 @@
+"""The parameters of a GraphQL-over-HTTP request: query, operationName, variables, extensions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from transport.errors import MalformedRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+
+def operation_from_json(body: bytes) -> Operation:
+    """The operation a POST body asks for; the body is a JSON object of parameters."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MalformedRequest("the request body is not valid JSON") from None
+    if isinstance(payload, list):
+        raise MalformedRequest("batched requests are not supported")
+    if not isinstance(payload, dict):
+        raise MalformedRequest("the request body must be a JSON object")
+    return _operation(payload)
+
+
+def operation_from_query_string(params: Mapping[str, str]) -> Operation:
+    """The operation a GET asks for; variables and extensions are URL-encoded JSON."""
+    return _operation(
+        {
+            "query": params.get("query"),
+            "operationName": params.get("operationName"),
+            "variables": _json_param(params.get("variables"), "variables"),
+            "extensions": _json_param(params.get("extensions"), "extensions"),
+        }
+    )
+
+
+def _operation(payload: dict[str, Any]) -> Operation:
+    query = payload.get("query")
+    if query is None:
+        raise MalformedRequest("the request has no query")
+    if not isinstance(query, str):
+        raise MalformedRequest("query must be a string")
+    name = payload.get("operationName")
+    if name is not None and not isinstance(name, str):
+        raise MalformedRequest("operationName must be a string or null")
+    variables = payload.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise MalformedRequest("variables must be an object or null")
+    extensions = payload.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise MalformedRequest("extensions must be an object or null")
+    # An empty operationName is what some clients send for "none given".
+    return Operation(query, variables, name or None, extensions)
+
+
+def _json_param(raw: str | None, name: str) -> Any:
+    if raw is None or raw == "":
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MalformedRequest(f"{name} must be JSON-encoded") from None
