@@ -55,6 +55,8 @@ class Settings:
     response_cache: bool = True
     response_cache_seconds: float = 2.0
     broker_prefix: str = "quanyi:"
+    order_ttl_seconds: int = 900
+    expiry_interval_seconds: float = 1.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -82,6 +84,7 @@ class Settings:
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
+            order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
         )
 
     def with_demo(self) -> Settings:

@@ -19,8 +19,10 @@ from resolvers import build_schema
 from resolvers.loaders import Loaders
 from schema.context import Context
 from services.database import Database
+from services.expiry import run_expiry
 from domain.access import ANONYMOUS, Principal
 from schema.errors import Unauthenticated
+from services.access_tokens import AccessTokens
 from services.authenticator import Authenticator
 from transport.auth import bearer
 from transport.graphql_http import GraphQLEndpoint
@@ -36,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     db = Database.connect(settings)
     broker = connect(settings.redis_url, prefix=settings.broker_prefix)
     cache = ResponseCache(settings.response_cache_seconds) if settings.response_cache else None
-    authenticator = Authenticator(db, broker)
+    authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key))
     schema = build_schema()
 
     async def principal_of(headers: Mapping[str, str]) -> Principal:
@@ -54,7 +56,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Context(settings, db, broker, authenticator, loaders, principal, request_id, now)
 
     async def http_context(request: Request, request_id: str) -> Context:
-        return context(await principal_of(request.headers), request_id)
+        built = context(await principal_of(request.headers), request_id)
+        built.client_ip = request.client.host if request.client else None
+        return built
 
     async def ws_context(websocket: WebSocket) -> Context:
         return context(await principal_of(websocket.headers), "ws")
@@ -62,7 +66,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
-        followers = [asyncio.create_task(authenticator.follow(), name="key-revocations")]
+        followers = [
+            asyncio.create_task(authenticator.follow(), name="key-revocations"),
+            asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+        ]
         if cache is not None:
             followers.append(asyncio.create_task(run_follower(cache, broker), name="catalog-changes"))
         try:

@@ -17,10 +17,13 @@ class Principal:
     role: Role | None = None  # None: an anonymous caller
     channel: str | None = None  # the channel a partner or storefront key is bound to
     key_prefix: str | None = None  # the clear prefix of the key, for audit trails
+    order_number: str | None = None  # a buyer holding the access token of one order
 
     @property
     def actor(self) -> str:
         """How audit records name this caller; never the key itself."""
+        if self.order_number is not None:
+            return f"buyer:{self.order_number}"
         if self.role is None:
             return "anonymous"
         return f"{self.role.value.lower()}:{self.key_prefix or '-'}"
@@ -43,3 +46,16 @@ def may_read_channel(principal: Principal, channel: str, *, public: bool) -> boo
 def may_read_channel_private(principal: Principal, channel: str) -> bool:
     """Rules, quotas, audit trails and keys of a channel: operators and that channel's keys."""
     return principal.is_admin or (principal.channel is not None and principal.channel == channel)
+
+
+def may_read_order(principal: Principal, channel: str, number: str) -> bool:
+    """An order: its buyer (access token), its channel's partner, operators.
+
+    A storefront key lives in a public app, so it does not open the channel's orders;
+    the buyer reads an order with the access token returned when it was placed.
+    """
+    if principal.is_admin:
+        return True
+    if principal.order_number is not None:
+        return principal.order_number == number
+    return principal.role is Role.PARTNER and principal.channel == channel

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 import models
 from config import DEFAULT_DATABASE_URL
+from models.base import UtcDateTime
 from services.database import create_engine
 
 target_metadata = models.Base.metadata
@@ -24,10 +25,18 @@ def _url() -> str:
     )
 
 
+def _render_item(kind: str, obj: object, autogen_context: object) -> str | bool:
+    # Migrations spell the UTC timestamp type as the plain column type it wraps.
+    if kind == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -5,10 +5,15 @@ from models.catalog import Brand, BundleItem, Category, Product, Sku, SkuSupplie
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.keys import ApiKey
+from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier
 
 __all__ = [
+    "Allocation",
     "ApiKey",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
     "Base",
     "ChannelPrice",
     "ChannelQuota",

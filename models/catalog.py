@@ -68,6 +68,7 @@ class Sku(Base):
     price_ceiling_fen: Mapped[int | None] = mapped_column(BigInteger)
     # Orders accepted before codes exist, up to this many units.
     presale_cap: Mapped[int] = mapped_column(default=0)
+    presale_used: Mapped[int] = mapped_column(default=0, server_default="0")
     active: Mapped[bool] = mapped_column(default=True)
 
 

@@ -30,6 +30,8 @@ class CardCode(Base):
     uses_left: Mapped[int] = mapped_column(default=1)
     expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The order line holding this code while RESERVED, and after it is SOLD.
+    order_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_line.id"), index=True)
 
 
 class StockLevel(Base):

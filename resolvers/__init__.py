@@ -7,19 +7,21 @@ from strawberry.tools import merge_types
 
 from resolvers.catalog import CatalogQuery
 from resolvers.keys import KeysMutation, KeysQuery
+from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.pricing import PricingMutation, PricingQuery
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.channel import Channel
 from schema.keys import ApiKey
+from schema.orders import Order
 from schema.pricing import PriceChange
 
-Query = merge_types("Query", (CatalogQuery, PricingQuery, KeysQuery))
-Mutation = merge_types("Mutation", (PricingMutation, KeysMutation))
+Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery))
+Mutation = merge_types("Mutation", (OrderMutation, PricingMutation, KeysMutation))
 
 
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange],
+        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order],
     )

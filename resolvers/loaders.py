@@ -13,7 +13,8 @@ from strawberry.dataloader import DataLoader
 
 from domain.catalog import StockFigures
 from models import Brand, Category, Channel, Product, Sku, Supplier
-from services import catalog, pricing, quotas, stock
+from models import Order, OrderEvent, OrderLine
+from services import catalog, order_reads, pricing, quotas, stock
 from services.database import Database
 
 K = TypeVar("K")
@@ -24,9 +25,13 @@ def _batched(
     db: Database,
     fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[dict[K, V]]],
     missing: Callable[[], V],
+    *,
+    primary: bool = False,
 ) -> DataLoader[K, V]:
+    sessions = db.fresh_sessions if primary else db.read_sessions
+
     async def load(keys: Sequence[K]) -> list[V]:
-        async with db.read_sessions() as session:
+        async with sessions() as session:
             found = await fetch(session, keys)
         return [found[key] if key in found else missing() for key in keys]
 
@@ -52,6 +57,10 @@ class Loaders:
     # Keyed by (channel id, SKU id); channel None means no channel (base prices).
     pricing_by_channel_sku: DataLoader[tuple[int | None, int], pricing.SkuPricing | None]
     quota_by_channel_sku: DataLoader[tuple[int, int], quotas.Quota | None]
+    order_by_id: DataLoader[int, Order | None]
+    channel_by_id: DataLoader[int, Channel | None]
+    lines_by_order: DataLoader[int, list[OrderLine]]
+    events_by_order: DataLoader[int, list[OrderEvent]]
 
     @classmethod
     def create(cls, db: Database, now: datetime) -> Loaders:
@@ -68,6 +77,11 @@ class Loaders:
             components_by_bundle=_batched(db, catalog.bundle_items_of_skus, list),
             pricing_by_channel_sku=_batched(db, partial(_pricing, now=now), lambda: None),
             quota_by_channel_sku=_batched(db, quotas.quotas_for, lambda: None),
+            # Orders are read from the primary: a buyer reads the order it has just placed.
+            order_by_id=_batched(db, _orders, lambda: None, primary=True),
+            channel_by_id=_batched(db, order_reads.channels_by_id, lambda: None),
+            lines_by_order=_batched(db, order_reads.lines_of_orders, list, primary=True),
+            events_by_order=_batched(db, order_reads.events_of_orders, list, primary=True),
         )
 
 
@@ -75,3 +89,7 @@ async def _pricing(
     session: AsyncSession, keys: Sequence[tuple[int | None, int]], *, now: datetime
 ) -> dict[tuple[int | None, int], pricing.SkuPricing]:
     return await pricing.pricing_for(session, keys, now)
+
+
+async def _orders(session: AsyncSession, ids: Sequence[int]) -> dict[int, Order]:
+    return await catalog.rows_by_id(session, Order, ids)  # type: ignore[arg-type]

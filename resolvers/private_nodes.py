@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from domain.access import may_read_channel_private
+from domain.access import may_read_channel_private, may_read_order
 from models import ApiKey as ApiKeyRow
 from models import Channel as ChannelRow
 from models import PriceChange as PriceChangeRow
 from models import Sku as SkuRow
+from schema.channel import ChannelScope
 from schema.context import Info
+from schema.orders import Order
 from schema.keys import ApiKey
 from schema.pricing import PriceChange
 from schema.relay import Node
@@ -21,6 +23,12 @@ from schema.relay import Node
 
 async def private_node(info: Info, type_name: str, pk: int) -> Node | None:
     principal = info.context.principal
+    if type_name == "Order":
+        row = await info.context.loaders.order_by_id.load(pk)
+        channel = await info.context.loaders.channel_by_id.load(row.channel_id) if row else None
+        if row is None or channel is None or not may_read_order(principal, channel.code, row.number):
+            return None
+        return Order.from_model(row, ChannelScope.of(channel))
     if principal.role is None:
         return None
     async with info.context.db.read_sessions() as session:

@@ -29,6 +29,7 @@ class Context:
     principal: Principal
     request_id: str
     now: datetime  # one clock reading per request: every price in an answer agrees
+    client_ip: str | None = None
 
     def uow(self) -> UnitOfWork:
         """A fresh unit of work: one transaction, events published after it commits."""

@@ -14,6 +14,8 @@ import time
 
 from broker import Broker
 from domain.access import Principal
+from services.access_tokens import PREFIX as ORDER_TOKEN_PREFIX
+from services.access_tokens import AccessTokens
 from services.database import Database
 from services.keys import verify_key
 
@@ -23,20 +25,26 @@ KEYS_REVOKED = "keys.revoked"
 
 
 class Authenticator:
-    def __init__(self, db: Database, broker: Broker, ttl_seconds: float = 10.0, size: int = 10_000) -> None:
+    def __init__(
+        self, db: Database, broker: Broker, tokens: AccessTokens, ttl_seconds: float = 10.0, size: int = 10_000
+    ) -> None:
         self._db = db
         self._broker = broker
+        self.tokens = tokens
         self._ttl = ttl_seconds
         self._size = size
         # Keyed by a hash of the key, so the cache never holds a usable key.
         self._known: dict[str, tuple[float, Principal]] = {}
 
     async def principal(self, credential: str) -> Principal | None:
+        if credential.startswith(ORDER_TOKEN_PREFIX):
+            number = self.tokens.order_number(credential)
+            return Principal(order_number=number) if number else None
         fingerprint = hashlib.sha256(credential.encode()).hexdigest()
         cached = self._known.get(fingerprint)
         if cached is not None and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
-        async with self._db.sessions() as session:
+        async with self._db.fresh_sessions() as session:
             principal = await verify_key(session, credential)
         if principal is None:
             self._known.pop(fingerprint, None)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.catalog import SkuKind
 from models import Brand, BundleItem, Category, Channel, Product, Sku, SkuSupplier, Supplier
 
-_Row = TypeVar("_Row", Brand, Category, Product, Sku, Supplier)
+_Row = TypeVar("_Row")
 _Query = TypeVar("_Query", bound=Select[Any])
 
 

@@ -54,6 +54,9 @@ class Database:
     read_engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
+    # Reads that must see the caller's own writes: never a lagging replica, and on
+    # SQLite not the writer either (its BEGIN IMMEDIATE would queue behind writes).
+    fresh_sessions: async_sessionmaker[AsyncSession]
 
     @classmethod
     def connect(cls, settings: Settings) -> Database:
@@ -65,11 +68,14 @@ class Database:
             read_engine = create_engine(settings.database_url)
         else:
             read_engine = engine
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
         return cls(
             engine=engine,
             read_engine=read_engine,
-            sessions=async_sessionmaker(engine, expire_on_commit=False),
-            read_sessions=async_sessionmaker(read_engine, expire_on_commit=False),
+            sessions=sessions,
+            read_sessions=read_sessions,
+            fresh_sessions=sessions if settings.database_read_url else read_sessions,
         )
 
     async def ping(self) -> None:

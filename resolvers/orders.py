@@ -1,0 +1,220 @@
+"""Orders: placeOrder, payOrder, cancelOrder; order and orders."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import strawberry
+
+from domain.access import Role, may_read_order
+from domain.orders import LineRequest
+from domain.orders import OrderStatus as StatusValue
+from models import Channel as ChannelRow
+from models import Order as OrderRow
+from resolvers.access import readable_channel
+from schema.channel import ChannelScope
+from schema.context import Info
+from schema.errors import BadUserInput, Forbidden, UserError
+from schema.orders import Order, OrderStatus
+from schema.permissions import HasKey
+from schema.relay import PageInfo, decode_cursor, decode_id, encode_cursor, page_size
+from services import order_lifecycle, order_reads, ordering
+from services.events import CATALOG_CHANGED
+
+
+@strawberry.input
+class OrderLineInput:
+    sku_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class BuyerInput:
+    phone: str | None = None
+    email: str | None = None
+    recharge_account: str | None = None
+    device_id: str | None = None
+
+
+@strawberry.input
+class PlaceOrderInput:
+    channel: str
+    idempotency_key: str = strawberry.field(description="Unique per channel; partners send their external order number.")
+    lines: list[OrderLineInput]
+    buyer: BuyerInput
+    coupon_code: str | None = None
+
+
+@strawberry.type
+class PlaceOrderPayload:
+    order: Order | None
+    access_token: str | None = strawberry.field(description="Lets the buyer read and follow this one order.")
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class PayOrderPayload:
+    order: Order | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CancelOrderPayload:
+    order: Order | None
+    user_errors: list[UserError]
+
+
+def _sku_pk(global_id: str, index: int) -> int:
+    type_name, pk = decode_id(global_id, field=f"lines.{index}.skuId")
+    if type_name != "Sku":
+        raise BadUserInput(f"{global_id!r} is not a SKU ID", field=f"lines.{index}.skuId")
+    return pk
+
+
+def _order_pk(global_id: str, field: str = "orderId") -> int:
+    type_name, pk = decode_id(global_id, field=field)
+    if type_name != "Order":
+        raise BadUserInput(f"{global_id!r} is not an order ID", field=field)
+    return pk
+
+
+async def _scope(info: Info, row: OrderRow) -> ChannelScope:
+    channel = await info.context.loaders.channel_by_id.load(row.channel_id)
+    return ChannelScope.of(channel) if channel else ChannelScope(code=None)
+
+
+async def _visible_order(info: Info, pk: int) -> tuple[OrderRow, ChannelScope] | None:
+    """The order if the caller may see it; None looks the same as an unknown order."""
+    row = await info.context.loaders.order_by_id.load(pk)
+    if row is None:
+        return None
+    scope = await _scope(info, row)
+    if not may_read_order(info.context.principal, scope.code or "", row.number):
+        return None
+    return row, scope
+
+
+@strawberry.type
+class OrderMutation:
+    @strawberry.mutation(description="Place an order; stock is reserved at once, prices come from the server.")
+    async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderPayload:
+        principal = info.context.principal
+        channel = await readable_channel(info, input.channel)
+        if principal.order_number is not None or (principal.role is not None and not principal.is_admin and principal.channel != channel.code):
+            raise Forbidden("a key places orders on its own channel only", field="channel")
+        command = ordering.PlaceOrder(
+            channel=channel.code,
+            idempotency_key=input.idempotency_key,
+            lines=[LineRequest(_sku_pk(line.sku_id, i), line.quantity) for i, line in enumerate(input.lines)],
+            buyer=ordering.Buyer(
+                phone=input.buyer.phone, email=input.buyer.email,
+                recharge_account=input.buyer.recharge_account, device_id=input.buyer.device_id,
+            ),
+            coupon_code=input.coupon_code,
+            client_ip=info.context.client_ip,
+        )
+        ttl = timedelta(seconds=info.context.settings.order_ttl_seconds)
+        async with info.context.uow() as uow:
+            placed = await ordering.place_order(uow, command, principal, now=info.context.now, ttl=ttl)
+            if placed.created and placed.order is not None:
+                order_lifecycle.announce(uow, placed.order, None, info.context.now)
+                uow.publish(CATALOG_CHANGED, b"stock")
+        if placed.order is None:
+            errors = [UserError(field=r.field, message=r.message, code=r.code) for r in placed.refusals]
+            return PlaceOrderPayload(order=None, access_token=None, user_errors=errors)
+        token = info.context.authenticator.tokens.issue(placed.order.number)
+        return PlaceOrderPayload(order=Order.from_model(placed.order, ChannelScope.of(channel)), access_token=token, user_errors=[])
+
+    @strawberry.mutation(permission_classes=[HasKey], description="Record a payment: operators, or the order channel's partner.")
+    async def pay_order(self, info: Info, order_id: strawberry.ID, payment_reference: str) -> PayOrderPayload:
+        principal = info.context.principal
+        pk = _order_pk(order_id)
+        async with info.context.uow() as uow:
+            row = await uow.session.get(OrderRow, pk, with_for_update=True)
+            channel = await uow.session.get(ChannelRow, row.channel_id) if row else None
+            if row is None or channel is None or not may_read_order(principal, channel.code, row.number):
+                return PayOrderPayload(order=None, user_errors=[UserError(field="orderId", message="no such order", code="NOT_FOUND")])
+            if not (principal.is_admin or principal.role is Role.PARTNER):
+                raise Forbidden("payments are recorded by operators and partners")
+            outcome = await order_lifecycle.pay(uow, row, payment_reference, actor=principal.actor, now=info.context.now)
+        return _payload(PayOrderPayload, outcome, ChannelScope.of(channel), "orderId")
+
+    @strawberry.mutation(description="Cancel an unpaid order and release its stock: the buyer, the channel's partner, or an operator.")
+    async def cancel_order(self, info: Info, order_id: strawberry.ID) -> CancelOrderPayload:
+        principal = info.context.principal
+        pk = _order_pk(order_id)
+        async with info.context.uow() as uow:
+            row = await uow.session.get(OrderRow, pk, with_for_update=True)
+            channel = await uow.session.get(ChannelRow, row.channel_id) if row else None
+            if row is None or channel is None or not may_read_order(principal, channel.code, row.number):
+                return CancelOrderPayload(order=None, user_errors=[UserError(field="orderId", message="no such order", code="NOT_FOUND")])
+            outcome = await order_lifecycle.cancel(uow, row, actor=principal.actor, now=info.context.now)
+        return _payload(CancelOrderPayload, outcome, ChannelScope.of(channel), "orderId")
+
+
+def _payload(kind: type, outcome: order_lifecycle.Outcome, scope: ChannelScope, field: str) -> object:
+    order = Order.from_model(outcome.order, scope) if outcome.order is not None else None
+    errors = [UserError(field=field, message=outcome.message, code=outcome.error_code)] if outcome.error_code else []
+    return kind(order=order, user_errors=errors)
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str
+    node: Order
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class OrderQuery:
+    @strawberry.field(description="One order: its buyer (access token), its channel's partner, or an operator; else null.")
+    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
+        found = await _visible_order(info, _order_pk(id, "id"))
+        return Order.from_model(*found) if found else None
+
+    @strawberry.field(permission_classes=[HasKey], description="Orders, newest first: operators see all, a partner its own channel's.")
+    async def orders(
+        self,
+        info: Info,
+        channel: str | None = None,
+        status: OrderStatus | None = None,  # type: ignore[valid-type]
+        placed_from: datetime | None = None,
+        placed_to: datetime | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> OrderConnection:
+        principal = info.context.principal
+        if not principal.is_admin:
+            if principal.role is not Role.PARTNER:
+                raise Forbidden("orders are listed for operators and partners")
+            if channel is not None and channel != principal.channel:
+                raise Forbidden("a partner lists its own channel's orders only", field="channel")
+            channel = principal.channel
+        limit = page_size(first, default=20, maximum=info.context.settings.limits.max_page_size)
+        channel_row = await info.context.loaders.channel_by_code.load(channel) if channel else None
+        if channel is not None and channel_row is None:
+            raise BadUserInput(f"unknown channel {channel!r}", field="channel")
+        query = order_reads.OrderFilter(
+            channel_id=channel_row.id if channel_row else None,
+            status=StatusValue(status.value) if status is not None else None,
+            placed_from=placed_from, placed_to=placed_to,
+        )
+        before = decode_cursor(after, "Order") if after is not None else None
+        async with info.context.db.fresh_sessions() as session:
+            rows, more = await order_reads.order_page(session, query, before_id=before, limit=limit)
+        edges = []
+        for row in rows:
+            info.context.loaders.order_by_id.prime(row.id, row)
+            edges.append(OrderEdge(cursor=encode_cursor("Order", row.id), node=Order.from_model(row, await _scope(info, row))))
+        return OrderConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=more, has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )

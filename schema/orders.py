@@ -1,0 +1,107 @@
+"""Order types: Order, OrderLine, OrderEvent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from domain import orders as domain
+from models import orders as rows
+from schema.catalog import Sku, load_skus
+from schema.channel import ChannelScope
+from schema.context import Info
+from schema.money import Money
+from schema.relay import Node, encode_id
+
+OrderStatus = strawberry.enum(domain.OrderStatus, description="Where an order is in its lifecycle.")
+
+
+@strawberry.type(description="One transition of an order: who moved it, when, from what, to what, why.")
+class OrderEvent:
+    actor: str
+    from_status: OrderStatus | None  # type: ignore[valid-type]
+    to_status: OrderStatus  # type: ignore[valid-type]
+    reason: str
+    at: datetime
+
+    @classmethod
+    def from_model(cls, row: rows.OrderEvent) -> OrderEvent:
+        return cls(actor=row.actor, from_status=row.from_status, to_status=row.to_status, reason=row.reason, at=row.at)
+
+
+@strawberry.type
+class OrderLine:
+    quantity: int
+    unit_price: Money
+    total: Money
+    presale_quantity: int = strawberry.field(description="Units waiting for codes (presale), served first come first served.")
+    _row: strawberry.Private[rows.OrderLine]
+    _scope: strawberry.Private[ChannelScope]
+
+    @classmethod
+    def from_model(cls, row: rows.OrderLine, currency: str, scope: ChannelScope) -> OrderLine:
+        return cls(
+            quantity=row.quantity,
+            unit_price=Money.fen(row.unit_price_fen, currency),
+            total=Money.fen(row.unit_price_fen * row.quantity, currency),
+            presale_quantity=row.presale_quantity,
+            _row=row,
+            _scope=scope,
+        )
+
+    @strawberry.field
+    async def sku(self, info: Info) -> Sku | None:
+        row = await info.context.loaders.sku_by_id.load(self._row.sku_id)
+        return (await load_skus(info, [row], self._scope))[0] if row else None
+
+
+@strawberry.type(description="Contact details the order was placed with.")
+class OrderBuyer:
+    phone: str | None
+    email: str | None
+    recharge_account: str | None
+
+
+@strawberry.type
+class Order(Node):
+    number: str
+    status: OrderStatus  # type: ignore[valid-type]
+    channel: str
+    total: Money
+    buyer: OrderBuyer
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = strawberry.field(description="An unpaid order releases its stock at this time.")
+    paid_at: datetime | None
+    payment_reference: str | None
+    _row: strawberry.Private[rows.Order]
+    _scope: strawberry.Private[ChannelScope]
+
+    @classmethod
+    def from_model(cls, row: rows.Order, scope: ChannelScope) -> Order:
+        return cls(
+            id=encode_id("Order", row.id),
+            number=row.number,
+            status=row.status,
+            channel=scope.code or "",
+            total=Money.fen(row.total_fen, row.currency),
+            buyer=OrderBuyer(phone=row.buyer_phone, email=row.buyer_email, recharge_account=row.recharge_account),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            expires_at=row.expires_at,
+            paid_at=row.paid_at,
+            payment_reference=row.payment_reference,
+            _row=row,
+            _scope=scope,
+        )
+
+    @strawberry.field
+    async def lines(self, info: Info) -> list[OrderLine]:
+        lines = await info.context.loaders.lines_by_order.load(self._row.id)
+        return [OrderLine.from_model(line, self._row.currency, self._scope) for line in lines]
+
+    @strawberry.field(description="The audit trail, oldest first.")
+    async def events(self, info: Info) -> list[OrderEvent]:
+        events = await info.context.loaders.events_by_order.load(self._row.id)
+        return [OrderEvent.from_model(event) for event in events]

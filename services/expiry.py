@@ -1,0 +1,38 @@
+"""The background sweep that expires unpaid orders and returns their stock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from broker import Broker
+from services.database import Database
+from services.order_lifecycle import expire_due
+from services.unit_of_work import UnitOfWork
+
+log = logging.getLogger("quanyi.expiry")
+
+BATCH = 100
+
+
+async def expire_once(db: Database, broker: Broker) -> int:
+    async with UnitOfWork(db, broker) as uow:
+        return await expire_due(uow, datetime.now(UTC), BATCH)
+
+
+async def run_expiry(db: Database, broker: Broker, interval: float) -> None:
+    """Every `interval` seconds, until cancelled. Safe in every process at once:
+    each order moves out of PENDING_PAYMENT in exactly one transaction."""
+    while True:
+        try:
+            expired = await expire_once(db, broker)
+            if expired:
+                log.info("expired %d unpaid orders", expired)
+            if expired >= BATCH:
+                continue  # more are due: no pause
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the expiry sweep failed; retrying")
+        await asyncio.sleep(interval)

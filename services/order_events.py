@@ -1,0 +1,62 @@
+"""Order transitions: the checked status change, its audit row, and the event topics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.orders import OrderStatus, check_move
+from models import Order, OrderEvent
+
+ORDER_TOPIC = "order.{number}"
+ORDERS_TOPIC = "orders"
+
+
+def record_transition(
+    session: AsyncSession, order: Order, previous: OrderStatus | None, status: OrderStatus,
+    actor: str, reason: str, at: datetime,
+) -> None:
+    session.add(OrderEvent(order_id=order.id, actor=actor, from_status=previous, to_status=status, reason=reason[:500], at=at))
+
+
+async def move(
+    session: AsyncSession, order: Order, target: OrderStatus, *, actor: str, reason: str, at: datetime,
+    **values: object,
+) -> bool:
+    """Move `order` to `target` if it is still in the status we read.
+
+    The UPDATE is conditional on the current status, so of two concurrent commands
+    (a payment and an expiry, say) exactly one wins; the loser sees False.
+    Raises IllegalTransition for a move the state machine forbids.
+    """
+    current = order.status
+    check_move(current, target)
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == current)
+        .values(status=target, updated_at=at, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    order.status = target
+    order.updated_at = at
+    for name, value in values.items():
+        setattr(order, name, value)
+    record_transition(session, order, current, target, actor, reason, at)
+    return True
+
+
+def status_message(order: Order, previous: OrderStatus | None, at: datetime) -> bytes:
+    return orjson.dumps(
+        {
+            "orderNumber": order.number,
+            "orderId": order.id,
+            "status": order.status.value,
+            "previousStatus": previous.value if previous else None,
+            "at": at.isoformat(),
+        }
+    )
