@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
@@ -53,7 +54,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     def context(principal: Principal, request_id: str) -> Context:
         now = datetime.now(UTC)
         loaders = Loaders.create(db, now)
-        return Context(settings, db, broker, authenticator, loaders, principal, request_id, now)
+        return Context(
+            settings, db, broker, authenticator, loaders, principal, request_id, now,
+            on_event=cache.on_event if cache is not None else None,
+        )
 
     async def http_context(request: Request, request_id: str) -> Context:
         built = context(await principal_of(request.headers), request_id)
@@ -61,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return built
 
     async def ws_context(websocket: WebSocket) -> Context:
-        return context(await principal_of(websocket.headers), "ws")
+        return context(await principal_of(websocket.headers), f"ws-{uuid.uuid4().hex}")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -82,9 +86,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await broker.close()
             await db.dispose()
 
-    endpoint = GraphQLEndpoint(schema, settings, http_context)
+    endpoint = GraphQLEndpoint(schema, settings, http_context, cache)
     routes = [
-        Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
@@ -30,10 +31,12 @@ class Context:
     request_id: str
     now: datetime  # one clock reading per request: every price in an answer agrees
     client_ip: str | None = None
+    on_event: Callable[[str], None] | None = None
+    connection_params: dict[str, object] | None = None  # the WebSocket connection_init payload
 
     def uow(self) -> UnitOfWork:
         """A fresh unit of work: one transaction, events published after it commits."""
-        return UnitOfWork(self.db, self.broker)
+        return UnitOfWork(self.db, self.broker, self.on_event)
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

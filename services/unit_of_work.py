@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,9 +17,12 @@ class UnitOfWork:
 
     session: AsyncSession
 
-    def __init__(self, db: Database, broker: Broker) -> None:
+    def __init__(self, db: Database, broker: Broker, on_event: Callable[[str], None] | None = None) -> None:
         self._db = db
         self._broker = broker
+        # Told of each event in this process before it goes out, so local caches
+        # never serve this command's own caller something its write made stale.
+        self._on_event = on_event
         self._events: list[tuple[str, bytes]] = []
 
     async def __aenter__(self) -> UnitOfWork:
@@ -46,5 +50,7 @@ class UnitOfWork:
         finally:
             await self.session.close()
         for topic, message in self._events:
+            if self._on_event is not None:
+                self._on_event(topic)
             await self._broker.publish(topic, message)
         self._events.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -36,7 +37,15 @@ def settings(database_url: str) -> Settings:
     if TEST_REDIS_URL:
         asyncio.run(require_redis(TEST_REDIS_URL))
     upgrade(database_url)
-    return Settings(database_url=database_url, redis_url=TEST_REDIS_URL, secret_key=new_secret_key())
+    # Each run gets its own broker topics, so runs sharing one Redis never hear each other.
+    # The response cache is off here (tests change rows directly); its own tests turn it on.
+    return Settings(
+        database_url=database_url,
+        redis_url=TEST_REDIS_URL,
+        secret_key=new_secret_key(),
+        response_cache=False,
+        broker_prefix=f"quanyi-test-{uuid.uuid4().hex[:8]}:",
+    )
 
 
 @pytest.fixture(scope="session")

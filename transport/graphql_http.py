@@ -42,6 +42,7 @@ from transport.errors import (
 )
 from transport.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate, utf8_json_body
 from transport.params import Operation, operation_from_json, operation_from_query_string
+from transport.response_cache import ResponseCache
 
 log = logging.getLogger("quanyi.http")
 
@@ -53,8 +54,11 @@ ALLOWED_METHODS = "GET, POST"
 class GraphQLEndpoint:
     """The Starlette endpoint for HTTP requests to /graphql."""
 
-    def __init__(self, schema: Schema, settings: Settings, context: ContextFactory) -> None:
+    def __init__(
+        self, schema: Schema, settings: Settings, context: ContextFactory, cache: ResponseCache | None = None
+    ) -> None:
         self._schema = schema
+        self._cache = cache
         self._core = schema._schema  # graphql-core schema strawberry built for us
         self._settings = settings
         self._context = context
@@ -129,6 +133,12 @@ class GraphQLEndpoint:
             context = await self._context(request, request_id)
         except ApiError as error:
             return self._refused(error, media, request_id)
+        key = None
+        if self._cache is not None and ResponseCache.cacheable(operation):
+            key = ResponseCache.key(op.query, op.operation_name, op.variables, context.principal)
+            cached = self._cache.get(key) if key is not None else None
+            if cached is not None:
+                return _encoded(cached, 200, media)
         result = execute(
             self._core,
             parsed.document,
@@ -140,6 +150,10 @@ class GraphQLEndpoint:
         )
         if not isinstance(result, ExecutionResult):
             result = await result
+        if key is not None and not result.errors and self._cache is not None:
+            body = orjson.dumps({"data": result.data})
+            self._cache.put(key, body)
+            return _encoded(body, 200, media)
         return self._result(result, media, request_id)
 
     def _refused(self, error: ApiError, media: str, request_id: str) -> Response:
@@ -199,8 +213,12 @@ def _request_id(request: Request) -> str:
 
 
 def _json(body: dict[str, Any], status: int, media: str, allow: str | None = None) -> Response:
+    return _encoded(orjson.dumps(body), status, media, allow)
+
+
+def _encoded(body: bytes, status: int, media: str, allow: str | None = None) -> Response:
     headers = {"allow": allow} if allow else None
-    return Response(orjson.dumps(body), status, headers, media_type=f"{media}; charset=utf-8")
+    return Response(body, status, headers, media_type=f"{media}; charset=utf-8")
 
 
 def _plain(status: int, message: str, allow: str | None = None) -> Response:

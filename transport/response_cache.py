@@ -35,8 +35,14 @@ class ResponseCache:
         self._generation = 0
 
     @staticmethod
-    def key(query: str, operation_name: str | None, variables: object, who: Principal) -> Key:
-        encoded = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b""
+    def key(query: str, operation_name: str | None, variables: object, who: Principal) -> Key | None:
+        """The entry's key, or None for a request not worth caching (a buyer's, odd variables)."""
+        if who.order_number is not None:
+            return None
+        try:
+            encoded = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b""
+        except (TypeError, orjson.JSONEncodeError):
+            return None  # nested deeper than the encoder goes: run it, do not cache it
         role = who.role.value if who.role else None
         return (query, operation_name, encoded, role, who.channel)
 
@@ -54,6 +60,10 @@ class ResponseCache:
 
     def invalidate(self) -> None:
         self._generation += 1
+
+    def on_event(self, topic: str) -> None:
+        if topic == CATALOG_CHANGED:
+            self.invalidate()
 
     @staticmethod
     def cacheable(operation: OperationDefinitionNode) -> bool:

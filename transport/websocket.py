@@ -18,7 +18,8 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from schema.context import Context
-from schema.errors import ApiError
+from schema.errors import ApiError, Unauthenticated
+from transport.auth import bearer
 from transport.errors import request_error
 from transport.operations import Operations
 
@@ -61,6 +62,21 @@ class GraphQLWebSocket(GraphQL):
     ) -> UnsetType | dict[str, object] | None:
         if isinstance(context, Refused):
             raise ConnectionRejectionError(request_error(context.error.message, context.error.code))
+        params = getattr(context, "connection_params", None) or {}
+        given = params.get("authorization", params.get("Authorization"))
+        if given is None:
+            return UNSET
+        try:
+            credential = bearer(given) if isinstance(given, str) else None
+            if credential is None:
+                raise Unauthenticated("use {\"authorization\": \"Bearer <key>\"}")
+            principal = await context.authenticator.principal(credential)
+            if principal is None:
+                raise Unauthenticated("unknown or revoked key")
+        except ApiError as error:
+            raise ConnectionRejectionError(request_error(error.message, error.code)) from None
+        # The payload's credential speaks for the whole connection.
+        context.principal = principal
         return UNSET
 
 
