@@ -6,11 +6,15 @@ from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.keys import ApiKey
 from models.orders import Allocation, Order, OrderEvent, OrderLine
+from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier
 
 __all__ = [
     "Allocation",
     "ApiKey",
+    "BalanceMovement",
+    "PaymentNotification",
+    "PrepaidAccount",
     "Order",
     "OrderEvent",
     "OrderLine",

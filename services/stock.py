@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import NO_STOCK, CodeStatus, SkuKind, StockFigures, bundle_stock
-from models import BundleItem, CardCode, Sku, StockLevel
+from models import Allocation, BundleItem, CardCode, Sku, StockLevel
 
 _COUNTED = (CodeStatus.AVAILABLE, CodeStatus.RESERVED)
 
@@ -31,7 +31,7 @@ class _Tally:
 async def stock_for(
     session: AsyncSession, sku_ids: Collection[int], *, now: datetime | None = None
 ) -> dict[int, StockFigures]:
-    """Stock of each SKU; a bundle's from its components. Four statements whatever the count.
+    """Stock of each SKU; a bundle's from its components. Five statements whatever the count.
 
     A code that has expired by `now` (default: the current time) is no longer sellable;
     a reserved one still counts as reserved, since an order holds it.
@@ -49,9 +49,18 @@ async def stock_for(
     wanted = set(sku_ids) | {c for parts in components.values() for c, _ in parts}
 
     skus = {
-        sku_id: (kind, presale_cap)
-        for sku_id, kind, presale_cap in await session.execute(
-            select(Sku.id, Sku.kind, Sku.presale_cap).where(Sku.id.in_(wanted))
+        sku_id: (kind, max(presale_cap - presale_used, 0))
+        for sku_id, kind, presale_cap, presale_used in await session.execute(
+            select(Sku.id, Sku.kind, Sku.presale_cap, Sku.presale_used).where(Sku.id.in_(wanted))
+        )
+    }
+    # Uses of serials held by open orders: a serial stays AVAILABLE while it has uses left.
+    serial_held = {
+        sku_id: int(units or 0)
+        for sku_id, units in await session.execute(
+            select(Allocation.sku_id, func.sum(Allocation.units))
+            .where(Allocation.sku_id.in_(wanted), Allocation.source == "SERIAL", Allocation.state == "HELD")
+            .group_by(Allocation.sku_id)
         )
     }
     codes: dict[int, dict[CodeStatus, _Tally]] = defaultdict(dict)
@@ -88,7 +97,7 @@ async def stock_for(
         pool = codes.get(sku_id, {})
         return StockFigures(
             available=pool.get(CodeStatus.AVAILABLE, _Tally()).units(kind),
-            reserved=pool.get(CodeStatus.RESERVED, _Tally()).units(kind),
+            reserved=pool.get(CodeStatus.RESERVED, _Tally()).units(kind) + serial_held.get(sku_id, 0),
             presale=presale_cap,
         )
 
