@@ -44,6 +44,9 @@ def settings(database_url: str) -> Settings:
         redis_url=TEST_REDIS_URL,
         secret_key=new_secret_key(),
         response_cache=False,
+        # The expiry sweep's own statements would muddle statement counts; order tests
+        # that need expiry build an app with a short interval.
+        expiry_interval_seconds=3600,
         broker_prefix=f"quanyi-test-{uuid.uuid4().hex[:8]}:",
     )
 
