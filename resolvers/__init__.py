@@ -8,7 +8,9 @@ from strawberry.tools import merge_types
 from resolvers.catalog import CatalogQuery
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.orders import OrderMutation, OrderQuery
+from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
+from resolvers.subscriptions import Subscription
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.channel import Channel
 from schema.keys import ApiKey
@@ -16,12 +18,13 @@ from schema.orders import Order
 from schema.pricing import PriceChange
 
 Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery))
-Mutation = merge_types("Mutation", (OrderMutation, PricingMutation, KeysMutation))
+Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation))
 
 
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order],
     )

@@ -22,7 +22,7 @@ from schema.permissions import ADMIN_ONLY, HasKey
 from schema.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceControl
 from schema.relay import PageInfo, decode_cursor, decode_id, encode_cursor, page_size
 from services import pricing, quotas
-from services.events import CATALOG_CHANGED
+from services.events import CATALOG_CHANGED, stock_event
 
 
 def _sku_pk(global_id: str, field: str = "skuId") -> int:
@@ -192,7 +192,7 @@ class PricingMutation:
             if await uow.session.get(SkuRow, sku_id) is None:
                 return SetChannelQuotaPayload(quota=None, user_errors=[_not_found("skuId")])
             quota = await quotas.set_quota(uow.session, channel.id, sku_id, input.quota)
-            uow.publish(CATALOG_CHANGED, b"quota")
+            stock_event(uow, [sku_id])
         if quota is None:
             return SetChannelQuotaPayload(quota=None, user_errors=[])
         return SetChannelQuotaPayload(

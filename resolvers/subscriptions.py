@@ -1,0 +1,92 @@
+"""Live feeds: stock of a channel, and one order's status."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+
+import orjson
+import strawberry
+
+from domain.access import may_read_order
+from domain.orders import OrderStatus as StatusValue
+from resolvers.access import readable_channel
+from schema.context import Info
+from schema.errors import BadUserInput, Forbidden
+from schema.live import OrderStatusChange, StockChange
+from schema.relay import decode_id, encode_id
+from services import live_stock
+from services.events import STOCK_CHANGED
+from services.order_events import ORDER_TOPIC
+
+
+def _sku_ids(ids: list[strawberry.ID] | None) -> set[int] | None:
+    if ids is None:
+        return None
+    wanted = set()
+    for index, global_id in enumerate(ids):
+        type_name, pk = decode_id(global_id, field=f"skuIds.{index}")
+        if type_name != "Sku":
+            raise BadUserInput(f"{global_id!r} is not a SKU ID", field=f"skuIds.{index}")
+        wanted.add(pk)
+    return wanted
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="The channel's available-to-sell after each change (optionally of some SKUs).")
+    async def stock_changed(
+        self, info: Info, channel: str, sku_ids: list[strawberry.ID] | None = None
+    ) -> AsyncGenerator[StockChange, None]:
+        # Checked before the stream starts, so a refusal is an error, not a broken stream.
+        row = await readable_channel(info, channel)
+        return _stock_feed(info, row.id, row.code, _sku_ids(sku_ids))
+
+    @strawberry.subscription(description="Each status change of one order: its buyer (access token), its channel's partner, or an operator.")
+    async def order_status_changed(self, info: Info, order_id: strawberry.ID) -> AsyncGenerator[OrderStatusChange, None]:
+        type_name, pk = decode_id(order_id, field="orderId")
+        if type_name != "Order":
+            raise BadUserInput(f"{order_id!r} is not an order ID", field="orderId")
+        order = await info.context.loaders.order_by_id.load(pk)
+        channel = await info.context.loaders.channel_by_id.load(order.channel_id) if order else None
+        if order is None or channel is None or not may_read_order(info.context.principal, channel.code, order.number):
+            # The same answer for an unknown order as for someone else's.
+            raise Forbidden("this order is not yours to follow", field="orderId")
+        return _order_feed(info, pk, order.number)
+
+
+async def _stock_feed(
+    info: Info, channel_id: int, channel: str, wanted: set[int] | None
+) -> AsyncGenerator[StockChange, None]:
+    db = info.context.db
+    async with info.context.broker.subscribe(STOCK_CHANGED) as events:
+        async for message in events:
+            changed = set(orjson.loads(message).get("skus", []))
+            # A fresh session per event: the connection's loaders would serve stale stock.
+            async with db.fresh_sessions() as session:
+                skus = await live_stock.affected(session, changed)
+                if wanted is not None:
+                    skus &= wanted
+                if not skus:
+                    continue
+                figures = await live_stock.channel_figures(session, channel_id, skus)
+            at = datetime.now(UTC)
+            for sku_id in sorted(figures):
+                stock = figures[sku_id]
+                yield StockChange(
+                    sku_id=encode_id("Sku", sku_id), channel=channel,
+                    available=stock.available, reserved=stock.reserved, at=at,
+                )
+
+
+async def _order_feed(info: Info, pk: int, number: str) -> AsyncGenerator[OrderStatusChange, None]:
+    async with info.context.broker.subscribe(ORDER_TOPIC.format(number=number)) as events:
+        async for message in events:
+            change = orjson.loads(message)
+            previous = change.get("previousStatus")
+            yield OrderStatusChange(
+                order_id=encode_id("Order", pk),
+                status=StatusValue(change["status"]),
+                previous_status=StatusValue(previous) if previous else None,
+                at=datetime.fromisoformat(change["at"]),
+            )
