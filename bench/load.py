@@ -72,7 +72,9 @@ class _Connection(asyncio.Protocol):
             self._head_end = self._buffer.find(b"\r\n\r\n")
             if self._head_end < 0:
                 return
-            self._total = self._head_end + 4 + _content_length(bytes(self._buffer[: self._head_end]))
+            self._total = (
+                self._head_end + 4 + _content_length(bytes(self._buffer[: self._head_end]))
+            )
         if len(self._buffer) < self._total:
             return
         status = int(self._buffer[9:12])
