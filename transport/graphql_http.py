@@ -23,13 +23,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast
+from graphql import DocumentNode, ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
 from strawberry.http.ides import get_graphql_ide_html
 
 from config import Settings
+from domain.access import Principal
 from schema.context import Context
 from schema.errors import ApiError, ErrorCode
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
@@ -46,7 +47,8 @@ from transport.response_cache import ResponseCache
 
 log = logging.getLogger("quanyi.http")
 
-ContextFactory = Callable[[Request, str], Awaitable[Context]]
+Authenticate = Callable[[Request], Awaitable[Principal]]
+ContextFactory = Callable[[Request, Principal, str], Context]
 
 ALLOWED_METHODS = "GET, POST"
 
@@ -55,9 +57,15 @@ class GraphQLEndpoint:
     """The Starlette endpoint for HTTP requests to /graphql."""
 
     def __init__(
-        self, schema: Schema, settings: Settings, context: ContextFactory, cache: ResponseCache | None = None
+        self,
+        schema: Schema,
+        settings: Settings,
+        authenticate: Authenticate,
+        context: ContextFactory,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._schema = schema
+        self._authenticate = authenticate
         self._cache = cache
         self._core = schema._schema  # graphql-core schema strawberry built for us
         self._settings = settings
@@ -130,19 +138,48 @@ class GraphQLEndpoint:
         if has_nul_character(op.variables):
             raise RequestError(f"variables: {NUL_MESSAGE}")
         try:
-            context = await self._context(request, request_id)
+            principal = await self._authenticate(request)
         except ApiError as error:
             return self._refused(error, media, request_id)
+        # A cached answer is looked up before any per-request state is built.
         key = None
         if self._cache is not None and ResponseCache.cacheable(operation):
-            key = ResponseCache.key(op.query, op.operation_name, op.variables, context.principal)
-            cached = self._cache.get(key) if key is not None else None
-            if cached is not None:
-                return _encoded(cached, 200, media)
+            key = ResponseCache.key(op.query, op.operation_name, op.variables, principal)
+        if key is None:
+            return await self._execute(request, op, parsed.document, principal, media, request_id)
+        assert self._cache is not None
+        cached = self._cache.get(key)
+        if cached is not None:
+            return _encoded(cached, 200, media)
+        flight = self._cache.in_flight(key)
+        if flight is not None:
+            shared = await flight
+            if shared is not None:
+                return _encoded(shared, 200, media)
+            return await self._execute(request, op, parsed.document, principal, media, request_id)
+        body: bytes | None = None
+        try:
+            result = await self._run_document(request, op, parsed.document, principal, request_id)
+            if not result.errors:
+                body = orjson.dumps({"data": result.data})
+                return _encoded(body, 200, media)
+            return self._result(result, media, request_id)
+        finally:
+            self._cache.landed(key, body)
+
+    async def _execute(
+        self, request: Request, op: Operation, document: DocumentNode, principal: Principal, media: str, request_id: str
+    ) -> Response:
+        result = await self._run_document(request, op, document, principal, request_id)
+        return self._result(result, media, request_id)
+
+    async def _run_document(
+        self, request: Request, op: Operation, document: DocumentNode, principal: Principal, request_id: str
+    ) -> ExecutionResult:
         result = execute(
             self._core,
-            parsed.document,
-            context_value=context,
+            document,
+            context_value=self._context(request, principal, request_id),
             variable_values=op.variables,
             operation_name=op.operation_name,
             executor_class=self._executor,
@@ -150,11 +187,7 @@ class GraphQLEndpoint:
         )
         if not isinstance(result, ExecutionResult):
             result = await result
-        if key is not None and not result.errors and self._cache is not None:
-            body = orjson.dumps({"data": result.data})
-            self._cache.put(key, body)
-            return _encoded(body, 200, media)
-        return self._result(result, media, request_id)
+        return result
 
     def _refused(self, error: ApiError, media: str, request_id: str) -> Response:
         unauthenticated = error.code is ErrorCode.UNAUTHENTICATED

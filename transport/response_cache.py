@@ -29,10 +29,17 @@ Key = tuple[str, str | None, bytes, str | None, str | None]
 
 
 class ResponseCache:
+    """Entries by key, with one computation in flight per key.
+
+    When an entry is missing or stale, the first request computes it and the
+    others wait for that answer instead of all running the same query at once.
+    """
+
     def __init__(self, ttl_seconds: float, size: int = 1024) -> None:
         self._ttl = ttl_seconds
         self._entries: BoundedCache[Key, tuple[float, int, bytes]] = BoundedCache(size)
         self._generation = 0
+        self._flights: dict[Key, tuple[int, asyncio.Future[bytes | None]]] = {}
 
     @staticmethod
     def key(query: str, operation_name: str | None, variables: object, who: Principal) -> Key | None:
@@ -57,6 +64,26 @@ class ResponseCache:
 
     def put(self, key: Key, body: bytes) -> None:
         self._entries.put(key, (time.monotonic(), self._generation, body))
+
+    def in_flight(self, key: Key) -> asyncio.Future[bytes | None] | None:
+        """The computation of this key under way, if any; else the caller computes it."""
+        flight = self._flights.get(key)
+        if flight is not None:
+            return flight[1]
+        self._flights[key] = (self._generation, asyncio.get_running_loop().create_future())
+        return None
+
+    def landed(self, key: Key, body: bytes | None) -> None:
+        """The computation ended: store a cacheable answer and wake the waiters.
+
+        An answer computed across an invalidation is handed to those already
+        waiting (they asked before the change) but not stored.
+        """
+        started, flight = self._flights.pop(key, (None, None))
+        if body is not None and started == self._generation:
+            self.put(key, body)
+        if flight is not None and not flight.done():
+            flight.set_result(body)
 
     def invalidate(self) -> None:
         self._generation += 1
