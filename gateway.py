@@ -59,8 +59,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             on_event=cache.on_event if cache is not None else None,
         )
 
-    async def http_context(request: Request, request_id: str) -> Context:
-        built = context(await principal_of(request.headers), request_id)
+    async def http_principal(request: Request) -> Principal:
+        return await principal_of(request.headers)
+
+    def http_context(request: Request, principal: Principal, request_id: str) -> Context:
+        built = context(principal, request_id)
         built.client_ip = request.client.host if request.client else None
         return built
 
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await broker.close()
             await db.dispose()
 
-    endpoint = GraphQLEndpoint(schema, settings, http_context, cache)
+    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, cache)
     routes = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context)),
