@@ -10,7 +10,8 @@ from domain.catalog import SkuKind as SkuKindValue
 from models import Channel as ChannelRow
 from resolvers.access import caller_scope, readable_channel
 from resolvers.private_nodes import private_node
-from schema.catalog import Brand, Category, Product, SkuKind, Supplier, load_skus
+from schema.catalog import Brand, Category, Product, SkuKind, Supplier, load_products, load_skus
+from schema.selection import selects
 from schema.channel import Channel, ChannelScope
 from schema.context import Info
 from schema.errors import BadUserInput
@@ -69,9 +70,11 @@ class CatalogQuery:
             rows, more = await catalog.product_page(session, query, after_id=after_id, limit=limit)
         for row in rows:
             info.context.loaders.product_by_id.prime(row.id, row)
+        with_skus = selects(info.selected_fields, ("products", "edges", "node", "skus"))
+        products = await load_products(info, rows, scope, with_skus=with_skus)
         edges = [
-            ProductEdge(cursor=encode_cursor("Product", row.id), node=Product.from_model(row, scope))
-            for row in rows
+            ProductEdge(cursor=encode_cursor("Product", row.id), node=product)
+            for row, product in zip(rows, products, strict=True)
         ]
         return ProductConnection(
             edges=edges,

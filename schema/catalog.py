@@ -191,6 +191,10 @@ class Product(Node):
     description: str
     _row: strawberry.Private[rows.Product]
     _scope: strawberry.Private[ChannelScope]
+    # Filled when the whole page was loaded at once (see `load_products`).
+    _brand: strawberry.Private[Brand | None] = None
+    _category: strawberry.Private[Category | None] = None
+    _skus: strawberry.Private[list[Sku] | None] = None
 
     @classmethod
     def from_model(cls, row: rows.Product, scope: ChannelScope) -> Product:
@@ -203,18 +207,51 @@ class Product(Node):
             _scope=scope,
         )
 
+    # These resolvers are plain functions: a prefetched value is returned as is, which
+    # costs graphql-core nothing; otherwise they hand back an awaitable that loads it.
     @strawberry.field
-    async def brand(self, info: Info) -> Brand:
-        return Brand.from_model(await info.context.loaders.brand_by_id.load(self._row.brand_id))
+    def brand(self, info: Info) -> Brand:
+        return self._brand if self._brand is not None else self._load_brand(info)  # type: ignore[return-value]
 
     @strawberry.field
-    async def category(self, info: Info) -> Category:
-        return Category.from_model(
-            await info.context.loaders.category_by_id.load(self._row.category_id)
-        )
+    def category(self, info: Info) -> Category:
+        return self._category if self._category is not None else self._load_category(info)  # type: ignore[return-value]
 
     @strawberry.field(description="Active SKUs, cheapest first, priced for the query's channel.")
-    async def skus(self, info: Info) -> list[Sku]:
+    def skus(self, info: Info) -> list[Sku]:
+        return self._skus if self._skus is not None else self._load_skus(info)  # type: ignore[return-value]
+
+    async def _load_brand(self, info: Info) -> Brand:
+        return Brand.from_model(await info.context.loaders.brand_by_id.load(self._row.brand_id))
+
+    async def _load_category(self, info: Info) -> Category:
+        return Category.from_model(await info.context.loaders.category_by_id.load(self._row.category_id))
+
+    async def _load_skus(self, info: Info) -> list[Sku]:
         skus = await info.context.loaders.skus_by_product.load(self._row.id)
         return await load_skus(info, skus, self._scope)
 
+
+async def load_products(
+    info: Info, rows_: list[rows.Product], scope: ChannelScope, *, with_skus: bool
+) -> list[Product]:
+    """A page of products with brand, category and (when asked for) SKUs loaded per level.
+
+    One batched load per relation for the whole page, instead of one resolver and one
+    loader call per product: the page costs the same statements and far less Python.
+    """
+    loaders = info.context.loaders
+    brands, categories = await asyncio.gather(
+        loaders.brand_by_id.load_many([row.brand_id for row in rows_]),
+        loaders.category_by_id.load_many([row.category_id for row in rows_]),
+    )
+    products = [Product.from_model(row, scope) for row in rows_]
+    for product, brand, category in zip(products, brands, categories, strict=True):
+        product._brand = Brand.from_model(brand)
+        product._category = Category.from_model(category)
+    if with_skus:
+        per_product = await loaders.skus_by_product.load_many([row.id for row in rows_])
+        built = iter(await load_skus(info, [sku for skus in per_product for sku in skus], scope))
+        for product, skus in zip(products, per_product, strict=True):
+            product._skus = [next(built) for _ in skus]
+    return products

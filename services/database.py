@@ -37,7 +37,9 @@ def _begin_immediate(connection: Any) -> None:
 def create_engine(url: str, *, pool_size: int = 10, writer: bool = False) -> AsyncEngine:
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        engine = create_async_engine(url)
+        # Every DataLoader batch opens a session: size the pool for a burst of them, so
+        # connections (a thread each with aiosqlite) are reused, not opened per request.
+        engine = create_async_engine(url, pool_size=5 if writer else 20, max_overflow=10 if writer else 60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if writer:
             event.listen(engine.sync_engine, "connect", _sqlite_autocommit_driver)
