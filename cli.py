@@ -1,4 +1,4 @@
-"""The `quanyi` command: serve, migrate, seed-demo."""
+"""The `quanyi` command: serve, migrate, seed-demo, keys, import-codes."""
 
 from __future__ import annotations
 
@@ -100,6 +100,71 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_codes(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from broker import connect
+    from services.csv_import import CsvImport, Report, import_csv
+    from services.progress import TerminalProgress
+
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    job = CsvImport(Path(args.file), args.sku, batch_size=args.batch, resume=args.resume)
+
+    async def go() -> Report:
+        db = Database.connect(settings)
+        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+        await broker.start()
+        try:
+            progress = TerminalProgress(f"{args.sku}:")
+            return await import_csv(db, broker, SecretBox(settings.secret_key), job, progress)
+        finally:
+            await broker.close()
+            await db.dispose()
+
+    started = time.monotonic()
+    try:
+        report = asyncio.run(go())  # an unusable file or SKU raises ValueError: exit 2
+    except (SQLAlchemyError, OSError) as error:
+        # The driver's own message: SQLAlchemy's would list a whole batch of parameters.
+        reason = error.orig if isinstance(error, DBAPIError) else error
+        print(f"quanyi: the import stopped: {str(reason)[:500]}", file=sys.stderr)
+        print(f"quanyi: committed batches stay; `--resume` continues after them "
+              f"({job.checkpoint_path})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nquanyi: interrupted; `--resume` continues after the last committed batch",
+              file=sys.stderr)
+        return 130
+    seconds = time.monotonic() - started
+    totals = report.totals
+    if report.already_complete:
+        print(f"{job.path} was imported completely before (see {job.checkpoint_path}); "
+              "nothing to do")
+    elif report.resumed_after:
+        print(f"resumed after row {report.resumed_after}")
+    print(f"imported:   {totals.imported}")
+    print(f"duplicates: {totals.duplicates}")
+    print(f"invalid:    {totals.invalid}")
+    if totals.blank:
+        print(f"blank rows: {totals.blank}")
+    rejected = totals.duplicates + totals.invalid
+    print(f"rejects:    {job.rejects_path}" + ("" if rejected else " (none)"))
+    print(f"time:       {seconds:.1f} s, {report.rows_read / max(seconds, 1e-6):,.0f} rows/s")
+    return 0
+
+
+def _batch_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 50_000:
+        raise argparse.ArgumentTypeError("between 1 and 50000")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="quanyi", description="GraphQL gateway for digital entitlements")
     commands = root.add_subparsers(dest="command", required=True)
@@ -124,6 +189,21 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--channel", help="the channel a PARTNER or STOREFRONT key is bound to")
     create.add_argument("--name", default="", help="a note on who holds the key")
     create.set_defaults(run=cmd_keys_create)
+
+    codes = commands.add_parser(
+        "import-codes",
+        help="add card codes from a CSV file to a SKU's pool",
+        description="Columns: secret (required), number, expires_at (ISO 8601 with a time "
+        "zone), uses; or one column of secrets without a header. Rejected rows go to "
+        "FILE.rejects.csv, progress to FILE.checkpoint.",
+    )
+    codes.add_argument("--sku", required=True, help="the SKU's code, e.g. STEAM-50")
+    codes.add_argument("file", help="the CSV file")
+    codes.add_argument("--batch", type=_batch_size, default=5_000,
+                       help="rows per transaction (default 5000)")
+    codes.add_argument("--resume", action="store_true",
+                       help="continue after the last batch an earlier run committed")
+    codes.set_defaults(run=cmd_import_codes)
     return root
 
 

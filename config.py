@@ -9,6 +9,8 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger("quanyi.config")
@@ -57,6 +59,9 @@ class Settings:
     broker_prefix: str = "quanyi:"
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
+    # Empty: the payment webhook answers 503 (no secret configured, nothing can be verified).
+    payment_webhook_secret: bytes = field(default=b"", repr=False)
+    payment_webhook_tolerance_seconds: int = 300
 
     @property
     def is_sqlite(self) -> bool:
@@ -73,11 +78,12 @@ class Settings:
             max_tokens=_int(env, "QUANYI_MAX_TOKENS", Limits.max_tokens),
             max_body_bytes=_int(env, "QUANYI_MAX_BODY_BYTES", Limits.max_body_bytes),
         )
+        secret_key = _secret_key(env.get("QUANYI_SECRET_KEY"), database_url)
         return cls(
             database_url=database_url,
             database_read_url=env.get("QUANYI_DATABASE_READ_URL") or None,
             redis_url=env.get("QUANYI_REDIS_URL") or None,
-            secret_key=_secret_key(env.get("QUANYI_SECRET_KEY"), database_url),
+            secret_key=secret_key,
             debug=debug,
             graphiql=debug or _flag(env.get("QUANYI_GRAPHIQL")),
             demo=_flag(env.get("QUANYI_DEMO")),
@@ -85,6 +91,10 @@ class Settings:
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
+            payment_webhook_secret=_payment_webhook_secret(
+                env.get("QUANYI_PAYMENT_WEBHOOK_SECRET"), secret_key, database_url
+            ),
+            payment_webhook_tolerance_seconds=_int(env, "QUANYI_PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300),
         )
 
     def with_demo(self) -> Settings:
@@ -121,3 +131,26 @@ def _secret_key(configured: str | None, database_url: str) -> bytes:
         key_file,
     )
     return key
+
+
+def development_webhook_secret(secret_key: bytes) -> bytes:
+    """The embedded mode's payment webhook secret: derived from the secret key, so the
+    demo verifies webhooks with nothing configured, and never equal to the key itself."""
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=b"quanyi payment webhook v1").derive(secret_key)
+
+
+def _payment_webhook_secret(configured: str | None, secret_key: bytes, database_url: str) -> bytes:
+    """The HMAC key payment notifications are signed with, shared with the payment provider.
+
+    Production sets QUANYI_PAYMENT_WEBHOOK_SECRET (the provider's signing secret, as given).
+    Without it the embedded mode derives a development secret; with any other database the
+    webhook stays off, since the provider, not this process, issues the production secret.
+    """
+    if configured:
+        if len(configured) < 16:
+            raise ValueError("QUANYI_PAYMENT_WEBHOOK_SECRET must be at least 16 characters")
+        return configured.encode()
+    if make_url(database_url).get_backend_name() == "sqlite":
+        return development_webhook_secret(secret_key)
+    log.warning("QUANYI_PAYMENT_WEBHOOK_SECRET is not set: POST /webhooks/payment answers 503.")
+    return b""

@@ -29,6 +29,7 @@ from transport.auth import bearer
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.response_cache import ResponseCache, run_follower
+from transport.webhooks import PaymentWebhook
 from transport.websocket import GraphQLWebSocket
 
 log = logging.getLogger("quanyi")
@@ -90,11 +91,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await db.dispose()
 
     endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, cache)
+    payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/webhooks/payment", payment_webhook.handle, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings

@@ -83,7 +83,7 @@ def check_lines(lines: list[LineRequest]) -> list[LineRequest]:
         raise OrderInputError("lines", f"an order has at most {MAX_LINES} lines")
     merged: dict[int, int] = {}
     for index, line in enumerate(lines):
-        if line.quantity < 1 or line.quantity > MAX_QUANTITY:
+        if not 1 <= line.quantity <= MAX_QUANTITY or merged.get(line.sku_id, 0) + line.quantity > MAX_QUANTITY:
             raise OrderInputError(f"lines.{index}.quantity", f"quantity must be between 1 and {MAX_QUANTITY}")
         merged[line.sku_id] = merged.get(line.sku_id, 0) + line.quantity
     return [LineRequest(sku_id, quantity) for sku_id, quantity in merged.items()]

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.tools import merge_types
 
 from resolvers.catalog import CatalogQuery
+from resolvers.codes import CodesMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.prepaid import PrepaidMutation
@@ -18,7 +19,7 @@ from schema.orders import Order
 from schema.pricing import PriceChange
 
 Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery))
-Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation))
+Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation))
 
 
 def build_schema() -> strawberry.Schema:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import strawberry
 
@@ -19,7 +20,7 @@ from schema.orders import Order, OrderStatus
 from schema.permissions import HasKey
 from schema.relay import PageInfo, decode_cursor, decode_id, encode_cursor, page_size
 from services import order_lifecycle, order_reads, ordering
-from services.events import CATALOG_CHANGED
+from services.events import stock_event
 
 
 @strawberry.input
@@ -118,7 +119,7 @@ class OrderMutation:
             placed = await ordering.place_order(uow, command, principal, now=info.context.now, ttl=ttl)
             if placed.created and placed.order is not None:
                 order_lifecycle.announce(uow, placed.order, None, info.context.now)
-                uow.publish(CATALOG_CHANGED, b"stock")
+                stock_event(uow, placed.changed_skus)
         if placed.order is None:
             errors = [UserError(field=r.field, message=r.message, code=r.code) for r in placed.refusals]
             return PlaceOrderPayload(order=None, access_token=None, user_errors=errors)
@@ -152,9 +153,12 @@ class OrderMutation:
         return _payload(CancelOrderPayload, outcome, ChannelScope.of(channel), "orderId")
 
 
-def _payload(kind: type, outcome: order_lifecycle.Outcome, scope: ChannelScope, field: str) -> object:
+Payload = TypeVar("Payload", PayOrderPayload, CancelOrderPayload)
+
+
+def _payload(kind: type[Payload], outcome: order_lifecycle.Outcome, scope: ChannelScope, field: str) -> Payload:
     order = Order.from_model(outcome.order, scope) if outcome.order is not None else None
-    errors = [UserError(field=field, message=outcome.message, code=outcome.error_code)] if outcome.error_code else []
+    errors = [UserError(field=outcome.error_field or field, message=outcome.message, code=outcome.error_code)] if outcome.error_code else []
     return kind(order=order, user_errors=errors)
 
 
@@ -196,6 +200,9 @@ class OrderQuery:
                 raise Forbidden("a partner lists its own channel's orders only", field="channel")
             channel = principal.channel
         limit = page_size(first, default=20, maximum=info.context.settings.limits.max_page_size)
+        for name, moment in (("placedFrom", placed_from), ("placedTo", placed_to)):
+            if moment is not None and moment.tzinfo is None:
+                raise BadUserInput("give a time zone, e.g. 2026-01-01T00:00:00+08:00", field=name)
         channel_row = await info.context.loaders.channel_by_code.load(channel) if channel else None
         if channel is not None and channel_row is None:
             raise BadUserInput(f"unknown channel {channel!r}", field="channel")

@@ -7,9 +7,12 @@ from decimal import Decimal
 
 import strawberry
 
+from domain.access import may_read_channel_private
 from models import channel as rows
 from schema.context import Info
+from schema.money import Money
 from schema.relay import Node, encode_id
+from services import prepaid
 
 ChannelKind = strawberry.enum(rows.ChannelKind, description="Where a channel sells.")
 SettlementCycle = strawberry.enum(rows.SettlementCycle)
@@ -62,3 +65,11 @@ class Channel(Node):
         if not (principal.is_admin or principal.channel == self.code):
             return None
         return Decimal(self._row.commission_bp).scaleb(-4).normalize()
+
+    @strawberry.field(description="A B2B channel's prepaid balance; operators and the channel's own keys.")
+    async def prepaid_balance(self, info: Info) -> Money | None:
+        if not prepaid.keeps_balance(self._row) or not may_read_channel_private(info.context.principal, self.code):
+            return None
+        async with info.context.db.fresh_sessions() as session:
+            fen = await prepaid.balance_of(session, self._row.id)
+        return Money.fen(fen, self.currency)

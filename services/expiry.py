@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from broker import Broker
 from services.database import Database
-from services.order_lifecycle import expire_due
+from services.order_lifecycle import due_orders, expire_if_due
 from services.unit_of_work import UnitOfWork
 
 log = logging.getLogger("quanyi.expiry")
@@ -17,8 +17,18 @@ BATCH = 100
 
 
 async def expire_once(db: Database, broker: Broker) -> int:
-    async with UnitOfWork(db, broker) as uow:
-        return await expire_due(uow, datetime.now(UTC), BATCH)
+    """Expire up to BATCH due orders, each in its own short transaction; returns how many.
+
+    Finding them is a plain read, so an idle sweep never takes SQLite's write lock.
+    """
+    now = datetime.now(UTC)
+    async with db.fresh_sessions() as session:
+        due = await due_orders(session, now, BATCH)
+    expired = 0
+    for order_id in due:
+        async with UnitOfWork(db, broker) as uow:
+            expired += await expire_if_due(uow, order_id, now)
+    return expired
 
 
 async def run_expiry(db: Database, broker: Broker, interval: float) -> None:

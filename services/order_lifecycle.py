@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.orders import HOLDS_RESERVATION, IllegalTransition, OrderStatus
 from models import Channel, Order, OrderLine
 from services import quotas
-from services.events import CATALOG_CHANGED
+from services.events import stock_event
 from services.order_events import ORDER_TOPIC, ORDERS_TOPIC, move, status_message
 from services.reservation import release
 from services.unit_of_work import UnitOfWork
@@ -22,6 +23,7 @@ class Outcome:
     error_code: str | None = None
     message: str = ""
     changed_skus: list[int] = field(default_factory=list)
+    error_field: str | None = None  # the input at fault, when not the order itself
 
 
 def announce(uow: UnitOfWork, order: Order, previous: OrderStatus | None, at: datetime) -> None:
@@ -35,10 +37,12 @@ async def pay(uow: UnitOfWork, order: Order, reference: str, *, actor: str, now:
     """Mark an order paid. Paying again with the same reference changes nothing."""
     reference = reference.strip()
     if not 1 <= len(reference) <= 128:
-        return Outcome(order, "INVALID_INPUT", "a payment reference is 1 to 128 characters")
+        return Outcome(order, "INVALID_INPUT", "a payment reference is 1 to 128 characters", error_field="paymentReference")
     if order.status is not OrderStatus.PENDING_PAYMENT:
         if order.payment_reference == reference and order.paid_at is not None:
             return Outcome(order)  # a repeated notification of the same payment
+        if order.status is OrderStatus.EXPIRED:
+            return Outcome(order, "ORDER_EXPIRED", "the order expired before it was paid")
         return Outcome(order, "INVALID_STATE", f"an order that is {order.status.value} cannot be paid")
     if order.expires_at is not None and order.expires_at <= now:
         await _expire(uow, order, now)
@@ -73,31 +77,42 @@ async def _end_holding(
         # Someone else moved it first (paid, expired, cancelled): report what it is now.
         await uow.session.refresh(order)
         return Outcome(order, "INVALID_STATE", f"the order is already {order.status.value}")
-    lines = list(await uow.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)))
-    changed = await release(uow.session, [line.id for line in lines])
+    lines = sorted(
+        await uow.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)), key=lambda line: line.sku_id
+    )
+    # Quotas before stock, each in SKU order: the order placeOrder takes them in.
     for line in lines:
         await quotas.release(uow.session, order.channel_id, line.sku_id, line.quantity)
+    changed = sorted(set(await release(uow.session, [line.id for line in lines])) | {line.sku_id for line in lines})
     announce(uow, order, previous, now)
-    uow.publish(CATALOG_CHANGED, b"stock")
-    return Outcome(order, changed_skus=sorted(set(changed) | {line.sku_id for line in lines}))
+    stock_event(uow, changed)
+    return Outcome(order, changed_skus=changed)
 
 
-async def expire_due(uow: UnitOfWork, now: datetime, batch: int = 100) -> int:
-    """Expire unpaid orders whose time is up; safe to run in every process at once."""
-    due = list(
-        await uow.session.scalars(
-            select(Order)
-            .where(Order.status.in_(tuple(HOLDS_RESERVATION)), Order.expires_at.is_not(None), Order.expires_at <= now)
-            .order_by(Order.expires_at)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
+def _due(now: datetime) -> list[ColumnElement[bool]]:
+    return [Order.status.in_(tuple(HOLDS_RESERVATION)), Order.expires_at.is_not(None), Order.expires_at <= now]
+
+
+async def due_orders(session: AsyncSession, now: datetime, limit: int = 100) -> list[int]:
+    """Ids of unpaid orders whose time is up, oldest deadline first; a read, no locks."""
+    return list(
+        await session.scalars(select(Order.id).where(*_due(now)).order_by(Order.expires_at, Order.id).limit(limit))
     )
-    expired = 0
-    for order in due:
-        outcome = await _expire(uow, order, now)
-        expired += outcome.error_code is None
-    return expired
+
+
+async def expire_if_due(uow: UnitOfWork, order_id: int, now: datetime) -> bool:
+    """Expire one order if it is still due; False when it was not (paid, cancelled, or
+    being changed by another transaction right now, which settles it either way).
+
+    One order per transaction: a sweep never holds the stock rows of many orders at once,
+    so it cannot deadlock with buyers or with the sweep of another process.
+    """
+    order = await uow.session.scalar(
+        select(Order).where(Order.id == order_id, *_due(now)).with_for_update(skip_locked=True)
+    )
+    if order is None:
+        return False
+    return (await _expire(uow, order, now)).error_code is None
 
 
 async def channel_code(uow: UnitOfWork, order: Order) -> str:

@@ -14,15 +14,15 @@ from domain.access import Principal
 from domain.catalog import SkuKind
 from domain.money import Money
 from domain.orders import LineRequest, OrderInputError, OrderStatus, check_lines
-from models import BundleItem, Channel, Order, OrderLine, Sku
+from models import BundleItem, Channel, Order, OrderLine, Product, Sku
 from services import quotas
 from services.order_events import record_transition
 from services.pricing import pricing_for
-from services.reservation import OutOfStock, reserve
+from services.reservation import OutOfStock, Want, reserve
 from services.unit_of_work import UnitOfWork
 
-_PHONE = re.compile(r"^\+?[0-9]{6,20}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,}$")
+_PHONE = re.compile(r"\+?[0-9]{6,20}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +63,9 @@ def _order_number(now: datetime) -> str:
 
 
 def _check_buyer(buyer: Buyer, needs_account: bool) -> None:
-    if buyer.phone is not None and not _PHONE.match(buyer.phone):
+    if buyer.phone is not None and not _PHONE.fullmatch(buyer.phone):
         raise OrderInputError("buyer.phone", "a phone number is digits, optionally with a leading +")
-    if buyer.email is not None and not _EMAIL.match(buyer.email):
+    if buyer.email is not None and not _EMAIL.fullmatch(buyer.email):
         raise OrderInputError("buyer.email", "not an email address")
     if buyer.phone is None and buyer.email is None:
         raise OrderInputError("buyer", "give a phone number or an email address for delivery", "CONTACT_REQUIRED")
@@ -82,35 +82,39 @@ async def place_order(
     session = uow.session
     key = command.idempotency_key.strip()
     if not 1 <= len(key) <= 128:
-        return Placed(None, refusals=[Refusal("idempotencyKey", "1 to 128 characters", "INVALID_INPUT")])
+        return _refused("idempotencyKey", "1 to 128 characters", "INVALID_INPUT")
     channel = await session.scalar(select(Channel).where(Channel.code == command.channel, Channel.active.is_(True)))
     if channel is None:
-        return Placed(None, refusals=[Refusal("channel", f"unknown channel {command.channel!r}", "UNKNOWN_CHANNEL")])
-
-    existing = await _existing(uow, channel.id, key)
-    if existing is not None:
-        return Placed(existing)
+        return _refused("channel", f"unknown channel {command.channel!r}", "UNKNOWN_CHANNEL")
+    # A rollback expires every row the session holds; keep what is needed after one.
+    channel_id, currency = channel.id, channel.currency
 
     try:
         lines = check_lines(command.lines)
-        skus = {s.id: s for s in await session.scalars(select(Sku).where(Sku.id.in_([l.sku_id for l in lines])))}
-        for index, line in enumerate(lines):
-            sku = skus.get(line.sku_id)
-            if sku is None or not sku.active:
-                raise OrderInputError(f"lines.{index}.skuId", "no such SKU on sale", "UNKNOWN_SKU")
-            if sku.currency != channel.currency:
-                raise OrderInputError(f"lines.{index}.skuId", "this SKU is not sold in the channel's currency", "CURRENCY_MISMATCH")
+    except OrderInputError as error:
+        return _refused(error.field, error.message, error.code)
+    # Refusals name the line as the buyer sent it, before lines of one SKU were merged.
+    position: dict[int, int] = {}
+    for index, line in enumerate(command.lines):
+        position.setdefault(line.sku_id, index)
+
+    existing = await _existing(uow, channel_id, key)
+    if existing is not None:
+        return await _replay(uow, existing, command, lines)
+
+    try:
+        skus = await _skus_on_sale(uow, lines, currency, position)
         _check_buyer(command.buyer, await _needs_account(uow, list(skus.values())))
     except OrderInputError as error:
-        return Placed(None, refusals=[Refusal(error.field, error.message, error.code)])
+        return _refused(error.field, error.message, error.code)
 
-    prices = await pricing_for(session, [(channel.id, line.sku_id) for line in lines], now)
-    units = [prices[(channel.id, line.sku_id)].at(now, line.quantity).unit for line in lines]
-    total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, channel.currency))
+    prices = await pricing_for(session, [(channel_id, line.sku_id) for line in lines], now)
+    units = [prices[(channel_id, line.sku_id)].at(now, line.quantity).unit for line in lines]
+    total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, currency))
 
     order = Order(
-        number=_order_number(now), channel_id=channel.id, idempotency_key=key,
-        status=OrderStatus.PENDING_RISK, currency=channel.currency, total_fen=total.minor,
+        number=_order_number(now), channel_id=channel_id, idempotency_key=key,
+        status=OrderStatus.PENDING_RISK, currency=currency, total_fen=total.minor,
         buyer_phone=command.buyer.phone, buyer_email=command.buyer.email,
         recharge_account=command.buyer.recharge_account, device_id=command.buyer.device_id,
         coupon_code=command.coupon_code, client_ip=command.client_ip, placed_by=principal.actor,
@@ -119,39 +123,94 @@ async def place_order(
     session.add(order)
     try:
         # The unique (channel, key) index decides between concurrent duplicates, here,
-        # before any stock is touched.
+        # before any stock is touched: the loser waits for the winner's commit, then fails.
         await session.flush()
     except IntegrityError:
         await uow.rollback()
-        return Placed(await _existing(uow, channel.id, key))
+        winner = await _existing(uow, channel_id, key)
+        if winner is None:
+            return _refused("idempotencyKey", "an order with this key is being placed; try again", "CONFLICT")
+        return await _replay(uow, winner, command, lines)
     record_transition(session, order, None, OrderStatus.PENDING_RISK, principal.actor, "placed", now)
 
-    changed: list[int] = []
-    for index, (line, unit) in enumerate(zip(lines, units, strict=True)):
-        row = OrderLine(order_id=order.id, sku_id=line.sku_id, quantity=line.quantity, unit_price_fen=unit.minor)
-        session.add(row)
-        await session.flush()
-        if not await quotas.consume(session, channel.id, line.sku_id, line.quantity):
+    rows = [OrderLine(order_id=order.id, sku_id=line.sku_id, quantity=line.quantity, unit_price_fen=unit.minor)
+            for line, unit in zip(lines, units, strict=True)]
+    session.add_all(rows)
+    await session.flush()
+    # Quotas, then stock, each in SKU order (see reserve()): concurrent orders naming the
+    # same SKUs queue on their rows in one order instead of deadlocking.
+    by_sku = sorted(zip(lines, rows, strict=True), key=lambda pair: pair[0].sku_id)
+    for line, _ in by_sku:
+        if not await quotas.consume(session, channel_id, line.sku_id, line.quantity):
             await uow.rollback()
-            return Placed(None, refusals=[Refusal(f"lines.{index}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED")])
-        try:
-            row.presale_quantity = await reserve(session, row.id, skus[line.sku_id], line.quantity, now)
-        except OutOfStock:
-            await uow.rollback()
-            return Placed(None, refusals=[Refusal(f"lines.{index}.quantity", "not enough stock for this quantity", "OUT_OF_STOCK")])
-        changed.append(line.sku_id)
+            return _refused(f"lines.{position[line.sku_id]}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED")
+    try:
+        reserved = await reserve(session, [Want(row.id, skus[line.sku_id], line.quantity) for line, row in by_sku], now)
+    except OutOfStock as error:
+        sku_id = next(line.sku_id for line, row in by_sku if row.id == error.line_id)
+        await uow.rollback()
+        return _refused(f"lines.{position[sku_id]}.quantity", "not enough stock for this quantity", "OUT_OF_STOCK")
+    for row in rows:
+        row.presale_quantity = reserved.presale.get(row.id, 0)
 
     order.status = OrderStatus.PENDING_PAYMENT
     order.expires_at = now + ttl
     record_transition(session, order, OrderStatus.PENDING_RISK, OrderStatus.PENDING_PAYMENT, "system", "no risk rules matched", now)
     await session.flush()
+    changed = sorted(reserved.sku_ids | {line.sku_id for line in lines})
     return Placed(order, created=True, changed_skus=changed)
+
+
+def _refused(field: str | None, message: str, code: str) -> Placed:
+    return Placed(None, refusals=[Refusal(field, message, code)])
 
 
 async def _existing(uow: UnitOfWork, channel_id: int, key: str) -> Order | None:
     return await uow.session.scalar(
         select(Order).where(Order.channel_id == channel_id, Order.idempotency_key == key)
     )
+
+
+async def _replay(uow: UnitOfWork, order: Order, command: PlaceOrder, lines: list[LineRequest]) -> Placed:
+    """The order a key already placed, if this is a retry of the same request.
+
+    A key sent again with other lines or another buyer is not a retry: answering it with
+    the first order would tell a partner its new order was placed, and would hand a
+    guest who guessed the key another buyer's order and its access token.
+    """
+    held = {
+        sku_id: quantity
+        for sku_id, quantity in await uow.session.execute(
+            select(OrderLine.sku_id, OrderLine.quantity).where(OrderLine.order_id == order.id)
+        )
+    }
+    buyer = command.buyer
+    same = held == {line.sku_id: line.quantity for line in lines} and (
+        order.buyer_phone, order.buyer_email, order.recharge_account, order.coupon_code
+    ) == (buyer.phone, buyer.email, buyer.recharge_account, command.coupon_code)
+    if not same:
+        return _refused("idempotencyKey", "this key was already used for a different order", "IDEMPOTENCY_KEY_REUSED")
+    return Placed(order)
+
+
+async def _skus_on_sale(
+    uow: UnitOfWork, lines: list[LineRequest], currency: str, position: dict[int, int]
+) -> dict[int, Sku]:
+    found = {
+        sku.id: (sku, product_active)
+        for sku, product_active in await uow.session.execute(
+            select(Sku, Product.active)
+            .join(Product, Product.id == Sku.product_id)
+            .where(Sku.id.in_([line.sku_id for line in lines]))
+        )
+    }
+    for line in lines:
+        sku, product_active = found.get(line.sku_id, (None, False))
+        if sku is None or not sku.active or not product_active:
+            raise OrderInputError(f"lines.{position[line.sku_id]}.skuId", "no such SKU on sale", "UNKNOWN_SKU")
+        if sku.currency != currency:
+            raise OrderInputError(f"lines.{position[line.sku_id]}.skuId", "this SKU is not sold in the channel's currency", "CURRENCY_MISMATCH")
+    return {sku_id: sku for sku_id, (sku, _) in found.items()}
 
 
 async def _needs_account(uow: UnitOfWork, skus: list[Sku]) -> bool:

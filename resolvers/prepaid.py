@@ -1,0 +1,104 @@
+"""Prepaid balances: topUpPrepaidBalance (operators) and payOrderFromBalance (partners)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+
+from domain.access import Role, may_read_order
+from domain.money import Money as MoneyValue
+from domain.money import MoneyError
+from models import Channel as ChannelRow
+from models import Order as OrderRow
+from resolvers.access import channel_for_operator
+from schema.channel import Channel, ChannelScope
+from schema.context import Info
+from schema.errors import BadUserInput, Forbidden, UserError
+from schema.money import Money
+from schema.orders import Order
+from schema.permissions import ADMIN_ONLY, HasKey
+from schema.relay import decode_id
+from services import prepaid
+
+
+def _order_pk(global_id: str) -> int:
+    type_name, pk = decode_id(global_id, field="orderId")
+    if type_name != "Order":
+        raise BadUserInput(f"{global_id!r} is not an order ID", field="orderId")
+    return pk
+
+
+@strawberry.type
+class TopUpPrepaidBalancePayload:
+    channel: Channel | None
+    balance: Money | None = strawberry.field(description="The balance after the top-up.")
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class PayOrderFromBalancePayload:
+    order: Order | None
+    balance: Money | None = strawberry.field(description="The channel's balance after the attempt.")
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class PrepaidMutation:
+    @strawberry.mutation(
+        permission_classes=ADMIN_ONLY,
+        description="Credit a B2B channel's prepaid balance; the same reference again credits nothing more.",
+    )
+    async def top_up_prepaid_balance(
+        self, info: Info, channel: str, amount: Decimal, reference: str
+    ) -> TopUpPrepaidBalancePayload:
+        async with info.context.uow() as uow:
+            row = await channel_for_operator(uow.session, channel)
+            try:
+                money = MoneyValue.of(amount, row.currency)
+            except MoneyError as error:
+                return TopUpPrepaidBalancePayload(
+                    channel=None, balance=None,
+                    user_errors=[UserError(field="amount", message=str(error), code="INVALID_AMOUNT")],
+                )
+            done = await prepaid.top_up(
+                uow, row, money, reference, actor=info.context.principal.actor, now=info.context.now
+            )
+        if done.error_code is not None or done.balance is None:
+            field = {"NOT_PREPAID": "channel", "INVALID_INPUT": "reference"}.get(done.error_code or "", "amount")
+            return TopUpPrepaidBalancePayload(
+                channel=None, balance=None,
+                user_errors=[UserError(field=field, message=done.message, code=done.error_code or "")],
+            )
+        return TopUpPrepaidBalancePayload(channel=Channel.from_model(row), balance=Money.of(done.balance), user_errors=[])
+
+    @strawberry.mutation(
+        permission_classes=[HasKey],
+        description="Pay an order from its channel's prepaid balance: the channel's partner, or an operator.",
+    )
+    async def pay_order_from_balance(self, info: Info, order_id: strawberry.ID) -> PayOrderFromBalancePayload:
+        principal = info.context.principal
+        pk = _order_pk(order_id)
+        async with info.context.uow() as uow:
+            row = await uow.session.get(OrderRow, pk, with_for_update=True)
+            channel = await uow.session.get(ChannelRow, row.channel_id) if row else None
+            if row is None or channel is None or not may_read_order(principal, channel.code, row.number):
+                return PayOrderFromBalancePayload(
+                    order=None, balance=None,
+                    user_errors=[UserError(field="orderId", message="no such order", code="NOT_FOUND")],
+                )
+            if not (principal.is_admin or principal.role is Role.PARTNER):
+                raise Forbidden("orders are paid from a balance by operators and the channel's partner")
+            # Read now: a refused debit rolls back, which expires every row of the session.
+            channel_id, scope = channel.id, ChannelScope.of(channel)
+            if not prepaid.keeps_balance(channel):
+                outcome = None
+            else:
+                outcome = await prepaid.pay_from_balance(uow, row, actor=principal.actor, now=info.context.now)
+            balance = await prepaid.balance_of(uow.session, channel_id) if outcome is not None else 0
+        if outcome is None:
+            error = UserError(field="orderId", message="only B2B channels keep a prepaid balance", code="NOT_PREPAID")
+            return PayOrderFromBalancePayload(order=Order.from_model(row, scope), balance=None, user_errors=[error])
+        errors = [UserError(field="orderId", message=outcome.message, code=outcome.error_code)] if outcome.error_code else []
+        order = Order.from_model(outcome.order, scope) if outcome.order is not None else None
+        return PayOrderFromBalancePayload(order=order, balance=Money.fen(balance, scope.currency), user_errors=errors)

@@ -1,0 +1,102 @@
+"""A real gateway process for end-to-end tests: uvicorn on a free port, always stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support import TEST_REDIS_URL
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _environment(database_url: str, secret_key: bytes, extra: dict[str, str]) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("QUANYI_")}
+    environment.update(
+        QUANYI_DATABASE_URL=database_url,
+        QUANYI_SECRET_KEY=base64.urlsafe_b64encode(secret_key).decode(),
+        PYTHONUNBUFFERED="1",
+    )
+    if TEST_REDIS_URL:
+        environment["QUANYI_REDIS_URL"] = TEST_REDIS_URL
+    environment.update(extra)
+    return environment
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    database_url: str, secret_key: bytes, log: Path, *, env: dict[str, str] | None = None, startup_seconds: float = 30.0
+) -> AsyncIterator[Server]:
+    """`python -m uvicorn gateway:create_app --factory` on the given database until the block ends.
+
+    The process is stopped on the way out whatever happened: terminated, then killed if it
+    does not finish within a few seconds.
+    """
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "gateway:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]
+    process = _start(command, _environment(database_url, secret_key, env or {}), log)
+    server = Server(f"http://127.0.0.1:{port}", log)
+    try:
+        await _until_ready(server, process, startup_seconds)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _start(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as sink:
+        return subprocess.Popen(command, cwd=PROJECT, env=environment, stdout=sink, stderr=subprocess.STDOUT)
+
+
+async def _until_ready(server: Server, process: subprocess.Popen[bytes], within: float) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(base_url=server.url, timeout=2.0) as client:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the gateway exited with {process.returncode}:\n{server.output()}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway was not ready within {within} s:\n{server.output()}")
+            await asyncio.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -1,0 +1,105 @@
+"""POST /webhooks/payment: the payment provider tells us an order was paid."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+
+from broker import Broker
+from config import Settings
+from services import payments
+from services.database import Database
+from services.unit_of_work import UnitOfWork
+
+log = logging.getLogger("quanyi.webhooks")
+
+MAX_BODY_BYTES = 64 * 1024
+
+_STATUS = {
+    payments.Result.PAID: 200,
+    payments.Result.ALREADY_PAID: 200,
+    payments.Result.DUPLICATE: 200,
+    payments.Result.UNKNOWN_ORDER: 404,
+    payments.Result.AMOUNT_MISMATCH: 422,
+    payments.Result.REFUSED: 409,
+}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class PaymentWebhook:
+    """Verifies the signature before reading the body as anything but bytes, then
+    applies the notification in one unit of work."""
+
+    def __init__(
+        self, settings: Settings, db: Database, broker: Broker, on_event: Callable[[str], None] | None = None
+    ) -> None:
+        self._secret = settings.payment_webhook_secret
+        self._tolerance = settings.payment_webhook_tolerance_seconds
+        self._db = db
+        self._broker = broker
+        self._on_event = on_event
+
+    async def handle(self, request: Request) -> JSONResponse:
+        if not self._secret:
+            return _error(503, "NOT_CONFIGURED", "the payment webhook has no secret configured")
+        try:
+            body = await _body(request)
+        except _TooLarge:
+            return _error(413, "TOO_LARGE", f"notifications are limited to {MAX_BODY_BYTES} bytes")
+        except ClientDisconnect:
+            return _error(400, "MALFORMED", "the client went away mid-request")
+        now = datetime.now(UTC)
+        try:
+            payments.verify(
+                self._secret,
+                request.headers.get("x-quanyi-timestamp"),
+                request.headers.get("x-quanyi-signature"),
+                body,
+                now=now,
+                tolerance=self._tolerance,
+            )
+        except payments.SignatureRejected as rejected:
+            log.warning("payment notification refused: %s", rejected)
+            return _error(401, "BAD_SIGNATURE", str(rejected))
+        try:
+            notification = payments.parse(body)
+        except payments.MalformedNotification as malformed:
+            log.warning("payment notification malformed: %s", malformed)
+            return _error(400, "MALFORMED", str(malformed))
+        async with UnitOfWork(self._db, self._broker, self._on_event) as uow:
+            handled = await payments.apply(uow, notification, now=now)
+        # Logged after commit, and only the id and the order number: never amounts or secrets.
+        level = logging.INFO if _STATUS[handled.result] == 200 else logging.WARNING
+        log.log(
+            level, "payment notification %s for order %s: %s",
+            notification.id, notification.order_number, handled.code or handled.result.value,
+        )
+        status = _STATUS[handled.result]
+        if status != 200:
+            return _error(status, handled.code, handled.message)
+        return JSONResponse({"status": handled.result.value, "orderNumber": notification.order_number})
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status)
