@@ -91,6 +91,8 @@ class Settings:
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
+            expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
+            broker_prefix=env.get("QUANYI_BROKER_PREFIX") or "quanyi:",
             payment_webhook_secret=_payment_webhook_secret(
                 env.get("QUANYI_PAYMENT_WEBHOOK_SECRET"), secret_key, database_url
             ),

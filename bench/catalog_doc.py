@@ -140,9 +140,13 @@ SKUs (price and stock): {run.shape}, {run.answer_bytes:,} bytes of JSON. Gateway
 
 def update(path: Path, run: Run) -> None:
     """Replaces the run's section of the document, or adds it; other sections stay as they are."""
+    write_section(path, run.heading, section(run))
+
+
+def write_section(path: Path, heading: str, new: str) -> None:
+    """Replaces the section `## heading` (up to the next `## `) with `new`, or appends it."""
     text = path.read_text(encoding="utf-8") if path.exists() else INTRODUCTION
-    pattern = re.compile(rf"^## {re.escape(run.heading)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    new = section(run)
+    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
     if pattern.search(text):
         text = pattern.sub(lambda _: new + "\n", text, count=1)
     else:

@@ -21,25 +21,26 @@ PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "
 
 
 @contextlib.contextmanager
-def bench_database(kind: str, folder: Path) -> Iterator[dict[str, str]]:
-    """The environment a gateway needs to serve the filled database."""
+def bench_database(kind: str, folder: Path, *, catalog: bool = True) -> Iterator[dict[str, str]]:
+    """The environment a gateway needs to serve the database; with `catalog`, filled to a
+    full catalog page beyond the demo data."""
     env = {"QUANYI_SECRET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}
     if kind == "sqlite":
         env["QUANYI_DATABASE_URL"] = f"sqlite+aiosqlite:///{folder / 'quanyi.db'}"
-        _prepare(env, folder)
+        _prepare(env, folder, catalog)
         yield env
         return
     name = f"quanyi_bench_{secrets.token_hex(4)}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     try:
         env["QUANYI_DATABASE_URL"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-        _prepare(env, folder)
+        _prepare(env, folder, catalog)
         yield env
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _prepare(env: dict[str, str], folder: Path) -> None:
+def _prepare(env: dict[str, str], folder: Path, catalog: bool) -> None:
     for command in ("migrate", "seed-demo"):
         done = subprocess.run(
             [*_quanyi(), command],
@@ -50,6 +51,8 @@ def _prepare(env: dict[str, str], folder: Path) -> None:
         )
         if done.returncode != 0:
             raise RuntimeError(f"quanyi {command} failed:\n{done.stderr.decode(errors='replace')}")
+    if not catalog:
+        return
     from config import Settings  # the gateway's own settings, read from the same environment
 
     asyncio.run(fill_catalog(Settings.from_env(env)))

@@ -49,7 +49,7 @@ def http_post(host: str, port: int, path: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One keep-alive connection; `exchange` sends a request and waits for its answer."""
 
     def __init__(self) -> None:
@@ -103,7 +103,7 @@ def _content_length(head: bytes) -> int:
     raise ValueError("the answer has no Content-Length")
 
 
-def _server_cpu(pid: int | None) -> float | None:
+def server_cpu(pid: int | None) -> float | None:
     """User + system CPU seconds of a process, from /proc (Linux only)."""
     if pid is None:
         return None
@@ -119,7 +119,7 @@ async def _drive(plan: Plan) -> Outcome:
     loop = asyncio.get_running_loop()
     outcome = Outcome()
     connections = [
-        (await loop.create_connection(_Connection, plan.host, plan.port))[1]
+        (await loop.create_connection(Connection, plan.host, plan.port))[1]
         for _ in range(plan.concurrency)
     ]
     start = time.perf_counter() + plan.warmup
@@ -127,13 +127,13 @@ async def _drive(plan: Plan) -> Outcome:
     marks: dict[str, float | None] = {}
 
     def mark(name: str) -> None:
-        marks[f"{name}_server"] = _server_cpu(plan.server_pid)
+        marks[f"{name}_server"] = server_cpu(plan.server_pid)
         marks[f"{name}_client"] = time.process_time()
 
     loop.call_later(plan.warmup, mark, "start")
     loop.call_later(plan.warmup + plan.duration, mark, "end")
 
-    async def turn(connection: _Connection) -> None:
+    async def turn(connection: Connection) -> None:
         while True:
             sent = time.perf_counter()
             if sent >= end:

@@ -12,7 +12,7 @@ import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -215,6 +215,7 @@ class Shop:
     shelf: Shelf
     ledger: Ledger
     client: GraphQLClient
+    extra: dict[str, Any] = field(default_factory=dict)  # what a module's fixture stocked, by name
 
     async def gql(self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None) -> dict[str, Any]:
         return await self.client(query, variables, key=key)

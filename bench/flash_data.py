@@ -1,0 +1,155 @@
+"""The flash sale's stock, and what the database says was sold once the sale is over.
+
+Three CARD_CODE SKUs of one product on top of the demo data, each with a code pool of
+its own: the hot SKU the gateway sells, a copy for the raw asyncpg floor (so both paths
+sell out the same number of codes), and a small one that warms the paths up first.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy import insert, select
+
+from config import Settings
+from domain.catalog import CodeStatus, SkuKind
+from models import Brand, CardCode, Category, Channel, Product, Sku, SkuSupplier, Supplier
+from services.database import Database
+from services.secret_box import SecretBox
+
+CHANNEL = "web"
+PRICE_FEN = 9_900
+BATCH = 1_000  # codes per INSERT: few round trips, well under PostgreSQL's 65,535 parameters
+
+
+@dataclass(frozen=True)
+class Shelf:
+    channel_id: int
+    gateway_sku: int  # sold through placeOrder
+    floor_sku: int  # sold by the raw asyncpg floor
+    warmup_sku: int  # a little of each path's warm-up, so neither starts cold
+    price_fen: int = PRICE_FEN
+
+
+async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int) -> Shelf:
+    """Adds the sale's product, its SKUs and their code pools; returns their ids."""
+    db = Database.connect(settings)
+    box = SecretBox(settings.secret_key)
+    try:
+        async with db.sessions() as session, session.begin():
+            channel_id = await session.scalar(select(Channel.id).where(Channel.code == CHANNEL))
+            brand = await session.scalar(select(Brand).where(Brand.code == "tencent"))
+            category = await session.scalar(select(Category).where(Category.code == "platform-card"))
+            suppliers = list(await session.scalars(select(Supplier).order_by(Supplier.id)))
+            if channel_id is None or brand is None or category is None:
+                raise RuntimeError("the demo data is missing: channel web, brand tencent, category platform-card")
+            product = Product(
+                slug="flash-sale-q-coins",
+                name="Q币卡限时秒杀",
+                description="限时秒杀：Q币 100 元卡密。",
+                brand_id=brand.id,
+                category_id=category.id,
+            )
+            session.add(product)
+            await session.flush()
+            pools = {"FLASH-QB-100": codes, "FLASH-QB-100-FLOOR": codes, "FLASH-QB-100-WARMUP": warmup_codes}
+            ids: dict[str, int] = {}
+            for code, size in pools.items():
+                sku = Sku(
+                    product_id=product.id,
+                    code=code,
+                    name="Q币 100 元（秒杀）",
+                    kind=SkuKind.CARD_CODE,
+                    face_value_fen=10_000,
+                    supplier_cost_fen=9_500,
+                    base_price_fen=PRICE_FEN,
+                )
+                session.add(sku)
+                await session.flush()
+                for priority, supplier in enumerate(suppliers, start=1):
+                    session.add(SkuSupplier(sku_id=sku.id, supplier_id=supplier.id, priority=priority))
+                ids[code] = sku.id
+                context = str(sku.id).encode()
+                rows = []
+                for n in range(size):
+                    secret = "-".join(secrets.token_hex(2).upper() for _ in range(4))
+                    rows.append(
+                        {
+                            "sku_id": sku.id,
+                            "secret_ciphertext": box.seal(secret, context=context),
+                            "secret_digest": box.digest(secret),
+                            "number": f"{code}-{n + 1:06d}",
+                            "status": CodeStatus.AVAILABLE,
+                            "uses_left": 1,
+                        }
+                    )
+                for start in range(0, len(rows), BATCH):
+                    await session.execute(insert(CardCode), rows[start : start + BATCH])
+    finally:
+        await db.dispose()
+    return Shelf(
+        channel_id=channel_id,
+        gateway_sku=ids["FLASH-QB-100"],
+        floor_sku=ids["FLASH-QB-100-FLOOR"],
+        warmup_sku=ids["FLASH-QB-100-WARMUP"],
+    )
+
+
+@dataclass(frozen=True)
+class Audit:
+    """One SKU's pool after the sale, read from the database."""
+
+    codes: int
+    reserved: int  # codes RESERVED
+    available: int  # codes still AVAILABLE
+    held_twice: int  # codes held by more than one order line
+    orders: int  # orders with a line of this SKU
+    overdrawn: int  # lines holding more codes than they asked for
+    unrecorded: int  # RESERVED codes without the allocation row that says which line holds them
+
+    def oversold(self, placed: int) -> int:
+        """Codes promised twice, plus orders told "placed" that hold no code of their own."""
+        return self.held_twice + max(0, placed - self.reserved)
+
+
+AUDIT = """
+SELECT
+  (SELECT count(*) FROM card_code WHERE sku_id = $1) AS codes,
+  (SELECT count(*) FROM card_code WHERE sku_id = $1 AND status = 'RESERVED') AS reserved,
+  (SELECT count(*) FROM card_code WHERE sku_id = $1 AND status = 'AVAILABLE') AS available,
+  (SELECT count(*) FROM (
+     SELECT code_id FROM allocation
+     WHERE sku_id = $1 AND code_id IS NOT NULL AND state <> 'RELEASED'
+     GROUP BY code_id HAVING count(DISTINCT line_id) > 1) AS shared) AS held_twice,
+  (SELECT count(DISTINCT l.order_id) FROM order_line l WHERE l.sku_id = $1) AS orders,
+  (SELECT count(*) FROM (
+     SELECT l.id FROM order_line l
+     JOIN allocation a ON a.line_id = l.id AND a.state <> 'RELEASED' AND a.code_id IS NOT NULL
+     WHERE l.sku_id = $1
+     GROUP BY l.id, l.quantity HAVING sum(a.units) > l.quantity) AS greedy) AS overdrawn,
+  (SELECT count(*) FROM card_code c
+   WHERE c.sku_id = $1 AND c.status = 'RESERVED' AND NOT EXISTS (
+     SELECT 1 FROM allocation a
+     WHERE a.code_id = c.id AND a.line_id = c.order_line_id AND a.state = 'HELD')) AS unrecorded
+"""
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The gateway's SQLAlchemy URL as a plain libpq DSN for asyncpg."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def audit(database_url: str, sku_ids: list[int]) -> tuple[dict[int, Audit], dict[str, str]]:
+    """Each SKU's audit, and the server's version and durability settings."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        audits = {sku_id: Audit(**dict(await connection.fetchrow(AUDIT, sku_id))) for sku_id in sku_ids}
+        server = {
+            name: await connection.fetchval(f"SHOW {name}")
+            for name in ("server_version", "fsync", "synchronous_commit")
+        }
+    finally:
+        await connection.close()
+    return audits, server

@@ -1,0 +1,201 @@
+"""The flash sale's table, and its section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from catalog_doc import machine, write_section
+from flash_data import Audit
+from flash_load import Tally
+
+HEADING = "Flash sale"
+GATEWAY = "gateway, placeOrder over GraphQL"
+FLOOR = "database floor, raw asyncpg"
+
+
+@dataclass(frozen=True)
+class PathResult:
+    path: str
+    tally: Tally
+    audit: Audit
+
+    @property
+    def oversold(self) -> int:
+        return self.audit.oversold(self.tally.placed)
+
+    def cpu_per_request_ms(self, cpu: float | None) -> float | None:
+        answered = len(self.tally.latencies)
+        return cpu / answered * 1000 if cpu is not None and answered else None
+
+    def busy(self, cpu: float | None) -> float | None:
+        """Share of one core `cpu` seconds are over the sale's wall-clock time."""
+        return cpu / self.tally.elapsed if cpu is not None and self.tally.elapsed else None
+
+
+@dataclass(frozen=True)
+class SaleRun:
+    gateway: PathResult
+    floor: PathResult
+    command: str
+    orders: int
+    codes: int
+    concurrency: int
+    cap_seconds: float
+    warmup_orders: int
+    load_before: float
+    server: dict[str, str]  # PostgreSQL's version and durability settings
+
+
+HEADER = (
+    "path",
+    "orders/s",
+    "p50 ms",
+    "p99 ms",
+    "sold",
+    "refused",
+    "errors",
+    "oversold",
+    "× floor",
+    "app CPU/req",
+    "PostgreSQL CPU/req",
+)
+
+
+def rows(run: SaleRun) -> list[tuple[str, ...]]:
+    floor = run.floor.tally.orders_per_second
+    return [
+        (
+            result.path,
+            f"{result.tally.orders_per_second:,.0f}",
+            _ms(result.tally.quantile_ms(0.50)),
+            _ms(result.tally.quantile_ms(0.99)),
+            f"{result.tally.placed:,}",
+            f"{result.tally.refused:,}",
+            f"{result.tally.errors:,}",
+            f"{result.oversold:,}",
+            f"{result.tally.orders_per_second / floor:.3f}×" if floor else "–",
+            _cpu(result.cpu_per_request_ms(result.tally.app_cpu)),
+            _cpu(result.cpu_per_request_ms(result.tally.database_cpu)),
+        )
+        for result in (run.gateway, run.floor)
+    ]
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _cpu(millis: float | None) -> str:
+    return "–" if millis is None else f"{millis:.2f} ms"
+
+
+def text_table(run: SaleRun) -> str:
+    table = [HEADER, *rows(run)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in table
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(run: SaleRun) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|---" + "|---:" * (len(HEADER) - 1) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(run)]
+    return "\n".join(lines)
+
+
+def verdict(run: SaleRun) -> str:
+    """Where the gateway lands against the aim, in plain words, from the figures."""
+    gateway, floor = run.gateway, run.floor
+    parts = []
+    if gateway.oversold == 0 and floor.oversold == 0:
+        parts.append(
+            f"Nothing was oversold: on each path {gateway.tally.placed:,} orders hold "
+            f"{gateway.audit.reserved:,} codes, one line per code, and the other "
+            f"{gateway.tally.refused:,} buyers were told OUT_OF_STOCK."
+        )
+    else:
+        parts.append(f"Oversold: {gateway.oversold} through the gateway, {floor.oversold} at the floor.")
+    ratio = gateway.tally.orders_per_second / floor.tally.orders_per_second
+    parts.append(
+        f"The gateway sells at {ratio:.0%} of the floor's rate "
+        f"({gateway.tally.orders_per_second:,.0f} against {floor.tally.orders_per_second:,.0f} "
+        "orders/s)."
+    )
+    app_busy = gateway.busy(gateway.tally.app_cpu)
+    app_ms = gateway.cpu_per_request_ms(gateway.tally.app_cpu)
+    database_ms = gateway.cpu_per_request_ms(gateway.tally.database_cpu)
+    floor_database_ms = floor.cpu_per_request_ms(floor.tally.database_cpu)
+    if app_busy is not None and app_ms is not None and database_ms is not None:
+        bound = (
+            "so the one worker's own CPU is the limit, not the database"
+            if app_busy >= 0.8
+            else "so the worker waits on the database and its pool more than it computes"
+        )
+        parts.append(
+            f"During the sale the gateway's worker was busy {app_busy:.0%} of the time, "
+            f"{app_ms:.1f} ms of CPU per request against {database_ms:.1f} ms in PostgreSQL "
+            f"({floor_database_ms or 0:.1f} ms at the floor), {bound}."
+        )
+    parts.append(
+        "What stands between is the work around the same five writes: the HTTP request and "
+        "its GraphQL document (parse, validate, execute, encode), a session for the channel "
+        "look-up and another for the unit of work, and the ORM statements of "
+        "`services/ordering.py` and `services/reservation.py` (channel, idempotency key, SKU, "
+        "prices, the order flushed in steps, quotas, the claim in two statements, the status "
+        "move), each a round trip and ORM bookkeeping in one Python process. "
+        "More workers (`quanyi serve --workers N`) scale it until PostgreSQL's row locks and "
+        "commits are the limit."
+    )
+    return " ".join(parts)
+
+
+def section(run: SaleRun) -> str:
+    server = run.server
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("asyncpg",))
+    return f"""## {HEADING}
+
+A hot CARD_CODE SKU on the public channel `web`: {run.orders:,} guest `placeOrder` mutations
+(quantity 1, an idempotency key and a buyer each) from {run.concurrency} concurrent connections
+against a pool of {run.codes:,} codes, so the sale sells out. Beside it, in the same run, the
+database floor: the same reservation and inserts as raw asyncpg statements, on a fresh pool of
+{run.codes:,} codes of another SKU.
+
+```
+{run.command}
+```
+
+- Machine: {machine(run.load_before)}.
+- Database: PostgreSQL {server["server_version"]} on 127.0.0.1 (fsync {server["fsync"]},
+  synchronous_commit {server["synchronous_commit"]}), {versions}; a database created for the run,
+  migrated, loaded with the demo data and the sale's SKUs (`bench/flash_data.py`), dropped after.
+- Gateway: one uvicorn worker (`gateway:create_app`), default settings. The load generator
+  (`bench/flash_load.py`) runs in its own process: raw HTTP/1.1 keep-alive connections, one
+  mutation at a time each, every answer classed as placed, OUT_OF_STOCK or an error.
+- Floor (`bench/flash_floor.py`): an asyncpg pool of {run.concurrency} connections and as many
+  tasks; per order one transaction: INSERT order, INSERT order_line, the claim `UPDATE card_code
+  … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id`, INSERT allocation, INSERT
+  order_event (rolled back when no code is left).
+- Each path first places {run.warmup_orders} orders of a warm-up SKU of its own, then the sale
+  (capped at {run.cap_seconds:g} s). orders/s: orders placed ÷ time from the first request to the
+  last order placed (the sell-out); p50/p99: every request, placed or refused. oversold, read from
+  the database afterwards: codes held by more than one order line + (orders placed − codes
+  RESERVED); the run fails unless it is 0 and orders placed = min(orders sent, codes). CPU per
+  request: the application process (the gateway's worker; for the floor the asyncpg process)
+  and all of PostgreSQL's processes, over the sale.
+
+{markdown_table(run)}
+
+Aim: 0 oversold on both paths, and the gateway's throughput as near the floor as the GraphQL
+layer allows.
+
+{verdict(run)}
+"""
+
+
+def update(path: Path, run: SaleRun) -> None:
+    write_section(path, HEADING, section(run))

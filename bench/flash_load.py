@@ -1,0 +1,227 @@
+"""A rush of buyers: C concurrent connections place N numbered orders as fast as answered.
+
+`rush()` is the same for both paths; each path brings its own way to place order number n
+on one connection (`Place`): a placeOrder mutation over a keep-alive HTTP/1.1 connection
+(`bench/load.py`'s bare asyncio client), or the raw asyncpg floor (`bench/flash_floor.py`).
+Every request is timed, and every answer is classed as placed, refused OUT_OF_STOCK, or an
+error. It runs in a process of its own, like the catalog's load generator, and meters the
+CPU the application and PostgreSQL spend while the sale runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+from load import Connection, http_post, server_cpu
+
+PLACED, OUT_OF_STOCK = "PLACED", "OUT_OF_STOCK"
+
+# What a buyer is told: PLACED, OUT_OF_STOCK, or anything else, which counts as an error.
+Place = Callable[[int], Awaitable[str]]
+
+PLACE_ORDER = """
+mutation Place($input: PlaceOrderInput!) {
+  placeOrder(input: $input) { order { id number status } accessToken userErrors { field code } }
+}
+"""
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    placed: int = 0
+    refused: int = 0  # OUT_OF_STOCK
+    errors: int = 0
+    first_error: str | None = None
+    latencies: list[float] = field(default_factory=list)  # every answered request, seconds
+    selling: float = 0.0  # seconds from the first request to the last order placed
+    elapsed: float = 0.0  # seconds from the first request to the last answer
+    capped: bool = False  # the time cap stopped the sale before every order was sent
+    app_cpu: float | None = None  # CPU seconds of the application process during the sale
+    database_cpu: float | None = None  # CPU seconds of PostgreSQL's processes during the sale
+    client_cpu: float = 0.0  # CPU seconds of this process during the sale
+
+    @property
+    def orders_per_second(self) -> float:
+        return self.placed / self.selling if self.selling > 0 else 0.0
+
+    def quantile_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+async def rush(places: list[Place], orders: int, cap_seconds: float, app_pid: int | None) -> Tally:
+    """Orders 0..orders-1, each placed once, by len(places) buyers at a time.
+
+    `app_pid` is the process that serves the orders; None when it is this one (the floor).
+    """
+    tally = Tally()
+    numbers = iter(range(orders))
+    before = _cpu_marks(app_pid)
+    start = time.perf_counter()
+    deadline = start + cap_seconds
+
+    async def buyer(place: Place) -> None:
+        for n in numbers:  # one shared iterator: each number goes to exactly one buyer
+            sent = time.perf_counter()
+            if sent >= deadline:
+                tally.capped = True
+                return
+            tally.sent += 1
+            try:
+                verdict = await place(n)
+            except Exception as error:  # noqa: BLE001 - a broken connection ends this buyer only
+                tally.errors += 1
+                tally.first_error = tally.first_error or repr(error)
+                return
+            done = time.perf_counter()
+            tally.latencies.append(done - sent)
+            tally.elapsed = max(tally.elapsed, done - start)
+            if verdict == PLACED:
+                tally.placed += 1
+                tally.selling = max(tally.selling, done - start)
+            elif verdict == OUT_OF_STOCK:
+                tally.refused += 1
+            else:
+                tally.errors += 1
+                tally.first_error = tally.first_error or verdict
+
+    await asyncio.gather(*(buyer(place) for place in places))
+    after = _cpu_marks(app_pid)
+    tally.app_cpu = _delta(before["app"], after["app"])
+    tally.database_cpu = _delta(before["database"], after["database"])
+    tally.client_cpu = (after["client"] or 0.0) - (before["client"] or 0.0)
+    return tally
+
+
+def _cpu_marks(app_pid: int | None) -> dict[str, float | None]:
+    return {
+        "app": server_cpu(app_pid) if app_pid is not None else time.process_time(),
+        "database": _postgres_cpu(),
+        "client": time.process_time(),
+    }
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    return after - before if before is not None and after is not None else None
+
+
+def _postgres_cpu() -> float | None:
+    """User + system CPU seconds of every PostgreSQL process on this machine (Linux only).
+
+    Connections live as long as the pools that opened them, so the difference of two
+    readings is the CPU PostgreSQL spent between them.
+    """
+    total, found = 0.0, False
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/comm", "rb") as comm:
+                if comm.read().strip() != b"postgres":
+                    continue
+        except OSError:
+            continue
+        cpu = server_cpu(int(entry.name))
+        if cpu is not None:
+            total, found = total + cpu, True
+    return total if found else None
+
+
+# The gateway path ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """Orders of one SKU through the gateway's placeOrder, one idempotency key each."""
+
+    sku_gid: str  # the SKU's global ID
+    orders: int
+    key_prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayPlan:
+    host: str
+    port: int
+    gateway_pid: int
+    channel: str
+    concurrency: int
+    cap_seconds: float
+    warmup: Sale
+    sale: Sale
+    timeout: float = 30.0  # seconds one answer may take before it counts as an error
+
+
+def order_request(host: str, port: int, channel: str, sale: Sale, n: int) -> bytes:
+    variables = {
+        "input": {
+            "channel": channel,
+            "idempotencyKey": f"{sale.key_prefix}-{n}",
+            "lines": [{"skuId": sale.sku_gid, "quantity": 1}],
+            # A buyer of its own per order, as in a real rush.
+            "buyer": {"phone": f"139{n:08d}", "deviceId": f"bench-{n}"},
+        }
+    }
+    body = orjson.dumps({"query": PLACE_ORDER, "operationName": "Place", "variables": variables})
+    return http_post(host, port, "/graphql", body)
+
+
+def verdict_of(status: int, body: bytes) -> str:
+    if status != 200:
+        return f"HTTP {status}: {body[:300]!r}"
+    answer = orjson.loads(body)
+    payload = (answer.get("data") or {}).get("placeOrder")
+    if answer.get("errors") or payload is None:
+        return f"errors: {body[:300]!r}"
+    if payload["order"] is not None and payload["accessToken"]:
+        return PLACED
+    codes = [error["code"] for error in payload["userErrors"]]
+    return OUT_OF_STOCK if codes == [OUT_OF_STOCK] else f"userErrors: {codes}"
+
+
+async def _through_gateway(plan: GatewayPlan, sale: Sale, pid: int | None) -> Tally:
+    loop = asyncio.get_running_loop()
+    connections = [
+        (await loop.create_connection(Connection, plan.host, plan.port))[1]
+        for _ in range(plan.concurrency)
+    ]
+
+    def place_on(connection: Connection) -> Place:
+        async def place(n: int) -> str:
+            request = order_request(plan.host, plan.port, plan.channel, sale, n)
+            status, body = await asyncio.wait_for(connection.exchange(request), plan.timeout)
+            return verdict_of(status, body)
+
+        return place
+
+    try:
+        return await rush([place_on(c) for c in connections], sale.orders, plan.cap_seconds, pid)
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+async def _gateway_sale(plan: GatewayPlan) -> tuple[Tally, Tally]:
+    warmup = await _through_gateway(plan, plan.warmup, None)
+    return warmup, await _through_gateway(plan, plan.sale, plan.gateway_pid)
+
+
+def run_gateway(plan: GatewayPlan) -> tuple[Tally, Tally]:
+    """The warm-up's tally and the sale's; the entry of the client process."""
+    return drive(_gateway_sale(plan))
+
+
+def drive(work: Awaitable[tuple[Tally, Tally]]) -> tuple[Tally, Tally]:
+    """Runs a path's warm-up and sale on uvloop when it is installed, as uvicorn does."""
+    try:
+        import uvloop
+
+        return uvloop.run(work)  # type: ignore[arg-type]
+    except ImportError:
+        return asyncio.run(work)  # type: ignore[arg-type]
