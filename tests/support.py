@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import secrets
 import uuid
@@ -66,28 +67,36 @@ def new_secret_key() -> bytes:
     return secrets.token_bytes(32)
 
 
+_measuring: contextvars.ContextVar[bool] = contextvars.ContextVar("measuring", default=False)
+
+
 @dataclass
 class StatementCounter:
-    """Counts SQL statements sent to the database while `active`."""
+    """Counts the SQL statements one awaited action sends to the database.
+
+    Only statements issued from the action's own context count (the tasks it starts
+    inherit it), so background work of the app, such as the expiry sweep or a live
+    feed of another test, never muddles the figure.
+    """
 
     count: int = 0
-    active: bool = False
     seen: list[str] = field(default_factory=list)
 
     def attach(self, engine: AsyncEngine) -> None:
         event.listen(engine.sync_engine, "before_cursor_execute", self._on_statement)
 
     def _on_statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if self.active:
+        if _measuring.get():
             self.count += 1
             self.seen.append(statement)
 
     async def measure(self, action: Any) -> tuple[Any, int]:
-        self.count, self.seen, self.active = 0, [], True
+        self.count, self.seen = 0, []
+        token = _measuring.set(True)
         try:
             result = await action
         finally:
-            self.active = False
+            _measuring.reset(token)
         return result, self.count
 
 
