@@ -10,9 +10,9 @@ import strawberry
 from domain.access import Role, may_read_order
 from domain.orders import LineRequest
 from domain.orders import OrderStatus as StatusValue
-from models import Channel as ChannelRow
 from models import Order as OrderRow
 from resolvers.access import readable_channel
+from resolvers.order_access import NOT_FOUND, locked_order
 from schema.channel import ChannelScope
 from schema.context import Info
 from schema.errors import BadUserInput, Forbidden, UserError
@@ -131,10 +131,10 @@ class OrderMutation:
         principal = info.context.principal
         pk = _order_pk(order_id)
         async with info.context.uow() as uow:
-            row = await uow.session.get(OrderRow, pk, with_for_update=True)
-            channel = await uow.session.get(ChannelRow, row.channel_id) if row else None
-            if row is None or channel is None or not may_read_order(principal, channel.code, row.number):
-                return PayOrderPayload(order=None, user_errors=[UserError(field="orderId", message="no such order", code="NOT_FOUND")])
+            found = await locked_order(uow, principal, pk)
+            if found is None:
+                return PayOrderPayload(order=None, user_errors=[NOT_FOUND])
+            row, channel = found
             if not (principal.is_admin or principal.role is Role.PARTNER):
                 raise Forbidden("payments are recorded by operators and partners")
             outcome = await order_lifecycle.pay(uow, row, payment_reference, actor=principal.actor, now=info.context.now)
@@ -145,10 +145,10 @@ class OrderMutation:
         principal = info.context.principal
         pk = _order_pk(order_id)
         async with info.context.uow() as uow:
-            row = await uow.session.get(OrderRow, pk, with_for_update=True)
-            channel = await uow.session.get(ChannelRow, row.channel_id) if row else None
-            if row is None or channel is None or not may_read_order(principal, channel.code, row.number):
-                return CancelOrderPayload(order=None, user_errors=[UserError(field="orderId", message="no such order", code="NOT_FOUND")])
+            found = await locked_order(uow, principal, pk)
+            if found is None:
+                return CancelOrderPayload(order=None, user_errors=[NOT_FOUND])
+            row, channel = found
             outcome = await order_lifecycle.cancel(uow, row, actor=principal.actor, now=info.context.now)
         return _payload(CancelOrderPayload, outcome, ChannelScope.of(channel), "orderId")
 

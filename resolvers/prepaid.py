@@ -6,12 +6,11 @@ from decimal import Decimal
 
 import strawberry
 
-from domain.access import Role, may_read_order
+from domain.access import Role
 from domain.money import Money as MoneyValue
 from domain.money import MoneyError
-from models import Channel as ChannelRow
-from models import Order as OrderRow
 from resolvers.access import channel_for_operator
+from resolvers.order_access import NOT_FOUND, locked_order
 from schema.channel import Channel, ChannelScope
 from schema.context import Info
 from schema.errors import BadUserInput, Forbidden, UserError
@@ -80,13 +79,10 @@ class PrepaidMutation:
         principal = info.context.principal
         pk = _order_pk(order_id)
         async with info.context.uow() as uow:
-            row = await uow.session.get(OrderRow, pk, with_for_update=True)
-            channel = await uow.session.get(ChannelRow, row.channel_id) if row else None
-            if row is None or channel is None or not may_read_order(principal, channel.code, row.number):
-                return PayOrderFromBalancePayload(
-                    order=None, balance=None,
-                    user_errors=[UserError(field="orderId", message="no such order", code="NOT_FOUND")],
-                )
+            found = await locked_order(uow, principal, pk)
+            if found is None:
+                return PayOrderFromBalancePayload(order=None, balance=None, user_errors=[NOT_FOUND])
+            row, channel = found
             if not (principal.is_admin or principal.role is Role.PARTNER):
                 raise Forbidden("orders are paid from a balance by operators and the channel's partner")
             # Read now: a refused debit rolls back, which expires every row of the session.
