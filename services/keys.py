@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Principal, Role
 from models import ApiKey, Channel
+from services.database import rows_changed
 
 KEY_SCHEME = "qy"
 
@@ -87,4 +88,4 @@ async def revoke_key(session: AsyncSession, key_id: int) -> bool:
         .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
-    return bool(result.rowcount)
+    return bool(rows_changed(result))

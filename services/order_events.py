@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.orders import OrderStatus, check_move
 from models import Order, OrderEvent
+from services.database import rows_changed
 
 ORDER_TOPIC = "order.{number}"
 ORDERS_TOPIC = "orders"
@@ -40,7 +41,7 @@ async def move(
         .values(status=target, updated_at=at, **values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         return False
     order.status = target
     order.updated_at = at

@@ -17,6 +17,7 @@ from domain.money import Money
 from domain.orders import OrderStatus
 from models import BalanceMovement, Channel, ChannelKind, Order, PrepaidAccount
 from services import order_lifecycle
+from services.database import rows_changed
 from services.unit_of_work import UnitOfWork
 
 # Far above any real transfer, far below what a BIGINT of fen can sum.
@@ -101,7 +102,7 @@ async def pay_from_balance(uow: UnitOfWork, order: Order, *, actor: str, now: da
         .where(PrepaidAccount.channel_id == order.channel_id, PrepaidAccount.balance_fen >= order.total_fen)
         .values(balance_fen=PrepaidAccount.balance_fen - order.total_fen)
     )
-    if debited.rowcount != 1:
+    if rows_changed(debited) != 1:
         return await _undo(uow, order, "INSUFFICIENT_BALANCE", "the channel's prepaid balance is too low for this order")
     session.add(BalanceMovement(
         channel_id=order.channel_id, order_id=order.id, amount_fen=-order.total_fen,

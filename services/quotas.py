@@ -13,6 +13,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import ChannelQuota
+from services.database import rows_changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ async def consume(session: AsyncSession, channel_id: int, sku_id: int, quantity:
         .where(ChannelQuota.id == capped, ChannelQuota.quota - ChannelQuota.used >= quantity)
         .values(used=ChannelQuota.used + quantity)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 async def release(session: AsyncSession, channel_id: int, sku_id: int, quantity: int) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import CodeStatus, SkuKind
 from models import Allocation, BundleItem, CardCode, Sku, StockLevel
+from services.database import rows_changed
 
 HELD, PRESALE, SOLD, RELEASED = "HELD", "PRESALE", "SOLD", "RELEASED"
 
@@ -156,7 +157,7 @@ async def _serial_uses(session: AsyncSession, line_id: int, sku: Sku, quantity: 
             .where(CardCode.id == serial, CardCode.uses_left >= take)
             .values(uses_left=CardCode.uses_left - take)
         )
-        if result.rowcount != 1:
+        if rows_changed(result) != 1:
             continue
         session.add(Allocation(line_id=line_id, sku_id=sku.id, code_id=serial, units=take, state=HELD, source="SERIAL"))
         taken += take
@@ -169,7 +170,7 @@ async def _counter(session: AsyncSession, line_id: int, sku: Sku, quantity: int)
         .where(StockLevel.sku_id == sku.id, StockLevel.on_hand - StockLevel.reserved >= quantity)
         .values(reserved=StockLevel.reserved + quantity)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         return 0
     session.add(Allocation(line_id=line_id, sku_id=sku.id, code_id=None, units=quantity, state=HELD, source="COUNTER"))
     return quantity
@@ -182,7 +183,7 @@ async def _presale(session: AsyncSession, line_id: int, sku: Sku, missing: int) 
         .values(presale_used=Sku.presale_used + missing)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         return False
     session.add(Allocation(line_id=line_id, sku_id=sku.id, code_id=None, units=missing, state=PRESALE, source="PRESALE"))
     return True
