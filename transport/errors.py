@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,8 +66,24 @@ def format_errors(
         extensions = dict(entry.get("extensions") or {})
         extensions.setdefault("code", default_code.value)
         entry["extensions"] = extensions
+        if not isinstance(original, ApiError):
+            entry["message"] = without_values(entry["message"])
         formatted.append(entry)
     return formatted
+
+
+# graphql-core quotes the offending input back ("…, found: {'secret': '…'}", "… value: …").
+# An input may hold a card secret or a key, so the quoted value is dropped: the message
+# still names the field, the type and the path.
+_FOUND = re.compile(r",? found: .*$", re.DOTALL)
+_CANNOT_REPRESENT = re.compile(r"(cannot represent[^:]*): .*$", re.DOTALL)
+_GOT_VALUE = re.compile(r"got invalid value .*?; ", re.DOTALL)
+
+
+def without_values(message: str) -> str:
+    message = _GOT_VALUE.sub("got an invalid value; ", message)
+    message = _CANNOT_REPRESENT.sub(r"\1 (value not shown).", message)
+    return _FOUND.sub(" (value not shown).", message)
 
 
 def _is_bug(error: GraphQLError, original: Exception) -> bool:
