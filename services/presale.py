@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.catalog import CodeStatus, SkuKind
 from domain.orders import OrderStatus
-from models import Allocation, CardCode, Order, OrderLine, Sku
-from services.reservation import HELD, PRESALE
+from models import Allocation, Order, OrderLine, Sku
+from services.reservation import PRESALE, take_codes
 
 # A presale row whose units all have codes now; release() leaves it alone.
 SERVED = "SERVED"
@@ -67,7 +66,7 @@ async def serve_presale(session: AsyncSession, sku: Sku, now: datetime) -> list[
         )
         dry = False
         for allocation in allocations:
-            taken = await _claim(session, sku, allocation.line_id, allocation.units, now)
+            taken = await take_codes(session, allocation.line_id, sku, allocation.units, now)
             if taken:
                 total += taken
                 served.append(allocation.line_id)
@@ -94,84 +93,3 @@ async def serve_presale(session: AsyncSession, sku: Sku, now: datetime) -> list[
     return sorted(set(served))
 
 
-def _sellable(sku_id: int, now: datetime) -> list:
-    return [
-        CardCode.sku_id == sku_id,
-        CardCode.status == CodeStatus.AVAILABLE,
-        CardCode.uses_left > 0,
-        or_(CardCode.expires_at.is_(None), CardCode.expires_at > now),
-    ]
-
-
-async def _claim(session: AsyncSession, sku: Sku, line_id: int, units: int, now: datetime) -> int:
-    if sku.kind is SkuKind.SERIAL:
-        return await _serial_uses(session, sku, line_id, units, now)
-    # SKIP LOCKED: a buyer reserving at the same moment takes other codes. Two statements:
-    # as a subquery of the UPDATE, PostgreSQL may run the locking SELECT again per row.
-    candidates = list(
-        await session.scalars(
-            select(CardCode.id)
-            .where(*_sellable(sku.id, now))
-            .order_by(CardCode.id)
-            .limit(units)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if not candidates:
-        return 0
-    claimed = list(
-        await session.scalars(
-            update(CardCode)
-            .where(CardCode.id.in_(candidates), CardCode.status == CodeStatus.AVAILABLE)
-            .values(status=CodeStatus.RESERVED, order_line_id=line_id)
-            .returning(CardCode.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    session.add_all(
-        Allocation(
-            line_id=line_id, sku_id=sku.id, code_id=code_id, units=1, state=HELD, source="CODE"
-        )
-        for code_id in claimed
-    )
-    return len(claimed)
-
-
-async def _serial_uses(
-    session: AsyncSession, sku: Sku, line_id: int, units: int, now: datetime
-) -> int:
-    taken = 0
-    while taken < units:
-        row = (
-            await session.execute(
-                select(CardCode.id, CardCode.uses_left)
-                .where(*_sellable(sku.id, now))
-                .order_by(CardCode.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-        ).first()
-        if row is None:
-            break
-        take = min(row.uses_left, units - taken)
-        claimed = await session.scalar(
-            update(CardCode)
-            .where(CardCode.id == row.id, CardCode.uses_left >= take)
-            .values(uses_left=CardCode.uses_left - take)
-            .returning(CardCode.id)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed is None:
-            continue
-        session.add(
-            Allocation(
-                line_id=line_id,
-                sku_id=sku.id,
-                code_id=row.id,
-                units=take,
-                state=HELD,
-                source="SERIAL",
-            )
-        )
-        taken += take
-    return taken

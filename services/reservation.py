@@ -91,6 +91,11 @@ async def _reserve_now(session: AsyncSession, line_id: int, sku: Sku, quantity: 
     """Units taken from stock on hand, at most `quantity`."""
     if sku.kind is SkuKind.DIRECT_RECHARGE:
         return await _counter(session, line_id, sku, quantity)
+    return await take_codes(session, line_id, sku, quantity, now)
+
+
+async def take_codes(session: AsyncSession, line_id: int, sku: Sku, quantity: int, now: datetime) -> int:
+    """Hold up to `quantity` units of a code pool for a line: codes, or uses of serials."""
     if sku.kind is SkuKind.SERIAL:
         return await _serial_uses(session, line_id, sku, quantity, now)
     return await _codes(session, line_id, sku, quantity, now)
