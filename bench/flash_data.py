@@ -41,10 +41,14 @@ async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int) ->
         async with db.sessions() as session, session.begin():
             channel_id = await session.scalar(select(Channel.id).where(Channel.code == CHANNEL))
             brand = await session.scalar(select(Brand).where(Brand.code == "tencent"))
-            category = await session.scalar(select(Category).where(Category.code == "platform-card"))
+            category = await session.scalar(
+                select(Category).where(Category.code == "platform-card")
+            )
             suppliers = list(await session.scalars(select(Supplier).order_by(Supplier.id)))
             if channel_id is None or brand is None or category is None:
-                raise RuntimeError("the demo data is missing: channel web, brand tencent, category platform-card")
+                raise RuntimeError(
+                    "the demo data is missing: channel web, brand tencent, category platform-card"
+                )
             product = Product(
                 slug="flash-sale-q-coins",
                 name="Q币卡限时秒杀",
@@ -54,7 +58,11 @@ async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int) ->
             )
             session.add(product)
             await session.flush()
-            pools = {"FLASH-QB-100": codes, "FLASH-QB-100-FLOOR": codes, "FLASH-QB-100-WARMUP": warmup_codes}
+            pools = {
+                "FLASH-QB-100": codes,
+                "FLASH-QB-100-FLOOR": codes,
+                "FLASH-QB-100-WARMUP": warmup_codes,
+            }
             ids: dict[str, int] = {}
             for code, size in pools.items():
                 sku = Sku(
@@ -69,7 +77,9 @@ async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int) ->
                 session.add(sku)
                 await session.flush()
                 for priority, supplier in enumerate(suppliers, start=1):
-                    session.add(SkuSupplier(sku_id=sku.id, supplier_id=supplier.id, priority=priority))
+                    session.add(
+                        SkuSupplier(sku_id=sku.id, supplier_id=supplier.id, priority=priority)
+                    )
                 ids[code] = sku.id
                 context = str(sku.id).encode()
                 rows = []
@@ -145,7 +155,9 @@ async def audit(database_url: str, sku_ids: list[int]) -> tuple[dict[int, Audit]
     """Each SKU's audit, and the server's version and durability settings."""
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        audits = {sku_id: Audit(**dict(await connection.fetchrow(AUDIT, sku_id))) for sku_id in sku_ids}
+        audits = {
+            sku_id: Audit(**dict(await connection.fetchrow(AUDIT, sku_id))) for sku_id in sku_ids
+        }
         server = {
             name: await connection.fetchval(f"SHOW {name}")
             for name in ("server_version", "fsync", "synchronous_commit")

@@ -29,6 +29,12 @@ class PathResult:
         answered = len(self.tally.latencies)
         return cpu / answered * 1000 if cpu is not None and answered else None
 
+    @property
+    def writes_per_request(self) -> float | None:
+        answered = len(self.tally.latencies)
+        writes = self.tally.app_writes
+        return writes / answered if writes is not None and answered else None
+
     def busy(self, cpu: float | None) -> float | None:
         """Share of one core `cpu` seconds are over the sale's wall-clock time."""
         return cpu / self.tally.elapsed if cpu is not None and self.tally.elapsed else None
@@ -60,6 +66,7 @@ HEADER = (
     "× floor",
     "app CPU/req",
     "PostgreSQL CPU/req",
+    "app writes/req",
 )
 
 
@@ -78,6 +85,7 @@ def rows(run: SaleRun) -> list[tuple[str, ...]]:
             f"{result.tally.orders_per_second / floor:.3f}×" if floor else "–",
             _cpu(result.cpu_per_request_ms(result.tally.app_cpu)),
             _cpu(result.cpu_per_request_ms(result.tally.database_cpu)),
+            "–" if result.writes_per_request is None else f"{result.writes_per_request:.1f}",
         )
         for result in (run.gateway, run.floor)
     ]
@@ -95,7 +103,10 @@ def text_table(run: SaleRun) -> str:
     table = [HEADER, *rows(run)]
     widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
     lines = [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths))
+        )
         for row in table
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -113,55 +124,79 @@ def verdict(run: SaleRun) -> str:
     gateway, floor = run.gateway, run.floor
     parts = []
     if gateway.oversold == 0 and floor.oversold == 0:
+        g, f = gateway.tally, floor.tally
+        sold = (g.placed, g.refused, gateway.audit.reserved)
+        alike = sold == (f.placed, f.refused, floor.audit.reserved)
+        held = (
+            f"on each path {g.placed:,} orders hold {gateway.audit.reserved:,} codes"
+            if alike
+            else f"{g.placed:,} orders through the gateway hold {gateway.audit.reserved:,} codes "
+            f"and {f.placed:,} at the floor hold {floor.audit.reserved:,}"
+        )
+        refused = f"{g.refused:,}" if alike else f"{g.refused:,} and {f.refused:,}"
         parts.append(
-            f"Nothing was oversold: on each path {gateway.tally.placed:,} orders hold "
-            f"{gateway.audit.reserved:,} codes, one line per code, and the other "
-            f"{gateway.tally.refused:,} buyers were told OUT_OF_STOCK."
+            f"Nothing was oversold: {held}, one order line per code"
+            + (
+                f", and the other {refused} buyers were told OUT_OF_STOCK."
+                if g.refused or f.refused
+                else " (more codes than orders: the pool did not sell out)."
+            )
         )
     else:
-        parts.append(f"Oversold: {gateway.oversold} through the gateway, {floor.oversold} at the floor.")
-    ratio = gateway.tally.orders_per_second / floor.tally.orders_per_second
-    parts.append(
-        f"The gateway sells at {ratio:.0%} of the floor's rate "
-        f"({gateway.tally.orders_per_second:,.0f} against {floor.tally.orders_per_second:,.0f} "
-        "orders/s)."
-    )
-    app_busy = gateway.busy(gateway.tally.app_cpu)
+        parts.append(
+            f"Oversold: {gateway.oversold} through the gateway, {floor.oversold} at the floor."
+        )
+    if floor.tally.orders_per_second:
+        ratio = gateway.tally.orders_per_second / floor.tally.orders_per_second
+        parts.append(
+            f"The gateway sells at {ratio:.0%} of the floor's rate "
+            f"({gateway.tally.orders_per_second:,.0f} against "
+            f"{floor.tally.orders_per_second:,.0f} orders/s)."
+        )
+    busy = gateway.busy(gateway.tally.app_cpu)
     app_ms = gateway.cpu_per_request_ms(gateway.tally.app_cpu)
     database_ms = gateway.cpu_per_request_ms(gateway.tally.database_cpu)
-    floor_database_ms = floor.cpu_per_request_ms(floor.tally.database_cpu)
-    if app_busy is not None and app_ms is not None and database_ms is not None:
+    if busy is not None and app_ms is not None and database_ms is not None:
         bound = (
-            "so the one worker's own CPU is the limit, not the database"
-            if app_busy >= 0.8
-            else "so the worker waits on the database and its pool more than it computes"
+            "so the limit is the worker's own CPU, not the database"
+            if busy >= 0.75
+            else "so the worker spends much of the sale waiting (on PostgreSQL, its row locks, "
+            "or its commits), not computing"
         )
         parts.append(
-            f"During the sale the gateway's worker was busy {app_busy:.0%} of the time, "
-            f"{app_ms:.1f} ms of CPU per request against {database_ms:.1f} ms in PostgreSQL "
-            f"({floor_database_ms or 0:.1f} ms at the floor), {bound}."
+            f"During the sale its one worker was busy {busy:.0%} of the time: {app_ms:.1f} ms of "
+            f"CPU per request in the worker against {database_ms:.1f} ms in PostgreSQL, {bound}."
+        )
+    writes, floor_writes = gateway.writes_per_request, floor.writes_per_request
+    if writes is not None and floor_writes is not None:
+        parts.append(
+            f"What stands between is the work around the same writes: the worker makes "
+            f"{writes:.0f} write calls per request (its round trips to PostgreSQL, and the HTTP "
+            f"answer) where the floor makes {floor_writes:.0f}, and each statement of "
+            "`services/ordering.py` and `services/reservation.py` is built, looked up in the "
+            "compiled cache, run through the greenlet bridge and flushed or read back by the "
+            "ORM, inside a GraphQL request (parse, validate, execute, encode) with its own "
+            "DataLoaders and sessions."
         )
     parts.append(
-        "What stands between is the work around the same five writes: the HTTP request and "
-        "its GraphQL document (parse, validate, execute, encode), a session for the channel "
-        "look-up and another for the unit of work, and the ORM statements of "
-        "`services/ordering.py` and `services/reservation.py` (channel, idempotency key, SKU, "
-        "prices, the order flushed in steps, quotas, the claim in two statements, the status "
-        "move), each a round trip and ORM bookkeeping in one Python process. "
-        "More workers (`quanyi serve --workers N`) scale it until PostgreSQL's row locks and "
-        "commits are the limit."
+        "More workers (`quanyi serve --workers N`) raise the rate until PostgreSQL's row locks "
+        "and commits are the limit; fewer round trips per order raise what each worker does."
     )
     return " ".join(parts)
 
 
 def section(run: SaleRun) -> str:
     server = run.server
-    versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("asyncpg",))
+    sells_out = (
+        "so the sale sells out"
+        if run.orders > run.codes
+        else "fewer orders than codes, so the pool does not sell out"
+    )
     return f"""## {HEADING}
 
 A hot CARD_CODE SKU on the public channel `web`: {run.orders:,} guest `placeOrder` mutations
 (quantity 1, an idempotency key and a buyer each) from {run.concurrency} concurrent connections
-against a pool of {run.codes:,} codes, so the sale sells out. Beside it, in the same run, the
+against a pool of {run.codes:,} codes, {sells_out}. Beside it, in the same run, the
 database floor: the same reservation and inserts as raw asyncpg statements, on a fresh pool of
 {run.codes:,} codes of another SKU.
 
@@ -171,8 +206,9 @@ database floor: the same reservation and inserts as raw asyncpg statements, on a
 
 - Machine: {machine(run.load_before)}.
 - Database: PostgreSQL {server["server_version"]} on 127.0.0.1 (fsync {server["fsync"]},
-  synchronous_commit {server["synchronous_commit"]}), {versions}; a database created for the run,
-  migrated, loaded with the demo data and the sale's SKUs (`bench/flash_data.py`), dropped after.
+  synchronous_commit {server["synchronous_commit"]}), asyncpg {metadata.version("asyncpg")}; a
+  database created for the run, migrated, loaded with the demo data and the sale's SKUs
+  (`bench/flash_data.py`), dropped after.
 - Gateway: one uvicorn worker (`gateway:create_app`), default settings. The load generator
   (`bench/flash_load.py`) runs in its own process: raw HTTP/1.1 keep-alive connections, one
   mutation at a time each, every answer classed as placed, OUT_OF_STOCK or an error.
@@ -180,13 +216,16 @@ database floor: the same reservation and inserts as raw asyncpg statements, on a
   tasks; per order one transaction: INSERT order, INSERT order_line, the claim `UPDATE card_code
   … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id`, INSERT allocation, INSERT
   order_event (rolled back when no code is left).
-- Each path first places {run.warmup_orders} orders of a warm-up SKU of its own, then the sale
+- Each path first places {run.warmup_orders} orders of a warm-up SKU, then the sale
   (capped at {run.cap_seconds:g} s). orders/s: orders placed ÷ time from the first request to the
   last order placed (the sell-out); p50/p99: every request, placed or refused. oversold, read from
   the database afterwards: codes held by more than one order line + (orders placed − codes
   RESERVED); the run fails unless it is 0 and orders placed = min(orders sent, codes). CPU per
   request: the application process (the gateway's worker; for the floor the asyncpg process)
-  and all of PostgreSQL's processes, over the sale.
+  and all of PostgreSQL's processes, over the sale. app writes/req: the application process's
+  write system calls (`syscw` in `/proc/<pid>/io`) per request, one per message it sends
+  PostgreSQL (each statement, BEGIN, COMMIT, ROLLBACK, a pool's checks), plus the gateway's HTTP
+  answer: its round trips.
 
 {markdown_table(run)}
 

@@ -83,7 +83,9 @@ def _place_with(pool: asyncpg.Pool, plan: FloorPlan, sale: FloorSale) -> Place:
                     now,
                     now + TTL,
                 )
-                line_id = await connection.fetchval(INSERT_LINE, order_id, sale.sku_id, plan.price_fen)
+                line_id = await connection.fetchval(
+                    INSERT_LINE, order_id, sale.sku_id, plan.price_fen
+                )
                 code_id = await connection.fetchval(CLAIM, line_id, sale.sku_id)
                 if code_id is None:
                     raise _SoldOut

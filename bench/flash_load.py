@@ -43,6 +43,8 @@ class Tally:
     elapsed: float = 0.0  # seconds from the first request to the last answer
     capped: bool = False  # the time cap stopped the sale before every order was sent
     app_cpu: float | None = None  # CPU seconds of the application process during the sale
+    app_writes: int | None = None  # write system calls of the application process: its round
+    # trips to PostgreSQL, and for the gateway its HTTP answers
     database_cpu: float | None = None  # CPU seconds of PostgreSQL's processes during the sale
     client_cpu: float = 0.0  # CPU seconds of this process during the sale
 
@@ -62,7 +64,8 @@ async def rush(places: list[Place], orders: int, cap_seconds: float, app_pid: in
     """
     tally = Tally()
     numbers = iter(range(orders))
-    before = _cpu_marks(app_pid)
+    app_pid = os.getpid() if app_pid is None else app_pid
+    before = _marks(app_pid)
     start = time.perf_counter()
     deadline = start + cap_seconds
 
@@ -92,16 +95,19 @@ async def rush(places: list[Place], orders: int, cap_seconds: float, app_pid: in
                 tally.first_error = tally.first_error or verdict
 
     await asyncio.gather(*(buyer(place) for place in places))
-    after = _cpu_marks(app_pid)
+    after = _marks(app_pid)
     tally.app_cpu = _delta(before["app"], after["app"])
     tally.database_cpu = _delta(before["database"], after["database"])
     tally.client_cpu = (after["client"] or 0.0) - (before["client"] or 0.0)
+    writes = _delta(before["writes"], after["writes"])
+    tally.app_writes = int(writes) if writes is not None else None
     return tally
 
 
-def _cpu_marks(app_pid: int | None) -> dict[str, float | None]:
+def _marks(app_pid: int) -> dict[str, float | None]:
     return {
-        "app": server_cpu(app_pid) if app_pid is not None else time.process_time(),
+        "app": server_cpu(app_pid),
+        "writes": _write_calls(app_pid),
         "database": _postgres_cpu(),
         "client": time.process_time(),
     }
@@ -109,6 +115,19 @@ def _cpu_marks(app_pid: int | None) -> dict[str, float | None]:
 
 def _delta(before: float | None, after: float | None) -> float | None:
     return after - before if before is not None and after is not None else None
+
+
+def _write_calls(pid: int) -> float | None:
+    """Write system calls a process has made (Linux only). asyncpg sends each statement,
+    BEGIN and COMMIT in one write, so the count follows the round trips to PostgreSQL."""
+    try:
+        with open(f"/proc/{pid}/io", "rb") as io:
+            for line in io:
+                if line.startswith(b"syscw:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def _postgres_cpu() -> float | None:
@@ -185,7 +204,7 @@ def verdict_of(status: int, body: bytes) -> str:
     return OUT_OF_STOCK if codes == [OUT_OF_STOCK] else f"userErrors: {codes}"
 
 
-async def _through_gateway(plan: GatewayPlan, sale: Sale, pid: int | None) -> Tally:
+async def _through_gateway(plan: GatewayPlan, sale: Sale) -> Tally:
     loop = asyncio.get_running_loop()
     connections = [
         (await loop.create_connection(Connection, plan.host, plan.port))[1]
@@ -201,15 +220,16 @@ async def _through_gateway(plan: GatewayPlan, sale: Sale, pid: int | None) -> Ta
         return place
 
     try:
-        return await rush([place_on(c) for c in connections], sale.orders, plan.cap_seconds, pid)
+        places = [place_on(c) for c in connections]
+        return await rush(places, sale.orders, plan.cap_seconds, plan.gateway_pid)
     finally:
         for connection in connections:
             connection.close()
 
 
 async def _gateway_sale(plan: GatewayPlan) -> tuple[Tally, Tally]:
-    warmup = await _through_gateway(plan, plan.warmup, None)
-    return warmup, await _through_gateway(plan, plan.sale, plan.gateway_pid)
+    warmup = await _through_gateway(plan, plan.warmup)
+    return warmup, await _through_gateway(plan, plan.sale)
 
 
 def run_gateway(plan: GatewayPlan) -> tuple[Tally, Tally]:
