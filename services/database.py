@@ -50,7 +50,10 @@ def create_engine(url: str, *, pool_size: int = 10, writer: bool = False) -> Asy
             event.listen(engine.sync_engine, "connect", _sqlite_autocommit_driver)
             event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs two round trips per checkout. A connection the server dropped
+    # fails its statement, SQLAlchemy invalidates it, and the pool replaces it; recycling
+    # keeps connections younger than any server or proxy idle timeout.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 @dataclass(frozen=True)
