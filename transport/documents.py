@@ -82,7 +82,11 @@ class Documents:
         if cached is not None:
             return cached
         try:
-            parsed = Parsed(parse(query, max_tokens=self._limits.max_tokens, no_location=False))
+            # The spec requires a selection set to select something; `{ }` is a syntax error.
+            document = parse(
+                query, max_tokens=self._limits.max_tokens, no_location=False, allow_empty_selection_sets=False
+            )
+            parsed = Parsed(document)
         except GraphQLError as error:
             parsed = Parsed(None, (error,))
         self._parsed.put(query, parsed)

@@ -761,3 +761,10 @@ async def test_an_invalid_input_is_explained_without_echoing_its_values(http: ht
         assert response.status_code == 400
         assert secret not in response.text
         assert "unknownField" in response.text or "bogus" in response.text
+
+
+async def test_an_empty_selection_set_is_a_parse_error(http: httpx.AsyncClient) -> None:
+    response = await post(http, {"query": "{ }"})
+
+    assert response.status_code == 400
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["GRAPHQL_PARSE_FAILED"]
