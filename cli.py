@@ -75,6 +75,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from transport.websocket import GraphQLWebSocket
+
     if args.demo:
         # Workers read their settings from the environment.
         os.environ["QUANYI_DEMO"] = "1"
@@ -96,6 +98,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         proxy_headers=False,
         timeout_graceful_shutdown=20,
+        # uvicorn refuses (1009) a WebSocket message over the gateway's bound before reading
+        # all of it; the gateway's own check covers servers started some other way.
+        ws_max_size=GraphQLWebSocket.max_message_bytes,
     )
     return 0
 

@@ -19,13 +19,16 @@ from config import Settings
 from resolvers import build_schema
 from resolvers.loaders import Loaders
 from schema.context import Context
+from schema.live import StockChange
 from services.database import Database
 from services.expiry import run_expiry
+from services.stock_feed import StockFeed
 from domain.access import ANONYMOUS, Principal
 from schema.errors import Unauthenticated
 from services.access_tokens import AccessTokens
 from services.authenticator import Authenticator
 from transport.auth import bearer
+from transport.dashboard import dashboard_routes
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.response_cache import ResponseCache, run_follower
@@ -41,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     broker = connect(settings.redis_url, prefix=settings.broker_prefix)
     cache = ResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key))
+    stock_feed = StockFeed(db, broker, StockChange.from_stock)
     schema = build_schema()
 
     async def principal_of(headers: Mapping[str, str]) -> Principal:
@@ -57,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         loaders = Loaders.create(db, now)
         return Context(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
-            on_event=cache.on_event if cache is not None else None,
+            on_event=cache.on_event if cache is not None else None, stock_feed=stock_feed,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -87,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await follower
+            await stock_feed.close()
             await broker.close()
             await db.dispose()
 
@@ -99,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/webhooks/payment", payment_webhook.handle, methods=["POST"]),
     ]
+    routes += dashboard_routes()
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.db = db

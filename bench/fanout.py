@@ -43,7 +43,7 @@ import fanout_clients
 import fanout_doc
 from database import bench_database
 from fanout_clients import ClientPlan
-from fanout_doc import BASELINE, GATEWAY, Figures, FanoutRun
+from fanout_doc import BASELINE, GATEWAY, FanoutRun, Figures
 from load import server_cpu
 
 SUBPROTOCOL = "graphql-transport-ws"

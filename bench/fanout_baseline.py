@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.typing import Subprotocol
 
 HOST = "127.0.0.1"
 SUBPROTOCOL = "graphql-transport-ws"
@@ -57,7 +58,7 @@ class Broadcaster:
 
 async def main(port: int, template: str) -> None:
     broadcaster = Broadcaster(template)
-    async with serve(broadcaster.handle, HOST, port, subprotocols=[SUBPROTOCOL], max_size=64 * 1024) as server:
+    async with serve(broadcaster.handle, HOST, port, subprotocols=[Subprotocol(SUBPROTOCOL)], max_size=64 * 1024) as server:
         print(f"baseline on ws://{HOST}:{port}", flush=True)
         await server.serve_forever()
 

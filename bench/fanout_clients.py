@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 
@@ -86,9 +86,9 @@ class Subscriber(asyncio.Protocol):
         self.received = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+        self._transport = writer = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         key = base64.b64encode(os.urandom(16)).decode()
-        self._transport.write(
+        writer.write(
             (
                 f"GET {self._plan.path} HTTP/1.1\r\nHost: {self._plan.host}:{self._plan.port}\r\n"
                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -18,6 +18,10 @@ class Order(Base):
         UniqueConstraint("channel_id", "idempotency_key", name="uq_order_channel_idempotency"),
         Index("ix_order_channel_created", "channel_id", "id"),
         Index("ix_order_status_expires", "status", "expires_at"),
+        # Analytics and the dashboard read orders by when they were placed and paid.
+        Index("ix_order_created", "created_at"),
+        Index("ix_order_channel_created_at", "channel_id", "created_at"),
+        Index("ix_order_paid", "paid_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.tools import merge_types
 
+from resolvers.analytics import AnalyticsQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.codes import CodesMutation
 from resolvers.keys import KeysMutation, KeysQuery
@@ -18,7 +19,7 @@ from schema.keys import ApiKey
 from schema.orders import Order
 from schema.pricing import PriceChange
 
-Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery))
+Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery))
 Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation))
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,47 +41,86 @@ def _by_id(db: Database, model: type) -> DataLoader[int, object | None]:
     return _batched(db, lambda s, ids: catalog.rows_by_id(s, model, ids), lambda: None)
 
 
-@dataclass(frozen=True)
 class Loaders:
-    product_by_id: DataLoader[int, Product | None]
-    sku_by_id: DataLoader[int, Sku | None]
-    brand_by_id: DataLoader[int, Brand]
-    category_by_id: DataLoader[int, Category]
-    supplier_by_id: DataLoader[int, Supplier | None]
-    channel_by_code: DataLoader[str, Channel | None]
-    skus_by_product: DataLoader[int, list[Sku]]
-    stock_by_sku: DataLoader[int, StockFigures]
-    suppliers_by_sku: DataLoader[int, list[tuple[int, Supplier]]]
-    components_by_bundle: DataLoader[int, list[tuple[Sku, int]]]
-    # Keyed by (channel id, SKU id); channel None means no channel (base prices).
-    pricing_by_channel_sku: DataLoader[tuple[int | None, int], pricing.SkuPricing | None]
-    quota_by_channel_sku: DataLoader[tuple[int, int], quotas.Quota | None]
-    order_by_id: DataLoader[int, Order | None]
-    channel_by_id: DataLoader[int, Channel | None]
-    lines_by_order: DataLoader[int, list[OrderLine]]
-    events_by_order: DataLoader[int, list[OrderEvent]]
+    """The DataLoaders of one request, each made the first time a resolver asks for it.
+
+    A request pays only for the loaders it uses, and so does a WebSocket connection: one
+    that follows a feed holds one loader, not sixteen (about 15 KB each time).
+    """
+
+    def __init__(self, db: Database, now: datetime) -> None:
+        self._db = db
+        self._now = now
 
     @classmethod
     def create(cls, db: Database, now: datetime) -> Loaders:
-        return cls(
-            product_by_id=_by_id(db, Product),  # type: ignore[arg-type]
-            sku_by_id=_by_id(db, Sku),  # type: ignore[arg-type]
-            brand_by_id=_by_id(db, Brand),  # type: ignore[arg-type]
-            category_by_id=_by_id(db, Category),  # type: ignore[arg-type]
-            supplier_by_id=_by_id(db, Supplier),  # type: ignore[arg-type]
-            channel_by_code=_batched(db, catalog.channels_by_code, lambda: None),
-            skus_by_product=_batched(db, catalog.skus_of_products, list),
-            stock_by_sku=_batched(db, stock.stock_for, lambda: StockFigures(0, 0, 0)),
-            suppliers_by_sku=_batched(db, catalog.suppliers_of_skus, list),
-            components_by_bundle=_batched(db, catalog.bundle_items_of_skus, list),
-            pricing_by_channel_sku=_batched(db, partial(_pricing, now=now), lambda: None),
-            quota_by_channel_sku=_batched(db, quotas.quotas_for, lambda: None),
-            # Orders are read from the primary: a buyer reads the order it has just placed.
-            order_by_id=_batched(db, _orders, lambda: None, primary=True),
-            channel_by_id=_batched(db, order_reads.channels_by_id, lambda: None),
-            lines_by_order=_batched(db, order_reads.lines_of_orders, list, primary=True),
-            events_by_order=_batched(db, order_reads.events_of_orders, list, primary=True),
-        )
+        return cls(db, now)
+
+    @cached_property
+    def product_by_id(self) -> DataLoader[int, Product | None]:
+        return _by_id(self._db, Product)  # type: ignore[return-value]
+
+    @cached_property
+    def sku_by_id(self) -> DataLoader[int, Sku | None]:
+        return _by_id(self._db, Sku)  # type: ignore[return-value]
+
+    @cached_property
+    def brand_by_id(self) -> DataLoader[int, Brand]:
+        return _by_id(self._db, Brand)  # type: ignore[return-value]
+
+    @cached_property
+    def category_by_id(self) -> DataLoader[int, Category]:
+        return _by_id(self._db, Category)  # type: ignore[return-value]
+
+    @cached_property
+    def supplier_by_id(self) -> DataLoader[int, Supplier | None]:
+        return _by_id(self._db, Supplier)  # type: ignore[return-value]
+
+    @cached_property
+    def channel_by_code(self) -> DataLoader[str, Channel | None]:
+        return _batched(self._db, catalog.channels_by_code, lambda: None)
+
+    @cached_property
+    def skus_by_product(self) -> DataLoader[int, list[Sku]]:
+        return _batched(self._db, catalog.skus_of_products, list)
+
+    @cached_property
+    def stock_by_sku(self) -> DataLoader[int, StockFigures]:
+        return _batched(self._db, stock.stock_for, lambda: StockFigures(0, 0, 0))
+
+    @cached_property
+    def suppliers_by_sku(self) -> DataLoader[int, list[tuple[int, Supplier]]]:
+        return _batched(self._db, catalog.suppliers_of_skus, list)
+
+    @cached_property
+    def components_by_bundle(self) -> DataLoader[int, list[tuple[Sku, int]]]:
+        return _batched(self._db, catalog.bundle_items_of_skus, list)
+
+    @cached_property
+    def pricing_by_channel_sku(self) -> DataLoader[tuple[int | None, int], pricing.SkuPricing | None]:
+        # Keyed by (channel id, SKU id); channel None means no channel (base prices).
+        return _batched(self._db, partial(_pricing, now=self._now), lambda: None)
+
+    @cached_property
+    def quota_by_channel_sku(self) -> DataLoader[tuple[int, int], quotas.Quota | None]:
+        return _batched(self._db, quotas.quotas_for, lambda: None)
+
+    @cached_property
+    def order_by_id(self) -> DataLoader[int, Order | None]:
+        # Orders are read from the primary: a buyer reads the order it has just placed.
+        return _batched(self._db, _orders, lambda: None, primary=True)
+
+    @cached_property
+    def channel_by_id(self) -> DataLoader[int, Channel | None]:
+        return _batched(self._db, order_reads.channels_by_id, lambda: None)
+
+    @cached_property
+    def lines_by_order(self) -> DataLoader[int, list[OrderLine]]:
+        return _batched(self._db, order_reads.lines_of_orders, list, primary=True)
+
+    @cached_property
+    def events_by_order(self) -> DataLoader[int, list[OrderEvent]]:
+        return _batched(self._db, order_reads.events_of_orders, list, primary=True)
 
 
 async def _pricing(

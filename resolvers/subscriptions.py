@@ -1,9 +1,9 @@
-"""Live feeds: stock of a channel, and one order's status."""
+"""Live feeds: stock of a channel, one order's status, and the operators' dashboard."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 import strawberry
@@ -11,12 +11,13 @@ import strawberry
 from domain.access import may_read_order
 from domain.orders import OrderStatus as StatusValue
 from resolvers.access import readable_channel
+from schema.analytics import DashboardSnapshot
 from schema.context import Info
 from schema.errors import BadUserInput, Forbidden
 from schema.live import OrderStatusChange, StockChange
+from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_id, encode_id
-from services import live_stock
-from services.events import STOCK_CHANGED
+from services.dashboard_feed import feed_for
 from services.order_events import ORDER_TOPIC
 
 
@@ -54,29 +55,24 @@ class Subscription:
             raise Forbidden("this order is not yours to follow", field="orderId")
         return _order_feed(info, pk, order.number)
 
+    @strawberry.subscription(
+        permission_classes=ADMIN_ONLY,
+        description="The shop now, at once and then on each change, at most once a second: operators only.",
+    )
+    async def dashboard(self, info: Info) -> AsyncGenerator[DashboardSnapshot, None]:
+        return _dashboard_feed(info)
+
 
 async def _stock_feed(
     info: Info, channel_id: int, channel: str, wanted: set[int] | None
 ) -> AsyncGenerator[StockChange, None]:
-    db = info.context.db
-    async with info.context.broker.subscribe(STOCK_CHANGED) as events:
-        async for message in events:
-            changed = set(orjson.loads(message).get("skus", []))
-            # A fresh session per event: the connection's loaders would serve stale stock.
-            async with db.fresh_sessions() as session:
-                skus = await live_stock.affected(session, changed)
-                if wanted is not None:
-                    skus &= wanted
-                if not skus:
-                    continue
-                figures = await live_stock.channel_figures(session, channel_id, skus)
-            at = datetime.now(UTC)
-            for sku_id in sorted(figures):
-                stock = figures[sku_id]
-                yield StockChange(
-                    sku_id=encode_id("Sku", sku_id), channel=channel,
-                    available=stock.available, reserved=stock.reserved, at=at,
-                )
+    # The process's one feed computes each change once per channel; every subscriber of
+    # the channel receives the same StockChange objects.
+    feed = info.context.stock_feed
+    assert feed is not None, "the gateway gives every context the process's stock feed"
+    async with feed.follow(channel_id, channel, wanted) as changes:
+        async for change in changes:
+            yield change
 
 
 async def _order_feed(info: Info, pk: int, number: str) -> AsyncGenerator[OrderStatusChange, None]:
@@ -90,3 +86,11 @@ async def _order_feed(info: Info, pk: int, number: str) -> AsyncGenerator[OrderS
                 previous_status=StatusValue(previous) if previous else None,
                 at=datetime.fromisoformat(change["at"]),
             )
+
+
+async def _dashboard_feed(info: Info) -> AsyncGenerator[DashboardSnapshot, None]:
+    # Every subscriber of this process shares one feed: one snapshot query per change, not one each.
+    feed = feed_for(info.context.db, info.context.broker, DashboardSnapshot.of)
+    async with feed.subscribe() as snapshots:
+        async for snapshot in snapshots:
+            yield snapshot

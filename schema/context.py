@@ -14,10 +14,12 @@ from config import Settings
 from domain.access import Principal
 from services.authenticator import Authenticator
 from services.database import Database
+from services.stock_feed import StockFeed
 from services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from resolvers.loaders import Loaders
+    from schema.live import StockChange
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Context:
     client_ip: str | None = None
     on_event: Callable[[str], None] | None = None
     connection_params: dict[str, object] | None = None  # the WebSocket connection_init payload
+    stock_feed: StockFeed[StockChange] | None = None  # the process's live stock, for stockChanged
 
     def uow(self) -> UnitOfWork:
         """A fresh unit of work: one transaction, events published after it commits."""

@@ -7,15 +7,32 @@ from datetime import datetime
 import strawberry
 
 from schema.orders import OrderStatus
+from schema.relay import encode_id
+from services.stock_feed import ChannelStock
+
+
+class SharedEvent:
+    """An event object a feed hands as is to many subscribers, never changed once made.
+
+    The WebSocket transport executes a subscription's selection on such an event once for
+    all the subscribers that sent the same document and variables with the same caller.
+    """
 
 
 @strawberry.type(description="A channel's available-to-sell of one SKU after a change.")
-class StockChange:
+class StockChange(SharedEvent):
     sku_id: strawberry.ID
     channel: str
     available: int
     reserved: int
     at: datetime
+
+    @classmethod
+    def from_stock(cls, stock: ChannelStock) -> StockChange:
+        return cls(
+            sku_id=encode_id("Sku", stock.sku_id), channel=stock.channel,
+            available=stock.figures.available, reserved=stock.figures.reserved, at=stock.at,
+        )
 
 
 @strawberry.type

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import orjson
@@ -24,8 +25,10 @@ async def catalog_changed(broker: Broker, reason: str) -> None:
 STOCK_CHANGED = "stock.changed"
 
 
-def stock_message(sku_ids: Iterable[int]) -> bytes:
-    return orjson.dumps({"skus": sorted(set(sku_ids))})
+def stock_message(sku_ids: Iterable[int], at: datetime | None = None) -> bytes:
+    # `at`, when the change was made, travels with it: subscribers in every process agree
+    # on it, and it is what a subscriber's latency is measured from.
+    return orjson.dumps({"skus": sorted(set(sku_ids)), "at": at or datetime.now(UTC)})
 
 
 def stock_event(uow: UnitOfWork, sku_ids: Iterable[int]) -> None:

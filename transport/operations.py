@@ -4,17 +4,24 @@ strawberry's WebSocket handlers call `schema.stream(...)` (graphql-transport-ws)
 `schema.subscribe(...)` (graphql-ws); `Operations` answers both. Documents go through
 the same `Documents` (limits, bounded caches) and errors through `format_errors`
 (a code on each, internals masked), and any operation type may run on either protocol.
+
+A subscription event that a feed hands to many subscribers as one object (a `SharedEvent`)
+is executed once per document, variables and caller: the subscribers asking the same of the
+same event receive the same result, not one execution each.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+import weakref
+from collections.abc import AsyncGenerator, Hashable, Iterable
 from inspect import isawaitable
 from typing import Any
 
+import orjson
+from graphql import DocumentNode, GraphQLError, OperationType, execute, get_operation_ast
 from graphql import ExecutionResult as CoreResult
-from graphql import GraphQLError, OperationType, execute, get_operation_ast, subscribe
+from graphql.execution import create_source_event_stream, execute_subscription_event
 from strawberry import Schema
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
@@ -22,6 +29,7 @@ from strawberry.utils.aio import aclosing
 from config import Limits
 from schema.context import Context
 from schema.errors import ErrorCode
+from schema.live import SharedEvent
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport.errors import MASKED_MESSAGE, format_errors, request_error
 
@@ -38,6 +46,7 @@ class Operations:
         self._executor = schema.execution_context_class
         # One per configured Limits (in practice one): the caches are what make it cheap.
         self._documents: dict[Limits, Documents] = {}
+        self.shared = SharedResults()
 
     async def stream(
         self,
@@ -96,25 +105,86 @@ class Operations:
             result = execute(self._core, parsed.document, **arguments)
             yield shape.result(await result if isawaitable(result) else result)
             return
-        source = subscribe(self._core, parsed.document, **arguments)
+        executor = self._executor.build(
+            self._core, parsed.document, root_value, context, variables, operation_name or None
+        )
+        if isinstance(executor, list):
+            yield shape.refusal(executor)
+            return
+        source = create_source_event_stream(executor)
         events = await source if isawaitable(source) else source
-        if not isinstance(events, AsyncIterator):
+        if isinstance(events, CoreResult):
             yield shape.result(events)
             return
+        asked: Hashable | None = None  # what, besides the event, decides a result
         async with aclosing(events):
             try:
                 async for event in events:
-                    yield shape.result(event)
+                    if not isinstance(event, SharedEvent):
+                        yield shape.result(await self._execute_event(parsed.document, arguments, event))
+                        continue
+                    if asked is None:
+                        asked = (query, _variables_key(variables), operation_name, context.principal)
+                    delivered = self.shared.get(event, asked)
+                    if delivered is None:
+                        delivered = shape.result(await self._execute_event(parsed.document, arguments, event))
+                        # A result with errors names this connection's request: it is not shared.
+                        if not delivered.errors:
+                            self.shared.put(event, asked, delivered)
+                    yield delivered
             except Exception:
                 # The event source failed (a broker gone, a bug): end the stream, say nothing of it.
                 log.exception("subscription stream failed (request %s)", context.request_id)
                 yield shape.internal_error()
+
+    async def _execute_event(self, document: DocumentNode, arguments: dict[str, Any], event: object) -> CoreResult:
+        # An executor of its own for each event: graphql-core's per-event copies share one
+        # memo of sub-selections that gains an entry per event and is never emptied.
+        executor = self._executor.build(
+            self._core, document, event, arguments["context_value"], arguments["variable_values"],
+            arguments["operation_name"],
+        )
+        if isinstance(executor, list):
+            return CoreResult(None, executor)
+        result = execute_subscription_event(executor)
+        return await result if isawaitable(result) else result
 
     def _documents_for(self, limits: Limits) -> Documents:
         documents = self._documents.get(limits)
         if documents is None:
             documents = self._documents[limits] = Documents(self._core, limits)
         return documents
+
+
+class SharedResults:
+    """Results of shared events, each kept while its event lives.
+
+    Keyed by the event's identity and by what else decides the result (document, variables,
+    operation name, caller). A weak reference removes an event's results when the event is
+    freed, once no feed, inbox or stream holds it, so they never outlive what they describe.
+    """
+
+    def __init__(self) -> None:
+        self._by_event: dict[int, dict[Hashable, ExecutionResult]] = {}
+
+    def get(self, event: object, asked: Hashable) -> ExecutionResult | None:
+        results = self._by_event.get(id(event))
+        return results.get(asked) if results is not None else None
+
+    def put(self, event: object, asked: Hashable, result: ExecutionResult) -> None:
+        results = self._by_event.get(id(event))
+        if results is None:
+            results = self._by_event[id(event)] = {}
+            # Runs when the event is freed, before its id can name another object.
+            weakref.finalize(event, self._by_event.pop, id(event), None)
+        results[asked] = result
+
+    def __len__(self) -> int:
+        return len(self._by_event)
+
+
+def _variables_key(variables: dict[str, Any] | None) -> bytes:
+    return orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
 
 
 class _Shaper:

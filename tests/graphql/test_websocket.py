@@ -310,3 +310,22 @@ async def test_a_failing_event_source_ends_with_a_masked_error(streaming: Starle
             },
             {"id": "b", "type": "complete"},
         ]
+
+
+# --- message size ---
+
+
+@pytest.mark.parametrize("subprotocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_message_over_the_size_bound_closes_the_connection_with_1009(
+    streaming: Starlette, subprotocol: str
+) -> None:
+    bound = GraphQLWebSocket.max_message_bytes
+    async with connected(streaming, subprotocol) as ws:
+        await ws.send_json({"type": "connection_init", "payload": {"padding": "x" * (bound - 100)}})
+        assert await receive(ws) == {"type": "connection_ack"}
+
+        await ws.send_json({"id": "c", "type": "subscribe", "payload": {"query": COUNTDOWN, "padding": "é" * (bound // 2)}})
+
+        with pytest.raises(WebSocketDisconnect) as closing:
+            await receive(ws)  # past graphql-ws keep-alives
+        assert (closing.value.code, closing.value.reason) == (1009, f"Message larger than {bound} bytes")

@@ -1,0 +1,357 @@
+// The /dashboard page: an operator's key, one GraphQL socket, live tiles, stock and sales.
+//
+// Everything comes over the socket on /graphql: the `dashboard` and `stockChanged`
+// subscriptions push changes; the catalog (stock to start from), the channels and the
+// sales chart are queries sent on the same socket, again after each reconnect.
+
+import { GraphQLSocket, OperationError } from "./graphql-socket.js";
+import { clock, count, element, flash, localIso, money } from "./format.js";
+import { SalesChart } from "./sales-chart.js";
+import { StockTable } from "./stock-table.js";
+
+const KEY_STORAGE = "quanyi.dashboard.key";
+
+const DASHBOARD = `subscription Dashboard {
+  dashboard {
+    at ordersLastMinute ordersLastHour riskInterceptions
+    revenueLastMinute { amount currency } revenueLastHour { amount currency }
+    topSkus { sku { id code name } units revenue { amount currency } }
+    lowStock { sku { id code name } available }
+  }
+}`;
+const STOCK = `subscription Stock($channel: String!) {
+  stockChanged(channel: $channel) { skuId channel available reserved at }
+}`;
+const CHANNELS = `query Channels { channels { code name currency } }`;
+const CATALOG = `query Catalog($channel: String!, $after: String) {
+  products(channel: $channel, first: 100, after: $after) {
+    edges { node { skus { id code name stock { available reserved } } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+const SALES = `query Sales($from: DateTime!, $to: DateTime!, $bucket: TimeBucket!, $channel: String) {
+  salesSummary(from: $from, to: $to, bucket: $bucket, channel: $channel) {
+    start orders paidOrders units revenue { amount currency }
+  }
+}`;
+
+// The chart's periods: how many buckets, where the current one starts (in this browser's
+// time zone, which the server aligns buckets to), and how often to ask again.
+const RANGES = {
+  MINUTE: { count: 60, every: 15e3, start: (d) => d.setSeconds(0, 0), back: (d, n) => d.setMinutes(d.getMinutes() - n) },
+  HOUR: { count: 24, every: 60e3, start: (d) => d.setMinutes(0, 0, 0), back: (d, n) => d.setHours(d.getHours() - n) },
+  DAY: { count: 30, every: 300e3, start: (d) => d.setHours(0, 0, 0, 0), back: (d, n) => d.setDate(d.getDate() - n) },
+};
+
+const $ = (selector) => document.querySelector(selector);
+
+const page = {
+  form: $("#connect"),
+  key: $("#admin-key"),
+  connectButton: $("#connect-button"),
+  disconnectButton: $("#disconnect-button"),
+  status: $("#status"),
+  statusText: $("#status-text"),
+  error: $("#error"),
+  topSkus: $("#top-skus"),
+  lowStock: $("#low-stock"),
+  stock: new StockTable($("#stock tbody")),
+  stockChannel: $("#stock-channel"),
+  chartChannel: $("#chart-channel"),
+  rangeButtons: document.querySelectorAll("[data-range]"),
+  updated: $("#updated"),
+  chartTotal: $("#chart-total"),
+  chart: new SalesChart($("#sales-chart"), $("#chart-readout")),
+};
+
+const state = {
+  socket: null,
+  stopStock: null,
+  range: "MINUTE",
+  salesTimer: 0,
+  salesSoon: 0,
+  errors: new Map(), // source → message
+  snapshot: null,
+};
+
+// ---- status and errors ------------------------------------------------------
+
+const STATUS_TEXT = {
+  idle: "Not connected",
+  connecting: "Connecting…",
+  live: "Live",
+  retrying: "Reconnecting",
+  refused: "Refused",
+  closed: "Not connected",
+};
+
+function setStatus(name, detail) {
+  page.status.dataset.state = name;
+  page.statusText.textContent = detail ? `${STATUS_TEXT[name]} — ${detail}` : STATUS_TEXT[name];
+}
+
+function setError(source, message) {
+  if (message) state.errors.set(source, message);
+  else state.errors.delete(source);
+  page.error.hidden = state.errors.size === 0;
+  page.error.textContent = [...state.errors.values()].join(" · ");
+}
+
+function describe(error) {
+  return error instanceof OperationError ? error.message : String(error?.message || error);
+}
+
+// ---- connection -------------------------------------------------------------
+
+function socketUrl() {
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/graphql`;
+}
+
+function connect(key) {
+  disconnect(false);
+  sessionStorage.setItem(KEY_STORAGE, key);
+  page.connectButton.disabled = true;
+  page.disconnectButton.disabled = false;
+  const socket = new GraphQLSocket(socketUrl(), `Bearer ${key}`, (name, detail) => onSocketState(socket, name, detail));
+  state.socket = socket;
+  socket.subscribe(DASHBOARD, {}, {
+    next: (result) => {
+      if (result.errors?.length) setError("dashboard", `dashboard: ${describe(new OperationError(result.errors))}`);
+      else {
+        setError("dashboard", null);
+        showSnapshot(result.data.dashboard);
+      }
+    },
+    error: (errors) => setError("dashboard", `dashboard: ${describe(new OperationError(errors))}`),
+  });
+  followStock(page.stockChannel.value || "web");
+  socket.start();
+}
+
+function onSocketState(socket, name, detail) {
+  if (socket !== state.socket) return;
+  setStatus(name, detail);
+  if (name === "live") {
+    setError("socket", null);
+    refresh();
+  } else if (name === "refused") {
+    sessionStorage.removeItem(KEY_STORAGE); // a reload must not offer the same key again
+    setError("socket", `Not connected: ${detail}`);
+    page.connectButton.disabled = false;
+    clearInterval(state.salesTimer);
+  } else if (name === "retrying") {
+    setError("socket", `Connection lost: ${detail}`);
+  }
+}
+
+// What a subscription cannot replay: channels, stock to start from, the chart.
+function refresh() {
+  loadChannels();
+  loadCatalog(page.stockChannel.value || "web");
+  loadSales();
+  clearInterval(state.salesTimer);
+  state.salesTimer = setInterval(loadSales, RANGES[state.range].every);
+}
+
+function disconnect(forget) {
+  if (state.socket) state.socket.stop();
+  state.socket = null;
+  state.stopStock = null;
+  clearInterval(state.salesTimer);
+  clearTimeout(state.salesSoon);
+  if (!forget) return;
+  sessionStorage.removeItem(KEY_STORAGE);
+  page.key.value = "";
+  page.connectButton.disabled = false;
+  page.disconnectButton.disabled = true;
+  state.errors.clear();
+  setError("socket", null);
+  setStatus("idle", "");
+}
+
+// ---- channels ---------------------------------------------------------------
+
+async function loadChannels() {
+  try {
+    const { channels } = await state.socket.request(CHANNELS);
+    fillSelect(page.stockChannel, channels, null);
+    fillSelect(page.chartChannel, channels, "All channels");
+    setError("channels", null);
+  } catch (error) {
+    setError("channels", `channels: ${describe(error)}`);
+  }
+}
+
+function fillSelect(select, channels, allLabel) {
+  const chosen = select.value;
+  select.replaceChildren();
+  if (allLabel) select.append(new Option(allLabel, ""));
+  for (const channel of channels) select.append(new Option(`${channel.code} · ${channel.name}`, channel.code));
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
+// ---- live figures -----------------------------------------------------------
+
+function showSnapshot(snapshot) {
+  const before = state.snapshot;
+  state.snapshot = snapshot;
+  setTile("orders-minute", count(snapshot.ordersLastMinute));
+  setTile("orders-hour", count(snapshot.ordersLastHour));
+  setTile("revenue-minute", money(snapshot.revenueLastMinute));
+  setTile("revenue-hour", money(snapshot.revenueLastHour));
+  setTile("risk", count(snapshot.riskInterceptions));
+  document.querySelector('[data-tile="risk"]').classList.toggle("alert", snapshot.riskInterceptions > 0);
+  showTopSkus(snapshot.topSkus || []);
+  showLowStock(snapshot.lowStock || []);
+  page.updated.textContent = `Snapshot at ${clock(new Date(snapshot.at))}`;
+  if (before && salesKey(before) !== salesKey(snapshot)) {
+    // Orders placed or paid: the chart's current bucket changed too.
+    clearTimeout(state.salesSoon);
+    state.salesSoon = setTimeout(loadSales, 500);
+  }
+}
+
+const salesKey = (s) => [s.ordersLastMinute, s.ordersLastHour, s.revenueLastMinute.amount, s.revenueLastHour.amount].join("|");
+
+function setTile(name, text) {
+  const tile = document.querySelector(`[data-tile="${name}"]`);
+  const value = tile.querySelector(".value");
+  if (value.textContent === text) return;
+  const first = value.textContent === "—";
+  value.textContent = text;
+  if (!first) flash(tile);
+}
+
+function showTopSkus(top) {
+  const rows = top.map((entry) => {
+    const row = element("li");
+    row.dataset.sku = entry.sku.code;
+    const name = element("span", "name", entry.sku.name);
+    name.append(element("span", "code", entry.sku.code));
+    row.append(name, element("span", "figure", `${count(entry.units)} units · ${money(entry.revenue)}`));
+    return row;
+  });
+  page.topSkus.replaceChildren(...(rows.length ? rows : [element("li", "empty", "No sales in the last hour")]));
+  page.stock.setHot(top.map((entry) => entry.sku.id));
+}
+
+function showLowStock(low) {
+  const rows = low.map((entry) => {
+    const row = element("li");
+    row.dataset.sku = entry.sku.code;
+    const name = element("span", "name", entry.sku.name);
+    name.append(element("span", "code", entry.sku.code));
+    row.append(name, element("span", `figure ${entry.available > 0 ? "low" : "out"}`, `${count(entry.available)} left`));
+    return row;
+  });
+  page.lowStock.replaceChildren(...(rows.length ? rows : [element("li", "empty", "Every SKU is well stocked")]));
+}
+
+// ---- stock ------------------------------------------------------------------
+
+function followStock(channel) {
+  if (state.stopStock) state.stopStock();
+  state.stopStock = state.socket.subscribe(STOCK, { channel }, {
+    next: (result) => {
+      if (result.errors?.length) setError("stock", `stock: ${describe(new OperationError(result.errors))}`);
+      else stockChanged(result.data.stockChanged);
+    },
+    error: (errors) => setError("stock", `stock: ${describe(new OperationError(errors))}`),
+  });
+}
+
+async function loadCatalog(channel) {
+  const asked = Date.now();
+  const found = [];
+  try {
+    let after = null;
+    do {
+      const { products } = await state.socket.request(CATALOG, { channel, after });
+      for (const edge of products.edges) found.push(...edge.node.skus);
+      after = products.pageInfo.hasNextPage ? products.pageInfo.endCursor : null;
+    } while (after);
+    setError("catalog", null);
+  } catch (error) {
+    setError("catalog", `catalog: ${describe(error)}`);
+    return;
+  }
+  if (channel !== (page.stockChannel.value || "web")) return; // the channel changed meanwhile
+  page.stock.load(found, asked);
+}
+
+function stockChanged(change) {
+  const at = page.stock.change(change);
+  if (!at) return;
+  const snapshot = state.snapshot ? `Snapshot at ${clock(new Date(state.snapshot.at))} · ` : "";
+  page.updated.textContent = `${snapshot}stock changed ${clock(at)}`;
+}
+
+// ---- sales chart ------------------------------------------------------------
+
+async function loadSales() {
+  if (!state.socket || state.socket.stopped) return;
+  const range = state.range;
+  const { count: buckets, start, back } = RANGES[range];
+  const now = new Date();
+  const from = new Date(now);
+  start(from);
+  back(from, buckets - 1);
+  const channel = page.chartChannel.value || null;
+  try {
+    const { salesSummary } = await state.socket.request(SALES, {
+      from: localIso(from), to: localIso(new Date(now.getTime() + 1000)), bucket: range, channel,
+    });
+    if (range !== state.range) return;
+    // Every bucket of the period comes back, empty ones included, oldest first.
+    const slots = salesSummary.map((bucket) => ({
+      start: new Date(bucket.start),
+      orders: bucket.orders,
+      units: bucket.units,
+      // Number() only places the line on the canvas; the readout keeps the exact amount.
+      revenue: Number(bucket.revenue.amount),
+      revenueText: money(bucket.revenue),
+    }));
+    const currency = salesSummary[0]?.revenue.currency || "CNY";
+    page.chart.show(slots, range, currency);
+    const placed = slots.reduce((sum, slot) => sum + slot.orders, 0);
+    const paid = salesSummary.reduce((sum, bucket) => sum + bucket.paidOrders, 0);
+    page.chartTotal.textContent = `${count(placed)} orders placed · ${count(paid)} paid`;
+    setError("sales", null);
+  } catch (error) {
+    page.chart.clear("Sales are not available");
+    page.chartTotal.textContent = "";
+    setError("sales", `sales: ${describe(error)}`);
+  }
+}
+
+function chooseRange(range) {
+  state.range = range;
+  for (const button of page.rangeButtons) button.setAttribute("aria-pressed", String(button.dataset.range === range));
+  clearInterval(state.salesTimer);
+  if (!state.socket) return;
+  loadSales();
+  state.salesTimer = setInterval(loadSales, RANGES[range].every);
+}
+
+// ---- wiring -----------------------------------------------------------------
+
+page.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const key = page.key.value.trim();
+  if (key) connect(key);
+});
+page.disconnectButton.addEventListener("click", () => disconnect(true));
+page.stockChannel.addEventListener("change", () => {
+  if (!state.socket) return;
+  page.stock.clear();
+  followStock(page.stockChannel.value);
+  loadCatalog(page.stockChannel.value);
+});
+page.chartChannel.addEventListener("change", () => loadSales());
+for (const button of page.rangeButtons) button.addEventListener("click", () => chooseRange(button.dataset.range));
+
+const saved = sessionStorage.getItem(KEY_STORAGE);
+if (saved) {
+  page.key.value = saved;
+  connect(saved);
+}
