@@ -160,6 +160,8 @@ graphql-transport-ws. Gateway on {backend}, {broker}, one uvicorn worker.
   `connection_init`, `subscribe`, pongs) spread over {run.client_processes} client processes on the
   same machine, so clients and server share its cores. They connect, at most 32 handshakes in
   flight per process, then a warm-up of changes runs until every subscriber has received one.
+  Other work on the machine moves the figures a great deal (a test suite running beside one run
+  tripled the gateway's p99); the load averages say how quiet it was.
 - {run.events} measured changes, {run.interval:g} s apart: `setChannelQuota` on the web channel
   with an operator key, alternating between two quotas under the SKU's pool. The server stamps
   each change with `at` when the command records it; a delivery's latency is the subscriber's

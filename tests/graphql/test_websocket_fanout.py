@@ -110,7 +110,12 @@ def app(endpoint: GraphQLWebSocket) -> Starlette:
 
 
 @pytest.fixture(autouse=True)
-def fresh_count() -> None:
+async def quiet() -> None:
+    """The previous test's streams closed (they close after their sockets), nothing counted."""
+    async with asyncio.timeout(5):
+        while ticker.inboxes:
+            await asyncio.sleep(0.01)
+    gc.collect()
     executions.clear()
 
 
@@ -167,6 +172,7 @@ async def test_an_event_not_marked_shared_is_executed_for_each_subscriber(app: S
 
 async def test_a_shared_result_goes_when_its_event_does(app: Starlette, endpoint: GraphQLWebSocket) -> None:
     operations = cast(Operations, endpoint.schema)
+    assert len(operations.shared) == 0
     tick = Tick(n=4)
     async with connected(app, TRANSPORT_WS) as first, connected(app, TRANSPORT_WS) as second:
         for ws in (first, second):
