@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Context(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=cache.on_event if cache is not None else None, stock_feed=stock_feed,
+            new_loaders=lambda moment: Loaders.create(db, moment),
         )
 
     async def http_principal(request: Request) -> Principal:

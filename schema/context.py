@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
@@ -36,6 +36,19 @@ class Context:
     on_event: Callable[[str], None] | None = None
     connection_params: dict[str, object] | None = None  # the WebSocket connection_init payload
     stock_feed: StockFeed[StockChange] | None = None  # the process's live stock, for stockChanged
+    # Makes the loaders of a new operation; a WebSocket connection runs many operations.
+    new_loaders: Callable[[datetime], Loaders] | None = None
+
+    def for_operation(self) -> Context:
+        """This caller's context for one more operation: its own clock reading and loaders.
+
+        A WebSocket connection lives for hours; loaders kept from its first operation
+        would answer later ones with rows read back then.
+        """
+        if self.new_loaders is None:
+            return self
+        now = datetime.now(UTC)
+        return replace(self, now=now, loaders=self.new_loaders(now))
 
     def uow(self) -> UnitOfWork:
         """A fresh unit of work: one transaction, events published after it commits."""

@@ -58,7 +58,9 @@ class Operations:
         **_: Any,
     ) -> Results:
         assert context_value is not None, "the view always passes its context"
-        return self._results(query, variable_values, context_value, root_value, operation_name)
+        # Each operation of a connection gets fresh loaders; the connection's caller stays.
+        operation_context = context_value.for_operation() if isinstance(context_value, Context) else context_value
+        return self._results(query, variable_values, operation_context, root_value, operation_name)
 
     # The legacy graphql-ws handler asks for a subscription; run whatever the document holds.
     subscribe = stream

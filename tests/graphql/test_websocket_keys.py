@@ -36,3 +36,29 @@ async def test_a_bad_key_in_connection_init_closes_with_4403(app: object, keys: 
         await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {keys.taobao}x"}})
         code, _ = await closed_with(ws)
         assert code == 4403
+
+
+NE50_PRICE = '{ product(channel: "h5", slug: "netease-one-card") { skus { code price { amount } } } }'
+SET_PRICE = """
+mutation Set($input: SetChannelPriceInput!) { setChannelPrice(input: $input) { userErrors { code } } }
+"""
+
+
+async def test_a_long_lived_connection_reads_fresh_data_in_each_operation(
+    app: object, gql: object, keys: Keys, demo: object
+) -> None:
+    async with connected(app, TRANSPORT_WS) as ws:
+        await ws.send_json({"type": "connection_init", "payload": {}})
+        assert await receive(ws) == {"type": "connection_ack"}
+
+        async def ne50() -> str:
+            await ws.send_json({"id": "q", "type": "subscribe", "payload": {"query": NE50_PRICE}})
+            answer = await receive(ws)
+            assert await receive(ws) == {"id": "q", "type": "complete"}
+            return next(s["price"]["amount"] for s in answer["payload"]["data"]["product"]["skus"] if s["code"] == "NE-50")
+
+        before = await ne50()
+        await gql(SET_PRICE, {"input": {"channel": "h5", "skuId": demo.sku_id("NE-50"), "amount": "48.80"}}, key=keys.admin)  # type: ignore[operator, attr-defined]
+        after = await ne50()
+
+    assert (before, after) == ("49.30", "48.80")
