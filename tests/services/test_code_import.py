@@ -26,18 +26,8 @@ R = Rejection
 
 
 @pytest.fixture(scope="module")
-def box() -> SecretBox:
-    return SecretBox(new_secret_key())
-
-
-@pytest.fixture(scope="module")
-async def shelf(catalog_db: Database) -> Product:
-    async with catalog_db.sessions() as session, session.begin():
-        brand = await rows.brand(session, rows.unique("brand"))
-        category = await rows.category(session, rows.unique("category"))
-        return await rows.product(
-            session, brand=brand, category=category, name="导入测试", active=False
-        )
+def shelf(import_shelf: Product) -> Product:
+    return import_shelf
 
 
 async def new_sku(db: Database, shelf: Product, kind: SkuKind = SkuKind.CARD_CODE) -> Sku:

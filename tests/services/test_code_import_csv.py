@@ -18,7 +18,6 @@ from services.database import Database
 from services.events import CATALOG_CHANGED
 from services.secret_box import SecretBox
 from tests.services import catalog_rows as rows
-from tests.support import new_secret_key
 
 
 @dataclass
@@ -46,18 +45,8 @@ class ProgressLog:
 
 
 @pytest.fixture(scope="module")
-def box() -> SecretBox:
-    return SecretBox(new_secret_key())
-
-
-@pytest.fixture(scope="module")
-async def shelf(catalog_db: Database) -> Product:
-    async with catalog_db.sessions() as session, session.begin():
-        brand = await rows.brand(session, rows.unique("brand"))
-        category = await rows.category(session, rows.unique("category"))
-        return await rows.product(
-            session, brand=brand, category=category, name="文件导入", active=False
-        )
+def shelf(import_shelf: Product) -> Product:
+    return import_shelf
 
 
 async def new_sku(db: Database, shelf: Product) -> Sku:

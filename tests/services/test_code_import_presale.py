@@ -21,7 +21,6 @@ from services.secret_box import SecretBox
 from services.stock import stock_for
 from services.unit_of_work import UnitOfWork
 from tests.services import catalog_rows as rows
-from tests.support import new_secret_key
 
 NOW = datetime.now(UTC)
 
@@ -33,18 +32,8 @@ class Placed:
 
 
 @pytest.fixture(scope="module")
-def box() -> SecretBox:
-    return SecretBox(new_secret_key())
-
-
-@pytest.fixture(scope="module")
-async def shelf(catalog_db: Database) -> Product:
-    async with catalog_db.sessions() as session, session.begin():
-        brand = await rows.brand(session, rows.unique("brand"))
-        category = await rows.category(session, rows.unique("category"))
-        return await rows.product(
-            session, brand=brand, category=category, name="预售测试", active=False
-        )
+def shelf(import_shelf: Product) -> Product:
+    return import_shelf
 
 
 @pytest.fixture(scope="module")
