@@ -16,17 +16,17 @@ from starlette.websockets import WebSocket
 
 from broker import connect
 from config import Settings
+from domain.access import ANONYMOUS, Principal
 from resolvers import build_schema
 from resolvers.loaders import Loaders
 from schema.context import Context
+from schema.errors import Unauthenticated
 from schema.live import StockChange
+from services.access_tokens import AccessTokens
+from services.authenticator import Authenticator
 from services.database import Database
 from services.expiry import run_expiry
 from services.stock_feed import StockFeed
-from domain.access import ANONYMOUS, Principal
-from schema.errors import Unauthenticated
-from services.access_tokens import AccessTokens
-from services.authenticator import Authenticator
 from transport.auth import bearer
 from transport.dashboard import dashboard_routes
 from transport.graphql_http import GraphQLEndpoint
