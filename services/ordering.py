@@ -108,7 +108,7 @@ async def place_order(
     except OrderInputError as error:
         return _refused(error.field, error.message, error.code)
 
-    prices = await pricing_for(session, [(channel_id, line.sku_id) for line in lines], now)
+    prices = await pricing_for(session, [(channel_id, line.sku_id) for line in lines], now, skus=skus)
     units = [prices[(channel_id, line.sku_id)].at(now, line.quantity).unit for line in lines]
     total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, currency))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -48,12 +48,20 @@ def bounds_of(sku: Sku) -> PriceBounds:
 
 
 async def pricing_for(
-    session: AsyncSession, keys: Sequence[tuple[int | None, int]], now: datetime
+    session: AsyncSession,
+    keys: Sequence[tuple[int | None, int]],
+    now: datetime,
+    *,
+    skus: Mapping[int, Sku] | None = None,
 ) -> dict[tuple[int | None, int], SkuPricing]:
-    """Pricing of (channel id, SKU id) pairs in three statements; channel None: base only."""
+    """Pricing of (channel id, SKU id) pairs in three statements; channel None: base only.
+
+    A caller that already holds the SKU rows passes them in `skus`, saving one statement.
+    """
     sku_ids = {sku_id for _, sku_id in keys}
     channel_ids = {channel_id for channel_id, _ in keys if channel_id is not None}
-    skus = {row.id: row for row in await session.scalars(select(Sku).where(Sku.id.in_(sku_ids)))}
+    if skus is None:
+        skus = {row.id: row for row in await session.scalars(select(Sku).where(Sku.id.in_(sku_ids)))}
     rules: dict[tuple[int, int], list[ChannelPriceRule]] = defaultdict(list)
     tiers: dict[tuple[int, int], list[QuantityTier]] = defaultdict(list)
     if channel_ids:
