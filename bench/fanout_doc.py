@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+import tables
 from catalog_doc import machine, write_section
 
 HEADING = "Fan-out"
@@ -89,9 +90,9 @@ def rows(run: FanoutRun) -> list[tuple[str, ...]]:
             f.server,
             f"{f.subscribers:,}",
             f"{f.delivered:,} / {f.expected:,}",
-            _ms(f.quantile_ms(0.50)),
-            _ms(f.quantile_ms(0.99)),
-            _ms(f.quantile_ms(1.0)),
+            tables.ms(f.quantile_ms(0.50)),
+            tables.ms(f.quantile_ms(0.99)),
+            tables.ms(f.quantile_ms(1.0)),
             f"{f.cpu_per_event * 1000:.0f} ms" if f.cpu_per_event is not None else "–",
             f"{f.rss_idle / 2**20:.0f} → {f.rss_subscribed / 2**20:.0f} → {f.rss_after / 2**20:.0f} MiB",
             f"{f.per_connection / 1000:.1f} KB",
@@ -101,25 +102,12 @@ def rows(run: FanoutRun) -> list[tuple[str, ...]]:
     ]
 
 
-def _ms(value: float) -> str:
-    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-
-
 def text_table(run: FanoutRun) -> str:
-    table = [HEADER, *rows(run)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-    lines = [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-        for row in table
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return tables.text_table(HEADER, rows(run))
 
 
 def markdown_table(run: FanoutRun) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|---" + "|---:" * (len(HEADER) - 1) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(run)]
-    return "\n".join(lines)
+    return tables.markdown_table(HEADER, rows(run))
 
 
 def verdict(run: FanoutRun) -> str:

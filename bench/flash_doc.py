@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import tables
 from catalog_doc import machine, write_section
 from flash_data import Audit
 from flash_load import Tally
@@ -76,8 +77,8 @@ def rows(run: SaleRun) -> list[tuple[str, ...]]:
         (
             result.path,
             f"{result.tally.orders_per_second:,.0f}",
-            _ms(result.tally.quantile_ms(0.50)),
-            _ms(result.tally.quantile_ms(0.99)),
+            tables.ms(result.tally.quantile_ms(0.50)),
+            tables.ms(result.tally.quantile_ms(0.99)),
             f"{result.tally.placed:,}",
             f"{result.tally.refused:,}",
             f"{result.tally.errors:,}",
@@ -91,32 +92,16 @@ def rows(run: SaleRun) -> list[tuple[str, ...]]:
     ]
 
 
-def _ms(value: float) -> str:
-    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-
-
 def _cpu(millis: float | None) -> str:
     return "–" if millis is None else f"{millis:.2f} ms"
 
 
 def text_table(run: SaleRun) -> str:
-    table = [HEADER, *rows(run)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths))
-        )
-        for row in table
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return tables.text_table(HEADER, rows(run))
 
 
 def markdown_table(run: SaleRun) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|---" + "|---:" * (len(HEADER) - 1) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(run)]
-    return "\n".join(lines)
+    return tables.markdown_table(HEADER, rows(run))
 
 
 def verdict(run: SaleRun) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import tables
 from load import Outcome
 
 GATEWAY_OFF = "gateway, QUANYI_RESPONSE_CACHE=0"
@@ -66,8 +67,8 @@ def rows(figures: list[Figures]) -> list[tuple[str, ...]]:
         (
             f.server,
             f"{f.rps:,.0f}",
-            _ms(f.p50_ms),
-            _ms(f.p99_ms),
+            tables.ms(f.p50_ms),
+            tables.ms(f.p99_ms),
             f"{f.rps / strawberry.rps:.2f}×" if strawberry and strawberry.rps else "–",
             f"{f.rps / floor.rps:.3f}×" if floor and floor.rps else "–",
             _cpu(f.server_cpu_us),
@@ -77,10 +78,6 @@ def rows(figures: list[Figures]) -> list[tuple[str, ...]]:
     ]
 
 
-def _ms(value: float) -> str:
-    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-
-
 def _cpu(micros: float | None) -> str:
     if micros is None:
         return "–"
@@ -88,20 +85,8 @@ def _cpu(micros: float | None) -> str:
 
 
 def text_table(figures: list[Figures]) -> str:
-    table = [HEADER, *rows(figures)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths))
-        )
-        for row in table
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return tables.text_table(HEADER, rows(figures))
 
 
 def markdown_table(figures: list[Figures]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|---" + "|---:" * (len(HEADER) - 1) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(figures)]
-    return "\n".join(lines)
+    return tables.markdown_table(HEADER, rows(figures))
