@@ -6,7 +6,7 @@ import base64
 import logging
 import os
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.hashes import SHA256
@@ -99,8 +99,6 @@ class Settings:
             payment_webhook_tolerance_seconds=_int(env, "QUANYI_PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300),
         )
 
-    def with_demo(self) -> Settings:
-        return replace(self, demo=True, graphiql=True)
 
 
 def _secret_key(configured: str | None, database_url: str) -> bytes:

@@ -21,9 +21,6 @@ class Fanout:
         self._queue_size = queue_size
         self._queues: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
 
-    def topics(self) -> set[str]:
-        return {topic for topic, queues in self._queues.items() if queues}
-
     def has(self, topic: str) -> bool:
         return bool(self._queues.get(topic))
 

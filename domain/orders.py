@@ -41,7 +41,6 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 # Statuses in which the order holds stock that must be released if it ends.
 HOLDS_RESERVATION = frozenset({S.PENDING_RISK, S.REVIEW, S.PENDING_PAYMENT})
-FINAL = frozenset(status for status, nexts in TRANSITIONS.items() if not nexts)
 
 
 class IllegalTransition(Exception):
