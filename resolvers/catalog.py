@@ -11,11 +11,11 @@ from models import Channel as ChannelRow
 from resolvers.access import caller_scope, readable_channel
 from resolvers.private_nodes import private_node
 from schema.catalog import Brand, Category, Product, SkuKind, Supplier, load_products, load_skus
-from schema.selection import selects
 from schema.channel import Channel, ChannelScope
 from schema.context import Info
 from schema.errors import BadUserInput
 from schema.relay import Node, PageInfo, decode_cursor, decode_id, encode_cursor, page_size
+from schema.selection import selects
 from services import catalog
 
 

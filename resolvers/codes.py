@@ -9,9 +9,9 @@ import strawberry
 from domain.card_codes import CodeInput, RowRejection
 from models import Sku as SkuRow
 from schema.context import Info
-from schema.errors import BadUserInput, UserError
+from schema.errors import UserError
 from schema.permissions import ADMIN_ONLY
-from schema.relay import decode_id
+from schema.relay import decode_pk
 from services.code_import import import_codes
 from services.events import CATALOG_CHANGED
 from services.secret_box import SecretBox
@@ -43,12 +43,6 @@ class ImportCardCodesPayload:
     user_errors: list[UserError]
 
 
-def _sku_pk(global_id: str) -> int:
-    type_name, pk = decode_id(global_id, field="skuId")
-    if type_name != "Sku":
-        raise BadUserInput(f"{global_id!r} is not a SKU ID", field="skuId")
-    return pk
-
 
 def _refused(field: str, message: str, code: str) -> ImportCardCodesPayload:
     return ImportCardCodesPayload(
@@ -71,7 +65,7 @@ class CodesMutation:
     async def import_card_codes(
         self, info: Info, sku_id: strawberry.ID, codes: list[CardCodeInput]
     ) -> ImportCardCodesPayload:
-        pk = _sku_pk(sku_id)
+        pk = decode_pk(sku_id, "Sku", field="skuId")
         if len(codes) > MAX_CODES_PER_CALL:
             return _refused(
                 "codes",

@@ -10,10 +10,10 @@ from domain.access import may_read_channel_private
 from models import ApiKey as ApiKeyRow
 from models import Channel as ChannelRow
 from schema.context import Info
-from schema.errors import BadUserInput, UserError
+from schema.errors import UserError
 from schema.keys import ApiKey, Role
 from schema.permissions import ADMIN_ONLY, HasKey
-from schema.relay import decode_id
+from schema.relay import decode_pk
 from services import keys
 
 
@@ -65,9 +65,7 @@ class KeysMutation:
 
     @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Revoke a key at once.")
     async def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyPayload:
-        type_name, pk = decode_id(id)
-        if type_name != "ApiKey":
-            raise BadUserInput(f"{id!r} is not an API key ID", field="id")
+        pk = decode_pk(id, "ApiKey")
         async with info.context.uow() as uow:
             if not await keys.revoke_key(uow.session, pk):
                 problem = UserError(field="id", message="no such active key", code="NOT_FOUND")

@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from domain.catalog import StockFigures
-from models import Brand, Category, Channel, Product, Sku, Supplier
-from models import Order, OrderEvent, OrderLine
+from models import Brand, Category, Channel, Order, OrderEvent, OrderLine, Product, Sku, Supplier
 from services import catalog, order_reads, pricing, quotas, stock
 from services.database import Database
 

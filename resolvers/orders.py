@@ -18,7 +18,7 @@ from schema.context import Info
 from schema.errors import BadUserInput, Forbidden, UserError
 from schema.orders import Order, OrderStatus
 from schema.permissions import HasKey
-from schema.relay import PageInfo, decode_cursor, decode_id, encode_cursor, page_size
+from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_size
 from services import order_lifecycle, order_reads, ordering
 from services.events import stock_event
 
@@ -65,18 +65,6 @@ class CancelOrderPayload:
     user_errors: list[UserError]
 
 
-def _sku_pk(global_id: str, index: int) -> int:
-    type_name, pk = decode_id(global_id, field=f"lines.{index}.skuId")
-    if type_name != "Sku":
-        raise BadUserInput(f"{global_id!r} is not a SKU ID", field=f"lines.{index}.skuId")
-    return pk
-
-
-def _order_pk(global_id: str, field: str = "orderId") -> int:
-    type_name, pk = decode_id(global_id, field=field)
-    if type_name != "Order":
-        raise BadUserInput(f"{global_id!r} is not an order ID", field=field)
-    return pk
 
 
 async def _scope(info: Info, row: OrderRow) -> ChannelScope:
@@ -106,7 +94,7 @@ class OrderMutation:
         command = ordering.PlaceOrder(
             channel=channel.code,
             idempotency_key=input.idempotency_key,
-            lines=[LineRequest(_sku_pk(line.sku_id, i), line.quantity) for i, line in enumerate(input.lines)],
+            lines=[LineRequest(decode_pk(line.sku_id, "Sku", field=f"lines.{i}.skuId"), line.quantity) for i, line in enumerate(input.lines)],
             buyer=ordering.Buyer(
                 phone=input.buyer.phone, email=input.buyer.email,
                 recharge_account=input.buyer.recharge_account, device_id=input.buyer.device_id,
@@ -129,7 +117,7 @@ class OrderMutation:
     @strawberry.mutation(permission_classes=[HasKey], description="Record a payment: operators, or the order channel's partner.")
     async def pay_order(self, info: Info, order_id: strawberry.ID, payment_reference: str) -> PayOrderPayload:
         principal = info.context.principal
-        pk = _order_pk(order_id)
+        pk = decode_pk(order_id, "Order", field="orderId")
         async with info.context.uow() as uow:
             found = await locked_order(uow, principal, pk)
             if found is None:
@@ -143,7 +131,7 @@ class OrderMutation:
     @strawberry.mutation(description="Cancel an unpaid order and release its stock: the buyer, the channel's partner, or an operator.")
     async def cancel_order(self, info: Info, order_id: strawberry.ID) -> CancelOrderPayload:
         principal = info.context.principal
-        pk = _order_pk(order_id)
+        pk = decode_pk(order_id, "Order", field="orderId")
         async with info.context.uow() as uow:
             found = await locked_order(uow, principal, pk)
             if found is None:
@@ -178,7 +166,7 @@ class OrderConnection:
 class OrderQuery:
     @strawberry.field(description="One order: its buyer (access token), its channel's partner, or an operator; else null.")
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:
-        found = await _visible_order(info, _order_pk(id, "id"))
+        found = await _visible_order(info, decode_pk(id, "Order", field="id"))
         return Order.from_model(*found) if found else None
 
     @strawberry.field(permission_classes=[HasKey], description="Orders, newest first: operators see all, a partner its own channel's.")

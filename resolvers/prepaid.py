@@ -13,19 +13,12 @@ from resolvers.access import channel_for_operator
 from resolvers.order_access import NOT_FOUND, locked_order
 from schema.channel import Channel, ChannelScope
 from schema.context import Info
-from schema.errors import BadUserInput, Forbidden, UserError
+from schema.errors import Forbidden, UserError
 from schema.money import Money
 from schema.orders import Order
 from schema.permissions import ADMIN_ONLY, HasKey
-from schema.relay import decode_id
+from schema.relay import decode_pk
 from services import prepaid
-
-
-def _order_pk(global_id: str) -> int:
-    type_name, pk = decode_id(global_id, field="orderId")
-    if type_name != "Order":
-        raise BadUserInput(f"{global_id!r} is not an order ID", field="orderId")
-    return pk
 
 
 @strawberry.type
@@ -77,7 +70,7 @@ class PrepaidMutation:
     )
     async def pay_order_from_balance(self, info: Info, order_id: strawberry.ID) -> PayOrderFromBalancePayload:
         principal = info.context.principal
-        pk = _order_pk(order_id)
+        pk = decode_pk(order_id, "Order", field="orderId")
         async with info.context.uow() as uow:
             found = await locked_order(uow, principal, pk)
             if found is None:

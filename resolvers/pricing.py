@@ -16,20 +16,13 @@ from models import PriceChange as PriceChangeRow
 from models import Sku as SkuRow
 from resolvers.access import channel_for_operator
 from schema.context import Info
-from schema.errors import BadUserInput, Forbidden, UserError
+from schema.errors import Forbidden, UserError
 from schema.money import Money
 from schema.permissions import ADMIN_ONLY, HasKey
 from schema.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceControl
-from schema.relay import PageInfo, decode_cursor, decode_id, encode_cursor, page_size
+from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_size
 from services import pricing, quotas
 from services.events import CATALOG_CHANGED, stock_event
-
-
-def _sku_pk(global_id: str, field: str = "skuId") -> int:
-    type_name, pk = decode_id(global_id, field=field)
-    if type_name != "Sku":
-        raise BadUserInput(f"{global_id!r} is not a SKU ID", field=field)
-    return pk
 
 
 def _violation(violation: PriceViolation, field: str = "amount") -> UserError:
@@ -114,7 +107,7 @@ class SetChannelQuotaPayload:
 class PricingMutation:
     @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Set a channel's price or add a promotion window (控价 applies).")
     async def set_channel_price(self, info: Info, input: SetChannelPriceInput) -> SetChannelPricePayload:
-        sku_id = _sku_pk(input.sku_id)
+        sku_id = decode_pk(input.sku_id, "Sku", field="skuId")
         invalid = _aware(input.starts_at, "startsAt") or _aware(input.ends_at, "endsAt")
         if invalid:
             return SetChannelPricePayload(channel_price=None, user_errors=[invalid])
@@ -137,7 +130,7 @@ class PricingMutation:
 
     @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Replace a channel's B2B quantity tiers for a SKU.")
     async def set_price_tiers(self, info: Info, input: SetPriceTiersInput) -> SetPriceTiersPayload:
-        sku_id = _sku_pk(input.sku_id)
+        sku_id = decode_pk(input.sku_id, "Sku", field="skuId")
         minimums = [tier.min_quantity for tier in input.tiers]
         if any(m < 2 for m in minimums) or len(set(minimums)) != len(minimums):
             error = UserError(field="tiers", message="tiers start at 2 units or more, each minimum once", code="INVALID_TIERS")
@@ -161,7 +154,7 @@ class PricingMutation:
 
     @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Set a SKU's price floor and ceiling (控价).")
     async def set_price_control(self, info: Info, input: SetPriceControlInput) -> SetPriceControlPayload:
-        sku_id = _sku_pk(input.sku_id)
+        sku_id = decode_pk(input.sku_id, "Sku", field="skuId")
         async with info.context.uow() as uow:
             sku = await uow.session.get(SkuRow, sku_id, with_for_update=True)
             if sku is None:
@@ -183,7 +176,7 @@ class PricingMutation:
 
     @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Cap what one channel may sell of a SKU.")
     async def set_channel_quota(self, info: Info, input: SetChannelQuotaInput) -> SetChannelQuotaPayload:
-        sku_id = _sku_pk(input.sku_id)
+        sku_id = decode_pk(input.sku_id, "Sku", field="skuId")
         if input.quota is not None and input.quota < 0:
             error = UserError(field="quota", message="a quota cannot be negative", code="INVALID_QUOTA")
             return SetChannelQuotaPayload(quota=None, user_errors=[error])
@@ -246,7 +239,7 @@ class PricingQuery:
         if channel is not None:
             query = query.where(ChannelRow.code == channel)
         if sku_id is not None:
-            query = query.where(PriceChangeRow.sku_id == _sku_pk(sku_id))
+            query = query.where(PriceChangeRow.sku_id == decode_pk(sku_id, "Sku", field="skuId"))
         if after:
             query = query.where(PriceChangeRow.id < decode_cursor(after, "PriceChange"))
         async with info.context.db.read_sessions() as session:

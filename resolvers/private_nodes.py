@@ -15,8 +15,8 @@ from models import PriceChange as PriceChangeRow
 from models import Sku as SkuRow
 from schema.channel import ChannelScope
 from schema.context import Info
-from schema.orders import Order
 from schema.keys import ApiKey
+from schema.orders import Order
 from schema.pricing import PriceChange
 from schema.relay import Node
 

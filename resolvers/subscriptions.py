@@ -13,10 +13,10 @@ from domain.orders import OrderStatus as StatusValue
 from resolvers.access import readable_channel
 from schema.analytics import DashboardSnapshot
 from schema.context import Info
-from schema.errors import BadUserInput, Forbidden
+from schema.errors import Forbidden
 from schema.live import OrderStatusChange, StockChange
 from schema.permissions import ADMIN_ONLY
-from schema.relay import decode_id, encode_id
+from schema.relay import decode_pk, encode_id
 from services.dashboard_feed import feed_for
 from services.order_events import ORDER_TOPIC
 
@@ -26,10 +26,7 @@ def _sku_ids(ids: list[strawberry.ID] | None) -> set[int] | None:
         return None
     wanted = set()
     for index, global_id in enumerate(ids):
-        type_name, pk = decode_id(global_id, field=f"skuIds.{index}")
-        if type_name != "Sku":
-            raise BadUserInput(f"{global_id!r} is not a SKU ID", field=f"skuIds.{index}")
-        wanted.add(pk)
+        wanted.add(decode_pk(global_id, "Sku", field=f"skuIds.{index}"))
     return wanted
 
 
@@ -45,9 +42,7 @@ class Subscription:
 
     @strawberry.subscription(description="Each status change of one order: its buyer (access token), its channel's partner, or an operator.")
     async def order_status_changed(self, info: Info, order_id: strawberry.ID) -> AsyncGenerator[OrderStatusChange, None]:
-        type_name, pk = decode_id(order_id, field="orderId")
-        if type_name != "Order":
-            raise BadUserInput(f"{order_id!r} is not an order ID", field="orderId")
+        pk = decode_pk(order_id, "Order", field="orderId")
         order = await info.context.loaders.order_by_id.load(pk)
         channel = await info.context.loaders.channel_by_id.load(order.channel_id) if order else None
         if order is None or channel is None or not may_read_order(info.context.principal, channel.code, order.number):

@@ -10,7 +10,7 @@ from strawberry.relay import PageInfo, to_base64
 
 from schema.errors import BadUserInput
 
-__all__ = ["Node", "PageInfo", "decode_cursor", "decode_id", "encode_cursor", "encode_id"]
+__all__ = ["Node", "PageInfo", "decode_cursor", "decode_id", "decode_pk", "encode_cursor", "encode_id"]
 
 
 @strawberry.interface(description="An object with a global ID, fetchable through `node(id:)`.")
@@ -46,6 +46,17 @@ def decode_id(global_id: str, *, field: str = "id") -> tuple[str, int]:
     if encode_id(type_name, int(raw)) != global_id:  # e.g. stray padding bits
         raise invalid
     return type_name, int(raw)
+
+
+_NOUNS = {"Sku": "a SKU", "Order": "an order", "ApiKey": "an API key", "Product": "a product"}
+
+
+def decode_pk(global_id: str, type_name: str, *, field: str = "id") -> int:
+    """The primary key of a global ID that must name a `type_name`; anything else is the caller's error."""
+    found, pk = decode_id(global_id, field=field)
+    if found != type_name:
+        raise BadUserInput(f"{global_id!r} is not {_NOUNS.get(type_name, type_name)} ID", field=field)
+    return pk
 
 
 def encode_cursor(kind: str, position: int) -> str:
