@@ -1,0 +1,1 @@
+"""Upstream suppliers: the adapter protocol, the HTTP adapter and the simulated supplier."""
