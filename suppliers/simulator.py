@@ -82,7 +82,8 @@ class Simulator:
             with contextlib.suppress(httpx.HTTPError):
                 if (await self.client.post(url, content=body, headers=headers)).is_success:
                     return True
-            await asyncio.sleep(0.1 * 2**attempt)
+            if attempt + 1 < _CALLBACK_ATTEMPTS:
+                await asyncio.sleep(0.1 * 2**attempt)
         log.warning("callback to %s not delivered after %d attempts", url, _CALLBACK_ATTEMPTS)
         return False
 
