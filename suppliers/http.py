@@ -72,7 +72,7 @@ class HttpSupplier:
             response = await self._send("POST", "/topups", wire.topup_body(topup))
         except httpx.TimeoutException:
             return self._unknown(topup.request_id, "submit", where, "no answer in time")
-        except httpx.TransportError as error:
+        except httpx.RequestError as error:  # connection, protocol, decoding: no answer
             return self._unknown(topup.request_id, "submit", where, type(error).__name__)
         status = response.status_code
         if 400 <= status < 500 and status not in _TRY_AGAIN:
@@ -90,7 +90,7 @@ class HttpSupplier:
             response = await self._send("GET", f"/topups/{quote(request_id, safe='')}")
         except httpx.TimeoutException:
             return self._unknown(request_id, "query", request_id, "no answer in time")
-        except httpx.TransportError as error:
+        except httpx.RequestError as error:
             return self._unknown(request_id, "query", request_id, type(error).__name__)
         if response.status_code == 404:
             # Only the supplier's own NOT_FOUND counts: a 404 from a proxy or a wrong

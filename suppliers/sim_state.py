@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from domain.money import Money, MoneyError
+from domain.money import Money
 from suppliers.base import Outcome, Result, TopUp
 from suppliers.wire import mask_account
 

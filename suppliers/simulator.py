@@ -199,7 +199,7 @@ def create_simulator(
     app = Starlette(
         routes=[
             Route("/topups", _submit, methods=["POST"]),
-            Route("/topups/{request_id}", _query, methods=["GET"]),
+            Route("/topups/{request_id:path}", _query, methods=["GET"]),
             Route("/balance", _balance, methods=["GET"]),
             Route("/control", _control, methods=["GET", "POST"]),
             Route("/control/submissions", _submissions, methods=["GET"]),

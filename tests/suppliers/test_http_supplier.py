@@ -241,3 +241,11 @@ async def test_logs_name_the_account_masked_and_never_the_secret(
             "supplier sim submit Q1015-3 (QQ-COIN-50 to *******8000): outcome unknown (HTTP 500)",
         ]
         assert SECRET not in repr(rig.adapter)
+
+
+async def test_a_request_id_with_any_characters_is_found_again(supplier: RigFactory) -> None:
+    async with supplier(mode="sync") as rig:
+        answer = await rig.adapter.submit(rig.topup("Q1016/第1行 #2"))
+
+        assert await rig.adapter.query("Q1016/第1行 #2") == answer
+        assert answer.outcome is Outcome.SUCCEEDED
