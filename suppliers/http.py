@@ -136,7 +136,8 @@ class HttpSupplier:
             response.raise_for_status()
             return wire.parse_balance(response.content)
         except (httpx.HTTPError, wire.WireError) as error:
-            raise SupplierUnavailable(f"supplier {self.code}: no balance ({type(error).__name__})") from None
+            reason = type(error).__name__
+            raise SupplierUnavailable(f"supplier {self.code}: no balance ({reason})") from None
 
     async def close(self) -> None:
         if self._owns_client:
