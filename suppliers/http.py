@@ -96,8 +96,10 @@ class HttpSupplier:
             # Only the supplier's own NOT_FOUND counts: a 404 from a proxy or a wrong
             # base URL says nothing about the request.
             try:
-                wire.parse_result(response.content, allowed={Outcome.NOT_FOUND})
+                found = wire.parse_result(response.content, allowed={Outcome.NOT_FOUND})
             except wire.WireError:
+                found = None
+            if found is None or found.request_id != request_id:
                 return self._unknown(request_id, "query", request_id, "HTTP 404 without NOT_FOUND")
             return Result(Outcome.NOT_FOUND, request_id, message="the supplier has no such request")
         result = self._reported(response, request_id)

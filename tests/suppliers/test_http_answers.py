@@ -67,6 +67,8 @@ async def test_a_submission_answer_maps_to_an_outcome(
         (200, result("SUCCEEDED"), Result(Outcome.SUCCEEDED, "Q2001-1", "R9", "m")),
         (404, result("NOT_FOUND"),
          Result(Outcome.NOT_FOUND, "Q2001-1", message="the supplier has no such request")),
+        (404, result("NOT_FOUND", "ANOTHER"),
+         Result(Outcome.UNKNOWN, "Q2001-1", message="query: HTTP 404 without NOT_FOUND")),
         (404, b"<html>not found</html>",
          Result(Outcome.UNKNOWN, "Q2001-1", message="query: HTTP 404 without NOT_FOUND")),
         (401, b'{"message": "bad signature"}',
