@@ -1,0 +1,348 @@
+"""Risk rules as data, and the pure evaluation of an order attempt into a verdict.
+
+Nothing here does I/O. The service gathers the facts of an attempt, asks which sliding
+window counters the enabled rules need (`counters_needed`), records and counts them, and
+hands the counts back to `evaluate` with the facts.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from domain.money import Money
+
+
+class Decision(enum.Enum):
+    PASS = "PASS"
+    REVIEW = "REVIEW"
+    REJECT = "REJECT"
+
+
+_SEVERITY = {Decision.PASS: 0, Decision.REVIEW: 1, Decision.REJECT: 2}
+
+
+class RuleKind(enum.Enum):
+    VELOCITY = "VELOCITY"  # attempts per IP / phone / account / device in a sliding window
+    PHONE_SEGMENT = "PHONE_SEGMENT"  # virtual-operator number ranges
+    BLACKLIST = "BLACKLIST"  # listed IPs (or networks), phones, accounts, devices, emails
+    AMOUNT_LIMIT = "AMOUNT_LIMIT"  # order total above a threshold
+    QUANTITY_LIMIT = "QUANTITY_LIMIT"  # units in one order above a threshold
+    ACCOUNT_SPREAD = "ACCOUNT_SPREAD"  # first-order / coupon abuse: one device or phone, many new accounts
+
+
+class Dimension(enum.Enum):
+    IP = "IP"
+    PHONE = "PHONE"
+    ACCOUNT = "ACCOUNT"
+    DEVICE = "DEVICE"
+    EMAIL = "EMAIL"
+
+
+VIRTUAL_OPERATOR_PREFIXES = ("162", "165", "167", "170", "171")
+DEFAULT_SCORE = {Decision.REVIEW: 50, Decision.REJECT: 100}
+MAX_WINDOW_SECONDS = 7 * 24 * 3600
+MAX_LIST = 10_000
+
+
+class RuleParameterError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: int
+    name: str
+    kind: RuleKind
+    parameters: Mapping[str, Any]
+    action: Decision
+    score: int
+    channel: str | None = None  # None: every channel
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What is known of one order attempt when it is scored."""
+
+    channel: str
+    at: datetime
+    amount: Money
+    quantities: Mapping[int, int]  # SKU id -> units
+    client_ip: str | None = None
+    device_id: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    account: str | None = None  # the recharge account, else the email
+    coupon: str | None = None
+    # How long ago this account first ordered; None when it never did (a new account).
+    account_age: timedelta | None = None
+
+    def value(self, dimension: Dimension) -> str | None:
+        found = {
+            Dimension.IP: self.client_ip, Dimension.PHONE: self.phone, Dimension.ACCOUNT: self.account,
+            Dimension.DEVICE: self.device_id, Dimension.EMAIL: self.email,
+        }[dimension]
+        return found.strip() if found and found.strip() else None
+
+
+@dataclass(frozen=True, slots=True)
+class CounterHit:
+    """Record `member` under `key` now and count the distinct members of the last `window` seconds."""
+
+    key: str
+    member: str | None  # None: a fresh member per attempt (counts attempts)
+    window_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    rule: str
+    observed: str | None
+    threshold: str | None
+    action: Decision
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    score: int
+    reasons: tuple[Reason, ...] = field(default=())
+
+
+def applies(rule: Rule, channel: str) -> bool:
+    return rule.enabled and (rule.channel is None or rule.channel == channel)
+
+
+# ---- parameters, checked per kind -------------------------------------------------------
+
+
+def _int(params: Mapping[str, Any], name: str, low: int, high: int, default: int | None = None) -> int:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise RuleParameterError(f"parameters.{name}", f"{name} must be a whole number from {low} to {high}")
+    return value
+
+
+def _dimension(params: Mapping[str, Any], name: str, allowed: Iterable[Dimension]) -> Dimension:
+    names = [d.value for d in allowed]
+    value = params.get(name)
+    if value not in names:
+        raise RuleParameterError(f"parameters.{name}", f"{name} must be one of {', '.join(names)}")
+    return Dimension(value)
+
+
+def _strings(params: Mapping[str, Any], name: str) -> list[str]:
+    value = params.get(name)
+    if not isinstance(value, list) or not value or len(value) > MAX_LIST:
+        raise RuleParameterError(f"parameters.{name}", f"{name} must be a list of 1 to {MAX_LIST} strings")
+    cleaned = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip() or len(item) > 128:
+            raise RuleParameterError(f"parameters.{name}.{index}", "each entry is a non-empty string of at most 128 characters")
+        cleaned.append(item.strip())
+    return sorted(set(cleaned))
+
+
+def _bool(params: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = params.get(name, default)
+    if not isinstance(value, bool):
+        raise RuleParameterError(f"parameters.{name}", f"{name} must be true or false")
+    return value
+
+
+_KNOWN = {
+    RuleKind.VELOCITY: {"dimension", "limit", "windowSeconds"},
+    RuleKind.PHONE_SEGMENT: {"prefixes"},
+    RuleKind.BLACKLIST: {"dimension", "values"},
+    RuleKind.AMOUNT_LIMIT: {"max"},
+    RuleKind.QUANTITY_LIMIT: {"max"},
+    RuleKind.ACCOUNT_SPREAD: {"by", "maxAccounts", "windowSeconds", "couponOnly", "maxAccountAgeDays"},
+}
+
+
+def check_parameters(kind: RuleKind, params: object) -> dict[str, Any]:
+    """The parameters in their canonical form, or RuleParameterError naming the bad one."""
+    if not isinstance(params, Mapping):
+        raise RuleParameterError("parameters", "parameters must be an object")
+    unknown = sorted(set(params) - _KNOWN[kind])
+    if unknown:
+        raise RuleParameterError(f"parameters.{unknown[0]}", f"{kind.value} rules take no {unknown[0]!r}")
+    if kind is RuleKind.VELOCITY:
+        return {
+            "dimension": _dimension(params, "dimension", [Dimension.IP, Dimension.PHONE, Dimension.ACCOUNT, Dimension.DEVICE]).value,
+            "limit": _int(params, "limit", 1, 1_000_000),
+            "windowSeconds": _int(params, "windowSeconds", 1, MAX_WINDOW_SECONDS),
+        }
+    if kind is RuleKind.PHONE_SEGMENT:
+        prefixes = _strings(params, "prefixes")
+        for index, prefix in enumerate(prefixes):
+            if not prefix.isdigit() or len(prefix) > 11:
+                raise RuleParameterError(f"parameters.prefixes.{index}", "a prefix is 1 to 11 digits")
+        return {"prefixes": prefixes}
+    if kind is RuleKind.BLACKLIST:
+        dimension = _dimension(params, "dimension", list(Dimension))
+        values = _strings(params, "values")
+        if dimension is Dimension.IP:
+            for index, value in enumerate(values):
+                try:
+                    ipaddress.ip_network(value, strict=False)
+                except ValueError:
+                    raise RuleParameterError(f"parameters.values.{index}", f"{value!r} is not an IP address or network") from None
+        return {"dimension": dimension.value, "values": values}
+    if kind is RuleKind.AMOUNT_LIMIT:
+        raw = params.get("max")
+        try:
+            amount = Decimal(str(raw)) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
+        except InvalidOperation:
+            amount = None
+        if amount is None or not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+            raise RuleParameterError("parameters.max", "max is a positive amount with at most two decimals, e.g. \"500.00\"")
+        return {"max": f"{amount:.2f}"}
+    if kind is RuleKind.QUANTITY_LIMIT:
+        return {"max": _int(params, "max", 1, 1_000_000)}
+    return {
+        "by": _dimension(params, "by", [Dimension.DEVICE, Dimension.PHONE, Dimension.IP]).value,
+        "maxAccounts": _int(params, "maxAccounts", 1, 10_000),
+        "windowSeconds": _int(params, "windowSeconds", 1, MAX_WINDOW_SECONDS),
+        "couponOnly": _bool(params, "couponOnly", False),
+        "maxAccountAgeDays": _int(params, "maxAccountAgeDays", 0, 3650, 0),
+    }
+
+
+# ---- evaluation ---------------------------------------------------------------------------
+
+
+def _velocity_key(params: Mapping[str, Any], value: str) -> str:
+    return f"v:{params['dimension']}:{params['windowSeconds']}:{value}"
+
+
+def _spread_key(params: Mapping[str, Any], value: str) -> str:
+    return f"a:{params['by']}:{params['windowSeconds']}:{value}"
+
+
+def _is_new_account(params: Mapping[str, Any], facts: Facts) -> bool:
+    if facts.account_age is None:
+        return True
+    return facts.account_age < timedelta(days=int(params["maxAccountAgeDays"]))
+
+
+def _spread_counts(params: Mapping[str, Any], facts: Facts) -> bool:
+    if facts.value(Dimension.ACCOUNT) is None or (params["couponOnly"] and not facts.coupon):
+        return False
+    return _is_new_account(params, facts)
+
+
+def counters_needed(rules: Sequence[Rule], facts: Facts) -> list[CounterHit]:
+    """The counters this attempt records; rules of one dimension and window share one."""
+    hits: dict[str, CounterHit] = {}
+    for rule in rules:
+        if not applies(rule, facts.channel):
+            continue
+        params = rule.parameters
+        if rule.kind is RuleKind.VELOCITY:
+            value = facts.value(Dimension(params["dimension"]))
+            if value is not None:
+                key = _velocity_key(params, value)
+                hits[key] = CounterHit(key, None, int(params["windowSeconds"]))
+        elif rule.kind is RuleKind.ACCOUNT_SPREAD:
+            value = facts.value(Dimension(params["by"]))
+            if value is not None and _spread_counts(params, facts):
+                key = _spread_key(params, value)
+                hits[key] = CounterHit(key, facts.value(Dimension.ACCOUNT), int(params["windowSeconds"]))
+    return list(hits.values())
+
+
+def needs_account_age(rules: Sequence[Rule], channel: str) -> bool:
+    return any(rule.kind is RuleKind.ACCOUNT_SPREAD and applies(rule, channel) for rule in rules)
+
+
+def normalized_phone(phone: str) -> str:
+    """The national number: +86 / 0086 / 86 country prefixes dropped from 13-digit forms."""
+    digits = phone.strip().lstrip("+")
+    for country in ("0086", "86"):
+        if digits.startswith(country) and len(digits) - len(country) == 11:
+            return digits[len(country):]
+    return digits
+
+
+def _ip_listed(ip: str, listed: Sequence[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(entry, strict=False) for entry in listed)
+
+
+def _check(rule: Rule, facts: Facts, counts: Mapping[str, int]) -> tuple[str | None, str | None] | None:
+    """(observed, threshold) when the rule matches the attempt, else None."""
+    params = rule.parameters
+    if rule.kind is RuleKind.VELOCITY:
+        value = facts.value(Dimension(params["dimension"]))
+        count = counts.get(_velocity_key(params, value), 0) if value else 0
+        if count > params["limit"]:
+            window = params["windowSeconds"]
+            return f"{count} orders by {params['dimension']} in {window}s", f"{params['limit']} in {window}s"
+        return None
+    if rule.kind is RuleKind.PHONE_SEGMENT:
+        phone = facts.value(Dimension.PHONE)
+        if phone is None:
+            return None
+        national = normalized_phone(phone)
+        for prefix in params["prefixes"]:
+            if national.startswith(prefix):
+                return f"phone segment {prefix}", "virtual-operator segments " + ",".join(params["prefixes"])
+        return None
+    if rule.kind is RuleKind.BLACKLIST:
+        dimension = Dimension(params["dimension"])
+        value = facts.value(dimension)
+        if value is None:
+            return None
+        if dimension is Dimension.IP:
+            listed = _ip_listed(value, params["values"])
+        elif dimension is Dimension.PHONE:
+            listed = normalized_phone(value) in {normalized_phone(v) for v in params["values"]}
+        elif dimension is Dimension.EMAIL:
+            listed = value.lower() in {v.lower() for v in params["values"]}
+        else:
+            listed = value in params["values"]
+        return (f"{dimension.value} {value}", f"{dimension.value} blacklist") if listed else None
+    if rule.kind is RuleKind.AMOUNT_LIMIT:
+        limit = Decimal(params["max"])
+        if facts.amount.amount > limit:
+            return f"{facts.amount.amount} {facts.amount.currency}", f"{params['max']} {facts.amount.currency}"
+        return None
+    if rule.kind is RuleKind.QUANTITY_LIMIT:
+        units = sum(facts.quantities.values())
+        return (f"{units} units", f"{params['max']} units") if units > params["max"] else None
+    value = facts.value(Dimension(params["by"]))
+    if value is None or not _spread_counts(params, facts):
+        return None
+    accounts = counts.get(_spread_key(params, value), 0)
+    if accounts > params["maxAccounts"]:
+        window = params["windowSeconds"]
+        return f"{accounts} new accounts by {params['by']} in {window}s", f"{params['maxAccounts']} in {window}s"
+    return None
+
+
+def evaluate(rules: Sequence[Rule], facts: Facts, counts: Mapping[str, int]) -> Verdict:
+    """The most severe action of the matching rules; the score adds theirs up, at most 100."""
+    reasons = []
+    for rule in sorted(rules, key=lambda r: r.id):
+        if not applies(rule, facts.channel):
+            continue
+        matched = _check(rule, facts, counts)
+        if matched is not None:
+            reasons.append(Reason(rule.name, matched[0], matched[1], rule.action, rule.score))
+    if not reasons:
+        return Verdict(Decision.PASS, 0)
+    decision = max((reason.action for reason in reasons), key=_SEVERITY.__getitem__)
+    return Verdict(decision, min(100, sum(reason.score for reason in reasons)), tuple(reasons))
