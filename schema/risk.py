@@ -17,8 +17,8 @@ from schema.relay import Node, PageInfo, encode_id
 if TYPE_CHECKING:
     from schema.orders import Order
 
-RiskDecision = strawberry.enum(domain.Decision, description="PASS, REVIEW (an operator decides) or REJECT.")
-RiskRuleKind = strawberry.enum(domain.RuleKind, description="What a risk rule looks at.")
+RiskDecision = strawberry.enum(domain.Decision, name="RiskDecision", description="PASS, REVIEW (an operator decides) or REJECT.")
+RiskRuleKind = strawberry.enum(domain.RuleKind, name="RiskRuleKind", description="What a risk rule looks at.")
 
 
 @strawberry.type(description="Why a rule matched: what was observed against its threshold.")
