@@ -66,6 +66,12 @@ class Rule:
     score: int
     channel: str | None = None  # None: every channel
     enabled: bool = True
+    # What the rule compares with, prepared once when the rule is loaded, not per order:
+    # parsed networks, normalized phones, lower-cased emails, the amount as a Decimal.
+    lookup: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lookup", _prepare(self.kind, self.parameters))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +92,14 @@ class Facts:
     account_age: timedelta | None = None
 
     def value(self, dimension: Dimension) -> str | None:
-        found = {
-            Dimension.IP: self.client_ip, Dimension.PHONE: self.phone, Dimension.ACCOUNT: self.account,
-            Dimension.DEVICE: self.device_id, Dimension.EMAIL: self.email,
-        }[dimension]
-        return found.strip() if found and found.strip() else None
+        found: str | None = getattr(self, _FACT_OF[dimension])
+        return found.strip() or None if found else None
+
+
+_FACT_OF = {
+    Dimension.IP: "client_ip", Dimension.PHONE: "phone", Dimension.ACCOUNT: "account",
+    Dimension.DEVICE: "device_id", Dimension.EMAIL: "email",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,23 @@ class Verdict:
     decision: Decision
     score: int
     reasons: tuple[Reason, ...] = field(default=())
+
+
+def _prepare(kind: RuleKind, params: Mapping[str, Any]) -> Any:
+    if kind is RuleKind.BLACKLIST:
+        dimension, values = Dimension(params["dimension"]), params["values"]
+        if dimension is Dimension.IP:
+            return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+        if dimension is Dimension.PHONE:
+            return frozenset(normalized_phone(v) for v in values)
+        if dimension is Dimension.EMAIL:
+            return frozenset(v.lower() for v in values)
+        return frozenset(values)
+    if kind is RuleKind.PHONE_SEGMENT:
+        return tuple(params["prefixes"])
+    if kind is RuleKind.AMOUNT_LIMIT:
+        return Decimal(params["max"])
+    return None
 
 
 def applies(rule: Rule, channel: str) -> bool:
@@ -274,12 +300,12 @@ def normalized_phone(phone: str) -> str:
     return digits
 
 
-def _ip_listed(ip: str, listed: Sequence[str]) -> bool:
+def _ip_listed(ip: str, listed: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return any(address in ipaddress.ip_network(entry, strict=False) for entry in listed)
+    return any(address in network for network in listed)
 
 
 def _check(rule: Rule, facts: Facts, counts: Mapping[str, int]) -> tuple[str | None, str | None] | None:
@@ -297,7 +323,7 @@ def _check(rule: Rule, facts: Facts, counts: Mapping[str, int]) -> tuple[str | N
         if phone is None:
             return None
         national = normalized_phone(phone)
-        for prefix in params["prefixes"]:
+        for prefix in rule.lookup:
             if national.startswith(prefix):
                 return f"phone segment {prefix}", "virtual-operator segments " + ",".join(params["prefixes"])
         return None
@@ -307,17 +333,16 @@ def _check(rule: Rule, facts: Facts, counts: Mapping[str, int]) -> tuple[str | N
         if value is None:
             return None
         if dimension is Dimension.IP:
-            listed = _ip_listed(value, params["values"])
+            listed = _ip_listed(value, rule.lookup)
         elif dimension is Dimension.PHONE:
-            listed = normalized_phone(value) in {normalized_phone(v) for v in params["values"]}
+            listed = normalized_phone(value) in rule.lookup
         elif dimension is Dimension.EMAIL:
-            listed = value.lower() in {v.lower() for v in params["values"]}
+            listed = value.lower() in rule.lookup
         else:
-            listed = value in params["values"]
+            listed = value in rule.lookup
         return (f"{dimension.value} {value}", f"{dimension.value} blacklist") if listed else None
     if rule.kind is RuleKind.AMOUNT_LIMIT:
-        limit = Decimal(params["max"])
-        if facts.amount.amount > limit:
+        if facts.amount.amount > rule.lookup:
             return f"{facts.amount.amount} {facts.amount.currency}", f"{params['max']} {facts.amount.currency}"
         return None
     if rule.kind is RuleKind.QUANTITY_LIMIT:
