@@ -287,8 +287,14 @@ def counters_needed(rules: Sequence[Rule], facts: Facts) -> list[CounterHit]:
     return list(hits.values())
 
 
-def needs_account_age(rules: Sequence[Rule], channel: str) -> bool:
-    return any(rule.kind is RuleKind.ACCOUNT_SPREAD and applies(rule, channel) for rule in rules)
+def needs_account_age(rules: Sequence[Rule], facts: Facts) -> bool:
+    """Whether a new-account rule could count this attempt: only then is the account's age looked up."""
+    return facts.value(Dimension.ACCOUNT) is not None and any(
+        rule.kind is RuleKind.ACCOUNT_SPREAD and applies(rule, facts.channel)
+        and facts.value(Dimension(rule.parameters["by"])) is not None
+        and (facts.coupon or not rule.parameters["couponOnly"])
+        for rule in rules
+    )
 
 
 def normalized_phone(phone: str) -> str:

@@ -86,7 +86,7 @@ class RiskCheck:
         rules = await self.book.rules()
         if not rules:
             return evaluate(rules, facts, {}), facts
-        if needs_account_age(rules, facts.channel) and facts.account:
+        if needs_account_age(rules, facts):
             facts = replace(facts, account_age=await _account_age(session, facts))
         hits = counters_needed(rules, facts)
         counts = await self.counters.hit(hits, facts.at.timestamp()) if hits else []

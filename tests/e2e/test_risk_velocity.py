@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from domain.risk import Decision
 from models import Order, RiskVerdict
-from tests.e2e.test_order_rush import BUDGET_SECONDS, Rush, gql, outcome, place, rush_on
 from tests.e2e.shop import order_input
+from tests.e2e.test_order_rush import BUDGET_SECONDS, Rush, gql, outcome, place, rush_on
 
 pytestmark = pytest.mark.e2e
 

@@ -157,3 +157,22 @@ async def test_only_operators_read_and_edit_rules(shop: Shop) -> None:
         expected = "UNAUTHENTICATED" if key is None else "FORBIDDEN"
         assert [read["data"], read["errors"][0]["extensions"]["code"]] == [None, expected]
         assert [edit["data"], edit["errors"][0]["extensions"]["code"]] == [None, expected]
+
+
+async def test_one_device_behind_many_new_accounts_is_stopped_and_old_accounts_do_not_count(
+    shop: Shop, coins: StockedSku
+) -> None:
+    async def attempt(email: str, device: str) -> str:
+        given = order_input((coins, 1), buyer={"email": email, "deviceId": device})
+        placed = (await shop.gql(PLACE, {"input": given}))["data"]["placeOrder"]
+        return placed["order"]["status"] if placed["order"] else placed["userErrors"][0]["code"]
+
+    regular = await attempt("regular@example.cn", "own-phone")  # an account that has ordered before
+    rule = await create(shop, {"name": "two new accounts per device", "kind": "ACCOUNT_SPREAD", "action": "REJECT",
+                               "parameters": {"by": "DEVICE", "maxAccounts": 2, "windowSeconds": 3600}})
+
+    outcomes = [await attempt(email, "farm-1") for email in ("new1@example.cn", "new2@example.cn", "regular@example.cn", "new3@example.cn")]
+    await shop.gql(ARCHIVE, {"id": rule["rule"]["id"]}, key=shop.keys.admin)
+
+    assert regular == "PENDING_PAYMENT"
+    assert outcomes == ["PENDING_PAYMENT", "PENDING_PAYMENT", "PENDING_PAYMENT", "RISK_REJECTED"]

@@ -20,6 +20,7 @@ from domain.risk import (
     check_parameters,
     counters_needed,
     evaluate,
+    needs_account_age,
 )
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -138,6 +139,19 @@ def test_rules_of_one_dimension_and_window_share_one_counter() -> None:
         CounterHit("a:DEVICE:86400:d", "qq:1", 86400),
         CounterHit("v:DEVICE:60:d", None, 60),
     ]
+
+
+def test_the_account_age_is_looked_up_only_when_a_new_account_rule_could_count_the_attempt() -> None:
+    by_device = [rule(RuleKind.ACCOUNT_SPREAD, {"by": "DEVICE", "maxAccounts": 3, "windowSeconds": 60})]
+    coupons = [rule(RuleKind.ACCOUNT_SPREAD, {"by": "PHONE", "maxAccounts": 3, "windowSeconds": 60, "couponOnly": True})]
+
+    assert [
+        needs_account_age(by_device, facts(device_id="d", account="qq:1")),
+        needs_account_age(by_device, facts(account="qq:1")),  # no device to count by
+        needs_account_age(by_device, facts(device_id="d")),  # no account to count
+        needs_account_age(coupons, facts(account="qq:1")),  # no coupon
+        needs_account_age(coupons, facts(account="qq:1", coupon="NEW10")),
+    ] == [True, False, False, False, True]
 
 
 @pytest.mark.parametrize(
