@@ -37,7 +37,7 @@ from catalog_doc import write_section  # noqa: E402
 from config import Settings  # noqa: E402
 from domain.access import Principal, Role  # noqa: E402
 from domain.orders import LineRequest  # noqa: E402
-from domain.risk import Decision, Rule, RuleKind  # noqa: E402
+from domain.risk import Decision, Rule, RuleKind, counters_needed  # noqa: E402
 from models import RiskRule, Sku, StockLevel  # noqa: E402
 from services import risk_rules  # noqa: E402
 from services.database import Database  # noqa: E402
@@ -51,6 +51,7 @@ from services.unit_of_work import UnitOfWork  # noqa: E402
 from tables import markdown_table, ms, text_table  # noqa: E402
 
 HEADING = "Risk"
+KEYS = 0  # counter keys one attempt records, for the text
 PARTNER = Principal(role=Role.PARTNER, channel="taobao", key_prefix="bench")
 
 
@@ -160,13 +161,15 @@ async def measure(args: argparse.Namespace, folder: Path) -> tuple[dict[str, tup
         alone[f"risk check alone, {name} counters"] = screen
     # The same check without the two new-account rules, which alone need a database read.
     without_age = FixedBook([rule for rule in await book.rules() if rule.kind is not RuleKind.ACCOUNT_SPREAD])
-
-    async def no_age(n: int, check: RiskCheck = RiskCheck(without_age, MemoryCounters())) -> None:  # type: ignore[arg-type]
-        await check.screen(None, _facts(command(sku, n)))  # type: ignore[arg-type]
-    alone["risk check alone, in-process counters, 18 rules without account age"] = no_age
+    for name, counters in backends.items():
+        async def no_age(n: int, check: RiskCheck = RiskCheck(without_age, counters)) -> None:  # type: ignore[arg-type]
+            await check.screen(None, _facts(command(sku, n)))  # type: ignore[arg-type]
+        alone[f"risk check alone, {name} counters, 18 rules without account age"] = no_age
     if "Redis" in backends:
         client = backends["Redis"]._redis  # type: ignore[attr-defined]
         alone["bare Redis round trip (PING)"] = lambda n: client.ping()
+    global KEYS
+    KEYS = len(counters_needed(await book.rules(), _facts(command(sku, 1))))
     measured = {**await timed(loops, args.orders, args.warmup), **await timed(alone, args.orders, args.warmup)}
     figures = {name: quantiles(samples) for name, samples in measured.items()}
     for counters in backends.values():
@@ -203,6 +206,31 @@ def rows(figures: dict[str, tuple[float, float]]) -> list[tuple[str, str, str, s
     return out
 
 
+def verdict(figures: dict[str, tuple[float, float]]) -> str:
+    base = figures["placeOrder, no risk check (baseline)"]
+    added = {
+        name.removeprefix("placeOrder, risk check, "): (p50 - base[0], p99 - base[1])
+        for name, (p50, p99) in figures.items() if name.startswith("placeOrder, risk")
+    }
+    met = [name for name, (_, p99) in added.items() if p99 < 2.0]
+    said = ", ".join(f"{name}: +{ms(p50)} ms at p50, +{ms(p99)} ms at p99" for name, (p50, p99) in added.items())
+    lean = figures.get("risk check alone, in-process counters, 18 rules without account age")
+    return f"""Against the aim: {said}. {"Met for " + ", ".join(met) + "." if met else "Not met at p99 in this run."}
+The p50 differences are the steadier figures: on this shared two-core machine the baseline's own
+p99 is {base[1] / base[0]:.0f} times its p50, and two loops' p99 differ by scheduling as much
+as by the work they do. What stands between the figures and the aim:
+
+- The account-age look-up of the new-account rules is a database read inside the order's
+  transaction (on SQLite, while the writer lock is held). Without it the whole check takes
+  {ms(lean[0]) if lean else "?"} ms at p50 and {ms(lean[1]) if lean else "?"} ms at p99 ("18 rules without account age"). Keeping each
+  account's first-seen time in the counter store (a Redis hash beside the sorted sets) would
+  take it out of the database; it is not done yet.
+- With Redis counters, one round trip per attempt for the Lua script (a bare PING is the floor
+  beside it); the keys of all rules go in that one script, so more rules do not add trips.
+- The pure evaluation of 20 rules is tens of microseconds: blacklists are sets and parsed
+  networks prepared when the rules are loaded, not per order."""
+
+
 HEADER = ("loop", "p50 ms", "p99 ms", "added p50 / p99 ms")
 
 
@@ -227,14 +255,16 @@ python bench/risk.py --orders {args.orders}
   of the taobao channel; buyers come from pools of 5,000 phones and accounts, 3,000 devices and
   50,000 addresses. The baseline is the same loop without the risk check; the loops take turns,
   one order each, so all of them see the same database and the same background load.
-- "risk check alone" times `RiskCheck.screen`: the cached rules, the account-age look-up the
-  new-account rules need (one indexed query), the counters (one Lua script for all six Redis
-  keys, or the process's dictionaries), and the pure evaluation.
+- "risk check alone" times `RiskCheck.screen` in a session from the pool: the cached rules, the
+  account-age look-up the new-account rules need (one indexed query), the counters (one Lua
+  script for the attempt's {KEYS} keys, or the process's dictionaries), and the pure evaluation.
 - "18 rules without account age" is the check with the two new-account rules left out: no
   database read, only the counters and the evaluation.
 - The aim is under 2 ms added at p99.{(' ' + note + '.') if note else ''}
 
 {markdown_table(HEADER, rows(figures))}
+
+{verdict(figures)}
 """
 
 

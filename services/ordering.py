@@ -58,7 +58,6 @@ class Placed:
     created: bool = False
     refusals: list[Refusal] = field(default_factory=list)
     changed_skus: list[int] = field(default_factory=list)
-    verdict: Verdict | None = None
 
 
 def _order_number(now: datetime) -> str:
@@ -131,7 +130,7 @@ async def place_order(
     if verdict.decision is Decision.REJECT:
         record_verdict(session, verdict, facts, channel_id=channel_id, idempotency_key=key, order_id=None)
         uow.publish(VERDICTS_TOPIC, b"REJECT")  # no order event follows: the dashboard hears this
-        return Placed(None, refusals=[RISK_REJECTED], verdict=verdict)
+        return Placed(None, refusals=[RISK_REJECTED])
 
     order = Order(
         number=_order_number(now), channel_id=channel_id, idempotency_key=key,
@@ -186,7 +185,7 @@ async def place_order(
         record_transition(session, order, OrderStatus.PENDING_RISK, OrderStatus.PENDING_PAYMENT, "system", "no risk rules matched", now)
     await session.flush()
     changed = sorted(reserved.sku_ids | {line.sku_id for line in lines})
-    return Placed(order, created=True, changed_skus=changed, verdict=verdict)
+    return Placed(order, created=True, changed_skus=changed)
 
 
 def _facts(command: PlaceOrder, channel: str, lines: list[LineRequest], total: Money, now: datetime) -> Facts:

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.risk import DEFAULT_SCORE, Decision, Rule, RuleKind, RuleParameterError, check_parameters
+from domain.risk import DEFAULT_SCORE, Decision, Rule, RuleKind
+from domain.risk_parameters import RuleParameterError, check_parameters
 from models import Channel, RiskRule, RiskRuleChange
 
 RULES_CHANGED = "risk.rules.changed"

@@ -15,13 +15,12 @@ from domain.risk import (
     Reason,
     Rule,
     RuleKind,
-    RuleParameterError,
     Verdict,
-    check_parameters,
     counters_needed,
     evaluate,
     needs_account_age,
 )
+from domain.risk_parameters import RuleParameterError, check_parameters
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
