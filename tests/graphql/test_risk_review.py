@@ -17,6 +17,11 @@ from broker import MemoryBroker
 from models import Order
 from services.expiry import expire_once
 from tests.e2e.shop import Shop, StockedSku, open_shop, order_input
+from tests.graphql.catalog_support import DemoCatalog
+from tests.graphql.conftest import Keys
+from tests.graphql.test_live_feeds import ORDER_STATUS, _open, _settle
+from tests.graphql.test_websocket import TRANSPORT_WS, connected, receive
+from tests.support import GraphQLClient
 
 VIRTUAL = {"phone": "17012345678"}
 PLACE = """
@@ -43,6 +48,7 @@ query Order($id: ID!) {
 VERDICTS = """
 query Verdicts($channel: String) { riskVerdicts(channel: $channel) { edges { node { channel decision order { number } } } } }
 """
+CANCEL = "mutation Cancel($id: ID!) { cancelOrder(orderId: $id) { userErrors { code } } }"
 NODE = "query Node($id: ID!) { node(id: $id) { ... on RiskVerdict { decision channel } } }"
 FACTS = "query { riskVerdicts(first: 1) { edges { node { facts } } } }"
 
@@ -172,3 +178,20 @@ async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path_factory
 
     # The test client's peer is 127.0.0.1: its header is believed only once it is a trusted proxy.
     assert seen == [("127.0.0.1", "device-7"), ("198.51.100.23", "device-7")]
+
+
+async def test_the_buyer_hears_the_review_decision(app: object, gql: GraphQLClient, demo: DemoCatalog, keys: Keys) -> None:
+    answer = await gql(PLACE, {"input": {
+        "channel": "web", "idempotencyKey": "review-followed", "lines": [{"skuId": demo.sku_id("QB-10"), "quantity": 1}],
+        "buyer": VIRTUAL,
+    }})
+    placed = answer["data"]["placeOrder"]
+    assert placed["order"]["status"] == "REVIEW", answer
+    async with connected(app, TRANSPORT_WS) as ws:
+        await _open(ws, placed["accessToken"])
+        await ws.send_json({"id": "o", "type": "subscribe", "payload": {"query": ORDER_STATUS, "variables": {"id": placed["order"]["id"]}}})
+        await _settle(ws)
+        await gql(REVIEW, {"id": placed["order"]["id"], "decision": "PASS"}, key=keys.admin)
+
+        assert await receive(ws) == {"id": "o", "type": "next", "payload": {"data": {"orderStatusChanged": {"status": "PENDING_PAYMENT"}}}}
+    await gql(CANCEL, {"id": placed["order"]["id"]}, key=placed["accessToken"])
