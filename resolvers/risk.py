@@ -84,8 +84,9 @@ class RiskMutation:
     @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Add a risk rule; it applies from the next order.")
     async def create_risk_rule(self, info: Info, input: CreateRiskRuleInput) -> RiskRulePayload:
         draft = risk_rules.RuleDraft(
-            name=input.name, kind=RuleKind(input.kind.value), parameters=input.parameters,
-            action=Decision(input.action.value), score=input.score, channel=input.channel, enabled=input.enabled,
+            name=input.name, kind=RuleKind(input.kind.value), parameters=input.parameters,  # type: ignore[attr-defined]
+            action=Decision(input.action.value), score=input.score, channel=input.channel,  # type: ignore[attr-defined]
+            enabled=input.enabled,
         )
         return await _rule_command(info, risk_rules.create_rule, draft)
 
@@ -118,7 +119,8 @@ class RiskMutation:
                 return ReviewOrderPayload(order=None, user_errors=[NOT_FOUND])
             row, channel = found
             outcome = await review.review_order(
-                uow, row, Decision(decision.value), note, actor=info.context.principal.actor, now=info.context.now, ttl=ttl
+                uow, row, Decision(decision.value), note,  # type: ignore[attr-defined]
+                actor=info.context.principal.actor, now=info.context.now, ttl=ttl,
             )
         errors = [UserError(field=outcome.error_field or "orderId", message=outcome.message, code=outcome.error_code)] if outcome.error_code else []
         order = Order.from_model(outcome.order, ChannelScope.of(channel)) if outcome.order is not None else None

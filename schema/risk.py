@@ -59,7 +59,8 @@ class RiskVerdict(Node):
 
     @strawberry.field(description="The facts the verdict was reached on (address, device, contact, amount); operators only.")
     def facts(self, info: Info) -> JSON | None:
-        return self._row.facts if info.context.principal.is_admin else None
+        facts: Any = self._row.facts
+        return facts if info.context.principal.is_admin else None
 
     @strawberry.field(description="The order it let through or held; null for a rejected attempt.")
     async def order(self, info: Info) -> Annotated[Order, strawberry.lazy("schema.orders")] | None:
@@ -102,8 +103,9 @@ class RiskRule(Node):
 
     @classmethod
     def from_model(cls, row: rows.RiskRule, channel: str | None) -> RiskRule:
+        parameters: Any = row.parameters
         return cls(
-            id=encode_id("RiskRule", row.id), name=row.name, kind=row.kind, parameters=row.parameters,
+            id=encode_id("RiskRule", row.id), name=row.name, kind=row.kind, parameters=parameters,
             action=row.action, score=row.score, channel=channel, enabled=row.enabled,
             archived=row.archived_at is not None, created_at=row.created_at, updated_at=row.updated_at,
         )
