@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key))
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     # Counters shared by every process through Redis when there is one, else this process's own.
-    risk = RiskCheck(RuleBook(db, broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
+    risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
     proxies = parse_networks(settings.trusted_proxies)
     schema = build_schema()
 

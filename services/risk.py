@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker import Broker
 from domain.risk import Facts, Rule, Verdict, counters_needed, evaluate, needs_account_age
 from models import Order, RiskVerdict
-from services.database import Database
 from services.risk_counters import Counters
 from services.risk_rules import RULES_CHANGED, active_rules
 
@@ -33,24 +32,39 @@ class RuleBook:
     with the new rules. A short time-to-live covers a broker that lost a message.
     """
 
-    def __init__(self, db: Database, broker: Broker, ttl_seconds: float = 30.0) -> None:
-        self._db = db
+    def __init__(self, broker: Broker, ttl_seconds: float = 30.0) -> None:
         self._broker = broker
         self._ttl = ttl_seconds
         self._rules: list[Rule] | None = None
         self._loaded_at = 0.0
         # Bumped by each change: a load that began before a change must not be kept.
         self._generation = 0
+        # One load at a time: a rush of orders after a change waits for one read, not a read each.
+        self._loading = asyncio.Lock()
 
-    async def rules(self) -> list[Rule]:
+    def _fresh(self) -> list[Rule] | None:
         if self._rules is not None and time.monotonic() - self._loaded_at < self._ttl:
             return self._rules
-        generation = self._generation
-        async with self._db.fresh_sessions() as session:
+        return None
+
+    async def rules(self, session: AsyncSession) -> list[Rule]:
+        """The enabled rules, read with the caller's session when the copy is stale.
+
+        The caller's own connection, never a second one: five hundred orders each holding a
+        connection and each waiting for another would empty the pool.
+        """
+        cached = self._fresh()
+        if cached is not None:
+            return cached
+        async with self._loading:
+            cached = self._fresh()
+            if cached is not None:
+                return cached
+            generation = self._generation
             rules = await active_rules(session)
-        if generation == self._generation:
-            self._rules, self._loaded_at = rules, time.monotonic()
-        return rules
+            if generation == self._generation:
+                self._rules, self._loaded_at = rules, time.monotonic()
+            return rules
 
     def forget(self) -> None:
         self._generation += 1
@@ -83,7 +97,7 @@ class RiskCheck:
         self.counters = counters
 
     async def screen(self, session: AsyncSession, facts: Facts) -> tuple[Verdict, Facts]:
-        rules = await self.book.rules()
+        rules = await self.book.rules(session)
         if not rules:
             return evaluate(rules, facts, {}), facts
         if needs_account_age(rules, facts):
