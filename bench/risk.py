@@ -203,9 +203,13 @@ def rows(figures: dict[str, tuple[float, float]]) -> list[tuple[str, str, str, s
     base = figures["placeOrder, no risk check (baseline)"]
     out = []
     for name, (p50, p99) in figures.items():
-        added = f"+{ms(p50 - base[0])} / +{ms(p99 - base[1])}" if name.startswith("placeOrder, risk") else ""
+        added = f"{signed(p50 - base[0])} / {signed(p99 - base[1])}" if name.startswith("placeOrder, risk") else ""
         out.append((name, ms(p50), ms(p99), added))
     return out
+
+
+def signed(value: float) -> str:
+    return ("+" if value >= 0 else "−") + ms(abs(value))
 
 
 def verdict(figures: dict[str, tuple[float, float]]) -> str:
@@ -215,9 +219,14 @@ def verdict(figures: dict[str, tuple[float, float]]) -> str:
         for name, (p50, p99) in figures.items() if name.startswith("placeOrder, risk")
     }
     met = [name for name, (_, p99) in added.items() if p99 < 2.0]
-    said = ", ".join(f"{name}: +{ms(p50)} ms at p50, +{ms(p99)} ms at p99" for name, (p50, p99) in added.items())
+    missed = [name for name in added if name not in met]
+    said = "; ".join(f"{name} {signed(p50)} ms at p50, {signed(p99)} ms at p99" for name, (p50, p99) in added.items())
+    outcome = " ".join(part for part in (
+        f"Under 2 ms at p99 with {' and '.join(met)}." if met else "",
+        f"Over it with {' and '.join(missed)}." if missed else "",
+    ) if part)
     lean = figures.get("risk check alone, in-process counters, 18 rules without account age")
-    return f"""Against the aim: {said}. {"Met for " + ", ".join(met) + "." if met else "Not met at p99 in this run."}
+    return f"""Against the aim, in this run: {said}. {outcome}
 The p50 differences are the steadier figures: on this shared two-core machine the baseline's own
 p99 is {base[1] / base[0]:.0f} times its p50, and two loops' p99 differ by scheduling as much
 as by the work they do. What stands between the figures and the aim:
