@@ -176,3 +176,28 @@ async def test_one_device_behind_many_new_accounts_is_stopped_and_old_accounts_d
 
     assert regular == "PENDING_PAYMENT"
     assert outcomes == ["PENDING_PAYMENT", "PENDING_PAYMENT", "PENDING_PAYMENT", "RISK_REJECTED"]
+
+
+PAGE = """
+query Page($after: String) {
+  riskVerdicts(first: 2, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } }
+}
+"""
+
+
+async def test_verdicts_page_newest_first_without_gaps_or_repeats(shop: Shop, coins: StockedSku) -> None:
+    for _ in range(3):
+        await place(shop, coins, 1)
+    everything = await shop.gql(PAGE.replace("first: 2", "first: 100"), {}, key=shop.keys.admin)
+    every_id = [e["node"]["id"] for e in everything["data"]["riskVerdicts"]["edges"]]
+
+    paged: list[str] = []
+    after = None
+    while True:
+        page = (await shop.gql(PAGE, {"after": after}, key=shop.keys.admin))["data"]["riskVerdicts"]
+        paged += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+
+    assert len(every_id) >= 3 and paged == every_id
