@@ -62,6 +62,10 @@ class Settings:
     # Empty: the payment webhook answers 503 (no secret configured, nothing can be verified).
     payment_webhook_secret: bytes = field(default=b"", repr=False)
     payment_webhook_tolerance_seconds: int = 300
+    # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: the peer is the client.
+    trusted_proxies: str = ""
+    # An order the risk check holds for review expires, releasing its stock, after this long.
+    review_ttl_seconds: int = 24 * 3600
 
     @property
     def is_sqlite(self) -> bool:
@@ -97,6 +101,8 @@ class Settings:
                 env.get("QUANYI_PAYMENT_WEBHOOK_SECRET"), secret_key, database_url
             ),
             payment_webhook_tolerance_seconds=_int(env, "QUANYI_PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300),
+            trusted_proxies=env.get("QUANYI_TRUSTED_PROXIES", ""),
+            review_ttl_seconds=_int(env, "QUANYI_REVIEW_TTL_SECONDS", 24 * 3600),
         )
 
 

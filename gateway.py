@@ -26,8 +26,11 @@ from services.access_tokens import AccessTokens
 from services.authenticator import Authenticator
 from services.database import Database
 from services.expiry import run_expiry
+from services.risk import RiskCheck, RuleBook
+from services.risk_counters import connect_counters
 from services.stock_feed import StockFeed
 from transport.auth import bearer
+from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
@@ -45,6 +48,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     cache = ResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key))
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
+    # Counters shared by every process through Redis when there is one, else this process's own.
+    risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
+    proxies = parse_networks(settings.trusted_proxies)
     schema = build_schema()
 
     async def principal_of(headers: Mapping[str, str]) -> Principal:
@@ -62,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Context(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=cache.on_event if cache is not None else None, stock_feed=stock_feed,
-            new_loaders=lambda moment: Loaders.create(db, moment),
+            new_loaders=lambda moment: Loaders.create(db, moment), risk=risk,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -70,17 +76,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     def http_context(request: Request, principal: Principal, request_id: str) -> Context:
         built = context(principal, request_id)
-        built.client_ip = request.client.host if request.client else None
+        built.client_ip = client_ip(request.client.host if request.client else None, request.headers, proxies)
+        built.device_id = (request.headers.get("x-device-id") or "").strip()[:128] or None
         return built
 
     async def ws_context(websocket: WebSocket) -> Context:
-        return context(await principal_of(websocket.headers), f"ws-{uuid.uuid4().hex}")
+        built = context(await principal_of(websocket.headers), f"ws-{uuid.uuid4().hex}")
+        built.client_ip = client_ip(websocket.client.host if websocket.client else None, websocket.headers, proxies)
+        return built
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
+            asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
         ]
         if cache is not None:
@@ -93,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await follower
             await stock_feed.close()
+            await risk.counters.close()
             await broker.close()
             await db.dispose()
 
@@ -110,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.db = db
     app.state.broker = broker
+    app.state.risk = risk
     app.state.response_cache = cache
     return app
 

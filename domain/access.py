@@ -59,3 +59,11 @@ def may_read_order(principal: Principal, channel: str, number: str) -> bool:
     if principal.order_number is not None:
         return principal.order_number == number
     return principal.role is Role.PARTNER and principal.channel == channel
+
+
+def may_read_risk(principal: Principal, channel: str) -> bool:
+    """Risk verdicts of a channel's attempts: operators and that channel's partner.
+
+    Never a buyer or a storefront key: the reasons would teach a bot the thresholds.
+    """
+    return principal.is_admin or (principal.role is Role.PARTNER and principal.channel == channel)

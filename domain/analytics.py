@@ -18,8 +18,7 @@ SALE = frozenset({S.PAID, S.FULFILLING, S.DELIVERED, S.PARTIALLY_DELIVERED, S.FA
 REFUND = S.REFUNDED
 # Orders still open or sold: what buyers asked for, for live "top SKUs" figures.
 DEMAND = SALE | {S.PENDING_RISK, S.REVIEW, S.PENDING_PAYMENT}
-# Stopped by the risk check. Counted from the status until the risk engine records verdicts.
-RISK_REJECTED = S.REJECTED
+# Attempts the risk check stopped are counted from their REJECT verdicts: they create no order.
 
 # Sums that mix currencies mean nothing; figures without a channel are in this one.
 HOME_CURRENCY = "CNY"

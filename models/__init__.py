@@ -8,6 +8,7 @@ from models.keys import ApiKey
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier
+from models.risk import RiskRule, RiskRuleChange, RiskVerdict
 
 __all__ = [
     "Allocation",
@@ -23,6 +24,9 @@ __all__ = [
     "ChannelQuota",
     "PriceChange",
     "PriceTier",
+    "RiskRule",
+    "RiskRuleChange",
+    "RiskVerdict",
     "Brand",
     "BundleItem",
     "CardCode",

@@ -22,6 +22,9 @@ class Order(Base):
         Index("ix_order_created", "created_at"),
         Index("ix_order_channel_created_at", "channel_id", "created_at"),
         Index("ix_order_paid", "paid_at"),
+        # The risk check asks when a buyer account first ordered.
+        Index("ix_order_recharge_account", "recharge_account", "created_at"),
+        Index("ix_order_buyer_email", "buyer_email", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -12,15 +12,17 @@ from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
+from resolvers.risk import RiskMutation, RiskQuery
 from resolvers.subscriptions import Subscription
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.channel import Channel
 from schema.keys import ApiKey
 from schema.orders import Order
 from schema.pricing import PriceChange
+from schema.risk import RiskRule, RiskVerdict
 
-Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery))
-Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation))
+Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery))
+Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation))
 
 
 def build_schema() -> strawberry.Schema:
@@ -28,5 +30,5 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order],
+        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order, RiskVerdict, RiskRule],
     )

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from domain.catalog import StockFigures
-from models import Brand, Category, Channel, Order, OrderEvent, OrderLine, Product, Sku, Supplier
-from services import catalog, order_reads, pricing, quotas, stock
+from models import Brand, Category, Channel, Order, OrderEvent, OrderLine, Product, RiskVerdict, Sku, Supplier
+from services import catalog, order_reads, pricing, quotas, risk_reads, stock
 from services.database import Database
 
 K = TypeVar("K")
@@ -120,6 +120,10 @@ class Loaders:
     @cached_property
     def events_by_order(self) -> DataLoader[int, list[OrderEvent]]:
         return _batched(self._db, order_reads.events_of_orders, list, primary=True)
+
+    @cached_property
+    def verdict_by_order(self) -> DataLoader[int, RiskVerdict | None]:
+        return _batched(self._db, risk_reads.verdicts_of_orders, lambda: None, primary=True)
 
 
 async def _pricing(

@@ -97,14 +97,17 @@ class OrderMutation:
             lines=[LineRequest(decode_pk(line.sku_id, "Sku", field=f"lines.{i}.skuId"), line.quantity) for i, line in enumerate(input.lines)],
             buyer=ordering.Buyer(
                 phone=input.buyer.phone, email=input.buyer.email,
-                recharge_account=input.buyer.recharge_account, device_id=input.buyer.device_id,
+                recharge_account=input.buyer.recharge_account, device_id=input.buyer.device_id or info.context.device_id,
             ),
             coupon_code=input.coupon_code,
             client_ip=info.context.client_ip,
         )
         ttl = timedelta(seconds=info.context.settings.order_ttl_seconds)
         async with info.context.uow() as uow:
-            placed = await ordering.place_order(uow, command, principal, now=info.context.now, ttl=ttl)
+            placed = await ordering.place_order(
+                uow, command, principal, now=info.context.now, ttl=ttl, risk=info.context.risk,
+                review_ttl=timedelta(seconds=info.context.settings.review_ttl_seconds),
+            )
             if placed.created and placed.order is not None:
                 order_lifecycle.announce(uow, placed.order, None, info.context.now)
                 stock_event(uow, placed.changed_skus)

@@ -31,6 +31,10 @@ async def private_node(info: Info, type_name: str, pk: int) -> Node | None:
         return Order.from_model(row, ChannelScope.of(channel))
     if principal.role is None:
         return None
+    if type_name in ("RiskVerdict", "RiskRule"):
+        from resolvers.risk import risk_node  # risk resolvers import the order types: import late
+
+        return await risk_node(info, type_name, pk)
     async with info.context.db.read_sessions() as session:
         if type_name == "ApiKey":
             found = (

@@ -77,9 +77,9 @@ class ChannelPerformance:
     conversion: Decimal | None = strawberry.field(
         description="Delivered orders per order placed, to four places; null when none was placed."
     )
-    risk_rejections: int
+    risk_rejections: int = strawberry.field(description="Attempts the risk check rejected (they placed no order).")
     risk_rejection_rate: Decimal | None = strawberry.field(
-        description="Orders rejected by the risk check per order placed, to four places; null when none was placed."
+        description="Rejected attempts per attempt (orders placed plus rejected), to four places; null when there were none."
     )
 
     @classmethod
@@ -105,6 +105,12 @@ class LowStock:
     available: int
 
 
+@strawberry.type(description="A risk rule and how many attempts it flagged.")
+class RiskRuleHits:
+    rule: str
+    attempts: int
+
+
 @strawberry.type(description="The shop now: orders by placement time, revenue by payment time.")
 class DashboardSnapshot:
     at: datetime
@@ -114,7 +120,9 @@ class DashboardSnapshot:
     revenue_last_hour: Money
     top_skus: list[TopSku]
     low_stock: list[LowStock]
-    risk_interceptions: int = strawberry.field(description="Orders of the last hour rejected by the risk check.")
+    risk_interceptions: int = strawberry.field(description="Order attempts of the last hour the risk check rejected.")
+    risk_reviews: int = strawberry.field(description="Orders of the last hour the risk check held for review.")
+    top_risk_rules: list[RiskRuleHits] = strawberry.field(description="The rules that flagged most attempts in the last hour.")
 
     @classmethod
     def of(cls, snapshot: dashboard.Snapshot) -> DashboardSnapshot:
@@ -129,6 +137,8 @@ class DashboardSnapshot:
             top_skus=[TopSku(sku=_sku(s.sku_id, s.code, s.name), units=s.units, revenue=Money.of(s.revenue)) for s in f.top_skus],
             low_stock=[LowStock(sku=_sku(s.sku_id, s.code, s.name), available=s.available) for s in f.low_stock],
             risk_interceptions=f.risk_interceptions,
+            risk_reviews=f.risk_reviews,
+            top_risk_rules=[RiskRuleHits(rule=rule, attempts=count) for rule, count in f.top_risk_rules],
         )
 
 

@@ -14,6 +14,7 @@ from config import Settings
 from domain.access import Principal
 from services.authenticator import Authenticator
 from services.database import Database
+from services.risk import RiskCheck
 from services.stock_feed import StockFeed
 from services.unit_of_work import UnitOfWork
 
@@ -33,11 +34,13 @@ class Context:
     request_id: str
     now: datetime  # one clock reading per request: every price in an answer agrees
     client_ip: str | None = None
+    device_id: str | None = None  # the X-Device-Id header, for the risk check
     on_event: Callable[[str], None] | None = None
     connection_params: dict[str, object] | None = None  # the WebSocket connection_init payload
     stock_feed: StockFeed[StockChange] | None = None  # the process's live stock, for stockChanged
     # Makes the loaders of a new operation; a WebSocket connection runs many operations.
     new_loaders: Callable[[datetime], Loaders] | None = None
+    risk: RiskCheck | None = None  # the process's risk check; None scores every order PASS
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.

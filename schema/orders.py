@@ -7,12 +7,14 @@ from datetime import datetime
 import strawberry
 
 from domain import orders as domain
+from domain.access import may_read_risk
 from models import orders as rows
 from schema.catalog import Sku, load_skus
 from schema.channel import ChannelScope
 from schema.context import Info
 from schema.money import Money
 from schema.relay import Node, encode_id
+from schema.risk import RiskVerdict
 
 OrderStatus = strawberry.enum(domain.OrderStatus, description="Where an order is in its lifecycle.")
 
@@ -100,6 +102,13 @@ class Order(Node):
     async def lines(self, info: Info) -> list[OrderLine]:
         lines = await info.context.loaders.lines_by_order.load(self._row.id)
         return [OrderLine.from_model(line, self._row.currency, self._scope) for line in lines]
+
+    @strawberry.field(description="The risk check's verdict: operators and the channel's partner; else null.")
+    async def risk_verdict(self, info: Info) -> RiskVerdict | None:
+        if not may_read_risk(info.context.principal, self._scope.code or ""):
+            return None
+        row = await info.context.loaders.verdict_by_order.load(self._row.id)
+        return RiskVerdict.from_model(row, self._scope.code or "") if row else None
 
     @strawberry.field(description="The audit trail, oldest first.")
     async def events(self, info: Info) -> list[OrderEvent]:

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.analytics import (
     HOME_CURRENCY,
     REFUND,
-    RISK_REJECTED,
     SALE,
     AnalyticsInputError,
     Period,
@@ -26,7 +25,8 @@ from domain.analytics import (
 )
 from domain.money import Money
 from domain.orders import OrderStatus
-from models import Channel, Order, OrderLine, Product, Sku
+from domain.risk import Decision
+from models import Channel, Order, OrderLine, Product, RiskVerdict, Sku
 
 _SQLITE_FORMATS = {
     TimeBucket.MINUTE: "%Y-%m-%d %H:%M:00",
@@ -182,7 +182,7 @@ class ChannelFigures:
     revenue: Money
     refunds: Money
     delivered: int
-    risk_rejections: int
+    risk_rejections: int  # attempts the risk check rejected (they placed no order)
 
     @property
     def conversion(self) -> Decimal | None:
@@ -191,7 +191,8 @@ class ChannelFigures:
 
     @property
     def risk_rejection_rate(self) -> Decimal | None:
-        return ratio(self.risk_rejections, self.orders)
+        """Rejected attempts per attempt (orders placed plus attempts rejected)."""
+        return ratio(self.risk_rejections, self.orders + self.risk_rejections)
 
 
 async def channel_performance(
@@ -199,15 +200,24 @@ async def channel_performance(
 ) -> list[ChannelFigures]:
     """One row per channel (active ones even without orders), by code; one statement."""
     placed_in_period = and_(Order.channel_id == Channel.id, *_in_period(period, None))
+    rejected = (
+        select(func.count(RiskVerdict.id))
+        .where(
+            RiskVerdict.channel_id == Channel.id, RiskVerdict.decision == Decision.REJECT,
+            RiskVerdict.created_at >= period.start, RiskVerdict.created_at < period.end,
+        )
+        .correlate(Channel)
+        .scalar_subquery()
+    )
     query = (
         select(
             Channel.code, Channel.currency, func.count(Order.id), _count(_SOLD), _fen(_SOLD), _fen(_REFUNDED),
-            _count(Order.status == OrderStatus.DELIVERED), _count(Order.status == RISK_REJECTED),
+            _count(Order.status == OrderStatus.DELIVERED), rejected,
         )
         .select_from(Channel)
         .outerjoin(Order, placed_in_period)
         .group_by(Channel.id, Channel.code, Channel.currency, Channel.active)
-        .having(or_(Channel.active.is_(True), func.count(Order.id) > 0))
+        .having(or_(Channel.active.is_(True), func.count(Order.id) > 0, rejected > 0))
         .order_by(Channel.code)
     )
     if channel_id is not None:

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.analytics import DEMAND, HOME_CURRENCY, RISK_REJECTED, SALE
+from domain.analytics import DEMAND, HOME_CURRENCY, SALE
 from domain.money import Money
 from models import Order, OrderLine, Product, Sku
+from services.risk_reads import summary as risk_summary
 from services.stock import stock_for
 
 TOP_SKUS = 5
@@ -48,7 +49,9 @@ class Figures:
     revenue_last_hour: Money
     top_skus: tuple[SkuSales, ...]
     low_stock: tuple[LowStock, ...]
-    risk_interceptions: int  # orders of the last hour the risk check rejected
+    risk_interceptions: int  # order attempts of the last hour the risk check rejected
+    risk_reviews: int = 0  # orders of the last hour held for review
+    top_risk_rules: tuple[tuple[str, int], ...] = ()  # (rule, attempts flagged), most first
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,6 @@ async def snapshot(session: AsyncSession, now: datetime) -> Snapshot:
             select(
                 func.count(),
                 func.coalesce(func.sum(case((Order.created_at >= minute_ago, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((Order.status == RISK_REJECTED, 1), else_=0)), 0),
             ).where(Order.created_at >= hour_ago)
         )
     ).one()
@@ -110,6 +112,8 @@ async def snapshot(session: AsyncSession, now: datetime) -> Snapshot:
         key=lambda row: (row.available, row.code),
     )[:LOW_STOCK_LISTED]
 
+    risk = await risk_summary(session, hour_ago)
+
     return Snapshot(
         at=now,
         figures=Figures(
@@ -119,6 +123,8 @@ async def snapshot(session: AsyncSession, now: datetime) -> Snapshot:
             revenue_last_hour=Money(int(paid[0]), HOME_CURRENCY),
             top_skus=tuple(top),
             low_stock=tuple(low),
-            risk_interceptions=int(placed[2]),
+            risk_interceptions=risk.rejected,
+            risk_reviews=risk.reviewed,
+            top_risk_rules=risk.top_rules,
         ),
     )

@@ -22,13 +22,14 @@ from services.dashboard import Figures, Snapshot, snapshot
 from services.database import Database
 from services.events import STOCK_CHANGED
 from services.order_events import ORDERS_TOPIC
+from services.risk import VERDICTS_TOPIC
 
 log = logging.getLogger("quanyi.dashboard")
 
 Encoded = TypeVar("Encoded")
 Compute = Callable[[], Awaitable[Snapshot]]
 
-TOPICS = (ORDERS_TOPIC, STOCK_CHANGED)
+TOPICS = (ORDERS_TOPIC, STOCK_CHANGED, VERDICTS_TOPIC)
 
 
 class DashboardFeed(Generic[Encoded]):

@@ -21,9 +21,11 @@ from models import (
     SettlementCycle,
     Sku,
     SkuSupplier,
+    RiskRule,
     StockLevel,
     Supplier,
 )
+from domain.risk import VIRTUAL_OPERATOR_PREFIXES, Decision, RuleKind
 from services.database import Database
 from services.secret_box import SecretBox
 
@@ -107,6 +109,14 @@ PRODUCTS: list[tuple[str, str, str, str, str, list[DemoSku]]] = [
 ]
 
 
+# Starting rules: none tight enough to trouble a demo or a test run from one address.
+RISK_RULES = [
+    ("virtual-operator phone", RuleKind.PHONE_SEGMENT, {"prefixes": sorted(VIRTUAL_OPERATOR_PREFIXES)}, Decision.REVIEW, 50),
+    ("blacklisted device", RuleKind.BLACKLIST, {"dimension": "DEVICE", "values": ["demo-banned-device"]}, Decision.REJECT, 100),
+    ("blacklisted phone", RuleKind.BLACKLIST, {"dimension": "PHONE", "values": ["13000000000"]}, Decision.REJECT, 100),
+]
+
+
 async def seed_demo(db: Database, box: SecretBox) -> bool:
     """Load the demo data once; returns False when the catalog already has products."""
     async with db.sessions() as session, session.begin():
@@ -126,6 +136,10 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
     categories = {code: Category(code=code, name=name) for code, name in CATEGORIES}
     suppliers = [Supplier(code=code, name=name) for code, name in SUPPLIERS]
     session.add_all([*channels, *brands.values(), *categories.values(), *suppliers])
+    session.add_all(
+        RiskRule(name=name, kind=kind, parameters=params, action=action, score=score, enabled=True)
+        for name, kind, params, action, score in RISK_RULES
+    )
     await session.flush()
 
     skus: dict[str, Sku] = {}

@@ -63,8 +63,17 @@ async def cancel(uow: UnitOfWork, order: Order, *, actor: str, now: datetime, re
         return Outcome(order, "INVALID_STATE", str(error))
 
 
+async def reject(uow: UnitOfWork, order: Order, *, actor: str, now: datetime, reason: str) -> Outcome:
+    """End a held order as REJECTED (a risk review said no), releasing its stock once."""
+    try:
+        return await _end_holding(uow, order, OrderStatus.REJECTED, actor=actor, now=now, reason=reason)
+    except IllegalTransition as error:
+        return Outcome(order, "INVALID_STATE", str(error))
+
+
 async def _expire(uow: UnitOfWork, order: Order, now: datetime) -> Outcome:
-    return await _end_holding(uow, order, OrderStatus.EXPIRED, actor="system", now=now, reason="not paid in time")
+    reason = "not reviewed in time" if order.status is OrderStatus.REVIEW else "not paid in time"
+    return await _end_holding(uow, order, OrderStatus.EXPIRED, actor="system", now=now, reason=reason)
 
 
 async def _end_holding(

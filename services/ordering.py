@@ -14,11 +14,13 @@ from domain.access import Principal
 from domain.catalog import SkuKind
 from domain.money import Money
 from domain.orders import LineRequest, OrderInputError, OrderStatus, check_lines
+from domain.risk import Decision, Facts, Verdict
 from models import BundleItem, Channel, Order, OrderLine, Product, Sku
 from services import quotas
 from services.order_events import record_transition
 from services.pricing import pricing_for
 from services.reservation import OutOfStock, Want, reserve
+from services.risk import VERDICTS_TOPIC, RiskCheck, record_verdict
 from services.unit_of_work import UnitOfWork
 
 _PHONE = re.compile(r"\+?[0-9]{6,20}")
@@ -76,9 +78,18 @@ def _check_buyer(buyer: Buyer, needs_account: bool) -> None:
             raise OrderInputError(f"buyer.{name}", "at most 128 characters")
 
 
+RISK_REJECTED = Refusal(None, "this order cannot be accepted; contact the shop if you think this is a mistake", "RISK_REJECTED")
+
+
 async def place_order(
-    uow: UnitOfWork, command: PlaceOrder, principal: Principal, *, now: datetime, ttl: timedelta
+    uow: UnitOfWork, command: PlaceOrder, principal: Principal, *, now: datetime, ttl: timedelta,
+    risk: RiskCheck | None = None, review_ttl: timedelta | None = None,
 ) -> Placed:
+    """Place an order; the risk check scores the attempt before any stock is reserved.
+
+    REJECT: no order, nothing reserved, the verdict stored as the record of the attempt.
+    REVIEW: the order holds its stock in REVIEW until an operator decides (or review_ttl ends).
+    """
     session = uow.session
     key = command.idempotency_key.strip()
     if not 1 <= len(key) <= 128:
@@ -87,7 +98,7 @@ async def place_order(
     if channel is None:
         return _refused("channel", f"unknown channel {command.channel!r}", "UNKNOWN_CHANNEL")
     # A rollback expires every row the session holds; keep what is needed after one.
-    channel_id, currency = channel.id, channel.currency
+    channel_id, currency, channel_code = channel.id, channel.currency, channel.code
 
     try:
         lines = check_lines(command.lines)
@@ -111,6 +122,15 @@ async def place_order(
     prices = await pricing_for(session, [(channel_id, line.sku_id) for line in lines], now, skus=skus)
     units = [prices[(channel_id, line.sku_id)].at(now, line.quantity).unit for line in lines]
     total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, currency))
+
+    facts = _facts(command, channel_code, lines, total, now)
+    verdict = Verdict(Decision.PASS, 0)
+    if risk is not None:
+        verdict, facts = await risk.screen(session, facts)
+    if verdict.decision is Decision.REJECT:
+        record_verdict(session, verdict, facts, channel_id=channel_id, idempotency_key=key, order_id=None)
+        uow.publish(VERDICTS_TOPIC, b"REJECT")  # no order event follows: the dashboard hears this
+        return Placed(None, refusals=[RISK_REJECTED])
 
     order = Order(
         number=_order_number(now), channel_id=channel_id, idempotency_key=key,
@@ -153,12 +173,28 @@ async def place_order(
     for row in rows:
         row.presale_quantity = reserved.presale.get(row.id, 0)
 
-    order.status = OrderStatus.PENDING_PAYMENT
-    order.expires_at = now + ttl
-    record_transition(session, order, OrderStatus.PENDING_RISK, OrderStatus.PENDING_PAYMENT, "system", "no risk rules matched", now)
+    record_verdict(session, verdict, facts, channel_id=channel_id, idempotency_key=key, order_id=order.id)
+    if verdict.decision is Decision.REVIEW:
+        order.status = OrderStatus.REVIEW
+        order.expires_at = now + (review_ttl or ttl)
+        rules = ", ".join(reason.rule for reason in verdict.reasons)
+        record_transition(session, order, OrderStatus.PENDING_RISK, OrderStatus.REVIEW, "system", f"held for review: {rules}", now)
+    else:
+        order.status = OrderStatus.PENDING_PAYMENT
+        order.expires_at = now + ttl
+        record_transition(session, order, OrderStatus.PENDING_RISK, OrderStatus.PENDING_PAYMENT, "system", "no risk rules matched", now)
     await session.flush()
     changed = sorted(reserved.sku_ids | {line.sku_id for line in lines})
     return Placed(order, created=True, changed_skus=changed)
+
+
+def _facts(command: PlaceOrder, channel: str, lines: list[LineRequest], total: Money, now: datetime) -> Facts:
+    buyer = command.buyer
+    return Facts(
+        channel=channel, at=now, amount=total, quantities={line.sku_id: line.quantity for line in lines},
+        client_ip=command.client_ip, device_id=buyer.device_id, phone=buyer.phone, email=buyer.email,
+        account=buyer.recharge_account or buyer.email, coupon=command.coupon_code,
+    )
 
 
 def _refused(field: str | None, message: str, code: str) -> Placed:

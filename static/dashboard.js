@@ -13,7 +13,7 @@ const KEY_STORAGE = "quanyi.dashboard.key";
 
 const DASHBOARD = `subscription Dashboard {
   dashboard {
-    at ordersLastMinute ordersLastHour riskInterceptions
+    at ordersLastMinute ordersLastHour riskInterceptions riskReviews topRiskRules { rule attempts }
     revenueLastMinute { amount currency } revenueLastHour { amount currency }
     topSkus { sku { id code name } units revenue { amount currency } }
     lowStock { sku { id code name } available }
@@ -201,6 +201,7 @@ function showSnapshot(snapshot) {
   setTile("revenue-hour", money(snapshot.revenueLastHour));
   setTile("risk", count(snapshot.riskInterceptions));
   document.querySelector('[data-tile="risk"]').classList.toggle("alert", snapshot.riskInterceptions > 0);
+  showRiskDetail(snapshot.riskReviews || 0, snapshot.topRiskRules || []);
   showTopSkus(snapshot.topSkus || []);
   showLowStock(snapshot.lowStock || []);
   page.updated.textContent = `Snapshot at ${clock(new Date(snapshot.at))}`;
@@ -209,6 +210,13 @@ function showSnapshot(snapshot) {
     clearTimeout(state.salesSoon);
     state.salesSoon = setTimeout(loadSales, 500);
   }
+}
+
+function showRiskDetail(reviews, rules) {
+  // Rule names are operators' text: set as text, never as markup.
+  const top = rules.slice(0, 3).map((r) => `${r.rule} (${count(r.attempts)})`).join(", ");
+  const held = `${count(reviews)} held for review`;
+  document.querySelector("[data-risk-detail]").textContent = top ? `${held} · most: ${top}` : held;
 }
 
 const salesKey = (s) => [s.ordersLastMinute, s.ordersLastHour, s.revenueLastMinute.amount, s.revenueLastHour.amount].join("|");

@@ -9,4 +9,4 @@ from __future__ import annotations
 
 from tests.support import TEST_REDIS_URL
 
-collect_ignore = [] if TEST_REDIS_URL else ["test_cross_process.py"]
+collect_ignore = [] if TEST_REDIS_URL else ["test_cross_process.py", "test_risk_cross_process.py"]

@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from domain.catalog import CodeStatus, SkuKind
 from domain.orders import OrderStatus
-from models import Order, Product
+from models import Order, Product, RiskVerdict
 from schema.relay import encode_id
 from tests.e2e.shop import Shop, StockedSku, open_shop, order_input
 from tests.services import catalog_rows as rows
@@ -106,6 +106,7 @@ async def sales(shop: Shop) -> Sales:
     | 3 | web     | card × 1 | CANCELLED    | 01-05 01:10   | 40.00 |
     | 4 | taobao  | pack × 2 | PAID         | 01-05 01:20   | 50.00 |
     | 5 | taobao  | card × 1 | REJECTED     | 01-05 03:00   | 40.00 |
+    | - | taobao  | card × 1 | risk check: REJECT, no order | 01-05 03:30 | |
     """
     card = await shop.shelf.card_codes(20, price_fen=4000)
     pack_product, pack = await _sku_of_another_product(shop, price_fen=2500, codes=20)
@@ -120,8 +121,15 @@ async def sales(shop: Shop) -> Sales:
     fourth = await _place(shop, pack, 2, "taobao", taobao)
     await _ok(shop, PAY, fourth, taobao)
     fifth = await _place(shop, card, 1, "taobao", taobao)
+    # The demo's device blacklist rejects this attempt: a verdict, and no order.
+    banned = order_input((card, 1), channel="taobao", buyer={"phone": "13800138000", "deviceId": "demo-banned-device"})
+    refused = await shop.gql(PLACE, {"input": banned}, key=taobao)
+    assert refused["data"]["placeOrder"]["userErrors"][0]["code"] == "RISK_REJECTED", refused
+    async with shop.db.sessions() as session, session.begin():
+        await session.execute(update(RiskVerdict).where(RiskVerdict.idempotency_key == banned["idempotencyKey"])
+                              .values(created_at=T + timedelta(hours=3, minutes=30)))
 
-    # No fulfilment and no risk engine yet: those statuses are written directly.
+    # No fulfilment yet, and a review's rejection is written directly.
     await _move(shop, first, T + timedelta(minutes=15))
     await _move(shop, second, T + timedelta(minutes=45), OrderStatus.DELIVERED)
     await _move(shop, third, T + timedelta(minutes=70))
@@ -233,7 +241,8 @@ async def test_channel_performance_from_placement_to_delivery(shop: Shop, sales:
     every = await shop.gql(CHANNELS, DAY, key=shop.keys.admin)
     own = await shop.gql(CHANNELS, {**DAY, "channel": "taobao"}, key=shop.keys.taobao)
 
-    taobao = channel("taobao", orders=2, paid=1, revenue="50.00", conversion="0.0000", rejections=1, rejection_rate="0.5000")
+    # One attempt rejected by the risk check beside two orders placed: a third of the attempts.
+    taobao = channel("taobao", orders=2, paid=1, revenue="50.00", conversion="0.0000", rejections=1, rejection_rate="0.3333")
     assert every == {"data": {"channelPerformance": [
         channel("b2b-demo"), channel("h5"), channel("mini"), taobao,
         channel("web", orders=3, paid=2, revenue="105.00", delivered=1, conversion="0.3333", rejection_rate="0.0000"),

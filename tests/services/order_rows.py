@@ -6,7 +6,8 @@ import itertools
 from datetime import datetime
 
 from domain.orders import OrderStatus
-from models import Order, OrderLine, Sku
+from domain.risk import Decision
+from models import Order, OrderLine, RiskVerdict, Sku
 from services.database import Database
 
 _numbers = itertools.count(1)
@@ -30,3 +31,12 @@ async def order(
             OrderLine(order_id=row.id, sku_id=sku.id, quantity=quantity, unit_price_fen=sku.base_price_fen)
             for sku, quantity in lines
         )
+
+
+async def verdict(db: Database, channel_id: int, decision: Decision, at: datetime, *rules: str) -> None:
+    """A stored risk verdict on an attempt at `at`, flagged by `rules`."""
+    number = f"V{next(_numbers):08d}"
+    reasons = [{"rule": rule, "observed": "x", "threshold": "y", "action": decision.value, "score": 50} for rule in rules]
+    async with db.sessions() as session, session.begin():
+        session.add(RiskVerdict(channel_id=channel_id, idempotency_key=number, decision=decision, score=50 * len(rules),
+                                reasons=reasons, facts={}, created_at=at))

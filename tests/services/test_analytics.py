@@ -19,7 +19,8 @@ from models import Channel, ChannelKind, Sku
 from services import analytics
 from services.database import Database
 from tests.services import catalog_rows as rows
-from tests.services.order_rows import order
+from domain.risk import Decision
+from tests.services.order_rows import order, verdict
 
 T = datetime(2026, 3, 2, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -51,6 +52,8 @@ async def history(catalog_db: Database) -> History:
     | 8 | web     | PAID       | 03-03 03:00     | a×1            |  15.00 |
     | 9 | jp      | PAID       | 03-07 01:00     | (JPY) b×1      |        |
     |10 | web     | PAID       | 03-07 02:00     | a×1            |  15.00 |
+
+    Risk verdicts: taobao REJECT at 03-02 01:35 and at 03-03 02:00; web REVIEW at 03-02 00:20.
     """
     async with catalog_db.sessions() as session, session.begin():
         channels = [
@@ -78,6 +81,9 @@ async def history(catalog_db: Database) -> History:
     await order(catalog_db, web, S.PAID, T + 27 * H, (a, 1))
     await order(catalog_db, jp, S.PAID, T + 5 * 24 * H + H, (b, 1), currency="JPY")
     await order(catalog_db, web, S.PAID, T + 5 * 24 * H + 2 * H, (a, 1))
+    await verdict(catalog_db, taobao, Decision.REJECT, T + timedelta(minutes=95), "velocity per IP")
+    await verdict(catalog_db, taobao, Decision.REJECT, T + 26 * H, "velocity per IP")
+    await verdict(catalog_db, web, Decision.REVIEW, T + timedelta(minutes=20), "virtual-operator phone")
     return History(ids, tencent.id, iqiyi.id, a, b, c)
 
 
@@ -185,5 +191,6 @@ async def test_channel_performance_from_placement_to_delivery(catalog_db: Databa
         analytics.ChannelFigures("web", 3, 2, cny("228.00"), cny("0"), delivered=1, risk_rejections=0),
     ]
     assert [str(f.conversion) for f in every] == ["None", "0.0000", "0.3333"]
-    assert [str(f.risk_rejection_rate) for f in every] == ["None", "0.3333", "0.0000"]
+    # Rejected attempts per attempt: taobao placed three orders and had one attempt rejected.
+    assert [str(f.risk_rejection_rate) for f in every] == ["None", "0.2500", "0.0000"]
     assert web == [every[2]]

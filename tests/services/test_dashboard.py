@@ -20,7 +20,8 @@ from services.database import Database
 from services.events import STOCK_CHANGED, stock_message
 from services.order_events import ORDERS_TOPIC
 from tests.services import catalog_rows as rows
-from tests.services.order_rows import order
+from domain.risk import Decision
+from tests.services.order_rows import order, verdict
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SECOND = timedelta(seconds=1)
@@ -53,6 +54,11 @@ async def test_the_snapshot_counts_the_last_minute_and_hour(catalog_db: Database
     await order(catalog_db, channel, S.PENDING_PAYMENT, NOW - 20 * M, (c, 3))
     await order(catalog_db, channel, S.REFUNDED, NOW - 50 * M, (b, 9), paid_at=NOW - 49 * M)
     await order(catalog_db, channel, S.PAID, NOW - 2 * 60 * M, (b, 1), paid_at=NOW - 2 * 60 * M)
+    await verdict(catalog_db, channel, Decision.REJECT, NOW - 5 * M, "velocity per IP")
+    await verdict(catalog_db, channel, Decision.REJECT, NOW - 15 * M, "blacklisted device", "velocity per IP")
+    await verdict(catalog_db, channel, Decision.REVIEW, NOW - 25 * M, "virtual-operator phone")
+    await verdict(catalog_db, channel, Decision.PASS, NOW - 25 * M)
+    await verdict(catalog_db, channel, Decision.REJECT, NOW - 2 * 60 * M, "velocity per IP")  # over an hour ago
 
     async with catalog_db.read_sessions() as session:
         shot = await snapshot(session, NOW)
@@ -67,7 +73,10 @@ async def test_the_snapshot_counts_the_last_minute_and_hour(catalog_db: Database
             # Open and paid orders; the rejected and refunded ones asked for nothing that stands.
             top_skus=(SkuSales(c.id, c.code, c.name, 3, cny("0")), SkuSales(a.id, a.code, a.name, 2, cny("30.00"))),
             low_stock=(LowStock(a.id, a.code, a.name, 3), LowStock(c.id, c.code, c.name, 10)),
-            risk_interceptions=1,
+            # Attempts the risk check rejected (no order), not orders in REJECTED.
+            risk_interceptions=2,
+            risk_reviews=1,
+            top_risk_rules=(("velocity per IP", 2), ("blacklisted device", 1), ("virtual-operator phone", 1)),
         ),
     )
 

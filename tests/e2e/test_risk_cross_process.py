@@ -1,0 +1,59 @@
+"""Two gateway processes sharing Redis: a rule added through one applies to the other's next order."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from services.database import Database
+from tests.e2e.server import running_gateway
+from tests.e2e.shop import migrated_database, order_input, shop_settings, stock_shop
+from tests.e2e.test_cross_process import PLACE, _gql
+from tests.support import TEST_REDIS_URL, require_redis
+
+pytestmark = pytest.mark.e2e
+
+BUDGET_SECONDS = 90
+CREATE = """
+mutation Create($input: CreateRiskRuleInput!) { createRiskRule(input: $input) { rule { id } userErrors { code } } }
+"""
+
+
+async def test_a_rule_added_through_one_gateway_stops_the_next_order_at_the_other(tmp_path: Path) -> None:
+    if TEST_REDIS_URL is None:  # collected only when it is set (tests/e2e/conftest.py)
+        pytest.fail("set QUANYI_TEST_REDIS_URL: the two gateways share rule changes through Redis")
+    await require_redis(TEST_REDIS_URL)
+    async with asyncio.timeout(BUDGET_SECONDS), migrated_database(tmp_path) as url:
+        settings = shop_settings(url)
+        db = Database.connect(settings)
+        try:
+            keys, shelf = await stock_shop(db, settings)
+            coins = await shelf.card_codes(10)
+            env = {"QUANYI_BROKER_PREFIX": settings.broker_prefix}
+            async with (
+                running_gateway(url, settings.secret_key, tmp_path / "a.log", env=env) as a,
+                running_gateway(url, settings.secret_key, tmp_path / "b.log", env=env) as b,
+            ):
+                # B reads the rules once and keeps them (for up to 30 s without a change).
+                before = await _gql(b, PLACE, {"input": order_input((coins, 1))})
+                rule = {"name": "no more on web", "kind": "QUANTITY_LIMIT", "action": "REJECT",
+                        "parameters": {"max": 1}, "channel": "web"}
+                created = await _gql(a, CREATE, {"input": rule}, keys.admin)
+                # The change reaches B through Redis while A answers; a few tries absorb the
+                # delivery's race with this request, well inside B's 30 s time-to-live.
+                for _ in range(20):
+                    after = await _gql(b, PLACE, {"input": order_input((coins, 2))})
+                    if after["data"]["placeOrder"]["order"] is None:
+                        break
+                    await asyncio.sleep(0.1)
+
+                assert before["data"]["placeOrder"] == {"order": {"number": before["data"]["placeOrder"]["order"]["number"],
+                                                                   "status": "PENDING_PAYMENT"}, "userErrors": []}
+                assert created["data"]["createRiskRule"]["userErrors"] == []
+                assert after["data"]["placeOrder"] == {"order": None, "userErrors": [{"code": "RISK_REJECTED"}]}
+                for server in (a, b):
+                    assert "Traceback" not in server.output(), server.output()[-4000:]
+        finally:
+            await db.dispose()
