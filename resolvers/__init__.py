@@ -12,15 +12,19 @@ from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
+from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.subscriptions import Subscription
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.channel import Channel
 from schema.keys import ApiKey
 from schema.orders import Order
 from schema.pricing import PriceChange
+from schema.settlement import ReconciliationReport, SettlementStatement
 
-Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery))
-Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation))
+Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, SettlementQuery))
+Mutation = merge_types("Mutation", (
+    OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, SettlementMutation,
+))
 
 
 def build_schema() -> strawberry.Schema:
@@ -28,5 +32,6 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order],
+        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
+               SettlementStatement, ReconciliationReport],
     )

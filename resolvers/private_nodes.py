@@ -13,6 +13,7 @@ from models import ApiKey as ApiKeyRow
 from models import Channel as ChannelRow
 from models import PriceChange as PriceChangeRow
 from models import Sku as SkuRow
+from resolvers.settlement import settlement_node
 from schema.channel import ChannelScope
 from schema.context import Info
 from schema.keys import ApiKey
@@ -31,6 +32,8 @@ async def private_node(info: Info, type_name: str, pk: int) -> Node | None:
         return Order.from_model(row, ChannelScope.of(channel))
     if principal.role is None:
         return None
+    if type_name in ("SettlementStatement", "ReconciliationReport"):
+        return await settlement_node(info, type_name, pk)
     async with info.context.db.read_sessions() as session:
         if type_name == "ApiKey":
             found = (

@@ -81,6 +81,7 @@ class ChannelPerformance:
     risk_rejection_rate: Decimal | None = strawberry.field(
         description="Orders rejected by the risk check per order placed, to four places; null when none was placed."
     )
+    margin: Money = strawberry.field(description="The platform's margin posted in the period: deliveries less refunds.")
 
     @classmethod
     def of(cls, row: analytics.ChannelFigures) -> ChannelPerformance:
@@ -88,7 +89,24 @@ class ChannelPerformance:
             channel=row.channel, orders=row.orders, paid_orders=row.paid_orders,
             revenue=Money.of(row.revenue), refunds=Money.of(row.refunds), delivered=row.delivered,
             conversion=row.conversion, risk_rejections=row.risk_rejections,
-            risk_rejection_rate=row.risk_rejection_rate,
+            risk_rejection_rate=row.risk_rejection_rate, margin=Money.of(row.margin),
+        )
+
+
+@strawberry.type(description="One supplier's deliveries posted over a period, from the ledger.")
+class SupplierPerformance:
+    supplier: str
+    lines: int = strawberry.field(description="Order lines delivered.")
+    gross: Money
+    cost: Money
+    margin: Money = strawberry.field(description="Deliveries less refunds.")
+    refunded_cost: Money
+
+    @classmethod
+    def of(cls, row: analytics.SupplierFigures) -> SupplierPerformance:
+        return cls(
+            supplier=row.supplier, lines=row.lines, gross=Money.of(row.gross), cost=Money.of(row.cost),
+            margin=Money.of(row.margin), refunded_cost=Money.of(row.refunded_cost),
         )
 
 
@@ -115,6 +133,11 @@ class DashboardSnapshot:
     top_skus: list[TopSku]
     low_stock: list[LowStock]
     risk_interceptions: int = strawberry.field(description="Orders of the last hour rejected by the risk check.")
+    margin_last_hour: Money = strawberry.field(description="The platform's margin posted in the last hour.")
+    statements_with_discrepancies: int = strawberry.field(
+        description="Unpaid statements whose latest reconciliation found differences."
+    )
+    reconciliation_discrepancies: int = strawberry.field(description="The differences those reconciliations found.")
 
     @classmethod
     def of(cls, snapshot: dashboard.Snapshot) -> DashboardSnapshot:
@@ -129,6 +152,9 @@ class DashboardSnapshot:
             top_skus=[TopSku(sku=_sku(s.sku_id, s.code, s.name), units=s.units, revenue=Money.of(s.revenue)) for s in f.top_skus],
             low_stock=[LowStock(sku=_sku(s.sku_id, s.code, s.name), available=s.available) for s in f.low_stock],
             risk_interceptions=f.risk_interceptions,
+            margin_last_hour=Money.of(f.margin_last_hour),
+            statements_with_discrepancies=f.statements_with_discrepancies,
+            reconciliation_discrepancies=f.reconciliation_discrepancies,
         )
 
 

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.analytics import DEMAND, HOME_CURRENCY, RISK_REJECTED, SALE
 from domain.money import Money
-from models import Order, OrderLine, Product, Sku
+from domain.ledger import Account
+from models import LedgerEntry, Order, OrderLine, Product, Sku
+from services.reconciliation import open_discrepancies
 from services.stock import stock_for
 
 TOP_SKUS = 5
@@ -49,6 +51,10 @@ class Figures:
     top_skus: tuple[SkuSales, ...]
     low_stock: tuple[LowStock, ...]
     risk_interceptions: int  # orders of the last hour the risk check rejected
+    margin_last_hour: Money = Money(0, HOME_CURRENCY)  # posted by deliveries less refunds
+    # Unpaid statements whose latest reconciliation found differences, and those differences.
+    statements_with_discrepancies: int = 0
+    reconciliation_discrepancies: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,13 @@ async def snapshot(session: AsyncSession, now: datetime) -> Snapshot:
         key=lambda row: (row.available, row.code),
     )[:LOW_STOCK_LISTED]
 
+    margin = await session.scalar(
+        select(func.coalesce(-func.sum(LedgerEntry.amount_fen), 0)).where(
+            LedgerEntry.account == Account.MARGIN, LedgerEntry.at >= hour_ago, LedgerEntry.currency == HOME_CURRENCY
+        )
+    )
+    disputed, discrepancies = await open_discrepancies(session)
+
     return Snapshot(
         at=now,
         figures=Figures(
@@ -120,5 +133,8 @@ async def snapshot(session: AsyncSession, now: datetime) -> Snapshot:
             top_skus=tuple(top),
             low_stock=tuple(low),
             risk_interceptions=int(placed[2]),
+            margin_last_hour=Money(int(margin or 0), HOME_CURRENCY),
+            statements_with_discrepancies=disputed,
+            reconciliation_discrepancies=discrepancies,
         ),
     )
