@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 import strawberry
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import settlement as domain
-from domain.access import Role
 from domain.analytics import AnalyticsInputError, Period
 from domain.money import Money as MoneyValue
 from domain.money import MoneyError
 from models import Channel as ChannelRow
+from models import Reconciliation as ReconciliationRow
+from models import SettlementStatement as StatementRow
 from models import Supplier as SupplierRow
 from resolvers.settlement_access import may_read, require_settlement_reader, statement_for
 from schema.analytics import SupplierPerformance
@@ -79,6 +82,15 @@ def _error(error: domain.SettlementError) -> list[UserError]:
     return [UserError(field=error.field, message=error.message, code=error.code)]
 
 
+async def _party_id(session: AsyncSession, model: type[ChannelRow] | type[SupplierRow], field: str, code: str | None) -> int | None:
+    if code is None:
+        return None
+    pk = await session.scalar(select(model.id).where(model.code == code))
+    if pk is None:
+        raise BadUserInput(f"unknown {field} {code!r}", field=field)
+    return pk
+
+
 async def settlement_node(info: Info, type_name: str, pk: int) -> Node | None:
     if type_name == "SettlementStatement":
         row = await statement_for(info, pk)
@@ -89,10 +101,8 @@ async def settlement_node(info: Info, type_name: str, pk: int) -> Node | None:
 
 
 async def _report(info: Info, pk: int) -> ReconciliationReport | None:
-    from models import Reconciliation
-
     async with info.context.db.fresh_sessions() as session:
-        report = await session.get(Reconciliation, pk)
+        report = await session.get(ReconciliationRow, pk)
     row = await statement_for(info, report.statement_id) if report is not None else None
     return ReconciliationReport.from_model(report, row.currency) if report is not None and row is not None else None
 
@@ -116,18 +126,12 @@ class SettlementQuery:
         limit = page_size(first, default=20, maximum=100)
         after_id = decode_cursor(after, "SettlementStatement") if after is not None else None
         async with info.context.db.fresh_sessions() as session:
-            where = statements.StatementFilter(status=domain.StatementStatus(status.value) if status else None,
-                                               channels_only=not principal.is_admin)
-            if channel is not None:
-                channel_id = await session.scalar(select(ChannelRow.id).where(ChannelRow.code == channel))
-                if channel_id is None:
-                    raise BadUserInput(f"unknown channel {channel!r}", field="channel")
-                where = statements.StatementFilter(channel_id=channel_id, status=where.status, channels_only=where.channels_only)
-            if supplier is not None:
-                supplier_id = await session.scalar(select(SupplierRow.id).where(SupplierRow.code == supplier))
-                if supplier_id is None:
-                    raise BadUserInput(f"unknown supplier {supplier!r}", field="supplier")
-                where = statements.StatementFilter(channel_id=where.channel_id, supplier_id=supplier_id, status=where.status)
+            where = statements.StatementFilter(
+                channel_id=await _party_id(session, ChannelRow, "channel", channel),
+                supplier_id=await _party_id(session, SupplierRow, "supplier", supplier),
+                status=domain.StatementStatus(status.value) if status else None,
+                channels_only=not principal.is_admin,
+            )
             rows, more = await statements.page(session, where, after=after_id, limit=limit)
         rows = [row for row in rows if may_read(principal, row)]
         edges = [SettlementStatementEdge(cursor=encode_cursor("SettlementStatement", r.id), node=SettlementStatement.from_model(r)) for r in rows]
@@ -226,16 +230,17 @@ def _record_field(error: domain.RowError) -> str:
     return "records" if error.field == "records" else f"records.{error.row - 1}.{error.field}"
 
 
-async def _advance(info: Info, id: strawberry.ID, step: object) -> SettlementStatementPayload:
+Step = Callable[..., Awaitable[StatementRow]]
+
+
+async def _advance(info: Info, id: strawberry.ID, step: Step) -> SettlementStatementPayload:
     pk = decode_pk(id, "SettlementStatement")
     try:
         async with info.context.uow() as uow:
-            from models import SettlementStatement as StatementRow
-
             row = await uow.session.get(StatementRow, pk)
             if row is None:
                 return SettlementStatementPayload(statement=None, user_errors=[NOT_FOUND])
-            row = await step(uow, row, now=info.context.now)  # type: ignore[operator]
+            row = await step(uow, row, now=info.context.now)
     except domain.SettlementError as error:
         return SettlementStatementPayload(statement=None, user_errors=_error(error))
     return SettlementStatementPayload(statement=SettlementStatement.from_model(row), user_errors=[])
