@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -181,3 +182,20 @@ async def test_the_supplier_balance_is_deposits_less_delivered_cost(shop: Shop) 
     async with shop.db.sessions() as session:
         assert await ledger.supplier_balance(session, supplier.id) == 100_000 - 4_500
         assert await ledger.account_sum(session, Account.SUPPLIER, supplier_id=supplier.id) == 100_000 - 4_500
+
+
+async def test_concurrent_deliveries_of_one_line_post_it_once(shop: Shop) -> None:
+    partner = await new_partner(shop.db)
+    order = await paid_order(shop.db, partner.channel, (shop.extra["ten"], 2), at=MARCH)
+
+    async def post() -> None:
+        async with _uow(shop.db) as uow:
+            await ledger.post_delivery(uow.session, order.line_ids[0], supplier_id=None, at=MARCH)
+            await ledger.post_refund(uow.session, order.line_ids[0], at=MARCH + timedelta(hours=1))
+
+    await asyncio.gather(*(post() for _ in range(4)))
+
+    assert [(kind, account) for kind, account, *_ in await entries(shop, order.line_ids[0])] == [
+        ("DELIVERY", "CHANNEL"), ("DELIVERY", "SUPPLIER"), ("DELIVERY", "COMMISSION"), ("DELIVERY", "MARGIN"),
+        ("REFUND", "CHANNEL"), ("REFUND", "SUPPLIER"), ("REFUND", "COMMISSION"), ("REFUND", "MARGIN"),
+    ]
