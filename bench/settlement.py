@@ -46,7 +46,7 @@ SELECT
   coalesce(sum(amount_fen) FILTER (WHERE account = 'COMMISSION' AND kind = 'REFUND'), 0),
   count(DISTINCT order_id) FILTER (WHERE kind = 'DELIVERY')
 FROM ledger_entry
-WHERE {party} = $1 AND kind IN ('DELIVERY', 'REFUND') AND {claim} IS NULL AND at >= $2 AND at < $3
+WHERE {party} = $1 AND kind IN ('DELIVERY', 'REFUND') AND currency = 'CNY' AND {claim} IS NULL AND at >= $2 AND at < $3
 """
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger import SETTLED_KINDS, Account, Kind
@@ -33,6 +33,7 @@ def unclaimed(statement: SettlementStatement) -> list[ColumnElement[bool]]:
     return [
         party_column(statement.party) == statement.party_id,
         E.kind.in_(SETTLED_KINDS),
+        E.currency == statement.currency,  # a supplier's statement is in one currency
         claim_column(statement.party).is_(None),
         E.at >= statement.period_start,
         E.at < statement.period_end,
@@ -46,9 +47,10 @@ def entries_of(statement: SettlementStatement) -> list[ColumnElement[bool]]:
 
 
 def _sum(account: Account, kind: Kind | None = None, sign: int = 1) -> Any:
+    # SUM ... FILTER (WHERE ...): both backends skip the other rows without a CASE per row.
     condition = E.account == account if kind is None else and_(E.account == account, E.kind == kind)
-    amount = E.amount_fen if sign > 0 else -E.amount_fen
-    return func.coalesce(func.sum(case((condition, amount), else_=0)), 0)
+    total = func.sum(E.amount_fen).filter(condition)
+    return func.coalesce(total if sign > 0 else -total, 0)
 
 
 def figures_columns() -> list[Any]:
@@ -88,7 +90,7 @@ async def totals(session: AsyncSession, statement: SettlementStatement) -> Sums:
             select(
                 *figures_columns(),
                 _sum(Account.COMMISSION, Kind.REFUND),
-                func.count(func.distinct(case((E.kind == Kind.DELIVERY, E.order_id)))),
+                func.count(func.distinct(E.order_id)).filter(E.kind == Kind.DELIVERY),
             ).where(*entries_of(statement))
         )
     ).one()
