@@ -237,3 +237,24 @@ async def test_a_statement_is_a_node(shop: Shop, partner: Partner) -> None:
     answer = await shop.gql("query N($id: ID!) { node(id: $id) { id ... on SettlementStatement { code } } }", {"id": statement["id"]}, key=partner.key)
 
     assert answer == {"data": {"node": {"id": statement["id"], "code": partner.channel}}}
+
+
+PAGE = """
+query Page($channel: String, $after: String) {
+  settlementStatements(channel: $channel, first: 2, after: $after) {
+    edges { node { periodStart } } pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_statements_are_listed_newest_first_a_page_at_a_time(shop: Shop, partner: Partner) -> None:
+    months = [datetime(2025, m, 1, tzinfo=UTC) for m in (1, 2, 3, 4)]
+    for start, end in zip(months, months[1:]):
+        await generate(shop, period("CHANNEL", partner.channel, start, end))
+
+    first = (await shop.gql(PAGE, {"channel": partner.channel}, key=partner.key))["data"]["settlementStatements"]
+    rest = (await shop.gql(PAGE, {"channel": partner.channel, "after": first["pageInfo"]["endCursor"]}, key=partner.key))["data"]["settlementStatements"]
+
+    starts = [e["node"]["periodStart"][:7] for e in first["edges"] + rest["edges"]]
+    assert (starts, first["pageInfo"]["hasNextPage"], rest["pageInfo"]["hasNextPage"]) == (["2025-03", "2025-02", "2025-01"], True, False)
