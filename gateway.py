@@ -35,6 +35,7 @@ from transport.dashboard import dashboard_routes
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.response_cache import ResponseCache, run_follower
+from transport.settlement import SettlementFiles
 from transport.webhooks import PaymentWebhook
 from transport.websocket import GraphQLWebSocket
 
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/webhooks/payment", payment_webhook.handle, methods=["POST"]),
     ]
+    routes += SettlementFiles(db, broker, principal_of).routes()
     routes += dashboard_routes()
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings

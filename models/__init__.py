@@ -5,15 +5,22 @@ from models.catalog import Brand, BundleItem, Category, Product, Sku, SkuSupplie
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.keys import ApiKey
+from models.ledger import LedgerEntry, LedgerTransaction
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier
 from models.risk import RiskRule, RiskRuleChange, RiskVerdict
+from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
 
 __all__ = [
     "Allocation",
     "ApiKey",
     "BalanceMovement",
+    "LedgerEntry",
+    "LedgerTransaction",
+    "Reconciliation",
+    "ReconciliationItem",
+    "SettlementStatement",
     "PaymentNotification",
     "PrepaidAccount",
     "Order",

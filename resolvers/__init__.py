@@ -13,6 +13,7 @@ from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
 from resolvers.risk import RiskMutation, RiskQuery
+from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.subscriptions import Subscription
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.channel import Channel
@@ -20,9 +21,14 @@ from schema.keys import ApiKey
 from schema.orders import Order
 from schema.pricing import PriceChange
 from schema.risk import RiskRule, RiskVerdict
+from schema.settlement import ReconciliationReport, SettlementStatement
 
-Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery))
-Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation))
+Query = merge_types("Query", (
+    CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
+))
+Mutation = merge_types("Mutation", (
+    OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
+))
 
 
 def build_schema() -> strawberry.Schema:
@@ -30,5 +36,6 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order, RiskVerdict, RiskRule],
+        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
+               RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport],
     )

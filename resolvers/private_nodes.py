@@ -13,6 +13,7 @@ from models import ApiKey as ApiKeyRow
 from models import Channel as ChannelRow
 from models import PriceChange as PriceChangeRow
 from models import Sku as SkuRow
+from resolvers.settlement import settlement_node
 from schema.channel import ChannelScope
 from schema.context import Info
 from schema.keys import ApiKey
@@ -35,6 +36,8 @@ async def private_node(info: Info, type_name: str, pk: int) -> Node | None:
         from resolvers.risk import risk_node  # risk resolvers import the order types: import late
 
         return await risk_node(info, type_name, pk)
+    if type_name in ("SettlementStatement", "ReconciliationReport"):
+        return await settlement_node(info, type_name, pk)
     async with info.context.db.read_sessions() as session:
         if type_name == "ApiKey":
             found = (

@@ -81,6 +81,7 @@ class ChannelPerformance:
     risk_rejection_rate: Decimal | None = strawberry.field(
         description="Rejected attempts per attempt (orders placed plus rejected), to four places; null when there were none."
     )
+    margin: Money = strawberry.field(description="The platform's margin posted in the period: deliveries less refunds.")
 
     @classmethod
     def of(cls, row: analytics.ChannelFigures) -> ChannelPerformance:
@@ -88,7 +89,24 @@ class ChannelPerformance:
             channel=row.channel, orders=row.orders, paid_orders=row.paid_orders,
             revenue=Money.of(row.revenue), refunds=Money.of(row.refunds), delivered=row.delivered,
             conversion=row.conversion, risk_rejections=row.risk_rejections,
-            risk_rejection_rate=row.risk_rejection_rate,
+            risk_rejection_rate=row.risk_rejection_rate, margin=Money.of(row.margin),
+        )
+
+
+@strawberry.type(description="One supplier's deliveries posted over a period, from the ledger.")
+class SupplierPerformance:
+    supplier: str
+    lines: int = strawberry.field(description="Order lines delivered.")
+    gross: Money
+    cost: Money
+    margin: Money = strawberry.field(description="Deliveries less refunds.")
+    refunded_cost: Money
+
+    @classmethod
+    def of(cls, row: analytics.SupplierFigures) -> SupplierPerformance:
+        return cls(
+            supplier=row.supplier, lines=row.lines, gross=Money.of(row.gross), cost=Money.of(row.cost),
+            margin=Money.of(row.margin), refunded_cost=Money.of(row.refunded_cost),
         )
 
 
@@ -123,6 +141,11 @@ class DashboardSnapshot:
     risk_interceptions: int = strawberry.field(description="Order attempts of the last hour the risk check rejected.")
     risk_reviews: int = strawberry.field(description="Orders of the last hour the risk check held for review.")
     top_risk_rules: list[RiskRuleHits] = strawberry.field(description="The rules that flagged most attempts in the last hour.")
+    margin_last_hour: Money = strawberry.field(description="The platform's margin posted in the last hour.")
+    statements_with_discrepancies: int = strawberry.field(
+        description="Unpaid statements whose latest reconciliation found differences."
+    )
+    reconciliation_discrepancies: int = strawberry.field(description="The differences those reconciliations found.")
 
     @classmethod
     def of(cls, snapshot: dashboard.Snapshot) -> DashboardSnapshot:
@@ -139,6 +162,9 @@ class DashboardSnapshot:
             risk_interceptions=f.risk_interceptions,
             risk_reviews=f.risk_reviews,
             top_risk_rules=[RiskRuleHits(rule=rule, attempts=count) for rule, count in f.top_risk_rules],
+            margin_last_hour=Money.of(f.margin_last_hour),
+            statements_with_discrepancies=f.statements_with_discrepancies,
+            reconciliation_discrepancies=f.reconciliation_discrepancies,
         )
 
 

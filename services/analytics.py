@@ -25,8 +25,9 @@ from domain.analytics import (
 )
 from domain.money import Money
 from domain.orders import OrderStatus
+from domain.ledger import Account, Kind
 from domain.risk import Decision
-from models import Channel, Order, OrderLine, Product, RiskVerdict, Sku
+from models import Channel, LedgerEntry, Order, OrderLine, Product, RiskVerdict, Sku, Supplier
 
 _SQLITE_FORMATS = {
     TimeBucket.MINUTE: "%Y-%m-%d %H:%M:00",
@@ -183,6 +184,7 @@ class ChannelFigures:
     refunds: Money
     delivered: int
     risk_rejections: int  # attempts the risk check rejected (they placed no order)
+    margin: Money  # posted in the period by deliveries less refunds
 
     @property
     def conversion(self) -> Decimal | None:
@@ -209,10 +211,17 @@ async def channel_performance(
         .correlate(Channel)
         .scalar_subquery()
     )
+    # The margin is the ledger's, by posting time: a correlated sum per channel row.
+    margin = (
+        select(func.coalesce(-func.sum(LedgerEntry.amount_fen), 0))
+        .where(LedgerEntry.channel_id == Channel.id, LedgerEntry.account == Account.MARGIN,
+               LedgerEntry.at >= period.start, LedgerEntry.at < period.end)
+        .scalar_subquery()
+    )
     query = (
         select(
             Channel.code, Channel.currency, func.count(Order.id), _count(_SOLD), _fen(_SOLD), _fen(_REFUNDED),
-            _count(Order.status == OrderStatus.DELIVERED), rejected,
+            _count(Order.status == OrderStatus.DELIVERED), rejected, margin,
         )
         .select_from(Channel)
         .outerjoin(Order, placed_in_period)
@@ -226,7 +235,45 @@ async def channel_performance(
         ChannelFigures(
             channel=code, orders=int(placed), paid_orders=int(paid),
             revenue=Money(int(revenue), currency), refunds=Money(int(refunds), currency),
-            delivered=int(delivered), risk_rejections=int(rejected),
+            delivered=int(delivered), risk_rejections=int(rejected), margin=Money(int(earned), currency),
         )
-        for code, currency, placed, paid, revenue, refunds, delivered, rejected in await session.execute(query)
+        for code, currency, placed, paid, revenue, refunds, delivered, rejected, earned in await session.execute(query)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierFigures:
+    supplier: str
+    lines: int  # order lines delivered
+    gross: Money
+    cost: Money
+    margin: Money
+    refunded_cost: Money
+
+
+async def supplier_performance(session: AsyncSession, period: Period) -> list[SupplierFigures]:
+    """One row per supplier with entries posted in the period, by code; one statement, in CNY."""
+
+    def posted(account: Account, kind: Kind, sign: int) -> Any:
+        hit = and_(LedgerEntry.account == account, LedgerEntry.kind == kind)
+        return func.coalesce(func.sum(case((hit, LedgerEntry.amount_fen * sign), else_=0)), 0)
+
+    delivered = and_(LedgerEntry.account == Account.SUPPLIER, LedgerEntry.kind == Kind.DELIVERY)
+    query = (
+        select(
+            Supplier.code, _count(delivered), posted(Account.CHANNEL, Kind.DELIVERY, 1),
+            posted(Account.SUPPLIER, Kind.DELIVERY, -1), func.coalesce(-func.sum(
+                case((LedgerEntry.account == Account.MARGIN, LedgerEntry.amount_fen), else_=0)), 0),
+            posted(Account.SUPPLIER, Kind.REFUND, 1),
+        )
+        .select_from(LedgerEntry)
+        .join(Supplier, Supplier.id == LedgerEntry.supplier_id)
+        .where(LedgerEntry.at >= period.start, LedgerEntry.at < period.end,
+               LedgerEntry.kind.in_((Kind.DELIVERY, Kind.REFUND)), LedgerEntry.currency == HOME_CURRENCY)
+        .group_by(Supplier.code)
+        .order_by(Supplier.code)
+    )
+    return [
+        SupplierFigures(code, int(lines), *(Money(int(v), HOME_CURRENCY) for v in (gross, cost, margin, back)))
+        for code, lines, gross, cost, margin, back in await session.execute(query)
     ]

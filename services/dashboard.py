@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.analytics import DEMAND, HOME_CURRENCY, SALE
 from domain.money import Money
-from models import Order, OrderLine, Product, Sku
+from domain.ledger import Account
+from models import LedgerEntry, Order, OrderLine, Product, Sku
+from services.reconciliation import open_discrepancies
 from services.risk_reads import summary as risk_summary
 from services.stock import stock_for
 
@@ -52,6 +54,10 @@ class Figures:
     risk_interceptions: int  # order attempts of the last hour the risk check rejected
     risk_reviews: int = 0  # orders of the last hour held for review
     top_risk_rules: tuple[tuple[str, int], ...] = ()  # (rule, attempts flagged), most first
+    margin_last_hour: Money = Money(0, HOME_CURRENCY)  # posted by deliveries less refunds
+    # Unpaid statements whose latest reconciliation found differences, and those differences.
+    statements_with_discrepancies: int = 0
+    reconciliation_discrepancies: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,12 @@ async def snapshot(session: AsyncSession, now: datetime) -> Snapshot:
     )[:LOW_STOCK_LISTED]
 
     risk = await risk_summary(session, hour_ago)
+    margin = await session.scalar(
+        select(func.coalesce(-func.sum(LedgerEntry.amount_fen), 0)).where(
+            LedgerEntry.account == Account.MARGIN, LedgerEntry.at >= hour_ago, LedgerEntry.currency == HOME_CURRENCY
+        )
+    )
+    disputed, discrepancies = await open_discrepancies(session)
 
     return Snapshot(
         at=now,
@@ -126,5 +138,8 @@ async def snapshot(session: AsyncSession, now: datetime) -> Snapshot:
             risk_interceptions=risk.rejected,
             risk_reviews=risk.reviewed,
             top_risk_rules=risk.top_rules,
+            margin_last_hour=Money(int(margin or 0), HOME_CURRENCY),
+            statements_with_discrepancies=disputed,
+            reconciliation_discrepancies=discrepancies,
         ),
     )

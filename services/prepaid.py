@@ -1,7 +1,8 @@
 """Prepaid balances of B2B channels: operators top them up, partners pay orders from them.
 
-Every change is one conditional UPDATE of the account plus one BalanceMovement row in the
-same transaction, so the balance is always the sum of the channel's movements.
+Every change is one conditional UPDATE of the account plus one BalanceMovement row and
+one ledger transaction in the same transaction, so the balance is always the sum of the
+channel's movements, and minus the sum of its PREPAID ledger entries (a liability).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.money import Money
 from domain.orders import OrderStatus
-from models import BalanceMovement, Channel, ChannelKind, Order, PrepaidAccount
-from services import order_lifecycle
+from models import BalanceMovement, Channel, ChannelKind, LedgerTransaction, Order, OrderLine, PrepaidAccount
+from services import ledger, order_lifecycle
 from services.database import rows_changed
 from services.unit_of_work import UnitOfWork
 
@@ -68,6 +69,7 @@ async def top_up(
             .values(balance_fen=PrepaidAccount.balance_fen + amount.minor)
         )
         session.add(BalanceMovement(channel_id=channel.id, amount_fen=amount.minor, reason=reason, actor=actor, at=now))
+        await ledger.post_top_up(session, channel.id, amount, reference, now, actor)
         await session.flush()
     balance = await balance_of(session, channel.id)
     return TopUp(Money(balance, channel.currency))
@@ -109,10 +111,37 @@ async def pay_from_balance(uow: UnitOfWork, order: Order, *, actor: str, now: da
         reason=f"order {order.number}", actor=actor, at=now,
     ))
     try:
+        await ledger.post_prepaid_payment(session, order, now, actor)
         await session.flush()
     except IntegrityError:
         return await _undo(uow, order, "INVALID_STATE", "the order was already paid from the balance")
     return outcome
+
+
+async def refund_line(session: AsyncSession, line_id: int, *, at: datetime) -> None:
+    """Give a refunded line's payment back to the balance it was paid from, once.
+
+    Lines of orders not paid from a balance post nothing here.
+    """
+    found = (
+        await session.execute(select(OrderLine, Order).join(Order, Order.id == OrderLine.order_id).where(OrderLine.id == line_id))
+    ).one()
+    line, order = found
+    paid_from_balance = await session.scalar(
+        select(LedgerTransaction.id).where(LedgerTransaction.key == f"prepaid-payment:{order.id}")
+    )
+    if paid_from_balance is None or not await ledger.post_prepaid_refund(session, line, order, at):
+        return
+    amount = line.unit_price_fen * line.quantity
+    await session.execute(
+        update(PrepaidAccount)
+        .where(PrepaidAccount.channel_id == order.channel_id)
+        .values(balance_fen=PrepaidAccount.balance_fen + amount)
+    )
+    session.add(BalanceMovement(
+        channel_id=order.channel_id, amount_fen=amount, reason=f"refund {order.number} line {line.id}", actor="system", at=at,
+    ))
+    await session.flush()
 
 
 async def _undo(uow: UnitOfWork, order: Order, code: str, message: str) -> order_lifecycle.Outcome:

@@ -14,6 +14,7 @@ const KEY_STORAGE = "quanyi.dashboard.key";
 const DASHBOARD = `subscription Dashboard {
   dashboard {
     at ordersLastMinute ordersLastHour riskInterceptions riskReviews topRiskRules { rule attempts }
+    marginLastHour { amount currency } statementsWithDiscrepancies reconciliationDiscrepancies
     revenueLastMinute { amount currency } revenueLastHour { amount currency }
     topSkus { sku { id code name } units revenue { amount currency } }
     lowStock { sku { id code name } available }
@@ -202,6 +203,9 @@ function showSnapshot(snapshot) {
   setTile("risk", count(snapshot.riskInterceptions));
   document.querySelector('[data-tile="risk"]').classList.toggle("alert", snapshot.riskInterceptions > 0);
   showRiskDetail(snapshot.riskReviews || 0, snapshot.topRiskRules || []);
+  setTile("margin-hour", money(snapshot.marginLastHour));
+  setTile("reconciliation", count(snapshot.reconciliationDiscrepancies));
+  document.querySelector('[data-tile="reconciliation"]').classList.toggle("alert", snapshot.statementsWithDiscrepancies > 0);
   showTopSkus(snapshot.topSkus || []);
   showLowStock(snapshot.lowStock || []);
   page.updated.textContent = `Snapshot at ${clock(new Date(snapshot.at))}`;

@@ -186,9 +186,10 @@ async def test_channel_performance_from_placement_to_delivery(catalog_db: Databa
         web = await analytics.channel_performance(session, period, channel_id=history.channels["web"])
 
     assert every == [
-        analytics.ChannelFigures("jp", 0, 0, Money(0, "JPY"), Money(0, "JPY"), delivered=0, risk_rejections=0),
-        analytics.ChannelFigures("taobao", 3, 1, cny("45.00"), cny("198.00"), delivered=0, risk_rejections=1),
-        analytics.ChannelFigures("web", 3, 2, cny("228.00"), cny("0"), delivered=1, risk_rejections=0),
+        # No line was posted to the ledger (these orders were written directly): no margin yet.
+        analytics.ChannelFigures("jp", 0, 0, Money(0, "JPY"), Money(0, "JPY"), delivered=0, risk_rejections=0, margin=Money(0, "JPY")),
+        analytics.ChannelFigures("taobao", 3, 1, cny("45.00"), cny("198.00"), delivered=0, risk_rejections=1, margin=cny("0")),
+        analytics.ChannelFigures("web", 3, 2, cny("228.00"), cny("0"), delivered=1, risk_rejections=0, margin=cny("0")),
     ]
     assert [str(f.conversion) for f in every] == ["None", "0.0000", "0.3333"]
     # Rejected attempts per attempt: taobao placed three orders and had one attempt rejected.

@@ -1,0 +1,133 @@
+"""Double-entry postings: what each business event writes to the ledger. No I/O.
+
+Amounts are signed integer fen, debit positive. Every transaction's postings sum to
+zero. Asset accounts (the channel's receivable, our deposit at a supplier, the bank)
+normally carry debit (positive) balances; liability and income accounts (commission,
+margin, prepaid balances) carry credit (negative) ones, so their balance as shown is
+minus the sum of their entries.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+from domain.money import Money
+
+
+class Account(enum.Enum):
+    # What the channel collected from buyers for us (debit-normal, per channel).
+    CHANNEL = "CHANNEL"
+    # What we hold at a supplier: deposits less the cost of what it delivered (debit-normal).
+    SUPPLIER = "SUPPLIER"
+    # The channel's commission on its sales (credit-normal, per channel).
+    COMMISSION = "COMMISSION"
+    # The platform's margin: the rest of the payment (credit-normal, may be negative).
+    MARGIN = "MARGIN"
+    # A B2B channel's prepaid balance with us (credit-normal, per channel).
+    PREPAID = "PREPAID"
+    # The platform's bank: the other side of top-ups and supplier deposits (debit-normal).
+    BANK = "BANK"
+
+
+# +1 where the balance is the sum of the entries, -1 where it is minus the sum.
+NORMAL_SIGN = {
+    Account.CHANNEL: 1, Account.SUPPLIER: 1, Account.BANK: 1,
+    Account.COMMISSION: -1, Account.MARGIN: -1, Account.PREPAID: -1,
+}
+
+
+class Kind(enum.Enum):
+    """What a transaction records; settlement statements read DELIVERY and REFUND."""
+
+    DELIVERY = "DELIVERY"
+    REFUND = "REFUND"
+    PREPAID_PAYMENT = "PREPAID_PAYMENT"
+    PREPAID_REFUND = "PREPAID_REFUND"
+    TOP_UP = "TOP_UP"
+    SUPPLIER_DEPOSIT = "SUPPLIER_DEPOSIT"
+
+
+SETTLED_KINDS = (Kind.DELIVERY, Kind.REFUND)
+
+
+class UnbalancedTransaction(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account: Account
+    amount: Money  # debit positive
+
+
+@dataclass(frozen=True, slots=True)
+class LineFigures:
+    """The settlement of one delivered order line: gross = cost + commission + margin."""
+
+    gross: Money
+    cost: Money
+    commission: Money
+    margin: Money
+
+
+def commission_rate(basis_points: int) -> Decimal:
+    return Decimal(basis_points).scaleb(-4)
+
+
+def line_figures(unit_price: Money, unit_cost: Money, quantity: int, commission_bp: int) -> LineFigures:
+    """The buyer's payment split three ways; commission is rounded once, the margin takes the rest."""
+    gross = unit_price * quantity
+    cost = unit_cost * quantity
+    commission = gross.apply_rate(commission_rate(commission_bp))
+    return LineFigures(gross, cost, commission, gross - cost - commission)
+
+
+def balanced(postings: list[Posting]) -> list[Posting]:
+    """`postings` if they sum to zero in one currency; anything else is a bug, refused."""
+    if not postings:
+        raise UnbalancedTransaction("a transaction has postings")
+    currencies = {p.amount.currency for p in postings}
+    if len(currencies) != 1:
+        raise UnbalancedTransaction(f"postings in {sorted(currencies)}")
+    if sum(p.amount.minor for p in postings) != 0:
+        raise UnbalancedTransaction("postings do not sum to zero")
+    return postings
+
+
+def delivery(figures: LineFigures) -> list[Posting]:
+    return balanced([
+        Posting(Account.CHANNEL, figures.gross),
+        Posting(Account.SUPPLIER, -figures.cost),
+        Posting(Account.COMMISSION, -figures.commission),
+        Posting(Account.MARGIN, -figures.margin),
+    ])
+
+
+def reversal(postings: list[Posting]) -> list[Posting]:
+    """The exact negation: a refund undoes what was posted, whatever the rates are now."""
+    return balanced([Posting(p.account, -p.amount) for p in postings])
+
+
+def prepaid_payment(amount: Money) -> list[Posting]:
+    """An order paid from a prepaid balance: the balance owes less, the channel's receivable is settled."""
+    return balanced([Posting(Account.PREPAID, amount), Posting(Account.CHANNEL, -amount)])
+
+
+def prepaid_refund(amount: Money) -> list[Posting]:
+    """A refunded line of an order paid from the balance goes back to the balance."""
+    return reversal(prepaid_payment(amount))
+
+
+def top_up(amount: Money) -> list[Posting]:
+    return balanced([Posting(Account.BANK, amount), Posting(Account.PREPAID, -amount)])
+
+
+def supplier_deposit(amount: Money) -> list[Posting]:
+    return balanced([Posting(Account.SUPPLIER, amount), Posting(Account.BANK, -amount)])
+
+
+def balance(account: Account, entries: list[Money], currency: str = "CNY") -> Money:
+    """An account's balance as shown: the sum of its entries on its normal side."""
+    return sum(entries, Money(0, currency)) * NORMAL_SIGN[account]

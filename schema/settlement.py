@@ -1,0 +1,182 @@
+"""Settlement types: statements with totals and lines, reconciliation reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from domain import settlement as domain
+from models import Reconciliation, ReconciliationItem, SettlementStatement as StatementRow
+from schema.context import Info
+from schema.money import Money
+from schema.relay import Node, PageInfo, decode_cursor, encode_cursor, encode_id, page_size
+from services import reconciliation, statement_figures
+
+SettlementParty = strawberry.enum(domain.Party, description="Whom a statement settles with.")
+StatementStatus = strawberry.enum(domain.StatementStatus, description="DRAFT → CONFIRMED (frozen) → PAID.")
+DiscrepancyKind = strawberry.enum(domain.Discrepancy, description="How the two sides' records differ.")
+
+MAX_LINES_PAGE = 500
+
+
+@strawberry.type(description="A statement's figures. gross = supplierCost + commission + margin, to the fen.")
+class SettlementTotals:
+    gross: Money = strawberry.field(description="Buyers' payments for the lines delivered.")
+    supplier_cost: Money
+    commission: Money = strawberry.field(description="The channel's commission at its rate, rounded once per line.")
+    margin: Money = strawberry.field(description="The platform's margin: gross − cost − commission; may be negative.")
+    refunds: Money = strawberry.field(description="Gross refunded; refunded cost and commission come back with it.")
+    net: Money = strawberry.field(description=(
+        "A channel: what it remits, gross − refunds − (commission − refunded commission). "
+        "A supplier: what its deliveries cost, supplier cost − refunded cost."
+    ))
+    order_count: int = strawberry.field(description="Orders with a line delivered in the statement.")
+
+
+@strawberry.type(description="One order line of a statement.")
+class SettlementLine:
+    order_number: str
+    external_order_number: str = strawberry.field(description="The order's idempotency key: a partner's own order number.")
+    sku: str = strawberry.field(description="The SKU's code.")
+    quantity: int
+    gross: Money
+    cost: Money
+    commission: Money
+    margin: Money
+    refunded: Money = strawberry.field(description="Gross refunded in this statement.")
+
+    @classmethod
+    def of(cls, line: statement_figures.Line, currency: str) -> SettlementLine:
+        return cls(
+            order_number=line.order_number, external_order_number=line.external_order_number, sku=line.sku_code,
+            quantity=line.quantity, gross=Money.fen(line.gross, currency), cost=Money.fen(line.cost, currency),
+            commission=Money.fen(line.commission, currency), margin=Money.fen(line.margin, currency),
+            refunded=Money.fen(line.refunded, currency),
+        )
+
+
+@strawberry.type
+class SettlementLineEdge:
+    cursor: str
+    node: SettlementLine
+
+
+@strawberry.type
+class SettlementLineConnection:
+    edges: list[SettlementLineEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="One difference between their records and ours.")
+class ReconciliationDiscrepancy:
+    kind: DiscrepancyKind  # type: ignore[valid-type]
+    external_order_number: str
+    our_amount: Money | None
+    their_amount: Money | None
+    our_status: str | None
+    their_status: str | None
+
+    @classmethod
+    def of(cls, row: ReconciliationItem, currency: str) -> ReconciliationDiscrepancy:
+        def money(fen: int | None) -> Money | None:
+            return Money.fen(fen, currency) if fen is not None else None
+
+        return cls(
+            kind=row.kind, external_order_number=row.order_number, our_amount=money(row.our_amount_fen),
+            their_amount=money(row.their_amount_fen), our_status=row.our_status, their_status=row.their_status,
+        )
+
+
+@strawberry.type(description="The other side's records compared with a statement.")
+class ReconciliationReport(Node):
+    statement_id: strawberry.ID
+    at: datetime
+    actor: str
+    records: int = strawberry.field(description="Records they sent.")
+    matched: int = strawberry.field(description="Their records that agree with ours.")
+    missing_on_their_side: int
+    missing_on_our_side: int
+    amount_mismatches: int
+    status_mismatches: int
+    _pk: strawberry.Private[int]
+    _currency: strawberry.Private[str]
+
+    @classmethod
+    def from_model(cls, row: Reconciliation, currency: str) -> ReconciliationReport:
+        return cls(
+            id=encode_id("ReconciliationReport", row.id), statement_id=encode_id("SettlementStatement", row.statement_id),
+            at=row.at, actor=row.actor, records=row.records, matched=row.matched,
+            missing_on_their_side=row.missing_on_their_side, missing_on_our_side=row.missing_on_our_side,
+            amount_mismatches=row.amount_mismatches, status_mismatches=row.status_mismatches, _pk=row.id, _currency=currency,
+        )
+
+    @strawberry.field(description="Every difference, by order number.")
+    async def discrepancies(self, info: Info) -> list[ReconciliationDiscrepancy]:
+        async with info.context.db.fresh_sessions() as session:
+            rows = await reconciliation.items_of(session, self._pk)
+        return [ReconciliationDiscrepancy.of(row, self._currency) for row in rows]
+
+
+@strawberry.type(description="What is settled with a channel or a supplier for a period.")
+class SettlementStatement(Node):
+    party: SettlementParty  # type: ignore[valid-type]
+    code: str = strawberry.field(description="The channel's or supplier's code.")
+    period_start: datetime
+    period_end: datetime
+    status: StatementStatus  # type: ignore[valid-type]
+    totals: SettlementTotals
+    generated_at: datetime
+    confirmed_at: datetime | None
+    paid_at: datetime | None
+    _row: strawberry.Private[StatementRow]
+
+    @classmethod
+    def from_model(cls, row: StatementRow) -> SettlementStatement:
+        def money(fen: int) -> Money:
+            return Money.fen(fen, row.currency)
+
+        totals = SettlementTotals(
+            gross=money(row.gross_fen), supplier_cost=money(row.cost_fen), commission=money(row.commission_fen),
+            margin=money(row.margin_fen), refunds=money(row.refunds_fen), net=money(row.net_fen),
+            order_count=row.order_count,
+        )
+        return cls(
+            id=encode_id("SettlementStatement", row.id), party=row.party, code=row.code,
+            period_start=row.period_start, period_end=row.period_end, status=row.status, totals=totals,
+            generated_at=row.generated_at, confirmed_at=row.confirmed_at, paid_at=row.paid_at, _row=row,
+        )
+
+    @strawberry.field(description="A line per order line, in order-line order (at most 500 a page).")
+    async def lines(self, info: Info, first: int | None = 100, after: str | None = None) -> SettlementLineConnection:
+        limit = page_size(first, default=100, maximum=MAX_LINES_PAGE)
+        after_id = decode_cursor(after, "SettlementLine") if after is not None else None
+        async with info.context.db.fresh_sessions() as session:
+            found = await statement_figures.lines(session, self._row, after=after_id, limit=limit + 1)
+        more, found = len(found) > limit, found[:limit]
+        edges = [
+            SettlementLineEdge(cursor=encode_cursor("SettlementLine", line.line_id), node=SettlementLine.of(line, self._row.currency))
+            for line in found
+        ]
+        return SettlementLineConnection(edges=edges, page_info=PageInfo(
+            has_next_page=more, has_previous_page=after_id is not None,
+            start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+        ))
+
+    @strawberry.field(description="Reconciliation reports of this statement, newest first.")
+    async def reconciliations(self, info: Info) -> list[ReconciliationReport]:
+        async with info.context.db.fresh_sessions() as session:
+            found = await reconciliation.reports_of(session, [self._row.id])
+        return [ReconciliationReport.from_model(row, self._row.currency) for row in found[self._row.id]]
+
+
+@strawberry.type
+class SettlementStatementEdge:
+    cursor: str
+    node: SettlementStatement
+
+
+@strawberry.type
+class SettlementStatementConnection:
+    edges: list[SettlementStatementEdge]
+    page_info: PageInfo

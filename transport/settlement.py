@@ -1,0 +1,161 @@
+"""GET /settlement/{id}.csv (a statement's lines, streamed) and POST /settlement/{id}/reconcile
+(the other side's records as CSV). Authorised like the GraphQL fields: operators any
+statement, a partner its own channel's; no key 401, another kind of key 403, a statement
+the caller may not see 404, exactly like an unknown one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from broker import Broker
+from domain.access import Principal, Role
+from domain.money import Money
+from models import SettlementStatement
+from resolvers.settlement_access import visible_statement
+from schema.errors import ApiError
+from schema.relay import decode_pk, encode_id
+from services import reconciliation, statement_figures
+from services.database import Database
+from services.unit_of_work import UnitOfWork
+
+PAGE = 1000
+COLUMNS = (
+    "order_number", "external_order_number", "sku", "quantity", "gross", "cost", "commission", "margin", "refunded",
+)
+
+PrincipalOf = Callable[[Mapping[str, str]], Awaitable[Principal]]
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status)
+
+
+class SettlementFiles:
+    def __init__(self, db: Database, broker: Broker, principal_of: PrincipalOf) -> None:
+        self._db = db
+        self._broker = broker
+        self._principal_of = principal_of
+
+    async def _statement(self, request: Request) -> tuple[Principal, SettlementStatement]:
+        try:
+            principal = await self._principal_of(request.headers)
+        except ApiError as error:
+            raise _Refused(_error(401, "UNAUTHENTICATED", error.message)) from None
+        if principal.role is None:
+            raise _Refused(_error(401, "UNAUTHENTICATED", "this needs a key: Authorization: Bearer <key>"))
+        if not (principal.is_admin or principal.role is Role.PARTNER):
+            raise _Refused(_error(403, "FORBIDDEN", "settlement is for operators and partners"))
+        raw = request.path_params["id"]
+        try:
+            pk = int(raw) if raw.isdigit() else decode_pk(raw, "SettlementStatement")
+        except ApiError:
+            pk = None
+        row = await visible_statement(self._db, principal, pk) if pk is not None and pk < 2**31 else None
+        if row is None:
+            raise _Refused(_error(404, "NOT_FOUND", "no such statement"))
+        return principal, row
+
+    async def export(self, request: Request) -> Response:
+        try:
+            _, row = await self._statement(request)
+        except _Refused as refused:
+            return refused.response
+        name = f"settlement-{row.code}-{row.period_start:%Y%m%d}-{row.period_end:%Y%m%d}-{row.status.value.lower()}.csv"
+        return StreamingResponse(
+            self._rows(row), media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"},
+        )
+
+    async def _rows(self, statement: SettlementStatement) -> AsyncIterator[str]:
+        """One page of lines at a time, each read in a short session of its own."""
+        yield _csv_line(COLUMNS)
+        after: int | None = None
+        while True:
+            async with self._db.fresh_sessions() as session:
+                page = await statement_figures.lines(session, statement, after=after, limit=PAGE)
+            if not page:
+                return
+            chunk = io.StringIO()
+            writer = csv.writer(chunk, lineterminator="\n")
+            for line in page:
+                money = (line.gross, line.cost, line.commission, line.margin, line.refunded)
+                writer.writerow([
+                    line.order_number, line.external_order_number, line.sku_code, line.quantity,
+                    *(str(Money(fen, statement.currency).amount) for fen in money),
+                ])
+            yield chunk.getvalue()
+            after = page[-1].line_id
+            if len(page) < PAGE:
+                return
+
+    async def reconcile(self, request: Request) -> Response:
+        try:
+            principal, row = await self._statement(request)
+        except _Refused as refused:
+            return refused.response
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/csv":
+            return _error(415, "UNSUPPORTED_MEDIA_TYPE", "send the records as text/csv")
+        try:
+            body = await _body(request)
+        except ValueError:
+            return _error(413, "TOO_LARGE", f"a file is limited to {reconciliation.MAX_CSV_BYTES} bytes")
+        except ClientDisconnect:
+            return _error(400, "MALFORMED", "the client went away mid-request")
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return _error(400, "MALFORMED", "the file is not UTF-8 text")
+        parsed = reconciliation.parse_csv(text, row.currency)
+        async with UnitOfWork(self._db, self._broker) as uow:
+            filed = await reconciliation.file_report(uow, row, parsed, actor=principal.actor, now=datetime.now(UTC))
+        if filed.report is None:
+            errors = [{"row": e.row, "field": e.field, "message": e.message, "code": e.code} for e in filed.errors]
+            return _error(422, "INVALID_RECORDS", "nothing was stored: correct these rows and send the file again", errors=errors)
+        report = filed.report
+        return JSONResponse({
+            "id": _report_id(report.id), "records": report.records, "matched": report.matched,
+            "missingOnTheirSide": report.missing_on_their_side, "missingOnOurSide": report.missing_on_our_side,
+            "amountMismatches": report.amount_mismatches, "statusMismatches": report.status_mismatches,
+        })
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/settlement/{id}.csv", self.export, methods=["GET", "HEAD"]),
+            Route("/settlement/{id}/reconcile", self.reconcile, methods=["POST"]),
+        ]
+
+
+def _report_id(pk: int) -> str:
+    return str(encode_id("ReconciliationReport", pk))
+
+
+def _csv_line(cells: tuple[str, ...]) -> str:
+    return ",".join(cells) + "\n"
+
+
+async def _body(request: Request) -> bytes:
+    limit = reconciliation.MAX_CSV_BYTES
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ValueError("too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ValueError("too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
