@@ -2,6 +2,16 @@
 
 from models.base import Base
 from models.catalog import Brand, BundleItem, Category, Product, Sku, SkuSupplier, Supplier
+from models.fulfilment import (
+    CodeReveal,
+    Delivery,
+    InboxMessage,
+    Job,
+    JobAttempt,
+    Refund,
+    SupplierAttempt,
+    TopUpTask,
+)
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.keys import ApiKey
@@ -10,6 +20,14 @@ from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier
 
 __all__ = [
+    "CodeReveal",
+    "Delivery",
+    "InboxMessage",
+    "Job",
+    "JobAttempt",
+    "Refund",
+    "SupplierAttempt",
+    "TopUpTask",
     "Allocation",
     "ApiKey",
     "BalanceMovement",
