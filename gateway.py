@@ -26,22 +26,64 @@ from services.access_tokens import AccessTokens
 from services.authenticator import Authenticator
 from services.database import Database
 from services.expiry import run_expiry
+from services.fulfilment import Fulfilment
+from services.refunds import RecordedRefunds
+from services.secret_box import SecretBox
+from services.senders import EmailSender, InboxSender, Sender, SmsSender
+from services.topup import TopUps
+from services.worker import Worker
 from services.stock_feed import StockFeed
 from transport.auth import bearer
 from transport.dashboard import dashboard_routes
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.response_cache import ResponseCache, run_follower
+from transport.supplier_webhook import SupplierWebhook
 from transport.webhooks import PaymentWebhook
 from transport.websocket import GraphQLWebSocket
+from suppliers.base import SupplierAdapter
+from suppliers.registry import Factory, SupplierRegistry
 
 log = logging.getLogger("quanyi")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def _http_supplier(row: object, secret: str) -> SupplierAdapter:
+    from suppliers.http import HttpSupplier
+    from models import Supplier
+
+    assert isinstance(row, Supplier) and row.base_url
+    return HttpSupplier(row.code, row.base_url, secret, timeout_seconds=row.timeout_seconds)
+
+
+SUPPLIER_ADAPTERS: dict[str, Factory] = {"http": _http_supplier}
+
+
+def senders_of(settings: Settings) -> list[Sender]:
+    """The inbox always; SMS and email only when configured."""
+    senders: list[Sender] = [InboxSender()]
+    if settings.sms_url:
+        senders.append(SmsSender(settings.sms_url, settings.sms_token))
+    if settings.smtp_host:
+        senders.append(EmailSender(settings.smtp_host, settings.smtp_port, settings.smtp_from,
+                                   username=settings.smtp_username, password=settings.smtp_password))
+    return senders
+
+
+def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     db = Database.connect(settings)
     broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+    box = SecretBox(settings.secret_key)
+    suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
+    senders = senders_of(settings)
+    fulfilment = Fulfilment(
+        db, broker, TopUps(db, suppliers, settings.public_url, lambda: datetime.now(UTC)), senders, box,
+        RecordedRefunds(),
+    )
+    worker = Worker(
+        db, broker, fulfilment.handlers(), concurrency=settings.worker_concurrency,
+        poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
+    )
     cache = ResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key))
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
@@ -62,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Context(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=cache.on_event if cache is not None else None, stock_feed=stock_feed,
-            new_loaders=lambda moment: Loaders.create(db, moment),
+            new_loaders=lambda moment: Loaders.create(db, moment), senders=senders,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -85,6 +127,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ]
         if cache is not None:
             followers.append(asyncio.create_task(run_follower(cache, broker), name="catalog-changes"))
+        if settings.worker:
+            followers.append(asyncio.create_task(worker.run(), name="jobs"))
         try:
             yield
         finally:
@@ -93,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await follower
             await stock_feed.close()
+            await suppliers.close()
             await broker.close()
             await db.dispose()
 
@@ -104,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/webhooks/payment", payment_webhook.handle, methods=["POST"]),
+        Route("/webhooks/supplier/{code}", SupplierWebhook(db, broker, suppliers).handle, methods=["POST"]),
     ]
     routes += dashboard_routes()
     app = Starlette(routes=routes, lifespan=lifespan)
@@ -111,6 +157,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.db = db
     app.state.broker = broker
     app.state.response_cache = cache
+    app.state.worker = worker
+    app.state.suppliers = suppliers
     return app
 
 

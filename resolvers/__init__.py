@@ -8,6 +8,7 @@ from strawberry.tools import merge_types
 from resolvers.analytics import AnalyticsQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.codes import CodesMutation
+from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.prepaid import PrepaidMutation
@@ -20,7 +21,7 @@ from schema.orders import Order
 from schema.pricing import PriceChange
 
 Query = merge_types("Query", (CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery))
-Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation))
+Mutation = merge_types("Mutation", (OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, FulfilmentMutation))
 
 
 def build_schema() -> strawberry.Schema:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeAlias
@@ -14,6 +14,7 @@ from config import Settings
 from domain.access import Principal
 from services.authenticator import Authenticator
 from services.database import Database
+from services.senders import Sender
 from services.stock_feed import StockFeed
 from services.unit_of_work import UnitOfWork
 
@@ -38,6 +39,8 @@ class Context:
     stock_feed: StockFeed[StockChange] | None = None  # the process's live stock, for stockChanged
     # Makes the loaders of a new operation; a WebSocket connection runs many operations.
     new_loaders: Callable[[datetime], Loaders] | None = None
+    # Where deliveries go out (inbox, SMS, email), chosen once in gateway.py.
+    senders: Sequence[Sender] = ()
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.

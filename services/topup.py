@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.money import Money
-from models import Allocation, Sku, SkuSupplier, StockLevel, Supplier, SupplierAttempt, TopUpTask
+from models import Allocation, OrderLine, Sku, SkuSupplier, StockLevel, Supplier, SupplierAttempt, TopUpTask
 from services.database import Database, rows_changed
 from services.reservation import HELD, SOLD
 from suppliers.base import Outcome, Result, TopUp
@@ -211,3 +211,17 @@ async def _take_counter(session: AsyncSession, line_id: int, sku_id: int) -> Non
             .values(on_hand=StockLevel.on_hand - units, reserved=StockLevel.reserved - units)
             .execution_options(synchronize_session=False)
         )
+
+
+async def apply_callback(session: AsyncSession, supplier_id: int, result: Result, now: datetime) -> int | None:
+    """A verified callback's outcome; returns the order to wake, or None when it changed
+    nothing (a repeated callback, a task already decided, or not this supplier's task)."""
+    if result.outcome not in (Outcome.SUCCEEDED, Outcome.FAILED):
+        return None  # PENDING tells us nothing new
+    task = await session.scalar(select(TopUpTask).where(TopUpTask.request_id == result.request_id))
+    if task is None or task.supplier_id != supplier_id:
+        return None
+    if not await apply(session, task.id, supplier_id, "CALLBACK", result, transition(task, result, now), now,
+                       statuses=AWAITING, checks=None):
+        return None
+    return await session.scalar(select(OrderLine.order_id).where(OrderLine.id == task.line_id))
