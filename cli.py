@@ -1,4 +1,4 @@
-"""The `quanyi` command: serve, migrate, seed-demo, keys, import-codes."""
+"""The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, supplier-sim."""
 
 from __future__ import annotations
 
@@ -163,10 +163,44 @@ def cmd_import_codes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_supplier_sim(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from suppliers.simulator import create_simulator
+
+    secret = args.secret or os.environ.get("QUANYI_SUPPLIER_SIM_SECRET", "")
+    if not secret:
+        raise ValueError("give the shared secret: --secret or QUANYI_SUPPLIER_SIM_SECRET")
+    app = create_simulator(
+        secret, seed=args.seed, mode=args.mode, latency_ms=args.latency_ms,
+        jitter_ms=args.jitter_ms, fail_rate=args.fail_rate,
+    )
+    print(f"Supplier simulator on http://{args.host}:{args.port} ({args.mode} mode, "
+          f"latency {args.latency_ms} ms, fail rate {args.fail_rate}); "
+          f"faults: http://{args.host}:{args.port}/control", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                timeout_graceful_shutdown=5)
+    return 0
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 50_000:
         raise argparse.ArgumentTypeError("between 1 and 50000")
+    return value
+
+
+def _milliseconds(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("0 or more")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("between 0 and 1")
     return value
 
 
@@ -209,6 +243,23 @@ def parser() -> argparse.ArgumentParser:
     codes.add_argument("--resume", action="store_true",
                        help="continue after the last batch an earlier run committed")
     codes.set_defaults(run=cmd_import_codes)
+
+    sim = commands.add_parser(
+        "supplier-sim",
+        help="run a simulated top-up supplier (signed JSON over HTTP, faults on demand)",
+        description="The shared secret comes from --secret or QUANYI_SUPPLIER_SIM_SECRET. "
+        "Faults can be changed while it runs: POST /control.",
+    )
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8100)
+    sim.add_argument("--secret", help="the shared signing secret (prefer the environment)")
+    sim.add_argument("--latency-ms", type=_milliseconds, default=50)
+    sim.add_argument("--jitter-ms", type=_milliseconds, default=0)
+    sim.add_argument("--fail-rate", type=_share, default=0.0, help="0 to 1 (default 0)")
+    sim.add_argument("--mode", choices=["async", "sync"], default="async")
+    sim.add_argument("--seed", type=int, help="make failures and jitter repeatable")
+    sim.add_argument("--log-level", default="warning")
+    sim.set_defaults(run=cmd_supplier_sim)
     return root
 
 

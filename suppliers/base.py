@@ -71,3 +71,7 @@ class SupplierAdapter(Protocol):
     async def balance(self) -> Money: ...
 
     async def close(self) -> None: ...
+
+
+class SupplierUnavailable(Exception):
+    """The supplier gave no usable answer to a call that has no Outcome (its balance)."""
