@@ -81,6 +81,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Workers read their settings from the environment.
         os.environ["QUANYI_DEMO"] = "1"
         os.environ["QUANYI_GRAPHIQL"] = "1"
+    if args.demo and not os.environ.get("QUANYI_PUBLIC_URL"):
+        # The demo's simulated suppliers call back here.
+        os.environ["QUANYI_PUBLIC_URL"] = f"http://{args.host}:{args.port}"
     settings = Settings.from_env()
     if settings.is_sqlite:
         # The embedded database migrates itself; production runs `quanyi migrate` first.

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from broker import connect
@@ -24,6 +24,7 @@ from schema.errors import Unauthenticated
 from schema.live import StockChange
 from services.access_tokens import AccessTokens
 from services.authenticator import Authenticator
+from services import demo_suppliers
 from services.database import Database
 from services.expiry import run_expiry
 from services.fulfilment import Fulfilment
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         db, broker, TopUps(db, suppliers, settings.public_url, lambda: datetime.now(UTC)), senders, box,
         RecordedRefunds(),
     )
+    demo_sims = demo_suppliers.simulators(demo_suppliers.demo_secret(settings.secret_key)) if settings.demo else {}
     worker = Worker(
         db, broker, fulfilment.handlers(), concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
@@ -121,6 +123,12 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
+        demo_stack = contextlib.AsyncExitStack()
+        if demo_sims:
+            await demo_stack.enter_async_context(demo_suppliers.running(
+                demo_sims, db, box, demo_suppliers.demo_secret(settings.secret_key),
+                settings.public_url or "http://127.0.0.1:8000",
+            ))
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
@@ -138,12 +146,13 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
                     await follower
             await stock_feed.close()
             await suppliers.close()
+            await demo_stack.aclose()
             await broker.close()
             await db.dispose()
 
     endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, cache)
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context)),
         Route("/healthz", healthz),
@@ -152,6 +161,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         Route("/webhooks/supplier/{code}", SupplierWebhook(db, broker, suppliers).handle, methods=["POST"]),
     ]
     routes += dashboard_routes()
+    routes += demo_suppliers.mounts(demo_sims)
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.db = db
