@@ -15,7 +15,7 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from broker import Broker
 from models import Job
@@ -124,7 +124,9 @@ class Worker:
         now = _now()
         # A plain read first: an idle worker never takes SQLite's write lock.
         async with self._db.fresh_sessions() as session:
-            due = await session.scalar(select(Job.id).where(Job.status == jobs.READY, Job.run_after <= now).limit(1))
+            due = await session.scalar(select(Job.id).where(
+                Job.status == jobs.READY, Job.run_after <= now, or_(Job.locked_until.is_(None), Job.locked_until <= now)
+            ).limit(1))
         if due is None:
             return []
         async with self._db.sessions() as session, session.begin():
