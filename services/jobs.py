@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -81,10 +82,13 @@ async def wake(session: AsyncSession, key: str, *, now: datetime) -> None:
     )
 
 
-async def claim(session: AsyncSession, *, worker: str, now: datetime, lease_seconds: float, limit: int) -> list[Claimed]:
-    """Lease up to `limit` due jobs for `worker`, oldest due first. The caller commits."""
+async def claim(
+    session: AsyncSession, *, worker: str, now: datetime, lease_seconds: float, limit: int, kinds: Sequence[str],
+) -> list[Claimed]:
+    """Lease up to `limit` due jobs of `kinds` for `worker`, oldest due first. The caller commits."""
     due = [
         Job.status == READY,
+        Job.kind.in_(kinds),
         Job.run_after <= now,
         or_(Job.locked_until.is_(None), Job.locked_until <= now),
     ]

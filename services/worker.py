@@ -97,9 +97,9 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    async def run_once(self) -> int:
+    async def run_once(self, now: datetime | None = None) -> int:
         """Claim what is due now and run it to the end; returns how many jobs ran (tests, tools)."""
-        claimed = await self._claim(self._concurrency)
+        claimed = await self._claim(self._concurrency, now)
         await asyncio.gather(*(self._execute(job) for job in claimed))
         return len(claimed)
 
@@ -120,17 +120,18 @@ class Worker:
             task.add_done_callback(self._running.discard)
         return len(claimed)
 
-    async def _claim(self, limit: int) -> list[jobs.Claimed]:
-        now = _now()
+    async def _claim(self, limit: int, now: datetime | None = None) -> list[jobs.Claimed]:
+        now = now or _now()
         # A plain read first: an idle worker never takes SQLite's write lock.
         async with self._db.fresh_sessions() as session:
             due = await session.scalar(select(Job.id).where(
-                Job.status == jobs.READY, Job.run_after <= now, or_(Job.locked_until.is_(None), Job.locked_until <= now)
+                Job.status == jobs.READY, Job.kind.in_(tuple(self._handlers)), Job.run_after <= now, or_(Job.locked_until.is_(None), Job.locked_until <= now)
             ).limit(1))
         if due is None:
             return []
         async with self._db.sessions() as session, session.begin():
-            return await jobs.claim(session, worker=self.name, now=now, lease_seconds=self._lease, limit=limit)
+            return await jobs.claim(session, worker=self.name, now=now, lease_seconds=self._lease, limit=limit,
+                                    kinds=tuple(self._handlers))
 
     async def _execute(self, job: jobs.Claimed) -> None:
         run = JobRun(job, self.name, self._db, self._broker)
