@@ -120,7 +120,8 @@ class Fulfilment:
                 await run.later(uow, now, max(0.05, min(waits, default=1.0)))
 
     async def _open_plans(self, order_id: int) -> list[Plan]:
-        async with self._db.sessions() as session:
+        # A plain read of committed rows: on SQLite it does not take the write lock.
+        async with self._db.fresh_sessions() as session:
             order = await session.get(Order, order_id)
             if order is None:
                 return []

@@ -84,7 +84,7 @@ class TopUps:
                 await self._conditional(task, {"status": FAILED}, now)
             else:
                 await self._step(plan, task, plan.suppliers[task.supplier_index], now)
-            async with self._db.sessions() as session:
+            async with self._db.fresh_sessions() as session:
                 fresh = await session.get(TopUpTask, task.id)
             if fresh is None:
                 return
