@@ -31,21 +31,21 @@ from servers import HOST, ROOT, free_port, project_env, serving, stop
 
 sys.path.insert(1, str(ROOT))
 
-from sqlalchemy import func, select, update  # noqa: E402
+from sqlalchemy import func, select, update
+from tables import markdown_table, text_table
 
-from config import Settings  # noqa: E402
-from domain.access import Role  # noqa: E402
-from domain.money import Money  # noqa: E402
-from domain.orders import OrderStatus  # noqa: E402
-from models import Order, Sku, StockLevel, Supplier  # noqa: E402
-from schema.relay import encode_id  # noqa: E402
-from services.database import Database  # noqa: E402
-from services.keys import issue_key  # noqa: E402
-from services.secret_box import SecretBox  # noqa: E402
-from suppliers.base import TopUp  # noqa: E402
-from suppliers.http import HttpSupplier  # noqa: E402
-from suppliers.registry import seal_secret  # noqa: E402
-from tables import markdown_table, text_table  # noqa: E402
+from config import Settings
+from domain.access import Role
+from domain.money import Money
+from domain.orders import OrderStatus
+from models import Order, Sku, StockLevel, Supplier
+from schema.relay import encode_id
+from services.database import Database
+from services.keys import issue_key
+from services.secret_box import SecretBox
+from suppliers.base import TopUp
+from suppliers.http import HttpSupplier
+from suppliers.registry import seal_secret
 
 SECRET = "bench-supplier-secret"
 SKU = "GS-60"
@@ -206,7 +206,7 @@ def write_doc(table: str, args: argparse.Namespace) -> None:
         "completion), the claim, and the worker's poll or wake-up. The payments arrive through the same "
         "single uvicorn process the worker runs in.\n"
     )
-    pattern = re.compile(r"## Fulfilment\n.*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(r"## Fulfilment\n.*?(?=\n## |\Z)", re.DOTALL)
     text = pattern.sub(section.rstrip("\n") + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
 

@@ -29,7 +29,7 @@ from broker import Broker
 from domain.catalog import SkuKind
 from domain.money import Money
 from domain.orders import OrderStatus
-from models import BundleItem, Order, OrderLine, Refund, Sku, SkuSupplier, TopUpTask
+from models import BundleItem, Order, OrderLine, Refund, Sku, TopUpTask
 from services import delivery, fulfilment_hooks, jobs, refunds
 from services.database import Database, rows_changed
 from services.events import stock_event
@@ -78,9 +78,10 @@ class Fulfilment:
             if order is None or order.status not in (OrderStatus.PAID, OrderStatus.FULFILLING):
                 await run.done(uow, now)
                 return
-            if order.status is OrderStatus.PAID:
-                if await move(uow.session, order, OrderStatus.FULFILLING, actor=ACTOR, reason="fulfilment started", at=now):
-                    announce(uow, order, OrderStatus.PAID, now)
+            if order.status is OrderStatus.PAID and await move(
+                uow.session, order, OrderStatus.FULFILLING, actor=ACTOR, reason="fulfilment started", at=now
+            ):
+                announce(uow, order, OrderStatus.PAID, now)
             lines, skus = await _lines(uow.session, order.id)
             await _plan_topups(uow.session, order, lines, skus, now)
             for line in lines:
@@ -125,7 +126,7 @@ class Fulfilment:
             order = await session.get(Order, order_id)
             if order is None:
                 return []
-            lines, skus = await _lines(session, order_id)
+            lines, _ = await _lines(session, order_id)
             tasks = await _tasks(session, [line.id for line in lines if line.outcome is None])
             plans: list[Plan] = []
             account = order.recharge_account or order.buyer_phone or ""

@@ -22,7 +22,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.money import Money
-from models import Allocation, OrderLine, Sku, SkuSupplier, StockLevel, Supplier, SupplierAttempt, TopUpTask
+from models import (
+    Allocation,
+    OrderLine,
+    Sku,
+    SkuSupplier,
+    StockLevel,
+    Supplier,
+    SupplierAttempt,
+    TopUpTask,
+)
 from services.database import Database, rows_changed
 from services.reservation import HELD, SOLD
 from suppliers.base import Outcome, Result, TopUp

@@ -8,7 +8,6 @@ orders of every kind are paid, the gateway is killed mid-fulfilment and started 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import subprocess
@@ -24,15 +23,15 @@ import pytest
 from sqlalchemy import func, select, update
 
 from config import Settings
+from domain.access import Role
 from domain.catalog import CodeStatus
 from domain.orders import OrderStatus
 from models import Allocation, CardCode, Order, OrderLine, Sku, Supplier
+from schema.relay import encode_id
 from services.database import Database
 from services.demo import seed_demo
 from services.keys import issue_key
 from services.secret_box import SecretBox
-from domain.access import Role
-from schema.relay import encode_id
 from suppliers.registry import seal_secret
 from tests.e2e.server import PROJECT, free_port, running_gateway
 from tests.e2e.shop import migrated_database

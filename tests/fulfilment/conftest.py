@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,10 +12,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import update
 
+from broker import Broker
 from config import Settings
 from gateway import create_app
-from models import Supplier
+from models import Job, Supplier, TopUpTask
+from schema.relay import encode_id
 from services.database import Database
+from services.jobs import READY
 from services.secret_box import SecretBox
 from services.worker import Worker
 from suppliers.base import Outcome
@@ -49,6 +53,7 @@ class Fulfilling:
     keys: Keys
     suppliers: dict[str, FakeSupplier]
     demo: Any
+    broker: Broker
 
     async def place(self, *lines: tuple[str, int], channel: str = "web", key: str | None = None,
                     **buyer: str) -> dict[str, Any]:
@@ -71,8 +76,6 @@ class Fulfilling:
         """Run jobs until nothing is due now (waits on suppliers are made due at once)."""
         for _ in range(30):
             async with self.db.sessions() as session, session.begin():
-                from models import Job, TopUpTask
-                from services.jobs import READY
                 await session.execute(update(Job).where(Job.status == READY).values(run_after=_past()))
                 await session.execute(update(TopUpTask).values(next_check_at=None))
             if not await self.worker.run_once():
@@ -90,18 +93,18 @@ def _n() -> int:
     return _counter[0]
 
 
-def _past() -> Any:
-    from datetime import UTC, datetime, timedelta
+def _past() -> datetime:
     return datetime.now(UTC) - timedelta(seconds=1)
 
 
-def _sku_id(demo: Any, code: str) -> str:
-    from schema.relay import encode_id
-    return encode_id("Sku", demo.skus[code])
+def _sku_id(catalog: Any, code: str) -> str:
+    return encode_id("Sku", catalog.skus[code])
 
 
 @pytest.fixture(scope="session")
-async def fulfilling(settings: Settings, db: Database, keys: Keys, demo: Any) -> AsyncIterator[Fulfilling]:
+async def fulfilling(
+    settings: Settings, db: Database, keys: Keys, demo: Any  # noqa: F811 - the shared fixtures
+) -> AsyncIterator[Fulfilling]:
     fakes = {"sim-fast": FakeSupplier("sim-fast"), "sim-backup": FakeSupplier("sim-backup")}
     box = SecretBox(settings.secret_key)
     async with db.sessions() as session, session.begin():
@@ -112,7 +115,7 @@ async def fulfilling(settings: Settings, db: Database, keys: Keys, demo: Any) ->
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://quanyi.test") as http:
-            yield Fulfilling(GraphQLClient(http), http, app.state.worker, db, keys, fakes, demo)
+            yield Fulfilling(GraphQLClient(http), http, app.state.worker, db, keys, fakes, demo, app.state.broker)
 
 
 @pytest.fixture

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import orjson
 from sqlalchemy import func, select
 
-from models import CardCode, InboxMessage, Job, JobAttempt
 from domain.catalog import CodeStatus
+from models import CardCode, InboxMessage, Job, JobAttempt
 from tests.fulfilment.conftest import Fulfilling
 from tests.fulfilment.fakes import FakeSupplier
 
@@ -93,6 +96,19 @@ async def test_resend_sends_the_same_codes_again_without_selling_another(fulfill
     assert after["deliveries"] == [{"channel": "INBOX", "status": "SENT", "attempts": 2}]
     stranger = await fulfilling.gql(RESEND, {"id": line["id"]}, key=fulfilling.keys.taobao)
     assert stranger == {"data": {"resendDelivery": {"orderLine": None, "userErrors": [{"code": "NOT_FOUND"}]}}}
+
+
+async def test_subscribers_follow_every_transition_to_delivered(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    order = await fulfilling.place(("GS-60", 1))
+    async with asyncio.timeout(10), fulfilling.broker.subscribe(f"order.{order['number']}") as messages:
+        await fulfilling.pay(order)
+        await fulfilling.settle()
+        seen = [orjson.loads(await anext(messages)) for _ in range(3)]
+    assert [(m["previousStatus"], m["status"]) for m in seen] == [
+        ("PENDING_PAYMENT", "PAID"), ("PAID", "FULFILLING"), ("FULFILLING", "DELIVERED")
+    ]
 
 
 def _pk(order: dict[str, str]) -> int:
