@@ -96,8 +96,10 @@ class HttpSupplier:
             # Only the supplier's own NOT_FOUND counts: a 404 from a proxy or a wrong
             # base URL says nothing about the request.
             try:
-                wire.parse_result(response.content, allowed={Outcome.NOT_FOUND})
+                found = wire.parse_result(response.content, allowed={Outcome.NOT_FOUND})
             except wire.WireError:
+                found = None
+            if found is None or found.request_id != request_id:
                 return self._unknown(request_id, "query", request_id, "HTTP 404 without NOT_FOUND")
             return Result(Outcome.NOT_FOUND, request_id, message="the supplier has no such request")
         result = self._reported(response, request_id)
@@ -136,7 +138,8 @@ class HttpSupplier:
             response.raise_for_status()
             return wire.parse_balance(response.content)
         except (httpx.HTTPError, wire.WireError) as error:
-            raise SupplierUnavailable(f"supplier {self.code}: no balance ({type(error).__name__})") from None
+            reason = type(error).__name__
+            raise SupplierUnavailable(f"supplier {self.code}: no balance ({reason})") from None
 
     async def close(self) -> None:
         if self._owns_client:

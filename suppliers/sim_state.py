@@ -48,12 +48,15 @@ class Faults:
                 raise ValueError(f"no fault named {name!r}")
             current = getattr(self, name)
             if isinstance(current, ServerError):
+                if value not in [e.value for e in ServerError]:
+                    raise ValueError(f"{name} is off, before or after")
                 value = ServerError(value)
             elif isinstance(current, bool):
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} is true or false")
             elif isinstance(current, float):
-                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                number = isinstance(value, int | float) and not isinstance(value, bool)
+                if not number or not 0 <= value <= 1:
                     raise ValueError(f"{name} is a number from 0 to 1")
                 value = float(value)
             elif isinstance(current, int):
@@ -85,7 +88,8 @@ class Submission:
 
     def result(self) -> Result:
         shown = self.outcome if self.settled else Outcome.PENDING
-        return Result(shown, self.topup.request_id, self.reference, self.message if self.settled else "")
+        message = self.message if self.settled else ""
+        return Result(shown, self.topup.request_id, self.reference, message)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -101,7 +105,9 @@ class Submission:
 class Ledger:
     """The supplier's books: one Submission per request_id; an account is credited once."""
 
-    def __init__(self, balance: Money, *, seed: int | None = None, max_submissions: int = 10_000) -> None:
+    def __init__(
+        self, balance: Money, *, seed: int | None = None, max_submissions: int = 10_000
+    ) -> None:
         self.balance = balance
         self.random = random.Random(seed)
         self._max = max_submissions
@@ -142,7 +148,9 @@ class Ledger:
         elif cost.currency != self.balance.currency or cost.minor > self.balance.minor:
             refusal = "insufficient balance"
         if refusal:
-            return Submission(topup, reference, Outcome.FAILED, settled=True, refused=True, message=refusal)
+            return Submission(
+                topup, reference, Outcome.FAILED, settled=True, refused=True, message=refusal
+            )
         # Always draw, so one seed gives the same sequence whatever fail_all says.
         unlucky = self.random.random() < faults.fail_rate
         if faults.fail_all or unlucky:

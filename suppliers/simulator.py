@@ -4,7 +4,7 @@
     GET  /topups/{request_id}    query
     GET  /balance                the prepaid balance top-ups are paid from
     GET  /control                the faults in force and the balance
-    POST /control                change them: {"fail_all": true, "latency_ms": 200, "balance": "5.00"}
+    POST /control                change them: {"fail_all": true, "balance": "5.00"}
     GET  /control/submissions    every request received: request_id, product, masked account,
                                  times received, status, callbacks delivered
 

@@ -127,7 +127,9 @@ def supplier() -> RigFactory:
     """`async with supplier(mode="sync", ...) as rig`: a fresh simulator with those faults."""
 
     @contextlib.asynccontextmanager
-    async def build(*, timeout_seconds: float = 5.0, balance: str = "1000.00", **faults: Any) -> AsyncIterator[Rig]:
+    async def build(
+        *, timeout_seconds: float = 5.0, balance: str = "1000.00", **faults: Any
+    ) -> AsyncIterator[Rig]:
         app = create_simulator(SECRET, balance=Money.of(balance), seed=7, **faults)
         callbacks = Callbacks()
         receiver = Starlette(routes=[

@@ -16,7 +16,9 @@ SECRET = "answers-secret"
 TOPUP = TopUp("Q2001-1", "QQ-COIN-50", "13800138000", 2, Money.of("50.00"), "https://gw/cb")
 
 
-def adapter_answering(status: int, body: bytes, seen: list[httpx.Request] | None = None) -> HttpSupplier:
+def adapter_answering(
+    status: int, body: bytes, seen: list[httpx.Request] | None = None
+) -> HttpSupplier:
     def answer(request: httpx.Request) -> httpx.Response:
         if seen is not None:
             seen.append(request)
@@ -63,13 +65,20 @@ async def test_a_submission_answer_maps_to_an_outcome(
     ("status", "body", "expected"),
     [
         (200, result("SUCCEEDED"), Result(Outcome.SUCCEEDED, "Q2001-1", "R9", "m")),
-        (404, result("NOT_FOUND"), Result(Outcome.NOT_FOUND, "Q2001-1", message="the supplier has no such request")),
-        (404, b"<html>not found</html>", Result(Outcome.UNKNOWN, "Q2001-1", message="query: HTTP 404 without NOT_FOUND")),
-        (401, b'{"message": "bad signature"}', Result(Outcome.UNKNOWN, "Q2001-1", message="query: HTTP 401")),
+        (404, result("NOT_FOUND"),
+         Result(Outcome.NOT_FOUND, "Q2001-1", message="the supplier has no such request")),
+        (404, result("NOT_FOUND", "ANOTHER"),
+         Result(Outcome.UNKNOWN, "Q2001-1", message="query: HTTP 404 without NOT_FOUND")),
+        (404, b"<html>not found</html>",
+         Result(Outcome.UNKNOWN, "Q2001-1", message="query: HTTP 404 without NOT_FOUND")),
+        (401, b'{"message": "bad signature"}',
+         Result(Outcome.UNKNOWN, "Q2001-1", message="query: HTTP 401")),
         (502, b"", Result(Outcome.UNKNOWN, "Q2001-1", message="query: HTTP 502")),
     ],
 )
-async def test_a_query_answer_maps_to_an_outcome(status: int, body: bytes, expected: Result) -> None:
+async def test_a_query_answer_maps_to_an_outcome(
+    status: int, body: bytes, expected: Result
+) -> None:
     assert await adapter_answering(status, body).query("Q2001-1") == expected
 
 

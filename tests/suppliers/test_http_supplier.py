@@ -237,7 +237,8 @@ async def test_logs_name_the_account_masked_and_never_the_secret(
 
         assert [r.getMessage() for r in caplog.records] == [
             "supplier sim took Q1015-1 (QQ-COIN-50 to *******8000): SUCCEEDED",
-            "supplier sim refused Q1015-2 (QQ-COIN-50 to *******5678): the account cannot be credited",
+            "supplier sim refused Q1015-2 (QQ-COIN-50 to *******5678): "
+            "the account cannot be credited",
             "supplier sim submit Q1015-3 (QQ-COIN-50 to *******8000): outcome unknown (HTTP 500)",
         ]
         assert SECRET not in repr(rig.adapter)

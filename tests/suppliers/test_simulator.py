@@ -52,6 +52,7 @@ async def test_faults_change_at_runtime_all_or_nothing(supplier: RigFactory) -> 
                 await rig.control.post("/control", json={"fail_rate": 2}),
                 await rig.control.post("/control", json={"latency_ms": 1, "surprise": True}),
                 await rig.control.post("/control", json={"mode": "later"}),
+                await rig.control.post("/control", json={"server_error": ["after"]}),
                 await rig.control.post("/control", json={"balance": 20}),
                 await rig.control.post("/control", content=b"[1]"),
             ]
@@ -68,6 +69,7 @@ async def test_faults_change_at_runtime_all_or_nothing(supplier: RigFactory) -> 
             (400, "fail_rate is a number from 0 to 1"),
             (400, "no fault named 'surprise'"),
             (400, "mode is sync or async"),
+            (400, "server_error is off, before or after"),
             (400, 'balance is a decimal string, e.g. "1000.00"'),
             (400, "send a JSON object of the settings to change"),
         ]

@@ -22,7 +22,9 @@ SECRET = "cli-sim-secret"
 
 
 @contextlib.asynccontextmanager
-async def supplier_sim(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+async def supplier_sim(
+    *args: str, env: dict[str, str]
+) -> AsyncIterator[asyncio.subprocess.Process]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("QUANYI_")}
     environment.update(env, PYTHONUNBUFFERED="1")
     process = await asyncio.create_subprocess_exec(
