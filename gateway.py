@@ -17,23 +17,27 @@ from starlette.websockets import WebSocket
 from broker import connect
 from config import Settings
 from domain.access import ANONYMOUS, Principal
+from models import Supplier
 from resolvers import build_schema
 from resolvers.loaders import Loaders
 from schema.context import Context
 from schema.errors import Unauthenticated
 from schema.live import StockChange
+from services import demo_suppliers
 from services.access_tokens import AccessTokens
 from services.authenticator import Authenticator
-from services import demo_suppliers
 from services.database import Database
 from services.expiry import run_expiry
 from services.fulfilment import Fulfilment
 from services.refunds import RecordedRefunds
 from services.secret_box import SecretBox
 from services.senders import EmailSender, InboxSender, Sender, SmsSender
+from services.stock_feed import StockFeed
 from services.topup import TopUps
 from services.worker import Worker
-from services.stock_feed import StockFeed
+from suppliers.base import SupplierAdapter
+from suppliers.http import HttpSupplier
+from suppliers.registry import Factory, SupplierRegistry
 from transport.auth import bearer
 from transport.dashboard import dashboard_routes
 from transport.graphql_http import GraphQLEndpoint
@@ -42,17 +46,13 @@ from transport.response_cache import ResponseCache, run_follower
 from transport.supplier_webhook import SupplierWebhook
 from transport.webhooks import PaymentWebhook
 from transport.websocket import GraphQLWebSocket
-from suppliers.base import SupplierAdapter
-from suppliers.registry import Factory, SupplierRegistry
 
 log = logging.getLogger("quanyi")
 
 
-def _http_supplier(row: object, secret: str) -> SupplierAdapter:
-    from suppliers.http import HttpSupplier
-    from models import Supplier
-
-    assert isinstance(row, Supplier) and row.base_url
+def _http_supplier(row: Supplier, secret: str) -> SupplierAdapter | None:
+    if not row.base_url:
+        return None  # not configured: the supplier is skipped
     return HttpSupplier(row.code, row.base_url, secret, timeout_seconds=row.timeout_seconds)
 
 

@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker import Broker
 from domain.catalog import SkuKind
-from domain.money import Money
 from domain.orders import OrderStatus
-from models import BundleItem, Order, OrderLine, Refund, Sku, TopUpTask
+from models import BundleItem, Order, OrderLine, Sku, TopUpTask
 from services import delivery, fulfilment_hooks, jobs, refunds
 from services.database import Database, rows_changed
 from services.events import stock_event
+from services.fulfilment_followups import Followups
 from services.order_events import move
 from services.order_lifecycle import announce
 from services.reservation import release
@@ -61,12 +61,11 @@ class Fulfilment:
     ) -> None:
         self._db, self._broker, self._topups = db, broker, topups
         self._senders = list(senders)
-        self._by_channel = {sender.channel: sender for sender in self._senders}
         self._box, self._refunds, self._clock = box, provider_refunds, clock
 
     def handlers(self) -> dict[str, Handler]:
-        return {jobs.FULFIL: self.fulfil, jobs.DELIVER: self.deliver, jobs.NOTIFY: self.notify,
-                jobs.REFUND: self.refund}
+        followups = Followups(self._db, self._senders, self._box, self._refunds, self._clock)
+        return {jobs.FULFIL: self.fulfil, **followups.handlers()}
 
     # --- FULFIL -----------------------------------------------------------------------
 
@@ -185,53 +184,6 @@ class Fulfilment:
                                    order_id=order.id, payload={"channel": sender.channel})
         uow.publish(jobs.JOBS_TOPIC, b"")
         log.info("order %s %s", order.number, target.value)
-
-    # --- DELIVER, NOTIFY, REFUND --------------------------------------------------------
-
-    async def deliver(self, run: JobRun) -> None:
-        line_id, channel = int(run.job.payload["line"]), str(run.job.payload["channel"])  # type: ignore[call-overload]
-        try:
-            async with run.uow() as uow:
-                now = self._clock()
-                await delivery.deliver(uow.session, self._box, self._by_channel, line_id, channel, now)
-                await run.done(uow, now)
-        except jobs.LeaseLost:
-            raise
-        except Exception as error:
-            async with self._db.sessions() as session, session.begin():
-                await delivery.record_delivery(session, line_id, channel, delivery.FAILED, type(error).__name__,
-                                               self._clock())
-            raise
-
-    async def notify(self, run: JobRun) -> None:
-        sender = self._by_channel.get(str(run.job.payload.get("channel")))
-        async with run.uow() as uow:
-            now = self._clock()
-            order = await uow.session.get(Order, run.job.order_id or 0)
-            if order is not None and sender is not None:
-                await sender.send(uow.session, await _notice(uow.session, order))
-            await run.done(uow, now)
-
-    async def refund(self, run: JobRun) -> None:
-        async with run.uow() as uow:
-            now = self._clock()
-            refund = await uow.session.get(Refund, int(run.job.payload["refund"]))  # type: ignore[call-overload]
-            order = await uow.session.get(Order, refund.order_id) if refund else None
-            if refund is not None and order is not None:
-                reference = run.job.payload.get("reference")
-                await self._refunds.request(refund, order.number, str(reference) if reference else None)
-            await run.done(uow, now)
-
-
-async def _notice(session: AsyncSession, order: Order) -> Message:
-    if order.status is OrderStatus.DELIVERED:
-        subject, body = f"Order {order.number} delivered", "Everything you ordered has been delivered."
-    else:
-        paid_back = sum(refund.amount_fen for refund in await refunds.of_order(session, order.id))
-        subject = f"Order {order.number}: refund of {Money(paid_back, order.currency)}"
-        body = ("We could not deliver this order and are refunding it." if order.status is OrderStatus.REFUNDED
-                else "Part of this order could not be delivered and is being refunded.")
-    return Message(order.id, order.number, None, subject, body, phone=order.buyer_phone, email=order.buyer_email)
 
 
 async def _locked(session: AsyncSession, order_id: int) -> Order | None:

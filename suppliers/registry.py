@@ -16,7 +16,7 @@ from suppliers.base import SupplierAdapter
 log = logging.getLogger("quanyi.suppliers")
 
 # Builds an adapter from a supplier row and its decrypted signing secret.
-Factory = Callable[[Supplier, str], SupplierAdapter]
+Factory = Callable[[Supplier, str], SupplierAdapter | None]
 
 
 def seal_secret(box: SecretBox, code: str, secret: str) -> bytes:
