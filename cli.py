@@ -1,4 +1,4 @@
-"""The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, supplier-sim."""
+"""The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, supplier-sim, supplier-config."""
 
 from __future__ import annotations
 
@@ -81,6 +81,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Workers read their settings from the environment.
         os.environ["QUANYI_DEMO"] = "1"
         os.environ["QUANYI_GRAPHIQL"] = "1"
+    if args.demo and not os.environ.get("QUANYI_PUBLIC_URL"):
+        # The demo's simulated suppliers call back here.
+        os.environ["QUANYI_PUBLIC_URL"] = f"http://{args.host}:{args.port}"
     settings = Settings.from_env()
     if settings.is_sqlite:
         # The embedded database migrates itself; production runs `quanyi migrate` first.
@@ -183,6 +186,30 @@ def cmd_supplier_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_supplier_config(args: argparse.Namespace) -> int:
+    from services.supplier_settings import configure
+
+    secret = os.environ.get("QUANYI_SUPPLIER_SECRET", "")
+    if not secret:
+        raise ValueError("give the supplier's signing secret in QUANYI_SUPPLIER_SECRET")
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+    async def go() -> None:
+        db = Database.connect(settings)
+        try:
+            async with db.sessions() as session, session.begin():
+                await configure(session, SecretBox(settings.secret_key), args.code, base_url=args.base_url,
+                                secret=secret, timeout_seconds=args.timeout)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+    print(f"supplier {args.code} now at {args.base_url} (restart running gateways to use it)")
+    return 0
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 50_000:
@@ -260,6 +287,15 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, help="make failures and jitter repeatable")
     sim.add_argument("--log-level", default="warning")
     sim.set_defaults(run=cmd_supplier_sim)
+
+    supplier = commands.add_parser(
+        "supplier-config",
+        help="set how the gateway reaches a supplier (the secret from QUANYI_SUPPLIER_SECRET, stored encrypted)",
+    )
+    supplier.add_argument("--code", required=True, help="the supplier's code, e.g. sim-fast")
+    supplier.add_argument("--base-url", required=True)
+    supplier.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
+    supplier.set_defaults(run=cmd_supplier_config)
     return root
 
 

@@ -66,6 +66,23 @@ class Settings:
     trusted_proxies: str = ""
     # An order the risk check holds for review expires, releasing its stock, after this long.
     review_ttl_seconds: int = 24 * 3600
+    # Fulfilment jobs run in the gateway process. Off unless asked for when Settings are
+    # built in code (tests, tools); on by default from the environment (QUANYI_WORKER).
+    worker: bool = False
+    worker_concurrency: int = 8
+    worker_poll_seconds: float = 1.0
+    # A job whose worker stops answering for this long is claimed by another worker.
+    worker_lease_seconds: float = 60.0
+    # How suppliers reach our callback endpoint: https://gateway.example.com
+    public_url: str | None = None
+    # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
+    sms_url: str | None = None
+    sms_token: str = field(default="", repr=False)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "orders@quanyi.local"
+    smtp_username: str | None = None
+    smtp_password: str = field(default="", repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -103,6 +120,18 @@ class Settings:
             payment_webhook_tolerance_seconds=_int(env, "QUANYI_PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300),
             trusted_proxies=env.get("QUANYI_TRUSTED_PROXIES", ""),
             review_ttl_seconds=_int(env, "QUANYI_REVIEW_TTL_SECONDS", 24 * 3600),
+            worker=env.get("QUANYI_WORKER", "1").strip().lower() not in {"0", "false", "no", "off"},
+            worker_concurrency=_int(env, "QUANYI_WORKER_CONCURRENCY", 8),
+            worker_poll_seconds=float(env.get("QUANYI_WORKER_POLL_SECONDS") or 1.0),
+            worker_lease_seconds=float(env.get("QUANYI_WORKER_LEASE_SECONDS") or 60.0),
+            public_url=env.get("QUANYI_PUBLIC_URL") or None,
+            sms_url=env.get("QUANYI_SMS_URL") or None,
+            sms_token=env.get("QUANYI_SMS_TOKEN") or "",
+            smtp_host=env.get("QUANYI_SMTP_HOST") or None,
+            smtp_port=_int(env, "QUANYI_SMTP_PORT", 587),
+            smtp_from=env.get("QUANYI_SMTP_FROM") or "orders@quanyi.local",
+            smtp_username=env.get("QUANYI_SMTP_USERNAME") or None,
+            smtp_password=env.get("QUANYI_SMTP_PASSWORD") or "",
         )
 
 

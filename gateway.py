@@ -11,24 +11,35 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from broker import connect
 from config import Settings
 from domain.access import ANONYMOUS, Principal
+from models import Supplier
 from resolvers import build_schema
 from resolvers.loaders import Loaders
 from schema.context import Context
 from schema.errors import Unauthenticated
 from schema.live import StockChange
+from services import demo_suppliers
 from services.access_tokens import AccessTokens
 from services.authenticator import Authenticator
 from services.database import Database
 from services.expiry import run_expiry
 from services.risk import RiskCheck, RuleBook
 from services.risk_counters import connect_counters
+from services.fulfilment import Fulfilment
+from services.refunds import RecordedRefunds
+from services.secret_box import SecretBox
+from services.senders import EmailSender, InboxSender, Sender, SmsSender
 from services.stock_feed import StockFeed
+from services.topup import TopUps
+from services.worker import Worker
+from suppliers.base import SupplierAdapter
+from suppliers.http import HttpSupplier
+from suppliers.registry import Factory, SupplierRegistry
 from transport.auth import bearer
 from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes
@@ -36,16 +47,49 @@ from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.response_cache import ResponseCache, run_follower
 from transport.settlement import SettlementFiles
+from transport.supplier_webhook import SupplierWebhook
 from transport.webhooks import PaymentWebhook
 from transport.websocket import GraphQLWebSocket
 
 log = logging.getLogger("quanyi")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def _http_supplier(row: Supplier, secret: str) -> SupplierAdapter | None:
+    if not row.base_url:
+        return None  # not configured: the supplier is skipped
+    return HttpSupplier(row.code, row.base_url, secret, timeout_seconds=row.timeout_seconds)
+
+
+SUPPLIER_ADAPTERS: dict[str, Factory] = {"http": _http_supplier}
+
+
+def senders_of(settings: Settings) -> list[Sender]:
+    """The inbox always; SMS and email only when configured."""
+    senders: list[Sender] = [InboxSender()]
+    if settings.sms_url:
+        senders.append(SmsSender(settings.sms_url, settings.sms_token))
+    if settings.smtp_host:
+        senders.append(EmailSender(settings.smtp_host, settings.smtp_port, settings.smtp_from,
+                                   username=settings.smtp_username, password=settings.smtp_password))
+    return senders
+
+
+def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     db = Database.connect(settings)
     broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+    box = SecretBox(settings.secret_key)
+    suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
+    senders = senders_of(settings)
+    fulfilment = Fulfilment(
+        db, broker, TopUps(db, suppliers, settings.public_url, lambda: datetime.now(UTC)), senders, box,
+        RecordedRefunds(),
+    )
+    demo_sims = demo_suppliers.simulators(demo_suppliers.demo_secret(settings.secret_key)) if settings.demo else {}
+    worker = Worker(
+        db, broker, fulfilment.handlers(), concurrency=settings.worker_concurrency,
+        poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
+    )
     cache = ResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key))
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
@@ -69,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Context(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=cache.on_event if cache is not None else None, stock_feed=stock_feed,
-            new_loaders=lambda moment: Loaders.create(db, moment), risk=risk,
+            new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -89,6 +133,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
+        demo_stack = contextlib.AsyncExitStack()
+        if demo_sims:
+            await demo_stack.enter_async_context(demo_suppliers.running(
+                demo_sims, db, box, demo_suppliers.demo_secret(settings.secret_key),
+                settings.public_url or "http://127.0.0.1:8000",
+            ))
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
@@ -96,6 +146,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ]
         if cache is not None:
             followers.append(asyncio.create_task(run_follower(cache, broker), name="catalog-changes"))
+        if settings.worker:
+            followers.append(asyncio.create_task(worker.run(), name="jobs"))
         try:
             yield
         finally:
@@ -105,26 +157,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await follower
             await stock_feed.close()
             await risk.counters.close()
+            await suppliers.close()
+            await demo_stack.aclose()
             await broker.close()
             await db.dispose()
 
     endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, cache)
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/webhooks/payment", payment_webhook.handle, methods=["POST"]),
+        Route("/webhooks/supplier/{code}", SupplierWebhook(db, broker, suppliers).handle, methods=["POST"]),
     ]
     routes += SettlementFiles(db, broker, principal_of).routes()
     routes += dashboard_routes()
+    routes += demo_suppliers.mounts(demo_sims)
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.db = db
     app.state.broker = broker
     app.state.risk = risk
     app.state.response_cache = cache
+    app.state.worker = worker
+    app.state.suppliers = suppliers
     return app
 
 

@@ -2,6 +2,16 @@
 
 from models.base import Base
 from models.catalog import Brand, BundleItem, Category, Product, Sku, SkuSupplier, Supplier
+from models.fulfilment import (
+    CodeReveal,
+    Delivery,
+    InboxMessage,
+    Job,
+    JobAttempt,
+    Refund,
+    SupplierAttempt,
+    TopUpTask,
+)
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.keys import ApiKey
@@ -13,6 +23,14 @@ from models.risk import RiskRule, RiskRuleChange, RiskVerdict
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
 
 __all__ = [
+    "CodeReveal",
+    "Delivery",
+    "InboxMessage",
+    "Job",
+    "JobAttempt",
+    "Refund",
+    "SupplierAttempt",
+    "TopUpTask",
     "Allocation",
     "ApiKey",
     "BalanceMovement",

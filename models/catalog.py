@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.catalog import SkuKind
@@ -35,6 +35,12 @@ class Supplier(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
+    # How to reach it: the adapter kind, its base URL, its signing secret (sealed with
+    # services/secret_box.py, never stored in clear) and how long to wait for an answer.
+    adapter: Mapped[str] = mapped_column(String(32), default="http", server_default="http")
+    base_url: Mapped[str | None] = mapped_column(String(500))
+    secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    timeout_seconds: Mapped[float] = mapped_column(default=5.0, server_default="5")
 
 
 class Product(Base):

@@ -58,6 +58,10 @@ class OrderLine(Base):
     unit_price_fen: Mapped[int] = mapped_column(BigInteger)
     # Units accepted before codes existed; served first-in first-out on import.
     presale_quantity: Mapped[int] = mapped_column(default=0)
+    # Set once, by the conditional update that decides the line: DELIVERED or REFUNDED.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    # The supplier that fulfilled the line (settlement charges its cost to it).
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("supplier.id"))
 
 
 class OrderEvent(Base):

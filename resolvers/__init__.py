@@ -8,6 +8,7 @@ from strawberry.tools import merge_types
 from resolvers.analytics import AnalyticsQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.codes import CodesMutation
+from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.prepaid import PrepaidMutation
@@ -28,6 +29,7 @@ Query = merge_types("Query", (
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
+    FulfilmentMutation,
 ))
 
 

@@ -14,6 +14,7 @@ from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_pk
 from services.code_import import import_codes
 from services.events import CATALOG_CHANGED
+from services.jobs import JOBS_TOPIC
 from services.secret_box import SecretBox
 
 MAX_CODES_PER_CALL = 1_000
@@ -94,6 +95,8 @@ class CodesMutation:
             result = await import_codes(uow.session, box, sku, rows, now=info.context.now)
             if result.imported:
                 uow.publish(CATALOG_CHANGED, b"stock")
+            if result.served_lines:
+                uow.publish(JOBS_TOPIC, b"")  # paid presale orders deliver now
         return ImportCardCodesPayload(
             imported=result.imported,
             duplicates=result.duplicates,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeAlias
@@ -15,6 +15,7 @@ from domain.access import Principal
 from services.authenticator import Authenticator
 from services.database import Database
 from services.risk import RiskCheck
+from services.senders import Sender
 from services.stock_feed import StockFeed
 from services.unit_of_work import UnitOfWork
 
@@ -41,6 +42,8 @@ class Context:
     # Makes the loaders of a new operation; a WebSocket connection runs many operations.
     new_loaders: Callable[[datetime], Loaders] | None = None
     risk: RiskCheck | None = None  # the process's risk check; None scores every order PASS
+    # Where deliveries go out (inbox, SMS, email), chosen once in gateway.py.
+    senders: Sequence[Sender] = ()
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.

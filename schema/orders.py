@@ -12,6 +12,7 @@ from models import orders as rows
 from schema.catalog import Sku, load_skus
 from schema.channel import ChannelScope
 from schema.context import Info
+from schema.fulfilment import CodeReveal, DeliveredCode, Delivery, line_codes, line_deliveries, line_reveals
 from schema.money import Money
 from schema.relay import Node, encode_id
 from schema.risk import RiskVerdict
@@ -34,23 +35,42 @@ class OrderEvent:
 
 @strawberry.type
 class OrderLine:
+    id: strawberry.ID
     quantity: int
     unit_price: Money
     total: Money
     presale_quantity: int = strawberry.field(description="Units waiting for codes (presale), served first come first served.")
+    outcome: str | None = strawberry.field(description="DELIVERED or REFUNDED once fulfilment decided the line.")
     _row: strawberry.Private[rows.OrderLine]
+    _order: strawberry.Private[rows.Order]
     _scope: strawberry.Private[ChannelScope]
 
     @classmethod
-    def from_model(cls, row: rows.OrderLine, currency: str, scope: ChannelScope) -> OrderLine:
+    def from_model(cls, row: rows.OrderLine, order: rows.Order, scope: ChannelScope) -> OrderLine:
+        currency = order.currency
         return cls(
+            id=encode_id("OrderLine", row.id),
+            outcome=row.outcome,
             quantity=row.quantity,
             unit_price=Money.fen(row.unit_price_fen, currency),
             total=Money.fen(row.unit_price_fen * row.quantity, currency),
             presale_quantity=row.presale_quantity,
             _row=row,
+            _order=order,
             _scope=scope,
         )
+
+    @strawberry.field(description="The codes sold to this line; secrets masked unless `reveal` (audited).")
+    async def codes(self, info: Info, reveal: bool = False) -> list[DeliveredCode]:
+        return await line_codes(info, self._row, self._order, self._scope.code or "", reveal)
+
+    @strawberry.field(description="How the codes went out: one entry per channel.")
+    async def deliveries(self, info: Info) -> list[Delivery]:
+        return await line_deliveries(info, self._row)
+
+    @strawberry.field(description="Every reveal of this line's codes; operators only.")
+    async def reveals(self, info: Info) -> list[CodeReveal]:
+        return await line_reveals(info, self._row)
 
     @strawberry.field
     async def sku(self, info: Info) -> Sku | None:
@@ -101,7 +121,7 @@ class Order(Node):
     @strawberry.field
     async def lines(self, info: Info) -> list[OrderLine]:
         lines = await info.context.loaders.lines_by_order.load(self._row.id)
-        return [OrderLine.from_model(line, self._row.currency, self._scope) for line in lines]
+        return [OrderLine.from_model(line, self._row, self._scope) for line in lines]
 
     @strawberry.field(description="The risk check's verdict: operators and the channel's partner; else null.")
     async def risk_verdict(self, info: Info) -> RiskVerdict | None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.orders import HOLDS_RESERVATION, IllegalTransition, OrderStatus
 from models import Channel, Order, OrderLine
-from services import quotas
+from services import jobs, quotas
 from services.events import stock_event
 from services.order_events import ORDER_TOPIC, ORDERS_TOPIC, move, status_message
 from services.reservation import release
@@ -53,6 +53,8 @@ async def pay(uow: UnitOfWork, order: Order, reference: str, *, actor: str, now:
         await uow.session.refresh(order)
         return await pay(uow, order, reference, actor=actor, now=now)
     announce(uow, order, previous, now)
+    # Fulfilment is durable work: queued in the transaction that made the order PAID.
+    await jobs.request_fulfilment(uow, order.id, now=now)
     return Outcome(order)
 
 

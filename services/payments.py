@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from domain.money import Money, MoneyError
 from domain.orders import OrderStatus
 from models import Order, PaymentNotification
-from services import order_lifecycle
+from services import order_lifecycle, refunds
 from services.unit_of_work import UnitOfWork
 
 SIGNATURE_SCHEME = "v1"
@@ -156,6 +156,14 @@ async def apply(uow: UnitOfWork, notification: Notification, *, now: datetime) -
     outcome = await order_lifecycle.pay(
         uow, order, notification.payment_reference, actor=notification.actor, now=now
     )
+    if outcome.error_code == "ORDER_EXPIRED":
+        # The money arrived for an order that no longer exists to fulfil: owed back, once
+        # per payment reference however often the notification is redelivered.
+        await refunds.record(
+            session, order, key=f"late-payment:{order.id}:{notification.payment_reference}"[:160], line_ids=[],
+            amount_fen=order.total_fen, reason="paid after the order expired", now=now,
+            reference=notification.payment_reference,
+        )
     if outcome.error_code is not None:
         # Not recorded: a redelivery gets the same answer. An expiry found on the way
         # is committed all the same; the order really is over.

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.orders import OrderStatus
 from models import Allocation, Order, OrderLine, Sku
+from services import jobs
 from services.reservation import PRESALE, take_codes
 
 # A presale row whose units all have codes now; release() leaves it alone.
@@ -90,6 +91,18 @@ async def serve_presale(session: AsyncSession, sku: Sku, now: datetime) -> list[
             .values(presale_used=Sku.presale_used - total)
         )
         await session.flush()
+        await _wake_paid_orders(session, served, now)
     return sorted(set(served))
+
+
+async def _wake_paid_orders(session: AsyncSession, line_ids: list[int], now: datetime) -> None:
+    """Paid orders whose presale lines just got codes: their fulfilment delivers them now."""
+    paid = await session.scalars(
+        select(Order.id).join(OrderLine, OrderLine.order_id == Order.id)
+        .where(OrderLine.id.in_(set(line_ids)), Order.status.in_((OrderStatus.PAID, OrderStatus.FULFILLING)))
+        .distinct()
+    )
+    for order_id in paid:
+        await jobs.enqueue(session, jobs.FULFIL, jobs.request_fulfilment_key(order_id), now=now, order_id=order_id)
 
 

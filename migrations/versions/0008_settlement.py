@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0008_settlement'
-down_revision = '0006_risk'
+down_revision = '0007_fulfilment'
 branch_labels = None
 depends_on = None
 

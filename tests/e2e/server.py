@@ -25,12 +25,19 @@ PROJECT = Path(__file__).resolve().parents[2]
 class Server:
     url: str
     log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no cleanup, as if the machine lost power."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -51,20 +58,21 @@ def _environment(database_url: str, secret_key: bytes, extra: dict[str, str]) ->
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    database_url: str, secret_key: bytes, log: Path, *, env: dict[str, str] | None = None, startup_seconds: float = 30.0
+    database_url: str, secret_key: bytes, log: Path, *, env: dict[str, str] | None = None, startup_seconds: float = 30.0,
+    port: int | None = None,
 ) -> AsyncIterator[Server]:
     """`python -m uvicorn gateway:create_app --factory` on the given database until the block ends.
 
     The process is stopped on the way out whatever happened: terminated, then killed if it
     does not finish within a few seconds.
     """
-    port = _free_port()
+    port = port or free_port()
     command = [
         sys.executable, "-m", "uvicorn", "gateway:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]
-    process = _start(command, _environment(database_url, secret_key, env or {}), log)
-    server = Server(f"http://127.0.0.1:{port}", log)
+    process = start_process(command, _environment(database_url, secret_key, env or {}), log)
+    server = Server(f"http://127.0.0.1:{port}", log, process)
     try:
         await _until_ready(server, process, startup_seconds)
         yield server
@@ -72,7 +80,7 @@ async def running_gateway(
         _stop(process)
 
 
-def _start(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_process(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(command, cwd=PROJECT, env=environment, stdout=sink, stderr=subprocess.STDOUT)
 

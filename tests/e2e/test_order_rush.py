@@ -88,7 +88,9 @@ async def rush_on(folder: Path, env: dict[str, str] | None = None) -> AsyncItera
         db = Database.connect(settings)
         try:
             keys, shelf = await stock_shop(db, settings)
-            async with running_gateway(url, settings.secret_key, folder / "gateway.log", env=env) as server:
+            # Paid orders keep what they hold here: fulfilment (which sells it) has its own tests.
+            environment = {"QUANYI_WORKER": "0", **(env or {})}
+            async with running_gateway(url, settings.secret_key, folder / "gateway.log", env=environment) as server:
                 yield Rush(server, db, keys, shelf, Ledger(db))
         finally:
             await db.dispose()

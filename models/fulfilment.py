@@ -1,0 +1,158 @@
+"""Fulfilment: durable jobs and their attempts, deliveries, top-ups, refunds, reveal audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, utcnow
+
+
+class Job(Base):
+    """Work that must happen after a commit (fulfil an order, send a delivery).
+
+    Written in the transaction of the change that needs it, so the work is never lost;
+    `key` makes enqueueing the same work twice a no-op. A worker leases a job by setting
+    `locked_until` and `lease`; a job whose worker died is claimed again once the lease
+    ends. READY jobs run when `run_after` has passed; DONE is final.
+    """
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_due", "status", "run_after"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("order.id"), index=True)
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(16), default="READY")  # READY, DONE
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    lease: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
+class JobAttempt(Base):
+    """One run of a job: when, how it ended, and why (never a secret)."""
+
+    __tablename__ = "job_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
+    worker: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))  # DONE, LATER, ERROR
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class Delivery(Base):
+    """How one order line's codes went out on one channel (inbox, SMS, email)."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_line", "line_id", "channel", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
+    channel: Mapped[str] = mapped_column(String(16))  # INBOX, SMS, EMAIL
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING, SENT, FAILED
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboxMessage(Base):
+    """A message in the buyer's in-app inbox. Never holds a code's secret."""
+
+    __tablename__ = "inbox_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("order_line.id"))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TopUpTask(Base):
+    """One direct top-up owed to a buyer: a DIRECT_RECHARGE line or one bundle component.
+
+    `request_id` is the supplier idempotency key and never changes; `supplier_index` is
+    the position in the SKU's supplier list now being tried. States: NEW (submit next),
+    SUBMITTING (a submission may be under way: query before anything else), PENDING
+    (accepted: await the callback, query as fallback), SUCCEEDED, FAILED (every supplier
+    refused).
+    """
+
+    __tablename__ = "topup_task"
+    __table_args__ = (Index("ix_topup_task_line", "line_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
+    sku_id: Mapped[int] = mapped_column(ForeignKey("sku.id"))
+    units: Mapped[int]
+    request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="NEW")
+    supplier_index: Mapped[int] = mapped_column(default=0)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("supplier.id"))
+    supplier_reference: Mapped[str | None] = mapped_column(String(128))
+    checks: Mapped[int] = mapped_column(default=0)
+    next_check_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SupplierAttempt(Base):
+    """Every exchange with a supplier about a top-up: submit, query or callback."""
+
+    __tablename__ = "supplier_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("topup_task.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"))
+    request_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # SUBMIT, QUERY, CALLBACK
+    outcome: Mapped[str] = mapped_column(String(16))
+    supplier_reference: Mapped[str | None] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(String(500), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Refund(Base):
+    """Money owed back to a buyer, written with the transition that decided it.
+
+    `key` makes it once only: `order:<id>` for lines that could not be fulfilled,
+    `late-payment:<reference>` for a payment that arrived after the order expired.
+    Status CREDITED (a prepaid balance was credited back here) or REQUESTED (recorded
+    for the payment provider).
+    """
+
+    __tablename__ = "refund"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    line_ids: Mapped[str] = mapped_column(String(500), default="")  # comma-separated
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CodeReveal(Base):
+    """One reveal of an order line's code secrets: who, when, from where."""
+
+    __tablename__ = "code_reveal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
+    actor: Mapped[str] = mapped_column(String(120))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,254 @@
+"""Fulfilling a paid order: codes sold and sent, top-ups run, the outcome decided once.
+
+The FULFIL job of an order runs in three steps, none holding a transaction across a
+supplier call:
+1. (one transaction) PAID -> FULFILLING; top-up tasks created; code lines sold and delivered;
+2. (no transaction) each open top-up advanced through its suppliers (services/topup.py);
+3. (one transaction) lines decided from their top-ups; once every line is decided the order
+   takes its final status, the refund is recorded, the buyer is notified, and the job is
+   finished, all in that transaction.
+
+Final status: every line delivered -> DELIVERED; every line refunded -> REFUNDED; some of
+each -> PARTIALLY_DELIVERED with a refund of the refunded lines. A bundle line is all or
+nothing: its top-ups run one after another, its codes are sold and shown only after all of
+them succeeded, and if one fails the whole line is refunded and its held codes go back to
+stock (a component top-up that had already succeeded is not taken back from the supplier;
+that cost is the platform's).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker import Broker
+from domain.catalog import SkuKind
+from domain.orders import OrderStatus
+from models import BundleItem, Order, OrderLine, Sku, TopUpTask
+from services import delivery, fulfilment_hooks, jobs, refunds
+from services.database import Database, rows_changed
+from services.events import stock_event
+from services.fulfilment_followups import Followups
+from services.order_events import move
+from services.order_lifecycle import announce
+from services.reservation import release
+from services.secret_box import SecretBox
+from services.senders import Message, Sender
+from services.topup import CANCELLED, FAILED, OPEN, SUCCEEDED, Plan, TopUps, suppliers_of
+from services.unit_of_work import UnitOfWork
+from services.worker import Handler, JobRun
+
+log = logging.getLogger("quanyi.fulfilment")
+
+DELIVERED, REFUNDED = "DELIVERED", "REFUNDED"
+CODE_KINDS = (SkuKind.CARD_CODE, SkuKind.SERIAL)
+ACTOR = "fulfilment"
+PRESALE_WAIT = 3600.0  # a line waiting for codes is woken by the import; this is the fallback
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Fulfilment:
+    def __init__(
+        self, db: Database, broker: Broker, topups: TopUps, senders: Sequence[Sender], box: SecretBox,
+        provider_refunds: refunds.Refunds, clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._db, self._broker, self._topups = db, broker, topups
+        self._senders = list(senders)
+        self._box, self._refunds, self._clock = box, provider_refunds, clock
+
+    def handlers(self) -> dict[str, Handler]:
+        followups = Followups(self._db, self._senders, self._box, self._refunds, self._clock)
+        return {jobs.FULFIL: self.fulfil, **followups.handlers()}
+
+    # --- FULFIL -----------------------------------------------------------------------
+
+    async def fulfil(self, run: JobRun) -> None:
+        order_id = run.job.order_id or 0
+        async with run.uow() as uow:
+            now = self._clock()
+            order = await _locked(uow.session, order_id)
+            if order is None or order.status not in (OrderStatus.PAID, OrderStatus.FULFILLING):
+                await run.done(uow, now)
+                return
+            if order.status is OrderStatus.PAID and await move(
+                uow.session, order, OrderStatus.FULFILLING, actor=ACTOR, reason="fulfilment started", at=now
+            ):
+                announce(uow, order, OrderStatus.PAID, now)
+            lines, skus = await _lines(uow.session, order.id)
+            await _plan_topups(uow.session, order, lines, skus, now)
+            for line in lines:
+                if line.outcome is None and skus[line.sku_id].kind in CODE_KINDS and line.presale_quantity == 0:
+                    await delivery.sell_codes(uow.session, line.id)
+                    first = await suppliers_of(uow.session, line.sku_id)
+                    await self._delivered(uow, order, line, first[0].id if first else None, now)
+        for plan in await self._open_plans(order_id):
+            await self._topups.advance(plan)
+        async with run.uow() as uow:
+            now = self._clock()
+            order = await _locked(uow.session, order_id)
+            if order is None or order.status is not OrderStatus.FULFILLING:
+                await run.done(uow, now)
+                return
+            lines, skus = await _lines(uow.session, order.id)
+            tasks = await _tasks(uow.session, [line.id for line in lines])
+            waits: list[float] = []
+            for line in lines:
+                if line.outcome is not None:
+                    continue
+                if skus[line.sku_id].kind in CODE_KINDS:
+                    waits.append(PRESALE_WAIT)
+                    continue
+                mine = [task for task in tasks if task.line_id == line.id]
+                if any(task.status == FAILED for task in mine):
+                    await self._refunded(uow, line, now)
+                elif all(task.status == SUCCEEDED for task in mine):
+                    await delivery.sell_codes(uow.session, line.id)
+                    await self._delivered(uow, order, line, mine[0].supplier_id if mine else None, now)
+                else:
+                    waits.extend(_wait(task, now) for task in mine if task.status in OPEN)
+            if all(line.outcome is not None for line in lines):
+                await self._finish(uow, order, lines, now)
+                await run.done(uow, now)
+            else:
+                await run.later(uow, now, max(0.05, min(waits, default=1.0)))
+
+    async def _open_plans(self, order_id: int) -> list[Plan]:
+        # A plain read of committed rows: on SQLite it does not take the write lock.
+        async with self._db.fresh_sessions() as session:
+            order = await session.get(Order, order_id)
+            if order is None:
+                return []
+            lines, _ = await _lines(session, order_id)
+            tasks = await _tasks(session, [line.id for line in lines if line.outcome is None])
+            plans: list[Plan] = []
+            account = order.recharge_account or order.buyer_phone or ""
+            for line in lines:
+                # One at a time within a line: a bundle's next top-up waits for the one before.
+                for task in (task for task in tasks if task.line_id == line.id):
+                    if task.status == SUCCEEDED:
+                        continue
+                    if task.status in OPEN:
+                        plans.append(Plan(task, await session.get(Sku, task.sku_id), account,
+                                          await suppliers_of(session, task.sku_id)))
+                    break
+            return plans
+
+    async def _delivered(self, uow: UnitOfWork, order: Order, line: OrderLine, supplier_id: int | None,
+                         now: datetime) -> None:
+        if not await _decide(uow.session, line, DELIVERED, supplier_id):
+            return
+        await fulfilment_hooks.line_delivered(uow.session, line.id, supplier_id, now)
+        if await delivery.sold_codes_count(uow.session, line.id):
+            await delivery.enqueue_delivery(uow.session, order, line.id, self._senders, now=now)
+            uow.publish(jobs.JOBS_TOPIC, b"")
+
+    async def _refunded(self, uow: UnitOfWork, line: OrderLine, now: datetime) -> None:
+        if not await _decide(uow.session, line, REFUNDED, None):
+            return
+        await uow.session.execute(
+            update(TopUpTask).where(TopUpTask.line_id == line.id, TopUpTask.status.in_(OPEN))
+            .values(status=CANCELLED, updated_at=now).execution_options(synchronize_session=False)
+        )
+        stock_event(uow, await release(uow.session, [line.id]))
+        await fulfilment_hooks.line_refunded(uow.session, line.id, now)
+
+    async def _finish(self, uow: UnitOfWork, order: Order, lines: list[OrderLine], now: datetime) -> None:
+        refunded = [line for line in lines if line.outcome == REFUNDED]
+        if not refunded:
+            target = OrderStatus.DELIVERED
+        elif len(refunded) == len(lines):
+            target = OrderStatus.REFUNDED
+        else:
+            target = OrderStatus.PARTIALLY_DELIVERED
+        if refunded:
+            amount = sum(line.unit_price_fen * line.quantity for line in refunded)
+            await refunds.record(uow.session, order, key=f"order:{order.id}", line_ids=[line.id for line in refunded],
+                                 amount_fen=amount, reason="not fulfilled: every supplier failed", now=now)
+        reason = {OrderStatus.DELIVERED: "every line delivered", OrderStatus.REFUNDED: "nothing could be delivered",
+                  OrderStatus.PARTIALLY_DELIVERED: "some lines refunded"}[target]
+        previous = order.status
+        if not await move(uow.session, order, target, actor=ACTOR, reason=reason, at=now):
+            raise RuntimeError(f"order {order.number} changed under fulfilment")
+        announce(uow, order, previous, now)
+        probe = Message(order.id, order.number, None, "", "", phone=order.buyer_phone, email=order.buyer_email)
+        for sender in self._senders:
+            if sender.accepts(probe):
+                await jobs.enqueue(uow.session, jobs.NOTIFY, f"notify:{order.id}:{sender.channel}", now=now,
+                                   order_id=order.id, payload={"channel": sender.channel})
+        uow.publish(jobs.JOBS_TOPIC, b"")
+        log.info("order %s %s", order.number, target.value)
+
+
+async def _locked(session: AsyncSession, order_id: int) -> Order | None:
+    return await session.scalar(
+        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+async def _lines(session: AsyncSession, order_id: int) -> tuple[list[OrderLine], dict[int, Sku]]:
+    lines = list(await session.scalars(
+        select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
+        .execution_options(populate_existing=True)
+    ))
+    skus = {sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_({l.sku_id for l in lines})))}
+    return lines, skus
+
+
+async def _tasks(session: AsyncSession, line_ids: list[int]) -> list[TopUpTask]:
+    if not line_ids:
+        return []
+    return list(await session.scalars(
+        select(TopUpTask).where(TopUpTask.line_id.in_(line_ids)).order_by(TopUpTask.id)
+        .execution_options(populate_existing=True)
+    ))
+
+
+async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
+                       now: datetime) -> None:
+    """Create the order's top-up tasks, once: one per DIRECT_RECHARGE line and per top-up
+    component of a bundle line. request_id is the order number, suffixed -1, -2 ... when the
+    order holds more than one top-up."""
+    if await _tasks(session, [line.id for line in lines]):
+        return
+    wanted: list[tuple[int, int, int]] = []  # (line, SKU, units)
+    for line in lines:
+        sku = skus[line.sku_id]
+        if sku.kind is SkuKind.DIRECT_RECHARGE:
+            wanted.append((line.id, sku.id, line.quantity))
+        elif sku.kind is SkuKind.BUNDLE:
+            parts = (await session.execute(
+                select(BundleItem.component_sku_id, BundleItem.quantity)
+                .join(Sku, Sku.id == BundleItem.component_sku_id)
+                .where(BundleItem.bundle_sku_id == sku.id, Sku.kind == SkuKind.DIRECT_RECHARGE)
+                .order_by(BundleItem.component_sku_id)
+            )).all()
+            wanted.extend((line.id, component, line.quantity * per) for component, per in parts)
+    for index, (line_id, sku_id, units) in enumerate(wanted, start=1):
+        request_id = order.number if len(wanted) == 1 else f"{order.number}-{index}"
+        session.add(TopUpTask(line_id=line_id, sku_id=sku_id, units=units, request_id=request_id, updated_at=now))
+    await session.flush()
+
+
+async def _decide(session: AsyncSession, line: OrderLine, outcome: str, supplier_id: int | None) -> bool:
+    """Set the line's outcome once; False if it was decided before."""
+    result = await session.execute(
+        update(OrderLine).where(OrderLine.id == line.id, OrderLine.outcome.is_(None))
+        .values(outcome=outcome, supplier_id=supplier_id).execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        return False
+    line.outcome, line.supplier_id = outcome, supplier_id
+    return True
+
+
+def _wait(task: TopUpTask, now: datetime) -> float:
+    if task.next_check_at is None:
+        return 0.05
+    return max(0.05, (task.next_check_at - now).total_seconds())

@@ -1,0 +1,78 @@
+"""The job outbox: never lost, never completed twice, retried with backoff, every run recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import select, update
+
+from broker import MemoryBroker
+from models import Job, JobAttempt
+from services import jobs
+from services.database import Database
+from services.worker import JobRun, Worker
+
+
+async def _enqueue(db: Database, kind: str, key: str, now: datetime) -> None:
+    async with db.sessions() as session, session.begin():
+        await jobs.enqueue(session, kind, key, now=now)
+        await jobs.enqueue(session, kind, key, now=now)  # the same work twice is one job
+
+
+async def _attempts(db: Database, key: str) -> list[tuple[str, str, str | None]]:
+    async with db.fresh_sessions() as session:
+        rows = await session.execute(select(JobAttempt.worker, JobAttempt.outcome, JobAttempt.error)
+                                     .join(Job).where(Job.key == key).order_by(JobAttempt.id))
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def test_a_job_whose_worker_died_is_claimed_again_and_completed_once(db: Database) -> None:
+    kind, key, now = f"lease-{uuid4().hex[:6]}", f"lease:{uuid4().hex}", datetime.now(UTC)
+    await _enqueue(db, kind, key, now)
+    async with db.sessions() as session, session.begin():
+        [dead] = await jobs.claim(session, worker="dead", now=now, lease_seconds=5, limit=5, kinds=[kind])
+    async with db.sessions() as session, session.begin():
+        assert await jobs.claim(session, worker="alive", now=now + timedelta(seconds=1), lease_seconds=5, limit=5,
+                                kinds=[kind]) == []
+    async with db.sessions() as session, session.begin():
+        [alive] = await jobs.claim(session, worker="alive", now=now + timedelta(seconds=6), lease_seconds=5, limit=5,
+                                   kinds=[kind])
+        await jobs.finish(session, alive, worker="alive", now=now + timedelta(seconds=7))
+    with pytest.raises(jobs.LeaseLost):
+        async with db.sessions() as session, session.begin():
+            await jobs.finish(session, dead, worker="dead", now=now + timedelta(seconds=8))
+    assert await _attempts(db, key) == [("alive", "DONE", None)]
+    async with db.fresh_sessions() as session:
+        assert (await session.scalar(select(Job.status).where(Job.key == key))) == jobs.DONE
+
+
+async def test_a_failing_job_is_retried_with_backoff_and_each_attempt_recorded(db: Database) -> None:
+    kind, key, now = f"flaky-{uuid4().hex[:6]}", f"flaky:{uuid4().hex}", datetime.now(UTC)
+    calls: list[int] = []
+
+    async def flaky(run: JobRun) -> None:
+        calls.append(run.job.attempts)
+        if len(calls) < 3:
+            raise ConnectionError("supplier down")
+        async with run.uow() as uow:
+            await run.done(uow, datetime.now(UTC))
+
+    await _enqueue(db, kind, key, now)
+    worker = Worker(db, MemoryBroker(), {kind: flaky}, name="w1")
+    for _ in range(3):
+        assert await worker.run_once() == 1
+        assert await worker.run_once() == 0  # backing off: not due again at once
+        async with db.sessions() as session, session.begin():
+            await session.execute(update(Job).where(Job.key == key).values(run_after=now))
+    assert calls == [0, 1, 2]
+    assert await _attempts(db, key) == [
+        ("w1", "ERROR", "ConnectionError: supplier down"), ("w1", "ERROR", "ConnectionError: supplier down"),
+        ("w1", "DONE", None),
+    ]
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    for attempt, ceiling in ((1, 0.5), (2, 1.0), (5, 8.0), (30, 300.0)):
+        assert all(ceiling / 2 <= jobs.backoff(attempt) <= ceiling for _ in range(50))

@@ -1,0 +1,107 @@
+"""Refunds (prepaid credited back, late payments recorded), presale delivery, buyer notices."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from broker import MemoryBroker
+from domain.money import Money
+from domain.orders import OrderStatus
+from models import InboxMessage, Order, Refund
+from schema.relay import decode_pk, encode_id
+from services import payments
+from services.prepaid import balance_of
+from services.unit_of_work import UnitOfWork
+from suppliers.base import Outcome
+from tests.fulfilment.conftest import Fulfilling
+from tests.fulfilment.fakes import FakeSupplier
+
+TOP_UP = """
+mutation T($amount: Decimal!, $ref: String!) {
+  topUpPrepaidBalance(channel: "b2b-demo", amount: $amount, reference: $ref) { userErrors { code } }
+}
+"""
+PAY_FROM_BALANCE = """
+mutation P($id: ID!) { payOrderFromBalance(orderId: $id) { order { status } userErrors { code } } }
+"""
+IMPORT = """
+mutation I($sku: ID!, $codes: [CardCodeInput!]!) { importCardCodes(skuId: $sku, codes: $codes) { imported } }
+"""
+STOCK = """
+query S($id: ID!) { node(id: $id) { ... on Sku { stock { available } } } }
+"""
+
+
+async def _inbox(f: Fulfilling, order: dict[str, str]) -> list[str]:
+    async with f.db.fresh_sessions() as session:
+        return list(await session.scalars(select(InboxMessage.subject)
+                                          .where(InboxMessage.order_id == decode_pk(order["id"], "Order"))
+                                          .order_by(InboxMessage.id)))
+
+
+async def test_a_prepaid_order_that_cannot_be_fulfilled_is_credited_back(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    fakes["sim-fast"].reset(default=Outcome.FAILED)
+    fakes["sim-backup"].reset(default=Outcome.FAILED)
+    await fulfilling.gql(TOP_UP, {"amount": "100.00", "ref": f"ff-{datetime.now(UTC).timestamp()}"},
+                         key=fulfilling.keys.admin)
+    channel_id = fulfilling.demo.channels["b2b-demo"]
+    async with fulfilling.db.fresh_sessions() as session:
+        before = await balance_of(session, channel_id)
+    order = await fulfilling.place(("GS-60", 1), channel="b2b-demo", key=fulfilling.keys.b2b)
+    paid = await fulfilling.gql(PAY_FROM_BALANCE, {"id": order["id"]}, key=fulfilling.keys.b2b)
+    assert paid["data"]["payOrderFromBalance"]["order"]["status"] == "PAID"
+    await fulfilling.settle()
+    assert (await fulfilling.status(order))["status"] == "REFUNDED"
+    async with fulfilling.db.fresh_sessions() as session:
+        after = await balance_of(session, channel_id)
+        refund = await session.scalar(select(Refund).where(Refund.order_id == decode_pk(order["id"], "Order")))
+    assert after == before and (refund.status, refund.key) == ("CREDITED", f"order:{decode_pk(order['id'], 'Order')}")
+    assert await _inbox(fulfilling, order) == [f"Order {order['number']}: refund of {Money(refund.amount_fen, 'CNY')}"]
+
+
+async def test_a_payment_for_an_expired_order_is_recorded_for_refund_once(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    order = await fulfilling.place(("QB-10", 1))
+    pk = decode_pk(order["id"], "Order")
+    async with fulfilling.db.sessions() as session, session.begin():
+        await session.execute(update(Order).where(Order.id == pk).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        total = await session.scalar(select(Order.total_fen).where(Order.id == pk))
+    notice = payments.Notification(f"late-{pk}", order["number"], "pay-late", f"{total // 100}.{total % 100:02d}", "CNY")
+    for _ in range(2):  # the provider redelivers: still one refund
+        async with UnitOfWork(fulfilling.db, MemoryBroker()) as uow:
+            handled = await payments.apply(uow, notice, now=datetime.now(UTC))
+        assert handled.code == "ORDER_EXPIRED"
+    async with fulfilling.db.fresh_sessions() as session:
+        refunds = list(await session.execute(select(Refund.amount_fen, Refund.status, Refund.reason)
+                                             .where(Refund.order_id == pk)))
+        status = await session.scalar(select(Order.status).where(Order.id == pk))
+    assert (status, [tuple(r) for r in refunds]) == (
+        OrderStatus.EXPIRED, [(total, "REQUESTED", "paid after the order expired")]
+    )
+
+
+async def test_a_paid_presale_line_is_delivered_when_its_codes_are_imported(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    sku = encode_id("Sku", fulfilling.demo.skus["QB-100"])
+    available = (await fulfilling.gql(STOCK, {"id": sku}, key=fulfilling.keys.admin))["data"]["node"]["stock"]["available"]
+    order = await fulfilling.place(("QB-100", available + 1))
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+    assert (await fulfilling.status(order))["status"] == "FULFILLING"
+    stamp = datetime.now(UTC).strftime("%H%M%S%f")
+    answer = await fulfilling.gql(IMPORT, {"sku": sku, "codes": [{"secret": f"PRESALE-{stamp}", "number": f"P-{stamp}"}]},
+                                  key=fulfilling.keys.admin)
+    assert answer == {"data": {"importCardCodes": {"imported": 1}}}
+    await fulfilling.settle()
+    status = await fulfilling.status(order)
+    assert (status["status"], len(status["lines"][0]["codes"])) == ("DELIVERED", available + 1)
+    # The line's delivery and the order's notice are separate jobs: either may land first.
+    assert sorted(await _inbox(fulfilling, order)) == [
+        f"Order {order['number']} delivered", f"Order {order['number']}: Q币 100 元 delivered",
+    ]

@@ -1,0 +1,155 @@
+"""Direct top-ups: failover, refunds, unknown outcomes, callbacks, bundles all or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from domain.catalog import CodeStatus
+from models import CardCode, Refund, StockLevel, SupplierAttempt, TopUpTask
+from schema.relay import decode_pk
+from suppliers.base import Outcome
+from tests.fulfilment.conftest import Fulfilling
+from tests.fulfilment.fakes import GOOD_SIGNATURE, FakeSupplier
+
+S, F, P, U = Outcome.SUCCEEDED, Outcome.FAILED, Outcome.PENDING, Outcome.UNKNOWN
+
+
+async def _stock(f: Fulfilling, code: str) -> tuple[int, int]:
+    async with f.db.fresh_sessions() as session:
+        level = await session.get(StockLevel, f.demo.skus[code])
+        return level.on_hand, level.reserved
+
+
+async def _attempts(f: Fulfilling, order: dict[str, Any]) -> list[tuple[str, str, str]]:
+    number = order["number"]
+    async with f.db.fresh_sessions() as session:
+        rows = (await session.execute(
+            select(SupplierAttempt.supplier_id, SupplierAttempt.action, SupplierAttempt.outcome)
+            .where(SupplierAttempt.request_id.like(f"{number}%")).order_by(SupplierAttempt.id))).all()
+    codes = {v: k for k, v in f.demo.suppliers.items()}
+    return [(codes[supplier], action, outcome) for supplier, action, outcome in rows]
+
+
+async def _refunds(f: Fulfilling, order: dict[str, Any]) -> list[tuple[int, str]]:
+    async with f.db.fresh_sessions() as session:
+        rows = await session.scalars(select(Refund).where(Refund.order_id == decode_pk(order["id"], "Order")))
+        return [(row.amount_fen, row.status) for row in rows]
+
+
+async def test_a_top_up_succeeds_and_takes_the_counter_stock(fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]) -> None:
+    before = await _stock(fulfilling, "TXV-MONTH")
+    order = await fulfilling.place(("TXV-MONTH", 1))
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+    assert (await fulfilling.status(order))["status"] == "DELIVERED"
+    assert await _stock(fulfilling, "TXV-MONTH") == (before[0] - 1, before[1])
+    assert [t.request_id for t in fakes["sim-fast"].submissions] == [order["number"]]
+    assert await _attempts(fulfilling, order) == [("sim-fast", "SUBMIT", "SUCCEEDED")]
+
+
+async def test_a_definitive_failure_fails_over_to_the_next_supplier(fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]) -> None:
+    fakes["sim-fast"].reset(default=F)
+    order = await fulfilling.place(("GS-60", 1))
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+    assert (await fulfilling.status(order))["status"] == "DELIVERED"
+    assert await _attempts(fulfilling, order) == [("sim-fast", "SUBMIT", "FAILED"), ("sim-backup", "SUBMIT", "SUCCEEDED")]
+
+
+async def test_when_every_supplier_fails_the_order_is_refunded_and_stock_released(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    fakes["sim-fast"].reset(default=F)
+    fakes["sim-backup"].reset(default=F)
+    before = await _stock(fulfilling, "GS-60")
+    order = await fulfilling.place(("GS-60", 2))
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+    assert (await fulfilling.status(order))["status"] == "REFUNDED"
+    assert await _stock(fulfilling, "GS-60") == before
+    assert await _refunds(fulfilling, order) == [(1200, "REQUESTED")]
+
+
+async def test_a_timeout_is_queried_before_anything_is_sent_again(fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]) -> None:
+    # The first submit times out and never arrived: the query says NOT_FOUND, so the same
+    # request goes to the same supplier again.
+    fakes["sim-fast"].reset(U)
+    lost = await fulfilling.place(("GS-60", 1))
+    await fulfilling.pay(lost)
+    await fulfilling.settle()
+    assert (await fulfilling.status(lost))["status"] == "DELIVERED"
+    assert await _attempts(fulfilling, lost) == [
+        ("sim-fast", "SUBMIT", "UNKNOWN"), ("sim-fast", "QUERY", "NOT_FOUND"), ("sim-fast", "SUBMIT", "SUCCEEDED")
+    ]
+    # The submit timed out but the supplier credited it: the query finds out; nothing is resent.
+    fakes["sim-fast"].reset(U)
+    fakes["sim-fast"].query_answers = [S]
+    credited = await fulfilling.place(("GS-60", 1))
+    await fulfilling.pay(credited)
+    await fulfilling.settle()
+    assert (await fulfilling.status(credited))["status"] == "DELIVERED"
+    assert await _attempts(fulfilling, credited) == [("sim-fast", "SUBMIT", "UNKNOWN"), ("sim-fast", "QUERY", "SUCCEEDED")]
+    assert [t.request_id for t in fakes["sim-fast"].submissions] == [credited["number"]]
+    assert fakes["sim-backup"].submissions == []
+
+
+async def _callback(f: Fulfilling, supplier: str, body: dict[str, Any], signature: str = GOOD_SIGNATURE) -> tuple[int, Any]:
+    response = await f.http.post(f"/webhooks/supplier/{supplier}", content=orjson.dumps(body),
+                                 headers={"x-fake-signature": signature})
+    return response.status_code, response.json()
+
+
+async def test_a_pending_top_up_ends_with_its_signed_callback_once(fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]) -> None:
+    fakes["sim-fast"].reset(P)
+    fakes["sim-fast"].query_answers = [P] * 10
+    order = await fulfilling.place(("GS-60", 1))
+    await fulfilling.pay(order)
+    await fulfilling.worker.run_once()
+    assert (await fulfilling.status(order))["status"] == "FULFILLING"
+    callback = {"request_id": order["number"], "status": "SUCCEEDED", "reference": "R-1"}
+    assert await _callback(fulfilling, "sim-fast", callback, "forged") == (401, {"error": "BAD_SIGNATURE", "message": "the signature does not verify"})
+    assert (await _callback(fulfilling, "sim-fast", {"nonsense": 1}))[0] == 400
+    assert await _attempts(fulfilling, order) == [("sim-fast", "SUBMIT", "PENDING")]
+    assert await _callback(fulfilling, "sim-fast", callback) == (200, {"status": "applied", "requestId": order["number"]})
+    assert await _callback(fulfilling, "sim-fast", callback) == (200, {"status": "ignored", "requestId": order["number"]})
+    await fulfilling.worker.run_once()
+    assert (await fulfilling.status(order))["status"] == "DELIVERED"
+    assert await _attempts(fulfilling, order) == [("sim-fast", "SUBMIT", "PENDING"), ("sim-fast", "CALLBACK", "SUCCEEDED")]
+
+
+async def test_a_bundle_whose_top_up_fails_is_refunded_whole_and_its_codes_go_back(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    fakes["sim-fast"].reset(default=F)
+    fakes["sim-backup"].reset(default=F)
+    order = await fulfilling.place(("PACK-GAMER", 1))
+    line = decode_pk((await fulfilling.status(order))["lines"][0]["id"], "OrderLine")
+    async with fulfilling.db.fresh_sessions() as session:
+        held = list(await session.scalars(select(CardCode.id).where(CardCode.order_line_id == line)))
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+    status = await fulfilling.status(order)
+    assert (status["status"], status["lines"][0]["codes"], status["lines"][0]["deliveries"]) == ("REFUNDED", [], [])
+    async with fulfilling.db.fresh_sessions() as session:
+        back = (await session.execute(select(CardCode.status, CardCode.order_line_id).where(CardCode.id.in_(held)))).all()
+    assert [tuple(row) for row in back] == [(CodeStatus.AVAILABLE, None)]
+    # The bundle's top-up went to both suppliers and failed at both; nothing else was sent.
+    assert await _attempts(fulfilling, order) == [("sim-fast", "SUBMIT", "FAILED"), ("sim-backup", "SUBMIT", "FAILED")]
+    assert await _refunds(fulfilling, order) == [(5200, "REQUESTED")]
+
+
+async def test_a_bundle_delivers_its_codes_after_its_top_up_succeeded(fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]) -> None:
+    order = await fulfilling.place(("PACK-GAMER", 1))
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+    status = await fulfilling.status(order)
+    line = status["lines"][0]
+    assert (status["status"], len(line["codes"]), line["deliveries"]) == (
+        "DELIVERED", 1, [{"channel": "INBOX", "status": "SENT", "attempts": 1}]
+    )
+    async with fulfilling.db.fresh_sessions() as session:
+        task = await session.scalar(select(TopUpTask).where(TopUpTask.line_id == decode_pk(line["id"], "OrderLine")))
+    assert (task.request_id, task.status) == (order["number"], "SUCCEEDED")
