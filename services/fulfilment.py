@@ -197,7 +197,7 @@ async def _lines(session: AsyncSession, order_id: int) -> tuple[list[OrderLine],
         select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
         .execution_options(populate_existing=True)
     ))
-    skus = {sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_({l.sku_id for l in lines})))}
+    skus = {sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_({line.sku_id for line in lines})))}
     return lines, skus
 
 

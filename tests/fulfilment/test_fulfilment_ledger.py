@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from domain.ledger import Account, Kind
+from domain.ledger import Kind
 from domain.money import Money
 from models import LedgerEntry, LedgerTransaction, OrderLine
 from schema.relay import decode_pk
