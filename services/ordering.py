@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Principal
 from domain.catalog import SkuKind
@@ -81,23 +82,55 @@ def _check_buyer(buyer: Buyer, needs_account: bool) -> None:
 RISK_REJECTED = Refusal(None, "this order cannot be accepted; contact the shop if you think this is a mistake", "RISK_REJECTED")
 
 
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """What the reads before the write transaction found: the order as it would be placed."""
+
+    channel_id: int
+    currency: str
+    key: str
+    lines: list[LineRequest]
+    position: dict[int, int]
+    skus: dict[int, Sku]
+    units: list[Money]
+    total: Money
+    facts: Facts
+
+
 async def place_order(
     uow: UnitOfWork, command: PlaceOrder, principal: Principal, *, now: datetime, ttl: timedelta,
     risk: RiskCheck | None = None, review_ttl: timedelta | None = None,
 ) -> Placed:
     """Place an order; the risk check scores the attempt before any stock is reserved.
 
+    Everything that only reads (channel, SKUs, prices, the risk check with its counters) runs
+    before the order's write transaction begins, in a session of its own: on SQLite no other
+    order waits behind a Redis round trip or the risk check's reads for the writer lock.
+
     REJECT: no order, nothing reserved, the verdict stored as the record of the attempt.
     REVIEW: the order holds its stock in REVIEW until an operator decides (or review_ttl ends).
     """
-    session = uow.session
+    async with uow.fresh_reads() as reads:
+        drafted = await _draft(reads, command, now)
+        if isinstance(drafted, _Draft):
+            verdict, facts = Verdict(Decision.PASS, 0), drafted.facts
+            if risk is not None:
+                verdict, facts = await risk.screen(reads, facts)
+    if isinstance(drafted, Placed):
+        return drafted
+    if drafted is None:  # the key is taken: the write side answers the retry
+        return await _replay_key(uow, command)
+    return await _write(uow, drafted, verdict, facts, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
+
+
+async def _draft(session: AsyncSession, command: PlaceOrder, now: datetime) -> _Draft | Placed | None:
+    """The reads and checks of an attempt; None when an order already holds its key."""
     key = command.idempotency_key.strip()
     if not 1 <= len(key) <= 128:
         return _refused("idempotencyKey", "1 to 128 characters", "INVALID_INPUT")
     channel = await session.scalar(select(Channel).where(Channel.code == command.channel, Channel.active.is_(True)))
     if channel is None:
         return _refused("channel", f"unknown channel {command.channel!r}", "UNKNOWN_CHANNEL")
-    # A rollback expires every row the session holds; keep what is needed after one.
     channel_id, currency, channel_code = channel.id, channel.currency, channel.code
 
     try:
@@ -109,24 +142,40 @@ async def place_order(
     for index, line in enumerate(command.lines):
         position.setdefault(line.sku_id, index)
 
-    existing = await _existing(uow, channel_id, key)
-    if existing is not None:
-        return await _replay(uow, existing, command, lines)
+    if await session.scalar(select(Order.id).where(Order.channel_id == channel_id, Order.idempotency_key == key)):
+        return None
 
     try:
-        skus = await _skus_on_sale(uow, lines, currency, position)
-        _check_buyer(command.buyer, await _needs_account(uow, list(skus.values())))
+        skus = await _skus_on_sale(session, lines, currency, position)
+        _check_buyer(command.buyer, await _needs_account(session, list(skus.values())))
     except OrderInputError as error:
         return _refused(error.field, error.message, error.code)
 
     prices = await pricing_for(session, [(channel_id, line.sku_id) for line in lines], now, skus=skus)
     units = [prices[(channel_id, line.sku_id)].at(now, line.quantity).unit for line in lines]
     total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, currency))
-
     facts = _facts(command, channel_code, lines, total, now)
-    verdict = Verdict(Decision.PASS, 0)
-    if risk is not None:
-        verdict, facts = await risk.screen(session, facts)
+    return _Draft(channel_id, currency, key, lines, position, skus, units, total, facts)
+
+
+async def _replay_key(uow: UnitOfWork, command: PlaceOrder) -> Placed:
+    channel_id = await uow.session.scalar(select(Channel.id).where(Channel.code == command.channel))
+    existing = await _existing(uow, channel_id or 0, command.idempotency_key.strip())
+    if existing is None:  # rolled back since: as a concurrent duplicate that lost
+        return _refused("idempotencyKey", "an order with this key is being placed; try again", "CONFLICT")
+    return await _replay(uow, existing, command, check_lines(command.lines))
+
+
+async def _write(
+    uow: UnitOfWork, draft: _Draft, verdict: Verdict, facts: Facts, command: PlaceOrder, principal: Principal, *,
+    now: datetime, ttl: timedelta, review_ttl: timedelta | None,
+) -> Placed:
+    """The order's write transaction: the verdict, the order, its quotas and its stock."""
+    session = uow.session
+    channel_id, currency, key, lines, position, skus = (
+        draft.channel_id, draft.currency, draft.key, draft.lines, draft.position, draft.skus
+    )
+    units, total = draft.units, draft.total
     if verdict.decision is Decision.REJECT:
         record_verdict(session, verdict, facts, channel_id=channel_id, idempotency_key=key, order_id=None)
         uow.publish(VERDICTS_TOPIC, b"REJECT")  # no order event follows: the dashboard hears this
@@ -230,11 +279,11 @@ async def _replay(uow: UnitOfWork, order: Order, command: PlaceOrder, lines: lis
 
 
 async def _skus_on_sale(
-    uow: UnitOfWork, lines: list[LineRequest], currency: str, position: dict[int, int]
+    session: AsyncSession, lines: list[LineRequest], currency: str, position: dict[int, int]
 ) -> dict[int, Sku]:
     found = {
         sku.id: (sku, product_active)
-        for sku, product_active in await uow.session.execute(
+        for sku, product_active in await session.execute(
             select(Sku, Product.active)
             .join(Product, Product.id == Sku.product_id)
             .where(Sku.id.in_([line.sku_id for line in lines]))
@@ -249,13 +298,13 @@ async def _skus_on_sale(
     return {sku_id: sku for sku_id, (sku, _) in found.items()}
 
 
-async def _needs_account(uow: UnitOfWork, skus: list[Sku]) -> bool:
+async def _needs_account(session: AsyncSession, skus: list[Sku]) -> bool:
     if any(s.kind is SkuKind.DIRECT_RECHARGE for s in skus):
         return True
     bundles = [s.id for s in skus if s.kind is SkuKind.BUNDLE]
     if not bundles:
         return False
-    kinds = await uow.session.scalars(
+    kinds = await session.scalars(
         select(Sku.kind).join(BundleItem, BundleItem.component_sku_id == Sku.id).where(BundleItem.bundle_sku_id.in_(bundles))
     )
     return any(kind is SkuKind.DIRECT_RECHARGE for kind in kinds)
