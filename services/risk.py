@@ -99,30 +99,29 @@ class RiskCheck:
     async def screen(self, session: AsyncSession, facts: Facts) -> tuple[Verdict, Facts]:
         """The verdict of an attempt, with its facts completed by the account's age.
 
-        `session` reads only when needed: rules gone stale, or an account the counter store has
-        no entry for. Otherwise one call to the counter store (one Redis round trip) records
-        and counts every counter and reads and keeps when the account was first seen.
+        One call to the counter store (one Redis round trip) records and counts every counter
+        and reads and keeps when the account was first seen. `session` reads only when needed:
+        rules gone stale, or an account the store has no entry for, whose first order on record
+        (if any) then corrects the store in a second call.
         """
         rules = await self.book.rules(session)
-        if not rules:
-            return evaluate(rules, facts, {}), facts
-        account = facts.value(Dimension.ACCOUNT) if needs_account_age(rules, facts) else None
-        hits = counters_needed(rules, facts, age_from_store=account is not None)
+        account = facts.value(Dimension.ACCOUNT) if rules and needs_account_age(rules, facts) else None
+        hits = counters_needed(rules, facts, age_from_store=account is not None) if rules else []
         if not hits:
             return evaluate(rules, facts, {}), facts
         now = facts.at.timestamp()
         tally = await self.counters.tally(hits, now, account=account)
         counts = {hit.key: count for hit, count in zip(hits, tally.counts, strict=True)}
-        if tally.unknown:
-            # Not seen by the store: the account's first order on record seeds it, once.
+        first_seen = tally.first_seen
+        if account is not None and tally.unknown:
+            # Not in the store (taken for new): an account that ordered before is not new.
             first = await _first_order(session, facts)
-            new_account = [hit for hit in hits if hit.new_within_seconds is not None]
-            tally = await self.counters.tally(
-                new_account, now, account=account, seed=first.timestamp() if first is not None else None,
-            )
-            counts.update({hit.key: count for hit, count in zip(new_account, tally.counts, strict=True)})
+            if first is not None:
+                first_seen = first.timestamp()
+                new_account = [hit for hit in hits if hit.new_within_seconds is not None]
+                corrected = await self.counters.correct(new_account, now, account=account, first_order=first_seen)
+                counts.update({hit.key: count for hit, count in zip(new_account, corrected, strict=True)})
         if account is not None:
-            first_seen = tally.first_seen
             facts = replace(facts, account_age=None if first_seen is None else facts.at - datetime.fromtimestamp(first_seen, UTC))
         return evaluate(rules, facts, counts), facts
 

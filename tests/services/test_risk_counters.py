@@ -45,50 +45,50 @@ async def test_one_call_counts_several_keys(counters: Counters) -> None:
     assert await counters.hit(hits, 1001.0) == [2, 1]
 
 
-NEW_ACCOUNTS = CounterHit("a:DEVICE:3600:farm", None, 3600, new_within_seconds=0)
+def by(account: str, *, new_within_days: int = 0) -> CounterHit:
+    """A new-account counter of one device; an account counts as new while younger than the days given."""
+    return CounterHit("a:DEVICE:604800:farm", account, 604800, new_within_seconds=new_within_days * 86400)
 
 
-def by(account: str) -> CounterHit:
-    return CounterHit(NEW_ACCOUNTS.key, account, 3600, new_within_seconds=0)
-
-
-async def test_an_account_the_store_has_not_seen_is_reported_unknown_and_counts_nowhere(counters: Counters) -> None:
-    asked = await counters.tally([by("qq:1")], 1000.0, account="qq:1")
-    # Told its first order (none): a new account, counted, and remembered from now on.
-    seeded = await counters.tally([by("qq:1")], 1000.0, account="qq:1", seed=None)
+async def test_an_account_is_counted_as_new_only_on_its_first_attempt(counters: Counters) -> None:
+    first = await counters.tally([by("qq:1")], 1000.0, account="qq:1")
     again = await counters.tally([by("qq:1")], 1030.0, account="qq:1")
+    other = await counters.tally([by("qq:2")], 1040.0, account="qq:2")
 
-    assert (asked.unknown, asked.counts) == (True, [0])
-    assert (seeded.unknown, seeded.first_seen, seeded.counts) == (False, None, [1])
+    assert (first.unknown, first.first_seen, first.counts) == (True, None, [1])
     assert (again.unknown, again.first_seen, again.counts) == (False, 1000.0, [1])
+    assert (other.unknown, other.first_seen, other.counts) == (True, None, [2])
 
 
-async def test_an_account_that_ordered_before_is_not_new(counters: Counters) -> None:
-    # qq:old first ordered at 500; qq:new never did.
-    old = await counters.tally([by("qq:old")], 1000.0, account="qq:old", seed=500.0)
-    new = await counters.tally([by("qq:new")], 1001.0, account="qq:new", seed=None)
-    old_again = await counters.tally([by("qq:old")], 1002.0, account="qq:old")
+async def test_an_account_that_ordered_before_the_store_saw_it_is_taken_back_out(counters: Counters) -> None:
+    await counters.tally([by("qq:new")], 1000.0, account="qq:new")
+    taken_for_new = await counters.tally([by("qq:old")], 1001.0, account="qq:old")
 
-    assert (old.first_seen, old.counts) == (500.0, [0])
-    assert (new.first_seen, new.counts) == (None, [1])
-    assert (old_again.unknown, old_again.first_seen, old_again.counts) == (False, 500.0, [1])
+    # qq:old first ordered at 500: not new, so not one of the device's new accounts.
+    corrected = await counters.correct([by("qq:old")], 1001.0, account="qq:old", first_order=500.0)
+    later = await counters.tally([by("qq:old")], 1002.0, account="qq:old")
+
+    assert (taken_for_new.unknown, taken_for_new.counts) == (True, [2])
+    assert corrected == [1]
+    assert (later.unknown, later.first_seen, later.counts) == (False, 500.0, [1])
 
 
 async def test_an_account_is_new_for_as_long_as_the_rule_says(counters: Counters) -> None:
-    def within_a_day(account: str) -> CounterHit:
-        return CounterHit("a:PHONE:604800:13800138000", account, 604800, new_within_seconds=86400)
+    ip = CounterHit("v:IP:60:a", None, 60)
 
-    first = await counters.tally([within_a_day("qq:1")], 1000.0, account="qq:1", seed=None)
-    same_day = await counters.tally([within_a_day("qq:1"), CounterHit("v:IP:60:a", None, 60)], 1000.0 + 3600, account="qq:1")
-    other = await counters.tally([within_a_day("qq:2")], 1000.0 + 3700, account="qq:2", seed=None)
-    next_week = await counters.tally([within_a_day("qq:1")], 1000.0 + 86400 * 6, account="qq:1")
+    first = await counters.tally([by("qq:1", new_within_days=1)], 1000.0, account="qq:1")
+    same_day = await counters.tally([by("qq:1", new_within_days=1), ip], 1000.0 + 3600, account="qq:1")
+    other = await counters.tally([by("qq:2", new_within_days=1)], 1000.0 + 3700, account="qq:2")
+    old_by_then = await counters.tally([by("qq:1", new_within_days=1)], 1000.0 + 86400 * 6, account="qq:1")
+    # Taken back out only by a rule it is too old for.
+    kept = await counters.correct([by("qq:2", new_within_days=30)], 1000.0 + 86400 * 6, account="qq:2", first_order=1000.0)
 
-    assert [first.counts, same_day.counts, other.counts, next_week.counts] == [[1], [1, 1], [2], [2]]
-    assert next_week.first_seen == 1000.0
+    assert [first.counts, same_day.counts, other.counts, old_by_then.counts, kept] == [[1], [1, 1], [2], [2], [2]]
+    assert old_by_then.first_seen == 1000.0
 
 
 async def test_an_account_idle_longer_than_the_store_keeps_it_is_looked_up_again(counters: Counters) -> None:
-    await counters.tally([by("qq:1")], 1000.0, account="qq:1", seed=None)
+    await counters.tally([by("qq:1")], 1000.0, account="qq:1")
 
     later = await counters.tally([], 1000.0 + FIRST_SEEN_IDLE_SECONDS + 1, account="qq:1")
 
