@@ -94,7 +94,8 @@ class _Draft:
     skus: dict[int, Sku]
     units: list[Money]
     total: Money
-    facts: Facts
+    verdict: Verdict
+    facts: Facts  # completed by the risk check (the account's age)
 
 
 async def place_order(
@@ -111,20 +112,18 @@ async def place_order(
     REVIEW: the order holds its stock in REVIEW until an operator decides (or review_ttl ends).
     """
     async with uow.fresh_reads() as reads:
-        drafted = await _draft(reads, command, now)
-        if isinstance(drafted, _Draft):
-            verdict, facts = Verdict(Decision.PASS, 0), drafted.facts
-            if risk is not None:
-                verdict, facts = await risk.screen(reads, facts)
+        drafted = await _draft(reads, command, now, risk)
     if isinstance(drafted, Placed):
         return drafted
     if drafted is None:  # the key is taken: the write side answers the retry
         return await _replay_key(uow, command)
-    return await _write(uow, drafted, verdict, facts, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
+    return await _write(uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
 
 
-async def _draft(session: AsyncSession, command: PlaceOrder, now: datetime) -> _Draft | Placed | None:
-    """The reads and checks of an attempt; None when an order already holds its key."""
+async def _draft(
+    session: AsyncSession, command: PlaceOrder, now: datetime, risk: RiskCheck | None
+) -> _Draft | Placed | None:
+    """The reads, checks and risk verdict of an attempt; None when an order already holds its key."""
     key = command.idempotency_key.strip()
     if not 1 <= len(key) <= 128:
         return _refused("idempotencyKey", "1 to 128 characters", "INVALID_INPUT")
@@ -155,7 +154,10 @@ async def _draft(session: AsyncSession, command: PlaceOrder, now: datetime) -> _
     units = [prices[(channel_id, line.sku_id)].at(now, line.quantity).unit for line in lines]
     total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, currency))
     facts = _facts(command, channel_code, lines, total, now)
-    return _Draft(channel_id, currency, key, lines, position, skus, units, total, facts)
+    verdict = Verdict(Decision.PASS, 0)
+    if risk is not None:
+        verdict, facts = await risk.screen(session, facts)
+    return _Draft(channel_id, currency, key, lines, position, skus, units, total, verdict, facts)
 
 
 async def _replay_key(uow: UnitOfWork, command: PlaceOrder) -> Placed:
@@ -167,7 +169,7 @@ async def _replay_key(uow: UnitOfWork, command: PlaceOrder) -> Placed:
 
 
 async def _write(
-    uow: UnitOfWork, draft: _Draft, verdict: Verdict, facts: Facts, command: PlaceOrder, principal: Principal, *,
+    uow: UnitOfWork, draft: _Draft, command: PlaceOrder, principal: Principal, *,
     now: datetime, ttl: timedelta, review_ttl: timedelta | None,
 ) -> Placed:
     """The order's write transaction: the verdict, the order, its quotas and its stock."""
@@ -175,7 +177,7 @@ async def _write(
     channel_id, currency, key, lines, position, skus = (
         draft.channel_id, draft.currency, draft.key, draft.lines, draft.position, draft.skus
     )
-    units, total = draft.units, draft.total
+    units, total, verdict, facts = draft.units, draft.total, draft.verdict, draft.facts
     if verdict.decision is Decision.REJECT:
         record_verdict(session, verdict, facts, channel_id=channel_id, idempotency_key=key, order_id=None)
         uow.publish(VERDICTS_TOPIC, b"REJECT")  # no order event follows: the dashboard hears this

@@ -122,7 +122,8 @@ class RiskCheck:
                 corrected = await self.counters.correct(new_account, now, account=account, first_order=first_seen)
                 counts.update({hit.key: count for hit, count in zip(new_account, corrected, strict=True)})
         if account is not None:
-            facts = replace(facts, account_age=None if first_seen is None else facts.at - datetime.fromtimestamp(first_seen, UTC))
+            age = None if first_seen is None else facts.at - datetime.fromtimestamp(first_seen, UTC)
+            facts = replace(facts, account_age=age)
         return evaluate(rules, facts, counts), facts
 
 
