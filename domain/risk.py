@@ -103,6 +103,10 @@ class CounterHit:
     key: str
     member: str | None  # None: a fresh member per attempt (counts attempts)
     window_seconds: int
+    # Record only for a new account: never seen before, or first seen less than this many
+    # seconds ago (0: never seen). None: always record. The counter store decides, knowing
+    # when it first saw the account, in the same step that counts.
+    new_within_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +169,12 @@ def _spread_counts(params: Mapping[str, Any], facts: Facts) -> bool:
     return _is_new_account(params, facts)
 
 
-def counters_needed(rules: Sequence[Rule], facts: Facts) -> list[CounterHit]:
-    """The counters this attempt records; rules of one dimension and window share one."""
+def counters_needed(rules: Sequence[Rule], facts: Facts, *, age_from_store: bool = False) -> list[CounterHit]:
+    """The counters this attempt records; rules of one dimension and window share one.
+
+    With `age_from_store` the account's age is not known yet: each new-account counter comes
+    with the age below which the account counts as new, for the counter store to decide.
+    """
     hits: dict[str, CounterHit] = {}
     for rule in rules:
         if not applies(rule, facts.channel):
@@ -179,9 +187,18 @@ def counters_needed(rules: Sequence[Rule], facts: Facts) -> list[CounterHit]:
                 hits[key] = CounterHit(key, None, int(params["windowSeconds"]))
         elif rule.kind is RuleKind.ACCOUNT_SPREAD:
             value = facts.value(Dimension(params["by"]))
-            if value is not None and _spread_counts(params, facts):
-                key = _spread_key(params, value)
-                hits[key] = CounterHit(key, facts.value(Dimension.ACCOUNT), int(params["windowSeconds"]))
+            if value is None:
+                continue
+            key = _spread_key(params, value)
+            account, window = facts.value(Dimension.ACCOUNT), int(params["windowSeconds"])
+            if not age_from_store:
+                if _spread_counts(params, facts):
+                    hits[key] = CounterHit(key, account, window)
+            elif account is not None and (facts.coupon or not params["couponOnly"]):
+                within = int(params["maxAccountAgeDays"]) * 86400
+                shared = hits.get(key)  # rules sharing a counter: new by any of them records
+                if shared is None or (shared.new_within_seconds or 0) < within:
+                    hits[key] = CounterHit(key, account, window, within)
     return list(hits.values())
 
 

@@ -7,14 +7,14 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker import Broker
-from domain.risk import Facts, Rule, Verdict, counters_needed, evaluate, needs_account_age
+from domain.risk import Dimension, Facts, Rule, Verdict, counters_needed, evaluate, needs_account_age
 from models import Order, RiskVerdict
 from services.risk_counters import Counters
 from services.risk_rules import RULES_CHANGED, active_rules
@@ -97,18 +97,38 @@ class RiskCheck:
         self.counters = counters
 
     async def screen(self, session: AsyncSession, facts: Facts) -> tuple[Verdict, Facts]:
+        """The verdict of an attempt, with its facts completed by the account's age.
+
+        One call to the counter store (one Redis round trip) records and counts every counter
+        and reads and keeps when the account was first seen. `session` reads only when needed:
+        rules gone stale, or an account the store has no entry for, whose first order on record
+        (if any) then corrects the store in a second call.
+        """
         rules = await self.book.rules(session)
-        if not rules:
+        account = facts.value(Dimension.ACCOUNT) if rules and needs_account_age(rules, facts) else None
+        hits = counters_needed(rules, facts, age_from_store=account is not None) if rules else []
+        if not hits:
             return evaluate(rules, facts, {}), facts
-        if needs_account_age(rules, facts):
-            facts = replace(facts, account_age=await _account_age(session, facts))
-        hits = counters_needed(rules, facts)
-        counts = await self.counters.hit(hits, facts.at.timestamp()) if hits else []
-        return evaluate(rules, facts, {hit.key: count for hit, count in zip(hits, counts, strict=True)}), facts
+        now = facts.at.timestamp()
+        tally = await self.counters.tally(hits, now, account=account)
+        counts = {hit.key: count for hit, count in zip(hits, tally.counts, strict=True)}
+        first_seen = tally.first_seen
+        if account is not None and tally.unknown:
+            # Not in the store (taken for new): an account that ordered before is not new.
+            first = await _first_order(session, facts)
+            if first is not None:
+                first_seen = first.timestamp()
+                new_account = [hit for hit in hits if hit.new_within_seconds is not None]
+                corrected = await self.counters.correct(new_account, now, account=account, first_order=first_seen)
+                counts.update({hit.key: count for hit, count in zip(new_account, corrected, strict=True)})
+        if account is not None:
+            age = None if first_seen is None else facts.at - datetime.fromtimestamp(first_seen, UTC)
+            facts = replace(facts, account_age=age)
+        return evaluate(rules, facts, counts), facts
 
 
-async def _account_age(session: AsyncSession, facts: Facts) -> timedelta | None:
-    """How long ago this account first ordered; None for an account never seen."""
+async def _first_order(session: AsyncSession, facts: Facts) -> datetime | None:
+    """When this account first ordered; None for an account never seen."""
     column = Order.recharge_account if facts.account != facts.email else Order.buyer_email
     first = await session.scalar(select(func.min(Order.created_at)).where(column == facts.account))
     if first is None:
@@ -117,7 +137,7 @@ async def _account_age(session: AsyncSession, facts: Facts) -> timedelta | None:
         first = datetime.fromisoformat(first)
     if first.tzinfo is None:
         first = first.replace(tzinfo=UTC)
-    return facts.at - first
+    return first
 
 
 def facts_record(facts: Facts) -> dict[str, Any]:

@@ -30,6 +30,11 @@ class UnitOfWork:
         await self.session.begin()
         return self
 
+    def fresh_reads(self) -> AsyncSession:
+        """A session beside the command's for reads that must not hold its write transaction
+        open (on SQLite, the writer lock): `async with uow.fresh_reads() as reads:`."""
+        return self._db.fresh_sessions()
+
     def publish(self, topic: str, message: bytes) -> None:
         self._events.append((topic, message))
 

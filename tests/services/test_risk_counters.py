@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from domain.risk import CounterHit
-from services.risk_counters import Counters, connect_counters
+from services.risk_counters import FIRST_SEEN_IDLE_SECONDS, Counters, connect_counters
 from tests.support import TEST_REDIS_URL
 
 
@@ -43,3 +43,53 @@ async def test_one_call_counts_several_keys(counters: Counters) -> None:
     await counters.hit(hits[:1], 1000.0)
 
     assert await counters.hit(hits, 1001.0) == [2, 1]
+
+
+def by(account: str, *, new_within_days: int = 0) -> CounterHit:
+    """A new-account counter of one device; an account counts as new while younger than the days given."""
+    return CounterHit("a:DEVICE:604800:farm", account, 604800, new_within_seconds=new_within_days * 86400)
+
+
+async def test_an_account_is_counted_as_new_only_on_its_first_attempt(counters: Counters) -> None:
+    first = await counters.tally([by("qq:1")], 1000.0, account="qq:1")
+    again = await counters.tally([by("qq:1")], 1030.0, account="qq:1")
+    other = await counters.tally([by("qq:2")], 1040.0, account="qq:2")
+
+    assert (first.unknown, first.first_seen, first.counts) == (True, None, [1])
+    assert (again.unknown, again.first_seen, again.counts) == (False, 1000.0, [1])
+    assert (other.unknown, other.first_seen, other.counts) == (True, None, [2])
+
+
+async def test_an_account_that_ordered_before_the_store_saw_it_is_taken_back_out(counters: Counters) -> None:
+    await counters.tally([by("qq:new")], 1000.0, account="qq:new")
+    taken_for_new = await counters.tally([by("qq:old")], 1001.0, account="qq:old")
+
+    # qq:old first ordered at 500: not new, so not one of the device's new accounts.
+    corrected = await counters.correct([by("qq:old")], 1001.0, account="qq:old", first_order=500.0)
+    later = await counters.tally([by("qq:old")], 1002.0, account="qq:old")
+
+    assert (taken_for_new.unknown, taken_for_new.counts) == (True, [2])
+    assert corrected == [1]
+    assert (later.unknown, later.first_seen, later.counts) == (False, 500.0, [1])
+
+
+async def test_an_account_is_new_for_as_long_as_the_rule_says(counters: Counters) -> None:
+    ip = CounterHit("v:IP:60:a", None, 60)
+
+    first = await counters.tally([by("qq:1", new_within_days=1)], 1000.0, account="qq:1")
+    same_day = await counters.tally([by("qq:1", new_within_days=1), ip], 1000.0 + 3600, account="qq:1")
+    other = await counters.tally([by("qq:2", new_within_days=1)], 1000.0 + 3700, account="qq:2")
+    old_by_then = await counters.tally([by("qq:1", new_within_days=1)], 1000.0 + 86400 * 6, account="qq:1")
+    # Taken back out only by a rule it is too old for.
+    kept = await counters.correct([by("qq:2", new_within_days=30)], 1000.0 + 86400 * 6, account="qq:2", first_order=1000.0)
+
+    assert [first.counts, same_day.counts, other.counts, old_by_then.counts, kept] == [[1], [1, 1], [2], [2], [2]]
+    assert old_by_then.first_seen == 1000.0
+
+
+async def test_an_account_idle_longer_than_the_store_keeps_it_is_looked_up_again(counters: Counters) -> None:
+    await counters.tally([by("qq:1")], 1000.0, account="qq:1")
+
+    later = await counters.tally([], 1000.0 + FIRST_SEEN_IDLE_SECONDS + 1, account="qq:1")
+
+    assert later.unknown

@@ -153,6 +153,20 @@ def test_the_account_age_is_looked_up_only_when_a_new_account_rule_could_count_t
     ] == [True, False, False, False, True]
 
 
+def test_with_the_age_left_to_the_counter_store_each_new_account_counter_carries_the_age_that_counts_as_new() -> None:
+    rules = [
+        rule(RuleKind.VELOCITY, IP_5_A_MINUTE),
+        rule(RuleKind.ACCOUNT_SPREAD, {"by": "DEVICE", "maxAccounts": 3, "windowSeconds": 86400}),
+        rule(RuleKind.ACCOUNT_SPREAD, {"by": "DEVICE", "maxAccounts": 9, "windowSeconds": 86400, "maxAccountAgeDays": 2}),
+        rule(RuleKind.ACCOUNT_SPREAD, {"by": "PHONE", "maxAccounts": 3, "windowSeconds": 600, "couponOnly": True}),
+    ]
+
+    assert counters_needed(rules, facts(device_id="d", account="qq:1"), age_from_store=True) == [
+        CounterHit("v:IP:60:203.0.113.7", None, 60),
+        CounterHit("a:DEVICE:86400:d", "qq:1", 86400, new_within_seconds=2 * 86400),
+    ]
+
+
 @pytest.mark.parametrize(
     ("kind", "parameters", "field"),
     [
