@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from broker import Broker
 from domain.catalog import SkuKind
@@ -244,7 +245,8 @@ async def _decide(session: AsyncSession, line: OrderLine, outcome: str, supplier
     )
     if rows_changed(result) != 1:
         return False
-    line.outcome, line.supplier_id = outcome, supplier_id
+    set_committed_value(line, "outcome", outcome)  # written above: no flush writes it again
+    set_committed_value(line, "supplier_id", supplier_id)
     return True
 
 

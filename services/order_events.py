@@ -7,6 +7,7 @@ from datetime import datetime
 import orjson
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.orders import OrderStatus, check_move
 from models import Order, OrderEvent
@@ -43,10 +44,11 @@ async def move(
     )
     if rows_changed(result) != 1:
         return False
-    order.status = target
-    order.updated_at = at
+    # The row is written: record the values as loaded, so no flush writes them again.
+    set_committed_value(order, "status", target)
+    set_committed_value(order, "updated_at", at)
     for name, value in values.items():
-        setattr(order, name, value)
+        set_committed_value(order, name, value)
     record_transition(session, order, current, target, actor, reason, at)
     return True
 
