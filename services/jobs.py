@@ -58,18 +58,20 @@ async def enqueue(
     session: AsyncSession, kind: str, key: str, *, now: datetime, order_id: int | None = None,
     payload: dict[str, object] | None = None, delay: float = 0.0,
 ) -> None:
-    """Add a job unless one with `key` exists; if it exists and is waiting, make it due now."""
+    """Add a job unless one with `key` exists; if it exists and is waiting, make it due now.
+    One statement: the conflicting row is woken only while it is READY and due later."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     run_after = now + timedelta(seconds=delay)
-    await session.execute(
-        insert(Job)
-        .values(
-            kind=kind, key=key, order_id=order_id, payload=orjson.dumps(payload or {}).decode(), status=READY,
-            attempts=0, run_after=run_after, created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[Job.key])
+    statement = insert(Job).values(
+        kind=kind, key=key, order_id=order_id, payload=orjson.dumps(payload or {}).decode(), status=READY,
+        attempts=0, run_after=run_after, created_at=now,
     )
-    await wake(session, key, now=run_after)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Job.key], set_={"run_after": statement.excluded.run_after},
+            where=(Job.status == READY) & (Job.run_after > statement.excluded.run_after),
+        )
+    )
 
 
 async def wake(session: AsyncSession, key: str, *, now: datetime) -> None:
@@ -92,28 +94,25 @@ async def claim(
         Job.run_after <= now,
         or_(Job.locked_until.is_(None), Job.locked_until <= now),
     ]
-    # SKIP LOCKED: workers of other processes take other jobs instead of queueing here.
-    ids = list(
-        await session.scalars(
-            select(Job.id).where(*due).order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
-        )
+    # One statement: the due rows are picked with SKIP LOCKED (workers of other processes take
+    # other jobs instead of queueing here) and leased by the UPDATE around the pick. The lease
+    # is one token per claim; with the job's id it names this run of this job.
+    picked = (
+        select(Job.id).where(*due).order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
     )
-    claimed: list[Claimed] = []
-    for job_id in ids:
-        lease = uuid.uuid4().hex
-        row = (
-            await session.execute(
-                update(Job)
-                .where(Job.id == job_id, *due)
-                .values(lease=lease, locked_until=now + timedelta(seconds=lease_seconds))
-                .returning(Job.id, Job.kind, Job.key, Job.order_id, Job.payload, Job.attempts)
-                .execution_options(synchronize_session=False)
-            )
-        ).one_or_none()
-        if row is not None:
-            claimed.append(Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload),
-                                   row.attempts, lease, now))
-    return claimed
+    lease = uuid.uuid4().hex
+    rows = (
+        await session.execute(
+            update(Job)
+            .where(Job.id.in_(picked.scalar_subquery()), *due)
+            .values(lease=lease, locked_until=now + timedelta(seconds=lease_seconds))
+            .returning(Job.id, Job.kind, Job.key, Job.order_id, Job.payload, Job.attempts, Job.run_after)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    rows.sort(key=lambda row: (row.run_after, row.id))
+    return [Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload), row.attempts, lease, now)
+            for row in rows]
 
 
 async def finish(session: AsyncSession, job: Claimed, *, worker: str, now: datetime) -> None:
