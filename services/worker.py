@@ -122,13 +122,16 @@ class Worker:
 
     async def _claim(self, limit: int, now: datetime | None = None) -> list[jobs.Claimed]:
         now = now or _now()
-        # A plain read first: an idle worker never takes SQLite's write lock.
-        async with self._db.fresh_sessions() as session:
-            due = await session.scalar(select(Job.id).where(
-                Job.status == jobs.READY, Job.kind.in_(tuple(self._handlers)), Job.run_after <= now, or_(Job.locked_until.is_(None), Job.locked_until <= now)
-            ).limit(1))
-        if due is None:
-            return []
+        if self._db.engine.dialect.name == "sqlite":
+            # A plain read first: an idle worker never takes SQLite's write lock. (PostgreSQL
+            # claims with SKIP LOCKED and blocks nobody: the claim itself is the probe.)
+            async with self._db.fresh_sessions() as session:
+                due = await session.scalar(select(Job.id).where(
+                    Job.status == jobs.READY, Job.kind.in_(tuple(self._handlers)), Job.run_after <= now,
+                    or_(Job.locked_until.is_(None), Job.locked_until <= now),
+                ).limit(1))
+            if due is None:
+                return []
         async with self._db.sessions() as session, session.begin():
             return await jobs.claim(session, worker=self.name, now=now, lease_seconds=self._lease, limit=limit,
                                     kinds=tuple(self._handlers))
