@@ -71,6 +71,20 @@ async def suppliers_of(session: AsyncSession, sku_id: int) -> list[Supplier]:
     )
 
 
+async def suppliers_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, list[Supplier]]:
+    """Each SKU's active suppliers, first priority first, in one read."""
+    found: dict[int, list[Supplier]] = {}
+    rows = await session.execute(
+        select(SkuSupplier.sku_id, Supplier)
+        .join(Supplier, Supplier.id == SkuSupplier.supplier_id)
+        .where(SkuSupplier.sku_id.in_(sku_ids), Supplier.active.is_(True))
+        .order_by(SkuSupplier.sku_id, SkuSupplier.priority)
+    )
+    for sku_id, supplier in rows:
+        found.setdefault(sku_id, []).append(supplier)
+    return found
+
+
 class TopUps:
     def __init__(self, db: Database, registry: SupplierRegistry, callback_base: str | None,
                  clock: Callable[[], datetime]) -> None:
@@ -90,31 +104,31 @@ class TopUps:
             if task.status in AWAITING and task.next_check_at is not None and task.next_check_at > now:
                 return
             if task.supplier_index >= len(plan.suppliers):
-                await self._conditional(task, {"status": FAILED}, now)
+                moved = await self._conditional(task, {"status": FAILED}, now)
             else:
-                await self._step(plan, task, plan.suppliers[task.supplier_index], now)
-            async with self._db.fresh_sessions() as session:
-                fresh = await session.get(TopUpTask, task.id)
-            if fresh is None:
-                return
-            task = fresh
+                moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now)
+            if not moved:
+                # Moved by someone else meanwhile (a callback, another worker): read where it is.
+                async with self._db.fresh_sessions() as session:
+                    fresh = await session.get(TopUpTask, task.id)
+                if fresh is None:
+                    return
+                task = fresh
 
-    async def _step(self, plan: Plan, task: TopUpTask, supplier: Supplier, now: datetime) -> None:
+    async def _step(self, plan: Plan, task: TopUpTask, supplier: Supplier, now: datetime) -> bool:
+        """One exchange with `supplier`; False if the task was not as read (nothing written)."""
         adapter = await self._registry.adapter(supplier.id)
         if adapter is None:
-            await self._record(task, supplier.id, "SKIP", Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
-            return
+            return await self._record(task, supplier.id, "SKIP", Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
         if task.status == NEW:
             # Announced before it is sent: after a crash the task is queried, never resent blindly.
             wait = timedelta(seconds=supplier.timeout_seconds + 1)
             if not await self._conditional(task, {"status": SUBMITTING, "supplier_id": supplier.id, "next_check_at": now + wait}, now):
-                return
-            task.checks += 1
+                return False
             result = await _call(adapter.submit(self._topup(plan, supplier)), task.request_id)
-            await self._record(task, supplier.id, "SUBMIT", result, self._clock(), expect=SUBMITTING)
-            return
+            return await self._record(task, supplier.id, "SUBMIT", result, self._clock())
         result = await _call(adapter.query(task.request_id), task.request_id)
-        await self._record(task, supplier.id, "QUERY", result, self._clock())
+        return await self._record(task, supplier.id, "QUERY", result, self._clock())
 
     def _topup(self, plan: Plan, supplier: Supplier) -> TopUp:
         callback = f"{self._callback_base}/webhooks/supplier/{supplier.code}" if self._callback_base else None
@@ -124,12 +138,13 @@ class TopUps:
             callback_url=callback,
         )
 
-    async def _record(self, task: TopUpTask, supplier_id: int, action: str, result: Result, now: datetime,
-                      *, expect: str | None = None) -> bool:
+    async def _record(self, task: TopUpTask, supplier_id: int, action: str, result: Result, now: datetime) -> bool:
         values = transition(task, result, now)
         async with self._db.sessions() as session, session.begin():
             changed = await apply(session, task.id, supplier_id, action, result, values, now,
-                                  statuses=(expect or task.status,), checks=task.checks)
+                                  statuses=(task.status,), checks=task.checks)
+        if changed:
+            _moved(task, values, now)
         return changed
 
     async def _conditional(self, task: TopUpTask, values: dict[str, object], now: datetime) -> bool:
@@ -140,7 +155,18 @@ class TopUps:
                 .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            return rows_changed(result) == 1
+            changed = rows_changed(result) == 1
+        if changed:
+            _moved(task, values, now)
+        return changed
+
+
+def _moved(task: TopUpTask, values: dict[str, object], now: datetime) -> None:
+    """The task as our conditional UPDATE left it, without reading it back."""
+    for name, value in values.items():
+        setattr(task, name, value)
+    task.checks += 1
+    task.updated_at = now
 
 
 async def _call(call: object, request_id: str) -> Result:
