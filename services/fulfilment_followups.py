@@ -49,7 +49,7 @@ class Followups:
             now = self._clock()
             order = await uow.session.get(Order, run.job.order_id or 0)
             if order is not None and sender is not None:
-                await sender.send(uow.session, await _notice(uow.session, order))
+                await sender.send(uow.session, await notice(uow.session, order))
             await run.done(uow, now)
 
     async def refund(self, run: JobRun) -> None:
@@ -63,7 +63,8 @@ class Followups:
             await run.done(uow, now)
 
 
-async def _notice(session: AsyncSession, order: Order) -> Message:
+async def notice(session: AsyncSession, order: Order) -> Message:
+    """What the buyer is told about the order's outcome."""
     if order.status is OrderStatus.DELIVERED:
         subject, body = f"Order {order.number} delivered", "Everything you ordered has been delivered."
     else:
