@@ -175,7 +175,9 @@ def main() -> None:
 
                 gid = asyncio.run(sku_gid())
                 ids = asyncio.run(place_orders(url, gid, args.orders, args.concurrency))
+                cpu_before = cpu_seconds(server.pid)
                 gateway_seconds = asyncio.run(pay_and_wait(url, env, admin, ids, args.concurrency))
+                gateway_cpu = cpu_seconds(server.pid) - cpu_before
             direct_seconds = asyncio.run(baseline(baseline_url, args.orders, args.concurrency))
     header = ("path", "top-ups", "concurrency", "seconds", "per second")
     rows = [
@@ -185,7 +187,14 @@ def main() -> None:
          f"{direct_seconds:.2f}", f"{args.orders / direct_seconds:.0f}"),
     ]
     print(text_table(header, rows))
+    print(f"gateway process CPU while timed: {gateway_cpu:.2f} s, {1000 * gateway_cpu / args.orders:.1f} ms an order")
     write_doc(markdown_table(header, rows), args)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_doc(table: str, args: argparse.Namespace) -> None:
