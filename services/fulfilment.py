@@ -91,7 +91,9 @@ class Fulfilment:
                     await self._delivered(uow, order, line, skus[line.sku_id], first[0].id if first else None, now)
             # Read under the order's lock and sent after the commit: a task that moved meanwhile
             # (a callback) is not moved again, every step being conditional on what was read.
-            plans = await _open_plans(uow.session, order, lines, tasks)
+            # Each first submission is marked SUBMITTING here, so this commit comes before the call.
+            plans = [await self._topups.announce(uow.session, plan, now)
+                     for plan in await _open_plans(uow.session, order, lines, tasks)]
         for plan in plans:
             await self._topups.advance(plan)
         async with run.uow() as uow:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.money import Money
 from models import (
@@ -57,6 +58,7 @@ class Plan:
     sku: Sku
     account: str
     suppliers: list[Supplier]
+    announced: bool = False  # marked SUBMITTING in a transaction that has committed: send it now
 
 
 async def suppliers_of(session: AsyncSession, sku_id: int) -> list[Supplier]:
@@ -93,17 +95,33 @@ class TopUps:
         self._callback_base = callback_base.rstrip("/") if callback_base else None
         self._clock = clock
 
+    async def announce(self, session: AsyncSession, plan: Plan, now: datetime) -> Plan:
+        """Mark a NEW task SUBMITTING in the caller's transaction (one fewer of its own): once
+        that commits, `advance` sends it at once. Unchanged when it cannot be sent now."""
+        task = plan.task
+        if task.status != NEW or task.supplier_index >= len(plan.suppliers):
+            return plan
+        supplier = plan.suppliers[task.supplier_index]
+        if await self._registry.adapter(supplier.id) is None:
+            return plan
+        if not await _conditional(session, task, _submitting(supplier, now), now):
+            return plan
+        return replace(plan, announced=True)
+
     async def advance(self, plan: Plan, *, steps: int = 6) -> None:
         """Take the task as far as it can go now: submit, query, fail over. Returns when it
         is decided, or waits on a supplier (callback or a later query)."""
-        task = plan.task
+        task, announced = plan.task, plan.announced
         for _ in range(steps):
             now = self._clock()
-            if task.status not in OPEN:
+            if announced:
+                announced = False
+                moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now, announced=True)
+            elif task.status not in OPEN:
                 return
-            if task.status in AWAITING and task.next_check_at is not None and task.next_check_at > now:
+            elif task.status in AWAITING and task.next_check_at is not None and task.next_check_at > now:
                 return
-            if task.supplier_index >= len(plan.suppliers):
+            elif task.supplier_index >= len(plan.suppliers):
                 moved = await self._conditional(task, {"status": FAILED}, now)
             else:
                 moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now)
@@ -115,15 +133,16 @@ class TopUps:
                     return
                 task = fresh
 
-    async def _step(self, plan: Plan, task: TopUpTask, supplier: Supplier, now: datetime) -> bool:
-        """One exchange with `supplier`; False if the task was not as read (nothing written)."""
+    async def _step(self, plan: Plan, task: TopUpTask, supplier: Supplier, now: datetime, *,
+                    announced: bool = False) -> bool:
+        """One exchange with `supplier`; False if the task was not as read (nothing written).
+        `announced`: the task is SUBMITTING by our committed mark and not sent yet."""
         adapter = await self._registry.adapter(supplier.id)
         if adapter is None:
             return await self._record(task, supplier.id, "SKIP", Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
-        if task.status == NEW:
+        if task.status == NEW or announced:
             # Announced before it is sent: after a crash the task is queried, never resent blindly.
-            wait = timedelta(seconds=supplier.timeout_seconds + 1)
-            if not await self._conditional(task, {"status": SUBMITTING, "supplier_id": supplier.id, "next_check_at": now + wait}, now):
+            if not announced and not await self._conditional(task, _submitting(supplier, now), now):
                 return False
             result = await _call(adapter.submit(self._topup(plan, supplier)), task.request_id)
             return await self._record(task, supplier.id, "SUBMIT", result, self._clock())
@@ -149,24 +168,36 @@ class TopUps:
 
     async def _conditional(self, task: TopUpTask, values: dict[str, object], now: datetime) -> bool:
         async with self._db.sessions() as session, session.begin():
-            result = await session.execute(
-                update(TopUpTask)
-                .where(TopUpTask.id == task.id, TopUpTask.status == task.status, TopUpTask.checks == task.checks)
-                .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            changed = rows_changed(result) == 1
-        if changed:
-            _moved(task, values, now)
-        return changed
+            return await _conditional(session, task, values, now)
+
+
+def _submitting(supplier: Supplier, now: datetime) -> dict[str, object]:
+    """The mark of a submission about to be sent: queried, not resent, if no answer is recorded."""
+    wait = timedelta(seconds=supplier.timeout_seconds + 1)
+    return {"status": SUBMITTING, "supplier_id": supplier.id, "next_check_at": now + wait}
+
+
+async def _conditional(session: AsyncSession, task: TopUpTask, values: dict[str, object], now: datetime) -> bool:
+    """Move the task if it is still as read (status and checks); the task follows in memory."""
+    result = await session.execute(
+        update(TopUpTask)
+        .where(TopUpTask.id == task.id, TopUpTask.status == task.status, TopUpTask.checks == task.checks)
+        .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        return False
+    _moved(task, values, now)
+    return True
 
 
 def _moved(task: TopUpTask, values: dict[str, object], now: datetime) -> None:
-    """The task as our conditional UPDATE left it, without reading it back."""
+    """The task as our conditional UPDATE left it, without reading it back (recorded as
+    loaded: a session holding the task has nothing more to write)."""
     for name, value in values.items():
-        setattr(task, name, value)
-    task.checks += 1
-    task.updated_at = now
+        set_committed_value(task, name, value)
+    set_committed_value(task, "checks", task.checks + 1)
+    set_committed_value(task, "updated_at", now)
 
 
 async def _call(call: object, request_id: str) -> Result:
