@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,7 +125,7 @@ async def finish(session: AsyncSession, job: Claimed, *, worker: str, now: datet
     )
     if rows_changed(result) != 1:
         raise LeaseLost(job.key)
-    _attempt(session, job, worker, now, "DONE", None)
+    await _attempt(session, job, worker, now, "DONE", None)
 
 
 async def later(session: AsyncSession, job: Claimed, *, worker: str, now: datetime, delay: float) -> None:
@@ -139,7 +139,7 @@ async def later(session: AsyncSession, job: Claimed, *, worker: str, now: dateti
     )
     if rows_changed(result) != 1:
         raise LeaseLost(job.key)
-    _attempt(session, job, worker, now, "LATER", None)
+    await _attempt(session, job, worker, now, "LATER", None)
 
 
 async def failed(session: AsyncSession, job: Claimed, *, worker: str, now: datetime, error: str) -> None:
@@ -154,7 +154,7 @@ async def failed(session: AsyncSession, job: Claimed, *, worker: str, now: datet
         .execution_options(synchronize_session=False)
     )
     if rows_changed(result) == 1:
-        _attempt(session, job, worker, now, "ERROR", error)
+        await _attempt(session, job, worker, now, "ERROR", error)
 
 
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 300.0) -> float:
@@ -164,9 +164,13 @@ def backoff(attempt: int, *, base: float = 0.5, cap: float = 300.0) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def _attempt(session: AsyncSession, job: Claimed, worker: str, now: datetime, outcome: str, error: str | None) -> None:
-    session.add(JobAttempt(job_id=job.id, worker=worker[:64], started_at=job.started_at, finished_at=now,
-                           outcome=outcome, error=error[:500] if error else None))
+async def _attempt(session: AsyncSession, job: Claimed, worker: str, now: datetime, outcome: str,
+                   error: str | None) -> None:
+    # A Core INSERT, sent now: no ORM object for the flush to track.
+    await session.execute(insert(JobAttempt.__table__).values(
+        job_id=job.id, worker=worker[:64], started_at=job.started_at, finished_at=now, outcome=outcome,
+        error=error[:500] if error else None,
+    ))
 
 
 def request_fulfilment_key(order_id: int) -> str:

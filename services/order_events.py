@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import orjson
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -49,7 +49,10 @@ async def move(
     set_committed_value(order, "updated_at", at)
     for name, value in values.items():
         set_committed_value(order, name, value)
-    record_transition(session, order, current, target, actor, reason, at)
+    # A Core INSERT, sent now: no ORM object for the flush to track.
+    await session.execute(insert(OrderEvent.__table__).values(
+        order_id=order.id, actor=actor, from_status=current, to_status=target, reason=reason[:500], at=at,
+    ))
     return True
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -247,7 +247,7 @@ async def apply(
     ).one_or_none()
     if task is None:
         return False
-    session.add(SupplierAttempt(
+    await session.execute(insert(SupplierAttempt.__table__).values(
         task_id=task_id, supplier_id=supplier_id, request_id=task.request_id, action=action,
         outcome=result.outcome.value, supplier_reference=result.supplier_reference, message=result.message[:500], at=now,
     ))
