@@ -75,16 +75,16 @@ class Worker:
         listener = asyncio.create_task(self._listen(), name="job-wakeups")
         try:
             while True:
+                # Cleared before the claim: a wake-up sent while claiming ends the wait below at once.
+                self._wake.clear()
                 try:
-                    started = await self._start_due()
+                    await self._start_due()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("claiming jobs failed; retrying")
-                    started = 0
-                if started and len(self._running) < self._concurrency:
-                    continue  # there may be more due
-                self._wake.clear()
+                # A claim takes every due job it has room for, so there is nothing more to claim
+                # until a job ends, a wake-up comes, or the poll interval passes.
                 waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._wake.wait()), *self._running}  # type: ignore[arg-type]
                 await asyncio.wait(waits, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waits:
