@@ -78,12 +78,14 @@ class Fulfilment:
             if order is None or order.status not in (OrderStatus.PAID, OrderStatus.FULFILLING):
                 await run.done(uow, now)
                 return
-            if order.status is OrderStatus.PAID and await move(
+            starting = order.status is OrderStatus.PAID and await move(
                 uow.session, order, OrderStatus.FULFILLING, actor=ACTOR, reason="fulfilment started", at=now
-            ):
+            )
+            if starting:
                 announce(uow, order, OrderStatus.PAID, now)
             lines, skus = await _lines(uow.session, order.id)
-            tasks = await _plan_topups(uow.session, order, lines, skus, now)
+            # Tasks are created with the move to FULFILLING: an order that was PAID has none yet.
+            tasks = await _plan_topups(uow.session, order, lines, skus, now, existing=not starting)
             for line in lines:
                 if line.outcome is None and skus[line.sku_id].kind in CODE_KINDS and line.presale_quantity == 0:
                     await delivery.sell_codes(uow.session, line.id)
@@ -93,7 +95,7 @@ class Fulfilment:
             # (a callback) is not moved again, every step being conditional on what was read.
             # Each first submission is marked SUBMITTING here, so this commit comes before the call.
             plans = [await self._topups.announce(uow.session, plan, now)
-                     for plan in await _open_plans(uow.session, order, lines, tasks)]
+                     for plan in await _open_plans(uow.session, order, lines, skus, tasks)]
         for plan in plans:
             await self._topups.advance(plan)
         async with run.uow() as uow:
@@ -204,15 +206,14 @@ async def _tasks(session: AsyncSession, line_ids: list[int]) -> list[TopUpTask]:
 
 
 async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
-                       now: datetime) -> list[TopUpTask]:
+                       now: datetime, *, existing: bool = True) -> list[TopUpTask]:
     """The order's top-up tasks, created once: one per DIRECT_RECHARGE line and per top-up
     component of a bundle line. request_id is the order number, suffixed -1, -2 ... when the
-    order holds more than one top-up."""
+    order holds more than one top-up. `existing`: they may have been created before."""
     if not any(skus[line.sku_id].kind in (SkuKind.DIRECT_RECHARGE, SkuKind.BUNDLE) for line in lines):
         return []
-    existing = await _tasks(session, [line.id for line in lines])
-    if existing:
-        return existing
+    if existing and (made := await _tasks(session, [line.id for line in lines])):
+        return made
     wanted: list[tuple[int, int, int]] = []  # (line, SKU, units)
     for line in lines:
         sku = skus[line.sku_id]
@@ -236,7 +237,8 @@ async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLin
     return created
 
 
-async def _open_plans(session: AsyncSession, order: Order, lines: list[OrderLine], tasks: list[TopUpTask]) -> list[Plan]:
+async def _open_plans(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
+                      tasks: list[TopUpTask]) -> list[Plan]:
     """The next top-up of each undecided line, with its SKU and suppliers."""
     account = order.recharge_account or order.buyer_phone or ""
     undecided = {line.id for line in lines if line.outcome is None}
@@ -252,7 +254,9 @@ async def _open_plans(session: AsyncSession, order: Order, lines: list[OrderLine
     if not nexts:
         return []
     sku_ids = {task.sku_id for task in nexts}
-    skus = {sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_(sku_ids)))}
+    missing = sku_ids - skus.keys()  # a bundle's components
+    if missing:
+        skus = {**skus, **{sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_(missing)))}}
     suppliers = await suppliers_for(session, sku_ids)
     return [Plan(task, skus[task.sku_id], account, suppliers.get(task.sku_id, [])) for task in nexts]
 
