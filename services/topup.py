@@ -101,9 +101,9 @@ class TopUps:
         task = plan.task
         if task.status != NEW or task.supplier_index >= len(plan.suppliers):
             return plan
+        # No adapter lookup here: it may read with a connection of its own, and this one holds
+        # the order's lock. A supplier without connection settings is skipped at the send.
         supplier = plan.suppliers[task.supplier_index]
-        if await self._registry.adapter(supplier.id) is None:
-            return plan
         if not await _conditional(session, task, _submitting(supplier, now), now):
             return plan
         return replace(plan, announced=True)
