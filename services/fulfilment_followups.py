@@ -1,6 +1,7 @@
 """What follows an order's outcome, each a job of its own: sending a line's codes on one
-channel (DELIVER), telling the buyer how the order ended (NOTIFY), handing a refund to the
-payment provider (REFUND)."""
+channel (DELIVER), telling the buyer how the order ended on a channel that calls out, SMS or
+email (NOTIFY; the inbox notice is written with the outcome), handing a refund to the payment
+provider (REFUND)."""
 
 from __future__ import annotations
 
