@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from broker import Broker
 from domain.catalog import SkuKind
@@ -32,13 +33,13 @@ from models import BundleItem, Order, OrderLine, Sku, TopUpTask
 from services import delivery, fulfilment_hooks, jobs, refunds
 from services.database import Database, rows_changed
 from services.events import stock_event
-from services.fulfilment_followups import Followups
+from services.fulfilment_followups import Followups, notice
 from services.order_events import move
 from services.order_lifecycle import announce
 from services.reservation import release
 from services.secret_box import SecretBox
 from services.senders import Message, Sender
-from services.topup import CANCELLED, FAILED, OPEN, SUCCEEDED, Plan, TopUps, suppliers_of
+from services.topup import CANCELLED, FAILED, NEW, OPEN, SUCCEEDED, Plan, TopUps, suppliers_for, suppliers_of
 from services.unit_of_work import UnitOfWork
 from services.worker import Handler, JobRun
 
@@ -77,18 +78,25 @@ class Fulfilment:
             if order is None or order.status not in (OrderStatus.PAID, OrderStatus.FULFILLING):
                 await run.done(uow, now)
                 return
-            if order.status is OrderStatus.PAID and await move(
+            starting = order.status is OrderStatus.PAID and await move(
                 uow.session, order, OrderStatus.FULFILLING, actor=ACTOR, reason="fulfilment started", at=now
-            ):
+            )
+            if starting:
                 announce(uow, order, OrderStatus.PAID, now)
             lines, skus = await _lines(uow.session, order.id)
-            await _plan_topups(uow.session, order, lines, skus, now)
+            # Tasks are created with the move to FULFILLING: an order that was PAID has none yet.
+            tasks = await _plan_topups(uow.session, order, lines, skus, now, existing=not starting)
             for line in lines:
                 if line.outcome is None and skus[line.sku_id].kind in CODE_KINDS and line.presale_quantity == 0:
                     await delivery.sell_codes(uow.session, line.id)
                     first = await suppliers_of(uow.session, line.sku_id)
-                    await self._delivered(uow, order, line, first[0].id if first else None, now)
-        for plan in await self._open_plans(order_id):
+                    await self._delivered(uow, order, line, skus[line.sku_id], first[0].id if first else None, now)
+            # Read under the order's lock and sent after the commit: a task that moved meanwhile
+            # (a callback) is not moved again, every step being conditional on what was read.
+            # Each first submission is marked SUBMITTING here, so this commit comes before the call.
+            plans = [await self._topups.announce(uow.session, plan, now)
+                     for plan in await _open_plans(uow.session, order, lines, skus, tasks)]
+        for plan in plans:
             await self._topups.advance(plan)
         async with run.uow() as uow:
             now = self._clock()
@@ -109,8 +117,9 @@ class Fulfilment:
                 if any(task.status == FAILED for task in mine):
                     await self._refunded(uow, line, now)
                 elif all(task.status == SUCCEEDED for task in mine):
-                    await delivery.sell_codes(uow.session, line.id)
-                    await self._delivered(uow, order, line, mine[0].supplier_id if mine else None, now)
+                    if skus[line.sku_id].kind is not SkuKind.DIRECT_RECHARGE:  # a bundle's codes
+                        await delivery.sell_codes(uow.session, line.id)
+                    await self._delivered(uow, order, line, skus[line.sku_id], mine[0].supplier_id if mine else None, now)
                 else:
                     waits.extend(_wait(task, now) for task in mine if task.status in OPEN)
             if all(line.outcome is not None for line in lines):
@@ -119,33 +128,13 @@ class Fulfilment:
             else:
                 await run.later(uow, now, max(0.05, min(waits, default=1.0)))
 
-    async def _open_plans(self, order_id: int) -> list[Plan]:
-        # A plain read of committed rows: on SQLite it does not take the write lock.
-        async with self._db.fresh_sessions() as session:
-            order = await session.get(Order, order_id)
-            if order is None:
-                return []
-            lines, _ = await _lines(session, order_id)
-            tasks = await _tasks(session, [line.id for line in lines if line.outcome is None])
-            plans: list[Plan] = []
-            account = order.recharge_account or order.buyer_phone or ""
-            for line in lines:
-                # One at a time within a line: a bundle's next top-up waits for the one before.
-                for task in (task for task in tasks if task.line_id == line.id):
-                    if task.status == SUCCEEDED:
-                        continue
-                    if task.status in OPEN:
-                        plans.append(Plan(task, await session.get(Sku, task.sku_id), account,
-                                          await suppliers_of(session, task.sku_id)))
-                    break
-            return plans
-
-    async def _delivered(self, uow: UnitOfWork, order: Order, line: OrderLine, supplier_id: int | None,
+    async def _delivered(self, uow: UnitOfWork, order: Order, line: OrderLine, sku: Sku, supplier_id: int | None,
                          now: datetime) -> None:
         if not await _decide(uow.session, line, DELIVERED, supplier_id):
             return
         await fulfilment_hooks.line_delivered(uow.session, line.id, supplier_id, now)
-        if await delivery.sold_codes_count(uow.session, line.id):
+        # A direct top-up line holds no codes; the others send what they sold.
+        if sku.kind is not SkuKind.DIRECT_RECHARGE and await delivery.sold_codes_count(uow.session, line.id):
             await delivery.enqueue_delivery(uow.session, order, line.id, self._senders, now=now)
             uow.publish(jobs.JOBS_TOPIC, b"")
 
@@ -178,11 +167,18 @@ class Fulfilment:
             raise RuntimeError(f"order {order.number} changed under fulfilment")
         announce(uow, order, previous, now)
         probe = Message(order.id, order.number, None, "", "", phone=order.buyer_phone, email=order.buyer_email)
+        queued = bool(refunded)  # the refund's job
         for sender in self._senders:
-            if sender.accepts(probe):
+            if not sender.accepts(probe):
+                continue
+            if sender.local:  # the inbox: written with the outcome, in this transaction
+                await sender.send(uow.session, await notice(uow.session, order))
+            else:
                 await jobs.enqueue(uow.session, jobs.NOTIFY, f"notify:{order.id}:{sender.channel}", now=now,
                                    order_id=order.id, payload={"channel": sender.channel})
-        uow.publish(jobs.JOBS_TOPIC, b"")
+                queued = True
+        if queued:
+            uow.publish(jobs.JOBS_TOPIC, b"")
         log.info("order %s %s", order.number, target.value)
 
 
@@ -193,12 +189,11 @@ async def _locked(session: AsyncSession, order_id: int) -> Order | None:
 
 
 async def _lines(session: AsyncSession, order_id: int) -> tuple[list[OrderLine], dict[int, Sku]]:
-    lines = list(await session.scalars(
-        select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
-        .execution_options(populate_existing=True)
-    ))
-    skus = {sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_({line.sku_id for line in lines})))}
-    return lines, skus
+    rows = (await session.execute(
+        select(OrderLine, Sku).join(Sku, Sku.id == OrderLine.sku_id).where(OrderLine.order_id == order_id)
+        .order_by(OrderLine.id).execution_options(populate_existing=True)
+    )).all()
+    return [line for line, _ in rows], {sku.id: sku for _, sku in rows}
 
 
 async def _tasks(session: AsyncSession, line_ids: list[int]) -> list[TopUpTask]:
@@ -211,12 +206,14 @@ async def _tasks(session: AsyncSession, line_ids: list[int]) -> list[TopUpTask]:
 
 
 async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
-                       now: datetime) -> None:
-    """Create the order's top-up tasks, once: one per DIRECT_RECHARGE line and per top-up
+                       now: datetime, *, existing: bool = True) -> list[TopUpTask]:
+    """The order's top-up tasks, created once: one per DIRECT_RECHARGE line and per top-up
     component of a bundle line. request_id is the order number, suffixed -1, -2 ... when the
-    order holds more than one top-up."""
-    if await _tasks(session, [line.id for line in lines]):
-        return
+    order holds more than one top-up. `existing`: they may have been created before."""
+    if not any(skus[line.sku_id].kind in (SkuKind.DIRECT_RECHARGE, SkuKind.BUNDLE) for line in lines):
+        return []
+    if existing and (made := await _tasks(session, [line.id for line in lines])):
+        return made
     wanted: list[tuple[int, int, int]] = []  # (line, SKU, units)
     for line in lines:
         sku = skus[line.sku_id]
@@ -230,10 +227,38 @@ async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLin
                 .order_by(BundleItem.component_sku_id)
             )).all()
             wanted.extend((line.id, component, line.quantity * per) for component, per in parts)
-    for index, (line_id, sku_id, units) in enumerate(wanted, start=1):
-        request_id = order.number if len(wanted) == 1 else f"{order.number}-{index}"
-        session.add(TopUpTask(line_id=line_id, sku_id=sku_id, units=units, request_id=request_id, updated_at=now))
+    created = [
+        TopUpTask(line_id=line_id, sku_id=sku_id, units=units, status=NEW, supplier_index=0, checks=0,
+                  request_id=order.number if len(wanted) == 1 else f"{order.number}-{index}", updated_at=now)
+        for index, (line_id, sku_id, units) in enumerate(wanted, start=1)
+    ]
+    session.add_all(created)
     await session.flush()
+    return created
+
+
+async def _open_plans(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
+                      tasks: list[TopUpTask]) -> list[Plan]:
+    """The next top-up of each undecided line, with its SKU and suppliers."""
+    account = order.recharge_account or order.buyer_phone or ""
+    undecided = {line.id for line in lines if line.outcome is None}
+    nexts: list[TopUpTask] = []
+    for line_id in sorted(undecided):
+        # One at a time within a line: a bundle's next top-up waits for the one before.
+        for task in (task for task in tasks if task.line_id == line_id):
+            if task.status == SUCCEEDED:
+                continue
+            if task.status in OPEN:
+                nexts.append(task)
+            break
+    if not nexts:
+        return []
+    sku_ids = {task.sku_id for task in nexts}
+    missing = sku_ids - skus.keys()  # a bundle's components
+    if missing:
+        skus = {**skus, **{sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_(missing)))}}
+    suppliers = await suppliers_for(session, sku_ids)
+    return [Plan(task, skus[task.sku_id], account, suppliers.get(task.sku_id, [])) for task in nexts]
 
 
 async def _decide(session: AsyncSession, line: OrderLine, outcome: str, supplier_id: int | None) -> bool:
@@ -244,7 +269,8 @@ async def _decide(session: AsyncSession, line: OrderLine, outcome: str, supplier
     )
     if rows_changed(result) != 1:
         return False
-    line.outcome, line.supplier_id = outcome, supplier_id
+    set_committed_value(line, "outcome", outcome)  # written above: no flush writes it again
+    set_committed_value(line, "supplier_id", supplier_id)
     return True
 
 

@@ -1,6 +1,7 @@
 """What follows an order's outcome, each a job of its own: sending a line's codes on one
-channel (DELIVER), telling the buyer how the order ended (NOTIFY), handing a refund to the
-payment provider (REFUND)."""
+channel (DELIVER), telling the buyer how the order ended on a channel that calls out, SMS or
+email (NOTIFY; the inbox notice is written with the outcome), handing a refund to the payment
+provider (REFUND)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class Followups:
             now = self._clock()
             order = await uow.session.get(Order, run.job.order_id or 0)
             if order is not None and sender is not None:
-                await sender.send(uow.session, await _notice(uow.session, order))
+                await sender.send(uow.session, await notice(uow.session, order))
             await run.done(uow, now)
 
     async def refund(self, run: JobRun) -> None:
@@ -63,7 +64,8 @@ class Followups:
             await run.done(uow, now)
 
 
-async def _notice(session: AsyncSession, order: Order) -> Message:
+async def notice(session: AsyncSession, order: Order) -> Message:
+    """What the buyer is told about the order's outcome."""
     if order.status is OrderStatus.DELIVERED:
         subject, body = f"Order {order.number} delivered", "Everything you ordered has been delivered."
     else:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,18 +58,20 @@ async def enqueue(
     session: AsyncSession, kind: str, key: str, *, now: datetime, order_id: int | None = None,
     payload: dict[str, object] | None = None, delay: float = 0.0,
 ) -> None:
-    """Add a job unless one with `key` exists; if it exists and is waiting, make it due now."""
+    """Add a job unless one with `key` exists; if it exists and is waiting, make it due now.
+    One statement: the conflicting row is woken only while it is READY and due later."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     run_after = now + timedelta(seconds=delay)
-    await session.execute(
-        insert(Job)
-        .values(
-            kind=kind, key=key, order_id=order_id, payload=orjson.dumps(payload or {}).decode(), status=READY,
-            attempts=0, run_after=run_after, created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[Job.key])
+    statement = insert(Job).values(
+        kind=kind, key=key, order_id=order_id, payload=orjson.dumps(payload or {}).decode(), status=READY,
+        attempts=0, run_after=run_after, created_at=now,
     )
-    await wake(session, key, now=run_after)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Job.key], set_={"run_after": statement.excluded.run_after},
+            where=(Job.status == READY) & (Job.run_after > statement.excluded.run_after),
+        )
+    )
 
 
 async def wake(session: AsyncSession, key: str, *, now: datetime) -> None:
@@ -92,28 +94,25 @@ async def claim(
         Job.run_after <= now,
         or_(Job.locked_until.is_(None), Job.locked_until <= now),
     ]
-    # SKIP LOCKED: workers of other processes take other jobs instead of queueing here.
-    ids = list(
-        await session.scalars(
-            select(Job.id).where(*due).order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
-        )
+    # One statement: the due rows are picked with SKIP LOCKED (workers of other processes take
+    # other jobs instead of queueing here) and leased by the UPDATE around the pick. The lease
+    # is one token per claim; with the job's id it names this run of this job.
+    picked = (
+        select(Job.id).where(*due).order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
     )
-    claimed: list[Claimed] = []
-    for job_id in ids:
-        lease = uuid.uuid4().hex
-        row = (
-            await session.execute(
-                update(Job)
-                .where(Job.id == job_id, *due)
-                .values(lease=lease, locked_until=now + timedelta(seconds=lease_seconds))
-                .returning(Job.id, Job.kind, Job.key, Job.order_id, Job.payload, Job.attempts)
-                .execution_options(synchronize_session=False)
-            )
-        ).one_or_none()
-        if row is not None:
-            claimed.append(Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload),
-                                   row.attempts, lease, now))
-    return claimed
+    lease = uuid.uuid4().hex
+    rows = (
+        await session.execute(
+            update(Job)
+            .where(Job.id.in_(picked.scalar_subquery()), *due)
+            .values(lease=lease, locked_until=now + timedelta(seconds=lease_seconds))
+            .returning(Job.id, Job.kind, Job.key, Job.order_id, Job.payload, Job.attempts, Job.run_after)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    rows.sort(key=lambda row: (row.run_after, row.id))
+    return [Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload), row.attempts, lease, now)
+            for row in rows]
 
 
 async def finish(session: AsyncSession, job: Claimed, *, worker: str, now: datetime) -> None:
@@ -126,7 +125,7 @@ async def finish(session: AsyncSession, job: Claimed, *, worker: str, now: datet
     )
     if rows_changed(result) != 1:
         raise LeaseLost(job.key)
-    _attempt(session, job, worker, now, "DONE", None)
+    await _attempt(session, job, worker, now, "DONE", None)
 
 
 async def later(session: AsyncSession, job: Claimed, *, worker: str, now: datetime, delay: float) -> None:
@@ -140,7 +139,7 @@ async def later(session: AsyncSession, job: Claimed, *, worker: str, now: dateti
     )
     if rows_changed(result) != 1:
         raise LeaseLost(job.key)
-    _attempt(session, job, worker, now, "LATER", None)
+    await _attempt(session, job, worker, now, "LATER", None)
 
 
 async def failed(session: AsyncSession, job: Claimed, *, worker: str, now: datetime, error: str) -> None:
@@ -155,7 +154,7 @@ async def failed(session: AsyncSession, job: Claimed, *, worker: str, now: datet
         .execution_options(synchronize_session=False)
     )
     if rows_changed(result) == 1:
-        _attempt(session, job, worker, now, "ERROR", error)
+        await _attempt(session, job, worker, now, "ERROR", error)
 
 
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 300.0) -> float:
@@ -165,9 +164,13 @@ def backoff(attempt: int, *, base: float = 0.5, cap: float = 300.0) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def _attempt(session: AsyncSession, job: Claimed, worker: str, now: datetime, outcome: str, error: str | None) -> None:
-    session.add(JobAttempt(job_id=job.id, worker=worker[:64], started_at=job.started_at, finished_at=now,
-                           outcome=outcome, error=error[:500] if error else None))
+async def _attempt(session: AsyncSession, job: Claimed, worker: str, now: datetime, outcome: str,
+                   error: str | None) -> None:
+    # A Core INSERT, sent now: no ORM object for the flush to track.
+    await session.execute(insert(JobAttempt.__table__).values(
+        job_id=job.id, worker=worker[:64], started_at=job.started_at, finished_at=now, outcome=outcome,
+        error=error[:500] if error else None,
+    ))
 
 
 def request_fulfilment_key(order_id: int) -> str:

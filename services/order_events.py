@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import orjson
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.orders import OrderStatus, check_move
 from models import Order, OrderEvent
@@ -43,11 +44,15 @@ async def move(
     )
     if rows_changed(result) != 1:
         return False
-    order.status = target
-    order.updated_at = at
+    # The row is written: record the values as loaded, so no flush writes them again.
+    set_committed_value(order, "status", target)
+    set_committed_value(order, "updated_at", at)
     for name, value in values.items():
-        setattr(order, name, value)
-    record_transition(session, order, current, target, actor, reason, at)
+        set_committed_value(order, name, value)
+    # A Core INSERT, sent now: no ORM object for the flush to track.
+    await session.execute(insert(OrderEvent.__table__).values(
+        order_id=order.id, actor=actor, from_status=current, to_status=target, reason=reason[:500], at=at,
+    ))
     return True
 
 

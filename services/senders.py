@@ -39,6 +39,9 @@ class Message:
 
 class Sender(Protocol):
     channel: str
+    # True when `send` only writes rows through the session: it can then run inside the
+    # transaction that decides the order, instead of in a job of its own.
+    local: bool
 
     def accepts(self, message: Message) -> bool:
         """Whether the buyer can be reached on this channel."""
@@ -51,6 +54,7 @@ class Sender(Protocol):
 
 class InboxSender:
     channel = INBOX
+    local = True
 
     def accepts(self, message: Message) -> bool:
         return True
@@ -65,6 +69,7 @@ class SmsSender:
     """Posts `{phone, text}` as JSON to an SMS gateway's HTTP API with a bearer token."""
 
     channel = SMS
+    local = False
 
     def __init__(self, url: str, token: str, timeout: float = 5.0) -> None:
         self._url, self._token, self._timeout = url, token, timeout
@@ -84,6 +89,7 @@ class EmailSender:
     """Sends through an SMTP relay (STARTTLS when asked)."""
 
     channel = EMAIL
+    local = False
 
     def __init__(self, host: str, port: int, sender: str, *, username: str | None = None,
                  password: str | None = None, starttls: bool = True) -> None:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.money import Money
 from models import (
@@ -57,6 +58,7 @@ class Plan:
     sku: Sku
     account: str
     suppliers: list[Supplier]
+    announced: bool = False  # marked SUBMITTING in a transaction that has committed: send it now
 
 
 async def suppliers_of(session: AsyncSession, sku_id: int) -> list[Supplier]:
@@ -71,6 +73,20 @@ async def suppliers_of(session: AsyncSession, sku_id: int) -> list[Supplier]:
     )
 
 
+async def suppliers_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, list[Supplier]]:
+    """Each SKU's active suppliers, first priority first, in one read."""
+    found: dict[int, list[Supplier]] = {}
+    rows = await session.execute(
+        select(SkuSupplier.sku_id, Supplier)
+        .join(Supplier, Supplier.id == SkuSupplier.supplier_id)
+        .where(SkuSupplier.sku_id.in_(sku_ids), Supplier.active.is_(True))
+        .order_by(SkuSupplier.sku_id, SkuSupplier.priority)
+    )
+    for sku_id, supplier in rows:
+        found.setdefault(sku_id, []).append(supplier)
+    return found
+
+
 class TopUps:
     def __init__(self, db: Database, registry: SupplierRegistry, callback_base: str | None,
                  clock: Callable[[], datetime]) -> None:
@@ -79,42 +95,59 @@ class TopUps:
         self._callback_base = callback_base.rstrip("/") if callback_base else None
         self._clock = clock
 
+    async def announce(self, session: AsyncSession, plan: Plan, now: datetime) -> Plan:
+        """Mark a NEW task SUBMITTING in the caller's transaction (one fewer of its own): once
+        that commits, `advance` sends it at once. Unchanged when it cannot be sent now."""
+        task = plan.task
+        if task.status != NEW or task.supplier_index >= len(plan.suppliers):
+            return plan
+        # No adapter lookup here: it may read with a connection of its own, and this one holds
+        # the order's lock. A supplier without connection settings is skipped at the send.
+        supplier = plan.suppliers[task.supplier_index]
+        if not await _conditional(session, task, _submitting(supplier, now), now):
+            return plan
+        return replace(plan, announced=True)
+
     async def advance(self, plan: Plan, *, steps: int = 6) -> None:
         """Take the task as far as it can go now: submit, query, fail over. Returns when it
         is decided, or waits on a supplier (callback or a later query)."""
-        task = plan.task
+        task, announced = plan.task, plan.announced
         for _ in range(steps):
             now = self._clock()
-            if task.status not in OPEN:
+            if announced:
+                announced = False
+                moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now, announced=True)
+            elif task.status not in OPEN:
                 return
-            if task.status in AWAITING and task.next_check_at is not None and task.next_check_at > now:
+            elif task.status in AWAITING and task.next_check_at is not None and task.next_check_at > now:
                 return
-            if task.supplier_index >= len(plan.suppliers):
-                await self._conditional(task, {"status": FAILED}, now)
+            elif task.supplier_index >= len(plan.suppliers):
+                moved = await self._conditional(task, {"status": FAILED}, now)
             else:
-                await self._step(plan, task, plan.suppliers[task.supplier_index], now)
-            async with self._db.fresh_sessions() as session:
-                fresh = await session.get(TopUpTask, task.id)
-            if fresh is None:
-                return
-            task = fresh
+                moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now)
+            if not moved:
+                # Moved by someone else meanwhile (a callback, another worker): read where it is.
+                async with self._db.fresh_sessions() as session:
+                    fresh = await session.get(TopUpTask, task.id)
+                if fresh is None:
+                    return
+                task = fresh
 
-    async def _step(self, plan: Plan, task: TopUpTask, supplier: Supplier, now: datetime) -> None:
+    async def _step(self, plan: Plan, task: TopUpTask, supplier: Supplier, now: datetime, *,
+                    announced: bool = False) -> bool:
+        """One exchange with `supplier`; False if the task was not as read (nothing written).
+        `announced`: the task is SUBMITTING by our committed mark and not sent yet."""
         adapter = await self._registry.adapter(supplier.id)
         if adapter is None:
-            await self._record(task, supplier.id, "SKIP", Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
-            return
-        if task.status == NEW:
+            return await self._record(task, supplier.id, "SKIP", Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
+        if task.status == NEW or announced:
             # Announced before it is sent: after a crash the task is queried, never resent blindly.
-            wait = timedelta(seconds=supplier.timeout_seconds + 1)
-            if not await self._conditional(task, {"status": SUBMITTING, "supplier_id": supplier.id, "next_check_at": now + wait}, now):
-                return
-            task.checks += 1
+            if not announced and not await self._conditional(task, _submitting(supplier, now), now):
+                return False
             result = await _call(adapter.submit(self._topup(plan, supplier)), task.request_id)
-            await self._record(task, supplier.id, "SUBMIT", result, self._clock(), expect=SUBMITTING)
-            return
+            return await self._record(task, supplier.id, "SUBMIT", result, self._clock())
         result = await _call(adapter.query(task.request_id), task.request_id)
-        await self._record(task, supplier.id, "QUERY", result, self._clock())
+        return await self._record(task, supplier.id, "QUERY", result, self._clock())
 
     def _topup(self, plan: Plan, supplier: Supplier) -> TopUp:
         callback = f"{self._callback_base}/webhooks/supplier/{supplier.code}" if self._callback_base else None
@@ -124,23 +157,47 @@ class TopUps:
             callback_url=callback,
         )
 
-    async def _record(self, task: TopUpTask, supplier_id: int, action: str, result: Result, now: datetime,
-                      *, expect: str | None = None) -> bool:
+    async def _record(self, task: TopUpTask, supplier_id: int, action: str, result: Result, now: datetime) -> bool:
         values = transition(task, result, now)
         async with self._db.sessions() as session, session.begin():
             changed = await apply(session, task.id, supplier_id, action, result, values, now,
-                                  statuses=(expect or task.status,), checks=task.checks)
+                                  statuses=(task.status,), checks=task.checks)
+        if changed:
+            _moved(task, values, now)
         return changed
 
     async def _conditional(self, task: TopUpTask, values: dict[str, object], now: datetime) -> bool:
         async with self._db.sessions() as session, session.begin():
-            result = await session.execute(
-                update(TopUpTask)
-                .where(TopUpTask.id == task.id, TopUpTask.status == task.status, TopUpTask.checks == task.checks)
-                .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            return rows_changed(result) == 1
+            return await _conditional(session, task, values, now)
+
+
+def _submitting(supplier: Supplier, now: datetime) -> dict[str, object]:
+    """The mark of a submission about to be sent: queried, not resent, if no answer is recorded."""
+    wait = timedelta(seconds=supplier.timeout_seconds + 1)
+    return {"status": SUBMITTING, "supplier_id": supplier.id, "next_check_at": now + wait}
+
+
+async def _conditional(session: AsyncSession, task: TopUpTask, values: dict[str, object], now: datetime) -> bool:
+    """Move the task if it is still as read (status and checks); the task follows in memory."""
+    result = await session.execute(
+        update(TopUpTask)
+        .where(TopUpTask.id == task.id, TopUpTask.status == task.status, TopUpTask.checks == task.checks)
+        .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        return False
+    _moved(task, values, now)
+    return True
+
+
+def _moved(task: TopUpTask, values: dict[str, object], now: datetime) -> None:
+    """The task as our conditional UPDATE left it, without reading it back (recorded as
+    loaded: a session holding the task has nothing more to write)."""
+    for name, value in values.items():
+        set_committed_value(task, name, value)
+    set_committed_value(task, "checks", task.checks + 1)
+    set_committed_value(task, "updated_at", now)
 
 
 async def _call(call: object, request_id: str) -> Result:
@@ -190,7 +247,7 @@ async def apply(
     ).one_or_none()
     if task is None:
         return False
-    session.add(SupplierAttempt(
+    await session.execute(insert(SupplierAttempt.__table__).values(
         task_id=task_id, supplier_id=supplier_id, request_id=task.request_id, action=action,
         outcome=result.outcome.value, supplier_reference=result.supplier_reference, message=result.message[:500], at=now,
     ))

@@ -75,16 +75,16 @@ class Worker:
         listener = asyncio.create_task(self._listen(), name="job-wakeups")
         try:
             while True:
+                # Cleared before the claim: a wake-up sent while claiming ends the wait below at once.
+                self._wake.clear()
                 try:
-                    started = await self._start_due()
+                    await self._start_due()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("claiming jobs failed; retrying")
-                    started = 0
-                if started and len(self._running) < self._concurrency:
-                    continue  # there may be more due
-                self._wake.clear()
+                # A claim takes every due job it has room for, so there is nothing more to claim
+                # until a job ends, a wake-up comes, or the poll interval passes.
                 waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._wake.wait()), *self._running}  # type: ignore[arg-type]
                 await asyncio.wait(waits, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waits:
@@ -122,13 +122,16 @@ class Worker:
 
     async def _claim(self, limit: int, now: datetime | None = None) -> list[jobs.Claimed]:
         now = now or _now()
-        # A plain read first: an idle worker never takes SQLite's write lock.
-        async with self._db.fresh_sessions() as session:
-            due = await session.scalar(select(Job.id).where(
-                Job.status == jobs.READY, Job.kind.in_(tuple(self._handlers)), Job.run_after <= now, or_(Job.locked_until.is_(None), Job.locked_until <= now)
-            ).limit(1))
-        if due is None:
-            return []
+        if self._db.engine.dialect.name == "sqlite":
+            # A plain read first: an idle worker never takes SQLite's write lock. (PostgreSQL
+            # claims with SKIP LOCKED and blocks nobody: the claim itself is the probe.)
+            async with self._db.fresh_sessions() as session:
+                due = await session.scalar(select(Job.id).where(
+                    Job.status == jobs.READY, Job.kind.in_(tuple(self._handlers)), Job.run_after <= now,
+                    or_(Job.locked_until.is_(None), Job.locked_until <= now),
+                ).limit(1))
+            if due is None:
+                return []
         async with self._db.sessions() as session, session.begin():
             return await jobs.claim(session, worker=self.name, now=now, lease_seconds=self._lease, limit=limit,
                                     kinds=tuple(self._handlers))

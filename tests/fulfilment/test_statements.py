@@ -1,0 +1,34 @@
+"""What paying and fulfilling a top-up order costs the database, counted in statements."""
+
+from __future__ import annotations
+
+from tests.fulfilment.conftest import Fulfilling
+from tests.fulfilment.fakes import FakeSupplier
+from tests.support import StatementCounter
+
+# The payment (its key looked up) included, and the worker's last claim that finds nothing.
+# PostgreSQL claims in one statement; SQLite first reads whether any job is due (an idle
+# worker stays off the write lock) and reads back what it inserted.
+BUDGET = {"postgresql": 32, "sqlite": 41}
+
+
+async def test_a_paid_top_up_is_delivered_within_its_statement_budget(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    database = fulfilling.worker._db  # the gateway's own engines, which the worker shares
+    counter = StatementCounter()
+    counter.attach(database.engine)
+    if database.read_engine is not database.engine:
+        counter.attach(database.read_engine)
+    order = await fulfilling.place(("GS-60", 1))
+
+    async def pay_and_fulfil() -> None:
+        await fulfilling.pay(order)
+        while await fulfilling.worker.run_once():
+            pass
+
+    _, count = await counter.measure(pay_and_fulfil())
+
+    assert (await fulfilling.status(order))["status"] == "DELIVERED"
+    assert [t.request_id for t in fakes["sim-fast"].submissions] == [order["number"]]
+    assert 0 < count <= BUDGET[database.engine.dialect.name], counter.seen
