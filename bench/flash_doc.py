@@ -194,7 +194,9 @@ database floor: the same reservation and inserts as raw asyncpg statements, on a
   synchronous_commit {server["synchronous_commit"]}), asyncpg {metadata.version("asyncpg")}; a
   database created for the run, migrated, loaded with the demo data and the sale's SKUs
   (`bench/flash_data.py`), dropped after.
-- Gateway: one uvicorn worker (`gateway:create_app`), default settings. The load generator
+- Gateway: one uvicorn worker (`gateway:create_app`), default settings: every order is screened
+  by the demo's risk rules (in-process counters) in a read session before its write transaction.
+  The load generator
   (`bench/flash_load.py`) runs in its own process: raw HTTP/1.1 keep-alive connections, one
   mutation at a time each, every answer classed as placed, OUT_OF_STOCK or an error.
 - Floor (`bench/flash_floor.py`): an asyncpg pool of {run.concurrency} connections and as many
