@@ -70,6 +70,14 @@ def _check_buyer(buyer: Buyer, needs_account: bool) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyTaken:
+    """An order already holds the attempt's key: the write side answers the retry."""
+
+    channel_id: int
+    lines: list[LineRequest]
+
+
+@dataclass(frozen=True, slots=True)
 class Draft:
     """What the reads before the write transaction found: the order as it would be placed."""
 
@@ -87,8 +95,8 @@ class Draft:
 
 async def draft(
     session: AsyncSession, command: PlaceOrder, now: datetime, risk: RiskCheck | None
-) -> Draft | Placed | None:
-    """The reads, checks and risk verdict of an attempt; None when an order already holds its key."""
+) -> Draft | Placed | KeyTaken:
+    """The reads, checks and risk verdict of an attempt, or a refusal, or its key already taken."""
     key = command.idempotency_key.strip()
     if not 1 <= len(key) <= 128:
         return refused("idempotencyKey", "1 to 128 characters", "INVALID_INPUT")
@@ -107,7 +115,7 @@ async def draft(
         position.setdefault(line.sku_id, index)
 
     if await session.scalar(select(Order.id).where(Order.channel_id == channel_id, Order.idempotency_key == key)):
-        return None
+        return KeyTaken(channel_id, lines)
 
     try:
         skus = await _skus_on_sale(session, lines, currency, position)

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from domain.access import Principal
-from domain.orders import LineRequest, OrderStatus, check_lines
+from domain.orders import LineRequest, OrderStatus
 from domain.risk import Decision
-from models import Channel, Order, OrderLine
+from models import Order, OrderLine
 from services import quotas
-from services.order_draft import Buyer, Draft, PlaceOrder, Placed, Refusal, draft, refused
+from services.order_draft import Buyer, Draft, KeyTaken, PlaceOrder, Placed, Refusal, draft, refused
 from services.order_events import record_transition
 from services.reservation import OutOfStock, Want, reserve
 from services.risk import VERDICTS_TOPIC, RiskCheck, record_verdict
@@ -47,17 +47,17 @@ async def place_order(
         drafted = await draft(reads, command, now, risk)
     if isinstance(drafted, Placed):
         return drafted
-    if drafted is None:  # the key is taken: the write side answers the retry
-        return await _replay_key(uow, command)
+    if isinstance(drafted, KeyTaken):
+        return await _answer_retry(uow, command, drafted.channel_id, drafted.lines)
     return await _write(uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
 
 
-async def _replay_key(uow: UnitOfWork, command: PlaceOrder) -> Placed:
-    channel_id = await uow.session.scalar(select(Channel.id).where(Channel.code == command.channel))
-    existing = await _existing(uow, channel_id or 0, command.idempotency_key.strip())
+async def _answer_retry(uow: UnitOfWork, command: PlaceOrder, channel_id: int, lines: list[LineRequest]) -> Placed:
+    """The answer to an attempt whose key an order holds, read in the command's session."""
+    existing = await _existing(uow, channel_id, command.idempotency_key.strip())
     if existing is None:  # rolled back since: as a concurrent duplicate that lost
         return refused("idempotencyKey", "an order with this key is being placed; try again", "CONFLICT")
-    return await _replay(uow, existing, command, check_lines(command.lines))
+    return await _replay(uow, existing, command, lines)
 
 
 async def _write(
@@ -90,10 +90,7 @@ async def _write(
         await session.flush()
     except IntegrityError:
         await uow.rollback()
-        winner = await _existing(uow, channel_id, key)
-        if winner is None:
-            return refused("idempotencyKey", "an order with this key is being placed; try again", "CONFLICT")
-        return await _replay(uow, winner, command, lines)
+        return await _answer_retry(uow, command, channel_id, lines)
     record_transition(session, order, None, OrderStatus.PENDING_RISK, principal.actor, "placed", now)
 
     rows = [OrderLine(order_id=order.id, sku_id=line.sku_id, quantity=line.quantity, unit_price_fen=unit.minor)
