@@ -6,9 +6,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.risk import Decision
 from models import Channel, RiskRule, RiskRuleChange, RiskVerdict
@@ -33,10 +35,7 @@ async def verdict_page(
         query = query.where(RiskVerdict.decision == decision)
     if channel_id is not None:
         query = query.where(RiskVerdict.channel_id == channel_id)
-    if before_id is not None:
-        query = query.where(RiskVerdict.id < before_id)
-    rows = [(verdict, code) for verdict, code in await session.execute(query.order_by(RiskVerdict.id.desc()).limit(limit + 1))]
-    return rows[:limit], len(rows) > limit
+    return await _newest_first(session, query, RiskVerdict.id, before_id, limit)
 
 
 async def verdict_by_id(session: AsyncSession, pk: int) -> tuple[RiskVerdict, str] | None:
@@ -70,9 +69,16 @@ async def rule_changes(
     query = select(RiskRuleChange, RiskRule.name).join(RiskRule, RiskRule.id == RiskRuleChange.rule_id)
     if rule_id is not None:
         query = query.where(RiskRuleChange.rule_id == rule_id)
+    return await _newest_first(session, query, RiskRuleChange.id, before_id, limit)
+
+
+async def _newest_first(
+    session: AsyncSession, query: Select[Any], id_column: InstrumentedAttribute[int], before_id: int | None, limit: int
+) -> tuple[list[Any], bool]:
+    """One keyset page of (row, label) pairs, newest id first; and whether more follow."""
     if before_id is not None:
-        query = query.where(RiskRuleChange.id < before_id)
-    rows = [(change, name) for change, name in await session.execute(query.order_by(RiskRuleChange.id.desc()).limit(limit + 1))]
+        query = query.where(id_column < before_id)
+    rows = [(row, label) for row, label in await session.execute(query.order_by(id_column.desc()).limit(limit + 1))]
     return rows[:limit], len(rows) > limit
 
 
