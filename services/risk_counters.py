@@ -34,8 +34,6 @@ class Tally:
 
 
 class Counters(Protocol):
-    async def hit(self, hits: Sequence[CounterHit], now: float) -> list[int]: ...
-
     async def tally(self, hits: Sequence[CounterHit], now: float, *, account: str | None = None) -> Tally: ...
 
     async def correct(self, hits: Sequence[CounterHit], now: float, *, account: str, first_order: float) -> list[int]: ...
@@ -59,9 +57,6 @@ class MemoryCounters:
         self._keys: dict[str, dict[str, float]] = {}
         self._first_seen: dict[str, tuple[float, float]] = {}  # account -> (first seen, last seen)
         self._hits = 0
-
-    async def hit(self, hits: Sequence[CounterHit], now: float) -> list[int]:
-        return (await self.tally(hits, now)).counts
 
     async def tally(self, hits: Sequence[CounterHit], now: float, *, account: str | None = None) -> Tally:
         # No await between reading and writing: under asyncio this is atomic.
@@ -202,11 +197,6 @@ class RedisCounters:
         self._prefix = prefix + "risk:"
         self._tally = self._redis.register_script(_TALLY)
         self._correct = self._redis.register_script(_CORRECT)
-
-    async def hit(self, hits: Sequence[CounterHit], now: float) -> list[int]:
-        if not hits:
-            return []
-        return (await self.tally(hits, now)).counts
 
     async def tally(self, hits: Sequence[CounterHit], now: float, *, account: str | None = None) -> Tally:
         keys, arguments = self._arguments(hits, now)

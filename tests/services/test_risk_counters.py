@@ -23,7 +23,7 @@ async def counters() -> AsyncIterator[Counters]:
 async def test_attempts_are_counted_over_a_sliding_window(counters: Counters) -> None:
     attempt = CounterHit("v:IP:60:203.0.113.7", None, 60)
 
-    seen = [await counters.hit([attempt], at) for at in (1000.0, 1010.0, 1050.0, 1065.0, 1111.0)]
+    seen = [(await counters.tally([attempt], at)).counts for at in (1000.0, 1010.0, 1050.0, 1065.0, 1111.0)]
 
     # At 1065 the attempt of 1000 has left the window; at 1111 only 1065 and 1111 are in it.
     assert seen == [[1], [2], [3], [3], [2]]
@@ -33,16 +33,16 @@ async def test_distinct_members_are_counted_once(counters: Counters) -> None:
     def account(name: str) -> CounterHit:
         return CounterHit("a:DEVICE:600:d-1", name, 600)
 
-    seen = [await counters.hit([account(name)], 1000.0 + n) for n, name in enumerate(["qq:1", "qq:2", "qq:1", "qq:3"])]
+    seen = [(await counters.tally([account(name)], 1000.0 + n)).counts for n, name in enumerate(["qq:1", "qq:2", "qq:1", "qq:3"])]
 
     assert seen == [[1], [2], [2], [3]]
 
 
 async def test_one_call_counts_several_keys(counters: Counters) -> None:
     hits = [CounterHit("v:IP:60:a", None, 60), CounterHit("v:PHONE:60:b", None, 60)]
-    await counters.hit(hits[:1], 1000.0)
+    await counters.tally(hits[:1], 1000.0)
 
-    assert await counters.hit(hits, 1001.0) == [2, 1]
+    assert (await counters.tally(hits, 1001.0)).counts == [2, 1]
 
 
 def by(account: str, *, new_within_days: int = 0) -> CounterHit:
