@@ -45,7 +45,7 @@ from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
-from transport.response_cache import ResponseCache, run_follower
+from transport.response_cache import ResponseCache
 from transport.settlement import SettlementFiles
 from transport.supplier_webhook import SupplierWebhook
 from transport.webhooks import PaymentWebhook
@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
         ]
         if cache is not None:
-            followers.append(asyncio.create_task(run_follower(cache, broker), name="catalog-changes"))
+            followers.append(asyncio.create_task(cache.follow(broker), name="catalog-changes"))
         if settings.worker:
             followers.append(asyncio.create_task(worker.run(), name="jobs"))
         try:

@@ -7,12 +7,12 @@ revocation in any process drops them everywhere through the broker.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
 
 from broker import Broker
+from broker.follow import follow
 from domain.access import Principal
 from services.access_tokens import PREFIX as ORDER_TOKEN_PREFIX
 from services.access_tokens import AccessTokens
@@ -68,14 +68,6 @@ class Authenticator:
         await self._broker.publish(KEYS_REVOKED, prefix.encode())
 
     async def follow(self) -> None:
-        while True:
-            try:
-                async with self._broker.subscribe(KEYS_REVOKED) as revocations:
-                    async for prefix in revocations:
-                        self.forget_local(prefix.decode())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.forget_local()
-                log.exception("lost key revocation events; resubscribing")
-                await asyncio.sleep(1)
+        """Forget revoked keys as revocations are announced, in this process or another."""
+        await follow(self._broker, KEYS_REVOKED, lambda prefix: self.forget_local(prefix.decode()),
+                     on_lost=self.forget_local, what="key revocation events")

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker import Broker
+from broker.follow import follow
 from domain.risk import Dimension, Facts, Rule, Verdict, counters_needed, evaluate, needs_account_age
 from models import Order, RiskVerdict
 from services.risk_counters import Counters
@@ -76,17 +77,9 @@ class RuleBook:
         await self._broker.publish(RULES_CHANGED, b"1")
 
     async def follow(self) -> None:
-        while True:
-            try:
-                async with self._broker.subscribe(RULES_CHANGED) as changes:
-                    async for _ in changes:
-                        self.forget()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.forget()
-                log.exception("lost risk rule changes; resubscribing")
-                await asyncio.sleep(1)
+        """Forget the rules whenever an edit is announced, in this process or another."""
+        await follow(self._broker, RULES_CHANGED, lambda _: self.forget(), on_lost=self.forget,
+                     what="risk rule changes")
 
 
 class RiskCheck:
@@ -105,8 +98,8 @@ class RiskCheck:
         (if any) then corrects the store in a second call.
         """
         rules = await self.book.rules(session)
-        account = facts.value(Dimension.ACCOUNT) if rules and needs_account_age(rules, facts) else None
-        hits = counters_needed(rules, facts, age_from_store=account is not None) if rules else []
+        account = facts.value(Dimension.ACCOUNT) if needs_account_age(rules, facts) else None
+        hits = counters_needed(rules, facts, age_from_store=account is not None)
         if not hits:
             return evaluate(rules, facts, {}), facts
         now = facts.at.timestamp()

@@ -16,6 +16,7 @@ import orjson
 from graphql import FieldNode, OperationDefinitionNode, OperationType
 
 from broker import Broker
+from broker.follow import follow
 from domain.access import Principal
 from services.events import CATALOG_CHANGED
 from transport.documents import BoundedCache
@@ -100,20 +101,7 @@ class ResponseCache:
         )
 
     async def follow(self, broker: Broker) -> None:
-        """Invalidate on every catalog change event until cancelled."""
-        async with broker.subscribe(CATALOG_CHANGED) as changes:
-            async for _ in changes:
-                self.invalidate()
-
-
-async def run_follower(cache: ResponseCache, broker: Broker) -> None:
-    while True:
-        try:
-            await cache.follow(broker)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # Without the events the cache cannot be trusted: empty it and resubscribe.
-            cache.invalidate()
-            log.exception("lost catalog change events; resubscribing")
-            await asyncio.sleep(1)
+        """Invalidate on every catalog change event until cancelled. Without the events the
+        cache cannot be trusted: losing them empties it too."""
+        await follow(broker, CATALOG_CHANGED, lambda _: self.invalidate(), on_lost=self.invalidate,
+                     what="catalog change events")
