@@ -14,7 +14,7 @@ from schema.catalog import Brand, Category, Product, SkuKind, Supplier, load_pro
 from schema.channel import Channel, ChannelScope
 from schema.context import Info
 from schema.errors import BadUserInput
-from schema.relay import Node, PageInfo, decode_cursor, decode_id, encode_cursor, page_size
+from schema.relay import Node, PageInfo, decode_cursor, decode_id, encode_cursor, page_info, page_size
 from schema.selection import selects
 from services import catalog
 
@@ -78,12 +78,7 @@ class CatalogQuery:
         ]
         return ProductConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=more,
-                has_previous_page=after_id is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=page_info([edge.cursor for edge in edges], more=more, after=after_id),
             _filter=query,
         )
 

@@ -18,7 +18,7 @@ from schema.context import Info
 from schema.errors import BadUserInput, Forbidden, UserError
 from schema.orders import Order, OrderStatus
 from schema.permissions import HasKey
-from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_size
+from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_info, page_size
 from services import order_lifecycle, order_reads, ordering
 from services.events import stock_event
 
@@ -211,8 +211,5 @@ class OrderQuery:
             edges.append(OrderEdge(cursor=encode_cursor("Order", row.id), node=Order.from_model(row, await _scope(info, row))))
         return OrderConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=more, has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=page_info([edge.cursor for edge in edges], more=more, after=after),
         )

@@ -20,7 +20,7 @@ from schema.errors import Forbidden, UserError
 from schema.money import Money
 from schema.permissions import ADMIN_ONLY, HasKey
 from schema.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceControl
-from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_size
+from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_info, page_size
 from services import pricing, quotas
 from services.events import CATALOG_CHANGED, stock_event
 
@@ -250,10 +250,5 @@ class PricingQuery:
         ]
         return PriceChangeConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=len(rows) > limit,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=page_info([edge.cursor for edge in edges], more=len(rows) > limit, after=after),
         )

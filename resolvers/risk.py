@@ -16,7 +16,7 @@ from schema.context import Info
 from schema.errors import BadUserInput, Forbidden, UserError
 from schema.orders import Order
 from schema.permissions import ADMIN_ONLY, HasKey
-from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_size
+from schema.relay import decode_cursor, decode_pk, encode_cursor, page_info, page_size
 from schema.risk import (
     RiskDecision,
     RiskRule,
@@ -127,13 +127,6 @@ class RiskMutation:
         return ReviewOrderPayload(order=order, user_errors=errors)
 
 
-def _page_info(edges: list[Any], more: bool, after: str | None) -> PageInfo:
-    return PageInfo(
-        has_next_page=more, has_previous_page=after is not None,
-        start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
-    )
-
-
 @strawberry.type
 class RiskQuery:
     @strawberry.field(permission_classes=ADMIN_ONLY, description="Risk rules, oldest first.")
@@ -152,7 +145,7 @@ class RiskQuery:
             rows, more = await risk_reads.rule_changes(session, rule_id=rule, before_id=before, limit=limit)
         edges = [RiskRuleChangeEdge(cursor=encode_cursor("RiskRuleChange", row.id), node=RiskRuleChange.from_model(row, name))
                  for row, name in rows]
-        return RiskRuleChangeConnection(edges=edges, page_info=_page_info(edges, more, after))
+        return RiskRuleChangeConnection(edges=edges, page_info=page_info([edge.cursor for edge in edges], more=more, after=after))
 
     @strawberry.field(permission_classes=[HasKey], description="Risk verdicts, newest first: operators see all, a partner its own channel's.")
     async def risk_verdicts(
@@ -182,7 +175,7 @@ class RiskQuery:
             )
         edges = [RiskVerdictEdge(cursor=encode_cursor("RiskVerdict", row.id), node=RiskVerdict.from_model(row, code))
                  for row, code in rows]
-        return RiskVerdictConnection(edges=edges, page_info=_page_info(edges, more, after))
+        return RiskVerdictConnection(edges=edges, page_info=page_info([edge.cursor for edge in edges], more=more, after=after))
 
 
 async def risk_node(info: Info, type_name: str, pk: int) -> RiskVerdict | RiskRule | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 
 import strawberry
 from strawberry.relay import PageInfo, to_base64
@@ -76,3 +77,12 @@ def page_size(first: int | None, *, default: int, maximum: int) -> int:
     if first < 0 or first > maximum:
         raise BadUserInput(f"first must be between 0 and {maximum}", field="first")
     return first
+
+
+def page_info(cursors: Sequence[str], *, more: bool, after: object | None) -> PageInfo:
+    """The page info of a forward page: `cursors` of its edges in order, whether more
+    follow, and the `after` it was asked for (any value; None on the first page)."""
+    return PageInfo(
+        has_next_page=more, has_previous_page=after is not None,
+        start_cursor=cursors[0] if cursors else None, end_cursor=cursors[-1] if cursors else None,
+    )
