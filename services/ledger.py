@@ -99,23 +99,34 @@ async def post_refund(session: AsyncSession, line_id: int, *, at: datetime) -> N
     await prepaid.refund_line(session, line_id, at=at)
 
 
+def _prepaid_payment_key(order_id: int) -> str:
+    return f"prepaid-payment:{order_id}"
+
+
 async def post_prepaid_payment(session: AsyncSession, order: Order, at: datetime, actor: str) -> None:
-    transaction_id = await _open(session, f"prepaid-payment:{order.id}", Kind.PREPAID_PAYMENT, at, actor)
+    transaction_id = await _open(session, _prepaid_payment_key(order.id), Kind.PREPAID_PAYMENT, at, actor)
     if transaction_id is not None:
         postings = ledger.prepaid_payment(Money(order.total_fen, order.currency))
         session.add_all(_entries(transaction_id, Kind.PREPAID_PAYMENT, postings, at, channel_id=order.channel_id, order_id=order.id))
 
 
-async def post_prepaid_refund(session: AsyncSession, line: OrderLine, order: Order, at: datetime) -> bool:
-    """Return a line's payment to the balance; False if it was returned before."""
+async def post_prepaid_refund(session: AsyncSession, line: OrderLine, order: Order, at: datetime) -> Money | None:
+    """Return a line's payment to the balance: the amount returned, or None if the order was
+    not paid from a balance or the line was returned before."""
+    paid_from_balance = await session.scalar(
+        select(LedgerTransaction.id).where(LedgerTransaction.key == _prepaid_payment_key(order.id))
+    )
+    if paid_from_balance is None:
+        return None
     transaction_id = await _open(session, f"prepaid-refund:{line.id}", Kind.PREPAID_REFUND, at)
     if transaction_id is None:
-        return False
-    postings = ledger.prepaid_refund(Money(line.unit_price_fen * line.quantity, order.currency))
+        return None
+    amount = Money(line.unit_price_fen * line.quantity, order.currency)
     session.add_all(_entries(
-        transaction_id, Kind.PREPAID_REFUND, postings, at, channel_id=order.channel_id, order_id=order.id, line_id=line.id,
+        transaction_id, Kind.PREPAID_REFUND, ledger.prepaid_refund(amount), at,
+        channel_id=order.channel_id, order_id=order.id, line_id=line.id,
     ))
-    return True
+    return amount
 
 
 async def post_top_up(session: AsyncSession, channel_id: int, amount: Money, reference: str, at: datetime, actor: str) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.money import Money
 from domain.orders import OrderStatus
-from models import BalanceMovement, Channel, ChannelKind, LedgerTransaction, Order, OrderLine, PrepaidAccount
+from models import BalanceMovement, Channel, ChannelKind, Order, OrderLine, PrepaidAccount
 from services import ledger, order_lifecycle
 from services.database import rows_changed
 from services.unit_of_work import UnitOfWork
@@ -123,23 +123,19 @@ async def refund_line(session: AsyncSession, line_id: int, *, at: datetime) -> N
 
     Lines of orders not paid from a balance post nothing here.
     """
-    found = (
+    line, order = (
         await session.execute(select(OrderLine, Order).join(Order, Order.id == OrderLine.order_id).where(OrderLine.id == line_id))
     ).one()
-    line, order = found
-    paid_from_balance = await session.scalar(
-        select(LedgerTransaction.id).where(LedgerTransaction.key == f"prepaid-payment:{order.id}")
-    )
-    if paid_from_balance is None or not await ledger.post_prepaid_refund(session, line, order, at):
+    amount = await ledger.post_prepaid_refund(session, line, order, at)
+    if amount is None:
         return
-    amount = line.unit_price_fen * line.quantity
     await session.execute(
         update(PrepaidAccount)
         .where(PrepaidAccount.channel_id == order.channel_id)
-        .values(balance_fen=PrepaidAccount.balance_fen + amount)
+        .values(balance_fen=PrepaidAccount.balance_fen + amount.minor)
     )
     session.add(BalanceMovement(
-        channel_id=order.channel_id, amount_fen=amount, reason=f"refund {order.number} line {line.id}", actor="system", at=at,
+        channel_id=order.channel_id, amount_fen=amount.minor, reason=f"refund {order.number} line {line.id}", actor="system", at=at,
     ))
     await session.flush()
 
