@@ -25,7 +25,7 @@ from schema.context import Info
 from schema.errors import BadUserInput, Forbidden, UserError
 from schema.money import Money
 from schema.permissions import ADMIN_ONLY
-from schema.relay import Node, PageInfo, decode_cursor, decode_pk, encode_cursor, page_size
+from schema.relay import Node, decode_cursor, decode_pk, encode_cursor, page_info, page_size
 from schema.settlement import (
     ReconciliationReport,
     SettlementParty,
@@ -135,10 +135,7 @@ class SettlementQuery:
             rows, more = await statements.page(session, where, after=after_id, limit=limit)
         rows = [row for row in rows if may_read(principal, row)]
         edges = [SettlementStatementEdge(cursor=encode_cursor("SettlementStatement", r.id), node=SettlementStatement.from_model(r)) for r in rows]
-        return SettlementStatementConnection(edges=edges, page_info=PageInfo(
-            has_next_page=more, has_previous_page=after_id is not None,
-            start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
-        ))
+        return SettlementStatementConnection(edges=edges, page_info=page_info([e.cursor for e in edges], more=more, after=after_id))
 
     @strawberry.field(description="A reconciliation report; null when unknown or not visible.")
     async def reconciliation_report(self, info: Info, id: strawberry.ID) -> ReconciliationReport | None:

@@ -10,7 +10,7 @@ from domain import settlement as domain
 from models import Reconciliation, ReconciliationItem, SettlementStatement as StatementRow
 from schema.context import Info
 from schema.money import Money
-from schema.relay import Node, PageInfo, decode_cursor, encode_cursor, encode_id, page_size
+from schema.relay import Node, PageInfo, decode_cursor, encode_cursor, encode_id, page_info, page_size
 from services import reconciliation, statement_figures
 
 SettlementParty = strawberry.enum(domain.Party, description="Whom a statement settles with.")
@@ -158,10 +158,7 @@ class SettlementStatement(Node):
             SettlementLineEdge(cursor=encode_cursor("SettlementLine", line.line_id), node=SettlementLine.of(line, self._row.currency))
             for line in found
         ]
-        return SettlementLineConnection(edges=edges, page_info=PageInfo(
-            has_next_page=more, has_previous_page=after_id is not None,
-            start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
-        ))
+        return SettlementLineConnection(edges=edges, page_info=page_info([e.cursor for e in edges], more=more, after=after_id))
 
     @strawberry.field(description="Reconciliation reports of this statement, newest first.")
     async def reconciliations(self, info: Info) -> list[ReconciliationReport]:
