@@ -17,13 +17,14 @@ from broker.memory import MemoryBroker
 from domain.access import Principal, Role
 from domain.ledger import Account
 from domain.orders import LineRequest, OrderStatus
-from models import Channel, ChannelKind, LedgerEntry, Order, OrderLine, PrepaidAccount, SettlementCycle
+from models import Channel, ChannelKind, LedgerEntry, Order, OrderLine, PrepaidAccount, SettlementCycle, Sku
 from services import ledger, order_lifecycle, ordering, prepaid
 from services.database import Database
 from services.keys import issue_key
 from services.order_events import move
 from services.unit_of_work import UnitOfWork
 from tests.e2e.shop import StockedSku
+from tests.services import catalog_rows as rows
 
 OPERATOR = Principal(role=Role.ADMIN, key_prefix="test")
 
@@ -126,3 +127,12 @@ async def prepaid_books(db: Database, channel_id: int) -> tuple[int, int, int]:
 async def account_sum(db: Database, account: Account, **party: int) -> int:
     async with db.sessions() as session:
         return await ledger.account_sum(session, account, **party)
+
+
+async def supplier_of(db: Database, name: str, *skus: StockedSku) -> str:
+    """A new supplier, first in line for the given SKUs; its code."""
+    async with db.sessions() as session, session.begin():
+        supplier = await rows.supplier(session, name)
+        for sku in skus:
+            rows.supplies(session, await session.get_one(Sku, sku.pk), supplier, 1)
+    return supplier.code

@@ -11,10 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from models import Sku
 from tests.e2e.shop import Shop, open_shop
-from tests.services import catalog_rows as rows
-from tests.settlement_support import Delivered, Partner, delivered_order, new_partner, refund
+from tests.settlement_support import Delivered, Partner, delivered_order, new_partner, refund, supplier_of
 
 GENERATE = """
 mutation Generate($input: GenerateSettlementInput!) {
@@ -54,10 +52,7 @@ class Books:
 async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
     async with open_shop(tmp_path_factory.mktemp("settlement-access"), expiry_interval_seconds=3600) as opened:
         opened.extra["ten"] = await opened.shelf.counter(100_000, price_fen=1000)
-        async with opened.db.sessions() as session, session.begin():
-            supplier = await rows.supplier(session, "对账供应商")
-            rows.supplies(session, await session.get_one(Sku, opened.extra["ten"].pk), supplier, 1)
-        opened.extra["supplier"] = supplier.code
+        opened.extra["supplier"] = await supplier_of(opened.db, "对账供应商", opened.extra["ten"])
         yield opened
 
 

@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 
 from domain.settlement import SETTLEMENT_ZONE
-from models import Sku
 from tests.e2e.shop import Shop, open_shop
-from tests.services import catalog_rows as rows
-from tests.settlement_support import Partner, delivered_order, new_partner, paid_order, refund
+from tests.settlement_support import Partner, delivered_order, new_partner, paid_order, refund, supplier_of
 
 GENERATE = """
 mutation Generate($input: GenerateSettlementInput!) {
@@ -54,11 +52,7 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
     async with open_shop(tmp_path_factory.mktemp("statements"), expiry_interval_seconds=3600) as opened:
         opened.extra["ten"] = await opened.shelf.counter(100_000, price_fen=1000)  # cost 9.00
         opened.extra["card"] = await opened.shelf.counter(100_000, price_fen=3330)  # cost 29.97
-        async with opened.db.sessions() as session, session.begin():
-            supplier = await rows.supplier(session, "结算供应商")
-            for sku in (opened.extra["ten"], opened.extra["card"]):
-                rows.supplies(session, await session.get_one(Sku, sku.pk), supplier, 1)
-        opened.extra["supplier"] = supplier.code
+        opened.extra["supplier"] = await supplier_of(opened.db, "结算供应商", opened.extra["ten"], opened.extra["card"])
         yield opened
 
 
