@@ -68,6 +68,27 @@ def _quality_of(media: str, ranges: list[tuple[str, float]]) -> tuple[float, boo
     return 0.0, False
 
 
+class BodyTooLarge(Exception):
+    """A request body over its limit, declared or as sent."""
+
+
+async def bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes `limit` bytes: by its declared
+    Content-Length before reading, or while streaming, so an oversized body is never held
+    whole. ClientDisconnect passes through."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def utf8_json_body(request: Request, limit: int) -> bytes:
     """The POST body, if it is JSON in UTF-8 and within the size limit."""
     content_type = request.headers.get("content-type")
@@ -83,18 +104,9 @@ async def utf8_json_body(request: Request, limit: int) -> bytes:
             "utf8",
         ):
             raise MalformedRequest("request bodies must be UTF-8", status=415)
-    too_large = MalformedRequest(f"request bodies are limited to {limit} bytes", status=413)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
+        return await bounded_body(request, limit)
+    except BodyTooLarge:
+        raise MalformedRequest(f"request bodies are limited to {limit} bytes", status=413) from None
     except ClientDisconnect:
         raise MalformedRequest("the client went away mid-request") from None
-    return b"".join(chunks)

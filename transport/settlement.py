@@ -25,6 +25,7 @@ from schema.relay import decode_pk, encode_id
 from services import reconciliation, statement_figures
 from services.database import Database
 from services.unit_of_work import UnitOfWork
+from transport.media import BodyTooLarge, bounded_body
 
 PAGE = 1000
 COLUMNS = (
@@ -109,8 +110,8 @@ class SettlementFiles:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/csv":
             return _error(415, "UNSUPPORTED_MEDIA_TYPE", "send the records as text/csv")
         try:
-            body = await _body(request)
-        except ValueError:
+            body = await bounded_body(request, reconciliation.MAX_CSV_BYTES)
+        except BodyTooLarge:
             return _error(413, "TOO_LARGE", f"a file is limited to {reconciliation.MAX_CSV_BYTES} bytes")
         except ClientDisconnect:
             return _error(400, "MALFORMED", "the client went away mid-request")
@@ -144,18 +145,3 @@ def _report_id(pk: int) -> str:
 
 def _csv_line(cells: tuple[str, ...]) -> str:
     return ",".join(cells) + "\n"
-
-
-async def _body(request: Request) -> bytes:
-    limit = reconciliation.MAX_CSV_BYTES
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ValueError("too large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ValueError("too large")
-        chunks.append(chunk)
-    return b"".join(chunks)

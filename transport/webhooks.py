@@ -14,6 +14,7 @@ from config import Settings
 from services import payments
 from services.database import Database
 from services.unit_of_work import UnitOfWork
+from transport.media import BodyTooLarge, bounded_body
 
 log = logging.getLogger("quanyi.webhooks")
 
@@ -27,10 +28,6 @@ _STATUS = {
     payments.Result.AMOUNT_MISMATCH: 422,
     payments.Result.REFUSED: 409,
 }
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class PaymentWebhook:
@@ -50,8 +47,8 @@ class PaymentWebhook:
         if not self._secret:
             return _error(503, "NOT_CONFIGURED", "the payment webhook has no secret configured")
         try:
-            body = await _body(request)
-        except _TooLarge:
+            body = await bounded_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
             return _error(413, "TOO_LARGE", f"notifications are limited to {MAX_BODY_BYTES} bytes")
         except ClientDisconnect:
             return _error(400, "MALFORMED", "the client went away mid-request")
@@ -85,20 +82,6 @@ class PaymentWebhook:
         if status != 200:
             return _error(status, handled.code, handled.message)
         return JSONResponse({"status": handled.result.value, "orderNumber": notification.order_number})
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
