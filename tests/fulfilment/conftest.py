@@ -19,6 +19,7 @@ from models import Job, Supplier, TopUpTask
 from schema.relay import encode_id
 from services.database import Database
 from services.jobs import READY
+from services.prepaid import balance_of
 from services.secret_box import SecretBox
 from services.worker import Worker
 from suppliers.base import Outcome
@@ -36,6 +37,14 @@ PAY = """
 mutation Pay($id: ID!, $reference: String!) {
   payOrder(orderId: $id, paymentReference: $reference) { order { status } userErrors { code } }
 }
+"""
+TOP_UP = """
+mutation T($amount: Decimal!, $ref: String!) {
+  topUpPrepaidBalance(channel: "b2b-demo", amount: $amount, reference: $ref) { userErrors { code } }
+}
+"""
+PAY_FROM_BALANCE = """
+mutation P($id: ID!) { payOrderFromBalance(orderId: $id) { order { status } userErrors { code } } }
 """
 STATUS = """
 query Status($id: ID!) {
@@ -71,6 +80,20 @@ class Fulfilling:
         answer = await self.gql(PAY, {"id": order["id"], "reference": f"pay-{order['number']}"},
                                 key=key or self.keys.admin)
         return answer["data"]["payOrder"]["order"]["status"]
+
+    async def refunded_prepaid_order(self, amount: str) -> tuple[dict[str, Any], int]:
+        """Top up b2b-demo, pay a GS-60 order from its balance and settle (the suppliers are set to fail).
+
+        Returns the order and the balance before it was placed."""
+        await self.gql(TOP_UP, {"amount": amount, "ref": f"ff-{datetime.now(UTC).timestamp()}-{_n()}"},
+                       key=self.keys.admin)
+        async with self.db.fresh_sessions() as session:
+            before = await balance_of(session, self.demo.channels["b2b-demo"])
+        order = await self.place(("GS-60", 1), channel="b2b-demo", key=self.keys.b2b)
+        paid = await self.gql(PAY_FROM_BALANCE, {"id": order["id"]}, key=self.keys.b2b)
+        assert paid["data"]["payOrderFromBalance"]["order"]["status"] == "PAID"
+        await self.settle()
+        return order, before
 
     async def settle(self) -> None:
         """Run jobs until nothing is due now (waits on suppliers are made due at once)."""

@@ -3,7 +3,6 @@ delivered it, a refunded prepaid order returned to its balance once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -18,14 +17,6 @@ from suppliers.base import Outcome
 from tests.fulfilment.conftest import Fulfilling
 from tests.fulfilment.fakes import FakeSupplier
 
-TOP_UP = """
-mutation T($amount: Decimal!, $ref: String!) {
-  topUpPrepaidBalance(channel: "b2b-demo", amount: $amount, reference: $ref) { userErrors { code } }
-}
-"""
-PAY_FROM_BALANCE = """
-mutation P($id: ID!) { payOrderFromBalance(orderId: $id) { order { status } userErrors { code } } }
-"""
 
 
 async def _postings(f: Fulfilling, order_id: int) -> list[tuple[str, str, int | None, int]]:
@@ -66,14 +57,8 @@ async def test_a_refunded_prepaid_order_goes_back_to_its_balance_once(
 ) -> None:
     fakes["sim-fast"].reset(default=Outcome.FAILED)
     fakes["sim-backup"].reset(default=Outcome.FAILED)
-    await fulfilling.gql(TOP_UP, {"amount": "50.00", "ref": f"ledger-{datetime.now(UTC).timestamp()}"},
-                         key=fulfilling.keys.admin)
+    order, before = await fulfilling.refunded_prepaid_order("50.00")
     channel_id = fulfilling.demo.channels["b2b-demo"]
-    async with fulfilling.db.fresh_sessions() as session:
-        before = await balance_of(session, channel_id)
-    order = await fulfilling.place(("GS-60", 1), channel="b2b-demo", key=fulfilling.keys.b2b)
-    await fulfilling.gql(PAY_FROM_BALANCE, {"id": order["id"]}, key=fulfilling.keys.b2b)
-    await fulfilling.settle()
     await fulfilling.settle()  # nothing is left to run twice
     assert (await fulfilling.status(order))["status"] == "REFUNDED"
 

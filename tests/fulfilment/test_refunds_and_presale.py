@@ -18,14 +18,6 @@ from suppliers.base import Outcome
 from tests.fulfilment.conftest import Fulfilling
 from tests.fulfilment.fakes import FakeSupplier
 
-TOP_UP = """
-mutation T($amount: Decimal!, $ref: String!) {
-  topUpPrepaidBalance(channel: "b2b-demo", amount: $amount, reference: $ref) { userErrors { code } }
-}
-"""
-PAY_FROM_BALANCE = """
-mutation P($id: ID!) { payOrderFromBalance(orderId: $id) { order { status } userErrors { code } } }
-"""
 IMPORT = """
 mutation I($sku: ID!, $codes: [CardCodeInput!]!) { importCardCodes(skuId: $sku, codes: $codes) { imported } }
 """
@@ -46,15 +38,8 @@ async def test_a_prepaid_order_that_cannot_be_fulfilled_is_credited_back(
 ) -> None:
     fakes["sim-fast"].reset(default=Outcome.FAILED)
     fakes["sim-backup"].reset(default=Outcome.FAILED)
-    await fulfilling.gql(TOP_UP, {"amount": "100.00", "ref": f"ff-{datetime.now(UTC).timestamp()}"},
-                         key=fulfilling.keys.admin)
+    order, before = await fulfilling.refunded_prepaid_order("100.00")
     channel_id = fulfilling.demo.channels["b2b-demo"]
-    async with fulfilling.db.fresh_sessions() as session:
-        before = await balance_of(session, channel_id)
-    order = await fulfilling.place(("GS-60", 1), channel="b2b-demo", key=fulfilling.keys.b2b)
-    paid = await fulfilling.gql(PAY_FROM_BALANCE, {"id": order["id"]}, key=fulfilling.keys.b2b)
-    assert paid["data"]["payOrderFromBalance"]["order"]["status"] == "PAID"
-    await fulfilling.settle()
     assert (await fulfilling.status(order))["status"] == "REFUNDED"
     async with fulfilling.db.fresh_sessions() as session:
         after = await balance_of(session, channel_id)
