@@ -85,7 +85,8 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         db, broker, TopUps(db, suppliers, settings.public_url, lambda: datetime.now(UTC)), senders, box,
         RecordedRefunds(),
     )
-    demo_sims = demo_suppliers.simulators(demo_suppliers.demo_secret(settings.secret_key)) if settings.demo else {}
+    demo_secret = demo_suppliers.demo_secret(settings.secret_key) if settings.demo else ""
+    demo_sims = demo_suppliers.simulators(demo_secret) if settings.demo else {}
     worker = Worker(
         db, broker, fulfilment.handlers(), concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         demo_stack = contextlib.AsyncExitStack()
         if demo_sims:
             await demo_stack.enter_async_context(demo_suppliers.running(
-                demo_sims, db, box, demo_suppliers.demo_secret(settings.secret_key),
+                demo_sims, db, box, demo_secret,
                 settings.public_url or "http://127.0.0.1:8000",
             ))
         followers = [
