@@ -20,6 +20,7 @@ from services.topup import apply_callback
 from services.unit_of_work import UnitOfWork
 from suppliers.base import SignatureError
 from suppliers.registry import SupplierRegistry
+from transport.media import BodyTooLarge, bounded_body
 
 log = logging.getLogger("quanyi.webhooks")
 
@@ -37,11 +38,11 @@ class SupplierWebhook:
             return _error(404, "UNKNOWN_SUPPLIER", "no such supplier")
         supplier_id, adapter = found
         try:
-            body = await request.body()
+            body = await bounded_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return _error(413, "TOO_LARGE", f"callbacks are limited to {MAX_BODY_BYTES} bytes")
         except ClientDisconnect:
             return _error(400, "MALFORMED", "the client went away mid-request")
-        if len(body) > MAX_BODY_BYTES:
-            return _error(413, "TOO_LARGE", f"callbacks are limited to {MAX_BODY_BYTES} bytes")
         now = datetime.now(UTC)
         try:
             adapter.verify_signature(request.headers, body, now)

@@ -112,6 +112,8 @@ async def test_a_pending_top_up_ends_with_its_signed_callback_once(fulfilling: F
     callback = {"request_id": order["number"], "status": "SUCCEEDED", "reference": "R-1"}
     assert await _callback(fulfilling, "sim-fast", callback, "forged") == (401, {"error": "BAD_SIGNATURE", "message": "the signature does not verify"})
     assert (await _callback(fulfilling, "sim-fast", {"nonsense": 1}))[0] == 400
+    assert await _callback(fulfilling, "sim-fast", {**callback, "padding": "x" * 70_000}) == (
+        413, {"error": "TOO_LARGE", "message": "callbacks are limited to 65536 bytes"})
     assert await _attempts(fulfilling, order) == [("sim-fast", "SUBMIT", "PENDING")]
     assert await _callback(fulfilling, "sim-fast", callback) == (200, {"status": "applied", "requestId": order["number"]})
     assert await _callback(fulfilling, "sim-fast", callback) == (200, {"status": "ignored", "requestId": order["number"]})
