@@ -9,10 +9,10 @@ import os
 import sys
 
 from config import Settings
-from services.database import Database
-from services.demo import seed_demo
-from services.migrate import upgrade
-from services.secret_box import SecretBox
+from services.core.database import Database
+from services.core.migrate import upgrade
+from services.core.secret_box import SecretBox
+from services.demo.seed import seed_demo
 
 log = logging.getLogger("quanyi")
 
@@ -46,7 +46,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from domain.access import Role
-    from services.keys import KeyError_, issue_key
+    from services.access.keys import KeyError_, issue_key
 
     settings = Settings.from_env()
     if settings.is_sqlite:
@@ -115,8 +115,8 @@ def cmd_import_codes(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
     from broker import connect
-    from services.csv_import import CsvImport, Report, import_csv
-    from services.progress import TerminalProgress
+    from services.core.progress import TerminalProgress
+    from services.inventory.csv_import import CsvImport, Report, import_csv
 
     settings = Settings.from_env()
     if settings.is_sqlite:
@@ -187,7 +187,7 @@ def cmd_supplier_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_supplier_config(args: argparse.Namespace) -> int:
-    from services.supplier_settings import configure
+    from services.fulfilment.supplier_settings import configure
 
     secret = os.environ.get("QUANYI_SUPPLIER_SECRET", "")
     if not secret:

@@ -23,20 +23,20 @@ from resolvers.loaders import Loaders
 from schema.context import Context
 from schema.errors import Unauthenticated
 from schema.live import StockChange
-from services import demo_suppliers
-from services.access_tokens import AccessTokens
-from services.authenticator import Authenticator
-from services.database import Database
-from services.expiry import run_expiry
-from services.risk import RiskCheck, RuleBook
-from services.risk_counters import connect_counters
-from services.fulfilment import Fulfilment
-from services.refunds import RecordedRefunds
-from services.secret_box import SecretBox
-from services.senders import EmailSender, InboxSender, Sender, SmsSender
-from services.stock_feed import StockFeed
-from services.topup import TopUps
-from services.worker import Worker
+from services.access.authenticator import Authenticator
+from services.access.tokens import AccessTokens
+from services.core.database import Database
+from services.core.secret_box import SecretBox
+from services.core.worker import Worker
+from services.demo import suppliers as demo_suppliers
+from services.fulfilment.fulfil import Fulfilment
+from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
+from services.fulfilment.topups import TopUps
+from services.live.stock_feed import StockFeed
+from services.orders.expiry import run_expiry
+from services.payments.refunds import RecordedRefunds
+from services.risk.check import RiskCheck, RuleBook
+from services.risk.counters import connect_counters
 from suppliers.base import SupplierAdapter
 from suppliers.http import HttpSupplier
 from suppliers.registry import Factory, SupplierRegistry

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config import Settings
 from domain.catalog import SkuKind
 from models import Brand, CardCode, Category, Product, Sku, SkuSupplier, StockLevel, Supplier
-from services.database import Database
-from services.secret_box import SecretBox
+from services.core.database import Database
+from services.core.secret_box import SecretBox
 
 BRANDS = [("bilibili", "哔哩哔哩"), ("youku", "优酷"), ("mgtv", "芒果TV"), ("jd", "京东")]
 

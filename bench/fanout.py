@@ -190,8 +190,8 @@ def admin_key(env: dict[str, str]) -> str:
     """An operator key on the benchmark's database, for setChannelQuota."""
     from config import Settings  # the gateway's own settings, read from the same environment
     from domain.access import Role
-    from services.database import Database
-    from services.keys import issue_key
+    from services.access.keys import issue_key
+    from services.core.database import Database
 
     async def issue() -> str:
         db = Database.connect(Settings.from_env(env))

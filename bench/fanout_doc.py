@@ -181,7 +181,7 @@ server memory per connection.
 ANALYSIS = """\
 What stands between the gateway and the bare broadcast is the work it does per subscriber
 after the shared part: the stock feed reads a change's figures once for every subscriber of
-the channel (`services/stock_feed.py`) and the selection runs once per document, variables and
+the channel (`services/live/stock_feed.py`) and the selection runs once per document, variables and
 caller (`SharedEvent` in `transport/operations.py`), but each subscriber still has its task
 woken, its message go through strawberry's graphql-transport-ws handler, Starlette's and
 uvicorn's ASGI send and the websockets framing, and a `write()` of its own. In a profile of the

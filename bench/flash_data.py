@@ -16,8 +16,8 @@ from sqlalchemy import insert, select
 from config import Settings
 from domain.catalog import CodeStatus, SkuKind
 from models import Brand, CardCode, Category, Channel, Product, Sku, SkuSupplier, Supplier
-from services.database import Database
-from services.secret_box import SecretBox
+from services.core.database import Database
+from services.core.secret_box import SecretBox
 
 CHANNEL = "web"
 PRICE_FEN = 9_900

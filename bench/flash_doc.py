@@ -158,7 +158,7 @@ def verdict(run: SaleRun) -> str:
             f"What stands between is the work around the same writes: the worker makes "
             f"{writes:.0f} write calls per request (its round trips to PostgreSQL, and the HTTP "
             f"answer) where the floor makes {floor_writes:.0f}, and each statement of "
-            "`services/ordering.py` and `services/reservation.py` is built, looked up in the "
+            "`services/orders/placing.py` and `services/inventory/reservation.py` is built, looked up in the "
             "compiled cache, run through the greenlet bridge and flushed or read back by the "
             "ORM, inside a GraphQL request (parse, validate, execute, encode) with its own "
             "DataLoaders and sessions."

@@ -40,9 +40,9 @@ from domain.money import Money
 from domain.orders import OrderStatus
 from models import Order, Sku, StockLevel, Supplier
 from schema.relay import encode_id
-from services.database import Database
-from services.keys import issue_key
-from services.secret_box import SecretBox
+from services.access.keys import issue_key
+from services.core.database import Database
+from services.core.secret_box import SecretBox
 from suppliers.base import TopUp
 from suppliers.http import HttpSupplier
 from suppliers.registry import seal_secret

@@ -33,25 +33,25 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
+from catalog_doc import write_section  # noqa: E402
 from sqlalchemy import select, update  # noqa: E402
+from tables import markdown_table, ms, text_table  # noqa: E402
 
 from broker import MemoryBroker  # noqa: E402
-from catalog_doc import write_section  # noqa: E402
 from config import Settings  # noqa: E402
 from domain.access import Principal, Role  # noqa: E402
 from domain.orders import LineRequest  # noqa: E402
 from domain.risk import Decision, Rule, RuleKind, counters_needed  # noqa: E402
 from models import RiskRule, Sku, StockLevel  # noqa: E402
-from services import risk_rules  # noqa: E402
-from services.database import Database  # noqa: E402
-from services.demo import seed_demo  # noqa: E402
-from services.migrate import upgrade  # noqa: E402
-from services.ordering import Buyer, PlaceOrder, place_order  # noqa: E402
-from services.risk import RiskCheck, RuleBook  # noqa: E402
-from services.risk_counters import Counters, MemoryCounters, RedisCounters  # noqa: E402
-from services.secret_box import SecretBox  # noqa: E402
-from services.unit_of_work import UnitOfWork  # noqa: E402
-from tables import markdown_table, ms, text_table  # noqa: E402
+from services.core.database import Database  # noqa: E402
+from services.core.migrate import upgrade  # noqa: E402
+from services.core.secret_box import SecretBox  # noqa: E402
+from services.core.unit_of_work import UnitOfWork  # noqa: E402
+from services.demo.seed import seed_demo  # noqa: E402
+from services.orders.placing import Buyer, PlaceOrder, place_order  # noqa: E402
+from services.risk import rules as risk_rules  # noqa: E402
+from services.risk.check import RiskCheck, RuleBook  # noqa: E402
+from services.risk.counters import Counters, MemoryCounters, RedisCounters  # noqa: E402
 
 HEADING = "Risk"
 KEYS = 0  # counter keys one attempt records, for the text
@@ -292,7 +292,7 @@ python bench/risk.py --orders {args.orders} --runs {args.runs}
 - Machine: {os.cpu_count()} cores, Python {platform.python_version()}; SQLite (aiosqlite, WAL); Redis on
   127.0.0.1; {stamp}, load average {load[0]:.2f} before the run ({load[1]:.2f} after it).
 - Each loop places {args.orders} orders (after {args.warmup} not measured) through
-  `services.ordering.place_order` in its own unit of work, as `placeOrder` does, on a top-up SKU
+  `services.orders.placing.place_order` in its own unit of work, as `placeOrder` does, on a top-up SKU
   of the taobao channel; buyers come from pools of 5,000 phones and accounts, 3,000 devices and
   50,000 addresses, and each counter store has screened every account of the pool once before
   the loops start (returning buyers). "accounts new to the store" gives every order an account

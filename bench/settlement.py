@@ -79,12 +79,12 @@ async def alternating(
 
 
 async def measure(url: str, loaded: Loaded, repeats: int) -> tuple[list[tuple[str, ...]], list[str]]:
+    from broker.memory import MemoryBroker
     from config import Settings
     from domain.settlement import Party
-    from broker.memory import MemoryBroker
-    from services import statements
-    from services.database import Database
-    from services.unit_of_work import UnitOfWork
+    from services.core.database import Database
+    from services.core.unit_of_work import UnitOfWork
+    from services.settlement import statements
 
     db = Database.connect(Settings(database_url=url))
     raw = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))

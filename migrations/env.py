@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 import models
 from config import DEFAULT_DATABASE_URL
 from models.base import UtcDateTime
-from services.database import create_engine
+from services.core.database import create_engine
 
 target_metadata = models.Base.metadata
 

@@ -36,7 +36,7 @@ class Supplier(Base):
     name: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
     # How to reach it: the adapter kind, its base URL, its signing secret (sealed with
-    # services/secret_box.py, never stored in clear) and how long to wait for an answer.
+    # services/core/secret_box.py, never stored in clear) and how long to wait for an answer.
     adapter: Mapped[str] = mapped_column(String(32), default="http", server_default="http")
     base_url: Mapped[str | None] = mapped_column(String(500))
     secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)

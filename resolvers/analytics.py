@@ -15,7 +15,7 @@ from schema.analytics import ChannelPerformance, ProductRanking, SalesBucket, Ti
 from schema.context import Info
 from schema.errors import BadUserInput, Forbidden
 from schema.permissions import HasKey
-from services import analytics
+from services.analytics import sales
 
 MAX_TOP_PRODUCTS = 100
 
@@ -61,7 +61,7 @@ class AnalyticsQuery:
         period = _period(from_, to)
         try:
             async with info.context.db.read_sessions() as session:
-                buckets = await analytics.sales_summary(
+                buckets = await sales.sales_summary(
                     session, period, bucket,
                     channel_id=row.id if row else None, currency=row.currency if row else None,
                 )
@@ -87,7 +87,7 @@ class AnalyticsQuery:
         if not 1 <= first <= MAX_TOP_PRODUCTS:
             raise BadUserInput(f"first must be between 1 and {MAX_TOP_PRODUCTS}", field="first")
         async with info.context.db.read_sessions() as session:
-            ranked = await analytics.top_products(
+            ranked = await sales.top_products(
                 session, period, channel_id=row.id if row else None, limit=first,
                 by_revenue=by is ProductRanking.REVENUE,
             )
@@ -107,5 +107,5 @@ class AnalyticsQuery:
         row = await _channel(info, channel)
         period = _period(from_, to)
         async with info.context.db.read_sessions() as session:
-            figures = await analytics.channel_performance(session, period, channel_id=row.id if row else None)
+            figures = await sales.channel_performance(session, period, channel_id=row.id if row else None)
         return [ChannelPerformance.of(f) for f in figures]

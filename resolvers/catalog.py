@@ -14,9 +14,17 @@ from schema.catalog import Brand, Category, Product, SkuKind, Supplier, load_pro
 from schema.channel import Channel, ChannelScope
 from schema.context import Info
 from schema.errors import BadUserInput
-from schema.relay import Node, PageInfo, decode_cursor, decode_id, encode_cursor, page_info, page_size
+from schema.relay import (
+    Node,
+    PageInfo,
+    decode_cursor,
+    decode_id,
+    encode_cursor,
+    page_info,
+    page_size,
+)
 from schema.selection import selects
-from services import catalog
+from services.catalog import reads
 
 
 @strawberry.input(description="Every given field must match.")
@@ -26,11 +34,11 @@ class ProductFilter:
     kind: SkuKind | None = strawberry.field(default=None, description="Has an active SKU of this kind.")  # type: ignore[valid-type]
     text: str | None = strawberry.field(default=None, description="Substring of name or description.")
 
-    def to_query(self) -> catalog.ProductFilter:
+    def to_query(self) -> reads.ProductFilter:
         if self.text is not None and len(self.text) > 100:
             raise BadUserInput("filter.text is limited to 100 characters", field="filter.text")
         kind = SkuKindValue(self.kind.value) if self.kind is not None else None
-        return catalog.ProductFilter(brand=self.brand, category=self.category, kind=kind, text=self.text)
+        return reads.ProductFilter(brand=self.brand, category=self.category, kind=kind, text=self.text)
 
 
 @strawberry.type
@@ -43,12 +51,12 @@ class ProductEdge:
 class ProductConnection:
     edges: list[ProductEdge]
     page_info: PageInfo
-    _filter: strawberry.Private[catalog.ProductFilter]
+    _filter: strawberry.Private[reads.ProductFilter]
 
     @strawberry.field(description="Products matching the filter, across all pages.")
     async def total_count(self, info: Info) -> int:
         async with info.context.db.read_sessions() as session:
-            return await catalog.count_products(session, self._filter)
+            return await reads.count_products(session, self._filter)
 
 
 @strawberry.type
@@ -65,9 +73,9 @@ class CatalogQuery:
         scope = ChannelScope.of(await readable_channel(info, channel))
         limit = page_size(first, default=20, maximum=info.context.settings.limits.max_page_size)
         after_id = decode_cursor(after, "Product") if after is not None else None
-        query = filter.to_query() if filter else catalog.ProductFilter()
+        query = filter.to_query() if filter else reads.ProductFilter()
         async with info.context.db.read_sessions() as session:
-            rows, more = await catalog.product_page(session, query, after_id=after_id, limit=limit)
+            rows, more = await reads.product_page(session, query, after_id=after_id, limit=limit)
         for row in rows:
             info.context.loaders.product_by_id.prime(row.id, row)
         with_skus = selects(info.selected_fields, ("products", "edges", "node", "skus"))
@@ -96,7 +104,7 @@ class CatalogQuery:
             row = await info.context.loaders.product_by_id.load(pk)
         else:
             async with info.context.db.read_sessions() as session:
-                row = await catalog.product_by_slug(session, slug or "")
+                row = await reads.product_by_slug(session, slug or "")
         return Product.from_model(row, scope) if row is not None and row.active else None
 
     @strawberry.field(description="Any object by its global ID; null when unknown or not visible.")

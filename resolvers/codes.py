@@ -12,10 +12,10 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_pk
-from services.code_import import import_codes
-from services.events import CATALOG_CHANGED
-from services.jobs import JOBS_TOPIC
-from services.secret_box import SecretBox
+from services.core.events import CATALOG_CHANGED
+from services.core.jobs import JOBS_TOPIC
+from services.core.secret_box import SecretBox
+from services.inventory.code_import import import_codes
 
 MAX_CODES_PER_CALL = 1_000
 

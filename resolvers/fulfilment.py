@@ -15,7 +15,8 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.orders import OrderLine
 from schema.relay import decode_pk
-from services import delivery, jobs
+from services.core import jobs
+from services.fulfilment import delivery
 
 LINE_NOT_FOUND = UserError(field="orderLineId", message="no such order line", code="NOT_FOUND")
 

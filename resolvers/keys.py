@@ -14,7 +14,7 @@ from schema.errors import UserError
 from schema.keys import ApiKey, Role
 from schema.permissions import ADMIN_ONLY, HasKey
 from schema.relay import decode_pk
-from services import keys
+from services.access import keys
 
 
 @strawberry.input

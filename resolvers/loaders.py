@@ -11,9 +11,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from domain.catalog import StockFigures
-from models import Brand, Category, Channel, Order, OrderEvent, OrderLine, Product, RiskVerdict, Sku, Supplier
-from services import catalog, order_reads, pricing, quotas, risk_reads, stock
-from services.database import Database
+from models import (
+    Brand,
+    Category,
+    Channel,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Product,
+    RiskVerdict,
+    Sku,
+    Supplier,
+)
+from services.catalog import reads as catalog
+from services.core.database import Database
+from services.inventory import quotas, stock
+from services.orders import reads as order_reads
+from services.pricing import prices as pricing
+from services.risk import reads as risk_reads
 
 K = TypeVar("K")
 V = TypeVar("V")

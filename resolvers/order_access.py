@@ -6,7 +6,7 @@ from domain.access import Principal, may_read_order
 from models import Channel as ChannelRow
 from models import Order as OrderRow
 from schema.errors import UserError
-from services.unit_of_work import UnitOfWork
+from services.core.unit_of_work import UnitOfWork
 
 NOT_FOUND = UserError(field="orderId", message="no such order", code="NOT_FOUND")
 

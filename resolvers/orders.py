@@ -19,8 +19,8 @@ from schema.errors import BadUserInput, Forbidden, UserError
 from schema.orders import Order, OrderStatus
 from schema.permissions import HasKey
 from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_info, page_size
-from services import order_lifecycle, order_reads, ordering
-from services.events import stock_event
+from services.core.events import stock_event
+from services.orders import lifecycle, placing, reads
 
 
 @strawberry.input
@@ -91,11 +91,11 @@ class OrderMutation:
         channel = await readable_channel(info, input.channel)
         if principal.order_number is not None or (principal.role is not None and not principal.is_admin and principal.channel != channel.code):
             raise Forbidden("a key places orders on its own channel only", field="channel")
-        command = ordering.PlaceOrder(
+        command = placing.PlaceOrder(
             channel=channel.code,
             idempotency_key=input.idempotency_key,
             lines=[LineRequest(decode_pk(line.sku_id, "Sku", field=f"lines.{i}.skuId"), line.quantity) for i, line in enumerate(input.lines)],
-            buyer=ordering.Buyer(
+            buyer=placing.Buyer(
                 phone=input.buyer.phone, email=input.buyer.email,
                 recharge_account=input.buyer.recharge_account, device_id=input.buyer.device_id or info.context.device_id,
             ),
@@ -104,12 +104,12 @@ class OrderMutation:
         )
         ttl = timedelta(seconds=info.context.settings.order_ttl_seconds)
         async with info.context.uow() as uow:
-            placed = await ordering.place_order(
+            placed = await placing.place_order(
                 uow, command, principal, now=info.context.now, ttl=ttl, risk=info.context.risk,
                 review_ttl=timedelta(seconds=info.context.settings.review_ttl_seconds),
             )
             if placed.created and placed.order is not None:
-                order_lifecycle.announce(uow, placed.order, None, info.context.now)
+                lifecycle.announce(uow, placed.order, None, info.context.now)
                 stock_event(uow, placed.changed_skus)
         if placed.order is None:
             errors = [UserError(field=r.field, message=r.message, code=r.code) for r in placed.refusals]
@@ -128,7 +128,7 @@ class OrderMutation:
             row, channel = found
             if not (principal.is_admin or principal.role is Role.PARTNER):
                 raise Forbidden("payments are recorded by operators and partners")
-            outcome = await order_lifecycle.pay(uow, row, payment_reference, actor=principal.actor, now=info.context.now)
+            outcome = await lifecycle.pay(uow, row, payment_reference, actor=principal.actor, now=info.context.now)
         return _payload(PayOrderPayload, outcome, ChannelScope.of(channel), "orderId")
 
     @strawberry.mutation(description="Cancel an unpaid order and release its stock: the buyer, the channel's partner, or an operator.")
@@ -140,14 +140,14 @@ class OrderMutation:
             if found is None:
                 return CancelOrderPayload(order=None, user_errors=[NOT_FOUND])
             row, channel = found
-            outcome = await order_lifecycle.cancel(uow, row, actor=principal.actor, now=info.context.now)
+            outcome = await lifecycle.cancel(uow, row, actor=principal.actor, now=info.context.now)
         return _payload(CancelOrderPayload, outcome, ChannelScope.of(channel), "orderId")
 
 
 Payload = TypeVar("Payload", PayOrderPayload, CancelOrderPayload)
 
 
-def _payload(kind: type[Payload], outcome: order_lifecycle.Outcome, scope: ChannelScope, field: str) -> Payload:
+def _payload(kind: type[Payload], outcome: lifecycle.Outcome, scope: ChannelScope, field: str) -> Payload:
     order = Order.from_model(outcome.order, scope) if outcome.order is not None else None
     errors = [UserError(field=outcome.error_field or field, message=outcome.message, code=outcome.error_code)] if outcome.error_code else []
     return kind(order=order, user_errors=errors)
@@ -197,14 +197,14 @@ class OrderQuery:
         channel_row = await info.context.loaders.channel_by_code.load(channel) if channel else None
         if channel is not None and channel_row is None:
             raise BadUserInput(f"unknown channel {channel!r}", field="channel")
-        query = order_reads.OrderFilter(
+        query = reads.OrderFilter(
             channel_id=channel_row.id if channel_row else None,
             status=StatusValue(status.value) if status is not None else None,
             placed_from=placed_from, placed_to=placed_to,
         )
         before = decode_cursor(after, "Order") if after is not None else None
         async with info.context.db.fresh_sessions() as session:
-            rows, more = await order_reads.order_page(session, query, before_id=before, limit=limit)
+            rows, more = await reads.order_page(session, query, before_id=before, limit=limit)
         edges = []
         for row in rows:
             info.context.loaders.order_by_id.prime(row.id, row)

@@ -18,7 +18,7 @@ from schema.money import Money
 from schema.orders import Order
 from schema.permissions import ADMIN_ONLY, HasKey
 from schema.relay import decode_pk
-from services import prepaid
+from services.settlement import prepaid
 
 
 @strawberry.type

@@ -21,8 +21,9 @@ from schema.money import Money
 from schema.permissions import ADMIN_ONLY, HasKey
 from schema.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceControl
 from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_info, page_size
-from services import pricing, quotas
-from services.events import CATALOG_CHANGED, stock_event
+from services.core.events import CATALOG_CHANGED, stock_event
+from services.inventory import quotas
+from services.pricing import prices as pricing
 
 
 def _violation(violation: PriceViolation, field: str = "amount") -> UserError:

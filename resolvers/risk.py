@@ -28,7 +28,9 @@ from schema.risk import (
     RiskVerdictConnection,
     RiskVerdictEdge,
 )
-from services import review, risk_reads, risk_rules
+from services.orders import review
+from services.risk import reads as risk_reads
+from services.risk import rules as risk_rules
 
 
 @strawberry.input(description="A new risk rule. Parameters by kind: see the README's risk section.")

@@ -34,7 +34,8 @@ from schema.settlement import (
     SettlementStatementEdge,
     StatementStatus,
 )
-from services import analytics, ledger, reconciliation, statements
+from services.analytics import sales
+from services.settlement import ledger, reconciliation, statements
 
 NOT_FOUND = UserError(field="id", message="no such statement", code="NOT_FOUND")
 
@@ -159,7 +160,7 @@ class SettlementQuery:
         except AnalyticsInputError as error:
             raise BadUserInput(error.message, field=error.field) from None
         async with info.context.db.read_sessions() as session:
-            figures = await analytics.supplier_performance(session, period)
+            figures = await sales.supplier_performance(session, period)
         return [SupplierPerformance.of(f) for f in figures]
 
 

@@ -7,7 +7,7 @@ from domain.settlement import may_read_statement
 from models import SettlementStatement as StatementRow
 from schema.context import Info
 from schema.errors import Forbidden
-from services.database import Database
+from services.core.database import Database
 
 
 def require_settlement_reader(principal: Principal) -> None:

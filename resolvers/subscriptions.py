@@ -17,8 +17,8 @@ from schema.errors import Forbidden
 from schema.live import OrderStatusChange, StockChange
 from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_pk, encode_id
-from services.dashboard_feed import feed_for
-from services.order_events import ORDER_TOPIC
+from services.analytics.dashboard_feed import feed_for
+from services.orders.events import ORDER_TOPIC
 
 
 def _sku_ids(ids: list[strawberry.ID] | None) -> set[int] | None:

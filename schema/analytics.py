@@ -11,7 +11,8 @@ import strawberry
 from domain import analytics as domain
 from schema.money import Money
 from schema.relay import encode_id
-from services import analytics, dashboard
+from services.analytics import dashboard
+from services.analytics import sales as analytics
 
 TimeBucket = strawberry.enum(domain.TimeBucket, description="The width of a sales bucket, aligned in the offset of `from`.")
 

@@ -16,8 +16,8 @@ from schema.context import Info
 from schema.money import Money
 from schema.pricing import ChannelQuota, PriceControl, PriceTier
 from schema.relay import Node, encode_id
-from services.pricing import SkuPricing
-from services.quotas import Quota
+from services.inventory.quotas import Quota
+from services.pricing.prices import SkuPricing
 
 SkuKind = strawberry.enum(domain.SkuKind, description="What a SKU delivers and how.")
 

@@ -12,7 +12,7 @@ from models import channel as rows
 from schema.context import Info
 from schema.money import Money
 from schema.relay import Node, encode_id
-from services import prepaid
+from services.settlement import prepaid
 
 ChannelKind = strawberry.enum(rows.ChannelKind, description="Where a channel sells.")
 SettlementCycle = strawberry.enum(rows.SettlementCycle)

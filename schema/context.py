@@ -12,12 +12,12 @@ import strawberry
 from broker import Broker
 from config import Settings
 from domain.access import Principal
-from services.authenticator import Authenticator
-from services.database import Database
-from services.risk import RiskCheck
-from services.senders import Sender
-from services.stock_feed import StockFeed
-from services.unit_of_work import UnitOfWork
+from services.access.authenticator import Authenticator
+from services.core.database import Database
+from services.core.unit_of_work import UnitOfWork
+from services.fulfilment.senders import Sender
+from services.live.stock_feed import StockFeed
+from services.risk.check import RiskCheck
 
 if TYPE_CHECKING:
     from resolvers.loaders import Loaders

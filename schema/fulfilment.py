@@ -12,8 +12,8 @@ from models import Order as OrderRow
 from models import OrderLine as LineRow
 from schema.context import Info
 from schema.errors import Forbidden
-from services import delivery, reveal
-from services.secret_box import SecretBox
+from services.core.secret_box import SecretBox
+from services.fulfilment import delivery, reveal
 
 
 @strawberry.type(description="A code sold to an order line. `secret` is masked unless revealed.")

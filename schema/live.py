@@ -8,7 +8,7 @@ import strawberry
 
 from schema.orders import OrderStatus
 from schema.relay import encode_id
-from services.stock_feed import ChannelStock
+from services.live.stock_feed import ChannelStock
 
 
 class SharedEvent:

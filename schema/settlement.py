@@ -7,11 +7,21 @@ from datetime import datetime
 import strawberry
 
 from domain import settlement as domain
-from models import Reconciliation, ReconciliationItem, SettlementStatement as StatementRow
+from models import Reconciliation, ReconciliationItem
+from models import SettlementStatement as StatementRow
 from schema.context import Info
 from schema.money import Money
-from schema.relay import Node, PageInfo, decode_cursor, encode_cursor, encode_id, page_info, page_size
-from services import reconciliation, statement_figures
+from schema.relay import (
+    Node,
+    PageInfo,
+    decode_cursor,
+    encode_cursor,
+    encode_id,
+    page_info,
+    page_size,
+)
+from services.settlement import figures as statement_figures
+from services.settlement import reconciliation
 
 SettlementParty = strawberry.enum(domain.Party, description="Whom a statement settles with.")
 StatementStatus = strawberry.enum(domain.StatementStatus, description="DRAFT → CONFIRMED (frozen) → PAID.")

@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from sqlalchemy import select
 
 from models import Supplier
-from services.database import Database
-from services.secret_box import SecretBox
+from services.core.database import Database
+from services.core.secret_box import SecretBox
 from suppliers.base import SupplierAdapter
 
 log = logging.getLogger("quanyi.suppliers")

@@ -13,17 +13,17 @@ from asgi_lifespan import LifespanManager
 
 from config import Settings
 from gateway import create_app
-from services.database import Database
-from services.demo import seed_demo
-from services.migrate import upgrade
-from services.secret_box import SecretBox
+from services.core.database import Database
+from services.core.migrate import upgrade
+from services.core.secret_box import SecretBox
+from services.demo.seed import seed_demo
 from tests.support import (
     TEST_REDIS_URL,
     GraphQLClient,
     StatementCounter,
     fresh_database,
-    require_redis,
     new_secret_key,
+    require_redis,
 )
 
 

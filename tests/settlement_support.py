@@ -17,12 +17,22 @@ from broker.memory import MemoryBroker
 from domain.access import Principal, Role
 from domain.ledger import Account
 from domain.orders import LineRequest, OrderStatus
-from models import Channel, ChannelKind, LedgerEntry, Order, OrderLine, PrepaidAccount, SettlementCycle, Sku
-from services import ledger, order_lifecycle, ordering, prepaid
-from services.database import Database
-from services.keys import issue_key
-from services.order_events import move
-from services.unit_of_work import UnitOfWork
+from models import (
+    Channel,
+    ChannelKind,
+    LedgerEntry,
+    Order,
+    OrderLine,
+    PrepaidAccount,
+    SettlementCycle,
+    Sku,
+)
+from services.access.keys import issue_key
+from services.core.database import Database
+from services.core.unit_of_work import UnitOfWork
+from services.orders import lifecycle, placing
+from services.orders.events import move
+from services.settlement import ledger, prepaid
 from tests.e2e.shop import StockedSku
 from tests.services import catalog_rows as rows
 
@@ -63,19 +73,19 @@ def _uow(db: Database) -> UnitOfWork:
 async def paid_order(db: Database, channel: str, *lines: tuple[StockedSku, int], at: datetime,
                      external: str | None = None, from_balance: bool = False) -> Delivered:
     external = external or f"EXT-{uuid.uuid4().hex[:12]}"
-    command = ordering.PlaceOrder(
+    command = placing.PlaceOrder(
         channel=channel, idempotency_key=external,
         lines=[LineRequest(sku.pk, quantity) for sku, quantity in lines],
-        buyer=ordering.Buyer(email="buyer@example.com", recharge_account="player-1"),
+        buyer=placing.Buyer(email="buyer@example.com", recharge_account="player-1"),
     )
     async with _uow(db) as uow:
-        placed = await ordering.place_order(uow, command, OPERATOR, now=at, ttl=timedelta(minutes=30))
+        placed = await placing.place_order(uow, command, OPERATOR, now=at, ttl=timedelta(minutes=30))
         order = placed.order
         assert order is not None, placed.refusals
         if from_balance:
             outcome = await prepaid.pay_from_balance(uow, order, actor="test", now=at)
         else:
-            outcome = await order_lifecycle.pay(uow, order, f"pay-{external}", actor="test", now=at)
+            outcome = await lifecycle.pay(uow, order, f"pay-{external}", actor="test", now=at)
         assert outcome.error_code is None, outcome.message
         line_ids = list(await uow.session.scalars(select(OrderLine.id).where(OrderLine.order_id == order.id).order_by(OrderLine.id)))
     return Delivered(order.id, order.number, external, line_ids)

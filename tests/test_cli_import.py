@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from config import Settings
 from domain.catalog import SkuKind
 from models import CardCode, Sku
-from services.database import Database
-from services.secret_box import SecretBox
+from services.core.database import Database
+from services.core.secret_box import SecretBox
 from tests.e2e.shop import migrated_database
 from tests.services import catalog_rows as rows
 from tests.support import new_secret_key

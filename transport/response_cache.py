@@ -18,7 +18,7 @@ from graphql import FieldNode, OperationDefinitionNode, OperationType
 from broker import Broker
 from broker.follow import follow
 from domain.access import Principal
-from services.events import CATALOG_CHANGED
+from services.core.events import CATALOG_CHANGED
 from transport.documents import BoundedCache
 
 log = logging.getLogger("quanyi.cache")

@@ -22,9 +22,9 @@ from models import SettlementStatement
 from resolvers.settlement_access import visible_statement
 from schema.errors import ApiError
 from schema.relay import decode_pk, encode_id
-from services import reconciliation, statement_figures
-from services.database import Database
-from services.unit_of_work import UnitOfWork
+from services.core.database import Database
+from services.core.unit_of_work import UnitOfWork
+from services.settlement import figures, reconciliation
 from transport.media import BodyTooLarge, bounded_body
 
 PAGE = 1000
@@ -86,7 +86,7 @@ class SettlementFiles:
         after: int | None = None
         while True:
             async with self._db.fresh_sessions() as session:
-                page = await statement_figures.lines(session, statement, after=after, limit=PAGE)
+                page = await figures.lines(session, statement, after=after, limit=PAGE)
             if not page:
                 return
             chunk = io.StringIO()

@@ -14,10 +14,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from broker import Broker
-from services import jobs
-from services.database import Database
-from services.topup import apply_callback
-from services.unit_of_work import UnitOfWork
+from services.core import jobs
+from services.core.database import Database
+from services.core.unit_of_work import UnitOfWork
+from services.fulfilment.topups import apply_callback
 from suppliers.base import SignatureError
 from suppliers.registry import SupplierRegistry
 from transport.media import BodyTooLarge, bounded_body

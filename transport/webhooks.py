@@ -11,9 +11,9 @@ from starlette.responses import JSONResponse
 
 from broker import Broker
 from config import Settings
-from services import payments
-from services.database import Database
-from services.unit_of_work import UnitOfWork
+from services.core.database import Database
+from services.core.unit_of_work import UnitOfWork
+from services.payments import notifications as payments
 from transport.media import BodyTooLarge, bounded_body
 
 log = logging.getLogger("quanyi.webhooks")

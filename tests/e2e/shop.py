@@ -26,12 +26,12 @@ from domain.catalog import CodeStatus, SkuKind
 from gateway import create_app
 from models import Allocation, BundleItem, CardCode, Channel, Order, Product, Sku, StockLevel
 from schema.relay import encode_id
-from services import quotas
-from services.database import Database
-from services.demo import seed_demo
-from services.keys import issue_key
-from services.migrate import upgrade
-from services.secret_box import SecretBox
+from services.access.keys import issue_key
+from services.core.database import Database
+from services.core.migrate import upgrade
+from services.core.secret_box import SecretBox
+from services.demo.seed import seed_demo
+from services.inventory import quotas
 from tests.services import catalog_rows as rows
 from tests.support import TEST_REDIS_URL, GraphQLClient, fresh_database, new_secret_key
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from services.database import Database
+from services.core.database import Database
 from tests.e2e.server import Server, running_gateway
 from tests.e2e.shop import (
     ShopKeys,

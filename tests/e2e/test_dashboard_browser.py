@@ -24,10 +24,10 @@ from sqlalchemy import select
 from domain.access import Role
 from models import Sku
 from schema.relay import encode_id
-from services.database import Database
-from services.demo import seed_demo
-from services.keys import issue_key
-from services.secret_box import SecretBox
+from services.access.keys import issue_key
+from services.core.database import Database
+from services.core.secret_box import SecretBox
+from services.demo.seed import seed_demo
 from tests.e2e.chromium import Page, open_page
 from tests.e2e.server import Server, running_gateway
 from tests.e2e.shop import migrated_database, shop_settings

@@ -28,10 +28,10 @@ from domain.catalog import CodeStatus
 from domain.orders import OrderStatus
 from models import Allocation, CardCode, Order, OrderLine, Sku, Supplier
 from schema.relay import encode_id
-from services.database import Database
-from services.demo import seed_demo
-from services.keys import issue_key
-from services.secret_box import SecretBox
+from services.access.keys import issue_key
+from services.core.database import Database
+from services.core.secret_box import SecretBox
+from services.demo.seed import seed_demo
 from suppliers.registry import seal_secret
 from tests.e2e.server import PROJECT, free_port, running_gateway
 from tests.e2e.shop import migrated_database

@@ -25,8 +25,8 @@ from broker import MemoryBroker
 from domain.catalog import CodeStatus
 from domain.orders import OrderStatus
 from models import Allocation, CardCode, Order, OrderEvent, OrderLine
-from services.database import Database
-from services.expiry import expire_once
+from services.core.database import Database
+from services.orders.expiry import expire_once
 from tests.e2e.server import Server, running_gateway
 from tests.e2e.shop import (
     Ledger,

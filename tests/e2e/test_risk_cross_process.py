@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.database import Database
+from services.core.database import Database
 from tests.e2e.server import running_gateway
 from tests.e2e.shop import migrated_database, order_input, shop_settings, stock_shop
 from tests.e2e.test_cross_process import PLACE, _gql

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from domain.orders import OrderStatus
 from models import Order, Supplier, SupplierAttempt
 from schema.relay import encode_id
-from services.database import Database
+from services.core.database import Database
 from tests.e2e.server import free_port, running_gateway
 from tests.e2e.shop import migrated_database
 from tests.e2e.test_fulfilment_crash import PAY, PLACE, _listening, _prepare, supplier_sim

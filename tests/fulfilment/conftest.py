@@ -17,11 +17,11 @@ from config import Settings
 from gateway import create_app
 from models import Job, Supplier, TopUpTask
 from schema.relay import encode_id
-from services.database import Database
-from services.jobs import READY
-from services.prepaid import balance_of
-from services.secret_box import SecretBox
-from services.worker import Worker
+from services.core.database import Database
+from services.core.jobs import READY
+from services.core.secret_box import SecretBox
+from services.core.worker import Worker
+from services.settlement.prepaid import balance_of
 from suppliers.base import Outcome
 from suppliers.registry import seal_secret
 from tests.fulfilment.fakes import FakeSupplier

@@ -11,12 +11,11 @@ from domain.ledger import Kind
 from domain.money import Money
 from models import LedgerEntry, LedgerTransaction, OrderLine
 from schema.relay import decode_pk
-from services.ledger import prepaid_balance
-from services.prepaid import balance_of
+from services.settlement.ledger import prepaid_balance
+from services.settlement.prepaid import balance_of
 from suppliers.base import Outcome
 from tests.fulfilment.conftest import Fulfilling
 from tests.fulfilment.fakes import FakeSupplier
-
 
 
 async def _postings(f: Fulfilling, order_id: int) -> list[tuple[str, str, int | None, int]]:

@@ -10,9 +10,9 @@ from sqlalchemy import select, update
 
 from broker import MemoryBroker
 from models import Job, JobAttempt
-from services import jobs
-from services.database import Database
-from services.worker import JobRun, Worker
+from services.core import jobs
+from services.core.database import Database
+from services.core.worker import JobRun, Worker
 
 
 async def _enqueue(db: Database, kind: str, key: str, now: datetime) -> None:

@@ -11,9 +11,9 @@ from domain.money import Money
 from domain.orders import OrderStatus
 from models import InboxMessage, Order, Refund
 from schema.relay import decode_pk, encode_id
-from services import payments
-from services.prepaid import balance_of
-from services.unit_of_work import UnitOfWork
+from services.core.unit_of_work import UnitOfWork
+from services.payments import notifications
+from services.settlement.prepaid import balance_of
 from suppliers.base import Outcome
 from tests.fulfilment.conftest import Fulfilling
 from tests.fulfilment.fakes import FakeSupplier
@@ -56,10 +56,10 @@ async def test_a_payment_for_an_expired_order_is_recorded_for_refund_once(
     async with fulfilling.db.sessions() as session, session.begin():
         await session.execute(update(Order).where(Order.id == pk).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         total = await session.scalar(select(Order.total_fen).where(Order.id == pk))
-    notice = payments.Notification(f"late-{pk}", order["number"], "pay-late", f"{total // 100}.{total % 100:02d}", "CNY")
+    notice = notifications.Notification(f"late-{pk}", order["number"], "pay-late", f"{total // 100}.{total % 100:02d}", "CNY")
     for _ in range(2):  # the provider redelivers: still one refund
         async with UnitOfWork(fulfilling.db, MemoryBroker()) as uow:
-            handled = await payments.apply(uow, notice, now=datetime.now(UTC))
+            handled = await notifications.apply(uow, notice, now=datetime.now(UTC))
         assert handled.code == "ORDER_EXPIRED"
     async with fulfilling.db.fresh_sessions() as session:
         refunds = list(await session.execute(select(Refund.amount_fen, Refund.status, Refund.reason)

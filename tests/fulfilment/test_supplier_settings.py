@@ -8,9 +8,9 @@ import pytest
 
 from config import Settings
 from models import Supplier
-from services.database import Database
-from services.secret_box import SecretBox
-from services.supplier_settings import UnknownSupplier, configure
+from services.core.database import Database
+from services.core.secret_box import SecretBox
+from services.fulfilment.supplier_settings import UnknownSupplier, configure
 from suppliers.registry import SupplierRegistry
 from tests.fulfilment.fakes import FakeSupplier
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schema.relay import encode_id
-from services.demo import PRODUCTS
+from services.demo.seed import PRODUCTS
 
 # The demo products in catalog order (the order they were created in).
 DEMO_SLUGS = [slug for slug, *_ in PRODUCTS]

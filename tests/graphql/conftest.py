@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from domain.access import Role
-from services.keys import issue_key
-
 from models import Brand, Category, Channel, Product, Sku, Supplier
-from services.database import Database
+from services.access.keys import issue_key
+from services.core.database import Database
 from tests.graphql.catalog_support import DemoCatalog
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from domain.catalog import SkuKind
 from models import Brand, Category, Product, Sku
 from schema.relay import encode_id
-from services.database import Database
+from services.core.database import Database
 from tests.graphql.catalog_support import DemoCatalog, outcome
 from tests.support import GraphQLClient
 

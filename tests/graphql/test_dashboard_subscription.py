@@ -15,8 +15,8 @@ from httpx_ws import AsyncWebSocketSession
 
 from gateway import create_app
 from schema.analytics import DashboardSnapshot
-from services.dashboard_feed import feed_for
-from services.database import Database
+from services.analytics.dashboard_feed import feed_for
+from services.core.database import Database
 from tests.e2e.shop import (
     Shelf,
     ShopKeys,

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from config import Limits, Settings
 from gateway import create_app
-from services import catalog
+from services.catalog import reads
 from transport import graphql_http
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -486,7 +486,7 @@ async def test_an_unexpected_failure_is_masked_and_logged_with_the_request_id(
     async def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("could not reach db.internal as quanyi:hunter2")
 
-    monkeypatch.setattr(catalog, "product_page", broken)
+    monkeypatch.setattr(reads, "product_page", broken)
 
     with caplog.at_level(logging.ERROR, logger="quanyi.errors"):
         response = await post(
@@ -520,7 +520,7 @@ async def test_an_unexpected_failure_shows_its_message_in_debug(
     async def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("catalog store is down")
 
-    monkeypatch.setattr(catalog, "product_page", broken)
+    monkeypatch.setattr(reads, "product_page", broken)
 
     response = await post(
         debugging,

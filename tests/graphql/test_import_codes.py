@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from models import CardCode
 from schema.relay import encode_id
-from services.secret_box import SecretBox
+from services.core.secret_box import SecretBox
 from tests.e2e.shop import Shop, StockedSku, open_shop, order_input
 
 IMPORT = """

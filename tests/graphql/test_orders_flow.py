@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Channel
-from services.pricing import PriceChangeRequest, set_channel_price
+from services.pricing.prices import PriceChangeRequest, set_channel_price
 from tests.e2e.shop import Shop, StockedSku, open_shop
 
 PLACE = """

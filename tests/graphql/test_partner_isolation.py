@@ -7,7 +7,7 @@ from sqlalchemy import select
 from models import ApiKey as ApiKeyRow
 from models import PriceChange as PriceChangeRow
 from schema.relay import encode_id
-from services.database import Database
+from services.core.database import Database
 from tests.graphql.catalog_support import DemoCatalog
 from tests.graphql.conftest import Keys
 from tests.support import GraphQLClient

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from domain.access import Role
 from models import BalanceMovement, Channel, ChannelKind
 from schema.relay import encode_id
-from services import prepaid
-from services.keys import issue_key
+from services.access.keys import issue_key
+from services.settlement import prepaid
 from tests.e2e.shop import Shop, StockedSku, open_shop
 
 TOP_UP = """

@@ -14,8 +14,8 @@ from sqlalchemy import update
 from config import Settings
 from gateway import create_app
 from models import Sku
-from services.database import Database
-from services.events import catalog_changed
+from services.core.database import Database
+from services.core.events import catalog_changed
 from tests.graphql.catalog_support import DemoCatalog
 from tests.graphql.conftest import Keys
 from tests.support import GraphQLClient

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from broker import MemoryBroker
 from models import Order
-from services.expiry import expire_once
+from services.orders.expiry import expire_once
 from tests.e2e.shop import Shop, StockedSku, open_shop, order_input
 from tests.graphql.catalog_support import DemoCatalog
 from tests.graphql.conftest import Keys

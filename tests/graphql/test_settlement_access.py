@@ -12,7 +12,14 @@ import httpx
 import pytest
 
 from tests.e2e.shop import Shop, open_shop
-from tests.settlement_support import Delivered, Partner, delivered_order, new_partner, refund, supplier_of
+from tests.settlement_support import (
+    Delivered,
+    Partner,
+    delivered_order,
+    new_partner,
+    refund,
+    supplier_of,
+)
 
 GENERATE = """
 mutation Generate($input: GenerateSettlementInput!) {
@@ -262,7 +269,7 @@ async def test_an_upload_must_be_csv_and_bounded(shop: Shop, books: Books) -> No
 
 
 async def test_the_dashboard_counts_statements_whose_records_disagree(shop: Shop, books: Books) -> None:
-    from services.dashboard import snapshot
+    from services.analytics.dashboard import snapshot
 
     async with shop.db.sessions() as session:
         before = (await snapshot(session, datetime.now(UTC))).figures

@@ -101,7 +101,7 @@ async def test_supplier_figures_are_for_operators(shop: Shop) -> None:
 
 
 async def test_the_dashboard_shows_the_margin_of_the_last_hour(shop: Shop) -> None:
-    from services.dashboard import snapshot
+    from services.analytics.dashboard import snapshot
 
     partner = await new_partner(shop.db, commission_bp=0)
     now = datetime.now(UTC)

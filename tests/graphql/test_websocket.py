@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket
 from config import Limits, Settings
 from gateway import create_app
 from schema.context import Context
-from services import catalog
+from services.catalog import reads as catalog
 from transport.websocket import GraphQLWebSocket
 
 TRANSPORT_WS = "graphql-transport-ws"

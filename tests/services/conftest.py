@@ -12,9 +12,9 @@ import pytest
 
 from config import Settings
 from models import Product
-from services.database import Database
-from services.migrate import upgrade
-from services.secret_box import SecretBox
+from services.core.database import Database
+from services.core.migrate import upgrade
+from services.core.secret_box import SecretBox
 from tests.services import catalog_rows as rows
 from tests.support import fresh_database, new_secret_key
 

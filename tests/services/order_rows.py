@@ -8,7 +8,7 @@ from datetime import datetime
 from domain.orders import OrderStatus
 from domain.risk import Decision
 from models import Order, OrderLine, RiskVerdict, Sku
-from services.database import Database
+from services.core.database import Database
 
 _numbers = itertools.count(1)
 

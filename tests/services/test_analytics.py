@@ -15,11 +15,11 @@ from domain.analytics import AnalyticsInputError, Period, TimeBucket
 from domain.catalog import SkuKind
 from domain.money import Money
 from domain.orders import OrderStatus as S
-from models import Channel, ChannelKind, Sku
-from services import analytics
-from services.database import Database
-from tests.services import catalog_rows as rows
 from domain.risk import Decision
+from models import Channel, ChannelKind, Sku
+from services.analytics import sales
+from services.core.database import Database
+from tests.services import catalog_rows as rows
 from tests.services.order_rows import order, verdict
 
 T = datetime(2026, 3, 2, tzinfo=UTC)
@@ -91,13 +91,13 @@ def cny(yuan: str) -> Money:
     return Money.of(yuan, "CNY")
 
 
-def bucket(start: datetime, orders: int = 0, units: int = 0, paid: int = 0, revenue: str = "0", refunds: str = "0") -> analytics.SalesBucket:
-    return analytics.SalesBucket(start, orders, units, paid, cny(revenue), cny(refunds))
+def bucket(start: datetime, orders: int = 0, units: int = 0, paid: int = 0, revenue: str = "0", refunds: str = "0") -> sales.SalesBucket:
+    return sales.SalesBucket(start, orders, units, paid, cny(revenue), cny(refunds))
 
 
-async def _summary(db: Database, start: datetime, end: datetime, size: TimeBucket, channel_id: int | None = None) -> list[analytics.SalesBucket]:
+async def _summary(db: Database, start: datetime, end: datetime, size: TimeBucket, channel_id: int | None = None) -> list[sales.SalesBucket]:
     async with db.read_sessions() as session:
-        return await analytics.sales_summary(session, Period.of(start, end), size, channel_id=channel_id)
+        return await sales.sales_summary(session, Period.of(start, end), size, channel_id=channel_id)
 
 
 async def test_hourly_sales_count_placed_orders_and_paid_revenue(catalog_db: Database, history: History) -> None:
@@ -151,45 +151,45 @@ async def test_sales_in_two_currencies_are_refused_unless_one_channel_is_asked(c
     jp = await _summary(catalog_db, day, day + 24 * H, TimeBucket.DAY, history.channels["jp"])
 
     assert refused.value.field == "channel"
-    assert jp == [analytics.SalesBucket(day, 1, 1, 1, Money(19800, "JPY"), Money(0, "JPY"))]
+    assert jp == [sales.SalesBucket(day, 1, 1, 1, Money(19800, "JPY"), Money(0, "JPY"))]
 
 
 async def test_an_empty_period_is_in_the_channels_currency(catalog_db: Database, history: History) -> None:
     async with catalog_db.read_sessions() as session:
-        summary = await analytics.sales_summary(
+        summary = await sales.sales_summary(
             session, Period.of(T - 24 * H, T - 23 * H), TimeBucket.HOUR, channel_id=history.channels["jp"], currency="JPY"
         )
 
-    assert summary == [analytics.SalesBucket(T - 24 * H, 0, 0, 0, Money(0, "JPY"), Money(0, "JPY"))]
+    assert summary == [sales.SalesBucket(T - 24 * H, 0, 0, 0, Money(0, "JPY"), Money(0, "JPY"))]
 
 
 async def test_top_products_rank_paid_orders_by_units_or_revenue(catalog_db: Database, history: History) -> None:
     period = Period.of(T, T + 24 * H)
     async with catalog_db.read_sessions() as session:
-        by_units = await analytics.top_products(session, period)
-        by_revenue = await analytics.top_products(session, period, by_revenue=True)
-        first = await analytics.top_products(session, period, limit=1)
-        taobao = await analytics.top_products(session, period, channel_id=history.channels["taobao"])
+        by_units = await sales.top_products(session, period)
+        by_revenue = await sales.top_products(session, period, by_revenue=True)
+        first = await sales.top_products(session, period, limit=1)
+        taobao = await sales.top_products(session, period, channel_id=history.channels["taobao"])
 
-    tencent = analytics.ProductSales(history.tencent, by_units[0].slug, "腾讯视频", orders=2, units=4, revenue=cny("75.00"))
-    iqiyi = analytics.ProductSales(history.iqiyi, by_units[1].slug, "爱奇艺", orders=1, units=1, revenue=cny("198.00"))
+    tencent = sales.ProductSales(history.tencent, by_units[0].slug, "腾讯视频", orders=2, units=4, revenue=cny("75.00"))
+    iqiyi = sales.ProductSales(history.iqiyi, by_units[1].slug, "爱奇艺", orders=1, units=1, revenue=cny("198.00"))
     assert by_units == [tencent, iqiyi]
     assert by_revenue == [iqiyi, tencent]
     assert first == [tencent]
-    assert taobao == [analytics.ProductSales(history.tencent, tencent.slug, "腾讯视频", orders=1, units=2, revenue=cny("45.00"))]
+    assert taobao == [sales.ProductSales(history.tencent, tencent.slug, "腾讯视频", orders=1, units=2, revenue=cny("45.00"))]
 
 
 async def test_channel_performance_from_placement_to_delivery(catalog_db: Database, history: History) -> None:
     period = Period.of(T, T + 24 * H)
     async with catalog_db.read_sessions() as session:
-        every = await analytics.channel_performance(session, period)
-        web = await analytics.channel_performance(session, period, channel_id=history.channels["web"])
+        every = await sales.channel_performance(session, period)
+        web = await sales.channel_performance(session, period, channel_id=history.channels["web"])
 
     assert every == [
         # No line was posted to the ledger (these orders were written directly): no margin yet.
-        analytics.ChannelFigures("jp", 0, 0, Money(0, "JPY"), Money(0, "JPY"), delivered=0, risk_rejections=0, margin=Money(0, "JPY")),
-        analytics.ChannelFigures("taobao", 3, 1, cny("45.00"), cny("198.00"), delivered=0, risk_rejections=1, margin=cny("0")),
-        analytics.ChannelFigures("web", 3, 2, cny("228.00"), cny("0"), delivered=1, risk_rejections=0, margin=cny("0")),
+        sales.ChannelFigures("jp", 0, 0, Money(0, "JPY"), Money(0, "JPY"), delivered=0, risk_rejections=0, margin=Money(0, "JPY")),
+        sales.ChannelFigures("taobao", 3, 1, cny("45.00"), cny("198.00"), delivered=0, risk_rejections=1, margin=cny("0")),
+        sales.ChannelFigures("web", 3, 2, cny("228.00"), cny("0"), delivered=1, risk_rejections=0, margin=cny("0")),
     ]
     assert [str(f.conversion) for f in every] == ["None", "0.0000", "0.3333"]
     # Rejected attempts per attempt: taobao placed three orders and had one attempt rejected.

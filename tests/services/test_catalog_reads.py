@@ -8,9 +8,9 @@ import pytest
 
 from domain.catalog import SkuKind
 from models import Brand, Category, Product, Sku
-from services import catalog
-from services.catalog import ProductFilter
-from services.database import Database
+from services.catalog import reads as catalog
+from services.catalog.reads import ProductFilter
+from services.core.database import Database
 from tests.services import catalog_rows as rows
 
 

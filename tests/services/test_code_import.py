@@ -13,10 +13,10 @@ from sqlalchemy import select
 from domain.card_codes import CodeInput, Rejection
 from domain.catalog import SkuKind, StockFigures
 from models import CardCode, Product, Sku
-from services.code_import import ImportResult, WrongSkuKind, import_codes
-from services.database import Database
-from services.secret_box import SecretBox
-from services.stock import stock_for
+from services.core.database import Database
+from services.core.secret_box import SecretBox
+from services.inventory.code_import import ImportResult, WrongSkuKind, import_codes
+from services.inventory.stock import stock_for
 from tests.services import catalog_rows as rows
 from tests.support import new_secret_key
 

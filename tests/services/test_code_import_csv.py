@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 
 from domain.catalog import SkuKind
 from models import CardCode, Product, Sku
-from services import csv_import
-from services.csv_import import CsvImport, import_csv
-from services.database import Database
-from services.events import CATALOG_CHANGED
-from services.secret_box import SecretBox
+from services.core.database import Database
+from services.core.events import CATALOG_CHANGED
+from services.core.secret_box import SecretBox
+from services.inventory import csv_import
+from services.inventory.csv_import import CsvImport, import_csv
 from tests.services import catalog_rows as rows
 
 

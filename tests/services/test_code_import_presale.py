@@ -13,13 +13,13 @@ from domain.card_codes import CodeInput
 from domain.catalog import SkuKind, StockFigures
 from domain.orders import OrderStatus
 from models import Allocation, CardCode, Channel, ChannelKind, Order, OrderLine, Product, Sku
-from services.code_import import import_codes
-from services.database import Database
-from services.order_lifecycle import cancel
-from services.reservation import Want, reserve
-from services.secret_box import SecretBox
-from services.stock import stock_for
-from services.unit_of_work import UnitOfWork
+from services.core.database import Database
+from services.core.secret_box import SecretBox
+from services.core.unit_of_work import UnitOfWork
+from services.inventory.code_import import import_codes
+from services.inventory.reservation import Want, reserve
+from services.inventory.stock import stock_for
+from services.orders.lifecycle import cancel
 from tests.services import catalog_rows as rows
 
 NOW = datetime.now(UTC)

@@ -13,14 +13,14 @@ from broker.memory import MemoryBroker
 from domain.catalog import CodeStatus, SkuKind
 from domain.money import Money
 from domain.orders import OrderStatus as S
-from models import Channel, ChannelKind
-from services.dashboard import Figures, LowStock, SkuSales, Snapshot, snapshot
-from services.dashboard_feed import DashboardFeed
-from services.database import Database
-from services.events import STOCK_CHANGED, stock_message
-from services.order_events import ORDERS_TOPIC
-from tests.services import catalog_rows as rows
 from domain.risk import Decision
+from models import Channel, ChannelKind
+from services.analytics.dashboard import Figures, LowStock, SkuSales, Snapshot, snapshot
+from services.analytics.dashboard_feed import DashboardFeed
+from services.core.database import Database
+from services.core.events import STOCK_CHANGED, stock_message
+from services.orders.events import ORDERS_TOPIC
+from tests.services import catalog_rows as rows
 from tests.services.order_rows import order, verdict
 
 NOW = datetime.now(UTC).replace(microsecond=0)

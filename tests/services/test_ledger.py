@@ -14,7 +14,7 @@ from domain.ledger import Account, commission_rate
 from domain.money import Money
 from domain.settlement import Party
 from models import Channel, ChannelKind, LedgerEntry, Sku
-from services import ledger, prepaid, statements
+from services.settlement import ledger, prepaid, statements
 from tests.e2e.shop import Shop, StockedSku, open_shop
 from tests.services import catalog_rows as rows
 from tests.settlement_support import (

@@ -15,12 +15,12 @@ from broker import MemoryBroker
 from domain.access import ANONYMOUS
 from domain.orders import LineRequest, OrderStatus
 from models import Order, OrderEvent, OrderLine
-from services import order_lifecycle
-from services.database import Database
-from services.expiry import expire_once
-from services.ordering import Buyer, PlaceOrder, place_order
-from services.reservation import release
-from services.unit_of_work import UnitOfWork
+from services.core.database import Database
+from services.core.unit_of_work import UnitOfWork
+from services.inventory.reservation import release
+from services.orders import lifecycle
+from services.orders.expiry import expire_once
+from services.orders.placing import Buyer, PlaceOrder, place_order
 from tests.e2e.shop import Ledger, Shelf, StockedSku, migrated_database, shop_settings, stock_shop
 
 TOP_UP = Buyer(phone="13800138000", recharge_account="qq:10001")
@@ -45,12 +45,12 @@ class Store:
         """As cancelOrder does it: lock the order, then cancel. The error code, or None."""
         async with UnitOfWork(self.db, self.broker) as uow:
             row = await uow.session.get_one(Order, order_id, with_for_update=True)
-            outcome = await order_lifecycle.cancel(uow, row, actor="test", now=datetime.now(UTC))
+            outcome = await lifecycle.cancel(uow, row, actor="test", now=datetime.now(UTC))
         return outcome.error_code
 
     async def expire(self, order_id: int) -> bool:
         async with UnitOfWork(self.db, self.broker) as uow:
-            return await order_lifecycle.expire_if_due(uow, order_id, datetime.now(UTC))
+            return await lifecycle.expire_if_due(uow, order_id, datetime.now(UTC))
 
     async def status(self, order_id: int) -> tuple[OrderStatus, list[OrderStatus]]:
         async with self.db.sessions() as session:

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from config import Settings, development_webhook_secret
 from models import Order, PaymentNotification
-from services.payments import MAX_NOTIFICATION_ID
+from services.payments.notifications import MAX_NOTIFICATION_ID
 from tests.e2e.shop import Shop, StockedSku, open_shop
 from transport.webhooks import PaymentWebhook
 

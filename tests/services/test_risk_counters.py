@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from domain.risk import CounterHit
-from services.risk_counters import FIRST_SEEN_IDLE_SECONDS, Counters, connect_counters
+from services.risk.counters import FIRST_SEEN_IDLE_SECONDS, Counters, connect_counters
 from tests.support import TEST_REDIS_URL
 
 

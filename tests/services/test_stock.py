@@ -8,8 +8,8 @@ import pytest
 
 from domain.catalog import NO_STOCK, CodeStatus, SkuKind, StockFigures
 from models import Product, Sku
-from services.database import Database
-from services.stock import stock_for
+from services.core.database import Database
+from services.inventory.stock import stock_for
 from tests.services import catalog_rows as rows
 from tests.support import StatementCounter
 

@@ -15,10 +15,10 @@ from sqlalchemy import event
 from broker import MemoryBroker
 from domain.catalog import CodeStatus, SkuKind, StockFigures
 from models import Channel, ChannelKind, Product, Sku
-from services import quotas
-from services.database import Database
-from services.events import STOCK_CHANGED, stock_message
-from services.stock_feed import ChannelStock, StockFeed
+from services.core.database import Database
+from services.core.events import STOCK_CHANGED, stock_message
+from services.inventory import quotas
+from services.live.stock_feed import ChannelStock, StockFeed
 from tests.services import catalog_rows as rows
 
 WHEN = datetime(2026, 11, 11, 0, 0, 5, tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""Who is calling: API keys, order access tokens, and the authenticator that resolves both."""

@@ -1,0 +1,91 @@
+"""API keys: issue, verify, revoke. A key is shown once; the database keeps its hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.access import Principal, Role
+from models import ApiKey, Channel
+from services.core.database import rows_changed
+
+KEY_SCHEME = "qy"
+
+
+class KeyError_(ValueError):
+    """A key cannot be issued as asked (unknown channel, role without a channel)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    id: int
+    prefix: str
+    role: Role
+    channel: str | None
+    plaintext: str  # shown once, never stored
+
+
+def _digest(plaintext: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def _split(plaintext: str) -> str | None:
+    scheme, _, rest = plaintext.partition("_")
+    prefix, _, secret = rest.partition("_")
+    if scheme != KEY_SCHEME or len(prefix) != 10 or not secret:
+        return None
+    return prefix
+
+
+async def issue_key(
+    session: AsyncSession, *, role: Role, channel: str | None, name: str = ""
+) -> IssuedKey:
+    channel_id = None
+    if channel is not None:
+        channel_id = await session.scalar(select(Channel.id).where(Channel.code == channel))
+        if channel_id is None:
+            raise KeyError_(f"unknown channel {channel!r}")
+    elif role is not Role.ADMIN:
+        raise KeyError_(f"a {role.value} key needs a channel")
+    prefix = secrets.token_hex(5)
+    plaintext = f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(prefix=prefix, digest=_digest(plaintext), role=role, channel_id=channel_id, name=name[:120])
+    session.add(row)
+    await session.flush()
+    return IssuedKey(row.id, prefix, role, channel, plaintext)
+
+
+async def verify_key(session: AsyncSession, plaintext: str) -> Principal | None:
+    """The principal a key stands for, or None if it is unknown, wrong or revoked."""
+    prefix = _split(plaintext)
+    if prefix is None:
+        return None
+    found = (
+        await session.execute(
+            select(ApiKey, Channel.code)
+            .outerjoin(Channel, Channel.id == ApiKey.channel_id)
+            .where(ApiKey.prefix == prefix)
+        )
+    ).first()
+    if found is None:
+        return None
+    key, channel = found
+    if key.revoked_at is not None or not hmac.compare_digest(key.digest, _digest(plaintext)):
+        return None
+    return Principal(role=key.role, channel=channel, key_prefix=key.prefix)
+
+
+async def revoke_key(session: AsyncSession, key_id: int) -> bool:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return bool(rows_changed(result))

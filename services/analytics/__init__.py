@@ -1,0 +1,1 @@
+"""Analytics: sales figures and the operators' dashboard."""

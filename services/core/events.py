@@ -1,0 +1,39 @@
+"""Topics the services publish on after their transaction commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import orjson
+
+from broker import Broker
+
+if TYPE_CHECKING:
+    from services.core.unit_of_work import UnitOfWork
+
+# Anything that changes what a catalog read returns: products, prices, stock.
+CATALOG_CHANGED = "catalog.changed"
+
+
+async def catalog_changed(broker: Broker, reason: str) -> None:
+    await broker.publish(CATALOG_CHANGED, reason.encode())
+
+
+# Stock of these SKUs moved (reservations, releases, imports, quota changes).
+STOCK_CHANGED = "stock.changed"
+
+
+def stock_message(sku_ids: Iterable[int], at: datetime | None = None) -> bytes:
+    # `at`, when the change was made, travels with it: subscribers in every process agree
+    # on it, and it is what a subscriber's latency is measured from.
+    return orjson.dumps({"skus": sorted(set(sku_ids)), "at": at or datetime.now(UTC)})
+
+
+def stock_event(uow: UnitOfWork, sku_ids: Iterable[int]) -> None:
+    """Queue the catalog and stock events of a command that moved stock."""
+    ids = sorted(set(sku_ids))
+    if ids:
+        uow.publish(STOCK_CHANGED, stock_message(ids))
+        uow.publish(CATALOG_CHANGED, b"stock")

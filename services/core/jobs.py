@@ -1,0 +1,183 @@
+"""The durable job outbox: enqueue in the caller's transaction, claim with a lease, finish once.
+
+A job row is written in the same transaction as the change that needs the work, so the
+work exists exactly when the change does. Workers claim due jobs by setting a lease
+(PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers in any number of processes
+take different jobs; SQLite: the single writer transaction). A job whose worker died is
+claimed again once its lease ends. Finishing is a conditional UPDATE on the lease, run in
+the transaction of the job's last effects: a worker that lost its lease rolls back.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import orjson
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Job, JobAttempt
+from services.core.database import rows_changed
+
+if TYPE_CHECKING:
+    from services.core.unit_of_work import UnitOfWork
+
+READY, DONE = "READY", "DONE"
+JOBS_TOPIC = "jobs.ready"
+
+# Kinds of work.
+FULFIL = "fulfil"  # an order: sell codes, run top-ups, decide the outcome
+DELIVER = "deliver"  # an order line: send its codes through the senders
+NOTIFY = "notify"  # an order: tell the buyer it was delivered or refunded
+REFUND = "refund"  # a refund: hand it to the payment provider
+
+
+class LeaseLost(Exception):
+    """Another worker holds the job now; this worker's effects must be rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    kind: str
+    key: str
+    order_id: int | None
+    payload: dict[str, object]
+    attempts: int  # runs before this one
+    lease: str
+    started_at: datetime
+
+
+async def enqueue(
+    session: AsyncSession, kind: str, key: str, *, now: datetime, order_id: int | None = None,
+    payload: dict[str, object] | None = None, delay: float = 0.0,
+) -> None:
+    """Add a job unless one with `key` exists; if it exists and is waiting, make it due now.
+    One statement: the conflicting row is woken only while it is READY and due later."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    run_after = now + timedelta(seconds=delay)
+    statement = insert(Job).values(
+        kind=kind, key=key, order_id=order_id, payload=orjson.dumps(payload or {}).decode(), status=READY,
+        attempts=0, run_after=run_after, created_at=now,
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Job.key], set_={"run_after": statement.excluded.run_after},
+            where=(Job.status == READY) & (Job.run_after > statement.excluded.run_after),
+        )
+    )
+
+
+async def wake(session: AsyncSession, key: str, *, now: datetime) -> None:
+    """Make a waiting job due at `now` (sooner than it planned); a DONE job stays done."""
+    await session.execute(
+        update(Job)
+        .where(Job.key == key, Job.status == READY, Job.run_after > now)
+        .values(run_after=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def claim(
+    session: AsyncSession, *, worker: str, now: datetime, lease_seconds: float, limit: int, kinds: Sequence[str],
+) -> list[Claimed]:
+    """Lease up to `limit` due jobs of `kinds` for `worker`, oldest due first. The caller commits."""
+    due = [
+        Job.status == READY,
+        Job.kind.in_(kinds),
+        Job.run_after <= now,
+        or_(Job.locked_until.is_(None), Job.locked_until <= now),
+    ]
+    # One statement: the due rows are picked with SKIP LOCKED (workers of other processes take
+    # other jobs instead of queueing here) and leased by the UPDATE around the pick. The lease
+    # is one token per claim; with the job's id it names this run of this job.
+    picked = (
+        select(Job.id).where(*due).order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
+    )
+    lease = uuid.uuid4().hex
+    rows = (
+        await session.execute(
+            update(Job)
+            .where(Job.id.in_(picked.scalar_subquery()), *due)
+            .values(lease=lease, locked_until=now + timedelta(seconds=lease_seconds))
+            .returning(Job.id, Job.kind, Job.key, Job.order_id, Job.payload, Job.attempts, Job.run_after)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    rows.sort(key=lambda row: (row.run_after, row.id))
+    return [Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload), row.attempts, lease, now)
+            for row in rows]
+
+
+async def finish(session: AsyncSession, job: Claimed, *, worker: str, now: datetime) -> None:
+    """Mark the job done, in the transaction of its effects; LeaseLost if it is not ours."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.lease == job.lease, Job.status == READY)
+        .values(status=DONE, done_at=now, lease=None, locked_until=None, attempts=Job.attempts + 1, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        raise LeaseLost(job.key)
+    await _attempt(session, job, worker, now, "DONE", None)
+
+
+async def later(session: AsyncSession, job: Claimed, *, worker: str, now: datetime, delay: float) -> None:
+    """The job is waiting on the world (a supplier, a code import): run it again after `delay`.
+    Not a failure: attempts do not grow."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.lease == job.lease, Job.status == READY)
+        .values(lease=None, locked_until=None, run_after=now + timedelta(seconds=delay))
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        raise LeaseLost(job.key)
+    await _attempt(session, job, worker, now, "LATER", None)
+
+
+async def failed(session: AsyncSession, job: Claimed, *, worker: str, now: datetime, error: str) -> None:
+    """The run raised: record why and retry with exponential backoff and jitter."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.lease == job.lease, Job.status == READY)
+        .values(
+            lease=None, locked_until=None, attempts=Job.attempts + 1, last_error=error[:500],
+            run_after=now + timedelta(seconds=backoff(job.attempts + 1)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) == 1:
+        await _attempt(session, job, worker, now, "ERROR", error)
+
+
+def backoff(attempt: int, *, base: float = 0.5, cap: float = 300.0) -> float:
+    """Seconds before retry `attempt` (1, 2, ...): doubling, capped, with full jitter
+    over its upper half so retries of many jobs do not arrive together."""
+    ceiling = min(cap, base * 2 ** min(attempt - 1, 20))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+async def _attempt(session: AsyncSession, job: Claimed, worker: str, now: datetime, outcome: str,
+                   error: str | None) -> None:
+    # A Core INSERT, sent now: no ORM object for the flush to track.
+    await session.execute(insert(JobAttempt.__table__).values(
+        job_id=job.id, worker=worker[:64], started_at=job.started_at, finished_at=now, outcome=outcome,
+        error=error[:500] if error else None,
+    ))
+
+
+def request_fulfilment_key(order_id: int) -> str:
+    return f"{FULFIL}:{order_id}"
+
+
+async def request_fulfilment(uow: UnitOfWork, order_id: int, *, now: datetime) -> None:
+    """Queue (or wake) the fulfilment of a paid order, in the caller's transaction."""
+    await enqueue(uow.session, FULFIL, request_fulfilment_key(order_id), now=now, order_id=order_id)
+    uow.publish(JOBS_TOPIC, b"")

@@ -1,0 +1,61 @@
+"""The unit of work: one transaction per command, events published only after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker import Broker
+from services.core.database import Database
+
+
+class UnitOfWork:
+    """`async with UnitOfWork(db, broker) as uow:` commits on a clean exit, rolls back on an
+    exception, and only then publishes what the command recorded with `uow.publish()`."""
+
+    session: AsyncSession
+
+    def __init__(self, db: Database, broker: Broker, on_event: Callable[[str], None] | None = None) -> None:
+        self._db = db
+        self._broker = broker
+        # Told of each event in this process before it goes out, so local caches
+        # never serve this command's own caller something its write made stale.
+        self._on_event = on_event
+        self._events: list[tuple[str, bytes]] = []
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._db.sessions()
+        await self.session.begin()
+        return self
+
+    def fresh_reads(self) -> AsyncSession:
+        """A session beside the command's for reads that must not hold its write transaction
+        open (on SQLite, the writer lock): `async with uow.fresh_reads() as reads:`."""
+        return self._db.fresh_sessions()
+
+    def publish(self, topic: str, message: bytes) -> None:
+        self._events.append((topic, message))
+
+    async def rollback(self) -> None:
+        """Discard the command's writes and its events; the context then exits cleanly."""
+        await self.session.rollback()
+        self._events.clear()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if kind is None and self.session.in_transaction():
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+                self._events.clear()
+        finally:
+            await self.session.close()
+        for topic, message in self._events:
+            if self._on_event is not None:
+                self._on_event(topic)
+            await self._broker.publish(topic, message)
+        self._events.clear()

@@ -1,0 +1,1 @@
+"""Demo data and the simulated suppliers wired by `serve --demo`."""

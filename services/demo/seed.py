@@ -1,0 +1,188 @@
+"""Demo data: enough brands, products, SKUs, channels and codes for every README query."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.catalog import SkuKind
+from domain.risk import VIRTUAL_OPERATOR_PREFIXES, Decision, RuleKind
+from models import (
+    Brand,
+    BundleItem,
+    CardCode,
+    Category,
+    Channel,
+    ChannelKind,
+    Product,
+    RiskRule,
+    SettlementCycle,
+    Sku,
+    SkuSupplier,
+    StockLevel,
+    Supplier,
+)
+from services.core.database import Database
+from services.core.secret_box import SecretBox
+
+log = logging.getLogger("quanyi.demo")
+
+CHANNELS = [
+    ("web", "Quanyi 官网", ChannelKind.OWN_SITE, 0, SettlementCycle.MONTHLY, True),
+    ("mini", "微信小程序", ChannelKind.MINI_PROGRAM, 60, SettlementCycle.MONTHLY, True),
+    ("h5", "H5 商城", ChannelKind.H5, 0, SettlementCycle.MONTHLY, True),
+    ("taobao", "淘宝旗舰店", ChannelKind.MARKETPLACE, 500, SettlementCycle.WEEKLY, False),
+    ("b2b-demo", "B2B 分销示例", ChannelKind.B2B, 200, SettlementCycle.MONTHLY, False),
+]
+BRANDS = [("tencent", "腾讯"), ("netease", "网易"), ("iqiyi", "爱奇艺"), ("mihoyo", "米哈游"), ("steam", "Steam")]
+CATEGORIES = [
+    ("game-card", "游戏点卡"),
+    ("video-vip", "视频会员"),
+    ("platform-card", "平台充值卡"),
+    ("gift-pack", "权益礼包"),
+]
+SUPPLIERS = [("sim-fast", "模拟供应商 A"), ("sim-backup", "模拟供应商 B")]
+
+
+@dataclass(frozen=True)
+class DemoSku:
+    code: str
+    name: str
+    kind: SkuKind
+    face: int  # fen
+    cost: int
+    price: int
+    codes: int = 0  # card codes (or serials) to create
+    on_hand: int = 0  # counter stock of top-ups
+    uses: int = 1
+    presale_cap: int = 0
+    parts: tuple[tuple[str, int], ...] = ()
+
+
+# (slug, name, brand, category, description, SKUs)
+PRODUCTS: list[tuple[str, str, str, str, str, list[DemoSku]]] = [
+    ("qq-coins", "Q币卡", "tencent", "platform-card", "腾讯 Q 币充值卡密，官方渠道。", [
+        DemoSku("QB-10", "Q币 10 元", SkuKind.CARD_CODE, 1000, 950, 990, codes=60),
+        DemoSku("QB-30", "Q币 30 元", SkuKind.CARD_CODE, 3000, 2850, 2970, codes=40),
+        DemoSku("QB-100", "Q币 100 元", SkuKind.CARD_CODE, 10000, 9500, 9880, codes=20, presale_cap=50),
+    ]),
+    ("tencent-video-vip", "腾讯视频 VIP", "tencent", "video-vip", "腾讯视频会员直充到 QQ 或微信账号。", [
+        DemoSku("TXV-MONTH", "腾讯视频 VIP 月卡直充", SkuKind.DIRECT_RECHARGE, 3000, 1800, 2500, on_hand=500),
+        DemoSku("TXV-SEASON", "腾讯视频 VIP 季卡直充", SkuKind.DIRECT_RECHARGE, 6800, 4600, 5800, on_hand=200),
+        DemoSku("TXV-YEAR", "腾讯视频 VIP 年卡直充", SkuKind.DIRECT_RECHARGE, 25800, 16800, 21800, on_hand=80),
+    ]),
+    ("iqiyi-vip", "爱奇艺黄金会员", "iqiyi", "video-vip", "爱奇艺黄金会员，卡密或直充。", [
+        DemoSku("IQY-MONTH-CODE", "爱奇艺月卡卡密", SkuKind.CARD_CODE, 3000, 1900, 2450, codes=50),
+        DemoSku("IQY-MONTH", "爱奇艺月卡直充", SkuKind.DIRECT_RECHARGE, 3000, 1900, 2500, on_hand=300),
+        DemoSku("IQY-YEAR", "爱奇艺年卡直充", SkuKind.DIRECT_RECHARGE, 24800, 16000, 19800, on_hand=60),
+    ]),
+    ("netease-one-card", "网易一卡通", "netease", "game-card", "网易游戏通用点卡，梦幻西游、大话西游等可用。", [
+        DemoSku("NE-15", "网易一卡通 15 元", SkuKind.CARD_CODE, 1500, 1420, 1480, codes=40),
+        DemoSku("NE-50", "网易一卡通 50 元", SkuKind.CARD_CODE, 5000, 4750, 4930, codes=30),
+    ]),
+    ("genshin-crystals", "原神创世结晶", "mihoyo", "game-card", "原神游戏账号直充创世结晶。", [
+        DemoSku("GS-60", "60 创世结晶直充", SkuKind.DIRECT_RECHARGE, 600, 540, 600, on_hand=1000),
+        DemoSku("GS-330", "300+30 创世结晶直充", SkuKind.DIRECT_RECHARGE, 3000, 2700, 2980, on_hand=400),
+        DemoSku("GS-WELKIN", "空月祝福", SkuKind.DIRECT_RECHARGE, 3000, 2650, 2980, on_hand=400),
+    ]),
+    ("steam-wallet", "Steam 钱包充值码", "steam", "platform-card", "Steam 国区钱包充值码。", [
+        DemoSku("STEAM-50", "Steam 钱包 50 元", SkuKind.CARD_CODE, 5000, 4800, 4990, codes=30),
+        DemoSku("STEAM-100", "Steam 钱包 100 元", SkuKind.CARD_CODE, 10000, 9600, 9950, codes=20),
+    ]),
+    ("office-license", "正版软件序列号", "steam", "platform-card", "多次激活的序列号，每次激活消耗一次。", [
+        DemoSku("SN-5USES", "序列号（5 次激活）", SkuKind.SERIAL, 9900, 3000, 6900, codes=10, uses=5),
+        DemoSku("SN-1USE", "序列号（单次激活）", SkuKind.SERIAL, 1990, 600, 1590, codes=20, uses=1),
+    ]),
+    ("gamer-gift-pack", "玩家权益礼包", "tencent", "gift-pack", "Q币 30 元 + 腾讯视频月卡，一次到手。", [
+        DemoSku("PACK-GAMER", "玩家礼包", SkuKind.BUNDLE, 6000, 4650, 5200,
+                parts=(("QB-30", 1), ("TXV-MONTH", 1))),
+        DemoSku("PACK-DOUBLE-VIP", "双会员礼包", SkuKind.BUNDLE, 6000, 3700, 4800,
+                parts=(("TXV-MONTH", 1), ("IQY-MONTH", 1))),
+    ]),
+    ("netease-cloud-music", "网易云音乐黑胶 VIP", "netease", "video-vip", "网易云音乐黑胶 VIP 直充。", [
+        DemoSku("NCM-MONTH", "黑胶 VIP 月卡直充", SkuKind.DIRECT_RECHARGE, 1800, 1100, 1500, on_hand=300),
+    ]),
+]
+
+
+# Starting rules: none tight enough to trouble a demo or a test run from one address.
+RISK_RULES = [
+    ("virtual-operator phone", RuleKind.PHONE_SEGMENT, {"prefixes": sorted(VIRTUAL_OPERATOR_PREFIXES)}, Decision.REVIEW, 50),
+    ("blacklisted device", RuleKind.BLACKLIST, {"dimension": "DEVICE", "values": ["demo-banned-device"]}, Decision.REJECT, 100),
+    ("blacklisted phone", RuleKind.BLACKLIST, {"dimension": "PHONE", "values": ["13000000000"]}, Decision.REJECT, 100),
+]
+
+
+async def seed_demo(db: Database, box: SecretBox) -> bool:
+    """Load the demo data once; returns False when the catalog already has products."""
+    async with db.sessions() as session, session.begin():
+        if (await session.scalar(select(func.count()).select_from(Product))) or 0:
+            return False
+        await _seed(session, box)
+    log.info("demo data loaded")
+    return True
+
+
+async def _seed(session: AsyncSession, box: SecretBox) -> None:
+    channels = [
+        Channel(code=c, name=n, kind=k, commission_bp=bp, settlement_cycle=cycle, public=public)
+        for c, n, k, bp, cycle, public in CHANNELS
+    ]
+    brands = {code: Brand(code=code, name=name) for code, name in BRANDS}
+    categories = {code: Category(code=code, name=name) for code, name in CATEGORIES}
+    suppliers = [Supplier(code=code, name=name) for code, name in SUPPLIERS]
+    session.add_all([*channels, *brands.values(), *categories.values(), *suppliers])
+    session.add_all(
+        RiskRule(name=name, kind=kind, parameters=params, action=action, score=score, enabled=True)
+        for name, kind, params, action, score in RISK_RULES
+    )
+    await session.flush()
+
+    skus: dict[str, Sku] = {}
+    pending_parts: list[tuple[Sku, tuple[tuple[str, int], ...]]] = []
+    for slug, name, brand, category, description, demo_skus in PRODUCTS:
+        product = Product(
+            slug=slug, name=name, description=description,
+            brand_id=brands[brand].id, category_id=categories[category].id,
+        )
+        session.add(product)
+        await session.flush()
+        for spec in demo_skus:
+            sku = Sku(
+                product_id=product.id, code=spec.code, name=spec.name, kind=spec.kind,
+                face_value_fen=spec.face, supplier_cost_fen=spec.cost, base_price_fen=spec.price,
+                presale_cap=spec.presale_cap,
+            )
+            session.add(sku)
+            await session.flush()
+            skus[spec.code] = sku
+            _stock(session, box, sku, spec)
+            if spec.parts:
+                pending_parts.append((sku, spec.parts))
+            if spec.kind is not SkuKind.BUNDLE:
+                for priority, supplier in enumerate(suppliers, start=1):
+                    session.add(SkuSupplier(sku_id=sku.id, supplier_id=supplier.id, priority=priority))
+    for bundle, parts in pending_parts:
+        for code, quantity in parts:
+            session.add(BundleItem(bundle_sku_id=bundle.id, component_sku_id=skus[code].id, quantity=quantity))
+
+
+def _stock(session: AsyncSession, box: SecretBox, sku: Sku, spec: DemoSku) -> None:
+    if spec.kind is SkuKind.DIRECT_RECHARGE:
+        session.add(StockLevel(sku_id=sku.id, on_hand=spec.on_hand, reserved=0))
+    context = str(sku.id).encode()
+    for n in range(spec.codes):
+        secret = "-".join(secrets.token_hex(2).upper() for _ in range(4))
+        session.add(
+            CardCode(
+                sku_id=sku.id,
+                secret_ciphertext=box.seal(secret, context=context),
+                secret_digest=box.digest(secret),
+                number=f"{spec.code}-{n + 1:06d}",
+                uses_left=spec.uses,
+            )
+        )

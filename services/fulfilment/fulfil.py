@@ -1,0 +1,292 @@
+"""Fulfilling a paid order: codes sold and sent, top-ups run, the outcome decided once.
+
+The FULFIL job of an order runs in three steps, none holding a transaction across a
+supplier call:
+1. (one transaction) PAID -> FULFILLING; top-up tasks created; code lines sold and delivered;
+2. (no transaction) each open top-up advanced through its suppliers (services/fulfilment/topups.py);
+3. (one transaction) lines decided from their top-ups; once every line is decided the order
+   takes its final status, the refund is recorded, the buyer is notified, and the job is
+   finished, all in that transaction.
+
+Final status: every line delivered -> DELIVERED; every line refunded -> REFUNDED; some of
+each -> PARTIALLY_DELIVERED with a refund of the refunded lines. A bundle line is all or
+nothing: its top-ups run one after another, its codes are sold and shown only after all of
+them succeeded, and if one fails the whole line is refunded and its held codes go back to
+stock (a component top-up that had already succeeded is not taken back from the supplier;
+that cost is the platform's).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from broker import Broker
+from domain.catalog import SkuKind
+from domain.orders import OrderStatus
+from models import BundleItem, Order, OrderLine, Sku, TopUpTask
+from services.core import jobs
+from services.core.database import Database, rows_changed
+from services.core.events import stock_event
+from services.core.secret_box import SecretBox
+from services.core.unit_of_work import UnitOfWork
+from services.core.worker import Handler, JobRun
+from services.fulfilment import delivery, hooks
+from services.fulfilment.followups import Followups, notice
+from services.fulfilment.senders import Message, Sender
+from services.fulfilment.topups import (
+    CANCELLED,
+    FAILED,
+    NEW,
+    OPEN,
+    SUCCEEDED,
+    Plan,
+    TopUps,
+    suppliers_for,
+    suppliers_of,
+)
+from services.inventory.reservation import release
+from services.orders.events import move
+from services.orders.lifecycle import announce
+from services.payments import refunds
+
+log = logging.getLogger("quanyi.fulfilment")
+
+DELIVERED, REFUNDED = "DELIVERED", "REFUNDED"
+CODE_KINDS = (SkuKind.CARD_CODE, SkuKind.SERIAL)
+ACTOR = "fulfilment"
+PRESALE_WAIT = 3600.0  # a line waiting for codes is woken by the import; this is the fallback
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Fulfilment:
+    def __init__(
+        self, db: Database, broker: Broker, topups: TopUps, senders: Sequence[Sender], box: SecretBox,
+        provider_refunds: refunds.Refunds, clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._db, self._broker, self._topups = db, broker, topups
+        self._senders = list(senders)
+        self._box, self._refunds, self._clock = box, provider_refunds, clock
+
+    def handlers(self) -> dict[str, Handler]:
+        followups = Followups(self._db, self._senders, self._box, self._refunds, self._clock)
+        return {jobs.FULFIL: self.fulfil, **followups.handlers()}
+
+    # --- FULFIL -----------------------------------------------------------------------
+
+    async def fulfil(self, run: JobRun) -> None:
+        order_id = run.job.order_id or 0
+        async with run.uow() as uow:
+            now = self._clock()
+            order = await _locked(uow.session, order_id)
+            if order is None or order.status not in (OrderStatus.PAID, OrderStatus.FULFILLING):
+                await run.done(uow, now)
+                return
+            starting = order.status is OrderStatus.PAID and await move(
+                uow.session, order, OrderStatus.FULFILLING, actor=ACTOR, reason="fulfilment started", at=now
+            )
+            if starting:
+                announce(uow, order, OrderStatus.PAID, now)
+            lines, skus = await _lines(uow.session, order.id)
+            # Tasks are created with the move to FULFILLING: an order that was PAID has none yet.
+            tasks = await _plan_topups(uow.session, order, lines, skus, now, existing=not starting)
+            for line in lines:
+                if line.outcome is None and skus[line.sku_id].kind in CODE_KINDS and line.presale_quantity == 0:
+                    await delivery.sell_codes(uow.session, line.id)
+                    first = await suppliers_of(uow.session, line.sku_id)
+                    await self._delivered(uow, order, line, skus[line.sku_id], first[0].id if first else None, now)
+            # Read under the order's lock and sent after the commit: a task that moved meanwhile
+            # (a callback) is not moved again, every step being conditional on what was read.
+            # Each first submission is marked SUBMITTING here, so this commit comes before the call.
+            plans = [await self._topups.announce(uow.session, plan, now)
+                     for plan in await _open_plans(uow.session, order, lines, skus, tasks)]
+        for plan in plans:
+            await self._topups.advance(plan)
+        async with run.uow() as uow:
+            now = self._clock()
+            order = await _locked(uow.session, order_id)
+            if order is None or order.status is not OrderStatus.FULFILLING:
+                await run.done(uow, now)
+                return
+            lines, skus = await _lines(uow.session, order.id)
+            tasks = await _tasks(uow.session, [line.id for line in lines])
+            waits: list[float] = []
+            for line in lines:
+                if line.outcome is not None:
+                    continue
+                if skus[line.sku_id].kind in CODE_KINDS:
+                    waits.append(PRESALE_WAIT)
+                    continue
+                mine = [task for task in tasks if task.line_id == line.id]
+                if any(task.status == FAILED for task in mine):
+                    await self._refunded(uow, line, now)
+                elif all(task.status == SUCCEEDED for task in mine):
+                    if skus[line.sku_id].kind is not SkuKind.DIRECT_RECHARGE:  # a bundle's codes
+                        await delivery.sell_codes(uow.session, line.id)
+                    await self._delivered(uow, order, line, skus[line.sku_id], mine[0].supplier_id if mine else None, now)
+                else:
+                    waits.extend(_wait(task, now) for task in mine if task.status in OPEN)
+            if all(line.outcome is not None for line in lines):
+                await self._finish(uow, order, lines, now)
+                await run.done(uow, now)
+            else:
+                await run.later(uow, now, max(0.05, min(waits, default=1.0)))
+
+    async def _delivered(self, uow: UnitOfWork, order: Order, line: OrderLine, sku: Sku, supplier_id: int | None,
+                         now: datetime) -> None:
+        if not await _decide(uow.session, line, DELIVERED, supplier_id):
+            return
+        await hooks.line_delivered(uow.session, line.id, supplier_id, now)
+        # A direct top-up line holds no codes; the others send what they sold.
+        if sku.kind is not SkuKind.DIRECT_RECHARGE and await delivery.sold_codes_count(uow.session, line.id):
+            await delivery.enqueue_delivery(uow.session, order, line.id, self._senders, now=now)
+            uow.publish(jobs.JOBS_TOPIC, b"")
+
+    async def _refunded(self, uow: UnitOfWork, line: OrderLine, now: datetime) -> None:
+        if not await _decide(uow.session, line, REFUNDED, None):
+            return
+        await uow.session.execute(
+            update(TopUpTask).where(TopUpTask.line_id == line.id, TopUpTask.status.in_(OPEN))
+            .values(status=CANCELLED, updated_at=now).execution_options(synchronize_session=False)
+        )
+        stock_event(uow, await release(uow.session, [line.id]))
+        await hooks.line_refunded(uow.session, line.id, now)
+
+    async def _finish(self, uow: UnitOfWork, order: Order, lines: list[OrderLine], now: datetime) -> None:
+        refunded = [line for line in lines if line.outcome == REFUNDED]
+        if not refunded:
+            target = OrderStatus.DELIVERED
+        elif len(refunded) == len(lines):
+            target = OrderStatus.REFUNDED
+        else:
+            target = OrderStatus.PARTIALLY_DELIVERED
+        if refunded:
+            amount = sum(line.unit_price_fen * line.quantity for line in refunded)
+            await refunds.record(uow.session, order, key=f"order:{order.id}", line_ids=[line.id for line in refunded],
+                                 amount_fen=amount, reason="not fulfilled: every supplier failed", now=now)
+        reason = {OrderStatus.DELIVERED: "every line delivered", OrderStatus.REFUNDED: "nothing could be delivered",
+                  OrderStatus.PARTIALLY_DELIVERED: "some lines refunded"}[target]
+        previous = order.status
+        if not await move(uow.session, order, target, actor=ACTOR, reason=reason, at=now):
+            raise RuntimeError(f"order {order.number} changed under fulfilment")
+        announce(uow, order, previous, now)
+        probe = Message(order.id, order.number, None, "", "", phone=order.buyer_phone, email=order.buyer_email)
+        queued = bool(refunded)  # the refund's job
+        for sender in self._senders:
+            if not sender.accepts(probe):
+                continue
+            if sender.local:  # the inbox: written with the outcome, in this transaction
+                await sender.send(uow.session, await notice(uow.session, order))
+            else:
+                await jobs.enqueue(uow.session, jobs.NOTIFY, f"notify:{order.id}:{sender.channel}", now=now,
+                                   order_id=order.id, payload={"channel": sender.channel})
+                queued = True
+        if queued:
+            uow.publish(jobs.JOBS_TOPIC, b"")
+        log.info("order %s %s", order.number, target.value)
+
+
+async def _locked(session: AsyncSession, order_id: int) -> Order | None:
+    return await session.scalar(
+        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+async def _lines(session: AsyncSession, order_id: int) -> tuple[list[OrderLine], dict[int, Sku]]:
+    rows = (await session.execute(
+        select(OrderLine, Sku).join(Sku, Sku.id == OrderLine.sku_id).where(OrderLine.order_id == order_id)
+        .order_by(OrderLine.id).execution_options(populate_existing=True)
+    )).all()
+    return [line for line, _ in rows], {sku.id: sku for _, sku in rows}
+
+
+async def _tasks(session: AsyncSession, line_ids: list[int]) -> list[TopUpTask]:
+    if not line_ids:
+        return []
+    return list(await session.scalars(
+        select(TopUpTask).where(TopUpTask.line_id.in_(line_ids)).order_by(TopUpTask.id)
+        .execution_options(populate_existing=True)
+    ))
+
+
+async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
+                       now: datetime, *, existing: bool = True) -> list[TopUpTask]:
+    """The order's top-up tasks, created once: one per DIRECT_RECHARGE line and per top-up
+    component of a bundle line. request_id is the order number, suffixed -1, -2 ... when the
+    order holds more than one top-up. `existing`: they may have been created before."""
+    if not any(skus[line.sku_id].kind in (SkuKind.DIRECT_RECHARGE, SkuKind.BUNDLE) for line in lines):
+        return []
+    if existing and (made := await _tasks(session, [line.id for line in lines])):
+        return made
+    wanted: list[tuple[int, int, int]] = []  # (line, SKU, units)
+    for line in lines:
+        sku = skus[line.sku_id]
+        if sku.kind is SkuKind.DIRECT_RECHARGE:
+            wanted.append((line.id, sku.id, line.quantity))
+        elif sku.kind is SkuKind.BUNDLE:
+            parts = (await session.execute(
+                select(BundleItem.component_sku_id, BundleItem.quantity)
+                .join(Sku, Sku.id == BundleItem.component_sku_id)
+                .where(BundleItem.bundle_sku_id == sku.id, Sku.kind == SkuKind.DIRECT_RECHARGE)
+                .order_by(BundleItem.component_sku_id)
+            )).all()
+            wanted.extend((line.id, component, line.quantity * per) for component, per in parts)
+    created = [
+        TopUpTask(line_id=line_id, sku_id=sku_id, units=units, status=NEW, supplier_index=0, checks=0,
+                  request_id=order.number if len(wanted) == 1 else f"{order.number}-{index}", updated_at=now)
+        for index, (line_id, sku_id, units) in enumerate(wanted, start=1)
+    ]
+    session.add_all(created)
+    await session.flush()
+    return created
+
+
+async def _open_plans(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
+                      tasks: list[TopUpTask]) -> list[Plan]:
+    """The next top-up of each undecided line, with its SKU and suppliers."""
+    account = order.recharge_account or order.buyer_phone or ""
+    undecided = {line.id for line in lines if line.outcome is None}
+    nexts: list[TopUpTask] = []
+    for line_id in sorted(undecided):
+        # One at a time within a line: a bundle's next top-up waits for the one before.
+        for task in (task for task in tasks if task.line_id == line_id):
+            if task.status == SUCCEEDED:
+                continue
+            if task.status in OPEN:
+                nexts.append(task)
+            break
+    if not nexts:
+        return []
+    sku_ids = {task.sku_id for task in nexts}
+    missing = sku_ids - skus.keys()  # a bundle's components
+    if missing:
+        skus = {**skus, **{sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_(missing)))}}
+    suppliers = await suppliers_for(session, sku_ids)
+    return [Plan(task, skus[task.sku_id], account, suppliers.get(task.sku_id, [])) for task in nexts]
+
+
+async def _decide(session: AsyncSession, line: OrderLine, outcome: str, supplier_id: int | None) -> bool:
+    """Set the line's outcome once; False if it was decided before."""
+    result = await session.execute(
+        update(OrderLine).where(OrderLine.id == line.id, OrderLine.outcome.is_(None))
+        .values(outcome=outcome, supplier_id=supplier_id).execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        return False
+    set_committed_value(line, "outcome", outcome)  # written above: no flush writes it again
+    set_committed_value(line, "supplier_id", supplier_id)
+    return True
+
+
+def _wait(task: TopUpTask, now: datetime) -> float:
+    if task.next_check_at is None:
+        return 0.05
+    return max(0.05, (task.next_check_at - now).total_seconds())

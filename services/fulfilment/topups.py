@@ -1,0 +1,293 @@
+"""Direct top-ups through suppliers: submit, await, query, fail over; never credit twice.
+
+Each TopUpTask moves by conditional UPDATEs on (status, checks), so a worker whose view is
+stale (another worker, a callback) changes nothing. No transaction is open while a
+supplier is being called. The rules that keep a buyer from being credited twice:
+
+- a submission is announced (NEW -> SUBMITTING) and committed before it is sent, so a
+  crash mid-call leaves a task that is queried, not blindly resubmitted;
+- an answer we cannot trust (timeout, 5xx) is UNKNOWN: the task stays SUBMITTING and is
+  queried; only NOT_FOUND lets us resubmit, with the same request_id, to the same supplier;
+- the next supplier is tried only after a definitive FAILED from the current one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from domain.money import Money
+from models import (
+    Allocation,
+    OrderLine,
+    Sku,
+    SkuSupplier,
+    StockLevel,
+    Supplier,
+    SupplierAttempt,
+    TopUpTask,
+)
+from services.core.database import Database, rows_changed
+from services.inventory.reservation import HELD, SOLD
+from suppliers.base import Outcome, Result, TopUp
+from suppliers.registry import SupplierRegistry
+
+log = logging.getLogger("quanyi.topup")
+
+NEW, SUBMITTING, PENDING, SUCCEEDED, FAILED, CANCELLED = "NEW", "SUBMITTING", "PENDING", "SUCCEEDED", "FAILED", "CANCELLED"
+OPEN = (NEW, SUBMITTING, PENDING)
+AWAITING = (SUBMITTING, PENDING)
+
+
+def poll_delay(checks: int) -> float:
+    """Seconds before querying a pending top-up again: 1, 2, 4 ... at most 60."""
+    return float(min(60, 2 ** min(checks, 6)))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one top-up needs to be sent: the task as read, and where it goes."""
+
+    task: TopUpTask
+    sku: Sku
+    account: str
+    suppliers: list[Supplier]
+    announced: bool = False  # marked SUBMITTING in a transaction that has committed: send it now
+
+
+async def suppliers_of(session: AsyncSession, sku_id: int) -> list[Supplier]:
+    """The SKU's active suppliers, first priority first."""
+    return list(
+        await session.scalars(
+            select(Supplier)
+            .join(SkuSupplier, SkuSupplier.supplier_id == Supplier.id)
+            .where(SkuSupplier.sku_id == sku_id, Supplier.active.is_(True))
+            .order_by(SkuSupplier.priority)
+        )
+    )
+
+
+async def suppliers_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, list[Supplier]]:
+    """Each SKU's active suppliers, first priority first, in one read."""
+    found: dict[int, list[Supplier]] = {}
+    rows = await session.execute(
+        select(SkuSupplier.sku_id, Supplier)
+        .join(Supplier, Supplier.id == SkuSupplier.supplier_id)
+        .where(SkuSupplier.sku_id.in_(sku_ids), Supplier.active.is_(True))
+        .order_by(SkuSupplier.sku_id, SkuSupplier.priority)
+    )
+    for sku_id, supplier in rows:
+        found.setdefault(sku_id, []).append(supplier)
+    return found
+
+
+class TopUps:
+    def __init__(self, db: Database, registry: SupplierRegistry, callback_base: str | None,
+                 clock: Callable[[], datetime]) -> None:
+        self._db = db
+        self._registry = registry
+        self._callback_base = callback_base.rstrip("/") if callback_base else None
+        self._clock = clock
+
+    async def announce(self, session: AsyncSession, plan: Plan, now: datetime) -> Plan:
+        """Mark a NEW task SUBMITTING in the caller's transaction (one fewer of its own): once
+        that commits, `advance` sends it at once. Unchanged when it cannot be sent now."""
+        task = plan.task
+        if task.status != NEW or task.supplier_index >= len(plan.suppliers):
+            return plan
+        # No adapter lookup here: it may read with a connection of its own, and this one holds
+        # the order's lock. A supplier without connection settings is skipped at the send.
+        supplier = plan.suppliers[task.supplier_index]
+        if not await _conditional(session, task, _submitting(supplier, now), now):
+            return plan
+        return replace(plan, announced=True)
+
+    async def advance(self, plan: Plan, *, steps: int = 6) -> None:
+        """Take the task as far as it can go now: submit, query, fail over. Returns when it
+        is decided, or waits on a supplier (callback or a later query)."""
+        task, announced = plan.task, plan.announced
+        for _ in range(steps):
+            now = self._clock()
+            if announced:
+                announced = False
+                moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now, announced=True)
+            elif task.status not in OPEN:
+                return
+            elif task.status in AWAITING and task.next_check_at is not None and task.next_check_at > now:
+                return
+            elif task.supplier_index >= len(plan.suppliers):
+                moved = await self._conditional(task, {"status": FAILED}, now)
+            else:
+                moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now)
+            if not moved:
+                # Moved by someone else meanwhile (a callback, another worker): read where it is.
+                async with self._db.fresh_sessions() as session:
+                    fresh = await session.get(TopUpTask, task.id)
+                if fresh is None:
+                    return
+                task = fresh
+
+    async def _step(self, plan: Plan, task: TopUpTask, supplier: Supplier, now: datetime, *,
+                    announced: bool = False) -> bool:
+        """One exchange with `supplier`; False if the task was not as read (nothing written).
+        `announced`: the task is SUBMITTING by our committed mark and not sent yet."""
+        adapter = await self._registry.adapter(supplier.id)
+        if adapter is None:
+            return await self._record(task, supplier.id, "SKIP", Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
+        if task.status == NEW or announced:
+            # Announced before it is sent: after a crash the task is queried, never resent blindly.
+            if not announced and not await self._conditional(task, _submitting(supplier, now), now):
+                return False
+            result = await _call(adapter.submit(self._topup(plan, supplier)), task.request_id)
+            return await self._record(task, supplier.id, "SUBMIT", result, self._clock())
+        result = await _call(adapter.query(task.request_id), task.request_id)
+        return await self._record(task, supplier.id, "QUERY", result, self._clock())
+
+    def _topup(self, plan: Plan, supplier: Supplier) -> TopUp:
+        callback = f"{self._callback_base}/webhooks/supplier/{supplier.code}" if self._callback_base else None
+        return TopUp(
+            request_id=plan.task.request_id, product=plan.sku.code, account=plan.account,
+            quantity=plan.task.units, face_value=Money(plan.sku.face_value_fen, plan.sku.currency),
+            callback_url=callback,
+        )
+
+    async def _record(self, task: TopUpTask, supplier_id: int, action: str, result: Result, now: datetime) -> bool:
+        values = transition(task, result, now)
+        async with self._db.sessions() as session, session.begin():
+            changed = await apply(session, task.id, supplier_id, action, result, values, now,
+                                  statuses=(task.status,), checks=task.checks)
+        if changed:
+            _moved(task, values, now)
+        return changed
+
+    async def _conditional(self, task: TopUpTask, values: dict[str, object], now: datetime) -> bool:
+        async with self._db.sessions() as session, session.begin():
+            return await _conditional(session, task, values, now)
+
+
+def _submitting(supplier: Supplier, now: datetime) -> dict[str, object]:
+    """The mark of a submission about to be sent: queried, not resent, if no answer is recorded."""
+    wait = timedelta(seconds=supplier.timeout_seconds + 1)
+    return {"status": SUBMITTING, "supplier_id": supplier.id, "next_check_at": now + wait}
+
+
+async def _conditional(session: AsyncSession, task: TopUpTask, values: dict[str, object], now: datetime) -> bool:
+    """Move the task if it is still as read (status and checks); the task follows in memory."""
+    result = await session.execute(
+        update(TopUpTask)
+        .where(TopUpTask.id == task.id, TopUpTask.status == task.status, TopUpTask.checks == task.checks)
+        .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        return False
+    _moved(task, values, now)
+    return True
+
+
+def _moved(task: TopUpTask, values: dict[str, object], now: datetime) -> None:
+    """The task as our conditional UPDATE left it, without reading it back (recorded as
+    loaded: a session holding the task has nothing more to write)."""
+    for name, value in values.items():
+        set_committed_value(task, name, value)
+    set_committed_value(task, "checks", task.checks + 1)
+    set_committed_value(task, "updated_at", now)
+
+
+async def _call(call: object, request_id: str) -> Result:
+    """A supplier call whose failure to answer is UNKNOWN, never an exception for the caller."""
+    try:
+        return await call  # type: ignore[misc]
+    except Exception as error:  # noqa: BLE001 - any failure to answer means "we do not know"
+        return Result(Outcome.UNKNOWN, request_id, message=type(error).__name__)
+
+
+def transition(task: TopUpTask, result: Result, now: datetime) -> dict[str, object]:
+    """The task's next values for a supplier's answer."""
+    if result.outcome is Outcome.SUCCEEDED:
+        return {"status": SUCCEEDED, "supplier_reference": result.supplier_reference, "next_check_at": None}
+    if result.outcome is Outcome.FAILED:
+        # Definitive: the next supplier may be tried (FAILED once none is left).
+        return {"status": NEW, "supplier_index": task.supplier_index + 1, "next_check_at": None}
+    if result.outcome is Outcome.NOT_FOUND:
+        # The supplier never got it: safe to send again, same request_id, same supplier.
+        return {"status": NEW, "next_check_at": None}
+    delay = poll_delay(task.checks)
+    if result.outcome is Outcome.PENDING:
+        return {"status": PENDING, "supplier_reference": result.supplier_reference or task.supplier_reference,
+                "next_check_at": now + timedelta(seconds=delay)}
+    return {"status": SUBMITTING, "next_check_at": now + timedelta(seconds=delay)}  # UNKNOWN: query later
+
+
+async def apply(
+    session: AsyncSession, task_id: int, supplier_id: int, action: str, result: Result, values: dict[str, object],
+    now: datetime, *, statuses: tuple[str, ...], checks: int | None,
+) -> bool:
+    """Move the task if it is still as expected, record the exchange, and on success take the
+    counter stock. Returns False (nothing written) when the task moved on meanwhile."""
+    conditions = [TopUpTask.id == task_id, TopUpTask.status.in_(statuses)]
+    if checks is not None:
+        conditions.append(TopUpTask.checks == checks)
+    if action == "CALLBACK":
+        conditions.append(TopUpTask.supplier_id == supplier_id)
+    task = (
+        await session.execute(
+            update(TopUpTask)
+            .where(*conditions)
+            .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
+            .returning(TopUpTask.line_id, TopUpTask.sku_id, TopUpTask.request_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).one_or_none()
+    if task is None:
+        return False
+    await session.execute(insert(SupplierAttempt.__table__).values(
+        task_id=task_id, supplier_id=supplier_id, request_id=task.request_id, action=action,
+        outcome=result.outcome.value, supplier_reference=result.supplier_reference, message=result.message[:500], at=now,
+    ))
+    if values.get("status") == SUCCEEDED:
+        await _take_counter(session, task.line_id, task.sku_id)
+    log.info("top-up %s %s at supplier %s: %s", task.request_id, action.lower(), supplier_id, result.outcome.value)
+    return True
+
+
+async def _take_counter(session: AsyncSession, line_id: int, sku_id: int) -> None:
+    """The supplier credited the buyer: the held counter units are sold (on hand and reserved shrink)."""
+    sold = list(
+        await session.scalars(
+            update(Allocation)
+            .where(Allocation.line_id == line_id, Allocation.sku_id == sku_id, Allocation.source == "COUNTER",
+                   Allocation.state == HELD)
+            .values(state=SOLD)
+            .returning(Allocation.units)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if sold:
+        units = sum(sold)
+        await session.execute(
+            update(StockLevel)
+            .where(StockLevel.sku_id == sku_id, StockLevel.reserved >= units, StockLevel.on_hand >= units)
+            .values(on_hand=StockLevel.on_hand - units, reserved=StockLevel.reserved - units)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def apply_callback(session: AsyncSession, supplier_id: int, result: Result, now: datetime) -> int | None:
+    """A verified callback's outcome; returns the order to wake, or None when it changed
+    nothing (a repeated callback, a task already decided, or not this supplier's task)."""
+    if result.outcome not in (Outcome.SUCCEEDED, Outcome.FAILED):
+        return None  # PENDING tells us nothing new
+    task = await session.scalar(select(TopUpTask).where(TopUpTask.request_id == result.request_id))
+    if task is None or task.supplier_id != supplier_id:
+        return None
+    if not await apply(session, task.id, supplier_id, "CALLBACK", result, transition(task, result, now), now,
+                       statuses=AWAITING, checks=None):
+        return None
+    return await session.scalar(select(OrderLine.order_id).where(OrderLine.id == task.line_id))

@@ -1,0 +1,1 @@
+"""Stock: code pools, counters, reservations, channel quotas, presale and code imports."""

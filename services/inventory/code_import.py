@@ -1,0 +1,134 @@
+"""Adding codes to a SKU's pool: checked, encrypted, de-duplicated, then presale served.
+
+A batch is one multi-row INSERT ... ON CONFLICT DO NOTHING on the unique
+(sku_id, secret_digest): the keyed digest finds duplicates without decrypting
+anything, and the database, not a read beforehand, decides between two imports of
+the same code running at once. Everything happens in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.card_codes import CleanCode, CodeInput, Rejection, RowRejection, check_code, duplicate
+from domain.catalog import CodeStatus
+from models import CardCode, Sku
+from services.core.secret_box import SecretBox
+from services.inventory.presale import serve_presale
+
+_TABLE = cast(Table, CardCode.__table__)
+# The first key of the PostgreSQL advisory lock that imports into one SKU share.
+_IMPORT_LOCK = 0x5159_0001
+
+
+class WrongSkuKind(ValueError):
+    """Only CARD_CODE and SERIAL SKUs have code pools."""
+
+    def __init__(self, sku: Sku) -> None:
+        super().__init__(
+            f"SKU {sku.code} is {sku.kind.value}: only CARD_CODE and SERIAL SKUs take codes"
+        )
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    duplicates: int = 0
+    # Every row not imported, in row order: invalid ones and duplicates alike.
+    rejections: list[RowRejection] = field(default_factory=list)
+    # Order lines whose presale units were given codes by this import.
+    served_lines: list[int] = field(default_factory=list)
+
+    @property
+    def invalid(self) -> int:
+        return len(self.rejections) - self.duplicates
+
+
+async def import_codes(
+    session: AsyncSession, box: SecretBox, sku: Sku, rows: Iterable[CodeInput], *, now: datetime
+) -> ImportResult:
+    """Add `rows` to the pool of `sku`; invalid and duplicate rows are reported, never raised."""
+    if not sku.kind.is_code_backed:
+        raise WrongSkuKind(sku)
+    result = ImportResult()
+    fresh: dict[str, CleanCode] = {}
+    for row in rows:
+        checked = check_code(row, sku.kind, now)
+        if isinstance(checked, RowRejection):
+            result.rejections.append(checked)
+            continue
+        digest = box.digest(checked.secret)
+        if digest in fresh:
+            result.rejections.append(duplicate(checked.row, earlier_in_import=True))
+            continue
+        fresh[digest] = checked
+
+    inserted: set[str] = set()
+    if fresh:
+        await _take_turn(session, sku)
+        inserted = await _insert_new(session, _sealed(box, sku, fresh, now))
+    result.rejections.extend(
+        duplicate(code.row, earlier_in_import=False)
+        for digest, code in fresh.items()
+        if digest not in inserted
+    )
+    result.rejections.sort(key=lambda rejection: rejection.row)
+    result.imported = len(inserted)
+    result.duplicates = sum(r.reason is Rejection.DUPLICATE_CODE for r in result.rejections)
+    if inserted:
+        result.served_lines = await serve_presale(session, sku, now)
+    return result
+
+
+def _sealed(
+    box: SecretBox, sku: Sku, codes: dict[str, CleanCode], now: datetime
+) -> list[dict[str, Any]]:
+    context = str(sku.id).encode()  # binds each ciphertext to its SKU
+    return [
+        {
+            "sku_id": sku.id,
+            "secret_ciphertext": box.seal(code.secret, context=context),
+            "secret_digest": digest,
+            "number": code.number,
+            "status": CodeStatus.AVAILABLE,
+            "uses_left": code.uses,
+            "expires_at": code.expires_at,
+            "created_at": now,
+            "order_line_id": None,
+        }
+        for digest, code in codes.items()
+    ]
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def _take_turn(session: AsyncSession, sku: Sku) -> None:
+    """Imports into one SKU take turns until their transactions end.
+
+    Two imports inserting the same codes in opposite orders would each wait for the
+    other's uncommitted row: a deadlock. Buyers are not held up: the lock is advisory.
+    SQLite already runs one write transaction at a time.
+    """
+    if _dialect(session) == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK, sku.id)))
+
+
+async def _insert_new(session: AsyncSession, values: list[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose digest the SKU does not have yet; returns the digests inserted."""
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    statement = (
+        insert(_TABLE)
+        .on_conflict_do_nothing(index_elements=[_TABLE.c.sku_id, _TABLE.c.secret_digest])
+        .returning(_TABLE.c.secret_digest)
+    )
+    # Sent as multi-row VALUES pages (SQLAlchemy's insertmanyvalues), not one INSERT a row.
+    return set((await session.execute(statement, values)).scalars())

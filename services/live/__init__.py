@@ -1,0 +1,1 @@
+"""Live feeds: available-to-sell pushed to subscribers as stock moves."""

@@ -1,0 +1,1 @@
+"""Orders: drafted and screened, placed with their reservation, moved through their states."""

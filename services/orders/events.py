@@ -1,0 +1,68 @@
+"""Order transitions: the checked status change, its audit row, and the event topics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from domain.orders import OrderStatus, check_move
+from models import Order, OrderEvent
+from services.core.database import rows_changed
+
+ORDER_TOPIC = "order.{number}"
+ORDERS_TOPIC = "orders"
+
+
+def record_transition(
+    session: AsyncSession, order: Order, previous: OrderStatus | None, status: OrderStatus,
+    actor: str, reason: str, at: datetime,
+) -> None:
+    session.add(OrderEvent(order_id=order.id, actor=actor, from_status=previous, to_status=status, reason=reason[:500], at=at))
+
+
+async def move(
+    session: AsyncSession, order: Order, target: OrderStatus, *, actor: str, reason: str, at: datetime,
+    **values: object,
+) -> bool:
+    """Move `order` to `target` if it is still in the status we read.
+
+    The UPDATE is conditional on the current status, so of two concurrent commands
+    (a payment and an expiry, say) exactly one wins; the loser sees False.
+    Raises IllegalTransition for a move the state machine forbids.
+    """
+    current = order.status
+    check_move(current, target)
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == current)
+        .values(status=target, updated_at=at, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        return False
+    # The row is written: record the values as loaded, so no flush writes them again.
+    set_committed_value(order, "status", target)
+    set_committed_value(order, "updated_at", at)
+    for name, value in values.items():
+        set_committed_value(order, name, value)
+    # A Core INSERT, sent now: no ORM object for the flush to track.
+    await session.execute(insert(OrderEvent.__table__).values(
+        order_id=order.id, actor=actor, from_status=current, to_status=target, reason=reason[:500], at=at,
+    ))
+    return True
+
+
+def status_message(order: Order, previous: OrderStatus | None, at: datetime) -> bytes:
+    return orjson.dumps(
+        {
+            "orderNumber": order.number,
+            "orderId": order.id,
+            "status": order.status.value,
+            "previousStatus": previous.value if previous else None,
+            "at": at.isoformat(),
+        }
+    )

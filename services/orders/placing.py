@@ -1,0 +1,167 @@
+"""Placing an order: idempotent, priced on the server, stock reserved in the same transaction."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from domain.access import Principal
+from domain.orders import LineRequest, OrderStatus
+from domain.risk import Decision
+from models import Order, OrderLine
+from services.core.unit_of_work import UnitOfWork
+from services.inventory import quotas
+from services.inventory.reservation import OutOfStock, Want, reserve
+from services.orders.draft import (
+    Buyer,
+    Draft,
+    KeyTaken,
+    Placed,
+    PlaceOrder,
+    Refusal,
+    draft,
+    refused,
+)
+from services.orders.events import record_transition
+from services.risk.check import VERDICTS_TOPIC, RiskCheck, record_verdict
+
+# What callers build a command from and get back, with place_order.
+__all__ = ["Buyer", "PlaceOrder", "Placed", "Refusal", "place_order"]
+
+
+def _order_number(now: datetime) -> str:
+    return f"QY{now:%y%m%d}{secrets.randbelow(10**10):010d}"
+
+
+RISK_REJECTED = Refusal(None, "this order cannot be accepted; contact the shop if you think this is a mistake", "RISK_REJECTED")
+
+
+async def place_order(
+    uow: UnitOfWork, command: PlaceOrder, principal: Principal, *, now: datetime, ttl: timedelta,
+    risk: RiskCheck | None = None, review_ttl: timedelta | None = None,
+) -> Placed:
+    """Place an order; the risk check scores the attempt before any stock is reserved.
+
+    Everything that only reads (channel, SKUs, prices, the risk check with its counters) runs
+    before the order's write transaction begins, in a session of its own: on SQLite no other
+    order waits behind a Redis round trip or the risk check's reads for the writer lock.
+
+    REJECT: no order, nothing reserved, the verdict stored as the record of the attempt.
+    REVIEW: the order holds its stock in REVIEW until an operator decides (or review_ttl ends).
+    """
+    async with uow.fresh_reads() as reads:
+        drafted = await draft(reads, command, now, risk)
+    if isinstance(drafted, Placed):
+        return drafted
+    if isinstance(drafted, KeyTaken):
+        return await _answer_retry(uow, command, drafted.channel_id, drafted.lines)
+    return await _write(uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
+
+
+async def _answer_retry(uow: UnitOfWork, command: PlaceOrder, channel_id: int, lines: list[LineRequest]) -> Placed:
+    """The answer to an attempt whose key an order holds, read in the command's session."""
+    existing = await _existing(uow, channel_id, command.idempotency_key.strip())
+    if existing is None:  # rolled back since: as a concurrent duplicate that lost
+        return refused("idempotencyKey", "an order with this key is being placed; try again", "CONFLICT")
+    return await _replay(uow, existing, command, lines)
+
+
+async def _write(
+    uow: UnitOfWork, draft: Draft, command: PlaceOrder, principal: Principal, *,
+    now: datetime, ttl: timedelta, review_ttl: timedelta | None,
+) -> Placed:
+    """The order's write transaction: the verdict, the order, its quotas and its stock."""
+    session = uow.session
+    channel_id, currency, key, lines, position, skus = (
+        draft.channel_id, draft.currency, draft.key, draft.lines, draft.position, draft.skus
+    )
+    units, total, verdict, facts = draft.units, draft.total, draft.verdict, draft.facts
+    if verdict.decision is Decision.REJECT:
+        record_verdict(session, verdict, facts, channel_id=channel_id, idempotency_key=key, order_id=None)
+        uow.publish(VERDICTS_TOPIC, b"REJECT")  # no order event follows: the dashboard hears this
+        return Placed(None, refusals=[RISK_REJECTED])
+
+    order = Order(
+        number=_order_number(now), channel_id=channel_id, idempotency_key=key,
+        status=OrderStatus.PENDING_RISK, currency=currency, total_fen=total.minor,
+        buyer_phone=command.buyer.phone, buyer_email=command.buyer.email,
+        recharge_account=command.buyer.recharge_account, device_id=command.buyer.device_id,
+        coupon_code=command.coupon_code, client_ip=command.client_ip, placed_by=principal.actor,
+        created_at=now, updated_at=now,
+    )
+    session.add(order)
+    try:
+        # The unique (channel, key) index decides between concurrent duplicates, here,
+        # before any stock is touched: the loser waits for the winner's commit, then fails.
+        await session.flush()
+    except IntegrityError:
+        await uow.rollback()
+        return await _answer_retry(uow, command, channel_id, lines)
+    record_transition(session, order, None, OrderStatus.PENDING_RISK, principal.actor, "placed", now)
+
+    rows = [OrderLine(order_id=order.id, sku_id=line.sku_id, quantity=line.quantity, unit_price_fen=unit.minor)
+            for line, unit in zip(lines, units, strict=True)]
+    session.add_all(rows)
+    await session.flush()
+    # Quotas, then stock, each in SKU order (see reserve()): concurrent orders naming the
+    # same SKUs queue on their rows in one order instead of deadlocking.
+    by_sku = sorted(zip(lines, rows, strict=True), key=lambda pair: pair[0].sku_id)
+    for line, _ in by_sku:
+        if not await quotas.consume(session, channel_id, line.sku_id, line.quantity):
+            await uow.rollback()
+            return refused(f"lines.{position[line.sku_id]}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED")
+    try:
+        reserved = await reserve(session, [Want(row.id, skus[line.sku_id], line.quantity) for line, row in by_sku], now)
+    except OutOfStock as error:
+        sku_id = next(line.sku_id for line, row in by_sku if row.id == error.line_id)
+        await uow.rollback()
+        return refused(f"lines.{position[sku_id]}.quantity", "not enough stock for this quantity", "OUT_OF_STOCK")
+    for row in rows:
+        row.presale_quantity = reserved.presale.get(row.id, 0)
+
+    record_verdict(session, verdict, facts, channel_id=channel_id, idempotency_key=key, order_id=order.id)
+    if verdict.decision is Decision.REVIEW:
+        order.status = OrderStatus.REVIEW
+        order.expires_at = now + (review_ttl or ttl)
+        rules = ", ".join(reason.rule for reason in verdict.reasons)
+        record_transition(session, order, OrderStatus.PENDING_RISK, OrderStatus.REVIEW, "system", f"held for review: {rules}", now)
+    else:
+        order.status = OrderStatus.PENDING_PAYMENT
+        order.expires_at = now + ttl
+        record_transition(session, order, OrderStatus.PENDING_RISK, OrderStatus.PENDING_PAYMENT, "system", "no risk rules matched", now)
+    await session.flush()
+    changed = sorted(reserved.sku_ids | {line.sku_id for line in lines})
+    return Placed(order, created=True, changed_skus=changed)
+
+
+async def _existing(uow: UnitOfWork, channel_id: int, key: str) -> Order | None:
+    return await uow.session.scalar(
+        select(Order).where(Order.channel_id == channel_id, Order.idempotency_key == key)
+    )
+
+
+async def _replay(uow: UnitOfWork, order: Order, command: PlaceOrder, lines: list[LineRequest]) -> Placed:
+    """The order a key already placed, if this is a retry of the same request.
+
+    A key sent again with other lines or another buyer is not a retry: answering it with
+    the first order would tell a partner its new order was placed, and would hand a
+    guest who guessed the key another buyer's order and its access token.
+    """
+    held = {
+        sku_id: quantity
+        for sku_id, quantity in await uow.session.execute(
+            select(OrderLine.sku_id, OrderLine.quantity).where(OrderLine.order_id == order.id)
+        )
+    }
+    buyer = command.buyer
+    same = held == {line.sku_id: line.quantity for line in lines} and (
+        order.buyer_phone, order.buyer_email, order.recharge_account, order.coupon_code
+    ) == (buyer.phone, buyer.email, buyer.recharge_account, command.coupon_code)
+    if not same:
+        return refused("idempotencyKey", "this key was already used for a different order", "IDEMPOTENCY_KEY_REUSED")
+    return Placed(order)
+
+

@@ -1,0 +1,1 @@
+"""Money in and back out: payment notifications and refunds."""

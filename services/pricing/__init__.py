@@ -1,0 +1,1 @@
+"""Channel prices, price control (控价) and quantity tiers."""

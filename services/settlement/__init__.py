@@ -1,0 +1,1 @@
+"""Settlement: the ledger, statements, reconciliation and prepaid balances."""
