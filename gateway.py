@@ -31,6 +31,7 @@ from services.core.worker import Worker
 from services.demo import suppliers as demo_suppliers
 from services.fulfilment.fulfil import Fulfilment
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
+from services.fulfilment.supplier_registry import Factory, SupplierRegistry
 from services.fulfilment.topups import TopUps
 from services.live.stock_feed import StockFeed
 from services.orders.expiry import run_expiry
@@ -39,7 +40,6 @@ from services.risk.check import RiskCheck, RuleBook
 from services.risk.counters import connect_counters
 from suppliers.base import SupplierAdapter
 from suppliers.http import HttpSupplier
-from suppliers.registry import Factory, SupplierRegistry
 from transport.auth import bearer
 from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes

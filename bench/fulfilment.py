@@ -43,9 +43,9 @@ from schema.relay import encode_id
 from services.access.keys import issue_key
 from services.core.database import Database
 from services.core.secret_box import SecretBox
+from services.fulfilment.supplier_registry import seal_secret
 from suppliers.base import TopUp
 from suppliers.http import HttpSupplier
-from suppliers.registry import seal_secret
 
 SECRET = "bench-supplier-secret"
 SKU = "GS-60"

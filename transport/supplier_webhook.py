@@ -17,9 +17,9 @@ from broker import Broker
 from services.core import jobs
 from services.core.database import Database
 from services.core.unit_of_work import UnitOfWork
+from services.fulfilment.supplier_registry import SupplierRegistry
 from services.fulfilment.topups import apply_callback
 from suppliers.base import SignatureError
-from suppliers.registry import SupplierRegistry
 from transport.media import BodyTooLarge, bounded_body
 
 log = logging.getLogger("quanyi.webhooks")

@@ -20,7 +20,7 @@ from starlette.routing import Mount
 from models import Supplier
 from services.core.database import Database
 from services.core.secret_box import SecretBox
-from suppliers.registry import seal_secret
+from services.fulfilment.supplier_registry import seal_secret
 
 PREFIX = "/demo-suppliers"
 # code -> the simulator's faults

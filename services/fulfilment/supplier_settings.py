@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Supplier
 from services.core.database import rows_changed
 from services.core.secret_box import SecretBox
-from suppliers.registry import seal_secret
+from services.fulfilment.supplier_registry import seal_secret
 
 
 class UnknownSupplier(ValueError):

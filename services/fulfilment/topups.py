@@ -34,9 +34,9 @@ from models import (
     TopUpTask,
 )
 from services.core.database import Database, rows_changed
+from services.fulfilment.supplier_registry import SupplierRegistry
 from services.inventory.reservation import HELD, SOLD
 from suppliers.base import Outcome, Result, TopUp
-from suppliers.registry import SupplierRegistry
 
 log = logging.getLogger("quanyi.topup")
 

@@ -32,7 +32,7 @@ from services.access.keys import issue_key
 from services.core.database import Database
 from services.core.secret_box import SecretBox
 from services.demo.seed import seed_demo
-from suppliers.registry import seal_secret
+from services.fulfilment.supplier_registry import seal_secret
 from tests.e2e.server import PROJECT, free_port, running_gateway
 from tests.e2e.shop import migrated_database
 from tests.support import new_secret_key

@@ -21,9 +21,9 @@ from services.core.database import Database
 from services.core.jobs import READY
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
+from services.fulfilment.supplier_registry import seal_secret
 from services.settlement.prepaid import balance_of
 from suppliers.base import Outcome
-from suppliers.registry import seal_secret
 from tests.fulfilment.fakes import FakeSupplier
 from tests.graphql.conftest import Keys, demo, keys  # noqa: F401 - fixtures shared with the GraphQL tests
 from tests.support import GraphQLClient

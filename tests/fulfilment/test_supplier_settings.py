@@ -10,8 +10,8 @@ from config import Settings
 from models import Supplier
 from services.core.database import Database
 from services.core.secret_box import SecretBox
+from services.fulfilment.supplier_registry import SupplierRegistry
 from services.fulfilment.supplier_settings import UnknownSupplier, configure
-from suppliers.registry import SupplierRegistry
 from tests.fulfilment.fakes import FakeSupplier
 
 SECRET = "a-long-shared-signing-secret"
