@@ -19,9 +19,9 @@ from resolvers.subscriptions import Subscription
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.channel import Channel
 from schema.keys import ApiKey
-from schema.orders import Order
+from schema.orders import Order, RiskVerdict
 from schema.pricing import PriceChange
-from schema.risk import RiskRule, RiskVerdict
+from schema.risk import RiskRule
 from schema.settlement import ReconciliationReport, SettlementStatement
 
 Query = merge_types("Query", (

@@ -14,7 +14,7 @@ from resolvers.order_access import NOT_FOUND, locked_order
 from schema.channel import ChannelScope
 from schema.context import Info
 from schema.errors import BadUserInput, Forbidden, UserError
-from schema.orders import Order
+from schema.orders import Order, RiskVerdict, RiskVerdictConnection, RiskVerdictEdge
 from schema.permissions import ADMIN_ONLY, HasKey
 from schema.relay import decode_cursor, decode_pk, encode_cursor, page_info, page_size
 from schema.risk import (
@@ -24,9 +24,6 @@ from schema.risk import (
     RiskRuleChangeConnection,
     RiskRuleChangeEdge,
     RiskRuleKind,
-    RiskVerdict,
-    RiskVerdictConnection,
-    RiskVerdictEdge,
 )
 from services.orders import review
 from services.risk import reads as risk_reads

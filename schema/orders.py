@@ -1,21 +1,33 @@
-"""Order types: Order, OrderLine, OrderEvent."""
+"""Order types: Order, OrderLine, OrderEvent, and the risk verdict that let an order through
+or held it (the two link to each other, so they share a module)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from domain import orders as domain
+from domain import risk as risk_domain
 from domain.access import may_read_risk
 from models import orders as rows
+from models import risk as risk_rows
 from schema.catalog import Sku, load_skus
 from schema.channel import ChannelScope
 from schema.context import Info
-from schema.fulfilment import CodeReveal, DeliveredCode, Delivery, line_codes, line_deliveries, line_reveals
+from schema.fulfilment import (
+    CodeReveal,
+    DeliveredCode,
+    Delivery,
+    line_codes,
+    line_deliveries,
+    line_reveals,
+)
 from schema.money import Money
-from schema.relay import Node, encode_id
-from schema.risk import RiskVerdict
+from schema.relay import Node, PageInfo, encode_id
+from schema.risk import RiskDecision
 
 OrderStatus = strawberry.enum(domain.OrderStatus, description="Where an order is in its lifecycle.")
 
@@ -134,3 +146,67 @@ class Order(Node):
     async def events(self, info: Info) -> list[OrderEvent]:
         events = await info.context.loaders.events_by_order.load(self._row.id)
         return [OrderEvent.from_model(event) for event in events]
+
+
+@strawberry.type(description="Why a rule matched: what was observed against its threshold.")
+class RiskReason:
+    rule: str
+    observed: str | None
+    threshold: str | None
+    action: RiskDecision  # type: ignore[valid-type]
+    score: int
+
+
+@strawberry.type(description="The risk check's verdict on one order attempt.")
+class RiskVerdict(Node):
+    decision: RiskDecision  # type: ignore[valid-type]
+    score: int = strawberry.field(description="The matching rules' scores added up, at most 100.")
+    reasons: list[RiskReason]
+    channel: str
+    idempotency_key: str
+    created_at: datetime
+    _row: strawberry.Private[risk_rows.RiskVerdict]
+
+    @classmethod
+    def from_model(cls, row: risk_rows.RiskVerdict, channel: str) -> RiskVerdict:
+        return cls(
+            id=encode_id("RiskVerdict", row.id),
+            decision=row.decision,
+            score=row.score,
+            reasons=[
+                RiskReason(rule=r["rule"], observed=r.get("observed"), threshold=r.get("threshold"),
+                           action=risk_domain.Decision(r["action"]), score=int(r["score"]))
+                for r in row.reasons
+            ],
+            channel=channel,
+            idempotency_key=row.idempotency_key,
+            created_at=row.created_at,
+            _row=row,
+        )
+
+    @strawberry.field(description="The facts the verdict was reached on (address, device, contact, amount); operators only.")
+    def facts(self, info: Info) -> JSON | None:
+        facts: Any = self._row.facts
+        return facts if info.context.principal.is_admin else None
+
+    @strawberry.field(description="The order it let through or held; null for a rejected attempt.")
+    async def order(self, info: Info) -> Order | None:
+        if self._row.order_id is None:
+            return None
+        row = await info.context.loaders.order_by_id.load(self._row.order_id)
+        channel = await info.context.loaders.channel_by_id.load(row.channel_id) if row else None
+        if row is None or channel is None or not may_read_risk(info.context.principal, channel.code):
+            return None
+        return Order.from_model(row, ChannelScope.of(channel))
+
+
+@strawberry.type
+class RiskVerdictEdge:
+    cursor: str
+    node: RiskVerdict
+
+
+@strawberry.type
+class RiskVerdictConnection:
+    edges: list[RiskVerdictEdge]
+    page_info: PageInfo
