@@ -30,6 +30,7 @@ from models import (
 from services.access.keys import issue_key
 from services.core.database import Database
 from services.core.unit_of_work import UnitOfWork
+from services.fulfilment import hooks
 from services.orders import lifecycle, placing
 from services.orders.events import move
 from services.settlement import ledger, prepaid
@@ -113,7 +114,7 @@ async def refund(db: Database, order: Delivered, *, at: datetime) -> None:
         row = await uow.session.get_one(Order, order.order_id)
         assert await move(uow.session, row, OrderStatus.REFUNDED, actor="test", reason="refunded", at=at)
         for line_id in order.line_ids:
-            await ledger.post_refund(uow.session, line_id, at=at)
+            await hooks.line_refunded(uow.session, line_id, at)
 
 
 async def unbalanced_transactions(db: Database) -> list[int]:

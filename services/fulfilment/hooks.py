@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.settlement import ledger
+from services.settlement import ledger, prepaid
 
 
 async def line_delivered(session: AsyncSession, line_id: int, supplier_id: int | None, at: datetime) -> None:
@@ -20,3 +20,4 @@ async def line_refunded(session: AsyncSession, line_id: int, at: datetime) -> No
     """An order line was refunded instead of delivered. Posts the reversal of what it had
     posted, and returns a prepaid payment to the channel's balance."""
     await ledger.post_refund(session, line_id, at=at)
+    await prepaid.refund_line(session, line_id, at=at)

@@ -78,10 +78,9 @@ async def post_delivery(session: AsyncSession, line_id: int, *, supplier_id: int
 
 
 async def post_refund(session: AsyncSession, line_id: int, *, at: datetime) -> None:
-    """Post a refunded line: the exact reversal of its delivery, if it was delivered, and
-    the return of its payment to the prepaid balance, if it was paid from one. Once per line."""
-    from services.settlement import prepaid  # prepaid posts through this module
-
+    """Post a refunded line: the exact reversal of its delivery, if it was delivered. Once per
+    line. (The return of a prepaid payment is services/settlement/prepaid.py's: prepaid posts
+    through this module, never the other way round.)"""
     delivered = await session.scalar(
         select(LedgerTransaction.id).where(LedgerTransaction.key == f"delivery:{line_id}")
     )
@@ -96,7 +95,6 @@ async def post_refund(session: AsyncSession, line_id: int, *, at: datetime) -> N
                 LedgerEntry.currency, literal(at, LedgerEntry.at.type),
             ).where(LedgerEntry.transaction_id == delivered).order_by(LedgerEntry.id)
             await session.execute(insert(LedgerEntry).from_select(columns, source))
-    await prepaid.refund_line(session, line_id, at=at)
 
 
 def _prepaid_payment_key(order_id: int) -> str:

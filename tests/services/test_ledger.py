@@ -14,6 +14,7 @@ from domain.ledger import Account, commission_rate
 from domain.money import Money
 from domain.settlement import Party
 from models import Channel, ChannelKind, LedgerEntry, Sku
+from services.fulfilment import hooks
 from services.settlement import ledger, prepaid, statements
 from tests.e2e.shop import Shop, StockedSku, open_shop
 from tests.services import catalog_rows as rows
@@ -90,7 +91,7 @@ async def test_a_refund_reverses_the_delivery_exactly_once(shop: Shop) -> None:
 
     await refund(shop.db, order, at=later)
     async with _uow(shop.db) as uow:
-        await ledger.post_refund(uow.session, order.line_ids[0], at=later)
+        await hooks.line_refunded(uow.session, order.line_ids[0], later)
 
     posted = await entries(shop, order.line_ids[0])
     assert [(k, a, m) for k, a, m, _ in posted] == [
@@ -105,7 +106,7 @@ async def test_a_refund_of_a_line_never_delivered_posts_nothing(shop: Shop) -> N
     order = await paid_order(shop.db, partner.channel, (shop.extra["ten"], 1), at=MARCH)
 
     async with _uow(shop.db) as uow:
-        await ledger.post_refund(uow.session, order.line_ids[0], at=MARCH)
+        await hooks.line_refunded(uow.session, order.line_ids[0], MARCH)
 
     assert await entries(shop, order.line_ids[0]) == []
 
@@ -123,8 +124,8 @@ async def test_a_prepaid_balance_is_the_sum_of_its_entries_after_top_ups_payment
 
     await refund(shop.db, delivered, at=MARCH + timedelta(hours=1))
     async with _uow(shop.db) as uow:  # a paid order refunded before delivery gets its money back too
-        await ledger.post_refund(uow.session, undelivered.line_ids[0], at=MARCH + timedelta(hours=1))
-        await ledger.post_refund(uow.session, undelivered.line_ids[0], at=MARCH + timedelta(hours=2))
+        await hooks.line_refunded(uow.session, undelivered.line_ids[0], MARCH + timedelta(hours=1))
+        await hooks.line_refunded(uow.session, undelivered.line_ids[0], MARCH + timedelta(hours=2))
 
     assert await prepaid_books(shop.db, partner.channel_id) == (57_000,) * 3
     assert await unbalanced_transactions(shop.db) == []
@@ -191,7 +192,7 @@ async def test_concurrent_deliveries_of_one_line_post_it_once(shop: Shop) -> Non
     async def post() -> None:
         async with _uow(shop.db) as uow:
             await ledger.post_delivery(uow.session, order.line_ids[0], supplier_id=None, at=MARCH)
-            await ledger.post_refund(uow.session, order.line_ids[0], at=MARCH + timedelta(hours=1))
+            await hooks.line_refunded(uow.session, order.line_ids[0], MARCH + timedelta(hours=1))
 
     await asyncio.gather(*(post() for _ in range(4)))
 
