@@ -42,6 +42,7 @@ class Limits:
     max_body_bytes: int = 256 * 1024
     max_page_size: int = 100
     document_cache_size: int = 512
+    max_query_cost: int = 1000  # one request's requested cost (transport/cost.py), at most
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     response_cache: bool = True
     response_cache_seconds: float = 2.0
+    # Per-caller budgets of query cost (leaky buckets). Off only for benchmarks and load tests.
+    rate_limits: bool = True
     broker_prefix: str = "quanyi:"
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
@@ -98,6 +101,7 @@ class Settings:
             max_aliases=_int(env, "QUANYI_MAX_ALIASES", Limits.max_aliases),
             max_tokens=_int(env, "QUANYI_MAX_TOKENS", Limits.max_tokens),
             max_body_bytes=_int(env, "QUANYI_MAX_BODY_BYTES", Limits.max_body_bytes),
+            max_query_cost=_int(env, "QUANYI_MAX_QUERY_COST", Limits.max_query_cost),
         )
         secret_key = _secret_key(env.get("QUANYI_SECRET_KEY"), database_url)
         return cls(
@@ -111,6 +115,7 @@ class Settings:
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
+            rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
             broker_prefix=env.get("QUANYI_BROKER_PREFIX") or "quanyi:",

@@ -24,6 +24,7 @@ from schema.context import Context
 from schema.errors import Unauthenticated
 from schema.live import StockChange
 from services.access.authenticator import Authenticator
+from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
 from services.core.database import Database
 from services.core.secret_box import SecretBox
@@ -40,6 +41,7 @@ from services.risk.check import RiskCheck, RuleBook
 from services.risk.counters import connect_counters
 from suppliers.base import SupplierAdapter
 from suppliers.http import HttpSupplier
+from transport.admission import Admission
 from transport.auth import bearer
 from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes
@@ -98,6 +100,11 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
     risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
     proxies = parse_networks(settings.trusted_proxies)
     schema = build_schema()
+    budgets = connect_budgets(settings.redis_url, prefix=settings.broker_prefix) if settings.rate_limits else None
+    admission = Admission(
+        schema._schema, budgets, max_cost=settings.limits.max_query_cost, default_page_size=20,
+        max_page_size=settings.limits.max_page_size,
+    )
 
     async def principal_of(headers: Mapping[str, str]) -> Principal:
         credential = bearer(headers.get("authorization"))
@@ -120,9 +127,12 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
     async def http_principal(request: Request) -> Principal:
         return await principal_of(request.headers)
 
+    def http_client_ip(request: Request) -> str | None:
+        return client_ip(request.client.host if request.client else None, request.headers, proxies)
+
     def http_context(request: Request, principal: Principal, request_id: str) -> Context:
         built = context(principal, request_id)
-        built.client_ip = client_ip(request.client.host if request.client else None, request.headers, proxies)
+        built.client_ip = http_client_ip(request)
         built.device_id = (request.headers.get("x-device-id") or "").strip()[:128] or None
         return built
 
@@ -158,16 +168,18 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
                     await follower
             await stock_feed.close()
             await risk.counters.close()
+            if budgets is not None:
+                await budgets.close()
             await suppliers.close()
             await demo_stack.aclose()
             await broker.close()
             await db.dispose()
 
-    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, cache)
+    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache)
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
-        WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context)),
+        WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context, admission)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/webhooks/payment", payment_webhook.handle, methods=["POST"]),

@@ -44,6 +44,9 @@ def settings(database_url: str) -> Settings:
         redis_url=TEST_REDIS_URL,
         secret_key=new_secret_key(),
         response_cache=False,
+        # Budgets would throttle a suite that sends thousands of requests from one address;
+        # the admission tests build apps with them on.
+        rate_limits=False,
         # The expiry sweep's own statements would muddle statement counts; order tests
         # that need expiry build an app with a short interval.
         expiry_interval_seconds=3600,

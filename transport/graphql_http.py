@@ -23,7 +23,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from graphql import DocumentNode, ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+)
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
@@ -33,6 +41,7 @@ from config import Settings
 from domain.access import Principal
 from schema.context import Context
 from schema.errors import ApiError, ErrorCode
+from transport.admission import Admission, Admitted, Refused
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport.errors import (
     MASKED_MESSAGE,
@@ -43,12 +52,13 @@ from transport.errors import (
 )
 from transport.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate, utf8_json_body
 from transport.params import Operation, operation_from_json, operation_from_query_string
-from transport.response_cache import ResponseCache
+from transport.response_cache import Answer, ResponseCache
 
 log = logging.getLogger("quanyi.http")
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
 ContextFactory = Callable[[Request, Principal, str], Context]
+ClientAddress = Callable[[Request], str | None]
 
 ALLOWED_METHODS = "GET, POST"
 
@@ -62,9 +72,13 @@ class GraphQLEndpoint:
         settings: Settings,
         authenticate: Authenticate,
         context: ContextFactory,
+        admission: Admission,
+        client_address: ClientAddress,
         cache: ResponseCache | None = None,
     ) -> None:
         self._schema = schema
+        self._admission = admission
+        self._client_address = client_address
         self._authenticate = authenticate
         self._cache = cache
         self._core = schema._schema  # graphql-core schema strawberry built for us
@@ -141,37 +155,49 @@ class GraphQLEndpoint:
             principal = await self._authenticate(request)
         except ApiError as error:
             return self._refused(error, media, request_id)
+        requested = self._admission.requested(op.query, parsed.document, operation, op.variables)
+        try:
+            admitted = await self._admission.admit(requested, principal, self._client_address(request))
+        except Refused as refused:
+            return self._throttled(refused, media)
         # A cached answer is looked up before any per-request state is built.
         key = None
         if self._cache is not None and ResponseCache.cacheable(operation):
             key = ResponseCache.key(op.query, op.operation_name, op.variables, principal)
         if key is None:
-            return await self._execute(request, op, parsed.document, principal, media, request_id)
+            return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
         assert self._cache is not None
         cached = self._cache.get(key)
         if cached is not None:
-            return _encoded(cached, 200, media)
+            return await self._served(cached, admitted, media)
         flight = self._cache.in_flight(key)
         if flight is not None:
             shared = await flight
             if shared is not None:
-                return _encoded(shared, 200, media)
-            return await self._execute(request, op, parsed.document, principal, media, request_id)
-        body: bytes | None = None
+                return await self._served(shared, admitted, media)
+            return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
+        answer: Answer | None = None
         try:
             result = await self._run_document(request, op, parsed.document, principal, request_id)
             if not result.errors:
-                body = orjson.dumps({"data": result.data})
-                return _encoded(body, 200, media)
-            return self._result(result, media, request_id)
+                answer = Answer(orjson.dumps({"data": result.data}), self._admission.cost.actual(parsed.document, operation, result.data))
+                return await self._served(answer, admitted, media)
+            return await self._result(result, parsed.document, operation, admitted, media, request_id)
         finally:
-            self._cache.landed(key, body)
+            self._cache.landed(key, answer)
+
+    async def _served(self, answer: Answer, admitted: Admitted, media: str) -> Response:
+        # The shared answer is `{"data": ...}`: this caller's cost goes in before its last brace.
+        cost = await self._admission.settle(admitted, answer.cost)
+        body = answer.body[:-1] + b',"extensions":' + orjson.dumps({"cost": cost}) + b"}"
+        return _encoded(body, 200, media)
 
     async def _execute(
-        self, request: Request, op: Operation, document: DocumentNode, principal: Principal, media: str, request_id: str
+        self, request: Request, op: Operation, document: DocumentNode, operation: OperationDefinitionNode,
+        principal: Principal, admitted: Admitted, media: str, request_id: str,
     ) -> Response:
         result = await self._run_document(request, op, document, principal, request_id)
-        return self._result(result, media, request_id)
+        return await self._result(result, document, operation, admitted, media, request_id)
 
     async def _run_document(
         self, request: Request, op: Operation, document: DocumentNode, principal: Principal, request_id: str
@@ -188,6 +214,13 @@ class GraphQLEndpoint:
         if not isinstance(result, ExecutionResult):
             result = await result
         return result
+
+    def _throttled(self, refused: Refused, media: str) -> Response:
+        body = {"errors": [refused.error()], "extensions": {"cost": refused.cost}}
+        response = _json(body, refused.status or _request_error_status(media), media)
+        if refused.retry_after is not None:
+            response.headers["retry-after"] = str(refused.retry_after)
+        return response
 
     def _refused(self, error: ApiError, media: str, request_id: str) -> Response:
         unauthenticated = error.code is ErrorCode.UNAUTHENTICATED
@@ -213,9 +246,13 @@ class GraphQLEndpoint:
         }
         return _json(body, _request_error_status(media), media)
 
-    def _result(self, result: ExecutionResult, media: str, request_id: str) -> Response:
+    async def _result(
+        self, result: ExecutionResult, document: DocumentNode, operation: OperationDefinitionNode,
+        admitted: Admitted, media: str, request_id: str,
+    ) -> Response:
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
-            # Variables that do not coerce: a request error, not a field error.
+            # Variables that do not coerce: a request error, not a field error. Nothing ran.
+            await self._admission.settle(admitted, 0)
             return self._errors(result.errors, ErrorCode.BAD_USER_INPUT, media, request_id)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
@@ -225,6 +262,8 @@ class GraphQLEndpoint:
                 request_id=request_id,
                 debug=self._settings.debug,
             )
+        actual = self._admission.cost.actual(document, operation, result.data)
+        body["extensions"] = {"cost": await self._admission.settle(admitted, actual)}
         return _json(body, 200, media)
 
 

@@ -30,6 +30,7 @@ from config import Limits
 from schema.context import Context
 from schema.errors import ErrorCode
 from schema.live import SharedEvent
+from transport.admission import Admission, Refused
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport.errors import MASKED_MESSAGE, format_errors, request_error
 
@@ -41,8 +42,9 @@ Results = AsyncGenerator[ExecutionResult, None]
 class Operations:
     """What the WebSocket handlers call where they would call strawberry's schema."""
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, admission: Admission | None = None) -> None:
         self._core = schema._schema  # graphql-core schema strawberry built for us
+        self._admission = admission
         self._executor = schema.execution_context_class
         # One per configured Limits (in practice one): the caches are what make it cheap.
         self._documents: dict[Limits, Documents] = {}
@@ -96,6 +98,14 @@ class Operations:
         if has_nul_character(variables):
             yield shape.refusal([GraphQLError(f"variables: {NUL_MESSAGE}")])
             return
+        if self._admission is not None:
+            # The same budget as over HTTP: a subscription pays for its selection once, when it starts.
+            requested = self._admission.requested(query, parsed.document, operation, variables)
+            try:
+                await self._admission.admit(requested, context.principal, context.client_ip)
+            except Refused as refused:
+                yield shape.refused(refused)
+                return
         arguments: dict[str, Any] = {
             "context_value": context,
             "root_value": root_value,
@@ -201,6 +211,10 @@ class _Shaper:
     ) -> PreExecutionError:
         """The operation does not run: the handlers answer with an `error` message."""
         return PreExecutionError(None, self._shaped(errors, code, debug=False))
+
+    def refused(self, refused: Refused) -> PreExecutionError:
+        """Refused by admission control: its code, and how long to wait when throttled."""
+        return PreExecutionError(None, [ShapedError(refused.error())])
 
     def result(self, result: CoreResult) -> ExecutionResult:
         if result.data is None and result.errors and all(e.path is None for e in result.errors):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import NamedTuple
 
 import orjson
 from graphql import FieldNode, OperationDefinitionNode, OperationType
@@ -29,6 +30,11 @@ CACHEABLE_ROOT_FIELDS = frozenset({"products", "product", "channels", "__typenam
 Key = tuple[str, str | None, bytes, str | None, str | None]
 
 
+class Answer(NamedTuple):
+    body: bytes  # the encoded answer, `{"data": ...}`
+    cost: int  # its actual query cost, charged to every caller it is served to
+
+
 class ResponseCache:
     """Entries by key, with one computation in flight per key.
 
@@ -38,9 +44,9 @@ class ResponseCache:
 
     def __init__(self, ttl_seconds: float, size: int = 1024) -> None:
         self._ttl = ttl_seconds
-        self._entries: BoundedCache[Key, tuple[float, int, bytes]] = BoundedCache(size)
+        self._entries: BoundedCache[Key, tuple[float, int, Answer]] = BoundedCache(size)
         self._generation = 0
-        self._flights: dict[Key, tuple[int, asyncio.Future[bytes | None]]] = {}
+        self._flights: dict[Key, tuple[int, asyncio.Future[Answer | None]]] = {}
 
     @staticmethod
     def key(query: str, operation_name: str | None, variables: object, who: Principal) -> Key | None:
@@ -54,19 +60,19 @@ class ResponseCache:
         role = who.role.value if who.role else None
         return (query, operation_name, encoded, role, who.channel)
 
-    def get(self, key: Key) -> bytes | None:
+    def get(self, key: Key) -> Answer | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        stored_at, generation, body = entry
+        stored_at, generation, answer = entry
         if generation != self._generation or time.monotonic() - stored_at > self._ttl:
             return None
-        return body
+        return answer
 
-    def put(self, key: Key, body: bytes) -> None:
-        self._entries.put(key, (time.monotonic(), self._generation, body))
+    def put(self, key: Key, answer: Answer) -> None:
+        self._entries.put(key, (time.monotonic(), self._generation, answer))
 
-    def in_flight(self, key: Key) -> asyncio.Future[bytes | None] | None:
+    def in_flight(self, key: Key) -> asyncio.Future[Answer | None] | None:
         """The computation of this key under way, if any; else the caller computes it."""
         flight = self._flights.get(key)
         if flight is not None:
@@ -74,17 +80,17 @@ class ResponseCache:
         self._flights[key] = (self._generation, asyncio.get_running_loop().create_future())
         return None
 
-    def landed(self, key: Key, body: bytes | None) -> None:
+    def landed(self, key: Key, answer: Answer | None) -> None:
         """The computation ended: store a cacheable answer and wake the waiters.
 
         An answer computed across an invalidation is handed to those already
         waiting (they asked before the change) but not stored.
         """
         started, flight = self._flights.pop(key, (None, None))
-        if body is not None and started == self._generation:
-            self.put(key, body)
+        if answer is not None and started == self._generation:
+            self.put(key, answer)
         if flight is not None and not flight.done():
-            flight.set_result(body)
+            flight.set_result(answer)
 
     def invalidate(self) -> None:
         self._generation += 1

@@ -22,6 +22,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from schema.context import Context
 from schema.errors import ApiError, Unauthenticated
+from transport.admission import Admission
 from transport.auth import bearer
 from transport.errors import request_error
 from transport.operations import Operations
@@ -77,10 +78,10 @@ class GraphQLWebSocket(GraphQL):
     max_message_bytes: int = 64 * 1024
     websocket_adapter_class = BoundedMessages  # type: ignore[assignment]
 
-    def __init__(self, schema: Schema, context: WebSocketContextFactory) -> None:
+    def __init__(self, schema: Schema, context: WebSocketContextFactory, admission: Admission | None = None) -> None:
         # strawberry's constructor sets these per instance, so they are passed on explicitly.
         super().__init__(
-            Operations(schema),  # type: ignore[arg-type]  # the handlers only stream through it
+            Operations(schema, admission),  # type: ignore[arg-type]  # the handlers only stream through it
             graphql_ide=None,
             allow_queries_via_get=False,
             keep_alive=self.keep_alive,

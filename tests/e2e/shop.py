@@ -232,6 +232,7 @@ def shop_settings(url: str, **overrides: Any) -> Settings:
         redis_url=TEST_REDIS_URL,
         secret_key=new_secret_key(),
         response_cache=False,
+        rate_limits=False,
         broker_prefix=f"quanyi-orders-{uuid.uuid4().hex[:8]}:",
     )
     return replace(settings, **overrides)

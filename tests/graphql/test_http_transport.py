@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from config import Limits, Settings
 from gateway import create_app
 from services.catalog import reads
+from tests.support import without_cost
 from transport import graphql_http
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -118,7 +119,7 @@ async def test_post_runs_a_query_and_answers_in_graphql_response_json(
         200,
         f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8",
     )
-    assert response.json() == TWO_WEB_PRODUCTS
+    assert without_cost(response.json()) == TWO_WEB_PRODUCTS
 
 
 async def test_get_runs_a_query_with_url_encoded_json_variables(http: httpx.AsyncClient) -> None:
@@ -130,7 +131,7 @@ async def test_get_runs_a_query_with_url_encoded_json_variables(http: httpx.Asyn
         200,
         f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8",
     )
-    assert response.json() == TWO_WEB_PRODUCTS
+    assert without_cost(response.json()) == TWO_WEB_PRODUCTS
 
 
 @pytest.mark.parametrize(
@@ -153,7 +154,7 @@ async def test_accept_header_picks_the_response_media_type(
     response = await post(http, {"query": TYPENAME}, accept=accept)
 
     assert (response.status_code, media_type(response)) == (200, f"{served}; charset=utf-8")
-    assert response.json() == {"data": {"__typename": "Query"}}
+    assert without_cost(response.json()) == {"data": {"__typename": "Query"}}
 
 
 async def test_a_client_without_accept_gets_application_json(http: httpx.AsyncClient) -> None:
@@ -163,7 +164,7 @@ async def test_a_client_without_accept_gets_application_json(http: httpx.AsyncCl
     response = await http.send(request)
 
     assert (response.status_code, media_type(response)) == (200, f"{JSON}; charset=utf-8")
-    assert response.json() == {"data": {"__typename": "Query"}}
+    assert without_cost(response.json()) == {"data": {"__typename": "Query"}}
 
 
 @pytest.mark.parametrize("accept", ["text/csv", f"{JSON};q=0", "application/xml, text/*"])
@@ -186,7 +187,7 @@ async def test_an_explicit_utf8_charset_is_accepted(http: httpx.AsyncClient, cha
         headers={"content-type": f"{JSON}; charset={charset}", "accept": GRAPHQL_RESPONSE_JSON},
     )
 
-    assert (response.status_code, response.json()) == (200, {"data": {"__type": None}})
+    assert (response.status_code, without_cost(response.json())) == (200, {"data": {"__type": None}})
 
 
 # --- requests that are not well-formed: 400 whatever the media type ---
@@ -224,7 +225,7 @@ async def test_a_request_that_is_not_well_formed_is_400(
     )
 
     assert (response.status_code, media_type(response)) == (400, f"{accept}; charset=utf-8")
-    assert response.json() == {"errors": [error(message)]}
+    assert without_cost(response.json()) == {"errors": [error(message)]}
 
 
 @pytest.mark.parametrize(
@@ -241,7 +242,7 @@ async def test_a_get_that_is_not_well_formed_is_400(
 ) -> None:
     response = await http.get("/graphql", params=params, headers={"accept": JSON})
 
-    assert (response.status_code, response.json()) == (400, {"errors": [error(message)]})
+    assert (response.status_code, without_cost(response.json())) == (400, {"errors": [error(message)]})
 
 
 # --- well-formed requests that cannot run: 400 in graphql-response+json, 200 in json ---
@@ -317,7 +318,7 @@ async def test_a_request_error_in_graphql_response_json_is_400_without_data(
 ) -> None:
     response = await post(http, body, accept=GRAPHQL_RESPONSE_JSON)
 
-    assert (response.status_code, response.json()) == (400, {"errors": [expected]})
+    assert (response.status_code, without_cost(response.json())) == (400, {"errors": [expected]})
 
 
 @pytest.mark.parametrize(("body", "expected"), REQUEST_ERRORS)
@@ -326,7 +327,7 @@ async def test_a_request_error_in_json_is_200_with_errors(
 ) -> None:
     response = await post(http, body, accept=JSON)
 
-    assert (response.status_code, response.json()) == (200, {"errors": [expected]})
+    assert (response.status_code, without_cost(response.json())) == (200, {"errors": [expected]})
 
 
 # --- methods and bodies ---
@@ -339,7 +340,7 @@ async def test_a_mutation_over_get_is_405(http: httpx.AsyncClient, query: str) -
     )
 
     assert (response.status_code, response.headers["allow"]) == (405, "POST")
-    assert response.json() == {"errors": [error("mutations are sent with POST")]}
+    assert without_cost(response.json()) == {"errors": [error("mutations are sent with POST")]}
 
 
 async def test_the_405_for_a_mutation_over_get_comes_before_validation(
@@ -349,7 +350,7 @@ async def test_the_405_for_a_mutation_over_get_comes_before_validation(
     over_post = await post(http, {"query": INVALID_MUTATION})
 
     assert over_get.status_code == 405
-    assert (over_post.status_code, over_post.json()) == (
+    assert (over_post.status_code, without_cost(over_post.json())) == (
         400,
         {
             "errors": [
@@ -391,7 +392,7 @@ async def test_a_post_we_cannot_read_is_415(
 
     response = await http.post("/graphql", content=b'{"query": "{ __typename }"}', headers=headers)
 
-    assert (response.status_code, response.json()) == (415, {"errors": [error(message)]})
+    assert (response.status_code, without_cost(response.json())) == (415, {"errors": [error(message)]})
 
 
 async def _chunks(body: bytes) -> AsyncIterator[bytes]:
@@ -408,7 +409,7 @@ async def test_a_body_over_the_limit_is_413(limited: httpx.AsyncClient, declared
         "/graphql", content=content, headers={"content-type": JSON, "accept": GRAPHQL_RESPONSE_JSON}
     )
 
-    assert (response.status_code, response.json()) == (
+    assert (response.status_code, without_cost(response.json())) == (
         413,
         {"errors": [error("request bodies are limited to 1024 bytes")]},
     )
@@ -445,13 +446,13 @@ async def test_a_document_over_a_limit_is_refused(
 ) -> None:
     response = await post(limited, {"query": query})
 
-    assert (response.status_code, response.json()) == (400, {"errors": [expected]})
+    assert (response.status_code, without_cost(response.json())) == (400, {"errors": [expected]})
 
 
 async def test_a_document_at_the_limits_runs(limited: httpx.AsyncClient) -> None:
     response = await post(limited, {"query": AT_THE_ALIAS_LIMIT})
 
-    assert (response.status_code, response.json()) == (200, {"data": {"a": "Query", "b": "Query"}})
+    assert (response.status_code, without_cost(response.json())) == (200, {"data": {"a": "Query", "b": "Query"}})
 
 
 # --- errors: codes, masking ---
@@ -467,7 +468,7 @@ async def test_a_failure_outside_any_resolver_is_a_masked_500(
 
     response = await post(http, {"query": TYPENAME}, **{"x-request-id": "outside-1"})
 
-    assert (response.status_code, response.json()) == (
+    assert (response.status_code, without_cost(response.json())) == (
         500,
         {
             "errors": [
@@ -495,7 +496,7 @@ async def test_an_unexpected_failure_is_masked_and_logged_with_the_request_id(
             **{"x-request-id": "masked-1"},
         )
 
-    assert (response.status_code, response.json()) == (
+    assert (response.status_code, without_cost(response.json())) == (
         200,
         {
             "data": None,
@@ -528,7 +529,7 @@ async def test_an_unexpected_failure_shows_its_message_in_debug(
         **{"x-request-id": "debug-1"},
     )
 
-    assert response.json()["errors"] == [
+    assert without_cost(response.json())["errors"] == [
         {
             "message": "catalog store is down",
             "locations": [{"line": 3, "column": 3}],
@@ -541,7 +542,7 @@ async def test_an_unexpected_failure_shows_its_message_in_debug(
 async def test_a_malformed_global_id_is_bad_user_input(http: httpx.AsyncClient) -> None:
     response = await post(http, {"query": NODE})
 
-    assert (response.status_code, response.json()) == (
+    assert (response.status_code, without_cost(response.json())) == (
         200,
         {
             "data": {"node": None},
@@ -560,7 +561,7 @@ async def test_a_malformed_global_id_is_bad_user_input(http: httpx.AsyncClient) 
 async def test_an_unknown_channel_is_bad_user_input(http: httpx.AsyncClient) -> None:
     response = await post(http, {"query": PRODUCTS, "variables": {"channel": "nope", "first": 2}})
 
-    assert (response.status_code, response.json()) == (
+    assert (response.status_code, without_cost(response.json())) == (
         200,
         {
             "data": None,
@@ -592,7 +593,7 @@ async def test_a_credential_we_cannot_verify_is_401(
         401,
         'Bearer realm="quanyi"',
     )
-    assert response.json() == {"errors": [error(message, "UNAUTHENTICATED")]}
+    assert without_cost(response.json()) == {"errors": [error(message, "UNAUTHENTICATED")]}
 
 
 # --- request ids ---
@@ -684,7 +685,7 @@ fuzzing = hypothesis_settings(
 def assert_graphql_answer(response: httpx.Response) -> None:
     assert response.status_code < 500, response.text
     assert media_type(response).split(";")[0] in (GRAPHQL_RESPONSE_JSON, JSON)
-    body = response.json()
+    body = without_cost(response.json())
     assert isinstance(body, dict) and body and set(body) <= {"data", "errors"}, body
     for entry in body.get("errors", []):
         # Bad input is the client's error, never ours.
@@ -767,4 +768,4 @@ async def test_an_empty_selection_set_is_a_parse_error(http: httpx.AsyncClient) 
     response = await post(http, {"query": "{ }"})
 
     assert response.status_code == 400
-    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["GRAPHQL_PARSE_FAILED"]
+    assert [e["extensions"]["code"] for e in without_cost(response.json())["errors"]] == ["GRAPHQL_PARSE_FAILED"]

@@ -1,0 +1,272 @@
+"""What a GraphQL operation costs, before it runs and after.
+
+The rules are Shopify's, so partners' tooling reads the figures the way it reads theirs:
+- a leaf field (scalar, enum) costs 0, an object 1, a connection 2; a value its parent
+  carries (`VALUE_TYPES`: money, stock figures, page info) costs what a leaf costs;
+- a list multiplies what one element costs by how many elements it may hold: a connection's
+  `edges` by its `first` argument (the page size when absent), any other list by the size
+  declared for it here (`LIST_SIZES`, else `DEFAULT_LIST_SIZE`);
+- a mutation's root field costs 10, because it writes;
+- where a resolver is expensive, `WEIGHTS` adds to the field's own cost.
+
+The requested cost is the upper bound computed from the document before any resolver runs;
+the actual cost walks the answer with the same rules, counting the elements that came back.
+A fragment's fields count wherever the fragment may apply: the requested cost is an upper
+bound, and the answer holds only what applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    is_composite_type,
+)
+
+OBJECT_COST = 1
+CONNECTION_COST = 2
+MUTATION_COST = 10
+DEFAULT_LIST_SIZE = 10
+# Introspection is answered from memory, but a full schema walk is large: a flat price.
+INTROSPECTION_COST = {"__schema": 50, "__type": 5}
+
+# Lists whose length is bounded by the domain, or typically far below the default.
+LIST_SIZES: Mapping[str, int] = {
+    "Query.channels": 20,
+    "Query.apiKeys": 20,
+    "Query.riskRules": 50,
+    "Query.salesSummary": 50,
+    "Product.skus": 10,
+    "Sku.components": 5,
+    "Sku.suppliers": 5,
+    "Sku.priceTiers": 5,
+    "Order.lines": 10,
+    "Order.events": 10,
+    "Order.refunds": 5,
+    "OrderLine.codes": 10,
+    "OrderLine.deliveries": 5,
+    "OrderLine.reveals": 5,
+    "RiskVerdict.reasons": 5,
+}
+
+# Connections whose page, when `first` is not given, is not the usual default.
+PAGE_DEFAULTS: Mapping[str, int] = {"SettlementStatement.lines": 100}
+
+# Values carried by their parent, read with it: they cost no more than a scalar would.
+VALUE_TYPES = frozenset({"Money", "Stock", "PageInfo", "UserError", "RiskReason", "SettlementTotals", "OrderBuyer"})
+
+# Fields whose resolver does much more work than reading rows: aggregates over periods.
+WEIGHTS: Mapping[str, int] = {
+    "Query.salesSummary": 20,
+    "Query.topProducts": 20,
+    "Query.channelPerformance": 20,
+    "Query.supplierPerformance": 20,
+    "Query.reconciliationReport": 10,
+    "Query.supplierBalance": 5,
+    "Subscription.dashboard": 20,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """What the cost rules need of one field of the schema."""
+
+    named: GraphQLOutputType
+    is_list: bool
+    is_connection: bool
+    weight: int
+    list_size: int
+    page_default: int | None  # a connection's page size when `first` is not given
+    sized_by_first: bool  # a plain list whose length the caller gives with `first`
+
+
+class QueryCost:
+    """Requested and actual costs of operations over one schema."""
+
+    def __init__(self, schema: GraphQLSchema, *, default_page_size: int, max_page_size: int) -> None:
+        self._schema = schema
+        self._default_page_size = default_page_size
+        # A larger `first` is refused by the field itself (BAD_USER_INPUT, naming the
+        # argument), which says more than a cost refusal would: the cost counts at most this.
+        self.max_page_size = max_page_size
+        self._fields: dict[tuple[str, str], _Field | None] = {}
+
+    def requested(self, document: DocumentNode, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None) -> int:
+        walk = _Walk(self, document, variables or {})
+        root = self._root(operation)
+        mutation = operation.operation is OperationType.MUTATION
+        return walk.requested(root, operation.selection_set, root_cost=MUTATION_COST if mutation else None)
+
+    def actual(self, document: DocumentNode, operation: OperationDefinitionNode, data: Any) -> int:
+        if not isinstance(data, dict):
+            return 0
+        walk = _Walk(self, document, {})
+        root = self._root(operation)
+        mutation = operation.operation is OperationType.MUTATION
+        return walk.actual(root, operation.selection_set, data, root_cost=MUTATION_COST if mutation else None)
+
+    def _root(self, operation: OperationDefinitionNode) -> GraphQLObjectType:
+        root = self._schema.get_root_type(operation.operation)
+        assert root is not None, "validated documents name an existing root type"
+        return root
+
+    def field(self, parent: Any, name: str) -> _Field | None:
+        """The cost facts of `parent.name`, or None for a field the type does not have
+        (a fragment on another member of an interface or union)."""
+        key = (parent.name, name)
+        if key not in self._fields:
+            self._fields[key] = self._describe(parent, name)
+        return self._fields[key]
+
+    def _describe(self, parent: Any, name: str) -> _Field | None:
+        definition: GraphQLField | None = getattr(parent, "fields", {}).get(name)
+        if definition is None:
+            return None
+        output, is_list = definition.type, False
+        while isinstance(output, (GraphQLNonNull, GraphQLList)):
+            is_list = is_list or isinstance(output, GraphQLList)
+            output = output.of_type
+        qualified = f"{parent.name}.{name}"
+        is_connection = "first" in definition.args and output.name.endswith("Connection")
+        return _Field(
+            named=output, is_list=is_list, is_connection=is_connection,
+            weight=WEIGHTS.get(qualified, 0), list_size=LIST_SIZES.get(qualified, DEFAULT_LIST_SIZE),
+            page_default=PAGE_DEFAULTS.get(qualified, self._default_page_size) if is_connection else None,
+            sized_by_first=is_list and "first" in definition.args,
+        )
+
+
+class _Walk:
+    def __init__(self, cost: QueryCost, document: DocumentNode, variables: Mapping[str, Any]) -> None:
+        self._cost = cost
+        self._variables = variables
+        self._fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+
+    def _fields(self, parent: Any, selection_set: SelectionSetNode | None, seen: frozenset[str] = frozenset()):
+        """Each field node selected on `parent`, fragments flattened (a fragment spread once per path)."""
+        if selection_set is None:
+            return
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                yield from self._fields(parent, selection.selection_set, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self._fragments.get(name)
+                if fragment is not None and name not in seen:
+                    yield from self._fields(parent, fragment.selection_set, seen | {name})
+
+    def _members(self, named: Any) -> list[Any]:
+        """The object types whose fields a selection on `named` may use."""
+        if isinstance(named, GraphQLObjectType):
+            return [named]
+        return list(self._cost._schema.get_possible_types(named)) or [named]
+
+    def _own_cost(self, facts: _Field, name: str) -> int:
+        """What one element of the field costs by itself: 0 for a leaf, 1 for an object,
+        2 for a connection, nothing for the edges and page info inside a connection."""
+        if not is_composite_type(facts.named) or facts.named.name.endswith("Edge") or facts.named.name in VALUE_TYPES:
+            return 0
+        return CONNECTION_COST if facts.is_connection else OBJECT_COST
+
+    # -- requested: the upper bound from the document ---------------------------------------
+
+    def requested(self, parent: Any, selection_set: SelectionSetNode | None, *, root_cost: int | None = None, edges: int | None = None) -> int:
+        total = 0
+        for node in self._fields(parent, selection_set):
+            name = node.name.value
+            if name == "__typename":
+                continue
+            facts = self._cost.field(parent, name)
+            if facts is None:
+                continue
+            if name in INTROSPECTION_COST:
+                total += INTROSPECTION_COST[name]
+                continue
+            # A field's weight is paid once, however many elements it returns.
+            total += facts.weight
+            own = root_cost if root_cost is not None else self._own_cost(facts, name)
+            if not is_composite_type(facts.named):
+                total += own
+                continue
+            page = self._first(node, facts.page_default) if facts.page_default is not None else None
+            children = max(
+                self.requested(member, node.selection_set, edges=page) for member in self._members(facts.named)
+            )
+            if facts.is_list:
+                if name == "edges" and edges is not None:
+                    size = edges
+                elif facts.sized_by_first:
+                    size = self._first(node, facts.list_size)
+                else:
+                    size = facts.list_size
+                total += size * (own + children)
+            else:
+                total += own + children
+        return total
+
+    def _first(self, node: FieldNode, default: int) -> int:
+        for argument in node.arguments or ():
+            if argument.name.value != "first":
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return self._page(int(value.value))
+            if isinstance(value, VariableNode):
+                given = self._variables.get(value.name.value)
+                if isinstance(given, int) and not isinstance(given, bool):
+                    return self._page(given)
+        return default
+
+    def _page(self, first: int) -> int:
+        return min(max(0, first), self._cost.max_page_size)
+
+    # -- actual: the same rules over the answer -----------------------------------------------
+
+    def actual(self, parent: Any, selection_set: SelectionSetNode | None, data: dict[str, Any], *, root_cost: int | None = None) -> int:
+        total = 0
+        for node in self._fields(parent, selection_set):
+            name = node.name.value
+            key = node.alias.value if node.alias else name
+            if name == "__typename" or key not in data:
+                continue
+            facts = self._cost.field(parent, name)
+            if facts is None:
+                continue
+            if name in INTROSPECTION_COST:
+                total += INTROSPECTION_COST[name]
+                continue
+            total += facts.weight
+            own = root_cost if root_cost is not None else self._own_cost(facts, name)
+            value = data[key]
+            if not is_composite_type(facts.named) or value is None:
+                total += own
+                continue
+            elements = value if isinstance(value, list) else [value]
+            for element in elements:
+                if isinstance(element, dict):
+                    total += own + max(
+                        self.actual(member, node.selection_set, element) for member in self._members(facts.named)
+                    )
+        return total
