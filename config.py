@@ -59,6 +59,9 @@ class Settings:
     response_cache_seconds: float = 2.0
     # Per-caller budgets of query cost (leaky buckets). Off only for benchmarks and load tests.
     rate_limits: bool = True
+    # Budgets per role, e.g. "anonymous=1000/50,partner=2000/100" (maximum/restore a second);
+    # empty: the defaults of domain/admission.py. A key's own budget overrides its role's.
+    budgets: str = ""
     broker_prefix: str = "quanyi:"
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
@@ -116,6 +119,7 @@ class Settings:
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
+            budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
             broker_prefix=env.get("QUANYI_BROKER_PREFIX") or "quanyi:",

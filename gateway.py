@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 from broker import connect
 from config import Settings
 from domain.access import ANONYMOUS, Principal
+from domain.admission import parse_allowances
 from models import Supplier
 from resolvers import build_schema
 from resolvers.loaders import Loaders
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
     budgets = connect_budgets(settings.redis_url, prefix=settings.broker_prefix) if settings.rate_limits else None
     admission = Admission(
         schema._schema, budgets, max_cost=settings.limits.max_query_cost, default_page_size=20,
-        max_page_size=settings.limits.max_page_size,
+        max_page_size=settings.limits.max_page_size, allowances=parse_allowances(settings.budgets),
     )
 
     async def principal_of(headers: Mapping[str, str]) -> Principal:

@@ -13,11 +13,25 @@ class Role(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Allowance:
+    """A caller's budget of query cost: a bucket of `maximum` points refilled at
+    `restore_rate` points a second (see domain/admission.py)."""
+
+    maximum: int
+    restore_rate: int
+
+    def __post_init__(self) -> None:
+        if self.maximum < 1 or self.restore_rate < 1:
+            raise ValueError("a budget holds and restores at least one point")
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     role: Role | None = None  # None: an anonymous caller
     channel: str | None = None  # the channel a partner or storefront key is bound to
     key_prefix: str | None = None  # the clear prefix of the key, for audit trails
     order_number: str | None = None  # a buyer holding the access token of one order
+    allowance: Allowance | None = None  # the key's own budget, where an operator set one
 
     @property
     def actor(self) -> str:

@@ -9,38 +9,58 @@ cost is known. A request that costs more than the bucket holds waits until it re
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from domain.access import Principal, Role
+from domain.access import Allowance, Principal, Role
 
 # One request may never cost more than this, whatever its caller's bucket holds.
 MAX_QUERY_COST = 1000
+# The largest bucket an operator may give a key, and the fastest refill.
+MAX_ALLOWANCE = Allowance(1_000_000, 100_000)
 
+Allowances = Mapping[Role | None, Allowance]
 
-@dataclass(frozen=True, slots=True)
-class Allowance:
-    maximum: int  # points a full bucket holds
-    restore_rate: int  # points restored each second
-
-    def __post_init__(self) -> None:
-        if self.maximum < 1 or self.restore_rate < 1:
-            raise ValueError("a budget holds and restores at least one point")
-
-
-ALLOWANCES: dict[Role | None, Allowance] = {
+ALLOWANCES: Allowances = {
     None: Allowance(1000, 50),  # anonymous callers, by client address; buyers with an order token
     Role.STOREFRONT: Allowance(1000, 50),
     Role.PARTNER: Allowance(2000, 100),
     Role.ADMIN: Allowance(10_000, 500),
 }
+_NAMES: Mapping[str, Role | None] = {"anonymous": None, **{role.value.lower(): role for role in Role}}
 
 
-def allowance_of(principal: Principal, override: Allowance | None = None) -> Allowance:
+def allowance_of(principal: Principal, allowances: Allowances = ALLOWANCES) -> Allowance:
     """A key's own allowance where an operator set one, else its role's."""
-    if override is not None:
-        return override
+    if principal.allowance is not None and principal.order_number is None:
+        return principal.allowance
     # A buyer's order token says which order, not who: it is budgeted like any anonymous caller.
-    return ALLOWANCES[None if principal.order_number is not None else principal.role]
+    return allowances[None if principal.order_number is not None else principal.role]
+
+
+def check_allowance(maximum: int, restore_rate: int) -> str | None:
+    """Why an allowance an operator asked for cannot be given, or None."""
+    if not 1 <= maximum <= MAX_ALLOWANCE.maximum:
+        return f"maximum must be between 1 and {MAX_ALLOWANCE.maximum}"
+    if not 1 <= restore_rate <= min(maximum, MAX_ALLOWANCE.restore_rate):
+        return "restoreRate must be at least 1 and at most the maximum"
+    return None
+
+
+def parse_allowances(text: str) -> dict[Role | None, Allowance]:
+    """Role budgets from configuration, e.g. `anonymous=600/20,partner=4000/200`; roles not
+    named keep their defaults. Raises ValueError naming what is wrong."""
+    found = dict(ALLOWANCES)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, figures = item.partition("=")
+        maximum, _, rate = figures.partition("/")
+        if name.strip().lower() not in _NAMES or not maximum.strip().isdigit() or not rate.strip().isdigit():
+            raise ValueError(f"budget {item!r}: expected role=maximum/restoreRate, role one of {', '.join(_NAMES)}")
+        problem = check_allowance(int(maximum), int(rate))
+        if problem:
+            raise ValueError(f"budget {item!r}: {problem}")
+        found[_NAMES[name.strip().lower()]] = Allowance(int(maximum), int(rate))
+    return found
 
 
 def bucket_of(principal: Principal, client_ip: str | None) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy import select
 
+from domain.access import Allowance, may_read_channel_private
 from domain.access import Role as RoleValue
-from domain.access import may_read_channel_private
+from domain.admission import check_allowance
 from models import ApiKey as ApiKeyRow
 from models import Channel as ChannelRow
 from schema.context import Info
@@ -28,6 +29,19 @@ class CreateApiKeyInput:
 class CreateApiKeyPayload:
     api_key: ApiKey | None
     secret: str | None = strawberry.field(description="The key itself: shown this once, never again.")
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="A key's own budget; both null: its role's budget again.")
+class SetApiKeyBudgetInput:
+    id: strawberry.ID
+    maximum: int | None = strawberry.field(default=None, description="Points a full bucket holds.")
+    restore_rate: int | None = strawberry.field(default=None, description="Points restored each second.")
+
+
+@strawberry.type
+class SetApiKeyBudgetPayload:
+    api_key: ApiKey | None
     user_errors: list[UserError]
 
 
@@ -74,6 +88,28 @@ class KeysMutation:
         if row is not None:
             await info.context.authenticator.revoked(row.prefix)
         return RevokeApiKeyPayload(api_key=ApiKey.from_model(row, channel) if row else None, user_errors=[])
+
+    @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Give a key its own budget of query cost, or its role's again.")
+    async def set_api_key_budget(self, info: Info, input: SetApiKeyBudgetInput) -> SetApiKeyBudgetPayload:
+        pk = decode_pk(input.id, "ApiKey")
+        if (input.maximum is None) != (input.restore_rate is None):
+            problem = UserError(field="restoreRate", message="give both maximum and restoreRate, or neither", code="INVALID_BUDGET")
+            return SetApiKeyBudgetPayload(api_key=None, user_errors=[problem])
+        allowance = None
+        if input.maximum is not None and input.restore_rate is not None:
+            reason = check_allowance(input.maximum, input.restore_rate)
+            if reason is not None:
+                field = "maximum" if reason.startswith("maximum") else "restoreRate"
+                return SetApiKeyBudgetPayload(api_key=None, user_errors=[UserError(field=field, message=reason, code="INVALID_BUDGET")])
+            allowance = Allowance(input.maximum, input.restore_rate)
+        async with info.context.uow() as uow:
+            if not await keys.set_budget(uow.session, pk, allowance):
+                problem = UserError(field="id", message="no such active key", code="NOT_FOUND")
+                return SetApiKeyBudgetPayload(api_key=None, user_errors=[problem])
+            row, channel = await _key_with_channel(uow.session, pk) or (None, None)
+        assert row is not None
+        await info.context.authenticator.changed(row.prefix)
+        return SetApiKeyBudgetPayload(api_key=ApiKey.from_model(row, channel), user_errors=[])
 
 
 @strawberry.type

@@ -25,7 +25,7 @@ const STOCK = `subscription Stock($channel: String!) {
 }`;
 const CHANNELS = `query Channels { channels { code name currency } }`;
 const CATALOG = `query Catalog($channel: String!, $after: String) {
-  products(channel: $channel, first: 100, after: $after) {
+  products(channel: $channel, first: 50, after: $after) {
     edges { node { skus { id code name stock { available reserved } } } }
     pageInfo { hasNextPage endCursor }
   }

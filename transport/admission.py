@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from graphql import DocumentNode, GraphQLSchema, OperationDefinitionNode
 
-from domain.access import Principal
-from domain.admission import MAX_QUERY_COST, Allowance, allowance_of, bucket_of
+from domain.access import Allowance, Principal
+from domain.admission import ALLOWANCES, MAX_QUERY_COST, Allowances, allowance_of, bucket_of
 from schema.errors import ErrorCode
 from services.access.budgets import Budgets
 from transport.cost import QueryCost
@@ -64,7 +64,9 @@ class Refused(Exception):
 
 class Admission:
     def __init__(self, schema: GraphQLSchema, budgets: Budgets | None, *, max_cost: int = MAX_QUERY_COST,
-                 default_page_size: int = 20, max_page_size: int = 100, cache_size: int = 1024) -> None:
+                 default_page_size: int = 20, max_page_size: int = 100, cache_size: int = 1024,
+                 allowances: Allowances = ALLOWANCES) -> None:
+        self._allowances = allowances
         self.cost = QueryCost(schema, default_page_size=default_page_size, max_page_size=max_page_size)
         self.budgets = budgets
         self.max_cost = max_cost
@@ -84,10 +86,9 @@ class Admission:
             self._requested.put(key, found)
         return found
 
-    async def admit(self, requested: int, principal: Principal, client_ip: str | None,
-                    override: Allowance | None = None) -> Admitted:
+    async def admit(self, requested: int, principal: Principal, client_ip: str | None) -> Admitted:
         """Let the operation in, having drawn its cost from the caller's bucket, or raise Refused."""
-        allowance = allowance_of(principal, override)
+        allowance = allowance_of(principal, self._allowances)
         if requested > self.max_cost:
             cost = Admitted(requested, allowance, None, allowance.maximum).extension(0)
             raise Refused(

@@ -67,6 +67,11 @@ class Authenticator:
         self.forget_local(prefix)
         await self._broker.publish(KEYS_REVOKED, prefix.encode())
 
+    async def changed(self, prefix: str) -> None:
+        """Call after a key's settings (its budget) change: every process reads it again.
+        The same announcement as a revocation: both mean "forget what you verified"."""
+        await self.revoked(prefix)
+
     async def follow(self) -> None:
         """Forget revoked keys as revocations are announced, in this process or another."""
         await follow(self._broker, KEYS_REVOKED, lambda prefix: self.forget_local(prefix.decode()),

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from domain.admission import Allowance, Throttle, refill
+from domain.access import Allowance
+from domain.admission import Throttle, refill
 
 
 class Budgets(Protocol):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.access import Principal, Role
+from domain.access import Allowance, Principal, Role
 from models import ApiKey, Channel
 from services.core.database import rows_changed
 
@@ -79,7 +79,23 @@ async def verify_key(session: AsyncSession, plaintext: str) -> Principal | None:
     key, channel = found
     if key.revoked_at is not None or not hmac.compare_digest(key.digest, _digest(plaintext)):
         return None
-    return Principal(role=key.role, channel=channel, key_prefix=key.prefix)
+    allowance = None
+    if key.budget_maximum is not None and key.budget_restore_rate is not None:
+        allowance = Allowance(key.budget_maximum, key.budget_restore_rate)
+    return Principal(role=key.role, channel=channel, key_prefix=key.prefix, allowance=allowance)
+
+
+async def set_budget(session: AsyncSession, key_id: int, allowance: Allowance | None) -> bool:
+    """Give an active key its own budget, or (None) its role's again. False: no such active key."""
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(
+            budget_maximum=allowance.maximum if allowance else None,
+            budget_restore_rate=allowance.restore_rate if allowance else None,
+        )
+    )
+    return bool(rows_changed(result))
 
 
 async def revoke_key(session: AsyncSession, key_id: int) -> bool:

@@ -23,7 +23,7 @@ from tests.e2e.shop import (
     shop_settings,
     stock_shop,
 )
-from tests.support import TEST_REDIS_URL, require_redis
+from tests.support import TEST_REDIS_URL, require_redis, without_cost
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,7 @@ async def _gql(server: Server, query: str, variables: dict[str, Any], key: str |
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         answer = await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
     assert answer.status_code == 200, answer.text
-    return answer.json()
+    return without_cost(answer.json())
 
 
 @contextlib.asynccontextmanager

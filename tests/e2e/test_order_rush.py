@@ -55,6 +55,7 @@ CANCEL = """
 mutation Cancel($id: ID!) { cancelOrder(orderId: $id) { order { status } userErrors { code } } }
 """
 TOP_UP = {"phone": "13800138000", "rechargeAccount": "qq:10001"}
+from tests.support import without_cost
 
 
 @dataclass
@@ -108,7 +109,7 @@ async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any], ke
         headers["authorization"] = f"Bearer {key}"
     response = await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
     assert response.status_code == 200, response.text
-    return response.json()
+    return without_cost(response.json())
 
 
 async def place(http: httpx.AsyncClient, given: dict[str, Any]) -> dict[str, Any]:

@@ -37,14 +37,14 @@ def actual(query: str, data: dict[str, Any]) -> int:
         # A connection costs 2, and its edges multiply by `first`; money and stock are values.
         ('{ products(channel: "web", first: 5) { edges { node { id name } } pageInfo { hasNextPage } } }', 2 + 5 * 1),
         ('{ products(channel: "web", first: 5) { edges { node { skus { price { amount } stock { available } } } } } }',
-         2 + 5 * (1 + 10 * 1)),
+         2 + 5 * (1 + 5 * 1)),
         # Without `first`, the page the field would serve by default.
         ('{ products(channel: "web") { edges { node { id } } } }', 2 + 20 * 1),
         # A page larger than any field serves counts as the largest: the field names the error.
         ('{ products(channel: "web", first: 1000) { edges { node { id } } } }', 2 + 100 * 1),
         # Nested lists multiply.
         ('{ products(channel: "web", first: 10) { edges { node { skus { product { skus { code } } } } } } }',
-         2 + 10 * (1 + 10 * (1 + 1 + 10 * 1))),
+         2 + 10 * (1 + 5 * (1 + 1 + 5 * 1))),
         # A mutation's root field costs 10, then its selection as usual.
         ('mutation { cancelOrder(orderId: "T3JkZXI6MQ==") { order { lines { quantity } } userErrors { code } } }',
          10 + 1 + 10 * 1),
@@ -67,14 +67,14 @@ def test_fragments_count_where_they_may_apply_and_a_spread_cycle_counts_once() -
     query { node(id: "UHJvZHVjdDox") { ...P ... on Sku { code product { name } } } }
     fragment P on Product { skus { code } }
     """
-    # node is an object (1); Product's fragment costs 10, Sku's 1: the larger applies.
-    assert requested(query) == 1 + 10
+    # node is an object (1); Product's fragment costs 5 (five SKUs), Sku's 1: the larger applies.
+    assert requested(query) == 1 + 5
 
 
 def test_aliases_each_pay_for_their_own_selection() -> None:
     one = '{ products(channel: "web", first: 100) { edges { node { skus { product { skus { code } } } } } } }'
     thirty = "{ " + " ".join(f"a{i}: " + one[2:-2] for i in range(30)) + " }"
-    assert requested(thirty) == 30 * requested(one) > 300_000
+    assert requested(thirty) == 30 * requested(one) > 100_000
 
 
 def test_the_actual_cost_counts_what_came_back() -> None:
@@ -83,7 +83,7 @@ def test_the_actual_cost_counts_what_came_back() -> None:
         {"node": {"name": "a", "skus": [{"code": "a1"}, {"code": "a2"}]}},
         {"node": {"name": "b", "skus": []}},
     ]}}
-    assert (requested(query), actual(query, data)) == (2 + 50 * (1 + 10), 2 + (1 + 2) + (1 + 0))
+    assert (requested(query), actual(query, data)) == (2 + 50 * (1 + 5), 2 + (1 + 2) + (1 + 0))
 
 
 def test_a_null_object_costs_only_itself() -> None:
