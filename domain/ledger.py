@@ -27,14 +27,18 @@ class Account(enum.Enum):
     MARGIN = "MARGIN"
     # A B2B channel's prepaid balance with us (credit-normal, per channel).
     PREPAID = "PREPAID"
-    # The platform's bank: the other side of top-ups and supplier deposits (debit-normal).
+    # The platform's bank: the other side of top-ups, supplier deposits and payments held
+    # for refund (debit-normal).
     BANK = "BANK"
+    # Payments received that no order could use, owed back to their payers until the refund
+    # is paid (credit-normal, per channel): a liability, like a prepaid balance.
+    REFUNDS_PAYABLE = "REFUNDS_PAYABLE"
 
 
 # +1 where the balance is the sum of the entries, -1 where it is minus the sum.
 NORMAL_SIGN = {
     Account.CHANNEL: 1, Account.SUPPLIER: 1, Account.BANK: 1,
-    Account.COMMISSION: -1, Account.MARGIN: -1, Account.PREPAID: -1,
+    Account.COMMISSION: -1, Account.MARGIN: -1, Account.PREPAID: -1, Account.REFUNDS_PAYABLE: -1,
 }
 
 
@@ -47,6 +51,7 @@ class Kind(enum.Enum):
     PREPAID_REFUND = "PREPAID_REFUND"
     TOP_UP = "TOP_UP"
     SUPPLIER_DEPOSIT = "SUPPLIER_DEPOSIT"
+    UNUSABLE_PAYMENT = "UNUSABLE_PAYMENT"
 
 
 SETTLED_KINDS = (Kind.DELIVERY, Kind.REFUND)
@@ -126,6 +131,11 @@ def top_up(amount: Money) -> list[Posting]:
 
 def supplier_deposit(amount: Money) -> list[Posting]:
     return balanced([Posting(Account.SUPPLIER, amount), Posting(Account.BANK, -amount)])
+
+
+def unusable_payment(amount: Money) -> list[Posting]:
+    """A payment no order could use: the money is in, and owed back to the payer."""
+    return balanced([Posting(Account.BANK, amount), Posting(Account.REFUNDS_PAYABLE, -amount)])
 
 
 def balance(account: Account, entries: list[Money], currency: str = "CNY") -> Money:

@@ -81,8 +81,10 @@ class Totals:
     """A statement's figures. gross = supplier_cost + commission + margin (of the deliveries).
 
     `refunds` is the gross refunded; refunded cost and commission come back with it.
-    `net` for a channel: what it remits to us, gross − refunds − (commission − refunded
-    commission). For a supplier: what its deliveries cost us, cost − refunded cost.
+    `prepaid` is the part of gross − refunds a channel already paid from its prepaid balance.
+    `net` for a channel: what is still owed, gross − refunds − (commission − refunded
+    commission) − prepaid; positive, the channel owes us; negative, we owe the channel.
+    For a supplier: what its deliveries cost us, cost − refunded cost.
     """
 
     gross: Money
@@ -90,14 +92,17 @@ class Totals:
     commission: Money
     margin: Money
     refunds: Money
+    prepaid: Money
     net: Money
     order_count: int
 
 
-def net_of(party: Party, channel_fen: int, commission_fen: int, supplier_fen: int) -> int:
-    """`net` from the sums of a statement's entries on each account (debit positive)."""
+def net_of(party: Party, channel_fen: int, commission_fen: int, supplier_fen: int, prepaid_fen: int = 0) -> int:
+    """`net` from the sums of a statement's entries on each account (debit positive) and what
+    the channel paid for them in advance from its balance."""
     if party is Party.CHANNEL:
-        return channel_fen + commission_fen  # receivable less the commission it keeps
+        # The receivable less the commission it keeps, less what its balance already paid.
+        return channel_fen + commission_fen - prepaid_fen
     return -supplier_fen
 
 

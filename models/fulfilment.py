@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -108,7 +108,11 @@ class TopUpTask(Base):
 
 
 class SupplierAttempt(Base):
-    """Every exchange with a supplier about a top-up: submit, query or callback."""
+    """Every exchange with a supplier about a top-up: submit, query or callback.
+
+    Recorded whether or not it moved the task: an answer that arrives after a callback (or
+    another worker) already decided the task is kept with `applied` false, never dropped.
+    """
 
     __tablename__ = "supplier_attempt"
 
@@ -120,6 +124,7 @@ class SupplierAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     supplier_reference: Mapped[str | None] = mapped_column(String(128))
     message: Mapped[str] = mapped_column(String(500), default="")
+    applied: Mapped[bool] = mapped_column(default=True, server_default=true())
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -127,9 +132,10 @@ class Refund(Base):
     """Money owed back to a buyer, written with the transition that decided it.
 
     `key` makes it once only: `order:<id>` for lines that could not be fulfilled,
-    `late-payment:<reference>` for a payment that arrived after the order expired.
-    Status CREDITED (a prepaid balance was credited back here) or REQUESTED (recorded
-    for the payment provider).
+    `payment:<order id>:<reference>` for a payment the order could not use (it had expired,
+    was cancelled, rejected, held for review, or was paid already with another payment).
+    `reference` is the payment it returns. Status CREDITED (a prepaid balance was credited
+    back here) or REQUESTED (recorded for the payment provider).
     """
 
     __tablename__ = "refund"
@@ -141,6 +147,7 @@ class Refund(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(500))
+    reference: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -34,6 +34,7 @@ class SettlementStatement(Base):
     commission_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     margin_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     refunds_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    prepaid_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     net_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     order_count: Mapped[int] = mapped_column(default=0)
     generated_at: Mapped[datetime] = mapped_column(default=utcnow)

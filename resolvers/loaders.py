@@ -19,6 +19,7 @@ from models import (
     OrderEvent,
     OrderLine,
     Product,
+    Refund,
     RiskVerdict,
     Sku,
     Supplier,
@@ -27,6 +28,7 @@ from services.catalog import reads as catalog
 from services.core.database import Database
 from services.inventory import quotas, stock
 from services.orders import reads as order_reads
+from services.payments import refunds
 from services.pricing import prices as pricing
 from services.risk import reads as risk_reads
 
@@ -135,6 +137,11 @@ class Loaders:
     @cached_property
     def events_by_order(self) -> DataLoader[int, list[OrderEvent]]:
         return _batched(self._db, order_reads.events_of_orders, list, primary=True)
+
+    @cached_property
+    def refunds_by_order(self) -> DataLoader[int, list[Refund]]:
+        # From the primary: a payment owed back is on the order in the answer to payOrder.
+        return _batched(self._db, refunds.of_orders, list, primary=True)
 
     @cached_property
     def verdict_by_order(self) -> DataLoader[int, RiskVerdict | None]:

@@ -21,6 +21,7 @@ from schema.permissions import HasKey
 from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_info, page_size
 from services.core.events import stock_event
 from services.orders import lifecycle, placing, reads
+from services.payments import receipts
 
 
 @strawberry.input
@@ -117,7 +118,11 @@ class OrderMutation:
         token = info.context.authenticator.tokens.issue(placed.order.number)
         return PlaceOrderPayload(order=Order.from_model(placed.order, ChannelScope.of(channel)), access_token=token, user_errors=[])
 
-    @strawberry.mutation(permission_classes=[HasKey], description="Record a payment: operators, or the order channel's partner.")
+    @strawberry.mutation(permission_classes=[HasKey], description=(
+        "Record a payment: operators, or the order channel's partner. A payment the order cannot take "
+        "(expired, cancelled, rejected, in review, paid otherwise) is owed back: REFUND_REQUESTED, and "
+        "a Refund on Order.refunds."
+    ))
     async def pay_order(self, info: Info, order_id: strawberry.ID, payment_reference: str) -> PayOrderPayload:
         principal = info.context.principal
         pk = decode_pk(order_id, "Order", field="orderId")
@@ -128,8 +133,10 @@ class OrderMutation:
             row, channel = found
             if not (principal.is_admin or principal.role is Role.PARTNER):
                 raise Forbidden("payments are recorded by operators and partners")
-            outcome = await lifecycle.pay(uow, row, payment_reference, actor=principal.actor, now=info.context.now)
-        return _payload(PayOrderPayload, outcome, ChannelScope.of(channel), "orderId")
+            # A payment the order cannot take is owed back (REFUND_REQUESTED, on Order.refunds).
+            receipt = await receipts.receive(uow, row, payment_reference, amount_fen=row.total_fen,
+                                             actor=principal.actor, now=info.context.now)
+        return _payload(PayOrderPayload, receipt.outcome, ChannelScope.of(channel), "orderId")
 
     @strawberry.mutation(description="Cancel an unpaid order and release its stock: the buyer, the channel's partner, or an operator.")
     async def cancel_order(self, info: Info, order_id: strawberry.ID) -> CancelOrderPayload:

@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 
 from domain import orders as domain
 from domain import risk as risk_domain
-from domain.access import may_read_risk
+from domain.access import may_read_order, may_read_risk
 from models import orders as rows
 from models import risk as risk_rows
 from schema.catalog import Sku, load_skus
@@ -26,6 +26,7 @@ from schema.fulfilment import (
     line_reveals,
 )
 from schema.money import Money
+from schema.payments import Refund
 from schema.relay import Node, PageInfo, encode_id
 from schema.risk import RiskDecision
 
@@ -141,6 +142,14 @@ class Order(Node):
             return None
         row = await info.context.loaders.verdict_by_order.load(self._row.id)
         return RiskVerdict.from_model(row, self._scope.code or "") if row else None
+
+    @strawberry.field(description=(
+        "Money owed back for this order, oldest first: operators, the channel's partner and the buyer."
+    ))
+    async def refunds(self, info: Info) -> list[Refund]:
+        if not may_read_order(info.context.principal, self._scope.code or "", self._row.number):
+            return []
+        return [Refund.from_model(row) for row in await info.context.loaders.refunds_by_order.load(self._row.id)]
 
     @strawberry.field(description="The audit trail, oldest first.")
     async def events(self, info: Info) -> list[OrderEvent]:

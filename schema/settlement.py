@@ -37,8 +37,13 @@ class SettlementTotals:
     commission: Money = strawberry.field(description="The channel's commission at its rate, rounded once per line.")
     margin: Money = strawberry.field(description="The platform's margin: gross − cost − commission; may be negative.")
     refunds: Money = strawberry.field(description="Gross refunded; refunded cost and commission come back with it.")
+    prepaid: Money = strawberry.field(description=(
+        "A channel: the part of gross − refunds it already paid from its prepaid balance (a refund of a "
+        "line paid from the balance went back to the balance). A supplier: 0."
+    ))
     net: Money = strawberry.field(description=(
-        "A channel: what it remits, gross − refunds − (commission − refunded commission). "
+        "What is still owed. A channel: gross − refunds − (commission − refunded commission) − prepaid; "
+        "positive, the channel owes it; negative, it is owed to the channel. "
         "A supplier: what its deliveries cost, supplier cost − refunded cost."
     ))
     order_count: int = strawberry.field(description="Orders with a line delivered in the statement.")
@@ -148,7 +153,8 @@ class SettlementStatement(Node):
 
         totals = SettlementTotals(
             gross=money(row.gross_fen), supplier_cost=money(row.cost_fen), commission=money(row.commission_fen),
-            margin=money(row.margin_fen), refunds=money(row.refunds_fen), net=money(row.net_fen),
+            margin=money(row.margin_fen), refunds=money(row.refunds_fen), prepaid=money(row.prepaid_fen),
+            net=money(row.net_fen),
             order_count=row.order_count,
         )
         return cls(

@@ -24,9 +24,10 @@ _STATUS = {
     payments.Result.PAID: 200,
     payments.Result.ALREADY_PAID: 200,
     payments.Result.DUPLICATE: 200,
+    # Accepted: the payment is recorded as owed back, so the provider must stop retrying.
+    payments.Result.REFUND_REQUESTED: 200,
     payments.Result.UNKNOWN_ORDER: 404,
     payments.Result.AMOUNT_MISMATCH: 422,
-    payments.Result.REFUSED: 409,
 }
 
 
@@ -73,15 +74,20 @@ class PaymentWebhook:
         async with UnitOfWork(self._db, self._broker, self._on_event) as uow:
             handled = await payments.apply(uow, notification, now=now)
         # Logged after commit, and only the id and the order number: never amounts or secrets.
-        level = logging.INFO if _STATUS[handled.result] == 200 else logging.WARNING
+        # A payment owed back is a warning: an operator will see money go out again.
+        status = _STATUS[handled.result]
+        owed_back = handled.result is payments.Result.REFUND_REQUESTED
+        level = logging.INFO if status == 200 and not owed_back else logging.WARNING
         log.log(
             level, "payment notification %s for order %s: %s",
             notification.id, notification.order_number, handled.code or handled.result.value,
         )
-        status = _STATUS[handled.result]
         if status != 200:
             return _error(status, handled.code, handled.message)
-        return JSONResponse({"status": handled.result.value, "orderNumber": notification.order_number})
+        answer = {"status": handled.result.value, "orderNumber": notification.order_number}
+        if handled.message:
+            answer["message"] = handled.message
+        return JSONResponse(answer)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

@@ -42,6 +42,7 @@ log = logging.getLogger("quanyi.topup")
 
 NEW, SUBMITTING, PENDING, SUCCEEDED, FAILED, CANCELLED = "NEW", "SUBMITTING", "PENDING", "SUCCEEDED", "FAILED", "CANCELLED"
 OPEN = (NEW, SUBMITTING, PENDING)
+SKIP = "SKIP"  # a supplier passed over for want of connection settings: nothing was exchanged
 AWAITING = (SUBMITTING, PENDING)
 
 
@@ -139,7 +140,7 @@ class TopUps:
         `announced`: the task is SUBMITTING by our committed mark and not sent yet."""
         adapter = await self._registry.adapter(supplier.id)
         if adapter is None:
-            return await self._record(task, supplier.id, "SKIP", Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
+            return await self._record(task, supplier.id, SKIP, Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
         if task.status == NEW or announced:
             # Announced before it is sent: after a crash the task is queried, never resent blindly.
             if not announced and not await self._conditional(task, _submitting(supplier, now), now):
@@ -160,7 +161,7 @@ class TopUps:
     async def _record(self, task: TopUpTask, supplier_id: int, action: str, result: Result, now: datetime) -> bool:
         values = transition(task, result, now)
         async with self._db.sessions() as session, session.begin():
-            changed = await apply(session, task.id, supplier_id, action, result, values, now,
+            changed = await apply(session, task.id, task.request_id, supplier_id, action, result, values, now,
                                   statuses=(task.status,), checks=task.checks)
         if changed:
             _moved(task, values, now)
@@ -226,11 +227,12 @@ def transition(task: TopUpTask, result: Result, now: datetime) -> dict[str, obje
 
 
 async def apply(
-    session: AsyncSession, task_id: int, supplier_id: int, action: str, result: Result, values: dict[str, object],
-    now: datetime, *, statuses: tuple[str, ...], checks: int | None,
+    session: AsyncSession, task_id: int, request_id: str, supplier_id: int, action: str, result: Result,
+    values: dict[str, object], now: datetime, *, statuses: tuple[str, ...], checks: int | None,
 ) -> bool:
     """Move the task if it is still as expected, record the exchange, and on success take the
-    counter stock. Returns False (nothing written) when the task moved on meanwhile."""
+    counter stock. Returns False when the task moved on meanwhile: the exchange is recorded
+    all the same (not applied), since it happened; only a SKIP, which exchanged nothing, is not."""
     conditions = [TopUpTask.id == task_id, TopUpTask.status.in_(statuses)]
     if checks is not None:
         conditions.append(TopUpTask.checks == checks)
@@ -241,20 +243,31 @@ async def apply(
             update(TopUpTask)
             .where(*conditions)
             .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
-            .returning(TopUpTask.line_id, TopUpTask.sku_id, TopUpTask.request_id)
+            .returning(TopUpTask.line_id, TopUpTask.sku_id)
             .execution_options(synchronize_session=False)
         )
     ).one_or_none()
+    if task is None and action == SKIP:
+        return False
+    await record_exchange(session, task_id, request_id, supplier_id, action, result, now, applied=task is not None)
     if task is None:
         return False
-    await session.execute(insert(SupplierAttempt.__table__).values(
-        task_id=task_id, supplier_id=supplier_id, request_id=task.request_id, action=action,
-        outcome=result.outcome.value, supplier_reference=result.supplier_reference, message=result.message[:500], at=now,
-    ))
     if values.get("status") == SUCCEEDED:
         await _take_counter(session, task.line_id, task.sku_id)
-    log.info("top-up %s %s at supplier %s: %s", task.request_id, action.lower(), supplier_id, result.outcome.value)
     return True
+
+
+async def record_exchange(
+    session: AsyncSession, task_id: int, request_id: str, supplier_id: int, action: str, result: Result,
+    now: datetime, *, applied: bool,
+) -> None:
+    """The audit row of one exchange with a supplier, in the caller's transaction."""
+    await session.execute(insert(SupplierAttempt.__table__).values(
+        task_id=task_id, supplier_id=supplier_id, request_id=request_id, action=action, outcome=result.outcome.value,
+        supplier_reference=result.supplier_reference, message=result.message[:500], applied=applied, at=now,
+    ))
+    log.info("top-up %s %s at supplier %s: %s%s", request_id, action.lower(), supplier_id, result.outcome.value,
+             "" if applied else " (not applied: the task had moved on)")
 
 
 async def _take_counter(session: AsyncSession, line_id: int, sku_id: int) -> None:
@@ -281,13 +294,17 @@ async def _take_counter(session: AsyncSession, line_id: int, sku_id: int) -> Non
 
 async def apply_callback(session: AsyncSession, supplier_id: int, result: Result, now: datetime) -> int | None:
     """A verified callback's outcome; returns the order to wake, or None when it changed
-    nothing (a repeated callback, a task already decided, or not this supplier's task)."""
-    if result.outcome not in (Outcome.SUCCEEDED, Outcome.FAILED):
-        return None  # PENDING tells us nothing new
+    nothing (a repeated callback, a task already decided, PENDING, or not this supplier's
+    task). Every callback about a task we know is recorded, applied or not."""
     task = await session.scalar(select(TopUpTask).where(TopUpTask.request_id == result.request_id))
-    if task is None or task.supplier_id != supplier_id:
+    if task is None:
+        log.warning("supplier %s called back about unknown top-up %s", supplier_id, result.request_id)
         return None
-    if not await apply(session, task.id, supplier_id, "CALLBACK", result, transition(task, result, now), now,
-                       statuses=AWAITING, checks=None):
+    if result.outcome not in (Outcome.SUCCEEDED, Outcome.FAILED):
+        # PENDING tells us nothing new.
+        await record_exchange(session, task.id, task.request_id, supplier_id, "CALLBACK", result, now, applied=False)
+        return None
+    if not await apply(session, task.id, task.request_id, supplier_id, "CALLBACK", result, transition(task, result, now),
+                       now, statuses=AWAITING, checks=None):
         return None
     return await session.scalar(select(OrderLine.order_id).where(OrderLine.id == task.line_id))

@@ -1,8 +1,9 @@
 """Payment notifications from the payment provider: verified, checked, applied once.
 
 A notification is signed with HMAC-SHA256 over `"{timestamp}.{raw body}"`. It pays its
-order in the same transaction that records its id, so the unique notification id
-decides between a delivery and its replays, however many arrive at once.
+order, or is owed back when the order cannot take it (services/payments/receipts.py), in
+the same transaction that records its id, so the unique notification id decides between a
+delivery and its replays, however many arrive at once.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from domain.money import Money, MoneyError
 from domain.orders import OrderStatus
 from models import Order, PaymentNotification
 from services.core.unit_of_work import UnitOfWork
-from services.orders import lifecycle
-from services.payments import refunds
+from services.payments import receipts
 
 SIGNATURE_SCHEME = "v1"
 MAX_SIGNATURES = 4
@@ -122,9 +122,9 @@ class Result(enum.Enum):
     PAID = "paid"
     ALREADY_PAID = "already_paid"  # the order was paid with this reference before: harmless
     DUPLICATE = "duplicate"  # this notification id was applied before: nothing changes
+    REFUND_REQUESTED = "refund_requested"  # accepted, but the order cannot take it: owed back
     UNKNOWN_ORDER = "unknown_order"
     AMOUNT_MISMATCH = "amount_mismatch"
-    REFUSED = "refused"  # the order cannot be paid: expired, cancelled, paid otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,14 +135,15 @@ class Handled:
 
 
 async def apply(uow: UnitOfWork, notification: Notification, *, now: datetime) -> Handled:
-    """Pay the notification's order and record the notification, both or neither."""
+    """Pay the notification's order, or owe the payment back, and record the notification:
+    all or nothing."""
     session = uow.session
     seen = await session.scalar(
         select(PaymentNotification.id).where(PaymentNotification.notification_id == notification.id)
     )
     if seen is not None:
         return Handled(Result.DUPLICATE)
-    # Locked: concurrent deliveries for one order queue here instead of racing to pay.
+    # Locked: concurrent deliveries for one order, and its cancel or expiry, queue here.
     order = await session.scalar(
         select(Order)
         .where(Order.number == notification.order_number)
@@ -154,21 +155,9 @@ async def apply(uow: UnitOfWork, notification: Notification, *, now: datetime) -
     if not _pays_exactly(notification, order):
         return Handled(Result.AMOUNT_MISMATCH, "AMOUNT_MISMATCH", "the amount or currency is not the order's total")
     was_pending = order.status is OrderStatus.PENDING_PAYMENT
-    outcome = await lifecycle.pay(
-        uow, order, notification.payment_reference, actor=notification.actor, now=now
+    receipt = await receipts.receive(
+        uow, order, notification.payment_reference, amount_fen=order.total_fen, actor=notification.actor, now=now,
     )
-    if outcome.error_code == "ORDER_EXPIRED":
-        # The money arrived for an order that no longer exists to fulfil: owed back, once
-        # per payment reference however often the notification is redelivered.
-        await refunds.record(
-            session, order, key=f"late-payment:{order.id}:{notification.payment_reference}"[:160], line_ids=[],
-            amount_fen=order.total_fen, reason="paid after the order expired", now=now,
-            reference=notification.payment_reference,
-        )
-    if outcome.error_code is not None:
-        # Not recorded: a redelivery gets the same answer. An expiry found on the way
-        # is committed all the same; the order really is over.
-        return Handled(Result.REFUSED, outcome.error_code, outcome.message)
     session.add(PaymentNotification(notification_id=notification.id, order_id=order.id, received_at=now))
     try:
         await session.flush()
@@ -176,6 +165,9 @@ async def apply(uow: UnitOfWork, notification: Notification, *, now: datetime) -
         # A concurrent delivery of the same notification committed first; ours changes nothing.
         await uow.rollback()
         return Handled(Result.DUPLICATE)
+    if receipt.owed_back:
+        # Accepted all the same: the money is recorded, and the provider must stop retrying.
+        return Handled(Result.REFUND_REQUESTED, receipts.REFUND_REQUESTED, receipt.outcome.message)
     return Handled(Result.PAID if was_pending else Result.ALREADY_PAID)
 
 

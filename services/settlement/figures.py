@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.ledger import SETTLED_KINDS, Account, Kind
 from domain.settlement import Party, StatementStatus, net_of
@@ -65,6 +66,20 @@ def figures_columns() -> list[Any]:
     ]
 
 
+def prepaid_column(statement: SettlementStatement) -> Any:
+    """What the channel paid in advance from its prepaid balance for the statement's lines:
+    the gross of its delivered lines less the refunds of lines of orders it paid from the
+    balance (a refund puts that money back on the balance). Suppliers prepay nothing."""
+    if statement.party is not Party.CHANNEL:
+        return literal(0)
+    payment = aliased(LedgerEntry)
+    paid_from_balance = select(payment.order_id).where(
+        payment.channel_id == statement.party_id, payment.kind == Kind.PREPAID_PAYMENT, payment.account == Account.PREPAID,
+    )
+    prepaid = and_(E.account == Account.CHANNEL, E.order_id.in_(paid_from_balance))
+    return func.coalesce(func.sum(E.amount_fen).filter(prepaid), 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Sums:
     gross: int
@@ -74,13 +89,14 @@ class Sums:
     refunds: int
     refunded_cost: int
     refunded_commission: int
+    prepaid: int
     order_count: int
 
     def net(self, party: Party) -> int:
         channel = self.gross - self.refunds
         commission = -(self.commission - self.refunded_commission)
         supplier = -(self.cost - self.refunded_cost)
-        return net_of(party, channel, commission, supplier)
+        return net_of(party, channel, commission, supplier, self.prepaid)
 
 
 async def totals(session: AsyncSession, statement: SettlementStatement) -> Sums:
@@ -90,6 +106,7 @@ async def totals(session: AsyncSession, statement: SettlementStatement) -> Sums:
             select(
                 *figures_columns(),
                 _sum(Account.COMMISSION, Kind.REFUND),
+                prepaid_column(statement),
                 func.count(func.distinct(E.order_id)).filter(E.kind == Kind.DELIVERY),
             ).where(*entries_of(statement))
         )
@@ -100,7 +117,8 @@ async def totals(session: AsyncSession, statement: SettlementStatement) -> Sums:
 def store(statement: SettlementStatement, sums: Sums) -> None:
     statement.gross_fen, statement.cost_fen = sums.gross, sums.cost
     statement.commission_fen, statement.margin_fen = sums.commission, sums.margin
-    statement.refunds_fen, statement.net_fen = sums.refunds, sums.net(statement.party)
+    statement.refunds_fen, statement.prepaid_fen = sums.refunds, sums.prepaid
+    statement.net_fen = sums.net(statement.party)
     statement.order_count = sums.order_count
 
 

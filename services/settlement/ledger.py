@@ -127,6 +127,19 @@ async def post_prepaid_refund(session: AsyncSession, line: OrderLine, order: Ord
     return amount
 
 
+async def post_unusable_payment(
+    session: AsyncSession, refund_id: int, order: Order, amount: Money, at: datetime, actor: str
+) -> None:
+    """A payment the order could not use, owed back by refund `refund_id`: a liability
+    (REFUNDS_PAYABLE) until the refund is paid. Once per refund."""
+    transaction_id = await _open(session, f"unusable-payment:{refund_id}", Kind.UNUSABLE_PAYMENT, at, actor)
+    if transaction_id is not None:
+        session.add_all(_entries(
+            transaction_id, Kind.UNUSABLE_PAYMENT, ledger.unusable_payment(amount), at,
+            channel_id=order.channel_id, order_id=order.id,
+        ))
+
+
 async def post_top_up(session: AsyncSession, channel_id: int, amount: Money, reference: str, at: datetime, actor: str) -> bool:
     transaction_id = await _open(session, f"top-up:{channel_id}:{reference}", Kind.TOP_UP, at, actor)
     if transaction_id is None:

@@ -63,6 +63,16 @@ async def _submission(url: str, request_id: str) -> dict[str, Any] | None:
     return next((row for row in rows if row["request_id"] == request_id), None)
 
 
+async def _callbacks_sent(url: str, request_id: str, count: int, seconds: float = 10) -> bool:
+    """Whether the simulator delivered `count` callbacks of `request_id` within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (await _submission(url, request_id) or {}).get("callbacks_sent") != count:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 async def test_top_ups_end_once_whatever_the_supplier_does(tmp_path: Path) -> None:
     key = new_secret_key()
     fast_port, backup_port, gateway_port = free_port(), free_port(), free_port()
@@ -79,14 +89,16 @@ async def test_top_ups_end_once_whatever_the_supplier_does(tmp_path: Path) -> No
             sku = skus["GS-60"]
             try:
                 async with running_gateway(url, key, tmp_path / "gateway.log", env=env, port=gateway_port) as gateway:
-                    # Every callback twice: the second changes nothing.
+                    # Every callback twice: the second changes nothing, and is audited as such.
                     await _control(fast, answer_twice=True)
                     await _buy(gateway.url, admin, sku, "twice")
+                    _, number, _ = await _ended(db, "twice")
+                    assert await _callbacks_sent(fast, number, 2)
                     status, number, attempts = await _ended(db, "twice")
-                    assert (status, [(ids[s], a, o) for s, a, o in attempts]) == (
-                        OrderStatus.DELIVERED, [("sim-fast", "SUBMIT", "PENDING"), ("sim-fast", "CALLBACK", "SUCCEEDED")]
-                    )
-                    assert (await _submission(fast, number) or {})["callbacks_sent"] == 2
+                    assert (status, [(ids[s], a, o) for s, a, o in attempts]) == (OrderStatus.DELIVERED, [
+                        ("sim-fast", "SUBMIT", "PENDING"), ("sim-fast", "CALLBACK", "SUCCEEDED"),
+                        ("sim-fast", "CALLBACK", "SUCCEEDED"),
+                    ])
 
                     # Forged callbacks are refused; the gateway finds the outcome by asking.
                     await _control(fast, answer_twice=False, bad_signature=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +18,8 @@ GOOD_SIGNATURE = "fake-good"
 class FakeSupplier:
     """`answers` are the outcomes of successive submits (then `default`); a submit recorded as
     PENDING or SUCCEEDED is what `query` reports; UNKNOWN submits that never "arrived" (listed
-    in `lost`) make `query` say NOT_FOUND."""
+    in `lost`) make `query` say NOT_FOUND. `before_answering`, when set, runs inside a submit
+    after the supplier took the request and before it answers (a callback sent that early)."""
 
     code: str
     answers: list[Outcome] = field(default_factory=list)
@@ -27,12 +28,15 @@ class FakeSupplier:
     submissions: list[TopUp] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
     known: dict[str, Outcome] = field(default_factory=dict)
+    before_answering: Callable[[TopUp], Awaitable[None]] | None = None
 
     async def submit(self, topup: TopUp) -> Result:
         self.submissions.append(topup)
         outcome = self.answers.pop(0) if self.answers else self.default
         if outcome is not Outcome.UNKNOWN:
             self.known[topup.request_id] = outcome
+        if self.before_answering is not None:
+            await self.before_answering(topup)
         return Result(outcome, topup.request_id, supplier_reference=f"{self.code}-{len(self.submissions)}")
 
     async def query(self, request_id: str) -> Result:
@@ -61,3 +65,4 @@ class FakeSupplier:
     def reset(self, *answers: Outcome, default: Outcome = Outcome.SUCCEEDED) -> None:
         self.answers, self.default = list(answers), default
         self.query_answers, self.submissions, self.queries, self.known = [], [], [], {}
+        self.before_answering = None

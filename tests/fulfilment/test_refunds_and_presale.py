@@ -56,17 +56,21 @@ async def test_a_payment_for_an_expired_order_is_recorded_for_refund_once(
     async with fulfilling.db.sessions() as session, session.begin():
         await session.execute(update(Order).where(Order.id == pk).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         total = await session.scalar(select(Order.total_fen).where(Order.id == pk))
-    notice = notifications.Notification(f"late-{pk}", order["number"], "pay-late", f"{total // 100}.{total % 100:02d}", "CNY")
-    for _ in range(2):  # the provider redelivers: still one refund
+    amount = f"{total // 100}.{total % 100:02d}"
+    notice = notifications.Notification(f"late-{pk}", order["number"], "pay-late", amount, "CNY")
+    another = notifications.Notification(f"late-{pk}-again", order["number"], "pay-late", amount, "CNY")
+    handled = []
+    for delivered in (notice, notice, another):  # the provider redelivers, and reports it once more: still one refund
         async with UnitOfWork(fulfilling.db, MemoryBroker()) as uow:
-            handled = await notifications.apply(uow, notice, now=datetime.now(UTC))
-        assert handled.code == "ORDER_EXPIRED"
+            handled.append((await notifications.apply(uow, delivered, now=datetime.now(UTC))).result)
+    assert handled == [notifications.Result.REFUND_REQUESTED, notifications.Result.DUPLICATE,
+                       notifications.Result.REFUND_REQUESTED]
     async with fulfilling.db.fresh_sessions() as session:
-        refunds = list(await session.execute(select(Refund.amount_fen, Refund.status, Refund.reason)
+        refunds = list(await session.execute(select(Refund.amount_fen, Refund.status, Refund.reason, Refund.reference)
                                              .where(Refund.order_id == pk)))
         status = await session.scalar(select(Order.status).where(Order.id == pk))
     assert (status, [tuple(r) for r in refunds]) == (
-        OrderStatus.EXPIRED, [(total, "REQUESTED", "paid after the order expired")]
+        OrderStatus.EXPIRED, [(total, "REQUESTED", "the order expired before it was paid", "pay-late")]
     )
 
 

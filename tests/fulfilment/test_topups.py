@@ -10,7 +10,7 @@ from sqlalchemy import select
 from domain.catalog import CodeStatus
 from models import CardCode, Refund, StockLevel, SupplierAttempt, TopUpTask
 from schema.relay import decode_pk
-from suppliers.base import Outcome
+from suppliers.base import Outcome, TopUp
 from tests.fulfilment.conftest import Fulfilling
 from tests.fulfilment.fakes import GOOD_SIGNATURE, FakeSupplier
 
@@ -31,6 +31,16 @@ async def _attempts(f: Fulfilling, order: dict[str, Any]) -> list[tuple[str, str
             .where(SupplierAttempt.request_id.like(f"{number}%")).order_by(SupplierAttempt.id))).all()
     codes = {v: k for k, v in f.demo.suppliers.items()}
     return [(codes[supplier], action, outcome) for supplier, action, outcome in rows]
+
+
+async def _audit(f: Fulfilling, order: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """The order's supplier exchanges in the order they were recorded, and whether each moved the top-up."""
+    async with f.db.fresh_sessions() as session:
+        rows = (await session.execute(
+            select(SupplierAttempt.supplier_id, SupplierAttempt.action, SupplierAttempt.outcome, SupplierAttempt.applied)
+            .where(SupplierAttempt.request_id.like(f"{order['number']}%")).order_by(SupplierAttempt.id))).all()
+    codes = {v: k for k, v in f.demo.suppliers.items()}
+    return [(codes[supplier], action, outcome, applied) for supplier, action, outcome, applied in rows]
 
 
 async def _refunds(f: Fulfilling, order: dict[str, Any]) -> list[tuple[int, str]]:
@@ -119,7 +129,39 @@ async def test_a_pending_top_up_ends_with_its_signed_callback_once(fulfilling: F
     assert await _callback(fulfilling, "sim-fast", callback) == (200, {"status": "ignored", "requestId": order["number"]})
     await fulfilling.worker.run_once()
     assert (await fulfilling.status(order))["status"] == "DELIVERED"
-    assert await _attempts(fulfilling, order) == [("sim-fast", "SUBMIT", "PENDING"), ("sim-fast", "CALLBACK", "SUCCEEDED")]
+    # The repeated callback is on the audit trail too, as an exchange that changed nothing.
+    assert await _audit(fulfilling, order) == [
+        ("sim-fast", "SUBMIT", "PENDING", True), ("sim-fast", "CALLBACK", "SUCCEEDED", True),
+        ("sim-fast", "CALLBACK", "SUCCEEDED", False),
+    ]
+
+
+async def test_a_callback_that_arrives_before_the_submission_is_answered_leaves_both_exchanges_audited(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    # Given a supplier that calls back with the result while our submission is still waiting
+    # for its answer (the answer, PENDING, arrives after the top-up was decided by the callback)
+    order = await fulfilling.place(("GS-60", 1))
+    callbacks: list[tuple[int, Any]] = []
+
+    async def call_back_first(topup: TopUp) -> None:
+        body = {"request_id": topup.request_id, "status": "SUCCEEDED", "reference": "R-early"}
+        callbacks.append(await _callback(fulfilling, "sim-fast", body))
+
+    fakes["sim-fast"].reset(P)
+    fakes["sim-fast"].before_answering = call_back_first
+
+    # When the order is paid and fulfilled
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+
+    # Then the callback decided the top-up, and the submission that raced it is audited, not lost
+    assert callbacks == [(200, {"status": "applied", "requestId": order["number"]})]
+    assert (await fulfilling.status(order))["status"] == "DELIVERED"
+    assert await _audit(fulfilling, order) == [
+        ("sim-fast", "CALLBACK", "SUCCEEDED", True), ("sim-fast", "SUBMIT", "PENDING", False),
+    ]
+    assert [t.request_id for t in fakes["sim-fast"].submissions] == [order["number"]]
 
 
 async def test_a_bundle_whose_top_up_fails_is_refunded_whole_and_its_codes_go_back(

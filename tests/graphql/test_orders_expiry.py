@@ -115,14 +115,15 @@ async def test_expired_counter_units_and_quota_are_released_once(swept: Shop) ->
     assert await swept.ledger.allocations(video) == Counter({("COUNTER", "RELEASED"): 2, ("COUNTER", "HELD"): 3})
 
 
-async def test_paying_an_expired_order_is_refused_as_expired(swept: Shop) -> None:
+async def test_paying_an_expired_order_does_not_revive_it(swept: Shop) -> None:
     coins = await swept.shelf.card_codes(1)
     order = await place(swept, coins)
     await until_status(swept, order, "EXPIRED")
 
     paid = await pay(swept, order, "WX-LATE")
 
-    assert paid == {"order": {"status": "EXPIRED"}, "userErrors": [{"field": "orderId", "code": "ORDER_EXPIRED"}]}
+    # The payment is owed back (see test_payments_owed_back.py); the codes stay released.
+    assert paid == {"order": {"status": "EXPIRED"}, "userErrors": [{"field": "orderId", "code": "REFUND_REQUESTED"}]}
     assert await swept.ledger.codes(coins) == {"AVAILABLE": 1}
 
 
@@ -145,7 +146,7 @@ async def test_a_payment_after_the_deadline_expires_the_order_before_the_sweep_d
     paid = await pay(unswept, order, "WX-LATE")
     cancelled = (await unswept.gql(CANCEL, {"id": order["id"]}, key=order["token"]))["data"]["cancelOrder"]
 
-    assert paid == {"order": {"status": "EXPIRED"}, "userErrors": [{"field": "orderId", "code": "ORDER_EXPIRED"}]}
+    assert paid == {"order": {"status": "EXPIRED"}, "userErrors": [{"field": "orderId", "code": "REFUND_REQUESTED"}]}
     assert cancelled["userErrors"] == [{"field": "orderId", "code": "INVALID_STATE"}]
     assert (await order_of(unswept, order))["events"][-1] == EXPIRED
     assert await unswept.ledger.codes(coins) == {"AVAILABLE": 2}

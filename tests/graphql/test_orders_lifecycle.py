@@ -126,14 +126,15 @@ async def test_paying_again_with_the_same_reference_is_harmless(shop: Shop) -> N
     assert await trail(shop, order) == [*PLACED, (admin(shop), "PENDING_PAYMENT", "PAID")]
 
 
-async def test_a_second_payment_with_another_reference_is_refused(shop: Shop) -> None:
+async def test_a_second_payment_with_another_reference_does_not_pay_again(shop: Shop) -> None:
     coins = await shop.shelf.card_codes(1)
     order = await place(shop, coins)
     await pay(shop, order, "WX-0003")
 
     other = await pay(shop, order, "WX-9999")
 
-    assert other["userErrors"] == [{"field": "orderId", "code": "INVALID_STATE"}]
+    # Owed back to its payer (see test_payments_owed_back.py); the first payment stands.
+    assert other["userErrors"] == [{"field": "orderId", "code": "REFUND_REQUESTED"}]
     assert (other["order"]["status"], other["order"]["paymentReference"]) == ("PAID", "WX-0003")
 
 
@@ -158,8 +159,9 @@ async def test_a_cancelled_order_cannot_be_paid(shop: Shop) -> None:
 
     paid = await pay(shop, order, "WX-0005")
 
+    # The payment is owed back instead (see test_payments_owed_back.py); the order stays cancelled.
     assert paid == {"order": {"status": "CANCELLED", "paymentReference": None, "paidAt": None, "expiresAt": None},
-                    "userErrors": [{"field": "orderId", "code": "INVALID_STATE"}]}
+                    "userErrors": [{"field": "orderId", "code": "REFUND_REQUESTED"}]}
     assert await shop.ledger.codes(coins) == {"AVAILABLE": 1}
     assert await trail(shop, order) == [*PLACED, (f"buyer:{order['number']}", "PENDING_PAYMENT", "CANCELLED")]
 

@@ -38,7 +38,9 @@ mutation Review($id: ID!, $decision: RiskDecision!, $note: String) {
 }
 """
 PAY = """
-mutation Pay($id: ID!) { payOrder(orderId: $id, paymentReference: "pay-1") { order { status } userErrors { code } } }
+mutation Pay($id: ID!, $reference: String! = "pay-1") {
+  payOrder(orderId: $id, paymentReference: $reference) { order { status } userErrors { code } }
+}
 """
 ORDER = """
 query Order($id: ID!) {
@@ -85,9 +87,10 @@ async def test_a_held_order_keeps_its_stock_and_cannot_be_paid_until_approved(sh
     before = datetime.now(UTC)
 
     approved = await review(shop, order, "PASS", "called the buyer")
-    paid = (await shop.gql(PAY, {"id": order["order"]["id"]}, key=shop.keys.admin))["data"]["payOrder"]
+    paid = (await shop.gql(PAY, {"id": order["order"]["id"], "reference": "pay-2"}, key=shop.keys.admin))["data"]["payOrder"]
 
-    assert unpaid == {"order": {"status": "REVIEW"}, "userErrors": [{"code": "INVALID_STATE"}]}
+    # The payment made during the review is owed back; a new one pays the approved order.
+    assert unpaid == {"order": {"status": "REVIEW"}, "userErrors": [{"code": "REFUND_REQUESTED"}]}
     assert held_codes == {"AVAILABLE": 1, "RESERVED": 1}
     actor = f"admin:{shop.keys.prefix(shop.keys.admin)}"
     assert approved["userErrors"] == [] and approved["order"]["events"] == [

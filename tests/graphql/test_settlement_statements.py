@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from domain.settlement import SETTLEMENT_ZONE
+from models import ChannelKind
 from tests.e2e.shop import Shop, open_shop
 from tests.settlement_support import Partner, delivered_order, new_partner, paid_order, refund, supplier_of
 
@@ -17,7 +18,7 @@ mutation Generate($input: GenerateSettlementInput!) {
   generateSettlementStatement(input: $input) {
     statement { id party code periodStart periodEnd status
       totals { gross { amount currency } supplierCost { amount } commission { amount } margin { amount }
-               refunds { amount } net { amount } orderCount } }
+               refunds { amount } prepaid { amount } net { amount } orderCount } }
     userErrors { field message code }
   }
 }
@@ -88,7 +89,8 @@ async def test_a_channel_statement_totals_its_delivered_orders(shop: Shop, partn
     assert answer["data"]["generateSettlementStatement"]["userErrors"] == []
     assert statement["totals"] == {
         "gross": {"amount": "153.20", "currency": "CNY"}, "supplierCost": money("137.88"), "commission": money("9.19"),
-        "margin": money("6.13"), "refunds": money("0.00"), "net": money("144.01"), "orderCount": 2,
+        "margin": money("6.13"), "refunds": money("0.00"), "prepaid": money("0.00"), "net": money("144.01"),
+        "orderCount": 2,
     }
     assert (statement["party"], statement["code"], statement["status"]) == ("CHANNEL", partner.channel, "DRAFT")
     lines = await shop.gql(LINES, {"id": statement["id"]}, key=shop.keys.admin)
@@ -100,6 +102,57 @@ async def test_a_channel_statement_totals_its_delivered_orders(shop: Shop, partn
         {"node": {"orderNumber": second.number, "externalOrderNumber": "TB-1002", "sku": card.code, "quantity": 3, "gross": money("99.90"),
                   "cost": money("89.91"), "commission": money("5.99"), "margin": money("4.00"), "refunded": money("0.00")}},
     ]
+
+
+TOP_UP = """
+mutation TopUp($channel: String!, $amount: Decimal!, $reference: String!) {
+  topUpPrepaidBalance(channel: $channel, amount: $amount, reference: $reference) { userErrors { code } }
+}
+"""
+CONFIRMED_TOTALS = """
+mutation Confirm($id: ID!) {
+  confirmSettlementStatement(id: $id) { statement { status totals { gross { amount } refunds { amount } prepaid { amount } net { amount } } } }
+}
+"""
+
+
+async def test_what_a_b2b_channel_paid_from_its_balance_is_not_billed_again(shop: Shop) -> None:
+    # Given a B2B channel (commission 6%) that paid two March orders from its prepaid balance
+    # (one of them refunded in March, back to the balance) and one by a payment of its own
+    ten, card = shop.extra["ten"], shop.extra["card"]
+    b2b = await new_partner(shop.db, kind=ChannelKind.B2B, commission_bp=600)
+    topped = await shop.gql(TOP_UP, {"channel": b2b.channel, "amount": "100.00", "reference": "bank-0301"}, key=shop.keys.admin)
+    assert topped["data"]["topUpPrepaidBalance"]["userErrors"] == []
+    await delivered_order(shop.db, b2b.channel, (ten, 2), at=MARCH + timedelta(days=2), from_balance=True)
+    returned = await delivered_order(shop.db, b2b.channel, (card, 1), at=MARCH + timedelta(days=3), from_balance=True)
+    await refund(shop.db, returned, at=MARCH + timedelta(days=4))
+    await delivered_order(shop.db, b2b.channel, (ten, 1), at=MARCH + timedelta(days=5))
+    # and in April only an order paid from the balance
+    await delivered_order(shop.db, b2b.channel, (ten, 1), at=APRIL + timedelta(days=1), from_balance=True)
+
+    # When its statements are generated
+    march = await generate(shop, period("CHANNEL", b2b.channel))
+    april = await generate(shop, period("CHANNEL", b2b.channel, APRIL, MAY))
+
+    # Then March shows the 20.00 paid from the balance (the refunded 33.30 went back to it) and
+    # nets to what is still owed: the order paid otherwise (10.00 − 0.60 commission) less the
+    # commission owed to the channel on its prepaid order (1.20): 8.20.
+    assert march["data"]["generateSettlementStatement"]["statement"]["totals"] == {
+        "gross": {"amount": "63.30", "currency": "CNY"}, "supplierCost": money("56.97"), "commission": money("3.80"),
+        "margin": money("2.53"), "refunds": money("33.30"), "prepaid": money("20.00"), "net": money("8.20"),
+        "orderCount": 3,
+    }
+    # April was paid in full in advance: the channel owes nothing, it is owed its commission.
+    assert april["data"]["generateSettlementStatement"]["statement"]["totals"] == {
+        "gross": {"amount": "10.00", "currency": "CNY"}, "supplierCost": money("9.00"), "commission": money("0.60"),
+        "margin": money("0.40"), "refunds": money("0.00"), "prepaid": money("10.00"), "net": money("-0.60"),
+        "orderCount": 1,
+    }
+    # And a confirmed statement keeps those figures.
+    statement_id = march["data"]["generateSettlementStatement"]["statement"]["id"]
+    confirmed = await shop.gql(CONFIRMED_TOTALS, {"id": statement_id}, key=shop.keys.admin)
+    assert confirmed["data"]["confirmSettlementStatement"]["statement"] == {"status": "CONFIRMED", "totals": {
+        "gross": money("63.30"), "refunds": money("33.30"), "prepaid": money("20.00"), "net": money("8.20")}}
 
 
 async def test_lines_page_by_cursor(shop: Shop, partner: Partner) -> None:
@@ -143,7 +196,8 @@ async def test_a_confirmed_statement_is_frozen_and_a_late_refund_lands_in_the_ne
     assert (regenerated["id"], regenerated["status"], regenerated["totals"]) == (march["id"], "CONFIRMED", march["totals"])
     assert april["totals"] == {
         "gross": {"amount": "0.00", "currency": "CNY"}, "supplierCost": money("0.00"), "commission": money("0.00"),
-        "margin": money("0.00"), "refunds": money("30.00"), "net": money("-28.20"), "orderCount": 0,
+        "margin": money("0.00"), "refunds": money("30.00"), "prepaid": money("0.00"), "net": money("-28.20"),
+        "orderCount": 0,
     }
 
 
@@ -209,7 +263,8 @@ async def test_a_supplier_statement_nets_its_cost_less_refunded_cost(shop: Shop,
     totals = answer["data"]["generateSettlementStatement"]["statement"]["totals"]
     assert totals == {
         "gross": {"amount": "53.30", "currency": "CNY"}, "supplierCost": money("47.97"), "commission": money("3.20"),
-        "margin": money("2.13"), "refunds": money("33.30"), "net": money("18.00"), "orderCount": 2,
+        "margin": money("2.13"), "refunds": money("33.30"), "prepaid": money("0.00"), "net": money("18.00"),
+        "orderCount": 2,
     }
     assert kept.number != returned.number
     listed = await shop.gql(LIST, {"supplier": supplier}, key=shop.keys.admin)

@@ -1,4 +1,5 @@
-"""The payment provider's webhook: signed deliveries pay an order once; everything else is refused."""
+"""The payment provider's webhook: signed deliveries pay an order once, or are owed back once
+when the order cannot take them; everything else is refused."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from config import Settings, development_webhook_secret
-from models import Order, PaymentNotification
+from domain.ledger import Account
+from models import LedgerEntry, Order, PaymentNotification
 from services.payments.notifications import MAX_NOTIFICATION_ID
 from tests.e2e.shop import Shop, StockedSku, open_shop
 from transport.webhooks import PaymentWebhook
@@ -43,6 +45,14 @@ mutation Cancel($id: ID!) { cancelOrder(orderId: $id) { order { status } userErr
 PAY = """
 mutation Pay($id: ID!, $reference: String!) { payOrder(orderId: $id, paymentReference: $reference) { userErrors { code } } }
 """
+REVIEW = """
+mutation Review($id: ID!, $decision: RiskDecision!) { reviewOrder(orderId: $id, decision: $decision) { userErrors { code } } }
+"""
+REFUNDS = """
+query Refunds($id: ID!) {
+  order(id: $id) { status refunds { id amount { amount currency } status reference reason createdAt } }
+}
+"""
 
 PLACED = [
     {"actor": "partner:{prefix}", "fromStatus": None, "toStatus": "PENDING_RISK", "reason": "placed"},
@@ -59,13 +69,14 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
         yield opened
 
 
-async def place(shop: Shop, quantity: int = 2) -> dict[str, Any]:
+async def place(shop: Shop, quantity: int = 2, phone: str | None = None) -> dict[str, Any]:
     sku: StockedSku = shop.extra["sku"]
+    buyer = {"email": "buyer@example.com", "rechargeAccount": "player-1001"}
     order_input = {
         "channel": "b2b-demo",
         "idempotencyKey": f"PO-{uuid.uuid4().hex}",
         "lines": [{"skuId": sku.gid, "quantity": quantity}],
-        "buyer": {"email": "buyer@example.com", "rechargeAccount": "player-1001"},
+        "buyer": {**buyer, "phone": phone} if phone else buyer,
     }
     answer = await shop.gql(PLACE, {"input": order_input}, key=shop.keys.b2b)
     assert answer["data"]["placeOrder"]["userErrors"] == []
@@ -121,6 +132,17 @@ def paid_by(shop: Shop, delivered: dict[str, Any]) -> dict[str, Any]:
              "reason": f"payment {reference}"},
         ],
     }
+
+
+async def owed_on_ledger(shop: Shop, order: dict[str, Any]) -> int:
+    """What the ledger says the platform owes back for this order's payments, in fen."""
+    async with shop.db.sessions() as session:
+        total = await session.scalar(
+            select(func.coalesce(-func.sum(LedgerEntry.amount_fen), 0))
+            .join(Order, Order.id == LedgerEntry.order_id)
+            .where(Order.number == order["number"], LedgerEntry.account == Account.REFUNDS_PAYABLE)
+        )
+    return int(total or 0)
 
 
 async def recorded(shop: Shop, notification_id: str) -> int:
@@ -345,42 +367,140 @@ async def test_a_notification_for_an_unknown_order_is_not_found(shop: Shop) -> N
     assert (response.status_code, response.json()) == (404, {"error": "UNKNOWN_ORDER", "message": "no such order"})
 
 
-async def test_an_expired_order_is_a_conflict_and_stays_expired(shop: Shop) -> None:
-    order = await place(shop)
+# --- signed and accepted, but the order cannot take it: owed back, once -------------------
+
+
+async def expired(shop: Shop, order: dict[str, Any]) -> None:
+    """Its deadline passed; no sweep has run: the payment itself finds it due."""
     async with shop.db.sessions() as session, session.begin():
         past = datetime.now(UTC) - timedelta(seconds=1)
         await session.execute(update(Order).where(Order.number == order["number"]).values(expires_at=past))
+
+
+async def cancelled(shop: Shop, order: dict[str, Any]) -> None:
+    answer = await shop.gql(CANCEL, {"id": order["id"]}, key=shop.keys.b2b)
+    assert answer["data"]["cancelOrder"]["userErrors"] == []
+
+
+async def paid_otherwise(shop: Shop, order: dict[str, Any]) -> None:
+    answer = await shop.gql(PAY, {"id": order["id"], "reference": "bank-transfer-1"}, key=shop.keys.admin)
+    assert answer["data"]["payOrder"]["userErrors"] == []
+
+
+async def held(shop: Shop) -> dict[str, Any]:
+    """An order the risk rules hold for review (a virtual-operator phone)."""
+    order = await place(shop, phone="17012345678")
+    assert (await state(shop, order))["status"] == "REVIEW"
+    return order
+
+
+async def rejected(shop: Shop, order: dict[str, Any]) -> None:
+    answer = await shop.gql(REVIEW, {"id": order["id"], "decision": "REJECT"}, key=shop.keys.admin)
+    assert answer["data"]["reviewOrder"]["userErrors"] == []
+
+
+async def in_review(shop: Shop, order: dict[str, Any]) -> None:
+    pass
+
+
+UNUSABLE = [
+    pytest.param(False, expired, "EXPIRED", "the order expired before it was paid", id="expired"),
+    pytest.param(False, cancelled, "CANCELLED", "the order was cancelled", id="cancelled"),
+    pytest.param(True, in_review, "REVIEW", "the order is held for risk review", id="in review"),
+    pytest.param(True, rejected, "REJECTED", "the order was rejected on review", id="rejected"),
+    pytest.param(False, paid_otherwise, "PAID", "the order was already paid with another payment", id="paid otherwise"),
+]
+
+
+@pytest.mark.parametrize(("review", "make_unusable", "status", "reason"), UNUSABLE)
+async def test_a_payment_the_order_cannot_take_is_accepted_and_owed_back_once(
+    shop: Shop, review: bool, make_unusable: Any, status: str, reason: str
+) -> None:
+    # Given an order that can no longer take a payment
+    order = await held(shop) if review else await place(shop)
+    await make_unusable(shop, order)
     delivered = notification(order)
 
-    response = await deliver(shop, delivered)
-    again = await deliver(shop, delivered)
+    # When the provider reports a payment for it, again, and in another notification of the same payment
+    first = await deliver(shop, delivered)
+    replayed = await deliver(shop, delivered)
+    again = await deliver(shop, notification(order, paymentReference=delivered["paymentReference"]))
 
-    expected = {"error": "ORDER_EXPIRED", "message": "the order expired before it was paid"}
-    assert [(response.status_code, response.json()), (again.status_code, again.json())] == [(409, expected)] * 2
-    assert (await state(shop, order))["status"] == "EXPIRED"
-    assert await recorded(shop, delivered["id"]) == 0
+    # Then it is accepted (the provider stops retrying), recorded once as money to return, and
+    # the order is left as it was
+    owed = {"status": "refund_requested", "orderNumber": order["number"],
+            "message": f"{reason}: the payment will be returned"}
+    assert [(r.status_code, r.json()) for r in (first, replayed, again)] == [
+        (200, owed), (200, {"status": "duplicate", "orderNumber": order["number"]}), (200, owed),
+    ]
+    seen = await shop.gql(REFUNDS, {"id": order["id"]}, key=shop.keys.admin)
+    refund = seen["data"]["order"]["refunds"]
+    assert seen["data"]["order"]["status"] == status
+    assert [{k: v for k, v in r.items() if k not in ("id", "createdAt")} for r in refund] == [{
+        "amount": {"amount": "19.80", "currency": "CNY"}, "status": "REQUESTED",
+        "reference": delivered["paymentReference"], "reason": reason,
+    }]
+    assert await recorded(shop, delivered["id"]) == 1
+    # and on the ledger the platform owes the payer that amount
+    assert await owed_on_ledger(shop, order) == 1980
 
 
-async def test_a_cancelled_order_is_a_conflict(shop: Shop) -> None:
+async def test_a_payment_after_the_deadline_expires_the_order_and_is_owed_back(shop: Shop) -> None:
     order = await place(shop)
-    cancelled = await shop.gql(CANCEL, {"id": order["id"]}, key=shop.keys.b2b)
-    assert cancelled["data"]["cancelOrder"]["userErrors"] == []
+    await expired(shop, order)
 
     response = await deliver(shop, notification(order))
 
-    assert response.status_code == 409
-    assert response.json() == {"error": "INVALID_STATE", "message": "an order that is CANCELLED cannot be paid"}
+    assert response.json()["status"] == "refund_requested"
+    events = (await state(shop, order))["events"]
+    assert events[-1] == {"actor": "system", "fromStatus": "PENDING_PAYMENT", "toStatus": "EXPIRED", "reason": "not paid in time"}
 
 
-async def test_an_order_paid_with_another_reference_is_a_conflict(shop: Shop) -> None:
-    order = await place(shop)
-    paid = await shop.gql(PAY, {"id": order["id"], "reference": "bank-transfer-1"}, key=shop.keys.admin)
-    assert paid["data"]["payOrder"]["userErrors"] == []
+async def test_a_payment_owed_back_in_review_stays_owed_back_after_the_order_is_approved(shop: Shop) -> None:
+    # Given a payment that arrived while the order was held for review
+    order = await held(shop)
+    early = notification(order)
+    assert (await deliver(shop, early)).json()["status"] == "refund_requested"
+    approved = await shop.gql(REVIEW, {"id": order["id"], "decision": "PASS"}, key=shop.keys.admin)
+    assert approved["data"]["reviewOrder"]["userErrors"] == []
 
-    response = await deliver(shop, notification(order))
+    # When that same payment is reported again, and then a new payment arrives
+    same = await deliver(shop, notification(order, paymentReference=early["paymentReference"]))
+    fresh = notification(order)
+    paid = await deliver(shop, fresh)
 
-    assert response.status_code == 409
-    assert (await state(shop, order))["paymentReference"] == "bank-transfer-1"
+    # Then the first is still only owed back (never both returned and used); the second pays
+    assert [same.json()["status"], paid.json()["status"]] == ["refund_requested", "paid"]
+    seen = (await shop.gql(REFUNDS, {"id": order["id"]}, key=shop.keys.admin))["data"]["order"]
+    assert (seen["status"], [r["reference"] for r in seen["refunds"]]) == ("PAID", [early["paymentReference"]])
+    assert await owed_on_ledger(shop, order) == 1980
+
+
+async def test_of_a_notification_and_a_cancel_at_once_exactly_one_wins(shop: Shop) -> None:
+    # Given unpaid orders, each paid by the provider and cancelled by its partner at about the
+    # same moment (one side ahead for the first orders, the other for the last, so each wins some)
+    orders = [await place(shop) for _ in range(10)]
+    delivered = [notification(order) for order in orders]
+
+    async def deliver_after(seconds: float, body: dict[str, Any]) -> httpx.Response:
+        await asyncio.sleep(seconds)
+        return await deliver(shop, body)
+
+    async def cancel_after(seconds: float, order: dict[str, Any]) -> None:
+        await asyncio.sleep(seconds)
+        await shop.gql(CANCEL, {"id": order["id"]}, key=shop.keys.b2b)
+
+    answers = await asyncio.gather(*(deliver_after(0.02 * (9 - n), body) for n, body in enumerate(delivered)),
+                                   *(cancel_after(0.02 * n, order) for n, order in enumerate(orders)))
+
+    # Then every notification is accepted, and each order is either paid and owes nothing, or
+    # cancelled and owes exactly that payment back
+    assert {(r.status_code, r.json()["status"]) for r in answers[:len(orders)]} <= {(200, "paid"), (200, "refund_requested")}
+    for order, body in zip(orders, delivered):
+        seen = (await shop.gql(REFUNDS, {"id": order["id"]}, key=shop.keys.admin))["data"]["order"]
+        returned = [(r["reference"], r["amount"]["amount"]) for r in seen["refunds"]]
+        assert (seen["status"], returned) in (("PAID", []), ("CANCELLED", [(body["paymentReference"], "19.80")])), seen
+        assert await owed_on_ledger(shop, order) == (0 if seen["status"] == "PAID" else 1980)
 
 
 # --- what is logged, and how the secret is configured --------------------------------------

@@ -93,6 +93,15 @@ def test_a_supplier_balance_is_deposits_less_costs() -> None:
     assert ledger.balance(Account.SUPPLIER, entries) == Money(100_000 - 2_700)
 
 
+@given(payments=st.lists(st.integers(min_value=1, max_value=10**9), max_size=10))
+def test_payments_no_order_could_use_are_owed_back_in_full(payments: list[int]) -> None:
+    postings = [p for amount in payments for p in ledger.unusable_payment(Money(amount))]
+    owed = [p.amount for p in postings if p.account is Account.REFUNDS_PAYABLE]
+
+    assert total(postings) == 0
+    assert ledger.balance(Account.REFUNDS_PAYABLE, owed) == Money(sum(payments))  # a liability, shown positive
+
+
 def test_the_margin_may_be_negative_and_still_balances() -> None:
     figures = ledger.line_figures(Money(1_000), Money(990), 1, 200)
 
