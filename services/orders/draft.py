@@ -143,7 +143,8 @@ async def draft(
     facts = _facts(command, buyer, channel_code, lines, total, now)
     verdict = Verdict(Decision.PASS, 0)
     if risk is not None:
-        verdict, facts = await risk.screen(session, facts)
+        # The key makes the check's counting idempotent: a retry is answered as its first try.
+        verdict, facts = await risk.screen(session, facts, attempt=key)
     return Draft(channel_id, currency, key, lines, position, skus, units, total, verdict, facts, buyer)
 
 
