@@ -6,15 +6,17 @@ step shared by every gateway process."""
 # then (for an attempt) the attempt's hash: per counter key 'count:when', per first-seen key
 # ('@' and its name) 'first:unknown' as the first try saw them, 'first:0' once corrected.
 # ARGV: now in ms, the number of counters, how long an idle account's entry is kept (-1: no
-# account), 1 when an attempt's hash is given; then per counter a member, a window in ms and
-# the age in ms below which the account counts as new (-1: always record). Returns the counts,
-# the first-seen time (-1: new), and 1 when the store had no entry (the account taken for new).
+# account), how long the attempt's hash is kept in ms (0: no attempt); then per counter a member,
+# a window in ms, the age in ms below which the account counts as new (-1: always record), and
+# 1 to add the member only if absent (an attempt keeps its first time). Returns the counts, the
+# first-seen time (-1: new), and 1 when the store had no entry (the account taken for new).
 TALLY = """
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local idle = tonumber(ARGV[3])
 local seen = idle >= 0 and KEYS[n + 1] or nil
-local memo = ARGV[4] == '1' and KEYS[#KEYS] or nil
+local kept_ms = tonumber(ARGV[4])
+local memo = kept_ms > 0 and KEYS[#KEYS] or nil
 local first = nil
 local unknown = 0
 local replayed = memo and seen and redis.call('HGET', memo, '@' .. seen)
@@ -37,13 +39,11 @@ elseif seen then
   end
 end
 local counts = {}
-local longest = 60000
 for i = 1, n do
   local key = KEYS[i]
-  local base = 3 * i + 2
+  local base = 4 * i + 1
   local window = tonumber(ARGV[base + 1])
   local within = tonumber(ARGV[base + 2])
-  if window > longest then longest = window end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = nil
   local kept = memo and redis.call('HGET', memo, key)
@@ -55,7 +55,11 @@ for i = 1, n do
   end
   if count == nil then
     if within < 0 or first == nil or now - first < within then
-      redis.call('ZADD', key, now, ARGV[base])
+      if ARGV[base + 3] == '1' then
+        redis.call('ZADD', key, 'NX', now, ARGV[base])
+      else
+        redis.call('ZADD', key, now, ARGV[base])
+      end
       redis.call('PEXPIRE', key, window)
     end
     count = redis.call('ZCARD', key)
@@ -63,19 +67,19 @@ for i = 1, n do
   end
   counts[i] = count
 end
-if memo and redis.call('PTTL', memo) < longest then redis.call('PEXPIRE', memo, longest) end
+if memo and redis.call('PTTL', memo) < kept_ms then redis.call('PEXPIRE', memo, kept_ms) end
 return {counts, first or -1, unknown}
 """
 
 # KEYS: the new-account counters, the account's first-seen key, then (for an attempt) its hash.
 # ARGV: now in ms, the number of counters, the account's first order in ms, the idle time,
-# 1 when an attempt's hash is given, then per counter as for TALLY.
+# how long the attempt's hash is kept (0: no attempt), then per counter as for TALLY.
 CORRECT = """
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local first = tonumber(ARGV[3])
 local seen = KEYS[n + 1]
-local memo = ARGV[5] == '1' and KEYS[n + 2] or nil
+local memo = tonumber(ARGV[5]) > 0 and KEYS[n + 2] or nil
 local settled = memo and redis.call('HGET', memo, '@' .. seen)
 local counts = {}
 if settled and string.sub(settled, -2) == ':0' then
@@ -98,7 +102,7 @@ end
 redis.call('SET', seen, string.format('%d', first) .. ':' .. ARGV[1], 'PX', ARGV[4])
 for i = 1, n do
   local key = KEYS[i]
-  local base = 3 * i + 3
+  local base = 4 * i + 2
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - tonumber(ARGV[base + 1]))
   local within = tonumber(ARGV[base + 2])
   if within >= 0 and now - first >= within then
@@ -107,6 +111,9 @@ for i = 1, n do
   counts[i] = redis.call('ZCARD', key)
   if memo then redis.call('HSET', memo, key, counts[i] .. ':' .. ARGV[1]) end
 end
-if memo then redis.call('HSET', memo, '@' .. seen, ARGV[3] .. ':0') end
+if memo then
+  redis.call('HSET', memo, '@' .. seen, ARGV[3] .. ':0')
+  if redis.call('PTTL', memo) < tonumber(ARGV[5]) then redis.call('PEXPIRE', memo, ARGV[5]) end
+end
 return counts
 """

@@ -15,8 +15,11 @@ account back out of the counters it is not new for.
 An `attempt` (the channel and idempotency key of the order attempt) makes both idempotent: the
 first call for an attempt records, and remembers per counter what it counted and what it knew
 of the account; a later call for the same attempt (a retry, concurrent or not, in any process)
-records nothing and gets those answers back, so it gets the verdict of its first try. A
-remembered count holds for its counter's window, when the first try's own entry has left it.
+records nothing and gets those answers back, so it gets the verdict of its first try. Those
+answers are kept for the attempt's longest window, at most ATTEMPT_KEPT_SECONDS; a remembered
+count holds for its own counter's window. An attempt's entry in a counter that counts attempts
+is the attempt itself, added only if absent: a retry after its answers were let go is scored
+on the counts as they stand then, and still adds nothing to them.
 """
 
 from __future__ import annotations
@@ -57,8 +60,22 @@ def _new(hit: CounterHit, now: float, first: float | None) -> bool:
     return hit.new_within_seconds is None or first is None or now - first < hit.new_within_seconds
 
 
-# The shortest time an attempt's answers are kept, when its counters' windows are shorter.
+# How long an attempt's answers are kept: its longest window, within these bounds. Retries come
+# within minutes; the attempt's own entry keeps it from being counted twice after that.
 MIN_ATTEMPT_SECONDS = 60
+ATTEMPT_KEPT_SECONDS = 24 * 3600
+
+
+def _kept_for(hits: Sequence[CounterHit]) -> int:
+    longest = max((hit.window_seconds for hit in hits), default=0)
+    return min(max(longest, MIN_ATTEMPT_SECONDS), ATTEMPT_KEPT_SECONDS)
+
+
+def _member(hit: CounterHit, attempt: str | None) -> tuple[str, bool]:
+    """What the hit records, and whether only if absent: an attempt is one entry, kept from its first time."""
+    if hit.member is not None:
+        return hit.member, False  # an account: its latest time counts
+    return ("t:" + attempt, True) if attempt is not None else (uuid.uuid4().hex, False)
 
 
 @dataclass
@@ -113,8 +130,8 @@ class MemoryCounters:
             members = self._members(hit, now)
             count = memo.count(hit, now) if memo else None
             if count is None:
-                if _new(hit, now, first):
-                    member = hit.member if hit.member is not None else uuid.uuid4().hex
+                member, if_absent = _member(hit, attempt)
+                if _new(hit, now, first) and not (if_absent and member in members):
                     members.pop(member, None)
                     members[member] = now
                 count = len(members)
@@ -154,7 +171,7 @@ class MemoryCounters:
         memo = self._attempts.get(attempt)
         if memo is None or memo.until <= now:
             memo = self._attempts[attempt] = _Attempt(now)
-        memo.until = max([memo.until, now + MIN_ATTEMPT_SECONDS, *(now + hit.window_seconds for hit in hits)])
+        memo.until = max(memo.until, now + _kept_for(hits))
         return memo
 
     def _members(self, hit: CounterHit, now: float) -> dict[str, float]:
@@ -206,7 +223,7 @@ class RedisCounters:
         self, hits: Sequence[CounterHit], now: float, *, account: str | None = None, attempt: str | None = None
     ) -> Tally:
         idle = -1 if account is None else FIRST_SEEN_IDLE_SECONDS * 1000
-        keys, arguments = self._arguments(hits, now, [idle, int(attempt is not None)])
+        keys, arguments = self._arguments(hits, now, [idle, _kept_ms(hits, attempt)], attempt)
         if account is not None:
             keys.append(self._prefix + "f:" + account)
         if attempt is not None:
@@ -217,24 +234,29 @@ class RedisCounters:
     async def correct(
         self, hits: Sequence[CounterHit], now: float, *, account: str, first_order: float, attempt: str | None = None
     ) -> list[int]:
-        head = [int(first_order * 1000), FIRST_SEEN_IDLE_SECONDS * 1000, int(attempt is not None)]
-        keys, arguments = self._arguments(hits, now, head)
+        head = [int(first_order * 1000), FIRST_SEEN_IDLE_SECONDS * 1000, _kept_ms(hits, attempt)]
+        keys, arguments = self._arguments(hits, now, head, attempt)
         keys.append(self._prefix + "f:" + account)
         if attempt is not None:
             keys.append(self._prefix + "t:" + attempt)
         return [int(count) for count in await self._correct(keys=keys, args=arguments)]
 
     def _arguments(
-        self, hits: Sequence[CounterHit], now: float, head: list[int]
+        self, hits: Sequence[CounterHit], now: float, head: list[int], attempt: str | None
     ) -> tuple[list[str], list[str | int]]:
         arguments: list[str | int] = [int(now * 1000), len(hits), *head]
         for hit in hits:
             within = -1 if hit.new_within_seconds is None else hit.new_within_seconds * 1000
-            arguments += [hit.member if hit.member is not None else uuid.uuid4().hex, hit.window_seconds * 1000, within]
+            member, if_absent = _member(hit, attempt)
+            arguments += [member, hit.window_seconds * 1000, within, int(if_absent)]
         return [self._prefix + hit.key for hit in hits], arguments
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _kept_ms(hits: Sequence[CounterHit], attempt: str | None) -> int:
+    return 0 if attempt is None else _kept_for(hits) * 1000
 
 
 def connect_counters(redis_url: str | None, *, prefix: str) -> Counters:

@@ -9,7 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from domain.risk import CounterHit
-from services.risk.counters import FIRST_SEEN_IDLE_SECONDS, Counters, connect_counters
+from services.risk.counters import (
+    ATTEMPT_KEPT_SECONDS,
+    FIRST_SEEN_IDLE_SECONDS,
+    Counters,
+    connect_counters,
+)
 from tests.support import TEST_REDIS_URL
 
 
@@ -158,3 +163,17 @@ async def test_a_correction_made_for_an_attempt_stands_for_its_retries(counters:
     assert corrected == [1]
     assert (retry.unknown, retry.first_seen, retry.counts) == (False, 500.0, [1])
     assert again == [1]
+
+
+async def test_an_attempt_retried_after_its_answers_were_let_go_still_adds_nothing(counters: Counters) -> None:
+    week = CounterHit("v:PHONE:604800:p", None, 604800)
+    await counters.tally([week], 1000.0, attempt="web:k1")
+    await counters.tally([week], 1010.0, attempt="web:k2")
+
+    # Two days on, past how long an attempt's answers are kept, the window still holds k1 once.
+    await counters.tally([week], 1000.0 + 2 * ATTEMPT_KEPT_SECONDS, attempt="web:k1")
+    third = await counters.tally([week], 1001.0 + 2 * ATTEMPT_KEPT_SECONDS, attempt="web:k3")
+    # A week after k1's first try it has left the window: its retry did not renew it.
+    fourth = await counters.tally([week], 1001.0 + 604800, attempt="web:k4")
+
+    assert (third.counts, fourth.counts) == ([3], [3])
