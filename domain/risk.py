@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from domain.contacts import device_key, email_key, phone_key
 from domain.money import Money
 
 
@@ -61,7 +62,7 @@ class Rule:
     channel: str | None = None  # None: every channel
     enabled: bool = True
     # What the rule compares with, prepared once when the rule is loaded, not per order:
-    # parsed networks, normalized phones, lower-cased emails, the amount as a Decimal.
+    # parsed networks, phones, emails and devices in their canonical form, the amount as a Decimal.
     lookup: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +71,11 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """What is known of one order attempt when it is scored."""
+    """What is known of one order attempt when it is scored.
+
+    The buyer's phone, email and device are kept in their canonical form (domain/contacts.py):
+    counters, blacklists and segments see one buyer however the contact was spelled.
+    """
 
     channel: str
     at: datetime
@@ -84,6 +89,12 @@ class Facts:
     coupon: str | None = None
     # How long ago this account first ordered; None when it never did (a new account).
     account_age: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        for name, canonical in (("phone", phone_key), ("email", email_key), ("device_id", device_key)):
+            given = getattr(self, name)
+            if given is not None:
+                object.__setattr__(self, name, canonical(given) or None)
 
     def value(self, dimension: Dimension) -> str | None:
         found: str | None = getattr(self, _FACT_OF[dimension])
@@ -130,11 +141,9 @@ def _prepare(kind: RuleKind, params: Mapping[str, Any]) -> Any:
         dimension, values = Dimension(params["dimension"]), params["values"]
         if dimension is Dimension.IP:
             return tuple(ipaddress.ip_network(v, strict=False) for v in values)
-        if dimension is Dimension.PHONE:
-            return frozenset(normalized_phone(v) for v in values)
-        if dimension is Dimension.EMAIL:
-            return frozenset(v.lower() for v in values)
-        return frozenset(values)
+        # Canonical again: rules stored before their entries were canonicalised still match.
+        canonical = {Dimension.PHONE: phone_key, Dimension.EMAIL: email_key, Dimension.DEVICE: device_key}.get(dimension)
+        return frozenset(canonical(v) for v in values) if canonical else frozenset(values)
     if kind is RuleKind.PHONE_SEGMENT:
         return tuple(params["prefixes"])
     if kind is RuleKind.AMOUNT_LIMIT:
@@ -212,15 +221,6 @@ def needs_account_age(rules: Sequence[Rule], facts: Facts) -> bool:
     )
 
 
-def normalized_phone(phone: str) -> str:
-    """The national number: +86 / 0086 / 86 country prefixes dropped from 13-digit forms."""
-    digits = phone.strip().lstrip("+")
-    for country in ("0086", "86"):
-        if digits.startswith(country) and len(digits) - len(country) == 11:
-            return digits[len(country):]
-    return digits
-
-
 def _ip_listed(ip: str, listed: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
     try:
         address = ipaddress.ip_address(ip)
@@ -240,12 +240,11 @@ def _check(rule: Rule, facts: Facts, counts: Mapping[str, int]) -> tuple[str | N
             return f"{count} orders by {params['dimension']} in {window}s", f"{params['limit']} in {window}s"
         return None
     if rule.kind is RuleKind.PHONE_SEGMENT:
-        phone = facts.value(Dimension.PHONE)
+        phone = facts.value(Dimension.PHONE)  # the national number (Facts keeps it canonical)
         if phone is None:
             return None
-        national = normalized_phone(phone)
         for prefix in rule.lookup:
-            if national.startswith(prefix):
+            if phone.startswith(prefix):
                 return f"phone segment {prefix}", "virtual-operator segments " + ",".join(params["prefixes"])
         return None
     if rule.kind is RuleKind.BLACKLIST:
@@ -253,14 +252,7 @@ def _check(rule: Rule, facts: Facts, counts: Mapping[str, int]) -> tuple[str | N
         value = facts.value(dimension)
         if value is None:
             return None
-        if dimension is Dimension.IP:
-            listed = _ip_listed(value, rule.lookup)
-        elif dimension is Dimension.PHONE:
-            listed = normalized_phone(value) in rule.lookup
-        elif dimension is Dimension.EMAIL:
-            listed = value.lower() in rule.lookup
-        else:
-            listed = value in rule.lookup
+        listed = _ip_listed(value, rule.lookup) if dimension is Dimension.IP else value in rule.lookup
         return (f"{dimension.value} {value}", f"{dimension.value} blacklist") if listed else None
     if rule.kind is RuleKind.AMOUNT_LIMIT:
         if facts.amount.amount > rule.lookup:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from domain.contacts import device_key, email_address, mainland_mobile
 from domain.risk import MAX_WINDOW_SECONDS, Dimension, RuleKind
 
 MAX_LIST = 10_000
@@ -34,6 +35,7 @@ def _dimension(params: Mapping[str, Any], name: str, allowed: Iterable[Dimension
 
 
 def _strings(params: Mapping[str, Any], name: str) -> list[str]:
+    """The entries trimmed, in the order given: an error names the entry as the operator sent it."""
     value = params.get(name)
     if not isinstance(value, list) or not value or len(value) > MAX_LIST:
         raise RuleParameterError(f"parameters.{name}", f"{name} must be a list of 1 to {MAX_LIST} strings")
@@ -42,7 +44,28 @@ def _strings(params: Mapping[str, Any], name: str) -> list[str]:
         if not isinstance(item, str) or not item.strip() or len(item) > 128:
             raise RuleParameterError(f"parameters.{name}.{index}", "each entry is a non-empty string of at most 128 characters")
         cleaned.append(item.strip())
-    return sorted(set(cleaned))
+    return cleaned
+
+
+def _listed(dimension: Dimension, value: str) -> str:
+    """A blacklist entry in the form the buyer's facts take (domain/contacts.py), whatever its spelling."""
+    if dimension is Dimension.IP:
+        ipaddress.ip_network(value, strict=False)  # ValueError: not an address or network
+        return value
+    if dimension is Dimension.PHONE:
+        return mainland_mobile(value)
+    if dimension is Dimension.EMAIL:
+        return email_address(value)
+    if dimension is Dimension.DEVICE:
+        return device_key(value)
+    return value
+
+
+_NOT_LISTABLE = {
+    Dimension.IP: "is not an IP address or network",
+    Dimension.PHONE: "is not a mainland China mobile number (11 digits starting 13 to 19)",
+    Dimension.EMAIL: "is not an email address",
+}
 
 
 def _bool(params: Mapping[str, Any], name: str, default: bool) -> bool:
@@ -78,19 +101,18 @@ def check_parameters(kind: RuleKind, params: object) -> dict[str, Any]:
     if kind is RuleKind.PHONE_SEGMENT:
         prefixes = _strings(params, "prefixes")
         for index, prefix in enumerate(prefixes):
-            if not prefix.isdigit() or len(prefix) > 11:
+            if not (prefix.isascii() and prefix.isdigit()) or len(prefix) > 11:
                 raise RuleParameterError(f"parameters.prefixes.{index}", "a prefix is 1 to 11 digits")
-        return {"prefixes": prefixes}
+        return {"prefixes": sorted(set(prefixes))}
     if kind is RuleKind.BLACKLIST:
         dimension = _dimension(params, "dimension", list(Dimension))
-        values = _strings(params, "values")
-        if dimension is Dimension.IP:
-            for index, value in enumerate(values):
-                try:
-                    ipaddress.ip_network(value, strict=False)
-                except ValueError:
-                    raise RuleParameterError(f"parameters.values.{index}", f"{value!r} is not an IP address or network") from None
-        return {"dimension": dimension.value, "values": values}
+        values = []
+        for index, value in enumerate(_strings(params, "values")):
+            try:
+                values.append(_listed(dimension, value))
+            except ValueError:  # domain.contacts.ContactError is one
+                raise RuleParameterError(f"parameters.values.{index}", f"{value!r} {_NOT_LISTABLE[dimension]}") from None
+        return {"dimension": dimension.value, "values": sorted(set(values))}
     if kind is RuleKind.AMOUNT_LIMIT:
         raw = params.get("max")
         try:

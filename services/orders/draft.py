@@ -3,7 +3,7 @@ buyer, the prices, and the risk check's verdict, gathered into a draft of the or
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,15 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import SkuKind
+from domain.contacts import ContactError, device_key, email_address, mainland_mobile
 from domain.money import Money
 from domain.orders import LineRequest, OrderInputError, check_lines
 from domain.risk import Decision, Facts, Verdict
 from models import BundleItem, Channel, Order, Product, Sku
 from services.pricing.prices import pricing_for
 from services.risk.check import RiskCheck
-
-_PHONE = re.compile(r"\+?[0-9]{6,20}")
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +53,31 @@ class Placed:
     changed_skus: list[int] = field(default_factory=list)
 
 
-def _check_buyer(buyer: Buyer, needs_account: bool) -> None:
-    if buyer.phone is not None and not _PHONE.fullmatch(buyer.phone):
-        raise OrderInputError("buyer.phone", "a phone number is digits, optionally with a leading +")
-    if buyer.email is not None and not _EMAIL.fullmatch(buyer.email):
-        raise OrderInputError("buyer.email", "not an email address")
-    if buyer.phone is None and buyer.email is None:
+def _canonical(field: str, value: str | None, form: Callable[[str], str]) -> str | None:
+    """The value in its canonical form; blank is not given."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return form(value)
+    except ContactError as error:
+        raise OrderInputError(field, str(error)) from None
+
+
+def canonical_buyer(buyer: Buyer) -> Buyer:
+    """The buyer as orders store it and the risk check and retries compare it (domain/contacts.py)."""
+    phone = _canonical("buyer.phone", buyer.phone, mainland_mobile)
+    email = _canonical("buyer.email", buyer.email, email_address)
+    if phone is None and email is None:
         raise OrderInputError("buyer", "give a phone number or an email address for delivery", "CONTACT_REQUIRED")
-    if needs_account and not (buyer.recharge_account or "").strip():
-        raise OrderInputError("buyer.rechargeAccount", "a top-up needs the account to credit", "RECHARGE_ACCOUNT_REQUIRED")
     for name, value in (("rechargeAccount", buyer.recharge_account), ("deviceId", buyer.device_id)):
         if value is not None and len(value) > 128:
             raise OrderInputError(f"buyer.{name}", "at most 128 characters")
+    return Buyer(phone, email, buyer.recharge_account, _canonical("buyer.deviceId", buyer.device_id, device_key))
+
+
+def _check_account(buyer: Buyer, needs_account: bool) -> None:
+    if needs_account and not (buyer.recharge_account or "").strip():
+        raise OrderInputError("buyer.rechargeAccount", "a top-up needs the account to credit", "RECHARGE_ACCOUNT_REQUIRED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,7 @@ class KeyTaken:
 
     channel_id: int
     lines: list[LineRequest]
+    buyer: Buyer  # canonical: the retry is compared in the form the order stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,7 @@ class Draft:
     total: Money
     verdict: Verdict
     facts: Facts  # completed by the risk check (the account's age)
+    buyer: Buyer  # canonical
 
 
 async def draft(
@@ -107,6 +120,7 @@ async def draft(
 
     try:
         lines = check_lines(command.lines)
+        buyer = canonical_buyer(command.buyer)
     except OrderInputError as error:
         return refused(error.field, error.message, error.code)
     # Refusals name the line as the buyer sent it, before lines of one SKU were merged.
@@ -115,26 +129,28 @@ async def draft(
         position.setdefault(line.sku_id, index)
 
     if await session.scalar(select(Order.id).where(Order.channel_id == channel_id, Order.idempotency_key == key)):
-        return KeyTaken(channel_id, lines)
+        return KeyTaken(channel_id, lines, buyer)
 
     try:
         skus = await _skus_on_sale(session, lines, currency, position)
-        _check_buyer(command.buyer, await _needs_account(session, list(skus.values())))
+        _check_account(buyer, await _needs_account(session, list(skus.values())))
     except OrderInputError as error:
         return refused(error.field, error.message, error.code)
 
     prices = await pricing_for(session, [(channel_id, line.sku_id) for line in lines], now, skus=skus)
     units = [prices[(channel_id, line.sku_id)].at(now, line.quantity).unit for line in lines]
     total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, currency))
-    facts = _facts(command, channel_code, lines, total, now)
+    facts = _facts(command, buyer, channel_code, lines, total, now)
     verdict = Verdict(Decision.PASS, 0)
     if risk is not None:
-        verdict, facts = await risk.screen(session, facts)
-    return Draft(channel_id, currency, key, lines, position, skus, units, total, verdict, facts)
+        # The key makes the check's counting idempotent: a retry is answered as its first try.
+        verdict, facts = await risk.screen(session, facts, attempt=key)
+    return Draft(channel_id, currency, key, lines, position, skus, units, total, verdict, facts, buyer)
 
 
-def _facts(command: PlaceOrder, channel: str, lines: list[LineRequest], total: Money, now: datetime) -> Facts:
-    buyer = command.buyer
+def _facts(
+    command: PlaceOrder, buyer: Buyer, channel: str, lines: list[LineRequest], total: Money, now: datetime
+) -> Facts:
     return Facts(
         channel=channel, at=now, amount=total, quantities={line.sku_id: line.quantity for line in lines},
         client_ip=command.client_ip, device_id=buyer.device_id, phone=buyer.phone, email=buyer.email,

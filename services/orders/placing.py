@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -56,6 +57,7 @@ async def place_order(
         drafted = await draft(reads, command, now, risk)
     if isinstance(drafted, Placed):
         return drafted
+    command = replace(command, buyer=drafted.buyer)  # stored and compared in canonical form
     if isinstance(drafted, KeyTaken):
         return await _answer_retry(uow, command, drafted.channel_id, drafted.lines)
     return await _write(uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)

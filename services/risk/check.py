@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker import Broker
@@ -24,7 +24,7 @@ from domain.risk import (
     evaluate,
     needs_account_age,
 )
-from models import Order, RiskVerdict
+from models import Channel, Order, RiskVerdict
 from services.risk.counters import Counters
 from services.risk.rules import RULES_CHANGED, active_rules
 
@@ -97,13 +97,19 @@ class RiskCheck:
         self.book = book
         self.counters = counters
 
-    async def screen(self, session: AsyncSession, facts: Facts) -> tuple[Verdict, Facts]:
+    async def screen(
+        self, session: AsyncSession, facts: Facts, *, attempt: str | None = None
+    ) -> tuple[Verdict, Facts]:
         """The verdict of an attempt, with its facts completed by the account's age.
 
         One call to the counter store (one Redis round trip) records and counts every counter
         and reads and keeps when the account was first seen. `session` reads only when needed:
         rules gone stale, or an account the store has no entry for, whose first order on record
         (if any) then corrects the store in a second call.
+
+        `attempt` is the attempt's idempotency key: the store counts an attempt once, and hands
+        a retry of it (concurrent or later, in any process) what its first try counted, so a
+        retry is scored as its first try was and never raises a count.
         """
         rules = await self.book.rules(session)
         account = facts.value(Dimension.ACCOUNT) if needs_account_age(rules, facts) else None
@@ -111,16 +117,19 @@ class RiskCheck:
         if not hits:
             return evaluate(rules, facts, {}), facts
         now = facts.at.timestamp()
-        tally = await self.counters.tally(hits, now, account=account)
+        once = None if attempt is None else f"{facts.channel}:{attempt}"
+        tally = await self.counters.tally(hits, now, account=account, attempt=once)
         counts = {hit.key: count for hit, count in zip(hits, tally.counts, strict=True)}
         first_seen = tally.first_seen
         if account is not None and tally.unknown:
             # Not in the store (taken for new): an account that ordered before is not new.
-            first = await _first_order(session, facts)
+            first = await _first_order(session, facts, attempt)
             if first is not None:
                 first_seen = first.timestamp()
                 new_account = [hit for hit in hits if hit.new_within_seconds is not None]
-                corrected = await self.counters.correct(new_account, now, account=account, first_order=first_seen)
+                corrected = await self.counters.correct(
+                    new_account, now, account=account, first_order=first_seen, attempt=once
+                )
                 counts.update({hit.key: count for hit, count in zip(new_account, corrected, strict=True)})
         if account is not None:
             age = None if first_seen is None else facts.at - datetime.fromtimestamp(first_seen, UTC)
@@ -128,10 +137,18 @@ class RiskCheck:
         return evaluate(rules, facts, counts), facts
 
 
-async def _first_order(session: AsyncSession, facts: Facts) -> datetime | None:
-    """When this account first ordered; None for an account never seen."""
+async def _first_order(session: AsyncSession, facts: Facts, attempt: str | None) -> datetime | None:
+    """When this account first ordered; None for an account never seen.
+
+    Not counting the attempt's own order, placed meanwhile by a concurrent retry of it: the
+    attempt would otherwise make its own account old.
+    """
     column = Order.recharge_account if facts.account != facts.email else Order.buyer_email
-    first = await session.scalar(select(func.min(Order.created_at)).where(column == facts.account))
+    query = select(func.min(Order.created_at)).where(column == facts.account)
+    if attempt is not None:
+        channel = select(Channel.id).where(Channel.code == facts.channel).scalar_subquery()
+        query = query.where(or_(Order.idempotency_key != attempt, Order.channel_id != channel))
+    first = await session.scalar(query)
     if first is None:
         return None
     if isinstance(first, str):  # SQLite hands aggregates back untyped

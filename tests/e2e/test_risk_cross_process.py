@@ -57,3 +57,42 @@ async def test_a_rule_added_through_one_gateway_stops_the_next_order_at_the_othe
                     assert "Traceback" not in server.output(), server.output()[-4000:]
         finally:
             await db.dispose()
+
+
+async def test_retries_of_one_key_through_two_gateways_are_one_order_counted_once(tmp_path: Path) -> None:
+    if TEST_REDIS_URL is None:  # collected only when it is set (tests/e2e/conftest.py)
+        pytest.fail("set QUANYI_TEST_REDIS_URL: the two gateways share risk counters through Redis")
+    await require_redis(TEST_REDIS_URL)
+    async with asyncio.timeout(BUDGET_SECONDS), migrated_database(tmp_path) as url:
+        settings = shop_settings(url)
+        db = Database.connect(settings)
+        try:
+            keys, shelf = await stock_shop(db, settings)
+            coins = await shelf.card_codes(20)
+            env = {"QUANYI_BROKER_PREFIX": settings.broker_prefix}
+            async with (
+                running_gateway(url, settings.secret_key, tmp_path / "a.log", env=env) as a,
+                running_gateway(url, settings.secret_key, tmp_path / "b.log", env=env) as b,
+            ):
+                rule = {"name": "3 an hour per phone", "kind": "VELOCITY", "action": "REJECT",
+                        "parameters": {"dimension": "PHONE", "limit": 3, "windowSeconds": 3600}}
+                created = await _gql(a, CREATE, {"input": rule}, keys.admin)
+                buyer = {"phone": "15800001234"}
+                given = order_input((coins, 1), buyer=buyer)
+
+                # A buyer's app retries one order ten times at once; a balancer spreads the retries.
+                retries = await asyncio.gather(*(_gql((a, b)[n % 2], PLACE, {"input": given}) for n in range(10)))
+                # The phone has used one of its three: two more pass, through either gateway.
+                later = [await _gql((b, a)[n % 2], PLACE, {"input": order_input((coins, 1), buyer=buyer)}) for n in range(3)]
+
+                assert created["data"]["createRiskRule"]["userErrors"] == []
+                placed = [answer["data"]["placeOrder"] for answer in retries]
+                assert placed[0]["userErrors"] == [] and placed[0]["order"]["status"] == "PENDING_PAYMENT"
+                assert [answer == placed[0] for answer in placed] == [True] * 10
+                assert [a["data"]["placeOrder"]["order"]["status"] if a["data"]["placeOrder"]["order"]
+                        else a["data"]["placeOrder"]["userErrors"][0]["code"] for a in later] == [
+                    "PENDING_PAYMENT", "PENDING_PAYMENT", "RISK_REJECTED"]
+                for server in (a, b):
+                    assert "Traceback" not in server.output(), server.output()[-4000:]
+        finally:
+            await db.dispose()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from domain.risk import CounterHit
-from services.risk.counters import FIRST_SEEN_IDLE_SECONDS, Counters, connect_counters
+from services.risk.counters import (
+    ATTEMPT_KEPT_SECONDS,
+    FIRST_SEEN_IDLE_SECONDS,
+    Counters,
+    connect_counters,
+)
 from tests.support import TEST_REDIS_URL
 
 
@@ -93,3 +99,81 @@ async def test_an_account_idle_longer_than_the_store_keeps_it_is_looked_up_again
     later = await counters.tally([], 1000.0 + FIRST_SEEN_IDLE_SECONDS + 1, account="qq:1")
 
     assert later.unknown
+
+
+# An attempt (channel and idempotency key) is counted once: its retries get its first answers.
+
+IP = CounterHit("v:IP:60:a", None, 60)
+
+
+async def test_a_retry_of_an_attempt_records_nothing_and_gets_the_count_of_its_first_try(counters: Counters) -> None:
+    first = await counters.tally([IP], 1000.0, attempt="web:k1")
+    retries = [await counters.tally([IP], 1000.0 + n, attempt="web:k1") for n in range(1, 4)]
+    other = await counters.tally([IP], 1005.0, attempt="web:k2")
+    retry_after_other = await counters.tally([IP], 1006.0, attempt="web:k1")
+
+    assert [first.counts, *(r.counts for r in retries), other.counts, retry_after_other.counts] == [[1], [1], [1], [1], [2], [1]]
+
+
+async def test_concurrent_retries_of_an_attempt_are_counted_once(counters: Counters) -> None:
+    tallies = await asyncio.gather(*(counters.tally([IP], 1000.0, attempt="web:k1") for _ in range(10)))
+    after = await counters.tally([IP], 1001.0, attempt="web:k2")
+
+    assert [t.counts for t in tallies] == [[1]] * 10 and after.counts == [2]
+
+
+async def test_an_attempt_retried_after_its_window_is_counted_in_the_new_window(counters: Counters) -> None:
+    await counters.tally([IP], 1000.0, attempt="web:k1")
+    await counters.tally([IP], 1010.0, attempt="web:k2")
+
+    later = await counters.tally([IP], 1061.0, attempt="web:k1")  # k1's first try has left the window
+
+    assert later.counts == [2]
+
+
+async def test_a_counter_the_first_try_did_not_have_is_counted_once(counters: Counters) -> None:
+    phone = CounterHit("v:PHONE:60:p", None, 60)
+    await counters.tally([IP], 1000.0, attempt="web:k1")
+
+    # A rule added meanwhile: the retry is counted by the new counter, once.
+    retries = [await counters.tally([IP, phone], 1001.0 + n, attempt="web:k1") for n in range(3)]
+
+    assert [r.counts for r in retries] == [[1, 1]] * 3
+
+
+async def test_a_retry_sees_the_account_as_its_first_try_did(counters: Counters) -> None:
+    first = await counters.tally([by("qq:1")], 1000.0, account="qq:1", attempt="web:k1")
+    retry = await counters.tally([by("qq:1")], 1030.0, account="qq:1", attempt="web:k1")
+    next_order = await counters.tally([by("qq:1")], 1040.0, account="qq:1", attempt="web:k2")
+
+    assert (first.unknown, first.first_seen, first.counts) == (True, None, [1])
+    assert (retry.unknown, retry.first_seen, retry.counts) == (True, None, [1])
+    # Another attempt of the account is not its first: the store knows it since 1000.
+    assert (next_order.unknown, next_order.first_seen) == (False, 1000.0)
+
+
+async def test_a_correction_made_for_an_attempt_stands_for_its_retries(counters: Counters) -> None:
+    await counters.tally([by("qq:new")], 1000.0, account="qq:new")
+    await counters.tally([by("qq:old")], 1001.0, account="qq:old", attempt="web:k1")
+    corrected = await counters.correct([by("qq:old")], 1001.0, account="qq:old", first_order=500.0, attempt="web:k1")
+
+    retry = await counters.tally([by("qq:old")], 1002.0, account="qq:old", attempt="web:k1")
+    again = await counters.correct([by("qq:old")], 1003.0, account="qq:old", first_order=500.0, attempt="web:k1")
+
+    assert corrected == [1]
+    assert (retry.unknown, retry.first_seen, retry.counts) == (False, 500.0, [1])
+    assert again == [1]
+
+
+async def test_an_attempt_retried_after_its_answers_were_let_go_still_adds_nothing(counters: Counters) -> None:
+    week = CounterHit("v:PHONE:604800:p", None, 604800)
+    await counters.tally([week], 1000.0, attempt="web:k1")
+    await counters.tally([week], 1010.0, attempt="web:k2")
+
+    # Two days on, past how long an attempt's answers are kept, the window still holds k1 once.
+    await counters.tally([week], 1000.0 + 2 * ATTEMPT_KEPT_SECONDS, attempt="web:k1")
+    third = await counters.tally([week], 1001.0 + 2 * ATTEMPT_KEPT_SECONDS, attempt="web:k3")
+    # A week after k1's first try it has left the window: its retry did not renew it.
+    fourth = await counters.tally([week], 1001.0 + 604800, attempt="web:k4")
+
+    assert (third.counts, fourth.counts) == ([3], [3])

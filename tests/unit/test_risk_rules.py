@@ -70,8 +70,11 @@ VIRTUAL = {"prefixes": ["162", "165", "167", "170", "171"]}
         (RuleKind.BLACKLIST, {"dimension": "IP", "values": ["203.0.113.0/24"]}, {}, {}, ("IP 203.0.113.7", "IP blacklist")),
         (RuleKind.BLACKLIST, {"dimension": "IP", "values": ["198.51.100.1"]}, {}, {}, None),
         (RuleKind.BLACKLIST, {"dimension": "PHONE", "values": ["13800138000"]}, {"phone": "+8613800138000"}, {},
-         ("PHONE +8613800138000", "PHONE blacklist")),
+         ("PHONE 13800138000", "PHONE blacklist")),
+        (RuleKind.BLACKLIST, {"dimension": "PHONE", "values": ["+86 138-0013-8000"]}, {"phone": "0086 13800138000"}, {},
+         ("PHONE 13800138000", "PHONE blacklist")),
         (RuleKind.BLACKLIST, {"dimension": "DEVICE", "values": ["bad"]}, {"device_id": "bad"}, {}, ("DEVICE bad", "DEVICE blacklist")),
+        (RuleKind.BLACKLIST, {"dimension": "DEVICE", "values": ["Bad-1"]}, {"device_id": " BAD-1"}, {}, ("DEVICE bad-1", "DEVICE blacklist")),
         (RuleKind.BLACKLIST, {"dimension": "ACCOUNT", "values": ["qq:9"]}, {"account": "qq:1"}, {}, None),
         (RuleKind.BLACKLIST, {"dimension": "EMAIL", "values": ["Bot@Spam.cn"]}, {"email": "bot@spam.cn"}, {},
          ("EMAIL bot@spam.cn", "EMAIL blacklist")),
@@ -178,6 +181,10 @@ def test_with_the_age_left_to_the_counter_store_each_new_account_counter_carries
         (RuleKind.PHONE_SEGMENT, {"prefixes": []}, "parameters.prefixes"),
         (RuleKind.PHONE_SEGMENT, {"prefixes": ["17x"]}, "parameters.prefixes.0"),
         (RuleKind.BLACKLIST, {"dimension": "IP", "values": ["not-an-ip"]}, "parameters.values.0"),
+        # the entry as the operator sent it, not as sorted
+        (RuleKind.BLACKLIST, {"dimension": "PHONE", "values": ["13800138000", "1380013800"]}, "parameters.values.1"),
+        (RuleKind.BLACKLIST, {"dimension": "EMAIL", "values": ["z@example.cn", "a@b"]}, "parameters.values.1"),
+        (RuleKind.PHONE_SEGMENT, {"prefixes": ["170", "١٧"]}, "parameters.prefixes.1"),
         (RuleKind.AMOUNT_LIMIT, {"max": "12.345"}, "parameters.max"),
         (RuleKind.AMOUNT_LIMIT, {"max": "-1"}, "parameters.max"),
         (RuleKind.QUANTITY_LIMIT, {"max": True}, "parameters.max"),
@@ -193,7 +200,12 @@ def test_bad_parameters_name_the_parameter_at_fault(kind: RuleKind, parameters: 
 
 def test_parameters_are_stored_in_one_canonical_form() -> None:
     assert check_parameters(RuleKind.AMOUNT_LIMIT, {"max": 500}) == {"max": "500.00"}
-    assert check_parameters(RuleKind.BLACKLIST, {"dimension": "PHONE", "values": [" 170 ", "130", "130"]}) == {
-        "dimension": "PHONE", "values": ["130", "170"]}
+    assert check_parameters(RuleKind.BLACKLIST, {"dimension": "PHONE", "values": [
+        " 17012345678 ", "+86 130-0000-0000", "008613000000000", "13000000000"]}) == {
+        "dimension": "PHONE", "values": ["13000000000", "17012345678"]}
+    assert check_parameters(RuleKind.BLACKLIST, {"dimension": "EMAIL", "values": ["Bot@Spam.cn", "bot@spam.CN "]}) == {
+        "dimension": "EMAIL", "values": ["bot@spam.cn"]}
+    assert check_parameters(RuleKind.BLACKLIST, {"dimension": "DEVICE", "values": ["ABC", "abc"]}) == {
+        "dimension": "DEVICE", "values": ["abc"]}
     assert check_parameters(RuleKind.ACCOUNT_SPREAD, {"by": "DEVICE", "maxAccounts": 3, "windowSeconds": 60}) == {
         "by": "DEVICE", "maxAccounts": 3, "windowSeconds": 60, "couponOnly": False, "maxAccountAgeDays": 0}
