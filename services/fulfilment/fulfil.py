@@ -50,6 +50,7 @@ from services.fulfilment.topups import (
     suppliers_for,
     suppliers_of,
 )
+from services.inventory import quotas
 from services.inventory.reservation import release
 from services.orders.events import move
 from services.orders.lifecycle import announce
@@ -157,7 +158,9 @@ class Fulfilment:
             update(TopUpTask).where(TopUpTask.line_id == line.id, TopUpTask.status.in_(OPEN))
             .values(status=CANCELLED, updated_at=now).execution_options(synchronize_session=False)
         )
-        stock_event(uow, await release(uow.session, [line.id]))
+        # The quota it took goes back with its stock: the channel sold nothing here.
+        quota_moved = await quotas.release(uow.session, [line.id], now)
+        stock_event(uow, [*quota_moved, *await release(uow.session, [line.id])])
         await hooks.line_refunded(uow.session, line.id, now)
 
     async def _finish(self, uow: UnitOfWork, order: Order, lines: list[OrderLine], now: datetime) -> None:
