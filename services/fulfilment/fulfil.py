@@ -51,7 +51,7 @@ from services.fulfilment.topups import (
     suppliers_of,
 )
 from services.inventory import quotas
-from services.inventory.reservation import release
+from services.inventory.reservation import line_skus, release
 from services.orders.events import move
 from services.orders.lifecycle import announce
 from services.payments import refunds
@@ -146,6 +146,9 @@ class Fulfilment:
         if not await _decide(uow.session, line, DELIVERED, supplier_id):
             return
         await hooks.line_delivered(uow.session, line.id, supplier_id, now)
+        # Its units are sold now (codes here, counter units when their top-up succeeded):
+        # live stock views stop counting them as reserved.
+        stock_event(uow, [line.sku_id, *await line_skus(uow.session, line.id)])
         # A direct top-up line holds no codes; the others send what they sold.
         if sku.kind is not SkuKind.DIRECT_RECHARGE and await delivery.sold_codes_count(uow.session, line.id):
             await delivery.enqueue_delivery(uow.session, order, line.id, self._senders, now=now)
