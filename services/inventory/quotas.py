@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import BundleItem, ChannelQuota, QuotaUse
@@ -95,22 +95,27 @@ async def consume(session: AsyncSession, channel_id: int, takes: Sequence[Take])
     """
     if not takes:
         return None
-    wants = list(takes)
-    for bundle_id, component_id, per_bundle in await session.execute(
-        select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity)
-        .where(BundleItem.bundle_sku_id.in_({take.sku_id for take in takes}))
-    ):
-        wants.extend(
-            Take(take.line_id, component_id, take.quantity * per_bundle) for take in takes if take.sku_id == bundle_id
-        )
+    skus = {take.sku_id for take in takes}
+    components = select(BundleItem.component_sku_id).where(BundleItem.bundle_sku_id.in_(skus))
     capped = {
         sku_id: quota_id
         for quota_id, sku_id in await session.execute(
             select(ChannelQuota.id, ChannelQuota.sku_id).where(
-                ChannelQuota.channel_id == channel_id, ChannelQuota.sku_id.in_({want.sku_id for want in wants})
+                ChannelQuota.channel_id == channel_id,
+                or_(ChannelQuota.sku_id.in_(skus), ChannelQuota.sku_id.in_(components)),
             )
         )
     }
+    if not capped:
+        return None  # the common case: one statement
+    wants = list(takes)
+    for bundle_id, component_id, per_bundle in await session.execute(
+        select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity)
+        .where(BundleItem.bundle_sku_id.in_(skus))
+    ):
+        wants.extend(
+            Take(take.line_id, component_id, take.quantity * per_bundle) for take in takes if take.sku_id == bundle_id
+        )
     wanted: dict[int, int] = defaultdict(int)
     for want in wants:
         if want.sku_id in capped:
