@@ -60,3 +60,17 @@ def channel_stock(shared: StockFigures, quota_left: int | None) -> StockFigures:
         reserved=shared.reserved,
         presale=min(shared.presale, max(quota_left - shared.available, 0)),
     )
+
+
+def channel_bundle_stock(
+    components: Iterable[tuple[StockFigures, int | None, int]], quota_left: int | None
+) -> StockFigures:
+    """What one channel may sell of a bundle: each component capped by what is left of the
+    channel's quota of it, then the bundle by its own quota.
+
+    `components` gives each component's shared stock, the channel's quota left on it (None:
+    no cap), and the quantity one bundle uses. Selling a bundle takes from each component's
+    quota, so a component quota of 2 lets a channel sell 2 bundles that use one each.
+    """
+    sets = bundle_stock((channel_stock(figures, left), per_bundle) for figures, left, per_bundle in components)
+    return channel_stock(sets, quota_left)

@@ -18,7 +18,7 @@ from models.keys import ApiKey
 from models.ledger import LedgerEntry, LedgerTransaction
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
-from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier
+from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
 from models.risk import RiskRule, RiskRuleChange, RiskVerdict
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
 
@@ -49,6 +49,7 @@ __all__ = [
     "ChannelQuota",
     "PriceChange",
     "PriceTier",
+    "QuotaUse",
     "RiskRule",
     "RiskRuleChange",
     "RiskVerdict",

@@ -1,4 +1,4 @@
-"""Channel prices (standing and promotion windows), B2B tiers, the price audit, quotas."""
+"""Channel prices (standing and promotion windows), B2B tiers, the price audit, quotas and their uses."""
 
 from __future__ import annotations
 
@@ -64,3 +64,26 @@ class ChannelQuota(Base):
     sku_id: Mapped[int] = mapped_column(ForeignKey("sku.id"))
     quota: Mapped[int]
     used: Mapped[int] = mapped_column(default=0)
+
+
+class QuotaUse(Base):
+    """Units one order line took from one channel quota; given back once, or never if sold.
+
+    A bundle line takes from the quota of the bundle and of each component. Releasing a line
+    gives back exactly what these rows record: an order placed before a quota existed took
+    nothing and gives nothing back.
+
+    `quota_id` has no foreign key on purpose: removing a quota deletes its uses, and a use
+    that an order recorded while the quota was being removed names an id PostgreSQL never
+    hands out again (SQLite runs one writer at a time, so no use is recorded meanwhile).
+    """
+
+    __tablename__ = "quota_use"
+    __table_args__ = (Index("ix_quota_use_line", "line_id"), Index("ix_quota_use_quota", "quota_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
+    quota_id: Mapped[int]
+    sku_id: Mapped[int] = mapped_column(ForeignKey("sku.id"))
+    units: Mapped[int]
+    released_at: Mapped[datetime | None]

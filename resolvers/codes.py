@@ -12,7 +12,7 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_pk
-from services.core.events import CATALOG_CHANGED
+from services.core.events import stock_event
 from services.core.jobs import JOBS_TOPIC
 from services.core.secret_box import SecretBox
 from services.inventory.code_import import import_codes
@@ -94,7 +94,7 @@ class CodesMutation:
             box = SecretBox(info.context.settings.secret_key)
             result = await import_codes(uow.session, box, sku, rows, now=info.context.now)
             if result.imported:
-                uow.publish(CATALOG_CHANGED, b"stock")
+                stock_event(uow, [sku.id])  # more to sell, and presale orders served from it
             if result.served_lines:
                 uow.publish(JOBS_TOPIC, b"")  # paid presale orders deliver now
         return ImportCardCodesPayload(

@@ -26,7 +26,7 @@ from models import (
 )
 from services.catalog import reads as catalog
 from services.core.database import Database
-from services.inventory import quotas, stock
+from services.inventory import channel_stock, quotas, stock
 from services.orders import reads as order_reads
 from services.payments import refunds
 from services.pricing import prices as pricing
@@ -103,6 +103,11 @@ class Loaders:
     @cached_property
     def stock_by_sku(self) -> DataLoader[int, StockFigures]:
         return _batched(self._db, stock.stock_for, lambda: StockFigures(0, 0, 0))
+
+    @cached_property
+    def stock_by_channel_sku(self) -> DataLoader[tuple[int, int], StockFigures]:
+        # What a channel may sell: its quotas applied, a bundle's components' quotas too.
+        return _batched(self._db, channel_stock.channel_stock_of, lambda: StockFigures(0, 0, 0))
 
     @cached_property
     def suppliers_by_sku(self) -> DataLoader[int, list[tuple[int, Supplier]]]:

@@ -83,7 +83,7 @@ class Sku(Node):
     face_value: Money
     price: Money = strawberry.field(description="The price of one unit for the query's channel, now.")
     price_tiers: list[PriceTier] = strawberry.field(description="The channel's B2B quantity tiers.")
-    stock: Stock = strawberry.field(description="Stock for the query's channel (its quota applied).")
+    stock: Stock = strawberry.field(description="Stock for the query's channel (its quotas applied).")
     _row: strawberry.Private[rows.Sku]
     _scope: strawberry.Private[ChannelScope]
     _quota: strawberry.Private[Quota | None]
@@ -104,7 +104,7 @@ class Sku(Node):
                 PriceTier(min_quantity=t.min_quantity, price=Money.of(prices.at(now, t.min_quantity).unit))
                 for t in prices.tiers
             ],
-            stock=Stock.of(domain.channel_stock(stock, quota.remaining if quota else None)),
+            stock=Stock.of(stock),
             _row=row,
             _scope=scope,
             _quota=quota,
@@ -167,7 +167,9 @@ async def load_skus(info: Info, skus: list[rows.Sku], scope: ChannelScope) -> li
     loaders, ids = info.context.loaders, [sku.id for sku in skus]
     channel_id = scope.channel_id
     stocks, prices, quotas = await asyncio.gather(
-        loaders.stock_by_sku.load_many(ids),
+        loaders.stock_by_channel_sku.load_many([(channel_id, i) for i in ids])
+        if channel_id is not None
+        else loaders.stock_by_sku.load_many(ids),
         loaders.pricing_by_channel_sku.load_many([(channel_id, i) for i in ids]),
         loaders.quota_by_channel_sku.load_many([(channel_id, i) for i in ids])
         if channel_id is not None

@@ -50,7 +50,8 @@ from services.fulfilment.topups import (
     suppliers_for,
     suppliers_of,
 )
-from services.inventory.reservation import release
+from services.inventory import quotas
+from services.inventory.reservation import line_skus, release
 from services.orders.events import move
 from services.orders.lifecycle import announce
 from services.payments import refunds
@@ -145,6 +146,9 @@ class Fulfilment:
         if not await _decide(uow.session, line, DELIVERED, supplier_id):
             return
         await hooks.line_delivered(uow.session, line.id, supplier_id, now)
+        # Its units are sold now (codes here, counter units when their top-up succeeded):
+        # live stock views stop counting them as reserved.
+        stock_event(uow, [line.sku_id, *await line_skus(uow.session, line.id)])
         # A direct top-up line holds no codes; the others send what they sold.
         if sku.kind is not SkuKind.DIRECT_RECHARGE and await delivery.sold_codes_count(uow.session, line.id):
             await delivery.enqueue_delivery(uow.session, order, line.id, self._senders, now=now)
@@ -157,7 +161,9 @@ class Fulfilment:
             update(TopUpTask).where(TopUpTask.line_id == line.id, TopUpTask.status.in_(OPEN))
             .values(status=CANCELLED, updated_at=now).execution_options(synchronize_session=False)
         )
-        stock_event(uow, await release(uow.session, [line.id]))
+        # The quota it took goes back with its stock: the channel sold nothing here.
+        quota_moved = await quotas.release(uow.session, [line.id], now)
+        stock_event(uow, [*quota_moved, *await release(uow.session, [line.id])])
         await hooks.line_refunded(uow.session, line.id, now)
 
     async def _finish(self, uow: UnitOfWork, order: Order, lines: list[OrderLine], now: datetime) -> None:

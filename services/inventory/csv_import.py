@@ -22,7 +22,7 @@ from broker import Broker
 from domain.card_codes import CodeInput, RowRejection
 from models import Sku
 from services.core.database import Database
-from services.core.events import CATALOG_CHANGED
+from services.core.events import stock_event
 from services.core.secret_box import SecretBox
 from services.core.unit_of_work import UnitOfWork
 from services.inventory.code_import import import_codes
@@ -173,7 +173,7 @@ class _Run:
             now = datetime.now(UTC)
             result = await import_codes(uow.session, self.box, sku, batch.codes, now=now)
             if result.imported:
-                uow.publish(CATALOG_CHANGED, b"stock")
+                stock_event(uow, [sku.id])  # live stock views see the codes (and presale served)
         # Committed: report its rejects, then move the checkpoint past it.
         self.rejects.add(sorted([*batch.refused, *result.rejections], key=lambda r: r.row))
         totals = self.totals

@@ -245,6 +245,11 @@ async def release(session: AsyncSession, line_ids: Sequence[int]) -> list[int]:
     return sorted({sku_id for sku_id, *_ in held})
 
 
+async def line_skus(session: AsyncSession, line_id: int) -> list[int]:
+    """The SKUs whose stock a line draws on: its own, or a bundle's components."""
+    return sorted(set(await session.scalars(select(Allocation.sku_id).where(Allocation.line_id == line_id))))
+
+
 def _per_sku(held: Sequence[tuple[int, int | None, int, str]], source: str) -> list[tuple[int, int]]:
     totals: dict[int, int] = {}
     for sku_id, _, units, kind in held:

@@ -28,24 +28,32 @@ class _Tally:
         return self.uses if kind is SkuKind.SERIAL else self.codes
 
 
+async def bundle_parts(session: AsyncSession, sku_ids: Collection[int]) -> dict[int, list[tuple[int, int]]]:
+    """(component SKU id, quantity per bundle) of each bundle among `sku_ids`, in one statement."""
+    components: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for bundle_id, component_id, quantity in await session.execute(
+        select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity)
+        .where(BundleItem.bundle_sku_id.in_(sku_ids))
+        .order_by(BundleItem.bundle_sku_id, BundleItem.component_sku_id)
+    ):
+        components[bundle_id].append((component_id, quantity))
+    return dict(components)
+
+
 async def stock_for(
-    session: AsyncSession, sku_ids: Collection[int], *, now: datetime | None = None
+    session: AsyncSession, sku_ids: Collection[int], *, now: datetime | None = None,
+    parts: dict[int, list[tuple[int, int]]] | None = None,
 ) -> dict[int, StockFigures]:
     """Stock of each SKU; a bundle's from its components. Five statements whatever the count.
 
     A code that has expired by `now` (default: the current time) is no longer sellable;
-    a reserved one still counts as reserved, since an order holds it.
+    a reserved one still counts as reserved, since an order holds it. `parts`: the
+    bundle_parts() of `sku_ids`, when the caller has read them already.
     """
     if not sku_ids:
         return {}
     now = now or datetime.now(UTC)
-    components: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for bundle_id, component_id, quantity in await session.execute(
-        select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity).where(
-            BundleItem.bundle_sku_id.in_(sku_ids)
-        )
-    ):
-        components[bundle_id].append((component_id, quantity))
+    components = parts if parts is not None else await bundle_parts(session, sku_ids)
     wanted = set(sku_ids) | {c for parts in components.values() for c, _ in parts}
 
     skus = {

@@ -7,10 +7,9 @@ from collections.abc import Collection, Mapping
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.catalog import StockFigures, channel_stock
+from domain.catalog import StockFigures
 from models import BundleItem
-from services.inventory import quotas
-from services.inventory.stock import stock_for
+from services.inventory.channel_stock import channel_stock_for
 
 
 async def affected(session: AsyncSession, sku_ids: Collection[int]) -> set[int]:
@@ -32,22 +31,6 @@ async def channel_figures(
 async def figures_by_channel(
     session: AsyncSession, wanted: Mapping[int, Collection[int]]
 ) -> dict[int, dict[int, StockFigures]]:
-    """Each channel's figures for its SKUs, in the same statements however many channels ask:
-    the shared pool is read once for all SKUs, the quotas once for all (channel, SKU) pairs."""
-    every = {sku_id for sku_ids in wanted.values() for sku_id in sku_ids}
-    if not every:
-        return {}
-    shared = await stock_for(session, every)
-    pairs = [(channel_id, sku_id) for channel_id, sku_ids in wanted.items() for sku_id in sku_ids]
-    caps = await quotas.quotas_for(session, pairs)
-    figures: dict[int, dict[int, StockFigures]] = {}
-    for channel_id, sku_ids in wanted.items():
-        figures[channel_id] = {
-            sku_id: channel_stock(
-                shared[sku_id],
-                caps[(channel_id, sku_id)].remaining if (channel_id, sku_id) in caps else None,
-            )
-            for sku_id in sku_ids
-            if sku_id in shared
-        }
-    return figures
+    """Each channel's figures for its SKUs, in the same statements however many channels ask
+    (a bundle capped by the channel's quotas of its components too)."""
+    return await channel_stock_for(session, wanted)

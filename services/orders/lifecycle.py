@@ -93,9 +93,9 @@ async def _end_holding(
         await uow.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)), key=lambda line: line.sku_id
     )
     # Quotas before stock, each in SKU order: the order placeOrder takes them in.
-    for line in lines:
-        await quotas.release(uow.session, order.channel_id, line.sku_id, line.quantity)
-    changed = sorted(set(await release(uow.session, [line.id for line in lines])) | {line.sku_id for line in lines})
+    line_ids = [line.id for line in lines]
+    quota_moved = await quotas.release(uow.session, line_ids, now)
+    changed = sorted(set(await release(uow.session, line_ids)) | set(quota_moved) | {line.sku_id for line in lines})
     announce(uow, order, previous, now)
     stock_event(uow, changed)
     return Outcome(order, changed_skus=changed)

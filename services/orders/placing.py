@@ -111,10 +111,11 @@ async def _write(
     # Quotas, then stock, each in SKU order (see reserve()): concurrent orders naming the
     # same SKUs queue on their rows in one order instead of deadlocking.
     by_sku = sorted(zip(lines, rows, strict=True), key=lambda pair: pair[0].sku_id)
-    for line, _ in by_sku:
-        if not await quotas.consume(session, channel_id, line.sku_id, line.quantity):
-            await uow.rollback()
-            return refused(f"lines.{position[line.sku_id]}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED")
+    over = await quotas.consume(session, channel_id, [quotas.Take(row.id, line.sku_id, line.quantity) for line, row in by_sku])
+    if over is not None:
+        sku_id = next(line.sku_id for line, row in by_sku if row.id == over)
+        await uow.rollback()
+        return refused(f"lines.{position[sku_id]}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED")
     try:
         reserved = await reserve(session, [Want(row.id, skus[line.sku_id], line.quantity) for line, row in by_sku], now)
     except OutOfStock as error:

@@ -7,13 +7,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 
 from domain.catalog import SkuKind
 from models import CardCode, Product, Sku
 from services.core.database import Database
-from services.core.events import CATALOG_CHANGED
+from services.core.events import CATALOG_CHANGED, STOCK_CHANGED
 from services.core.secret_box import SecretBox
 from services.inventory import csv_import
 from services.inventory.csv_import import CsvImport, import_csv
@@ -69,6 +70,10 @@ def code_file(path: Path, count: int, *, empty_rows: tuple[int, ...] = ()) -> Pa
     return path
 
 
+def _skus(message: bytes) -> list[int]:
+    return orjson.loads(message)["skus"]
+
+
 def rejected_rows(job: CsvImport) -> list[int]:
     with job.rejects_path.open(newline="") as found:
         return [int(line[0]) for line in list(csv.reader(found))[1:]]
@@ -89,7 +94,10 @@ async def test_each_batch_is_committed_announced_and_reported(
         26,
         25,
     )
-    assert broker.published == [(CATALOG_CHANGED, b"stock")] * 3  # one per batch, after its commit
+    # One stock event per batch, after its commit: live stock views and the catalog cache hear it.
+    assert [(topic, _skus(message) if topic == STOCK_CHANGED else message) for topic, message in broker.published] == [
+        (STOCK_CHANGED, [sku.id]), (CATALOG_CHANGED, b"stock"),
+    ] * 3
     assert progress.calls == [
         ("start", 26),
         ("update", 11),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.catalog import NO_STOCK, StockFigures, bundle_stock
+from domain.catalog import NO_STOCK, StockFigures, bundle_stock, channel_bundle_stock
 
 
 def test_a_bundle_of_one_each_sells_as_often_as_its_scarcest_component() -> None:
@@ -51,3 +51,25 @@ def test_component_presale_does_not_make_a_bundle_sellable() -> None:
 def test_a_component_quantity_must_be_positive(quantity: int) -> None:
     with pytest.raises(ValueError, match="positive"):
         bundle_stock([(StockFigures(10, 0), quantity)])
+
+
+def test_a_channel_sells_a_bundle_only_as_often_as_its_component_quotas_allow() -> None:
+    plenty = StockFigures(available=100, reserved=0)
+
+    assert channel_bundle_stock([(plenty, 2, 1), (plenty, None, 1)], None) == StockFigures(2, 0, 0)
+
+
+def test_a_component_quota_is_divided_by_what_one_bundle_uses() -> None:
+    assert channel_bundle_stock([(StockFigures(100, 0), 5, 2)], None).available == 2
+
+
+def test_the_bundles_own_quota_caps_it_too() -> None:
+    assert channel_bundle_stock([(StockFigures(100, 0), 50, 1)], 3).available == 3
+
+
+def test_the_shared_pool_still_caps_a_bundle_under_generous_quotas() -> None:
+    assert channel_bundle_stock([(StockFigures(4, 0), 50, 1)], 10).available == 4
+
+
+def test_a_used_up_component_quota_stops_the_bundle() -> None:
+    assert channel_bundle_stock([(StockFigures(100, 0), 0, 1), (StockFigures(100, 0), None, 1)], None) == NO_STOCK
