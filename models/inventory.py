@@ -24,6 +24,7 @@ class CardCode(Base):
         # is in the pool once, whatever SKU it was imported into; a VOID code is out of it.
         Index("uq_card_code_digest", "secret_digest", unique=True,
               postgresql_where=text(IN_POOL), sqlite_where=text(IN_POOL)),
+        # The older, per-SKU rule: it also keeps a VOID code from coming back to its own SKU.
         UniqueConstraint("sku_id", "secret_digest", name="uq_card_code_sku_digest"),
         Index("ix_card_code_sku_status", "sku_id", "status"),
     )

@@ -25,7 +25,7 @@ from services.core.secret_box import SecretBox
 from services.inventory.presale import serve_presale
 
 _TABLE = cast(Table, CardCode.__table__)
-# The PostgreSQL advisory lock that every import takes (its second key was once the SKU's).
+# The PostgreSQL advisory lock every code import takes, whatever its SKU.
 _IMPORT_LOCK = (0x5159_0001, 0)
 
 
