@@ -79,9 +79,11 @@ def _upgrade(connection: Connection, module: Any) -> None:
 
 
 async def test_the_revision_keeps_one_code_per_secret_and_then_refuses_a_second(
-    db: Database, caplog: pytest.LogCaptureFixture
+    db: Database, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     skus = await _as_before_the_revision(db)
+    # Another test's logging set-up (import-linter's) may have disabled the existing loggers.
+    monkeypatch.setattr(logging.getLogger("alembic.runtime.migration"), "disabled", False)
     caplog.set_level(logging.WARNING, logger="alembic.runtime.migration")
 
     async with db.sessions() as session, session.begin():
