@@ -9,7 +9,7 @@ the rule it broke.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +17,11 @@ import pytest
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.catalog import SkuKind
 from models import BalanceMovement, Base, Channel, ChannelKind, LedgerEntry, PriceChange, PriceTier, Sku
 from schema.relay import encode_id
 from services.core.database import Database
-from tests.graphql.conftest import Keys
+from tests.e2e.shop import Shop, open_shop
 from tests.services import catalog_rows as rows
-from tests.support import GraphQLClient
 
 SET_PRICE = """
 mutation Set($input: SetChannelPriceInput!) {
@@ -103,19 +101,22 @@ class Ground:
 
 
 @pytest.fixture(scope="module")
-async def ground(db: Database) -> Ground:
-    async with db.sessions() as session, session.begin():
-        brand = await rows.brand(session, rows.unique("money-brand"))
-        category = await rows.category(session, rows.unique("money-category"))
-        product = await rows.product(session, brand=brand, category=category, name="金额输入测试")
-        sku = await rows.sku(session, product, SkuKind.DIRECT_RECHARGE, price_fen=5000)
+async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
+    async with open_shop(tmp_path_factory.mktemp("money-input")) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+async def ground(shop: Shop) -> Ground:
+    sku = await shop.shelf.counter(0, price_fen=5000)
+    async with shop.db.sessions() as session, session.begin():
         channel = Channel(
             code=_reference("b2b"), name="金额输入测试", kind=ChannelKind.B2B, commission_bp=0, public=False
         )
         session.add(channel)
         supplier = await rows.supplier(session, "金额输入测试供应商")
         await session.flush()
-        return Ground(sku.id, channel.code, channel.id, supplier.code, supplier.id)
+        return Ground(sku.pk, channel.code, channel.id, supplier.code, supplier.id)
 
 
 def _reference(prefix: str) -> str:
@@ -179,18 +180,18 @@ async def _count(session: AsyncSession, model: type[Base], where: ColumnElement[
 @pytest.mark.parametrize("field", list(MONEY_INPUTS))
 @pytest.mark.parametrize(("amount", "rule"), REFUSED)
 async def test_a_money_variable_not_in_the_contracts_form_is_bad_input_and_writes_nothing(
-    gql: GraphQLClient, keys: Keys, db: Database, ground: Ground, field: str, amount: object, rule: str
+    shop: Shop, ground: Ground, field: str, amount: object, rule: str
 ) -> None:
-    before = await written(db, ground)
+    before = await written(shop.db, ground)
 
-    answer = await gql(*money_input(field, ground, amount), key=keys.admin)
+    answer = await shop.gql(*money_input(field, ground, amount), key=shop.keys.admin)
 
     assert answer == {"errors": [{
         "message": f"{VARIABLE_PATHS[field]}: {rule}",
         "locations": answer["errors"][0]["locations"],
         "extensions": {"code": "BAD_USER_INPUT"},
     }]}
-    assert await written(db, ground) == before
+    assert await written(shop.db, ground) == before
 
 
 LITERAL_REFUSALS = [
@@ -205,10 +206,10 @@ LITERAL_REFUSALS = [
 
 @pytest.mark.parametrize(("literal", "kind"), LITERAL_REFUSALS)
 async def test_a_money_literal_not_in_the_contracts_form_is_bad_input_named_by_its_field(
-    gql: GraphQLClient, keys: Keys, db: Database, ground: Ground, literal: str, kind: str | None
+    shop: Shop, ground: Ground, literal: str, kind: str | None
 ) -> None:
     rule = AMOUNT_RULE if kind is None else f'an amount is written as a string such as "9.90", not as {kind}'
-    before = await written(db, ground)
+    before = await written(shop.db, ground)
     top_up = (
         f'mutation {{ topUpPrepaidBalance(channel: "{ground.channel}", amount: {literal}, reference: "lit") '
         "{ userErrors { code } } }"
@@ -218,27 +219,27 @@ async def test_a_money_literal_not_in_the_contracts_form_is_bad_input_named_by_i
         f'{{minQuantity: 10, amount: "40.00"}}, {{minQuantity: 100, amount: {literal}}}]}}) {{ userErrors {{ code }} }} }}'
     )
 
-    answers = [await gql(top_up, key=keys.admin), await gql(tiers, key=keys.admin)]
+    answers = [await shop.gql(top_up, key=shop.keys.admin), await shop.gql(tiers, key=shop.keys.admin)]
 
     assert [[(e["message"], e["extensions"]) for e in a["errors"]] for a in answers] == [
         [(f"amount: {rule}", {"code": "BAD_USER_INPUT"})],
         [(f"input.tiers[1].amount: {rule}", {"code": "BAD_USER_INPUT"})],
     ]
     assert all("data" not in a for a in answers)
-    assert await written(db, ground) == before
+    assert await written(shop.db, ground) == before
 
 
-async def test_the_contracts_forms_are_taken_up_to_the_largest_amount(gql: GraphQLClient, keys: Keys, ground: Ground) -> None:
+async def test_the_contracts_forms_are_taken_up_to_the_largest_amount(shop: Shop, ground: Ground) -> None:
     top_ups = [
-        await gql(*money_input("topUpPrepaidBalance.amount", ground, amount), key=keys.admin)
+        await shop.gql(*money_input("topUpPrepaidBalance.amount", ground, amount), key=shop.keys.admin)
         for amount in ("0.5", "10", "9.90", "0009.90", "10000000000.00")
     ]
-    deposit = await gql(*money_input("recordSupplierDeposit.amount", ground, "10000000000.00"), key=keys.admin)
-    price = await gql(*money_input("setChannelPrice.amount", ground, "10000000000.00"), key=keys.admin)
-    literal = await gql(
+    deposit = await shop.gql(*money_input("recordSupplierDeposit.amount", ground, "10000000000.00"), key=shop.keys.admin)
+    price = await shop.gql(*money_input("setChannelPrice.amount", ground, "10000000000.00"), key=shop.keys.admin)
+    literal = await shop.gql(
         f'mutation {{ setChannelPrice(input: {{channel: "{ground.channel}", skuId: "{ground.sku}", amount: "49.90"}}) '
         "{ channelPrice { price { amount } } userErrors { code } } }",
-        key=keys.admin,
+        key=shop.keys.admin,
     )
 
     assert [a["data"]["topUpPrepaidBalance"]["balance"] for a in top_ups] == [
@@ -260,12 +261,12 @@ async def test_the_contracts_forms_are_taken_up_to_the_largest_amount(gql: Graph
     ],
 )
 async def test_a_negative_amount_where_a_price_is_meant_is_a_user_error(
-    gql: GraphQLClient, keys: Keys, db: Database, ground: Ground, field: str, error: dict[str, str]
+    shop: Shop, ground: Ground, field: str, error: dict[str, str]
 ) -> None:
-    before = await written(db, ground)
+    before = await written(shop.db, ground)
 
-    answer = await gql(*money_input(field, ground, "-9.90"), key=keys.admin)
+    answer = await shop.gql(*money_input(field, ground, "-9.90"), key=shop.keys.admin)
 
     [payload] = answer["data"].values()
     assert payload["userErrors"] == [error]
-    assert await written(db, ground) == before
+    assert await written(shop.db, ground) == before
