@@ -16,6 +16,19 @@ MAX_MINOR = 2**63 - 1
 # "1_000", " 9.90 " and non-ASCII digits, none of which a price field should mean.
 _PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
+# What a client may type as an amount (prices, bounds, top-ups, deposits): ASCII digits,
+# an optional minus, at most two decimals. Stricter than _PLAIN_DECIMAL on purpose: no "+",
+# no "9.900", so the text a client sends is the amount it means, to the fen.
+_AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]{1,2})?")
+
+# The largest amount an input may carry, far below what the BIGINT fen columns hold
+# (MAX_MINOR, 92,233,720,368,547,758.07): an order's total (20 lines of 1,000 units) and
+# the sums of the ledger stay storable whatever was accepted.
+MAX_INPUT_MINOR = 10**12
+MAX_INPUT_AMOUNT = Decimal(MAX_INPUT_MINOR).scaleb(-2)
+
+AMOUNT_RULE = 'a decimal string of ASCII digits with at most two decimal places, such as "9.90"'
+
 # Wide enough that the share of any storable amount at any sensible rate is exact before
 # it is rounded once, to the fen.
 _EXACT = Context(prec=100)
@@ -42,6 +55,21 @@ def _decimal(amount: object) -> Decimal:
     value = Decimal(amount)
     if not value.is_finite():
         raise MoneyError(f"not a finite amount: {amount!r}")
+    return value
+
+
+def parse_amount(text: str) -> Decimal:
+    """An amount as a client writes it: "9.90", "10", "0.5", "-3.20"; nothing else.
+
+    Whether a negative or zero amount makes sense is the field's rule, not this one.
+    """
+    if not _AMOUNT_TEXT.fullmatch(text):
+        raise MoneyError(f"an amount is {AMOUNT_RULE}")
+    value = Decimal(text)
+    if value.is_zero() and value.is_signed():
+        raise MoneyError("an amount of zero has no sign: write 0")
+    if abs(value) > MAX_INPUT_AMOUNT:
+        raise MoneyError(f"an amount is at most {MAX_INPUT_AMOUNT:,}")
     return value
 
 

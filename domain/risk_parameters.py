@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from domain.contacts import device_key, email_address, mainland_mobile
+from domain.money import MAX_INPUT_AMOUNT, MoneyError, parse_amount
 from domain.risk import MAX_WINDOW_SECONDS, Dimension, RuleKind
 
 MAX_LIST = 10_000
@@ -116,10 +117,11 @@ def check_parameters(kind: RuleKind, params: object) -> dict[str, Any]:
     if kind is RuleKind.AMOUNT_LIMIT:
         raw = params.get("max")
         try:
-            amount = Decimal(str(raw)) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
-        except InvalidOperation:
+            # Text as every money input takes it ("1e3", " 50 ", "５０" are not amounts); a JSON integer is exact.
+            amount = parse_amount(raw) if isinstance(raw, str) else Decimal(raw) if type(raw) is int else None
+        except MoneyError:
             amount = None
-        if amount is None or not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        if amount is None or amount <= 0 or amount > MAX_INPUT_AMOUNT:
             raise RuleParameterError("parameters.max", "max is a positive amount with at most two decimals, e.g. \"500.00\"")
         return {"max": f"{amount:.2f}"}
     if kind is RuleKind.QUANTITY_LIMIT:

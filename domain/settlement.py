@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from domain.money import Money, MoneyError
+from domain.money import Money, MoneyError, parse_amount
 
 # Periods are whole days, weeks and months in Beijing time, where the channels settle.
 SETTLEMENT_ZONE = timezone(timedelta(hours=8))
@@ -146,7 +146,8 @@ def parse_record(row: int, order_number: str, amount: str, status: str, currency
     if not 1 <= len(number) <= MAX_ORDER_NUMBER:
         return RowError(row, "externalOrderNumber", f"row {row}: an order number is 1 to {MAX_ORDER_NUMBER} characters")
     try:
-        money = Money.of(amount.strip(), currency)
+        # A cell of the other side's file may carry spaces around it; the amount in it may not.
+        money = Money.of(parse_amount(amount.strip()), currency)
     except MoneyError as error:
         return RowError(row, "amount", f"row {row}: {error}")
     label = status.strip().upper()

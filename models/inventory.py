@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.catalog import CodeStatus
 from models.base import Base, str_enum, utcnow
+
+
+# The codes the unique digest covers: every one but VOID.
+IN_POOL = "status <> 'VOID'"
 
 
 class CardCode(Base):
@@ -16,7 +20,11 @@ class CardCode(Base):
 
     __tablename__ = "card_code"
     __table_args__ = (
-        # A keyed hash of the secret finds duplicates without decrypting anything.
+        # A keyed hash of the secret finds duplicates without decrypting anything. A secret
+        # is in the pool once, whatever SKU it was imported into; a VOID code is out of it.
+        Index("uq_card_code_digest", "secret_digest", unique=True,
+              postgresql_where=text(IN_POOL), sqlite_where=text(IN_POOL)),
+        # The older, per-SKU rule: it also keeps a VOID code from coming back to its own SKU.
         UniqueConstraint("sku_id", "secret_digest", name="uq_card_code_sku_digest"),
         Index("ix_card_code_sku_status", "sku_id", "status"),
     )

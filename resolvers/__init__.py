@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import strawberry
 from strawberry.tools import merge_types
 
@@ -19,6 +21,7 @@ from resolvers.subscriptions import Subscription
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.channel import Channel
 from schema.keys import ApiKey
+from schema.money import AMOUNT
 from schema.orders import Order, RiskVerdict
 from schema.pricing import PriceChange
 from schema.risk import RiskRule
@@ -40,4 +43,6 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
                RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport],
+        # Every Decimal input is money, taken only in the contract's form (schema/money.py).
+        scalar_overrides={Decimal: AMOUNT},
     )

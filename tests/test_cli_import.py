@@ -319,3 +319,24 @@ async def test_a_checkpoint_of_another_sku_is_not_resumed(pools: Pools, tmp_path
         f"quanyi: {source}.checkpoint is an import into SKU OTHER, not {steam.code}",
     )
     assert await pools.count(steam) == 0
+
+
+async def test_codes_already_in_another_skus_pool_are_reported_as_duplicates(pools: Pools, tmp_path: Path) -> None:
+    steam, xbox = await pools.sku(), await pools.sku()
+    header = ["secret", "number", "expires_at", "uses"]
+    first = write_csv(tmp_path / "steam.csv", [header, *codes(5, "TWIN")])
+    assert (await pools.quanyi("import-codes", "--sku", steam.code, first)).code == 0
+    second = write_csv(tmp_path / "xbox.csv", [header, *codes(3, "TWIN"), *codes(2, "XBOX")])
+
+    run = await pools.quanyi("import-codes", "--sku", xbox.code, second)
+
+    assert (run.code, run.summary()) == (
+        0,
+        {"imported": "2", "duplicates": "3", "invalid": "0", "rejects": f"{second}.rejects.csv"},
+    )
+    assert rejects(second) == [
+        ["row", "field", "code", "message"],
+        *([str(row), "secret", "DUPLICATE_CODE", "the code is already in the pool"] for row in (2, 3, 4)),
+    ]
+    assert await pools.secrets(xbox) == ["XBOX-00000-PLAINTEXT", "XBOX-00001-PLAINTEXT"]
+    assert await pools.count(steam) == 5

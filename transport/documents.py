@@ -18,6 +18,7 @@ from graphql import (
     GraphQLSchema,
     StringValueNode,
     ValidationRule,
+    ValuesOfCorrectTypeRule,
     parse,
     specified_rules,
     validate,
@@ -26,6 +27,7 @@ from strawberry.extensions.max_aliases import create_validator as max_aliases_ru
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 
 from config import Limits
+from transport.literals import ValuesOfCorrectType
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -67,7 +69,7 @@ class Documents:
         self._schema = schema
         self._limits = limits
         self._rules = (
-            *specified_rules,
+            *(ValuesOfCorrectType if rule is ValuesOfCorrectTypeRule else rule for rule in specified_rules),
             max_depth_rule(limits.max_depth, should_ignore=None),
             max_aliases_rule(limits.max_aliases),
             NoNulCharacters,

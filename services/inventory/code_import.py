@@ -1,9 +1,10 @@
 """Adding codes to a SKU's pool: checked, encrypted, de-duplicated, then presale served.
 
-A batch is one multi-row INSERT ... ON CONFLICT DO NOTHING on the unique
-(sku_id, secret_digest): the keyed digest finds duplicates without decrypting
-anything, and the database, not a read beforehand, decides between two imports of
-the same code running at once. Everything happens in the caller's transaction.
+A batch is one multi-row INSERT ... ON CONFLICT DO NOTHING on the unique secret_digest
+of every code not VOID, whatever its SKU: the keyed digest finds duplicates without
+decrypting anything, and the database, not a read beforehand, decides between two
+imports of the same code running at once, into one SKU or two. Everything happens in
+the caller's transaction.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from services.core.secret_box import SecretBox
 from services.inventory.presale import serve_presale
 
 _TABLE = cast(Table, CardCode.__table__)
-# The first key of the PostgreSQL advisory lock that imports into one SKU share.
-_IMPORT_LOCK = 0x5159_0001
+# The PostgreSQL advisory lock every code import takes, whatever its SKU.
+_IMPORT_LOCK = (0x5159_0001, 0)
 
 
 class WrongSkuKind(ValueError):
@@ -72,7 +73,7 @@ async def import_codes(
 
     inserted: set[str] = set()
     if fresh:
-        await _take_turn(session, sku)
+        await _take_turn(session)
         inserted = await _insert_new(session, _sealed(box, sku, fresh, now))
     result.rejections.extend(
         duplicate(code.row, earlier_in_import=False)
@@ -111,24 +112,23 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-async def _take_turn(session: AsyncSession, sku: Sku) -> None:
-    """Imports into one SKU take turns until their transactions end.
+async def _take_turn(session: AsyncSession) -> None:
+    """Imports take turns until their transactions end, whatever their SKUs.
 
     Two imports inserting the same codes in opposite orders would each wait for the
-    other's uncommitted row: a deadlock. Buyers are not held up: the lock is advisory.
-    SQLite already runs one write transaction at a time.
+    other's uncommitted row: a deadlock. The digest is unique across SKUs, so imports
+    into two SKUs can meet on a code as well. Buyers are not held up: the lock is
+    advisory. SQLite already runs one write transaction at a time.
     """
     if _dialect(session) == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK, sku.id)))
+        await session.execute(select(func.pg_advisory_xact_lock(*_IMPORT_LOCK)))
 
 
 async def _insert_new(session: AsyncSession, values: list[dict[str, Any]]) -> set[str]:
-    """Insert the rows whose digest the SKU does not have yet; returns the digests inserted."""
+    """Insert the rows whose digest the pool does not have yet; returns the digests inserted."""
     insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    statement = (
-        insert(_TABLE)
-        .on_conflict_do_nothing(index_elements=[_TABLE.c.sku_id, _TABLE.c.secret_digest])
-        .returning(_TABLE.c.secret_digest)
-    )
+    # No conflict target: a code already in the pool (any SKU) and a VOID one already in
+    # this SKU (uq_card_code_sku_digest) are both duplicates.
+    statement = insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.secret_digest)
     # Sent as multi-row VALUES pages (SQLAlchemy's insertmanyvalues), not one INSERT a row.
     return set((await session.execute(statement, values)).scalars())

@@ -155,11 +155,6 @@ async def test_b2b_tiers_show_per_quantity_prices(gql: GraphQLClient, keys: Keys
     assert _sku(web, "GS-WELKIN")["priceTiers"] == []
 
 
-async def test_an_amount_with_too_many_decimals_is_a_user_error(gql: GraphQLClient, keys: Keys, demo: DemoCatalog) -> None:
-    answer = await gql(SET_PRICE, {"input": {"channel": "b2b-demo", "skuId": demo.sku_id("GS-60"), "amount": "5.999"}}, key=keys.admin)
-    assert [e["code"] for e in answer["data"]["setChannelPrice"]["userErrors"]] == ["INVALID_AMOUNT"]
-
-
 async def test_only_operators_change_prices(gql: GraphQLClient, keys: Keys, demo: DemoCatalog) -> None:
     variables = {"input": {"channel": "taobao", "skuId": demo.sku_id("QB-10"), "amount": "9.00"}}
 

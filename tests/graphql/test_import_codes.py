@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -145,6 +146,35 @@ async def test_importing_the_same_codes_again_adds_nothing(shop: Shop) -> None:
         ("codes.1.secret", "the code is already in the pool", "DUPLICATE_CODE"),
     )
     assert await shop.stock(iqiyi) == {"available": 3, "reserved": 0, "presale": 0}
+
+
+async def test_a_code_already_in_another_skus_pool_is_a_duplicate(shop: Shop) -> None:
+    steam, xbox = await shop.shelf.card_codes(0), await shop.shelf.card_codes(0)
+    assert await import_codes(shop, steam, [{"secret": "TWIN-1"}, {"secret": "TWIN-2"}]) == payload(2)
+
+    answer = await import_codes(shop, xbox, [{"secret": "TWIN-1"}, {"secret": "XBOX-1"}, {"secret": " TWIN-2 "}])
+
+    assert answer == payload(
+        1,
+        2,
+        ("codes.0.secret", "the code is already in the pool", "DUPLICATE_CODE"),
+        ("codes.2.secret", "the code is already in the pool", "DUPLICATE_CODE"),
+    )
+    assert await shop.stock(steam) == {"available": 2, "reserved": 0, "presale": 0}
+    assert await shop.stock(xbox) == {"available": 1, "reserved": 0, "presale": 0}
+
+
+async def test_two_imports_of_the_same_codes_into_two_skus_at_once_add_each_code_once(shop: Shop) -> None:
+    steam, xbox = await shop.shelf.card_codes(0), await shop.shelf.card_codes(0)
+    codes = [{"secret": f"RACE-{n:04d}"} for n in range(1000)]
+
+    # Opposite orders, so neither import can simply queue behind the other's first code.
+    answers = await asyncio.gather(import_codes(shop, steam, codes), import_codes(shop, xbox, codes[::-1]))
+
+    results = sorted((a["data"]["importCardCodes"]["imported"], a["data"]["importCardCodes"]["duplicates"]) for a in answers)
+    assert results == [(0, 1000), (1000, 0)]
+    available = [(await shop.stock(sku))["available"] for sku in (steam, xbox)]
+    assert sorted(available) == [0, 1000]
 
 
 async def test_a_serial_is_imported_with_its_uses(shop: Shop) -> None:

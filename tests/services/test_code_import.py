@@ -120,14 +120,16 @@ async def test_a_duplicate_is_found_in_the_same_batch_and_in_the_pool(
     assert await available(catalog_db, netease) == 4
 
 
-async def test_the_same_code_may_sit_in_two_skus_pools(
+async def test_a_code_already_in_another_skus_pool_is_a_duplicate(
     catalog_db: Database, shelf: Product, box: SecretBox
 ) -> None:
     one, other = await new_sku(catalog_db, shelf), await new_sku(catalog_db, shelf)
 
-    results = [await run_import(catalog_db, box, sku, codes("SHARED-1")) for sku in (one, other)]
+    results = [await run_import(catalog_db, box, sku, codes("SHARED-1", f"OWN-{sku.id}")) for sku in (one, other)]
 
-    assert [outcome(r) for r in results] == [(1, 0, []), (1, 0, [])]
+    assert [outcome(r) for r in results] == [(2, 0, []), (1, 1, [(0, "secret", R.DUPLICATE_CODE)])]
+    assert [r.message for r in results[1].rejections] == ["the code is already in the pool"]
+    assert (await available(catalog_db, one), await available(catalog_db, other)) == (2, 1)
 
 
 async def test_each_invalid_row_is_reported_and_the_valid_ones_are_imported(
@@ -228,6 +230,21 @@ async def test_two_imports_of_the_same_codes_at_once_add_each_code_once(
     assert sorted(r.imported for r in results) == [0, 0, 300]
     assert sorted(r.duplicates for r in results) == [0, 300, 300]
     assert await available(catalog_db, iqiyi) == 300
+
+
+async def test_two_imports_of_the_same_codes_into_two_skus_at_once_add_each_code_once(
+    catalog_db: Database, shelf: Product, box: SecretBox
+) -> None:
+    one, other = await new_sku(catalog_db, shelf), await new_sku(catalog_db, shelf)
+    batch = codes(*(f"TWIN-{n:04d}" for n in range(3000)))
+    # Opposite orders: without taking turns, each would wait on the other's first row.
+    backwards = [CodeInput(row=c.row, secret=c.secret) for c in reversed(batch)]
+
+    results = await asyncio.gather(run_import(catalog_db, box, one, batch), run_import(catalog_db, box, other, backwards))
+
+    assert sorted(r.imported for r in results) == [0, 3000]
+    assert sorted(r.duplicates for r in results) == [0, 3000]
+    assert sorted([await available(catalog_db, one), await available(catalog_db, other)]) == [0, 3000]
 
 
 async def test_no_secret_reaches_the_logs_even_with_sql_logging_on(

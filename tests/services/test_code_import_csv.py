@@ -61,12 +61,16 @@ async def pool_size(db: Database, sku: Sku) -> int:
 
 
 def code_file(path: Path, count: int, *, empty_rows: tuple[int, ...] = ()) -> Path:
-    """`count` codes after a header; the codes on the given rows (file lines) are left empty."""
+    """`count` codes after a header; the codes on the given rows (file lines) are left empty.
+
+    Each file's codes are its own: a code is in the pool once, whatever SKU it went to.
+    """
+    prefix = rows.unique("FILE")
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["secret", "number"])
         for row in range(2, count + 2):
-            writer.writerow(["" if row in empty_rows else f"FILE-{row:04d}", f"N{row}"])
+            writer.writerow(["" if row in empty_rows else f"{prefix}-{row:04d}", f"N{row}"])
     return path
 
 

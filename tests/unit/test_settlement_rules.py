@@ -45,9 +45,12 @@ def test_january_settles_the_december_before() -> None:
 
 def test_records_are_parsed_or_refused_with_their_row() -> None:
     assert parse_record(1, " TB-1 ", "9.90", "delivered", "CNY") == Record("TB-1", Money(990), "DELIVERED")
-    assert parse_record(2, "TB-2", "9.999", "DELIVERED", "CNY") == RowError(2, "amount", "row 2: 9.999 has more decimals than CNY allows")
+    rule = 'an amount is a decimal string of ASCII digits with at most two decimal places, such as "9.90"'
+    assert parse_record(2, "TB-2", "9.999", "DELIVERED", "CNY") == RowError(2, "amount", f"row 2: {rule}")
     assert parse_record(3, "", "1", "DELIVERED", "CNY") == RowError(3, "externalOrderNumber", "row 3: an order number is 1 to 128 characters")
-    assert parse_record(4, "TB-4", "ten", "DELIVERED", "CNY") == RowError(4, "amount", "row 4: not a decimal amount: 'ten'")
+    assert parse_record(4, "TB-4", "ten", "DELIVERED", "CNY") == RowError(4, "amount", f"row 4: {rule}")
+    assert parse_record(5, "TB-5", " 9.90 ", "DELIVERED", "CNY") == Record("TB-5", Money(990), "DELIVERED")
+    assert parse_record(6, "TB-6", "1e3", "DELIVERED", "CNY") == RowError(6, "amount", f"row 6: {rule}")
 
 
 def test_an_order_given_twice_is_refused() -> None:
