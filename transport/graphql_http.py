@@ -146,16 +146,19 @@ class GraphQLEndpoint:
             raise MalformedRequest("mutations are sent with POST", status=405, allow="POST")
         if operation.operation is OperationType.SUBSCRIPTION:
             raise RequestError("subscriptions are served over WebSocket on /graphql")
-        errors = self._documents.validate(op.query, parsed.document)
-        if errors:
-            return self._errors(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED, media, request_id)
+        # The cost before validation: validating a large document takes tens of milliseconds,
+        # so one too costly to run is refused without that work (a flood of them stays cheap).
+        requested = self._admission.requested(op.query, parsed.document, operation, op.variables)
+        if requested <= self._admission.max_cost:
+            errors = self._documents.validate(op.query, parsed.document)
+            if errors:
+                return self._errors(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED, media, request_id)
         if has_nul_character(op.variables):
             raise RequestError(f"variables: {NUL_MESSAGE}")
         try:
             principal = await self._authenticate(request)
         except ApiError as error:
             return self._refused(error, media, request_id)
-        requested = self._admission.requested(op.query, parsed.document, operation, op.variables)
         try:
             admitted = await self._admission.admit(requested, principal, self._client_address(request))
         except Refused as refused:

@@ -91,16 +91,18 @@ class Operations:
                 [GraphQLError("give the operationName of one operation in the document")]
             )
             return
-        errors = documents.validate(query, parsed.document)
-        if errors:
-            yield shape.refusal(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED)
-            return
+        # As over HTTP: the cost first, so a document too costly to run is never validated.
+        requested = self._admission.requested(query, parsed.document, operation, variables) if self._admission else 0
+        if self._admission is None or requested <= self._admission.max_cost:
+            errors = documents.validate(query, parsed.document)
+            if errors:
+                yield shape.refusal(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED)
+                return
         if has_nul_character(variables):
             yield shape.refusal([GraphQLError(f"variables: {NUL_MESSAGE}")])
             return
         if self._admission is not None:
             # The same budget as over HTTP: a subscription pays for its selection once, when it starts.
-            requested = self._admission.requested(query, parsed.document, operation, variables)
             try:
                 await self._admission.admit(requested, context.principal, context.client_ip)
             except Refused as refused:
