@@ -15,6 +15,7 @@ from models.fulfilment import (
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.keys import ApiKey
+from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.ledger import LedgerEntry, LedgerTransaction
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
@@ -34,6 +35,9 @@ __all__ = [
     "Allocation",
     "ApiKey",
     "BalanceMovement",
+    "BuyerTally",
+    "HoldLimit",
+    "PurchaseLimit",
     "LedgerEntry",
     "LedgerTransaction",
     "Reconciliation",

@@ -12,6 +12,7 @@ from resolvers.catalog import CatalogQuery
 from resolvers.codes import CodesMutation
 from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
+from resolvers.limits import LimitsMutation
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
@@ -32,7 +33,7 @@ Query = merge_types("Query", (
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
-    FulfilmentMutation,
+    FulfilmentMutation, LimitsMutation,
 ))
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from domain.catalog import StockFigures
+from domain.limits import HoldLimit, PurchaseLimit
 from models import (
     Brand,
     Category,
@@ -27,6 +28,7 @@ from models import (
 from services.catalog import reads as catalog
 from services.core.database import Database
 from services.inventory import channel_stock, quotas, stock
+from services.orders import limits
 from services.orders import reads as order_reads
 from services.payments import refunds
 from services.pricing import prices as pricing
@@ -125,6 +127,14 @@ class Loaders:
     @cached_property
     def quota_by_channel_sku(self) -> DataLoader[tuple[int, int], quotas.Quota | None]:
         return _batched(self._db, quotas.quotas_for, lambda: None)
+
+    @cached_property
+    def purchase_limit_by_channel_sku(self) -> DataLoader[tuple[int, int], PurchaseLimit | None]:
+        return _batched(self._db, limits.purchase_limits, lambda: None)
+
+    @cached_property
+    def hold_limit_by_channel(self) -> DataLoader[int, HoldLimit | None]:
+        return _batched(self._db, limits.hold_limits, lambda: None)
 
     @cached_property
     def order_by_id(self) -> DataLoader[int, Order | None]:

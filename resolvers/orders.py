@@ -8,6 +8,7 @@ from typing import TypeVar
 import strawberry
 
 from domain.access import Role, may_read_order
+from domain.limits import HoldLimit
 from domain.orders import LineRequest
 from domain.orders import OrderStatus as StatusValue
 from models import Order as OrderRow
@@ -103,11 +104,16 @@ class OrderMutation:
             coupon_code=input.coupon_code,
             client_ip=info.context.client_ip,
         )
-        ttl = timedelta(seconds=info.context.settings.order_ttl_seconds)
+        settings = info.context.settings
+        ttl = timedelta(seconds=settings.order_ttl_seconds)
+        # Holds are capped for callers from the public: anonymous, or a storefront key (it
+        # ships inside an app). Partners and operators answer for their orders otherwise.
+        public = principal.role is None or principal.role is Role.STOREFRONT
         async with info.context.uow() as uow:
             placed = await placing.place_order(
                 uow, command, principal, now=info.context.now, ttl=ttl, risk=info.context.risk,
-                review_ttl=timedelta(seconds=info.context.settings.review_ttl_seconds),
+                review_ttl=timedelta(seconds=settings.review_ttl_seconds),
+                public_hold=HoldLimit.of(settings.hold_limit, settings.hold_limit_per_ip) if public else None,
             )
             if placed.created and placed.order is not None:
                 lifecycle.announce(uow, placed.order, None, info.context.now)

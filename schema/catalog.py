@@ -13,6 +13,7 @@ from domain.catalog import StockFigures
 from models import catalog as rows
 from schema.channel import ChannelScope
 from schema.context import Info
+from schema.limits import PurchaseLimit
 from schema.money import Money
 from schema.pricing import ChannelQuota, PriceControl, PriceTier
 from schema.relay import Node, encode_id
@@ -148,6 +149,14 @@ class Sku(Node):
             return None
         quota = self._quota
         return ChannelQuota(channel=code, quota=quota.quota, used=quota.used, remaining=quota.remaining)
+
+    @strawberry.field(description="The channel's purchase limit (限购) on this SKU; null: none.")
+    async def purchase_limit(self, info: Info) -> PurchaseLimit | None:
+        channel_id, code = self._scope.channel_id, self._scope.code
+        if channel_id is None or code is None:
+            return None
+        limit = await info.context.loaders.purchase_limit_by_channel_sku.load((channel_id, self._row.id))
+        return PurchaseLimit.of(limit, code) if limit is not None else None
 
     @strawberry.field(description="What one unit of a BUNDLE contains; empty for other kinds.")
     async def components(self, info: Info) -> list[BundleComponent]:

@@ -9,7 +9,9 @@ import strawberry
 
 from domain.access import may_read_channel_private
 from models import channel as rows
+from domain.limits import HoldLimit as Hold
 from schema.context import Info
+from schema.limits import HoldLimit
 from schema.money import Money
 from schema.relay import Node, encode_id
 from services.settlement import prepaid
@@ -73,3 +75,14 @@ class Channel(Node):
         async with info.context.db.fresh_sessions() as session:
             fen = await prepaid.balance_of(session, self._row.id)
         return Money.fen(fen, self.currency)
+
+    @strawberry.field(description=(
+        "Units one buyer from the public may hold in unpaid orders at once on this channel; operators only."
+    ))
+    async def hold_limit(self, info: Info) -> HoldLimit | None:
+        if not info.context.principal.is_admin:
+            return None
+        settings = info.context.settings
+        own = await info.context.loaders.hold_limit_by_channel.load(self._row.id)
+        caps = Hold.of(settings.hold_limit, settings.hold_limit_per_ip).over(own)
+        return HoldLimit(channel=self.code, per_buyer=caps.per_buyer, per_address=caps.per_address, own=own is not None)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import SkuKind
+from domain.limits import Period
 from domain.risk import VIRTUAL_OPERATOR_PREFIXES, Decision, RuleKind
 from models import (
     Brand,
@@ -19,6 +20,7 @@ from models import (
     Channel,
     ChannelKind,
     Product,
+    PurchaseLimit,
     RiskRule,
     SettlementCycle,
     Sku,
@@ -109,6 +111,10 @@ PRODUCTS: list[tuple[str, str, str, str, str, list[DemoSku]]] = [
 ]
 
 
+# A flash sale (秒杀): one per buyer a day on the public storefronts, a buyer being each of
+# the phone, e-mail, device and account an order names (README "Purchase limits").
+FLASH_SALE = ("STEAM-100", 1, Period.DAY)
+
 # Starting rules: none tight enough to trouble a demo or a test run from one address.
 RISK_RULES = [
     ("virtual-operator phone", RuleKind.PHONE_SEGMENT, {"prefixes": sorted(VIRTUAL_OPERATOR_PREFIXES)}, Decision.REVIEW, 50),
@@ -169,6 +175,13 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
     for bundle, parts in pending_parts:
         for code, quantity in parts:
             session.add(BundleItem(bundle_sku_id=bundle.id, component_sku_id=skus[code].id, quantity=quantity))
+    code, per_buyer, period = FLASH_SALE
+    session.add_all(
+        PurchaseLimit(channel_id=channel.id, sku_id=skus[code].id, per_order=None, per_buyer=per_buyer,
+                      period=period, updated_by="demo")
+        for channel in channels
+        if channel.public
+    )
 
 
 def _stock(session: AsyncSession, box: SecretBox, sku: Sku, spec: DemoSku) -> None:

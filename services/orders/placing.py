@@ -10,12 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from domain.access import Principal
+from domain.limits import HoldLimit, Tally, breach_of
 from domain.orders import LineRequest, OrderStatus
 from domain.risk import Decision
 from models import Order, OrderLine
 from services.core.unit_of_work import UnitOfWork
 from services.inventory import quotas
 from services.inventory.reservation import OutOfStock, Want, reserve
+from services.orders import tallies
 from services.orders.draft import (
     Buyer,
     Draft,
@@ -24,6 +26,7 @@ from services.orders.draft import (
     PlaceOrder,
     Refusal,
     draft,
+    limit_refusal,
     refused,
 )
 from services.orders.events import record_transition
@@ -42,7 +45,7 @@ RISK_REJECTED = Refusal(None, "this order cannot be accepted; contact the shop i
 
 async def place_order(
     uow: UnitOfWork, command: PlaceOrder, principal: Principal, *, now: datetime, ttl: timedelta,
-    risk: RiskCheck | None = None, review_ttl: timedelta | None = None,
+    risk: RiskCheck | None = None, review_ttl: timedelta | None = None, public_hold: HoldLimit | None = None,
 ) -> Placed:
     """Place an order; the risk check scores the attempt before any stock is reserved.
 
@@ -52,9 +55,11 @@ async def place_order(
 
     REJECT: no order, nothing reserved, the verdict stored as the record of the attempt.
     REVIEW: the order holds its stock in REVIEW until an operator decides (or review_ttl ends).
+    Purchase and hold limits (`public_hold`: the hold caps of a caller from the public, see
+    draft()) are counted in the write transaction, before quotas and stock.
     """
     async with uow.fresh_reads() as reads:
-        drafted = await draft(reads, command, now, risk)
+        drafted = await draft(reads, command, now, risk, public_hold)
     if isinstance(drafted, Placed):
         return drafted
     command = replace(command, buyer=drafted.buyer)  # stored and compared in canonical form
@@ -108,6 +113,13 @@ async def _write(
             for line, unit in zip(lines, units, strict=True)]
     session.add_all(rows)
     await session.flush()
+    if draft.tallies:
+        # The buyers' counts first (tallies.py): a refusal reserves nothing.
+        taken = await tallies.take(session, draft.tallies)
+        if isinstance(taken, Tally):
+            await uow.rollback()
+            return limit_refusal(breach_of(taken, draft.limits), lines, position)
+        order.buyer_tallies = taken
     # Quotas, then stock, each in SKU order (see reserve()): concurrent orders naming the
     # same SKUs queue on their rows in one order instead of deadlocking.
     by_sku = sorted(zip(lines, rows, strict=True), key=lambda pair: pair[0].sku_id)
