@@ -19,11 +19,9 @@ from domain.catalog_input import CatalogRefused, refused
 from models import Brand, Category, Channel, Product, Sku, Supplier
 from services.catalog.apply import Applied, apply_plan
 from services.catalog.plan import Mode, Plan, make_plan
-from services.core.events import CATALOG_CHANGED, stock_event
+from services.core.events import CATALOG_CHANGED, SUPPLIERS_CHANGED, stock_event
 from services.core.unit_of_work import UnitOfWork
 
-# Supplier rows changed: every process drops the adapters it built from them.
-SUPPLIERS_CHANGED = "suppliers.changed"
 MAX_BULK = 100
 
 MODELS: dict[str, Any] = {"channel": Channel, "supplier": Supplier, "brand": Brand, "category": Category,

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.catalog import SkuKind
 from domain.money import Money
 from domain.orders import LineRequest, OrderInputError, check_lines
+from domain.recharge_accounts import AccountFormat, accepts, describe, parse_formats
 from domain.risk import Decision, Facts, Verdict
-from models import BundleItem, Channel, Order, Product, Sku
+from models import BundleItem, Channel, Listing, Order, Product, Sku
 from services.pricing.prices import pricing_for
 from services.risk.check import RiskCheck
 
@@ -55,7 +56,9 @@ class Placed:
     changed_skus: list[int] = field(default_factory=list)
 
 
-def _check_buyer(buyer: Buyer, needs_account: bool) -> None:
+def _check_buyer(buyer: Buyer, formats: list[tuple[AccountFormat, ...]] | None) -> None:
+    """`formats`: the accounts each top-up of the order accepts; None when it has no top-up."""
+    needs_account = formats is not None
     if buyer.phone is not None and not _PHONE.fullmatch(buyer.phone):
         raise OrderInputError("buyer.phone", "a phone number is digits, optionally with a leading +")
     if buyer.email is not None and not _EMAIL.fullmatch(buyer.email):
@@ -64,6 +67,9 @@ def _check_buyer(buyer: Buyer, needs_account: bool) -> None:
         raise OrderInputError("buyer", "give a phone number or an email address for delivery", "CONTACT_REQUIRED")
     if needs_account and not (buyer.recharge_account or "").strip():
         raise OrderInputError("buyer.rechargeAccount", "a top-up needs the account to credit", "RECHARGE_ACCOUNT_REQUIRED")
+    for accepted in formats or ():
+        if not accepts(accepted, buyer.recharge_account or ""):
+            raise OrderInputError("buyer.rechargeAccount", f"this top-up takes {describe(accepted)}", "INVALID_RECHARGE_ACCOUNT")
     for name, value in (("rechargeAccount", buyer.recharge_account), ("deviceId", buyer.device_id)):
         if value is not None and len(value) > 128:
             raise OrderInputError(f"buyer.{name}", "at most 128 characters")
@@ -118,8 +124,8 @@ async def draft(
         return KeyTaken(channel_id, lines)
 
     try:
-        skus = await _skus_on_sale(session, lines, currency, position)
-        _check_buyer(command.buyer, await _needs_account(session, list(skus.values())))
+        skus = await _skus_on_sale(session, lines, channel_id, currency, position)
+        _check_buyer(command.buyer, await _account_formats(session, list(skus.values())))
     except OrderInputError as error:
         return refused(error.field, error.message, error.code)
 
@@ -147,13 +153,15 @@ def refused(field: str | None, message: str, code: str) -> Placed:
 
 
 async def _skus_on_sale(
-    session: AsyncSession, lines: list[LineRequest], currency: str, position: dict[int, int]
+    session: AsyncSession, lines: list[LineRequest], channel_id: int, currency: str, position: dict[int, int]
 ) -> dict[int, Sku]:
+    # On sale here: active, of an active product, and that product listed on the channel.
     found = {
-        sku.id: (sku, product_active)
-        for sku, product_active in await session.execute(
-            select(Sku, Product.active)
+        sku.id: (sku, product_active and listed is not None)
+        for sku, product_active, listed in await session.execute(
+            select(Sku, Product.active, Listing.position)
             .join(Product, Product.id == Sku.product_id)
+            .outerjoin(Listing, (Listing.product_id == Product.id) & (Listing.channel_id == channel_id))
             .where(Sku.id.in_([line.sku_id for line in lines]))
         )
     }
@@ -166,13 +174,13 @@ async def _skus_on_sale(
     return {sku_id: sku for sku_id, (sku, _) in found.items()}
 
 
-async def _needs_account(session: AsyncSession, skus: list[Sku]) -> bool:
-    if any(s.kind is SkuKind.DIRECT_RECHARGE for s in skus):
-        return True
+async def _account_formats(session: AsyncSession, skus: list[Sku]) -> list[tuple[AccountFormat, ...]] | None:
+    """The accounts each top-up in the order (bundles' included) accepts; None: no top-up."""
+    top_ups = [s.account_formats for s in skus if s.kind is SkuKind.DIRECT_RECHARGE]
     bundles = [s.id for s in skus if s.kind is SkuKind.BUNDLE]
-    if not bundles:
-        return False
-    kinds = await session.scalars(
-        select(Sku.kind).join(BundleItem, BundleItem.component_sku_id == Sku.id).where(BundleItem.bundle_sku_id.in_(bundles))
-    )
-    return any(kind is SkuKind.DIRECT_RECHARGE for kind in kinds)
+    if bundles:
+        top_ups += await session.scalars(
+            select(Sku.account_formats).join(BundleItem, BundleItem.component_sku_id == Sku.id)
+            .where(BundleItem.bundle_sku_id.in_(bundles), Sku.kind == SkuKind.DIRECT_RECHARGE)
+        )
+    return [parse_formats(stored) for stored in top_ups] if top_ups else None
