@@ -7,6 +7,9 @@ from strawberry.tools import merge_types
 
 from resolvers.analytics import AnalyticsQuery
 from resolvers.catalog import CatalogQuery
+from resolvers.catalog_admin import CatalogAdminMutation
+from resolvers.catalog_bulk import CatalogBulkMutation, CatalogChangesQuery
+from resolvers.channel_admin import ChannelAdminMutation
 from resolvers.codes import CodesMutation
 from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
@@ -15,8 +18,11 @@ from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
 from resolvers.risk import RiskMutation, RiskQuery
 from resolvers.settlement import SettlementMutation, SettlementQuery
+from resolvers.sku_admin import SkuAdminMutation
 from resolvers.subscriptions import Subscription
+from resolvers.supplier_admin import SupplierAdminMutation, SupplierAdminQuery
 from schema.catalog import Brand, Category, Product, Sku, Supplier
+from schema.catalog_admin import CatalogChange
 from schema.channel import Channel
 from schema.keys import ApiKey
 from schema.orders import Order, RiskVerdict
@@ -26,10 +32,12 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
+    CatalogChangesQuery, SupplierAdminQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
-    FulfilmentMutation,
+    FulfilmentMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation, SupplierAdminMutation,
+    CatalogBulkMutation,
 ))
 
 
@@ -39,5 +47,5 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
-               RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport],
+               RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport, CatalogChange],
     )

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 
 from domain.catalog_input import refused
-from models import BundleItem, CatalogChange, Product, Sku
+from models import BundleItem, CatalogChange, Product, Sku, SkuSupplier
 from services.catalog.apply import Applied
 from services.catalog.commands import MODELS, announce
 from services.catalog.state import CatalogState
@@ -71,3 +71,11 @@ async def _check_unused(uow: UnitOfWork, kind: str, pk: int) -> None:
         )
         if holder is not None:
             raise refused("id", f"the bundle {holder} holds this SKU: change or archive it first", "IN_USE")
+    if kind == "supplier":
+        user = await session.scalar(
+            select(Sku.code).join(SkuSupplier, SkuSupplier.sku_id == Sku.id)
+            .where(SkuSupplier.supplier_id == pk, Sku.archived_at.is_(None)).limit(1)
+        )
+        if user is not None:
+            raise refused("id", f"the SKU {user} is fulfilled by this supplier: change or archive it first "
+                                "(or set the supplier inactive)", "IN_USE")

@@ -40,15 +40,21 @@ def _no_prefix(_: int) -> str:
     return ""
 
 
-async def create(uow: UnitOfWork, record: dict[str, Any], *, actor: str, at: datetime) -> int:
-    """Create the object `record` describes; its id."""
+@dataclass(frozen=True, slots=True)
+class Saved:
+    id: int
+    changed: bool  # False: the object already was as asked, its version did not move
+
+
+async def create(uow: UnitOfWork, record: dict[str, Any], *, actor: str, at: datetime) -> Saved:
+    """Create the object `record` describes."""
     plan = await make_plan(uow.session, [record], mode=Mode.CREATE, prefix=_no_prefix)
     return await _carry_out(uow, plan, actor=actor, at=at)
 
 
 async def update(
     uow: UnitOfWork, kind: str, pk: int, version: int, changes: dict[str, Any], *, actor: str, at: datetime,
-) -> int:
+) -> Saved:
     """Change the fields in `changes` of object `pk`, if it is still at `version`."""
     row = await uow.session.get(MODELS[kind], pk)
     if row is None:
@@ -59,16 +65,17 @@ async def update(
     return await _carry_out(uow, plan, actor=actor, at=at, version=version)
 
 
-async def _carry_out(uow: UnitOfWork, plan: Plan, *, actor: str, at: datetime, version: int | None = None) -> int:
+async def _carry_out(uow: UnitOfWork, plan: Plan, *, actor: str, at: datetime, version: int | None = None) -> Saved:
     if not plan.ok:
         raise CatalogRefused(plan.problems)
     step = plan.steps[0]
     applied = await apply_plan(uow.session, plan, actor=actor, at=at, version=version)
     if step.action.value != "UNCHANGED":
         announce(uow, applied)
-        return applied.ids[step.kind][step.key]
-    return int(getattr(plan.state, {"channel": "channels", "supplier": "suppliers", "brand": "brands",
-                                    "category": "categories", "product": "products", "sku": "skus"}[step.kind])[step.key].id)
+        return Saved(applied.ids[step.kind][step.key], changed=True)
+    stored = getattr(plan.state, {"channel": "channels", "supplier": "suppliers", "brand": "brands",
+                                  "category": "categories", "product": "products", "sku": "skus"}[step.kind])
+    return Saved(int(stored[step.key].id), changed=False)
 
 
 @dataclass

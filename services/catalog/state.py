@@ -104,7 +104,8 @@ class CatalogState:
         """What the records name or refer to, as stored now."""
         named: dict[str, set[str]] = defaultdict(set)
         for record in raw:
-            _references(record, named)
+            if isinstance(record, dict):
+                _references(record, named)
         state = cls()
         await state._small_tables(session, named, lock)
         await state._products(session, sorted(named["product"]), lock)
