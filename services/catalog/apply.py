@@ -10,6 +10,7 @@ read, and finding none at it is a CONFLICT.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -44,6 +45,13 @@ from services.core.database import rows_changed
 _MODELS: dict[str, Any] = {"channel": Channel, "supplier": Supplier, "brand": Brand, "category": Category,
                            "product": Product, "sku": Sku}
 _KEY_COLUMN = {"product": "slug"}
+# Rows per statement: large enough to be fast, small enough to report progress often.
+BATCH = 1_000
+
+
+def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), BATCH):
+        yield items[start:start + BATCH]
 
 
 @dataclass
@@ -65,11 +73,19 @@ def _fen(amount: str | None, currency: str) -> int | None:
 
 
 class _Writer:
-    def __init__(self, session: AsyncSession, plan: Plan, *, actor: str, at: datetime, version: int | None) -> None:
+    def __init__(self, session: AsyncSession, plan: Plan, *, actor: str, at: datetime, version: int | None,
+                 progress: Callable[[int], None] | None) -> None:
         self.session, self.plan, self.state = session, plan, plan.state
         self.actor, self.at, self.version = actor, at, version
         self.applied = Applied()
         self.changes: list[dict[str, Any]] = []
+        self._progress = progress
+        self._done = 0
+
+    def _advanced(self, steps: int) -> None:
+        self._done += steps
+        if self._progress is not None:
+            self._progress(self._done)
 
     # -- references by code, to stored rows or rows this plan created -----------------------
 
@@ -118,8 +134,8 @@ class _Writer:
             await self._objects(kind, by_kind[kind])
         await self._sku_children(by_kind["sku"])
         await self._listings(by_kind["listing"])
-        if self.changes:
-            await self.session.execute(insert(CatalogChange), self.changes)
+        for batch in _batches(self.changes):
+            await self.session.execute(insert(CatalogChange), list(batch))
         self.applied.suppliers_changed = bool(by_kind["supplier"])
         return self.applied
 
@@ -128,14 +144,13 @@ class _Writer:
         key_column = _KEY_COLUMN.get(kind, "code")
         creates = [s for s in steps if s.action is Action.CREATE]
         updates = [s for s in steps if s.action is Action.UPDATE]
-        if creates:
-            extra = {"product": {"active": True, "created_at": self.at}, "sku": {"active": True}}.get(kind, {})
-            rows = [{**self.values(kind, s.after), **extra} for s in creates]
-            returned = await self.session.execute(
-                insert(table).returning(table.c.id, table.c[key_column]), rows
-            )
+        extra = {"product": {"active": True, "created_at": self.at}, "sku": {"active": True}}.get(kind, {})
+        for batch in _batches(creates):
+            rows = [{**self.values(kind, s.after), **extra} for s in batch]
+            returned = await self.session.execute(insert(table).returning(table.c.id, table.c[key_column]), rows)
             for pk, key in returned:
                 self.applied.ids[kind][key] = pk
+            self._advanced(len(batch))
         for step in updates:
             self.applied.ids[kind][step.key] = self.id_of(kind, step.key)
         if len(updates) == 1 and self.version is not None:
@@ -148,13 +163,15 @@ class _Writer:
             )
             if rows_changed(result) != 1:
                 raise refused("version", "changed since it was read: read it again and repeat the change", "CONFLICT")
-        elif updates:
+        else:
             # An import: its rows were read FOR UPDATE in this transaction, nobody moved them since.
             # The SET clause is every column of the parameter sets, and the version moves on.
-            params = [{"_id": self.id_of(kind, s.key), **self.values(kind, s.after)} for s in updates]
-            await self.session.execute(
-                update(table).where(table.c.id == bindparam("_id")).values(version=table.c.version + 1), params
-            )
+            for batch in _batches(updates):
+                params = [{"_id": self.id_of(kind, s.key), **self.values(kind, s.after)} for s in batch]
+                await self.session.execute(
+                    update(table).where(table.c.id == bindparam("_id")).values(version=table.c.version + 1), params
+                )
+                self._advanced(len(batch))
         for step in creates + updates:
             self._log(step, kind.upper(), self.id_of(kind, step.key), "CREATED" if step.action is Action.CREATE else "UPDATED")
         if kind == "sku":
@@ -210,13 +227,16 @@ class _Writer:
             action = "LISTED" if step.action is Action.CREATE else "UPDATED"
             self._log(step, "LISTING", product_id, action)
         if creates:
-            await self.session.execute(insert(Listing), [{**row, "listed_at": self.at} for row in creates])
+            for batch in _batches(creates):
+                await self.session.execute(insert(Listing), [{**row, "listed_at": self.at} for row in batch])
+                self._advanced(len(batch))
         if moves:
             table = _table(Listing)
             await self.session.execute(
                 update(table).where(table.c.channel_id == bindparam("_channel"), table.c.product_id == bindparam("_product")),
                 [{"_channel": r["channel_id"], "_product": r["product_id"], "position": r["position"]} for r in moves],
             )
+            self._advanced(len(moves))
 
     def _log(self, step: Step, entity: str, entity_id: int, action: str) -> None:
         self.changes.append({
@@ -226,9 +246,11 @@ class _Writer:
 
 
 async def apply_plan(
-    session: AsyncSession, plan: Plan, *, actor: str, at: datetime, version: int | None = None
+    session: AsyncSession, plan: Plan, *, actor: str, at: datetime, version: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Applied:
-    """Write a valid plan; `version`: the one object's update is conditional on it."""
+    """Write a valid plan; `version`: the one object's update is conditional on it;
+    `progress` hears how many of the plan's changes are written, batch by batch."""
     if not plan.ok:
         raise ValueError("an invalid plan is never applied")
-    return await _Writer(session, plan, actor=actor, at=at, version=version).write()
+    return await _Writer(session, plan, actor=actor, at=at, version=version, progress=progress).write()

@@ -8,21 +8,23 @@ with every problem; the unit of work then rolls back and nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from domain.catalog_input import CatalogRefused, refused
 from models import Brand, Category, Channel, Product, Sku, Supplier
 from services.catalog.apply import Applied, apply_plan
-from services.catalog.plan import Mode, Plan, make_plan
+from services.catalog.plan import Mode, Plan, at_index, make_plan
 from services.core.events import CATALOG_CHANGED, SUPPLIERS_CHANGED, stock_event
 from services.core.unit_of_work import UnitOfWork
 
 MAX_BULK = 100
+# The first key of the PostgreSQL advisory lock catalog imports share.
+_IMPORT_LOCK = 0x5159_0002
 
 MODELS: dict[str, Any] = {"channel": Channel, "supplier": Supplier, "brand": Brand, "category": Category,
                           "product": Product, "sku": Sku}
@@ -84,16 +86,33 @@ class Imported:
     applied: bool
 
 
+class Progress(Protocol):
+    def start(self, total: int, done: int) -> None: ...
+    def update(self, done: int) -> None: ...
+    def close(self) -> None: ...
+
+
 async def import_records(
     uow: UnitOfWork, records: Sequence[dict[str, Any]], *, dry_run: bool, actor: str, at: datetime,
+    prefix: Callable[[int], str] = at_index, progress: Progress | None = None,
 ) -> Imported:
     """Create or update by code. All or nothing: any invalid record and nothing is written;
     a dry run reports what would change and writes nothing either."""
-    plan = await make_plan(uow.session, records, lock=not dry_run)
+    if not dry_run and uow.session.get_bind().dialect.name == "postgresql":
+        # Imports take turns: two would lock the same rows in different orders.
+        await uow.session.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK)))
+    plan = await make_plan(uow.session, records, lock=not dry_run, prefix=prefix)
     if dry_run or not plan.ok:
         await uow.rollback()
         return Imported(plan, applied=False)
-    applied = await apply_plan(uow.session, plan, actor=actor, at=at)
+    if progress is not None:
+        progress.start(sum(1 for step in plan.steps if step.action.value != "UNCHANGED"), 0)
+    try:
+        applied = await apply_plan(uow.session, plan, actor=actor, at=at,
+                                   progress=progress.update if progress is not None else None)
+    finally:
+        if progress is not None:
+            progress.close()
     if any(step.action.value != "UNCHANGED" for step in plan.steps):
         announce(uow, applied)
     return Imported(plan, applied=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from domain.channel_rules import rate_of
-from domain.money import Money
+from domain.money import minor_digits
 from domain.recharge_accounts import parse_formats
 from models import Brand, Category, Channel, Product, Sku, Supplier
 
@@ -48,7 +48,15 @@ def key_of(record: dict[str, Any]) -> str:
 
 
 def _amount(fen: int | None, currency: str) -> str | None:
-    return None if fen is None else str(Money(fen, currency).amount)
+    """Fen as the decimal string Money.amount prints ("9.90", "-0.05"), without building one:
+    an export of ten thousand SKUs formats fifty thousand amounts."""
+    if fen is None:
+        return None
+    digits = minor_digits(currency)
+    if digits == 0:
+        return str(fen)
+    text = str(abs(fen)).rjust(digits + 1, "0")
+    return f"{'-' if fen < 0 else ''}{text[:-digits]}.{text[-digits:]}"
 
 
 def channel_record(row: Channel) -> dict[str, Any]:

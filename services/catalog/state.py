@@ -58,11 +58,18 @@ class CatalogState:
         default_factory=lambda: defaultdict(list))
     # (channel id, product id) -> position
     listings: dict[tuple[int, int], int] = field(default_factory=dict)
+    _records: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
 
     # -- records of what is stored, in the catalog file's form --------------------------------
 
     def record_of(self, kind: str, key: str) -> dict[str, Any] | None:
         """The stored object a record names, as a record; None when there is none."""
+        if (kind, key) not in self._records:
+            self._records[(kind, key)] = self._record_of(kind, key)
+        found = self._records[(kind, key)]
+        return dict(found) if found is not None else None
+
+    def _record_of(self, kind: str, key: str) -> dict[str, Any] | None:
         if kind == "channel":
             return records.channel_record(self.channels[key]) if key in self.channels else None
         if kind == "supplier":
