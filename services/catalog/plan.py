@@ -44,9 +44,10 @@ class Step:
 
     @property
     def changed(self) -> list[str]:
-        """The fields this step changes (all of them for a creation)."""
-        before = self.before or {}
-        return [name for name, value in self.after.items() if name != "type" and before.get(name) != value]
+        """The fields this step changes; for a creation, those it gives a value."""
+        if self.before is None:
+            return [name for name, value in self.after.items() if name != "type" and value not in (None, "", [], {})]
+        return [name for name, value in self.after.items() if name != "type" and self.before.get(name) != value]
 
 
 @dataclass
