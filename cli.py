@@ -275,16 +275,25 @@ def cmd_supplier_config(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
 
     async def go() -> None:
+        from broker import connect
+        from services.core.events import SUPPLIERS_CHANGED
+
         db = Database.connect(settings)
+        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+        await broker.start()
         try:
             async with db.sessions() as session, session.begin():
                 await configure(session, SecretBox(settings.secret_key), args.code, base_url=args.base_url,
                                 secret=secret, timeout_seconds=args.timeout)
+            # Gateways sharing this Redis build the supplier's adapter again at once.
+            await broker.publish(SUPPLIERS_CHANGED, args.code.encode())
         finally:
+            await broker.close()
             await db.dispose()
 
     asyncio.run(go())
-    print(f"supplier {args.code} now at {args.base_url} (restart running gateways to use it)")
+    follows = "running gateways use it at once" if settings.redis_url else "restart running gateways to use it"
+    print(f"supplier {args.code} now at {args.base_url} ({follows}; `updateSupplier` applies without a restart)")
     return 0
 
 

@@ -220,3 +220,16 @@ async def test_a_change_is_seen_at_once_by_cached_catalog_reads(cached: GraphQLC
 
     assert answer["data"]["updateProduct"]["userErrors"] == []
     assert (await cached(read, {"s": product["slug"]}))["data"]["product"] == {"name": "新名字"}
+
+
+async def test_serials_imported_without_a_count_take_the_skus_uses(catalog: Catalog, gql: GraphQLClient) -> None:
+    product = await catalog.product()
+    serial = await catalog.sku(product["id"], kind="SERIAL", serialUses=5)
+    await catalog.list_on("web", product["id"])
+
+    imported = await catalog.admin_gql(IMPORT_CODES, {"sku": serial["id"], "secret": unique("SERIAL")})
+
+    assert imported["data"]["importCardCodes"] == {"imported": 1, "userErrors": []}
+    stock = await gql('query($id: ID!) { product(channel: "web", id: $id) { skus { stock { available } } } }',
+                      {"id": product["id"]})
+    assert stock["data"]["product"]["skus"] == [{"stock": {"available": 5}}]

@@ -199,3 +199,6 @@ async def test_from_an_empty_database_a_guest_buys_a_code_and_a_top_up_on_a_new_
     assert by_code["ACME-TOPUP-30"] == []
     submissions = [s.as_json() for s in shop.simulator.state.simulator.ledger.all()]
     assert [(s["product"], s["status"]) for s in submissions] == [("ACME-P30", "SUCCEEDED")]
+    # The supplier's own price is what its delivery cost
+    owed = await shop.admin_gql('{ supplierBalance(supplier: "acme-topups") { amount } }')
+    assert owed == {"data": {"supplierBalance": {"amount": "-27.50"}}}
