@@ -150,8 +150,11 @@ class CatalogQuery:
         principal = info.context.principal
         async with info.context.db.read_sessions() as session:
             rows = await session.scalars(select(ChannelRow).order_by(ChannelRow.id))
-            if principal.role is None or principal.is_admin:
-                visible = [r for r in rows if may_read_channel(principal, r.code, public=r.public)]
+            if principal.is_admin:
+                visible = list(rows)
+            elif principal.role is None:
+                # An archived storefront is gone from the list, though its orders stay readable.
+                visible = [r for r in rows if r.archived_at is None and may_read_channel(principal, r.code, public=r.public)]
             else:
                 # A partner's or storefront's key lists its own channel only.
                 visible = [r for r in rows if r.code == principal.channel]

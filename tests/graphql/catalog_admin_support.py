@@ -60,6 +60,15 @@ class Catalog:
     async def update_sku(self, **fields: Any) -> dict[str, Any]:
         return (await self.admin_gql(UPDATE_SKU, {"input": fields}))["data"]["updateSku"]
 
+    async def channel(self, *, public: bool = True) -> str:
+        """A channel of the test's own: what it lists leaves the demo's channels as they are."""
+        code = unique("shop")
+        answer = await self.admin_gql(
+            "mutation($c: String!, $p: Boolean!) { createChannel(input: { code: $c, name: \"测试渠道\", currency: \"CNY\", "
+            "public: $p }) { channel { code } userErrors { code } } }", {"c": code, "p": public})
+        assert answer["data"]["createChannel"]["userErrors"] == [], answer
+        return code
+
     async def list_on(self, channel: str, product_id: str, listed: bool = True) -> dict[str, Any]:
         answer = await self.admin_gql(LIST, {"channel": channel, "product": product_id, "listed": listed})
         return answer["data"]["setProductListing"]
