@@ -195,7 +195,7 @@ def check_suppliers(
         priority = index + 1 if line.priority is None else check.count(f"{where}.priority", line.priority, low=1, high=100)
         product_code = None
         if line.product_code is not None:
-            product_code = line.product_code.strip()
+            product_code = line.product_code.strip() if isinstance(line.product_code, str) else ""
             if not 1 <= len(product_code) <= MAX_PRODUCT_CODE or not product_code.isascii() or not product_code.isprintable() or " " in product_code:
                 check.add(f"{where}.productCode", f"1 to {MAX_PRODUCT_CODE} printable ASCII characters, no spaces", "INVALID_CODE")
         cost = check.money(f"{where}.cost", line.cost, currency)

@@ -152,7 +152,7 @@ def _raw_index(raw: Sequence[Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """The records by (type, key) in their one spelling, for references within the import."""
     index: dict[tuple[str, str], dict[str, Any]] = {}
     for record in raw:
-        if not isinstance(record, dict) or record.get("type") not in KEY_KINDS:
+        if not isinstance(record, dict) or not isinstance(record.get("type"), str) or record["type"] not in KEY_KINDS:
             continue
         kind = record["type"]
         value = record.get("slug" if kind == "product" else "code")

@@ -180,3 +180,28 @@ async def test_a_supplier_secret_is_checked_and_never_shown(catalog: Catalog) ->
         'query($c: String!) { catalogChanges(entity: SUPPLIER, code: $c) { edges { node { action before after } } } }', {"c": code})
     assert "a-very-long-shared-secret" not in str(changes)
     assert [e["node"]["action"] for e in changes["data"]["catalogChanges"]["edges"]] == ["CONNECTED", "CREATED"]
+
+
+MALFORMED: list[object] = [
+    {"type": ["sku"]}, {"type": {"a": 1}}, {"type": None}, 42, [], "sku",
+    {"type": "sku", "code": ["QB-10"], "product": {"slug": "x"}, "kind": 7, "basePrice": 9.9},
+    {"type": "sku", "code": "WEIRD-1", "product": "qq-coins", "name": "x", "kind": "bundle",
+     "basePrice": "1.00", "components": [None, 3, {"sku": 5, "quantity": "2"}], "suppliers": "sim-fast"},
+    {"type": "sku", "code": "WEIRD-2", "product": "qq-coins", "name": "x", "kind": "CARD_CODE", "basePrice": "1.00",
+     "suppliers": [{"supplier": None, "priority": True, "productCode": 12, "cost": [1]}], "presaleCap": 1.5,
+     "rechargeAccountFormats": "PHONE", "serialUses": None},
+    {"type": "product", "slug": "weird", "name": {"zh": "x"}, "brand": None, "category": [], "imageUrls": "https://a",
+     "attributes": ["a"], "description": 5},
+    {"type": "channel", "code": "weird", "name": "x", "kind": "SHOP", "currency": 156, "commissionRate": "abc",
+     "public": "yes", "settlementTimeZone": "../../etc/passwd"},
+    {"type": "listing", "channel": "web", "product": "qq-coins", "position": "first"},
+]
+
+
+async def test_malformed_records_are_user_errors_never_a_failure(catalog: Catalog) -> None:
+    answer = await catalog.admin_gql(IMPORT, {"records": MALFORMED, "dry": False})
+    assert "errors" not in answer, answer
+    payload = answer["data"]["importCatalog"]
+    assert payload["applied"] is False
+    flagged = {error["field"].split(".")[1] for error in payload["userErrors"]}
+    assert flagged == {str(index) for index in range(len(MALFORMED))}
