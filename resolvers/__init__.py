@@ -21,6 +21,7 @@ from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.sku_admin import SkuAdminMutation
 from resolvers.subscriptions import Subscription
 from resolvers.supplier_admin import SupplierAdminMutation, SupplierAdminQuery
+from schema.amount import RATE, Rate
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.catalog_admin import CatalogChange
 from schema.channel import Channel
@@ -48,4 +49,5 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
                RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport, CatalogChange],
+        scalar_overrides={Rate: RATE},
     )

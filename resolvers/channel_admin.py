@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import strawberry
 from strawberry import UNSET
 
@@ -11,6 +9,7 @@ from models import Channel as ChannelRow
 from models import Product as ProductRow
 from resolvers.catalog_admin import ArchiveInput
 from resolvers.catalog_commands import LISTING_FIELDS, UPDATE_FIELDS, fresh, given, run
+from schema.amount import Rate
 from schema.catalog import Product, ProductListing
 from schema.channel import NO_CHANNEL, Channel, ChannelKind, SettlementCycle
 from schema.context import Info
@@ -28,7 +27,7 @@ class CreateChannelInput:
     name: str
     currency: str
     kind: ChannelKind = ChannelKind.OWN_SITE  # type: ignore[valid-type]
-    commission_rate: Decimal | None = strawberry.field(default=None, description="A fraction: 0.05 is 5%.")
+    commission_rate: Rate | None = strawberry.field(default=None, description="A fraction: \"0.05\" is 5%.")  # type: ignore[valid-type]
     public: bool = False
     settlement_cycle: SettlementCycle = SettlementCycle.MONTHLY  # type: ignore[valid-type]
     settlement_time_zone: str = strawberry.field(default="Asia/Shanghai", description="An IANA zone.")
@@ -41,7 +40,7 @@ class UpdateChannelInput:
     version: int
     name: str | None = UNSET
     kind: ChannelKind | None = UNSET  # type: ignore[valid-type]
-    commission_rate: Decimal | None = UNSET
+    commission_rate: Rate | None = UNSET  # type: ignore[valid-type]
     public: bool | None = UNSET
     settlement_cycle: SettlementCycle | None = UNSET  # type: ignore[valid-type]
     settlement_time_zone: str | None = UNSET
