@@ -206,16 +206,3 @@ async def test_malformed_records_are_user_errors_never_a_failure(catalog: Catalo
     flagged = {error["field"].split(".")[1] for error in payload["userErrors"]}
     assert flagged == {str(index) for index in range(len(MALFORMED))}
 
-
-async def test_a_commission_rate_is_a_decimal_string_of_at_most_four_places(catalog: Catalog) -> None:
-    create = """
-    mutation($code: String!, $rate: Rate) { createChannel(input: { code: $code, name: "x", currency: "CNY", commissionRate: $rate }) {
-      channel { commissionRate } userErrors { field code } } }
-    """
-    fine = await catalog.admin_gql(create, {"code": unique("rate"), "rate": "0.0065"})
-    too_fine = await catalog.admin_gql(create, {"code": unique("rate"), "rate": "0.00005"})
-    a_number = await catalog.admin_gql(create, {"code": unique("rate"), "rate": 0.05})
-
-    assert fine["data"]["createChannel"] == {"channel": {"commissionRate": "0.0065"}, "userErrors": []}
-    assert too_fine["data"]["createChannel"] == {"channel": None, "userErrors": [{"field": "commissionRate", "code": "INVALID_RATE"}]}
-    assert a_number["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -280,3 +280,17 @@ async def test_an_archived_channel_sells_nothing_and_leaves_the_public_list(cata
     assert code not in str(await gql("{ channels { code } }"))
     page = await gql('query($c: String!) { products(channel: $c) { edges { node { slug } } } }', {"c": code})
     assert page["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_commission_rate_is_a_decimal_string_of_at_most_four_places(catalog: Catalog) -> None:
+    create = """
+    mutation($code: String!, $rate: Rate) { createChannel(input: { code: $code, name: "x", currency: "CNY", commissionRate: $rate }) {
+      channel { commissionRate } userErrors { field code } } }
+    """
+    fine = await catalog.admin_gql(create, {"code": unique("rate"), "rate": "0.0065"})
+    too_fine = await catalog.admin_gql(create, {"code": unique("rate"), "rate": "0.00005"})
+    a_number = await catalog.admin_gql(create, {"code": unique("rate"), "rate": 0.05})
+
+    assert fine["data"]["createChannel"] == {"channel": {"commissionRate": "0.0065"}, "userErrors": []}
+    assert too_fine["data"]["createChannel"] == {"channel": None, "userErrors": [{"field": "commissionRate", "code": "INVALID_RATE"}]}
+    assert a_number["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
