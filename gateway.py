@@ -107,6 +107,12 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         max_page_size=settings.limits.max_page_size, allowances=parse_allowances(settings.budgets),
     )
 
+    def on_event(topic: str) -> None:
+        # This process's own changes reach its caches before they go out on the broker.
+        if cache is not None:
+            cache.on_event(topic)
+        suppliers.on_event(topic)
+
     async def principal_of(headers: Mapping[str, str]) -> Principal:
         credential = bearer(headers.get("authorization"))
         if credential is None:
@@ -121,7 +127,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         loaders = Loaders.create(db, now)
         return Context(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
-            on_event=cache.on_event if cache is not None else None, stock_feed=stock_feed,
+            on_event=on_event, stock_feed=stock_feed,
             new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
         )
 
@@ -154,6 +160,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
+            asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
         ]
         if cache is not None:

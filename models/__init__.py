@@ -1,7 +1,17 @@
 """SQLAlchemy models, one module per domain. Importing this registers every table."""
 
 from models.base import Base
-from models.catalog import Brand, BundleItem, Category, Product, Sku, SkuSupplier, Supplier
+from models.catalog import (
+    Brand,
+    BundleItem,
+    CatalogChange,
+    Category,
+    Listing,
+    Product,
+    Sku,
+    SkuSupplier,
+    Supplier,
+)
 from models.fulfilment import (
     CodeReveal,
     Delivery,
@@ -59,6 +69,8 @@ __all__ = [
     "RiskVerdict",
     "Brand",
     "BundleItem",
+    "CatalogChange",
+    "Listing",
     "CardCode",
     "Category",
     "Channel",

@@ -23,6 +23,7 @@ from models import (
     Refund,
     RiskVerdict,
     Sku,
+    SkuSupplier,
     Supplier,
 )
 from services.catalog import reads as catalog
@@ -114,6 +115,19 @@ class Loaders:
     @cached_property
     def suppliers_by_sku(self) -> DataLoader[int, list[tuple[int, Supplier]]]:
         return _batched(self._db, catalog.suppliers_of_skus, list)
+
+    @cached_property
+    def supplier_links_by_sku(self) -> DataLoader[int, list[tuple[SkuSupplier, Supplier]]]:
+        return _batched(self._db, catalog.supplier_links_of_skus, list)
+
+    @cached_property
+    def listings_by_product(self) -> DataLoader[int, list[tuple[Channel, int]]]:
+        return _batched(self._db, catalog.listings_of_products, list)
+
+    @cached_property
+    def listing_by_channel_product(self) -> DataLoader[tuple[int, int], int | None]:
+        # Keyed by (channel id, product id): the position, or None when not listed there.
+        return _batched(self._db, catalog.listed, lambda: None)
 
     @cached_property
     def components_by_bundle(self) -> DataLoader[int, list[tuple[Sku, int]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
@@ -45,6 +46,9 @@ class Channel(Node):
     settlement_cycle: SettlementCycle  # type: ignore[valid-type]
     active: bool
     public: bool = strawberry.field(description="Anonymous catalog reads and guest orders allowed.")
+    settlement_time_zone: str = strawberry.field(description="The IANA zone its settlement periods follow.")
+    version: int = strawberry.field(description="Name it when updating: a stale version is a CONFLICT.")
+    archived_at: datetime | None
     _row: strawberry.Private[rows.Channel]
 
     @classmethod
@@ -58,6 +62,9 @@ class Channel(Node):
             settlement_cycle=row.settlement_cycle,
             active=row.active,
             public=row.public,
+            settlement_time_zone=row.settlement_time_zone,
+            version=row.version,
+            archived_at=row.archived_at,
             _row=row,
         )
 

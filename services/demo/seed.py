@@ -19,6 +19,7 @@ from models import (
     Category,
     Channel,
     ChannelKind,
+    Listing,
     Product,
     PurchaseLimit,
     RiskRule,
@@ -150,13 +151,15 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
 
     skus: dict[str, Sku] = {}
     pending_parts: list[tuple[Sku, tuple[tuple[str, int], ...]]] = []
-    for slug, name, brand, category, description, demo_skus in PRODUCTS:
+    for position, (slug, name, brand, category, description, demo_skus) in enumerate(PRODUCTS, start=1):
         product = Product(
             slug=slug, name=name, description=description,
             brand_id=brands[brand].id, category_id=categories[category].id,
         )
         session.add(product)
         await session.flush()
+        # A product sells only where it is listed: the demo lists each one on every channel.
+        session.add_all(Listing(channel_id=c.id, product_id=product.id, position=position) for c in channels)
         for spec in demo_skus:
             sku = Sku(
                 product_id=product.id, code=spec.code, name=spec.name, kind=spec.kind,

@@ -16,8 +16,9 @@ from domain.contacts import ContactError, device_key, email_address, mainland_mo
 from domain.limits import Breach, HoldLimit, Identity, PurchaseLimit, Tally, tallies
 from domain.money import Money
 from domain.orders import LineRequest, OrderInputError, check_lines
+from domain.recharge_accounts import AccountFormat, accepts, describe, parse_formats
 from domain.risk import Decision, Facts, Verdict
-from models import BundleItem, Channel, Order, Product, Sku
+from models import BundleItem, Channel, Listing, Order, Product, Sku
 from models import HoldLimit as HoldLimitRow
 from models import PurchaseLimit as PurchaseLimitRow
 from services.orders.limits import hold_of, limit_of
@@ -80,9 +81,13 @@ def canonical_buyer(buyer: Buyer) -> Buyer:
     return Buyer(phone, email, buyer.recharge_account, _canonical("buyer.deviceId", buyer.device_id, device_key))
 
 
-def _check_account(buyer: Buyer, needs_account: bool) -> None:
-    if needs_account and not (buyer.recharge_account or "").strip():
+def _check_account(buyer: Buyer, formats: list[tuple[AccountFormat, ...]] | None) -> None:
+    """`formats`: the accounts each top-up of the order accepts; None when it has no top-up."""
+    if formats is not None and not (buyer.recharge_account or "").strip():
         raise OrderInputError("buyer.rechargeAccount", "a top-up needs the account to credit", "RECHARGE_ACCOUNT_REQUIRED")
+    for accepted in formats or ():
+        if not accepts(accepted, buyer.recharge_account or ""):
+            raise OrderInputError("buyer.rechargeAccount", f"this top-up takes {describe(accepted)}", "INVALID_RECHARGE_ACCOUNT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +158,7 @@ async def draft(
 
     try:
         skus, limits = await _skus_on_sale(session, lines, currency, position, channel_id)
-        _check_account(buyer, await _needs_account(session, list(skus.values())))
+        _check_account(buyer, await _account_formats(session, list(skus.values())))
     except OrderInputError as error:
         return refused(error.field, error.message, error.code)
     hold = public_hold.over(hold_of(channel_hold)) if public_hold is not None else None
@@ -200,13 +205,15 @@ def limit_refusal(breach: Breach, lines: list[LineRequest], position: dict[int, 
 async def _skus_on_sale(
     session: AsyncSession, lines: list[LineRequest], currency: str, position: dict[int, int], channel_id: int
 ) -> tuple[dict[int, Sku], dict[int, PurchaseLimit]]:
-    """The SKUs, and their purchase limits on the channel read in the same statement: an
-    order of SKUs without limits pays nothing for them."""
+    """The SKUs on sale here (active, of an active product listed on the channel), and their
+    purchase limits on the channel, read in one statement: an order of SKUs without limits
+    pays nothing for them."""
     found = {
-        sku.id: (sku, product_active, limit)
-        for sku, product_active, limit in await session.execute(
-            select(Sku, Product.active, PurchaseLimitRow)
+        sku.id: (sku, product_active and listed is not None, limit)
+        for sku, product_active, listed, limit in await session.execute(
+            select(Sku, Product.active, Listing.position, PurchaseLimitRow)
             .join(Product, Product.id == Sku.product_id)
+            .outerjoin(Listing, (Listing.product_id == Product.id) & (Listing.channel_id == channel_id))
             .outerjoin(
                 PurchaseLimitRow, (PurchaseLimitRow.sku_id == Sku.id) & (PurchaseLimitRow.channel_id == channel_id)
             )
@@ -223,13 +230,13 @@ async def _skus_on_sale(
     return skus, {sku_id: limit_of(limit) for sku_id, (_, _, limit) in found.items() if limit is not None}
 
 
-async def _needs_account(session: AsyncSession, skus: list[Sku]) -> bool:
-    if any(s.kind is SkuKind.DIRECT_RECHARGE for s in skus):
-        return True
+async def _account_formats(session: AsyncSession, skus: list[Sku]) -> list[tuple[AccountFormat, ...]] | None:
+    """The accounts each top-up in the order (bundles' included) accepts; None: no top-up."""
+    top_ups = [s.account_formats for s in skus if s.kind is SkuKind.DIRECT_RECHARGE]
     bundles = [s.id for s in skus if s.kind is SkuKind.BUNDLE]
-    if not bundles:
-        return False
-    kinds = await session.scalars(
-        select(Sku.kind).join(BundleItem, BundleItem.component_sku_id == Sku.id).where(BundleItem.bundle_sku_id.in_(bundles))
-    )
-    return any(kind is SkuKind.DIRECT_RECHARGE for kind in kinds)
+    if bundles:
+        top_ups += await session.scalars(
+            select(Sku.account_formats).join(BundleItem, BundleItem.component_sku_id == Sku.id)
+            .where(BundleItem.bundle_sku_id.in_(bundles), Sku.kind == SkuKind.DIRECT_RECHARGE)
+        )
+    return [parse_formats(stored) for stored in top_ups] if top_ups else None

@@ -72,6 +72,7 @@ async def _sku_of_another_product(shop: Shop, *, price_fen: int, codes: int) -> 
         product = Product(slug=rows.unique("pack"), name="礼包", brand_id=shelf.brand_id, category_id=shelf.category_id)
         session.add(product)
         await session.flush()
+        await rows.list_everywhere(session, product)
         sku = await rows.sku(session, product, SkuKind.CARD_CODE, price_fen=price_fen)
         rows.codes(session, sku, CodeStatus.AVAILABLE, codes)
     return product.id, StockedSku(sku.id, sku.code)
