@@ -5,6 +5,7 @@ from models.catalog import Brand, BundleItem, Category, Product, Sku, SkuSupplie
 from models.fulfilment import (
     CodeReveal,
     Delivery,
+    DeliveryResend,
     InboxMessage,
     Job,
     JobAttempt,
@@ -25,6 +26,7 @@ from models.settlement import Reconciliation, ReconciliationItem, SettlementStat
 __all__ = [
     "CodeReveal",
     "Delivery",
+    "DeliveryResend",
     "InboxMessage",
     "Job",
     "JobAttempt",
