@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
@@ -20,6 +21,7 @@ from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.subscriptions import Subscription
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.channel import Channel
+from schema.instants import INSTANT
 from schema.keys import ApiKey
 from schema.money import AMOUNT
 from schema.orders import Order, RiskVerdict
@@ -43,6 +45,7 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
                RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport],
-        # Every Decimal input is money, taken only in the contract's form (schema/money.py).
-        scalar_overrides={Decimal: AMOUNT},
+        # Every Decimal input is money, taken only in the contract's form (schema/money.py);
+        # every DateTime has a time zone and a year the shop serves (schema/instants.py).
+        scalar_overrides={Decimal: AMOUNT, datetime: INSTANT},
     )
