@@ -26,7 +26,17 @@ from sqlalchemy.orm import InstrumentedAttribute
 from domain.card_codes import MAX_NUMBER_LENGTH, MAX_SECRET_LENGTH
 from domain.contacts import MAX_TYPED
 from domain.settlement import MAX_ORDER_NUMBER, MAX_STATUS
-from models import ApiKey, Brand, Category, Channel, Order, Product, RiskRule, SettlementStatement, Supplier
+from models import (
+    ApiKey,
+    Brand,
+    Category,
+    Channel,
+    Order,
+    Product,
+    RiskRule,
+    SettlementStatement,
+    Supplier,
+)
 
 ID_LENGTH = 100
 STRING_LENGTH = 255  # an input not listed below: the abuse test fails until it is

@@ -12,10 +12,12 @@ a new String input must first say how long it may be (transport/input_limits.py)
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -191,22 +193,15 @@ async def ground(shop: Shop) -> Ground:
         "channel": "b2b-demo", "enabled": False,
     }}, key=shop.keys.admin)
     partner = await new_partner(shop.db)
-    await delivered_order(shop.db, partner.channel, (counter, 1), at=_june())
+    await delivered_order(shop.db, partner.channel, (counter, 1), at=datetime.fromisoformat("2026-06-10T12:00:00+08:00"))
     statement = await shop.gql(GENERATE, {"input": {"party": "CHANNEL", "code": partner.channel, "periodStart": JUNE,
                                                     "periodEnd": JULY}}, key=shop.keys.admin)
     keys = await shop.gql("query { apiKeys { id } }", key=shop.keys.admin)
-    suppliers = await shop.gql("query { node(id: \"%s\") { ... on Sku { suppliers { supplier { code } } } } }" % counter.gid,
-                               key=shop.keys.admin)
-    supplier = (suppliers["data"]["node"]["suppliers"] or [{"supplier": {"code": "sim-fast"}}])[0]["supplier"]["code"]
     return Ground(
         codes, counter, order["id"], order["lines"][0]["id"], rule["data"]["createRiskRule"]["rule"]["id"],
-        statement["data"]["generateSettlementStatement"]["statement"]["id"], keys["data"]["apiKeys"][-1]["id"], supplier,
+        statement["data"]["generateSettlementStatement"]["statement"]["id"], keys["data"]["apiKeys"][-1]["id"],
+        "sim-fast",  # a demo supplier
     )
-
-
-def _june() -> Any:
-    from datetime import datetime
-    return datetime.fromisoformat("2026-06-10T12:00:00+08:00")
 
 
 def _fresh(prefix: str) -> str:
@@ -294,7 +289,7 @@ def abuses(leaf: Leaf) -> list[tuple[str, object]]:
 def with_value(variables: dict[str, Any], path: tuple[str | int, ...], value: object) -> dict[str, Any]:
     """The variables with the input at `path` set to `value` (intermediate objects made as needed)."""
     at: Any = variables
-    for step, following in zip(path, path[1:], strict=False):
+    for step, following in itertools.pairwise(path):
         if isinstance(step, int):
             while len(at) <= step:
                 at.append({})
