@@ -25,9 +25,11 @@ from graphql import (
     GraphQLError,
     GraphQLInputObjectType,
     GraphQLInputType,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNamedType,
     GraphQLNonNull,
+    GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -175,16 +177,24 @@ class InputBounds:
         )
 
 
+# Validation allows far fewer levels; a document this deep never runs (refused by validation,
+# or by its cost where that is checked first), so the walk need not follow it down.
+MAX_DEPTH = 64
+
+
 def _sites(
     schema: GraphQLSchema, parent: GraphQLNamedType | None, selections: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode], spread: set[str],
+    fragments: Mapping[str, FragmentDefinitionNode], spread: set[str], depth: int = 0,
 ) -> Iterator[_Site]:
     """The arguments of every field selected under `parent`, through fragments (each spread once).
 
     `parent` may be an object type, an interface (`node { id }`) or a union; a fragment on a
-    type condition is walked as that type.
+    type condition is walked as that type. Unknown fields, arguments and types (a document
+    not validated yet) are passed over.
     """
-    fields = getattr(parent, "fields", None) or {}
+    if depth > MAX_DEPTH:
+        return
+    fields = parent.fields if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) else {}
     for selection in selections.selections:
         if isinstance(selection, FieldNode):
             field = fields.get(selection.name.value)
@@ -196,11 +206,11 @@ def _sites(
                     coordinate = f"{parent.name}.{selection.name.value}({argument.name.value}:)"  # type: ignore[union-attr]
                     yield _Site(argument.name.value, coordinate, definition.type, argument.value)
             if selection.selection_set is not None:
-                yield from _sites(schema, get_named_type(field.type), selection.selection_set, fragments, spread)
+                yield from _sites(schema, get_named_type(field.type), selection.selection_set, fragments, spread, depth + 1)
         elif isinstance(selection, InlineFragmentNode):
             condition = selection.type_condition
             target = schema.get_type(condition.name.value) if condition is not None else parent
-            yield from _sites(schema, target, selection.selection_set, fragments, spread)
+            yield from _sites(schema, target, selection.selection_set, fragments, spread, depth + 1)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             definition = fragments.get(name)
@@ -208,7 +218,7 @@ def _sites(
                 continue
             spread.add(name)
             target = schema.get_type(definition.type_condition.name.value)
-            yield from _sites(schema, target, definition.selection_set, fragments, spread)
+            yield from _sites(schema, target, definition.selection_set, fragments, spread, depth + 1)
 
 
 def _nullable(type_: GraphQLInputType) -> GraphQLInputType:
