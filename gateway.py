@@ -28,6 +28,7 @@ from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
 from services.core.database import Database
+from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
 from services.demo import suppliers as demo_suppliers
@@ -79,6 +80,7 @@ def senders_of(settings: Settings) -> list[Sender]:
 
 def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    install_contact_masking()  # no buyer's phone or e-mail in any log line of the process
     db = Database.connect(settings)
     broker = connect(settings.redis_url, prefix=settings.broker_prefix)
     box = SecretBox(settings.secret_key)

@@ -15,6 +15,7 @@ from models.catalog import (
 from models.fulfilment import (
     CodeReveal,
     Delivery,
+    DeliveryResend,
     InboxMessage,
     Job,
     JobAttempt,
@@ -36,6 +37,7 @@ from models.settlement import Reconciliation, ReconciliationItem, SettlementStat
 __all__ = [
     "CodeReveal",
     "Delivery",
+    "DeliveryResend",
     "InboxMessage",
     "Job",
     "JobAttempt",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
@@ -28,6 +29,7 @@ from schema.amount import RATE, Rate
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.catalog_admin import CatalogChange
 from schema.channel import Channel
+from schema.instants import INSTANT
 from schema.keys import ApiKey
 from schema.money import AMOUNT
 from schema.orders import Order, RiskVerdict
@@ -54,6 +56,7 @@ def build_schema() -> strawberry.Schema:
         types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
                RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport, CatalogChange],
         # Every Decimal input is money, taken only in the contract's form (schema/money.py);
-        # a rate (a channel's commission) is a Rate, checked by the domain.
-        scalar_overrides={Decimal: AMOUNT, Rate: RATE},
+        # a rate (a channel's commission) is a Rate, checked by the domain; every DateTime has
+        # a time zone and a year the shop serves (schema/instants.py).
+        scalar_overrides={Decimal: AMOUNT, Rate: RATE, datetime: INSTANT},
     )

@@ -9,6 +9,7 @@ import strawberry
 
 from domain.access import Role, may_read_order
 from domain.limits import HoldLimit
+from domain.idempotency import GUEST_KEY_TOO_SHORT, guest_key_too_short
 from domain.orders import LineRequest
 from domain.orders import OrderStatus as StatusValue
 from models import Order as OrderRow
@@ -93,6 +94,8 @@ class OrderMutation:
         channel = await readable_channel(info, input.channel)
         if principal.order_number is not None or (principal.role is not None and not principal.is_admin and principal.channel != channel.code):
             raise Forbidden("a key places orders on its own channel only", field="channel")
+        if guest_key_too_short(principal, input.idempotency_key):
+            raise BadUserInput(GUEST_KEY_TOO_SHORT, field="input.idempotencyKey")
         command = placing.PlaceOrder(
             channel=channel.code,
             idempotency_key=input.idempotency_key,

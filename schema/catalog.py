@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain import catalog as domain
-from domain.access import may_read_channel_private
+from domain.access import may_read_channel_private, may_read_costs
 from domain.catalog import StockFigures
 from domain.recharge_accounts import AccountFormat, parse_formats
 from models import catalog as rows
@@ -151,7 +151,7 @@ class Sku(Node):
 
     @strawberry.field(description="Suppliers in failover order; operators only.")
     async def suppliers(self, info: Info) -> list[SkuSupplier] | None:
-        if not info.context.principal.is_admin:
+        if not may_read_costs(info.context.principal):
             return None
         pairs = await info.context.loaders.supplier_links_by_sku.load(self._row.id)
         currency = self._row.currency
@@ -171,7 +171,7 @@ class Sku(Node):
 
     @strawberry.field(description="Supplier cost per unit; operators only.")
     def supplier_cost(self, info: Info) -> Money | None:
-        if not info.context.principal.is_admin:
+        if not may_read_costs(info.context.principal):
             return None
         return Money.fen(self._row.supplier_cost_fen, self._row.currency)
 
@@ -186,7 +186,7 @@ class Sku(Node):
             ceiling=Money.fen(ceiling, currency) if ceiling is not None else None,
         )
 
-    @strawberry.field(description="The channel's quota on this SKU; operators and the channel's keys.")
+    @strawberry.field(description="The channel's quota on this SKU; operators and the channel's partner.")
     def channel_quota(self, info: Info) -> ChannelQuota | None:
         code = self._scope.code
         if self._quota is None or code is None:

@@ -68,14 +68,13 @@ class Channel(Node):
             _row=row,
         )
 
-    @strawberry.field(description="Commission as a fraction (0.05 = 5%); operators and the channel's own keys.")
+    @strawberry.field(description="Commission as a fraction (0.05 = 5%); operators and the channel's partner.")
     def commission_rate(self, info: Info) -> Decimal | None:
-        principal = info.context.principal
-        if not (principal.is_admin or principal.channel == self.code):
+        if not may_read_channel_private(info.context.principal, self.code):
             return None
         return Decimal(self._row.commission_bp).scaleb(-4).normalize()
 
-    @strawberry.field(description="A B2B channel's prepaid balance; operators and the channel's own keys.")
+    @strawberry.field(description="A B2B channel's prepaid balance; operators and the channel's partner.")
     async def prepaid_balance(self, info: Info) -> Money | None:
         if not prepaid.keeps_balance(self._row) or not may_read_channel_private(info.context.principal, self.code):
             return None

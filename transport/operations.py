@@ -33,6 +33,7 @@ from schema.live import SharedEvent
 from transport.admission import Admission, Refused
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport.errors import MASKED_MESSAGE, format_errors, request_error
+from transport.input_bounds import InputBounds
 
 log = logging.getLogger("quanyi.ws")
 
@@ -48,6 +49,7 @@ class Operations:
         self._executor = schema.execution_context_class
         # One per configured Limits (in practice one): the caches are what make it cheap.
         self._documents: dict[Limits, Documents] = {}
+        self._bounds = InputBounds(self._core, cache_size=1000)
         self.shared = SharedResults()
 
     async def stream(
@@ -100,6 +102,10 @@ class Operations:
                 return
         if has_nul_character(variables):
             yield shape.refusal([GraphQLError(f"variables: {NUL_MESSAGE}")])
+            return
+        over = self._bounds.check(query, parsed.document, operation, variables)
+        if over is not None:
+            yield shape.refusal([over])
             return
         if self._admission is not None:
             # The same budget as over HTTP: a subscription pays for its selection once, when it starts.

@@ -29,6 +29,8 @@ _HAS_ACTIVE = {"channel", "supplier", "product", "sku"}
 async def archive(
     uow: UnitOfWork, kind: str, pk: int, version: int | None, *, actor: str, at: datetime
 ) -> int:
+    if version is not None and version < 1:
+        raise refused("version", "a version is a whole number from 1", "OUT_OF_RANGE")
     model = MODELS[kind]
     session = uow.session
     row = await session.get(model, pk)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.access import Principal
 from domain.limits import HoldLimit, Tally, breach_of
+from domain.idempotency import REPLAY_EXPIRED, replayable_since
 from domain.orders import LineRequest, OrderStatus
 from domain.risk import Decision
 from models import Order, OrderLine
@@ -64,15 +65,23 @@ async def place_order(
         return drafted
     command = replace(command, buyer=drafted.buyer)  # stored and compared in canonical form
     if isinstance(drafted, KeyTaken):
-        return await _answer_retry(uow, command, drafted.channel_id, drafted.lines)
+        return await _answer_retry(uow, command, drafted.channel_id, drafted.lines, replayable_since(principal, now))
     return await _write(uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
 
 
-async def _answer_retry(uow: UnitOfWork, command: PlaceOrder, channel_id: int, lines: list[LineRequest]) -> Placed:
-    """The answer to an attempt whose key an order holds, read in the command's session."""
+async def _answer_retry(
+    uow: UnitOfWork, command: PlaceOrder, channel_id: int, lines: list[LineRequest], since: datetime | None
+) -> Placed:
+    """The answer to an attempt whose key an order holds, read in the command's session.
+
+    A guest's retry is answered only while its order is younger than `since` allows
+    (domain/idempotency.py): the key is the secret that hands back the access token.
+    """
     existing = await _existing(uow, channel_id, command.idempotency_key.strip())
     if existing is None:  # rolled back since: as a concurrent duplicate that lost
         return refused("idempotencyKey", "an order with this key is being placed; try again", "CONFLICT")
+    if since is not None and existing.created_at < since:
+        return refused("idempotencyKey", REPLAY_EXPIRED, "IDEMPOTENCY_KEY_EXPIRED")
     return await _replay(uow, existing, command, lines)
 
 
@@ -106,7 +115,7 @@ async def _write(
         await session.flush()
     except IntegrityError:
         await uow.rollback()
-        return await _answer_retry(uow, command, channel_id, lines)
+        return await _answer_retry(uow, command, channel_id, lines, replayable_since(principal, now))
     record_transition(session, order, None, OrderStatus.PENDING_RISK, principal.actor, "placed", now)
 
     rows = [OrderLine(order_id=order.id, sku_id=line.sku_id, quantity=line.quantity, unit_price_fen=unit.minor)

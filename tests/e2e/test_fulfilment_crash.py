@@ -98,7 +98,7 @@ async def _place_and_pay(url: str, admin: str, skus: dict[str, int]) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         async def one(index: int, code: str) -> None:
             placed = (await http.post("/graphql", json={"query": PLACE, "variables": {"input": {
-                "channel": "web", "idempotencyKey": f"crash-{index}",
+                "channel": "web", "idempotencyKey": f"crash-order-key-{index}",
                 "lines": [{"skuId": encode_id("Sku", skus[code]), "quantity": 1}],
                 "buyer": {"phone": "13800138000", "rechargeAccount": f"acct-{index}"},
             }}})).json()["data"]["placeOrder"]

@@ -61,7 +61,7 @@ def catalog(gql: GraphQLClient, keys: ShopKeys) -> Catalog:
 
 
 def _order(channel: str, sku_id: str, key: str) -> dict[str, object]:
-    return {"channel": channel, "idempotencyKey": key, "lines": [{"skuId": sku_id, "quantity": 1}],
+    return {"channel": channel, "idempotencyKey": f"{key}-guest-key", "lines": [{"skuId": sku_id, "quantity": 1}],
             "buyer": {"phone": "13800138000"}}
 
 

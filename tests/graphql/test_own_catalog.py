@@ -165,7 +165,7 @@ async def test_from_an_empty_database_a_guest_buys_a_code_and_a_top_up_on_a_new_
 
     # A new product is on no channel: not in the catalog, and not for sale
     assert (await shop.gql(CATALOG))["data"]["products"]["edges"] == []
-    refused = await shop.gql(PLACE, {"input": {"channel": "my-shop", "idempotencyKey": "early", "lines": lines, "buyer": buyer}})
+    refused = await shop.gql(PLACE, {"input": {"channel": "my-shop", "idempotencyKey": "own-catalog-early-0001", "lines": lines, "buyer": buyer}})
     assert refused["data"]["placeOrder"]["userErrors"] == [{"field": "lines.0.skuId", "code": "UNKNOWN_SKU"}]
 
     # When the operator lists it, imports codes and sets the top-up's stock
@@ -181,12 +181,12 @@ async def test_from_an_empty_database_a_guest_buys_a_code_and_a_top_up_on_a_new_
     ]}}]
 
     # A guest's account outside the top-up's format is refused before anything is reserved
-    wrong = await shop.gql(PLACE, {"input": {"channel": "my-shop", "idempotencyKey": "qq", "lines": lines,
+    wrong = await shop.gql(PLACE, {"input": {"channel": "my-shop", "idempotencyKey": "own-catalog-qq-account-01", "lines": lines,
                                              "buyer": {"phone": "13800138000", "rechargeAccount": "10001"}}})
     assert wrong["data"]["placeOrder"]["userErrors"] == [{"field": "buyer.rechargeAccount", "code": "INVALID_RECHARGE_ACCOUNT"}]
 
     # Then a guest buys both, pays, and receives the code and the top-up
-    placed = (await shop.gql(PLACE, {"input": {"channel": "my-shop", "idempotencyKey": "guest-1", "lines": lines,
+    placed = (await shop.gql(PLACE, {"input": {"channel": "my-shop", "idempotencyKey": "own-catalog-guest-0001", "lines": lines,
                                                "buyer": buyer}}))["data"]["placeOrder"]
     assert placed["userErrors"] == [] and placed["order"]["total"] == {"amount": "40.00"}
     assert (await shop.admin_gql(PAY, {"id": placed["order"]["id"]}))["data"]["payOrder"]["order"]["status"] == "PAID"
