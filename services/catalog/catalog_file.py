@@ -5,6 +5,11 @@ of the columns in use, one record per row; lists and objects (components, suppli
 pictures, attributes, account formats) are JSON in their cell, and an empty cell leaves
 the field as it is (or at its default, for a new object). Both are written the one way,
 so an exported file imported elsewhere exports back to the same bytes.
+
+A CSV text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) is
+written with a leading `'`, as every CSV of the gateway (services/core/csv_cells.py); so is a
+text that itself begins with `'`, and reading drops one leading `'`: names round-trip
+exactly, and an exported file opens inert.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import orjson
 
 from services.catalog.records import COLUMNS, KEYS
+from services.core.csv_cells import FORMULA_STARTS
 
 MAX_LINE = 1_000_000
 _JSON_COLUMNS = {"imageUrls", "attributes", "rechargeAccountFormats", "components", "suppliers"}
@@ -71,7 +77,8 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list | dict):
         return orjson.dumps(value).decode()
-    return str(value)
+    text = str(value)
+    return "'" + text if text.startswith((*FORMULA_STARTS, "'")) else text
 
 
 def read(path: Path) -> list[Line]:
@@ -158,4 +165,5 @@ def _typed(name: str, cell: str) -> tuple[Any, str | None]:
         return (int(cell), None) if cell.isascii() and cell.isdigit() else (cell, None)
     if name in _BOOL_COLUMNS:
         return {"true": True, "false": False}.get(cell, cell), None
-    return cell, None
+    # The quote the writer put before a text a spreadsheet would run (or that began with one).
+    return (cell[1:] if cell.startswith("'") else cell), None
