@@ -89,6 +89,13 @@ class Settings:
     smtp_from: str = "orders@quanyi.local"
     smtp_username: str | None = None
     smtp_password: str = field(default="", repr=False)
+    # How the process logs: "json" (one object a line) or "text". None, when Settings are built
+    # in code (tests, tools), leaves logging as it is; from the environment (QUANYI_LOG_FORMAT)
+    # it is json unless QUANYI_DEBUG or QUANYI_DEMO is on.
+    log_format: str | None = None
+    log_level: str = "INFO"
+    # OpenTelemetry traces (transport/tracing.py): QUANYI_OTEL=1 or OTEL_EXPORTER_OTLP_ENDPOINT.
+    otel: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -141,6 +148,11 @@ class Settings:
             smtp_from=env.get("QUANYI_SMTP_FROM") or "orders@quanyi.local",
             smtp_username=env.get("QUANYI_SMTP_USERNAME") or None,
             smtp_password=env.get("QUANYI_SMTP_PASSWORD") or "",
+            log_format=(env.get("QUANYI_LOG_FORMAT")
+                        or ("text" if debug or _flag(env.get("QUANYI_DEMO")) else "json")).strip().lower(),
+            log_level=(env.get("QUANYI_LOG_LEVEL") or "INFO").strip().upper(),
+            otel=_flag(env.get("QUANYI_OTEL"))
+            or bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
         )
 
 
