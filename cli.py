@@ -75,6 +75,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from transport.metrics import prepare_multiprocess_directory
     from transport.websocket import GraphQLWebSocket
 
     if args.demo:
@@ -90,6 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
     if args.demo and _seed(settings):
         print("demo data loaded", flush=True)
+    # Several workers add up their metrics through a shared directory (transport/metrics.py).
+    prepare_multiprocess_directory(args.workers)
     where = f"http://{args.host}:{args.port}"
     print(f"Quanyi on {where}/graphql" + ("  (GraphiQL: open it in a browser)" if settings.graphiql else ""), flush=True)
     uvicorn.run(
@@ -99,6 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        access_log=False,  # the gateway logs each request itself, with its request id
         proxy_headers=False,
         timeout_graceful_shutdown=20,
         # uvicorn refuses (1009) a WebSocket message over the gateway's bound before reading

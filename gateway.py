@@ -51,7 +51,7 @@ from transport.dashboard import dashboard_routes
 from transport.exchange import ObservedAdmission, note_caller
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
-from transport.metrics import MeasuredResponseCache, MetricsEndpoint
+from transport.metrics import MeasuredResponseCache, MetricsEndpoint, process_ending
 from transport.observe import Observe
 from transport.settlement import SettlementFiles
 from transport.supplier_webhook import SupplierWebhook
@@ -194,6 +194,7 @@ def create_app(
             await db.dispose()
             if traces is not None:
                 traces.close()
+            process_ending()
 
     endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache)
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)

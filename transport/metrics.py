@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -132,6 +134,35 @@ class MetricsEndpoint:
             return [up]
         up.add_metric([], 1)
         return [up, *_job_families(jobs), *_stock_families(low)]
+
+
+def prepare_multiprocess_directory(workers: int, environ: dict[str, str] | None = None) -> str | None:
+    """Before starting `workers` processes: the directory they share their samples through.
+
+    Several workers need one (PROMETHEUS_MULTIPROC_DIR): a given one is emptied of an earlier
+    run's files, and without one a new temporary directory is made and set in the environment
+    the workers inherit. One worker needs none. Returns the directory in use, if any.
+    """
+    env = os.environ if environ is None else environ
+    folder = env.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder and workers <= 1:
+        return None
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    else:
+        folder = tempfile.mkdtemp(prefix="quanyi-metrics-")
+        env["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return folder
+
+
+def process_ending() -> None:
+    """This worker stops: its gauges of live things (connections, jobs running) stop counting."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 def _refused(status: int, message: str) -> Response:

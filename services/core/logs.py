@@ -88,7 +88,7 @@ class JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, FIELDS, None)
         if isinstance(fields, dict):
-            entry.update(fields)
+            entry.update((key, value) for key, value in fields.items() if value is not None)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
