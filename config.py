@@ -96,6 +96,9 @@ class Settings:
     log_level: str = "INFO"
     # OpenTelemetry traces (transport/tracing.py): QUANYI_OTEL=1 or OTEL_EXPORTER_OTLP_ENDPOINT.
     otel: bool = False
+    # "host:port" serving /metrics without a key, for a network only Prometheus reaches; unset:
+    # /metrics on the gateway's own address, for an admin key.
+    metrics_address: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -153,6 +156,7 @@ class Settings:
             log_level=(env.get("QUANYI_LOG_LEVEL") or "INFO").strip().upper(),
             otel=_flag(env.get("QUANYI_OTEL"))
             or bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
+            metrics_address=env.get("QUANYI_METRICS_ADDRESS") or None,
         )
 
 

@@ -51,7 +51,7 @@ from transport.dashboard import dashboard_routes
 from transport.exchange import ObservedAdmission, note_caller
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
-from transport.metrics import MeasuredResponseCache, MetricsEndpoint, process_ending
+from transport.metrics import MeasuredResponseCache, MetricsEndpoint, MetricsListener, process_ending
 from transport.observe import Observe
 from transport.settlement import SettlementFiles
 from transport.supplier_webhook import SupplierWebhook
@@ -158,10 +158,14 @@ def create_app(
         return built
 
     traces: tracing.Tracing | None = None
+    metrics = MetricsEndpoint(principal_of, db)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
+        metrics_apart = MetricsListener(metrics, asyncio.get_running_loop())
+        if settings.metrics_address:
+            metrics_apart.start(settings.metrics_address)
         demo_stack = contextlib.AsyncExitStack()
         if demo_sims:
             await demo_stack.enter_async_context(demo_suppliers.running(
@@ -180,6 +184,7 @@ def create_app(
         try:
             yield
         finally:
+            metrics_apart.close()
             for follower in followers:
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -203,7 +208,7 @@ def create_app(
         WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context, admission)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", MetricsEndpoint(principal_of, db).handle),
+        Route("/metrics", metrics.handle),
         Route("/webhooks/payment", payment_webhook.handle, methods=["POST"]),
         Route("/webhooks/supplier/{code}", SupplierWebhook(db, broker, suppliers).handle, methods=["POST"]),
     ]

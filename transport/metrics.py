@@ -1,7 +1,9 @@
 """GET /metrics for operators, and the gateway's own families: GraphQL requests, WebSockets, the cache.
 
 The endpoint answers an admin key only (`Authorization: Bearer <admin key>`; 401 without a
-key, 403 for any other). What it answers:
+key, 403 for any other). `QUANYI_METRICS_ADDRESS` (`host:port`) serves the same families
+without a key on an address of their own, for a network only Prometheus reaches
+(`MetricsListener`). What it answers:
 - the families every process counts (these, and services/core/telemetry.py's); with
   PROMETHEUS_MULTIPROC_DIR set they are read from the files all the workers write, so any
   worker's answer covers every worker;
@@ -11,6 +13,7 @@ key, 403 for any other). What it answers:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
@@ -118,10 +121,10 @@ class MetricsEndpoint:
         if not principal.is_admin:
             return PlainTextResponse("metrics are for operators (an admin key)", 403)
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        body = encoder(_Scrape(_registry(), await self._database_families()))
+        body = encoder(_Scrape(_registry(), await self.database_families()))
         return Response(body, headers={"content-type": content_type})
 
-    async def _database_families(self) -> list[Metric]:
+    async def database_families(self) -> list[Metric]:
         now = datetime.now(UTC)
         up = GaugeMetricFamily("quanyi_metrics_database_up", "1 when the last scrape could read the database.")
         try:
@@ -134,6 +137,46 @@ class MetricsEndpoint:
             return [up]
         up.add_metric([], 1)
         return [up, *_job_families(jobs), *_stock_families(low)]
+
+
+class MetricsListener:
+    """The families on an address of their own, without a key: prometheus_client's HTTP server
+    in a thread of this process; the database's figures are read on the app's event loop.
+
+    With several workers the first to bind the address serves it (with PROMETHEUS_MULTIPROC_DIR
+    its answer covers them all); the others say so once and leave it to that one.
+    """
+
+    def __init__(self, endpoint: MetricsEndpoint, loop: asyncio.AbstractEventLoop) -> None:
+        self._endpoint, self._loop = endpoint, loop
+        self._server: Any = None
+
+    def start(self, address: str) -> bool:
+        from prometheus_client import start_http_server
+
+        host, _, port = address.rpartition(":")
+        try:
+            self._server, _ = start_http_server(int(port), host or "0.0.0.0", registry=self)  # type: ignore[arg-type]
+        except OSError as error:
+            log.info("metrics address %s not taken (%s): another worker serves it", address, error.strerror)
+            return False
+        log.info("metrics on http://%s/metrics", address)
+        return True
+
+    def collect(self) -> Iterator[Metric]:
+        # Runs in the server's thread: the database is read on the loop, never from here.
+        waiting = asyncio.run_coroutine_threadsafe(self._endpoint.database_families(), self._loop)
+        try:
+            more = waiting.result(timeout=10)
+        except Exception:  # noqa: BLE001 - the process's own families are still worth answering
+            waiting.cancel()
+            more = []
+        yield from _Scrape(_registry(), more).collect()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
 
 
 def prepare_multiprocess_directory(workers: int, environ: dict[str, str] | None = None) -> str | None:

@@ -17,10 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+
+# Each counter's `_created` series (when it was first counted) would double what is scraped and
+# stored, for nothing the alerts or dashboards use.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # --- jobs (services/core/worker.py) -------------------------------------------------------
 

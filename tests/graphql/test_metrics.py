@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -16,6 +19,7 @@ from asgi_lifespan import LifespanManager
 from config import Settings
 from gateway import create_app
 from services.core.database import Database
+from tests.e2e.server import free_port
 from tests.e2e.shop import Shop, open_shop, order_input
 from tests.graphql.conftest import Keys
 from tests.graphql.test_websocket import TRANSPORT_WS, connected, receive
@@ -30,6 +34,9 @@ STOCK = "subscription Stock { stockChanged(channel: \"web\") { skuId available }
 PLACE = """
 mutation Place($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } userErrors { code } } }
 """
+
+OPS = Path(__file__).resolve().parents[2] / "ops"
+PROMTOOL = shutil.which("promtool")
 
 FAMILIES = {
     "quanyi_graphql_requests", "quanyi_graphql_request_duration_seconds", "quanyi_graphql_errors",
@@ -69,6 +76,22 @@ async def test_metrics_are_for_operators_only(http: httpx.AsyncClient, keys: Key
     assert FAMILIES <= answered.families
     assert answered.value("quanyi_metrics_database_up") == 1
     assert answered.value("quanyi_db_pool_connections_limit", pool="primary") > 0
+
+
+async def test_metrics_on_an_address_of_their_own_need_no_key(settings: Settings, db: Database) -> None:
+    # Given a gateway told to serve its metrics on an address only Prometheus reaches
+    address = f"127.0.0.1:{free_port()}"
+    app = create_app(replace(settings, metrics_address=address))
+    async with LifespanManager(app), httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(f"http://{address}/metrics")
+        assert answer.status_code == 200
+        scraped = Scrape.parse(answer.text)
+        assert FAMILIES <= scraped.families
+        assert scraped.value("quanyi_metrics_database_up") == 1
+    # And the address closes with the gateway
+    async with httpx.AsyncClient(timeout=2) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://{address}/metrics")
 
 
 async def test_graphql_requests_are_counted_by_operation_type_and_outcome(
@@ -194,3 +217,25 @@ async def test_skus_running_low_are_listed_and_those_selling_marked(shop: Shop) 
     assert after.value("quanyi_low_stock_sku_available", sku=idle.code, selling="false") == 2
     assert moved(before, after, "quanyi_low_stock_skus", selling="true") == 1
     assert moved(before, after, "quanyi_low_stock_skus", selling="false") == 1
+
+
+async def test_every_metric_the_alerts_use_is_one_the_gateway_exposes(http: httpx.AsyncClient, keys: Keys) -> None:
+    exposed = (await scrape(http, keys.admin)).families
+    names = {f"{family}{suffix}" for family in exposed for suffix in ("", "_total", "_bucket", "_count", "_sum")}
+    used = set(re.findall(r"\bquanyi_[a-z_]+", (OPS / "alerts.yml").read_text(encoding="utf-8")))
+    assert used and used <= names, used - names
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package prometheus) is not installed")
+async def test_the_exposition_follows_prometheus_conventions(http: httpx.AsyncClient, keys: Keys) -> None:
+    answer = await http.get("/metrics", headers={"authorization": f"Bearer {keys.admin}"})
+    linted = subprocess.run([PROMTOOL, "check", "metrics"], input=answer.content, capture_output=True, timeout=60)
+    assert (linted.returncode, linted.stdout + linted.stderr) == (0, b"")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package prometheus) is not installed")
+def test_the_alerting_rules_are_valid_and_fire_as_their_unit_tests_say() -> None:
+    assert PROMTOOL is not None
+    for command in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        done = subprocess.run([PROMTOOL, *command], cwd=OPS, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
