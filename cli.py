@@ -75,6 +75,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from services.core import logs
     from transport.metrics import prepare_multiprocess_directory
     from transport.websocket import GraphQLWebSocket
 
@@ -86,6 +87,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The demo's simulated suppliers call back here.
         os.environ["QUANYI_PUBLIC_URL"] = f"http://{args.host}:{args.port}"
     settings = Settings.from_env()
+    log_format = settings.log_format or "json"
+    logs.configure(log_format, settings.log_level)
     if settings.is_sqlite:
         # The embedded database migrates itself; production runs `quanyi migrate` first.
         upgrade(settings.database_url)
@@ -102,6 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        log_config=logs.uvicorn_config(log_format),
         access_log=False,  # the gateway logs each request itself, with its request id
         proxy_headers=False,
         timeout_graceful_shutdown=20,

@@ -51,7 +51,12 @@ from transport.dashboard import dashboard_routes
 from transport.exchange import ObservedAdmission, note_caller
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
-from transport.metrics import MeasuredResponseCache, MetricsEndpoint, MetricsListener, process_ending
+from transport.metrics import (
+    MeasuredResponseCache,
+    MetricsEndpoint,
+    MetricsListener,
+    process_ending,
+)
 from transport.observe import Observe
 from transport.settlement import SettlementFiles
 from transport.supplier_webhook import SupplierWebhook

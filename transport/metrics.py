@@ -156,7 +156,7 @@ class MetricsListener:
 
         host, _, port = address.rpartition(":")
         try:
-            self._server, _ = start_http_server(int(port), host or "0.0.0.0", registry=self)  # type: ignore[arg-type]
+            self._server, _ = start_http_server(int(port), host or "0.0.0.0", registry=self)
         except OSError as error:
             log.info("metrics address %s not taken (%s): another worker serves it", address, error.strerror)
             return False
@@ -205,7 +205,7 @@ def process_ending() -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+        multiprocess.mark_process_dead(os.getpid())
 
 
 def _refused(status: int, message: str) -> Response:
@@ -219,7 +219,7 @@ def _registry() -> Any:
     from prometheus_client import multiprocess
 
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    multiprocess.MultiProcessCollector(registry)
     return registry
 
 

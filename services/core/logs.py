@@ -112,7 +112,7 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class _Handler(logging.StreamHandler):
     """The handler `configure` installs; found again by its class when configured twice."""
 
 
@@ -142,3 +142,23 @@ def configure(kind: str, level: str = "INFO") -> None:
             own.setFormatter(formatter(kind))
             if not any(isinstance(f, ContactMask) for f in own.filters):
                 own.addFilter(ContactMask())
+
+
+def uvicorn_config(kind: str) -> dict[str, Any]:
+    """uvicorn's logging configuration in `kind` format, masked: applied by uvicorn itself in
+    its supervising process and in every worker, before the app is built."""
+    formatter(kind)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"contacts": {"()": ContactMask}},
+        "formatters": {"quanyi": {"()": JsonFormatter if kind == "json" else TextFormatter}},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "quanyi", "filters": ["contacts"],
+                                 "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        },
+    }
+

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 # Each counter's `_created` series (when it was first counted) would double what is scraped and
 # stored, for nothing the alerts or dashboards use.
-disable_created_metrics()  # type: ignore[no-untyped-call]
+disable_created_metrics()
 
 # --- jobs (services/core/worker.py) -------------------------------------------------------
 
