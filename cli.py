@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from config import Settings
+from config import Settings, log_settings
 from services.core.database import Database
 from services.core.migrate import upgrade
 from services.core.secret_box import SecretBox
@@ -86,9 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo and not os.environ.get("QUANYI_PUBLIC_URL"):
         # The demo's simulated suppliers call back here.
         os.environ["QUANYI_PUBLIC_URL"] = f"http://{args.host}:{args.port}"
+    log_format, log_level = log_settings(os.environ)
+    logs.configure(log_format, log_level)  # before the settings are read: they may warn
     settings = Settings.from_env()
-    log_format = settings.log_format or "json"
-    logs.configure(log_format, settings.log_level)
     if settings.is_sqlite:
         # The embedded database migrates itself; production runs `quanyi migrate` first.
         upgrade(settings.database_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from broker import connect
-from config import Settings
+from config import Settings, log_settings
 from domain.access import ANONYMOUS, Principal
 from domain.admission import parse_allowances
 from models import Supplier
@@ -91,8 +92,10 @@ def create_app(
     span_exporter: object | None = None,
 ) -> Starlette:
     """`span_exporter`: trace into it (tests), as if tracing were configured."""
-    settings = settings or Settings.from_env()
-    if settings.log_format is not None:
+    if settings is None:
+        logs.configure(*log_settings(os.environ))  # first: reading the settings may warn
+        settings = Settings.from_env()
+    elif settings.log_format is not None:
         logs.configure(settings.log_format, settings.log_level)
     db = Database.connect(settings)
     telemetry.watch_pool(db.engine, "primary")

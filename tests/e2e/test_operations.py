@@ -64,7 +64,11 @@ async def _prepare(url: str, key: bytes) -> tuple[str, str, int]:
 
 
 def _lines(server: Server) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in server.output().splitlines() if line.strip()]
+    text = server.output()
+    try:
+        return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    except orjson.JSONDecodeError as error:
+        raise AssertionError(f"a line that is not JSON:\n{text[-3000:]}") from error
 
 
 async def _until_logged(server: Server, found: Any, seconds: float = 20) -> list[dict[str, Any]]:
