@@ -8,6 +8,7 @@ import sys
 import orjson
 import pytest
 
+from config import log_settings
 from services.core.logs import ContactMask, JsonFormatter, TextFormatter, formatter, mask
 
 MASKED = [
@@ -77,3 +78,10 @@ def test_a_text_line_reads_as_a_sentence_with_its_fields_after_it() -> None:
 def test_an_unknown_log_format_is_refused() -> None:
     with pytest.raises(ValueError, match="QUANYI_LOG_FORMAT must be one of json, text"):
         formatter("xml")
+
+
+def test_logs_are_json_unless_debugging_or_demonstrating() -> None:
+    assert log_settings({}) == ("json", "INFO")
+    assert log_settings({"QUANYI_DEMO": "1"}) == ("text", "INFO")
+    assert log_settings({"QUANYI_DEBUG": "1"}) == ("text", "INFO")
+    assert log_settings({"QUANYI_DEMO": "1", "QUANYI_LOG_FORMAT": "json", "QUANYI_LOG_LEVEL": "debug"}) == ("json", "DEBUG")
