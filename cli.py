@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from config import Settings
+from config import Settings, log_settings
 from services.core.database import Database
 from services.core.migrate import upgrade
 from services.core.secret_box import SecretBox
@@ -76,6 +76,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from services.core import logs
+    from transport.metrics import prepare_multiprocess_directory
     from transport.websocket import GraphQLWebSocket
 
     if args.demo:
@@ -85,12 +87,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo and not os.environ.get("QUANYI_PUBLIC_URL"):
         # The demo's simulated suppliers call back here.
         os.environ["QUANYI_PUBLIC_URL"] = f"http://{args.host}:{args.port}"
+    log_format, log_level = log_settings(os.environ)
+    logs.configure(log_format, log_level)  # before the settings are read: they may warn
     settings = Settings.from_env()
     if settings.is_sqlite:
         # The embedded database migrates itself; production runs `quanyi migrate` first.
         upgrade(settings.database_url)
     if args.demo and _seed(settings):
         print("demo data loaded", flush=True)
+    # Several workers add up their metrics through a shared directory (transport/metrics.py).
+    prepare_multiprocess_directory(args.workers)
     where = f"http://{args.host}:{args.port}"
     print(f"Quanyi on {where}/graphql" + ("  (GraphiQL: open it in a browser)" if settings.graphiql else ""), flush=True)
     uvicorn.run(
@@ -100,6 +106,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        log_config=logs.uvicorn_config(log_format),
+        access_log=False,  # the gateway logs each request itself, with its request id
         proxy_headers=False,
         timeout_graceful_shutdown=20,
         # uvicorn refuses (1009) a WebSocket message over the gateway's bound before reading

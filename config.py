@@ -6,6 +6,7 @@ import base64
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,16 @@ class Settings:
     smtp_from: str = "orders@quanyi.local"
     smtp_username: str | None = None
     smtp_password: str = field(default="", repr=False)
+    # How the process logs: "json" (one object a line) or "text". None, when Settings are built
+    # in code (tests, tools), leaves logging as it is; from the environment (QUANYI_LOG_FORMAT)
+    # it is json unless QUANYI_DEBUG or QUANYI_DEMO is on.
+    log_format: str | None = None
+    log_level: str = "INFO"
+    # OpenTelemetry traces (transport/tracing.py): QUANYI_OTEL=1 or OTEL_EXPORTER_OTLP_ENDPOINT.
+    otel: bool = False
+    # "host:port" serving /metrics without a key, for a network only Prometheus reaches; unset:
+    # /metrics on the gateway's own address, for an admin key.
+    metrics_address: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -147,8 +158,22 @@ class Settings:
             smtp_from=env.get("QUANYI_SMTP_FROM") or "orders@quanyi.local",
             smtp_username=env.get("QUANYI_SMTP_USERNAME") or None,
             smtp_password=env.get("QUANYI_SMTP_PASSWORD") or "",
+            log_format=log_settings(env)[0],
+            log_level=log_settings(env)[1],
+            otel=_flag(env.get("QUANYI_OTEL"))
+            or bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
+            metrics_address=env.get("QUANYI_METRICS_ADDRESS") or None,
         )
 
+
+
+def log_settings(env: Mapping[str, str]) -> tuple[str, str]:
+    """(format, level) of the process's logs: QUANYI_LOG_FORMAT, else text when debugging or
+    demonstrating and json otherwise; QUANYI_LOG_LEVEL, else INFO. Read apart from the other
+    settings so logging is set up before reading them says anything."""
+    developing = _flag(env.get("QUANYI_DEBUG")) or _flag(env.get("QUANYI_DEMO"))
+    kind = env.get("QUANYI_LOG_FORMAT") or ("text" if developing else "json")
+    return kind.strip().lower(), (env.get("QUANYI_LOG_LEVEL") or "INFO").strip().upper()
 
 
 def _secret_key(configured: str | None, database_url: str) -> bytes:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from broker import connect
-from config import Settings
+from config import Settings, log_settings
 from domain.access import ANONYMOUS, Principal
 from domain.admission import parse_allowances
 from models import Supplier
@@ -27,6 +29,7 @@ from schema.live import StockChange
 from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
+from services.core import logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
@@ -43,13 +46,20 @@ from services.risk.check import RiskCheck, RuleBook
 from services.risk.counters import connect_counters
 from suppliers.base import SupplierAdapter
 from suppliers.http import HttpSupplier
-from transport.admission import Admission
+from transport import tracing
 from transport.auth import bearer
 from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes
+from transport.exchange import ObservedAdmission, note_caller
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
-from transport.response_cache import ResponseCache
+from transport.metrics import (
+    MeasuredResponseCache,
+    MetricsEndpoint,
+    MetricsListener,
+    process_ending,
+)
+from transport.observe import Observe
 from transport.settlement import SettlementFiles
 from transport.supplier_webhook import SupplierWebhook
 from transport.webhooks import PaymentWebhook
@@ -78,11 +88,22 @@ def senders_of(settings: Settings) -> list[Sender]:
     return senders
 
 
-def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None) -> Starlette:
-    settings = settings or Settings.from_env()
+def create_app(
+    settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None,
+    span_exporter: object | None = None,
+) -> Starlette:
+    """`span_exporter`: trace into it (tests), as if tracing were configured."""
+    if settings is None:
+        logs.configure(*log_settings(os.environ))  # first: reading the settings may warn
+        settings = Settings.from_env()
+    elif settings.log_format is not None:
+        logs.configure(settings.log_format, settings.log_level)
     install_contact_masking()  # no buyer's phone or e-mail in any log line of the process
     db = Database.connect(settings)
-    broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+    telemetry.watch_pool(db.engine, "primary")
+    if db.read_engine is not db.engine:
+        telemetry.watch_pool(db.read_engine, "read")
+    broker = connect(settings.redis_url, prefix=settings.broker_prefix, on_delivery=telemetry.broker_delivered)
     box = SecretBox(settings.secret_key)
     suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
     senders = senders_of(settings)
@@ -96,7 +117,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         db, broker, fulfilment.handlers(), concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
-    cache = ResponseCache(settings.response_cache_seconds) if settings.response_cache else None
+    cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key))
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     # Counters shared by every process through Redis when there is one, else this process's own.
@@ -104,7 +125,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
     proxies = parse_networks(settings.trusted_proxies)
     schema = build_schema()
     budgets = connect_budgets(settings.redis_url, prefix=settings.broker_prefix) if settings.rate_limits else None
-    admission = Admission(
+    admission = ObservedAdmission(
         schema._schema, budgets, max_cost=settings.limits.max_query_cost, default_page_size=20,
         max_page_size=settings.limits.max_page_size, allowances=parse_allowances(settings.budgets),
     )
@@ -118,10 +139,12 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
     async def principal_of(headers: Mapping[str, str]) -> Principal:
         credential = bearer(headers.get("authorization"))
         if credential is None:
+            note_caller(ANONYMOUS)
             return ANONYMOUS
         principal = await authenticator.principal(credential)
         if principal is None:
             raise Unauthenticated("unknown or revoked key")
+        note_caller(principal)
         return principal
 
     def context(principal: Principal, request_id: str) -> Context:
@@ -150,9 +173,15 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         built.client_ip = client_ip(websocket.client.host if websocket.client else None, websocket.headers, proxies)
         return built
 
+    traces: tracing.Tracing | None = None
+    metrics = MetricsEndpoint(principal_of, db)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
+        metrics_apart = MetricsListener(metrics, asyncio.get_running_loop())
+        if settings.metrics_address:
+            metrics_apart.start(settings.metrics_address)
         demo_stack = contextlib.AsyncExitStack()
         if demo_sims:
             await demo_stack.enter_async_context(demo_suppliers.running(
@@ -172,6 +201,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         try:
             yield
         finally:
+            metrics_apart.close()
             for follower in followers:
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -184,6 +214,9 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
             await demo_stack.aclose()
             await broker.close()
             await db.dispose()
+            if traces is not None:
+                traces.close()
+            process_ending()
 
     endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache)
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
@@ -192,13 +225,17 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context, admission)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics.handle),
         Route("/webhooks/payment", payment_webhook.handle, methods=["POST"]),
         Route("/webhooks/supplier/{code}", SupplierWebhook(db, broker, suppliers).handle, methods=["POST"]),
     ]
     routes += SettlementFiles(db, broker, principal_of).routes()
     routes += dashboard_routes()
     routes += demo_suppliers.mounts(demo_sims)
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Observe)])
+    if settings.otel or span_exporter is not None:
+        engines = [db.engine] if db.read_engine is db.engine else [db.engine, db.read_engine]
+        traces = tracing.install(app, engines, exporter=span_exporter)
     app.state.settings = settings
     app.state.db = db
     app.state.broker = broker

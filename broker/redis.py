@@ -3,28 +3,49 @@
 Each process holds one pub/sub connection whatever its number of subscribers: a
 reader task receives from Redis and fans out locally, so two thousand WebSocket
 subscribers cost one Redis subscription per topic, not two thousand.
+
+A message goes out with the wall-clock time it was published in front of it (`STAMP`, then
+8 bytes), which the receiving process takes off: the delivery lag across processes. A
+message without the stamp (an older publisher) is delivered as it came.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from broker.fanout import Fanout, drain
+from broker.fanout import Fanout, OnDelivery
 
 log = logging.getLogger("quanyi.broker")
 
+STAMP = b"\x1eqy1"  # a record separator: no JSON message starts with it
+_TIME = struct.Struct(">d")
+
+
+def stamped(message: bytes, at: float) -> bytes:
+    return STAMP + _TIME.pack(at) + message
+
+
+def unstamped(data: bytes) -> tuple[float | None, bytes]:
+    """(published at, message) of what arrived; (None, data) for a message without the stamp."""
+    end = len(STAMP) + _TIME.size
+    if data.startswith(STAMP) and len(data) >= end:
+        return _TIME.unpack_from(data, len(STAMP))[0], data[end:]
+    return None, data
+
 
 class RedisBroker:
-    def __init__(self, url: str, *, prefix: str = "quanyi:") -> None:
+    def __init__(self, url: str, *, prefix: str = "quanyi:", on_delivery: OnDelivery | None = None) -> None:
         self._redis: Redis = Redis.from_url(url)
         self._prefix = prefix
-        self._fanout = Fanout()
+        self._fanout = Fanout(on_delivery=on_delivery)
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -33,7 +54,7 @@ class RedisBroker:
         await self._redis.ping()
 
     async def publish(self, topic: str, message: bytes) -> None:
-        await self._redis.publish(self._prefix + topic, message)
+        await self._redis.publish(self._prefix + topic, stamped(message, time.time()))
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -44,7 +65,7 @@ class RedisBroker:
                 pubsub = await self._ensure_reader()
                 await pubsub.subscribe(self._prefix + topic)
         try:
-            yield drain(queue)
+            yield self._fanout.drain(topic, queue)
         finally:
             async with self._lock:
                 if self._fanout.remove(topic, queue) and self._pubsub is not None:
@@ -74,7 +95,8 @@ class RedisBroker:
             if message is None or message.get("type") != "message":
                 continue
             channel = message["channel"].decode()
-            self._fanout.deliver(channel.removeprefix(self._prefix), message["data"])
+            published_at, data = unstamped(message["data"])
+            self._fanout.deliver(channel.removeprefix(self._prefix), data, published_at)
 
     async def ping(self) -> None:
         await self._redis.ping()

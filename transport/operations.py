@@ -34,6 +34,7 @@ from transport.admission import Admission, Refused
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport.errors import MASKED_MESSAGE, format_errors, request_error
 from transport.input_bounds import InputBounds
+from transport.metrics import counted_subscription
 
 log = logging.getLogger("quanyi.ws")
 
@@ -136,6 +137,7 @@ class Operations:
         if isinstance(events, CoreResult):
             yield shape.result(events)
             return
+        events = counted_subscription(events)
         asked: Hashable | None = None  # what, besides the event, decides a result
         async with aclosing(events):
             try:

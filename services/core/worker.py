@@ -3,6 +3,9 @@
 It claims due jobs (services/core/jobs.py), runs each with its kind's handler, and sleeps until
 a `jobs.ready` broker message (sent after a commit that enqueued work) or the poll interval,
 whichever comes first: the message makes it prompt, polling makes it certain.
+
+Each run is counted and timed (services/core/telemetry.py) and logged as one line on
+`quanyi.jobs`: the job, its attempt, how it ended and how long it took.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
@@ -20,11 +24,13 @@ from sqlalchemy import or_, select
 from broker import Broker
 from domain.contacts import mask_contacts
 from models import Job
-from services.core import jobs
+from services.core import jobs, telemetry
 from services.core.database import Database
+from services.core.logs import FIELDS
 from services.core.unit_of_work import UnitOfWork
 
 log = logging.getLogger("quanyi.worker")
+job_log = logging.getLogger("quanyi.jobs")
 
 
 def _now() -> datetime:
@@ -38,17 +44,18 @@ class JobRun:
     def __init__(self, job: jobs.Claimed, worker: str, db: Database, broker: Broker) -> None:
         self.job, self.worker, self.db, self.broker = job, worker, db, broker
         self.settled = False
+        self.outcome = "error"
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, self.broker)
 
     async def done(self, uow: UnitOfWork, now: datetime) -> None:
         await jobs.finish(uow.session, self.job, worker=self.worker, now=now)
-        self.settled = True
+        self.settled, self.outcome = True, "done"
 
     async def later(self, uow: UnitOfWork, now: datetime, delay: float) -> None:
         await jobs.later(uow.session, self.job, worker=self.worker, now=now, delay=delay)
-        self.settled = True
+        self.settled, self.outcome = True, "later"
 
 
 Handler = Callable[[JobRun], Awaitable[None]]
@@ -138,6 +145,22 @@ class Worker:
                                     kinds=tuple(self._handlers))
 
     async def _execute(self, job: jobs.Claimed) -> None:
+        started = time.perf_counter()
+        timer = telemetry.JobTimer(job.kind, retried=job.attempts > 0)
+        outcome, reason = "cancelled", None
+        try:
+            outcome, reason = await self._run(job)
+        finally:
+            seconds = time.perf_counter() - started
+            timer.ended(outcome, seconds)
+            job_log.info("job %s %s", job.key, outcome, extra={FIELDS: {
+                "job_id": job.id, "kind": job.kind, "key": job.key, "order_id": job.order_id,
+                "attempt": job.attempts + 1, "outcome": outcome, "duration_ms": round(seconds * 1000, 2),
+                "worker": self.name, "error": reason,
+            }})
+
+    async def _run(self, job: jobs.Claimed) -> tuple[str, str | None]:
+        """How the run ended (done, later, lease_lost, error) and, for an error, why."""
         run = JobRun(job, self.name, self._db, self._broker)
         handler = self._handlers.get(job.kind)
         try:
@@ -146,10 +169,10 @@ class Worker:
             await handler(run)
             if not run.settled:
                 raise RuntimeError("the handler neither finished nor postponed the job")
-            return
+            return run.outcome, None
         except jobs.LeaseLost:
             log.warning("job %s: lease lost to another worker; its effects were rolled back", job.key)
-            return
+            return "lease_lost", None
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
@@ -159,6 +182,7 @@ class Worker:
             log.warning("job %s failed (attempt %d): %s", job.key, job.attempts + 1, reason)
         async with self._db.sessions() as session, session.begin():
             await jobs.failed(session, job, worker=self.name, now=_now(), error=reason)
+        return "error", reason
 
     async def _listen(self) -> None:
         while True:

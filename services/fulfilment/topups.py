@@ -14,6 +14,7 @@ supplier is being called. The rules that keep a buyer from being credited twice:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from models import (
     SupplierAttempt,
     TopUpTask,
 )
+from services.core import telemetry
 from services.core.database import Database, rows_changed
 from services.fulfilment.supplier_registry import SupplierRegistry
 from services.inventory.reservation import HELD, SOLD
@@ -126,6 +128,8 @@ class TopUps:
                 return
             elif task.supplier_index >= len(plan.suppliers):
                 moved = await self._conditional(task, {"status": FAILED}, now)
+                if moved:
+                    telemetry.topup_exhausted()
             else:
                 moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now)
             if not moved:
@@ -142,15 +146,21 @@ class TopUps:
         `announced`: the task is SUBMITTING by our committed mark and not sent yet."""
         adapter = await self._registry.adapter(supplier.id)
         if adapter is None:
-            return await self._record(task, supplier.id, SKIP, Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
+            moved = await self._record(task, supplier.id, SKIP, Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
+            if moved:
+                telemetry.supplier_failover(supplier.code, "unconfigured")
+            return moved
         if task.status == NEW or announced:
             # Announced before it is sent: after a crash the task is queried, never resent blindly.
             if not announced and not await self._conditional(task, _submitting(supplier, now), now):
                 return False
-            result = await _call(adapter.submit(self._topup(plan, supplier)), task.request_id)
-            return await self._record(task, supplier.id, "SUBMIT", result, self._clock())
-        result = await _call(adapter.query(task.request_id), task.request_id)
-        return await self._record(task, supplier.id, "QUERY", result, self._clock())
+            action, result = "SUBMIT", await _call(adapter.submit(self._topup(plan, supplier)), task.request_id, supplier.code, "submit")
+        else:
+            action, result = "QUERY", await _call(adapter.query(task.request_id), task.request_id, supplier.code, "query")
+        moved = await self._record(task, supplier.id, action, result, self._clock())
+        if moved and result.outcome is Outcome.FAILED:
+            telemetry.supplier_failover(supplier.code, "failed")
+        return moved
 
     def _topup(self, plan: Plan, supplier: Supplier) -> TopUp:
         callback = f"{self._callback_base}/webhooks/supplier/{supplier.code}" if self._callback_base else None
@@ -203,12 +213,16 @@ def _moved(task: TopUpTask, values: dict[str, object], now: datetime) -> None:
     set_committed_value(task, "updated_at", now)
 
 
-async def _call(call: object, request_id: str) -> Result:
-    """A supplier call whose failure to answer is UNKNOWN, never an exception for the caller."""
+async def _call(call: object, request_id: str, supplier: str, action: str) -> Result:
+    """A supplier call whose failure to answer is UNKNOWN, never an exception for the caller;
+    counted and timed by supplier, action and outcome."""
+    started = time.perf_counter()
     try:
-        return await call  # type: ignore[misc]
+        result: Result = await call  # type: ignore[misc]
     except Exception as error:  # noqa: BLE001 - any failure to answer means "we do not know"
-        return Result(Outcome.UNKNOWN, request_id, message=type(error).__name__)
+        result = Result(Outcome.UNKNOWN, request_id, message=type(error).__name__)
+    telemetry.supplier_call(supplier, action, result.outcome.value, time.perf_counter() - started)
+    return result
 
 
 def transition(task: TopUpTask, result: Result, now: datetime) -> dict[str, object]:
@@ -309,4 +323,7 @@ async def apply_callback(session: AsyncSession, supplier_id: int, result: Result
     if not await apply(session, task.id, task.request_id, supplier_id, "CALLBACK", result, transition(task, result, now),
                        now, statuses=AWAITING, checks=None):
         return None
+    if result.outcome is Outcome.FAILED:
+        code = await session.scalar(select(Supplier.code).where(Supplier.id == supplier_id)) or str(supplier_id)
+        telemetry.after_commit(session, lambda: telemetry.supplier_failover(code, "failed"))
     return await session.scalar(select(OrderLine.order_id).where(OrderLine.id == task.line_id))

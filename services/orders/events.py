@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.orders import OrderStatus, check_move
 from models import Order, OrderEvent
+from services.core import telemetry
 from services.core.database import rows_changed
 
 ORDER_TOPIC = "order.{number}"
@@ -22,6 +23,7 @@ def record_transition(
     actor: str, reason: str, at: datetime,
 ) -> None:
     session.add(OrderEvent(order_id=order.id, actor=actor, from_status=previous, to_status=status, reason=reason[:500], at=at))
+    telemetry.order_transition(session, previous, status)
 
 
 async def move(
@@ -53,6 +55,7 @@ async def move(
     await session.execute(insert(OrderEvent.__table__).values(
         order_id=order.id, actor=actor, from_status=current, to_status=target, reason=reason[:500], at=at,
     ))
+    telemetry.order_transition(session, current, target)
     return True
 
 

@@ -155,7 +155,8 @@ class Following:
 @contextlib.asynccontextmanager
 async def open_selling_shop(folder: Path) -> AsyncIterator[SellingShop]:
     async with migrated_database(folder) as url:
-        settings = shop_settings(url)
+        # Expiry runs only when a test sweeps (`expire`): a background sweep would race it.
+        settings = shop_settings(url, expiry_interval_seconds=3600)
         db = Database.connect(settings)
         try:
             keys, shelf = await stock_shop(db, settings)
