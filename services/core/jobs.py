@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from services.core.unit_of_work import UnitOfWork
 
 READY, DONE = "READY", "DONE"
+LEASE_LENGTH = 64  # Job.lease
 JOBS_TOPIC = "jobs.ready"
 
 # Kinds of work.
@@ -100,7 +101,7 @@ async def claim(
     picked = (
         select(Job.id).where(*due).order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
     )
-    lease = uuid.uuid4().hex
+    lease = lease_token(worker)
     rows = (
         await session.execute(
             update(Job)
@@ -113,6 +114,17 @@ async def claim(
     rows.sort(key=lambda row: (row.run_after, row.id))
     return [Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload), row.attempts, lease, now)
             for row in rows]
+
+
+def lease_token(worker: str) -> str:
+    """A claim's lease: random, so that it names this claim alone, followed by the worker that
+    holds it, so that the job table shows who runs what (and whose jobs a dead process left)."""
+    return f"{uuid.uuid4().hex[:16]}:{worker}"[:LEASE_LENGTH]
+
+
+def lease_holder(lease: str) -> str:
+    """The worker named in a lease (cut to fit the column, as it was written)."""
+    return lease.partition(":")[2]
 
 
 async def finish(session: AsyncSession, job: Claimed, *, worker: str, now: datetime) -> None:

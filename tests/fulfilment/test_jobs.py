@@ -48,6 +48,39 @@ async def test_a_job_whose_worker_died_is_claimed_again_and_completed_once(db: D
         assert (await session.scalar(select(Job.status).where(Job.key == key))) == jobs.DONE
 
 
+async def test_the_job_table_shows_which_worker_holds_each_leased_job(db: Database) -> None:
+    kind, now = f"held-{uuid4().hex[:6]}", datetime.now(UTC)
+    long_name = "a-rather-long-host-name.region.example.internal:4194304" * 2
+    for key in (f"held:{uuid4().hex}", f"held:{uuid4().hex}"):
+        await _enqueue(db, kind, key, now)
+    async with db.sessions() as session, session.begin():
+        [first] = await jobs.claim(session, worker="gateway-7:4242", now=now, lease_seconds=5, limit=1, kinds=[kind])
+        [second] = await jobs.claim(session, worker=long_name, now=now, lease_seconds=5, limit=1, kinds=[kind])
+
+    async with db.fresh_sessions() as session:
+        leases = dict((await session.execute(select(Job.key, Job.lease).where(Job.kind == kind))).all())
+
+    assert jobs.lease_holder(leases[first.key]) == "gateway-7:4242"
+    assert long_name.startswith(jobs.lease_holder(leases[second.key])) and len(leases[second.key]) == jobs.LEASE_LENGTH
+
+
+async def test_a_worker_whose_lease_ran_out_cannot_finish_its_own_job_claimed_again(db: Database) -> None:
+    kind, key, now = f"slow-{uuid4().hex[:6]}", f"slow:{uuid4().hex}", datetime.now(UTC)
+    await _enqueue(db, kind, key, now)
+    async with db.sessions() as session, session.begin():
+        [slow] = await jobs.claim(session, worker="gateway-7:4242", now=now, lease_seconds=5, limit=1, kinds=[kind])
+    async with db.sessions() as session, session.begin():
+        [again] = await jobs.claim(session, worker="gateway-7:4242", now=now + timedelta(seconds=6), lease_seconds=5,
+                                   limit=1, kinds=[kind])
+
+    with pytest.raises(jobs.LeaseLost):
+        async with db.sessions() as session, session.begin():
+            await jobs.finish(session, slow, worker="gateway-7:4242", now=now + timedelta(seconds=7))
+    async with db.sessions() as session, session.begin():
+        await jobs.finish(session, again, worker="gateway-7:4242", now=now + timedelta(seconds=8))
+    assert await _attempts(db, key) == [("gateway-7:4242", "DONE", None)]
+
+
 async def test_a_failing_job_is_retried_with_backoff_and_each_attempt_recorded(db: Database) -> None:
     kind, key, now = f"flaky-{uuid4().hex[:6]}", f"flaky:{uuid4().hex}", datetime.now(UTC)
     calls: list[int] = []
