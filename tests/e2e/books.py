@@ -212,3 +212,36 @@ async def assert_stock_consistent(db: Database, before: Stock) -> None:
         if now != expected_counter:
             wrong.append(("counter", sku_id, now, expected_counter))
     assert wrong == [], wrong[:20]
+
+
+async def expected_figures(db: Database, before: Stock) -> dict[str, tuple[int, int]]:
+    """What a catalog should show of each SKU, by SKU code: (available, reserved), worked out
+    from what each SKU had `before` and the units orders hold or bought since (their
+    allocations), independently of how the gateway computes it. A bundle is available as
+    often as its scarcest component allows and reserves nothing of its own."""
+    async with db.fresh_sessions() as session:
+        skus = {sku_id: (code, kind) for sku_id, code, kind in await session.execute(select(Sku.id, Sku.code, Sku.kind))}
+        taken = (await session.execute(
+            select(Allocation.sku_id, Allocation.state, func.sum(Allocation.units))
+            .where(Allocation.state.in_(("HELD", "SOLD"))).group_by(Allocation.sku_id, Allocation.state))).all()
+        components = (await session.execute(
+            select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity))).all()
+    had: Counter[int] = Counter()
+    for sku_id, ids in before.codes_by_sku.items():
+        serial = skus[sku_id][1] is SkuKind.SERIAL
+        had[sku_id] += sum(before.uses[code_id] for code_id in ids) if serial else len(ids)
+    for sku_id, (on_hand, _) in before.counters.items():
+        had[sku_id] += on_hand
+    held: Counter[int] = Counter()
+    gone: Counter[int] = Counter()
+    for sku_id, state, units in taken:
+        gone[sku_id] += int(units)
+        if state == "HELD":
+            held[sku_id] += int(units)
+    figures = {sku_id: (had[sku_id] - gone[sku_id], held[sku_id]) for sku_id in skus}
+    parts: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for bundle, component, quantity in components:
+        parts[bundle].append((component, quantity))
+    for bundle, pieces in parts.items():
+        figures[bundle] = (min(figures[component][0] // quantity for component, quantity in pieces), 0)
+    return {skus[sku_id][0]: figure for sku_id, figure in figures.items()}

@@ -56,6 +56,11 @@ LEASE_SECONDS = 4.0
 REFUSED = ["acct-GS-60-4", "acct-GS-60-20", "acct-TXV-MONTH-7", "acct-PACK-GAMER-5"]
 
 
+CATALOG = """
+{ products(channel: "web", first: 100) { edges { node { skus { code stock { available reserved } } } } } }
+"""
+
+
 @dataclass(frozen=True)
 class Lease:
     """A job under a worker's lease, and when that worker claimed it."""
@@ -71,7 +76,7 @@ async def test_a_gateway_killed_while_running_jobs_leaves_every_paid_order_fulfi
     common = ("--latency-ms", "150", "--jitter-ms", "50", "--mode", "async", "--fail-rate", "0.25")
     env = {
         "QUANYI_WORKER": "1", "QUANYI_WORKER_POLL_SECONDS": "0.2", "QUANYI_WORKER_LEASE_SECONDS": str(LEASE_SECONDS),
-        "QUANYI_WORKER_CONCURRENCY": "6", "QUANYI_EXPIRY_INTERVAL_SECONDS": "3600",
+        "QUANYI_WORKER_CONCURRENCY": "6", "QUANYI_EXPIRY_INTERVAL_SECONDS": "3600", "QUANYI_RESPONSE_CACHE": "0",
     }
     with supplier_sim(fast_port, tmp_path / "fast.log", *common, "--seed", "7") as fast, \
             supplier_sim(backup_port, tmp_path / "backup.log", *common, "--seed", "8") as backup:
@@ -92,6 +97,7 @@ async def test_a_gateway_killed_while_running_jobs_leaves_every_paid_order_fulfi
                     after = await _until(db, lambda s: sum(s[x] for x in FINAL) == ORDERS, 90)
                     await _jobs_done(db, 30)
                     elapsed = time.monotonic() - started
+                    shown = await _catalog_stock(b)
                     b_log = b.output()
                 print(f"\n{ORDERS} orders through two gateways, one killed holding {len(abandoned)} jobs"
                       f" ({sum(at_kill[x] for x in FINAL)} orders ended then, {retried} requests sent again):"
@@ -106,6 +112,10 @@ async def test_a_gateway_killed_while_running_jobs_leaves_every_paid_order_fulfi
                 await _refunds_paid_out(db)
                 await _no_top_up_sent_twice(db, await submissions(fast), await submissions(backup))
                 await books.assert_stock_consistent(db, before)
+                # What the catalog shows agrees with the codes, uses and counters left.
+                expected = await books.expected_figures(db, before)
+                assert {code for code, _, _ in MIX} <= set(shown)
+                assert shown == {code: expected[code] for code in shown}
                 await books.assert_ledger_balanced(db)
                 await books.assert_lines_posted(db)
                 await books.assert_refunds_match_lines(db)
@@ -161,6 +171,14 @@ async def _kill_when_busy(db: Database, gateway: Server, *, finished: int) -> tu
             return statuses, await _leased_by(db, worker)
         assert time.monotonic() < deadline, f"{worker} ran no job: {statuses}"
         await asyncio.sleep(0.02)
+
+
+async def _catalog_stock(gateway: Server) -> dict[str, tuple[int, int]]:
+    """Each SKU's (available, reserved) as the web catalog shows it."""
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        answer = (await http.post("/graphql", json={"query": CATALOG})).json()
+    return {sku["code"]: (sku["stock"]["available"], sku["stock"]["reserved"])
+            for edge in answer["data"]["products"]["edges"] for sku in edge["node"]["skus"]}
 
 
 async def _statuses(db: Database) -> Counter[OrderStatus]:
