@@ -81,6 +81,47 @@ async def test_a_worker_whose_lease_ran_out_cannot_finish_its_own_job_claimed_ag
     assert await _attempts(db, key) == [("gateway-7:4242", "DONE", None)]
 
 
+@pytest.mark.parametrize("wake", ["a supplier's callback", "more work queued"])
+async def test_a_job_woken_while_it_runs_is_due_again_when_the_run_postpones_it(db: Database, wake: str) -> None:
+    kind, key, now = f"woken-{uuid4().hex[:6]}", f"woken:{uuid4().hex}", datetime.now(UTC)
+    await _enqueue(db, kind, key, now)
+    async with db.sessions() as session, session.begin():
+        [running] = await jobs.claim(session, worker="w1", now=now, lease_seconds=60, limit=1, kinds=[kind])
+
+    # While it runs, what it waits for happens (a callback wakes it, an import queues it again)
+    async with db.sessions() as session, session.begin():
+        if wake == "a supplier's callback":
+            await jobs.wake(session, key, now=now + timedelta(seconds=1))
+        else:
+            await jobs.enqueue(session, kind, key, now=now + timedelta(seconds=1))
+    # and the run, which read the world before that, ends by waiting an hour
+    async with db.sessions() as session, session.begin():
+        await jobs.later(session, running, worker="w1", now=now + timedelta(seconds=2), delay=3600)
+
+    # Then it is due at once, not in an hour
+    async with db.sessions() as session, session.begin():
+        again = await jobs.claim(session, worker="w1", now=now + timedelta(seconds=3), lease_seconds=60, limit=1,
+                                 kinds=[kind])
+    assert [job.key for job in again] == [key]
+
+
+async def test_a_job_not_woken_while_it_runs_waits_as_its_run_said(db: Database) -> None:
+    kind, key, now = f"idle-{uuid4().hex[:6]}", f"idle:{uuid4().hex}", datetime.now(UTC)
+    await _enqueue(db, kind, key, now)
+    async with db.sessions() as session, session.begin():
+        [running] = await jobs.claim(session, worker="w1", now=now, lease_seconds=60, limit=1, kinds=[kind])
+        await jobs.wake(session, f"another:{uuid4().hex}", now=now)  # some other job's wake-up
+    async with db.sessions() as session, session.begin():
+        await jobs.later(session, running, worker="w1", now=now + timedelta(seconds=2), delay=3600)
+
+    async with db.sessions() as session, session.begin():
+        soon = await jobs.claim(session, worker="w1", now=now + timedelta(seconds=3), lease_seconds=60, limit=1,
+                                kinds=[kind])
+        later = await jobs.claim(session, worker="w1", now=now + timedelta(seconds=3603), lease_seconds=60, limit=1,
+                                 kinds=[kind])
+    assert (soon, [job.key for job in later]) == ([], [key])
+
+
 async def test_a_failing_job_is_retried_with_backoff_and_each_attempt_recorded(db: Database) -> None:
     kind, key, now = f"flaky-{uuid4().hex[:6]}", f"flaky:{uuid4().hex}", datetime.now(UTC)
     calls: list[int] = []
