@@ -101,17 +101,22 @@ async def claim(
         Job.run_after <= now,
         or_(Job.locked_until.is_(None), Job.locked_until <= now),
     ]
-    # One statement: the due rows are picked with SKIP LOCKED (workers of other processes take
-    # other jobs instead of queueing here) and leased by the UPDATE around the pick. The lease
-    # is one token per claim; with the job's id it names this run of this job.
-    picked = (
+    # The due rows are picked with SKIP LOCKED (workers of other processes take other jobs
+    # instead of queueing here), then leased by an UPDATE of exactly those. Two statements on
+    # purpose, as in services/inventory/reservation.py: inside `UPDATE ... WHERE id IN (SELECT
+    # ... LIMIT n FOR UPDATE SKIP LOCKED)` PostgreSQL may run the pick again for each row,
+    # each run skipping the rows just leased, and so lease every due job whatever `limit`
+    # says. The lease is one token per claim; with the job's id it names this run of this job.
+    picked = list(await session.scalars(
         select(Job.id).where(*due).order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
-    )
+    ))
+    if not picked:
+        return []
     lease = lease_token(worker)
     rows = (
         await session.execute(
             update(Job)
-            .where(Job.id.in_(picked.scalar_subquery()), *due)
+            .where(Job.id.in_(picked), *due)
             .values(lease=lease, locked_until=now + timedelta(seconds=lease_seconds))
             .returning(Job.id, Job.kind, Job.key, Job.order_id, Job.payload, Job.attempts, Job.run_after)
             .execution_options(synchronize_session=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -46,6 +47,45 @@ async def test_a_job_whose_worker_died_is_claimed_again_and_completed_once(db: D
     assert await _attempts(db, key) == [("alive", "DONE", None)]
     async with db.fresh_sessions() as session:
         assert (await session.scalar(select(Job.status).where(Job.key == key))) == jobs.DONE
+
+
+async def test_workers_sharing_a_burst_of_due_jobs_each_take_no_more_than_they_have_room_for(db: Database) -> None:
+    # Given six due jobs
+    kind, now = f"burst-{uuid4().hex[:6]}", datetime.now(UTC)
+    for n in range(6):
+        await _enqueue(db, kind, f"burst:{n}:{uuid4().hex}", now)
+
+    # When three workers with room for 2, 3 and 5 claim in turn
+    taken = []
+    for worker, room in (("a", 2), ("b", 3), ("c", 5)):
+        async with db.sessions() as session, session.begin():
+            taken.append(await jobs.claim(session, worker=worker, now=now, lease_seconds=60, limit=room, kinds=[kind]))
+
+    # Then each took at most its room, oldest first, and no job went to two workers
+    assert [len(claimed) for claimed in taken] == [2, 3, 1]
+    keys = [job.key for claimed in taken for job in claimed]
+    assert len(set(keys)) == 6
+
+
+async def test_a_worker_runs_no_more_jobs_at_once_than_its_concurrency(db: Database) -> None:
+    kind, now = f"busy-{uuid4().hex[:6]}", datetime.now(UTC)
+    for n in range(5):
+        await _enqueue(db, kind, f"busy:{n}:{uuid4().hex}", now)
+    running, most = 0, 0
+
+    async def slow(run: JobRun) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        async with run.uow() as uow:
+            await run.done(uow, datetime.now(UTC))
+
+    worker = Worker(db, MemoryBroker(), {kind: slow}, concurrency=2, name="w2")
+    ran = [await worker.run_once() for _ in range(3)]
+
+    assert (ran, most) == ([2, 2, 1], 2)
 
 
 async def test_the_job_table_shows_which_worker_holds_each_leased_job(db: Database) -> None:
