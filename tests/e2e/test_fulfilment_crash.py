@@ -42,8 +42,8 @@ from tests.support import new_secret_key
 pytestmark = pytest.mark.e2e
 
 # (SKU, orders, units each): codes, serials of one use and of five, top-ups, bundles (a code and a top-up).
-MIX = [("QB-10", 25, 1), ("SN-1USE", 10, 1), ("SN-5USES", 12, 2), ("GS-60", 35, 1), ("TXV-MONTH", 18, 1),
-       ("PACK-GAMER", 16, 1)]
+MIX = [("QB-10", 16, 1), ("SN-1USE", 8, 1), ("SN-5USES", 8, 2), ("GS-60", 26, 1), ("TXV-MONTH", 12, 1),
+       ("PACK-GAMER", 12, 1)]
 COUNTS = {code: count for code, count, _ in MIX}
 # Every order's (SKU, number within its SKU, units), the kinds interleaved as buyers would come.
 PLAN = sorted(((code, n, units) for code, count, units in MIX for n in range(count)),
@@ -73,10 +73,10 @@ class Lease:
 async def test_a_gateway_killed_while_running_jobs_leaves_every_paid_order_fulfilled_once(tmp_path: Path) -> None:
     key = new_secret_key()
     fast_port, backup_port = free_port(), free_port()
-    common = ("--latency-ms", "150", "--jitter-ms", "50", "--mode", "async", "--fail-rate", "0.25")
+    common = ("--latency-ms", "100", "--jitter-ms", "50", "--mode", "async", "--fail-rate", "0.25")
     env = {
         "QUANYI_WORKER": "1", "QUANYI_WORKER_POLL_SECONDS": "0.2", "QUANYI_WORKER_LEASE_SECONDS": str(LEASE_SECONDS),
-        "QUANYI_WORKER_CONCURRENCY": "6", "QUANYI_EXPIRY_INTERVAL_SECONDS": "3600", "QUANYI_RESPONSE_CACHE": "0",
+        "QUANYI_WORKER_CONCURRENCY": "8", "QUANYI_EXPIRY_INTERVAL_SECONDS": "3600", "QUANYI_RESPONSE_CACHE": "0",
     }
     with supplier_sim(fast_port, tmp_path / "fast.log", *common, "--seed", "7") as fast, \
             supplier_sim(backup_port, tmp_path / "backup.log", *common, "--seed", "8") as backup:
@@ -170,7 +170,7 @@ async def _kill_when_busy(db: Database, gateway: Server, *, finished: int) -> tu
             gateway.kill()
             return statuses, await _leased_by(db, worker)
         assert time.monotonic() < deadline, f"{worker} ran no job: {statuses}"
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
 
 
 async def _catalog_stock(gateway: Server) -> dict[str, tuple[int, int]]:
