@@ -1,9 +1,9 @@
 """Two gateway processes on PostgreSQL and Redis: a payment racing a cancel, or the expiry,
 ends exactly one way, and the money is never lost.
 
-Each order is paid through one gateway and the same payment is reported again through the
-other (a provider's retry), while its buyer cancels through the other gateway, or while
-both gateways' expiry sweeps reach its deadline. Whichever takes the order's lock first
+Each order is paid with payOrder through one gateway while the payment provider's signed
+notification of the same payment reaches the other, and its buyer cancels through the other
+gateway, or both gateways' expiry sweeps reach its deadline. Whichever takes the order's lock first
 decides: the order is PAID with that payment and owes nothing, or it is CANCELLED or EXPIRED,
 gave its stock back, and owes exactly that payment back once (Order.refunds). The books are
 read afterwards: a balanced ledger whose refunds payable are the payments owed, and stock
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import func, select
 
@@ -30,6 +31,7 @@ from domain.ledger import Account, Kind
 from domain.orders import OrderStatus
 from models import LedgerEntry, Order, OrderEvent, Refund
 from services.core.database import Database
+from services.payments import notifications
 from tests.e2e import books
 from tests.e2e.server import Server, running_gateways
 from tests.e2e.shop import ShopKeys, StockedSku, migrated_database, order_input, shop_settings, stock_shop
@@ -40,7 +42,7 @@ pytestmark = pytest.mark.e2e
 BUDGET_SECONDS = 60
 PLACE = """
 mutation Place($input: PlaceOrderInput!) {
-  placeOrder(input: $input) { order { id number expiresAt } accessToken userErrors { code } }
+  placeOrder(input: $input) { order { id number expiresAt total { amount currency } } accessToken userErrors { code } }
 }
 """
 PAY = """
@@ -55,6 +57,7 @@ query Seen($id: ID!) {
 }
 """
 BUYER = {"phone": "13800138000", "rechargeAccount": "qq:10001"}
+WEBHOOK_SECRET = "payment-races-webhook-secret"
 
 
 @dataclass
@@ -86,6 +89,17 @@ class Racecourse:
         answer = await self.gql(via, PAY, {"id": order["id"], "reference": reference}, self.keys.admin)
         return ",".join(error["code"] for error in answer["data"]["payOrder"]["userErrors"])
 
+    async def notify(self, via: int, order: dict[str, Any], reference: str) -> str:
+        """The provider's signed notification of the payment: the status the webhook answers."""
+        body = orjson.dumps({"id": f"ntf-{reference}", "orderNumber": order["number"], "paymentReference": reference,
+                             "amount": order["total"]["amount"], "currency": order["total"]["currency"]})
+        stamp = str(int(time.time()))
+        headers = {"content-type": "application/json", "x-quanyi-timestamp": stamp,
+                   "x-quanyi-signature": notifications.sign(WEBHOOK_SECRET.encode(), stamp, body)}
+        answer = await self.http.post(f"{self.gateways[via % 2].url}/webhooks/payment", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["status"])
+
     async def cancel(self, via: int, order: dict[str, Any]) -> str:
         answer = await self.gql(via, CANCEL, {"id": order["id"]}, order["token"])
         return ",".join(error["code"] for error in answer["data"]["cancelOrder"]["userErrors"])
@@ -115,7 +129,8 @@ async def racecourse(folder: Path, env: dict[str, str]) -> AsyncIterator[Racecou
             video = await shelf.counter(40)
             before = await books.stock(db)
             # Paid orders keep what they hold here: fulfilment, which sells it, has tests of its own.
-            environment = {"QUANYI_BROKER_PREFIX": settings.broker_prefix, "QUANYI_WORKER": "0", **env}
+            environment = {"QUANYI_BROKER_PREFIX": settings.broker_prefix, "QUANYI_WORKER": "0",
+                           "QUANYI_PAYMENT_WEBHOOK_SECRET": WEBHOOK_SECRET, **env}
             async with (
                 running_gateways(url, settings.secret_key, [folder / "a.log", folder / "b.log"], env=environment) as gateways,
                 httpx.AsyncClient(timeout=BUDGET_SECONDS, limits=httpx.Limits(max_connections=64)) as http,
@@ -135,36 +150,37 @@ async def test_a_payment_and_a_cancel_through_two_gateways_end_each_order_one_wa
         # Given sixteen unpaid orders, placed through either gateway
         orders = await asyncio.gather(*(race.place(n) for n in range(16)))
 
-        # When each is paid through one gateway, the same payment reported again through the
-        # other, and cancelled by its buyer through the other (the cancels spread over a
+        # When each is paid through one gateway, the provider's notification of that payment
+        # reaches the other, and the buyer cancels through the other (the cancels spread over a
         # third of a second around the payments, so that each side wins some)
         async def race_one(n: int, order: dict[str, Any]) -> tuple[str, str, str]:
             reference = f"WX-CANCEL-RACE-{n}"
-            paid, again, cancelled = await asyncio.gather(
+            paid, notified, cancelled = await asyncio.gather(
                 after(0.1, race.pay(n, order, reference)),
-                after(0.12, race.pay(n + 1, order, reference)),
+                after(0.12, race.notify(n + 1, order, reference)),
                 after(0.02 * n, race.cancel(n + 1, order)),
             )
-            return paid, again, cancelled
+            return paid, notified, cancelled
 
         answers = await asyncio.gather(*(race_one(n, order) for n, order in enumerate(orders)))
 
         # Then each order is either paid and owes nothing, or cancelled and owes its payment back once
         ended: Counter[str] = Counter()
-        for n, (order, (paid, again, cancelled)) in enumerate(zip(orders, answers, strict=True)):
+        for n, (order, (paid, notified, cancelled)) in enumerate(zip(orders, answers, strict=True)):
             seen = await race.seen(order)
             reference = f"WX-CANCEL-RACE-{n}"
             owed = [(r["reference"], r["amount"]["amount"], r["status"]) for r in seen["refunds"]]
             if seen["status"] == "PAID":
-                assert (seen["paymentReference"], owed, paid, again, cancelled) == (reference, [], "", "", "INVALID_STATE")
+                assert (seen["paymentReference"], owed, paid, cancelled) == (reference, [], "", "INVALID_STATE")
+                assert notified in ("paid", "already_paid")
             else:
                 assert (seen["status"], seen["paymentReference"], cancelled) == ("CANCELLED", None, ""), seen
                 assert owed == [(reference, seen["total"]["amount"], "REQUESTED")]
-                assert (paid, again) == ("REFUND_REQUESTED", "REFUND_REQUESTED")
+                assert (paid, notified) == ("REFUND_REQUESTED", "refund_requested")
             assert await terminal_events(race.db, order["number"]) == (
                 [OrderStatus.PAID] if seen["status"] == "PAID" else [OrderStatus.CANCELLED])
             ended[seen["status"]] += 1
-        print(f"\npayOrder against cancelOrder on two gateways: {dict(ended)}")
+        print(f"\na payment (payOrder and its notification) against cancelOrder on two gateways: {dict(ended)}")
 
         await assert_money_accounted(race, orders, "WX-CANCEL-RACE-")
         await books.assert_stock_consistent(race.db, race.before)
@@ -180,34 +196,35 @@ async def test_a_payment_at_the_deadline_through_two_gateways_ends_each_order_on
         orders = await asyncio.gather(*(race.place(n) for n in range(12)))
 
         # When each is paid around its deadline (from 0.6 s before to 0.5 s after) through one
-        # gateway, and the same payment is reported again through the other
+        # gateway, and the provider's notification of that payment reaches the other
         async def pay_near_deadline(n: int, order: dict[str, Any]) -> tuple[str, str]:
             deadline = datetime.fromisoformat(order["expiresAt"]).timestamp()
             at = deadline + (n - 6) * 0.1 - time.time()
             reference = f"WX-EXPIRY-RACE-{n}"
-            paid, again = await asyncio.gather(after(at, race.pay(n, order, reference)),
-                                               after(at + 0.01, race.pay(n + 1, order, reference)))
-            return paid, again
+            paid, notified = await asyncio.gather(after(at, race.pay(n, order, reference)),
+                                                  after(at + 0.01, race.notify(n + 1, order, reference)))
+            return paid, notified
 
         answers = await asyncio.gather(*(pay_near_deadline(n, order) for n, order in enumerate(orders)))
         await until_none_pending(race.db)
 
         # Then each is either paid and owes nothing, or expired and owes its payment back once
         ended: Counter[str] = Counter()
-        for n, (order, (paid, again)) in enumerate(zip(orders, answers, strict=True)):
+        for n, (order, (paid, notified)) in enumerate(zip(orders, answers, strict=True)):
             seen = await race.seen(order)
             reference = f"WX-EXPIRY-RACE-{n}"
             owed = [(r["reference"], r["amount"]["amount"], r["status"]) for r in seen["refunds"]]
             if seen["status"] == "PAID":
-                assert (seen["paymentReference"], owed, paid, again) == (reference, [], "", "")
+                assert (seen["paymentReference"], owed, paid) == (reference, [], "")
+                assert notified in ("paid", "already_paid")
             else:
                 assert (seen["status"], seen["paymentReference"]) == ("EXPIRED", None), seen
                 assert owed == [(reference, seen["total"]["amount"], "REQUESTED")]
-                assert (paid, again) == ("REFUND_REQUESTED", "REFUND_REQUESTED")
+                assert (paid, notified) == ("REFUND_REQUESTED", "refund_requested")
             assert await terminal_events(race.db, order["number"]) == (
                 [OrderStatus.PAID] if seen["status"] == "PAID" else [OrderStatus.EXPIRED])
             ended[seen["status"]] += 1
-        print(f"\npayOrder against expiry on two gateways: {dict(ended)}")
+        print(f"\na payment (payOrder and its notification) against expiry on two gateways: {dict(ended)}")
 
         await assert_money_accounted(race, orders, "WX-EXPIRY-RACE-")
         await books.assert_stock_consistent(race.db, race.before)
