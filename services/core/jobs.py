@@ -156,11 +156,11 @@ async def later(session: AsyncSession, job: Claimed, *, worker: str, now: dateti
     or at once if it was woken while this run went on (its `run_after` moved since the claim).
     Not a failure: attempts do not grow."""
     woken = Job.run_after != job.run_after
+    postponed = literal(now + timedelta(seconds=delay), Job.run_after.type)
     result = await session.execute(
         update(Job)
         .where(Job.id == job.id, Job.lease == job.lease, Job.status == READY)
-        .values(lease=None, locked_until=None,
-                run_after=case((woken, Job.run_after), else_=literal(now + timedelta(seconds=delay), Job.run_after.type)))
+        .values(lease=None, locked_until=None, run_after=case((woken, Job.run_after), else_=postponed))
         .execution_options(synchronize_session=False)
     )
     if rows_changed(result) != 1:

@@ -62,7 +62,8 @@ async def assert_ledger_balanced(db: Database) -> None:
     async with db.fresh_sessions() as session:
         transactions = set(await session.scalars(select(LedgerTransaction.id)))
         sums = (await session.execute(
-            select(LedgerEntry.transaction_id, func.sum(LedgerEntry.amount_fen), func.count(func.distinct(LedgerEntry.currency)))
+            select(LedgerEntry.transaction_id, func.sum(LedgerEntry.amount_fen),
+                   func.count(func.distinct(LedgerEntry.currency)))
             .group_by(LedgerEntry.transaction_id))).all()
     assert {tx for tx, _, _ in sums} == transactions, "a ledger transaction without postings"
     unbalanced = [(tx, total, currencies) for tx, total, currencies in sums if total != 0 or currencies != 1]
@@ -195,7 +196,9 @@ async def assert_stock_consistent(db: Database, before: Stock) -> None:
         if source == "SERIAL" and state in ("HELD", "SOLD"):
             taken[code_id] += units
     for code_id, code in codes.items():
-        if kinds[code.sku_id] is SkuKind.SERIAL and (code.uses_left < 0 or code.uses_left + taken[code_id] != before.uses[code_id]):
+        if kinds[code.sku_id] is not SkuKind.SERIAL:
+            continue
+        if code.uses_left < 0 or code.uses_left + taken[code_id] != before.uses[code_id]:
             wrong.append(("serial", code_id, code.uses_left, taken[code_id], before.uses[code_id]))
 
     # Counters: on hand less what was sold, reserved what is held.
@@ -220,7 +223,8 @@ async def expected_figures(db: Database, before: Stock) -> dict[str, tuple[int, 
     allocations), independently of how the gateway computes it. A bundle is available as
     often as its scarcest component allows and reserves nothing of its own."""
     async with db.fresh_sessions() as session:
-        skus = {sku_id: (code, kind) for sku_id, code, kind in await session.execute(select(Sku.id, Sku.code, Sku.kind))}
+        skus = {sku_id: (code, kind)
+                for sku_id, code, kind in await session.execute(select(Sku.id, Sku.code, Sku.kind))}
         taken = (await session.execute(
             select(Allocation.sku_id, Allocation.state, func.sum(Allocation.units))
             .where(Allocation.state.in_(("HELD", "SOLD"))).group_by(Allocation.sku_id, Allocation.state))).all()

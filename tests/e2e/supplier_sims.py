@@ -81,7 +81,8 @@ async def prepare(
         for code, base_url in sims.items():
             secret = (secrets or {}).get(code, SECRET)
             await session.execute(update(Supplier).where(Supplier.code == code).values(
-                adapter="http", base_url=base_url, secret_ciphertext=seal_secret(box, code, secret), timeout_seconds=2.0))
+                adapter="http", base_url=base_url, secret_ciphertext=seal_secret(box, code, secret),
+                timeout_seconds=2.0))
         skus = {row.code: row.id for row in await session.scalars(select(Sku))}
     return db, admin.plaintext, skus
 

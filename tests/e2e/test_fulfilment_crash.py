@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,8 @@ async def test_a_gateway_killed_while_running_jobs_leaves_every_paid_order_fulfi
     env = {
         "QUANYI_WORKER": "1", "QUANYI_WORKER_POLL_SECONDS": "0.2", "QUANYI_WORKER_LEASE_SECONDS": str(LEASE_SECONDS),
         "QUANYI_WORKER_CONCURRENCY": "8", "QUANYI_EXPIRY_INTERVAL_SECONDS": "3600", "QUANYI_RESPONSE_CACHE": "0",
+        # With Redis: events of their own, so that other runs sharing it never wake these workers.
+        "QUANYI_BROKER_PREFIX": f"quanyi-crash-{uuid.uuid4().hex[:8]}:",
     }
     with supplier_sim(fast_port, tmp_path / "fast.log", *common, "--seed", "7") as fast, \
             supplier_sim(backup_port, tmp_path / "backup.log", *common, "--seed", "8") as backup:
@@ -132,10 +135,11 @@ async def _place_and_pay(gateways: tuple[Server, Server], admin: str, skus: dict
         async def post(first: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
             nonlocal retried
             try:
-                return dict((await http.post(f"{gateways[first % 2].url}/graphql", json=body, headers=headers)).json())
+                answer = await http.post(f"{gateways[first % 2].url}/graphql", json=body, headers=headers)
             except httpx.TransportError:
                 retried += 1
-                return dict((await http.post(f"{gateways[(first + 1) % 2].url}/graphql", json=body, headers=headers)).json())
+                answer = await http.post(f"{gateways[(first + 1) % 2].url}/graphql", json=body, headers=headers)
+            return dict(answer.json())
 
         async def one(index: int, code: str, n: int, units: int) -> None:
             placed = (await post(index, {"query": PLACE, "variables": {"input": {
@@ -144,8 +148,8 @@ async def _place_and_pay(gateways: tuple[Server, Server], admin: str, skus: dict
                 "buyer": {"phone": "13800138000", "rechargeAccount": f"acct-{code}-{n}"},
             }}}))["data"]["placeOrder"]
             assert placed["userErrors"] == [], (code, placed)
-            paid = await post(index + 1, {"query": PAY, "variables": {"id": placed["order"]["id"], "ref": f"pay-{code}-{n}"}},
-                              {"authorization": f"Bearer {admin}"})
+            payment = {"id": placed["order"]["id"], "ref": f"pay-{code}-{n}"}
+            paid = await post(index + 1, {"query": PAY, "variables": payment}, {"authorization": f"Bearer {admin}"})
             assert paid["data"]["payOrder"]["userErrors"] == [], paid
 
         semaphore = asyncio.Semaphore(16)
@@ -213,7 +217,8 @@ async def _leased_by(db: Database, worker: str) -> list[Lease]:
     """The jobs `worker` holds a lease on now."""
     async with db.fresh_sessions() as session:
         rows = (await session.execute(
-            select(Job.id, Job.key, Job.lease, Job.locked_until).where(Job.status == "READY", Job.lease.is_not(None)))).all()
+            select(Job.id, Job.key, Job.lease, Job.locked_until)
+            .where(Job.status == "READY", Job.lease.is_not(None)))).all()
     holder = lease_holder(lease_token(worker))  # as the lease writes it, cut to fit
     return [Lease(job_id, key, locked_until - timedelta(seconds=LEASE_SECONDS))
             for job_id, key, lease, locked_until in rows if lease_holder(lease) == holder and locked_until is not None]
@@ -248,7 +253,9 @@ async def _refunds_paid_out(db: Database) -> None:
     assert refunds and {handed.get(f"refund:{refund}") for refund in refunds} == {"DONE"}
 
 
-async def _no_top_up_sent_twice(db: Database, fast: dict[str, dict[str, Any]], backup: dict[str, dict[str, Any]]) -> None:
+async def _no_top_up_sent_twice(
+    db: Database, fast: dict[str, dict[str, Any]], backup: dict[str, dict[str, Any]],
+) -> None:
     # Each supplier received each request once; the backup only what the first refused.
     assert {row["received"] for row in [*fast.values(), *backup.values()]} == {1}
     assert all(fast[request]["status"] == "FAILED" for request in backup if request in fast)

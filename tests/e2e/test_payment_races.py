@@ -46,7 +46,9 @@ mutation Place($input: PlaceOrderInput!) {
 }
 """
 PAY = """
-mutation Pay($id: ID!, $reference: String!) { payOrder(orderId: $id, paymentReference: $reference) { userErrors { code } } }
+mutation Pay($id: ID!, $reference: String!) {
+  payOrder(orderId: $id, paymentReference: $reference) { userErrors { code } }
+}
 """
 CANCEL = """
 mutation Cancel($id: ID!) { cancelOrder(orderId: $id) { userErrors { code } } }
@@ -131,8 +133,9 @@ async def racecourse(folder: Path, env: dict[str, str]) -> AsyncIterator[Racecou
             # Paid orders keep what they hold here: fulfilment, which sells it, has tests of its own.
             environment = {"QUANYI_BROKER_PREFIX": settings.broker_prefix, "QUANYI_WORKER": "0",
                            "QUANYI_PAYMENT_WEBHOOK_SECRET": WEBHOOK_SECRET, **env}
+            logs = [folder / "a.log", folder / "b.log"]
             async with (
-                running_gateways(url, settings.secret_key, [folder / "a.log", folder / "b.log"], env=environment) as gateways,
+                running_gateways(url, settings.secret_key, logs, env=environment) as gateways,
                 httpx.AsyncClient(timeout=BUDGET_SECONDS, limits=httpx.Limits(max_connections=64)) as http,
             ):
                 yield Racecourse(gateways, db, keys, http, coins, video, before)
@@ -146,7 +149,8 @@ async def after(seconds: float, call: Awaitable[str]) -> str:
 
 
 async def test_a_payment_and_a_cancel_through_two_gateways_end_each_order_one_way(tmp_path: Path) -> None:
-    async with asyncio.timeout(BUDGET_SECONDS), racecourse(tmp_path, {"QUANYI_EXPIRY_INTERVAL_SECONDS": "3600"}) as race:
+    env = {"QUANYI_EXPIRY_INTERVAL_SECONDS": "3600"}
+    async with asyncio.timeout(BUDGET_SECONDS), racecourse(tmp_path, env) as race:
         # Given sixteen unpaid orders, placed through either gateway
         orders = await asyncio.gather(*(race.place(n) for n in range(16)))
 
@@ -260,9 +264,11 @@ async def assert_money_accounted(race: Racecourse, orders: list[dict[str, Any]],
         owed = list(await session.scalars(select(Refund.reference)))
         owed_fen = int(await session.scalar(select(func.coalesce(func.sum(Refund.amount_fen), 0))) or 0)
         payable = int(await session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0)).where(LedgerEntry.account == Account.REFUNDS_PAYABLE)) or 0)
+            select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+            .where(LedgerEntry.account == Account.REFUNDS_PAYABLE)) or 0)
         postings = Counter(await session.scalars(
-            select(LedgerEntry.order_id).where(LedgerEntry.kind == Kind.UNUSABLE_PAYMENT, LedgerEntry.account == Account.BANK)))
+            select(LedgerEntry.order_id)
+            .where(LedgerEntry.kind == Kind.UNUSABLE_PAYMENT, LedgerEntry.account == Account.BANK)))
     references = {f"{prefix}{n}" for n in range(len(orders))}
     assert len(owed) == len(set(owed)) and not paid & set(owed)
     assert paid | set(owed) == references

@@ -115,7 +115,8 @@ async def test_a_velocity_rule_of_five_per_phone_holds_exactly_over_two_gateways
             keys, shelf = await stock_shop(db, settings)
             coins = await shelf.card_codes(30)
             env = {"QUANYI_BROKER_PREFIX": settings.broker_prefix}
-            async with running_gateways(url, settings.secret_key, [tmp_path / "a.log", tmp_path / "b.log"], env=env) as (a, b):
+            logs = [tmp_path / "a.log", tmp_path / "b.log"]
+            async with running_gateways(url, settings.secret_key, logs, env=env) as (a, b):
                 # Given a rule of five orders an hour per phone, made before either gateway scored an order
                 rule = {"name": "5 an hour per phone", "kind": "VELOCITY", "action": "REJECT",
                         "parameters": {"dimension": "PHONE", "limit": 5, "windowSeconds": 3600}}
@@ -124,7 +125,8 @@ async def test_a_velocity_rule_of_five_per_phone_holds_exactly_over_two_gateways
                 # When twenty orders of one buyer, the phone spelled four ways, arrive at once, each
                 # sent to both gateways (a client that retries on the other one)
                 spellings = ["15899990000", "+86 158 9999 0000", "0086-158-9999-0000", "8615899990000"]
-                given = [order_input((coins, 1), key=f"velocity-{n}", buyer={"phone": spellings[n % 4]}) for n in range(20)]
+                given = [order_input((coins, 1), key=f"velocity-{n}", buyer={"phone": spellings[n % 4]})
+                         for n in range(20)]
                 answers = await asyncio.gather(*(
                     _gql(server, PLACE, {"input": order}) for order in given for server in (a, b)))
                 # and another buyer orders afterwards, through each gateway
@@ -133,7 +135,8 @@ async def test_a_velocity_rule_of_five_per_phone_holds_exactly_over_two_gateways
 
                 # Then exactly five orders were placed; both tries of a key got the same answer
                 assert created["data"]["createRiskRule"]["userErrors"] == []
-                by_key = [(answers[2 * n]["data"]["placeOrder"], answers[2 * n + 1]["data"]["placeOrder"]) for n in range(20)]
+                by_key = [(answers[2 * n]["data"]["placeOrder"], answers[2 * n + 1]["data"]["placeOrder"])
+                          for n in range(20)]
                 assert all(first == second for first, second in by_key), by_key
                 outcomes = Counter(first["order"]["status"] if first["order"] else first["userErrors"][0]["code"]
                                    for first, _ in by_key)
