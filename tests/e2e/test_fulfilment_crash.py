@@ -143,7 +143,7 @@ async def _place_and_pay(gateways: tuple[Server, Server], admin: str, skus: dict
 
         async def one(index: int, code: str, n: int, units: int) -> None:
             placed = (await post(index, {"query": PLACE, "variables": {"input": {
-                "channel": "web", "idempotencyKey": f"crash-{code}-{n}",
+                "channel": "web", "idempotencyKey": f"crash-order-{code}-{n:04d}",
                 "lines": [{"skuId": encode_id("Sku", skus[code]), "quantity": units}],
                 "buyer": {"phone": "13800138000", "rechargeAccount": f"acct-{code}-{n}"},
             }}}))["data"]["placeOrder"]

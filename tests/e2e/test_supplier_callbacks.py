@@ -130,7 +130,7 @@ async def test_a_signed_callback_decides_a_top_up_once_and_a_forged_or_replayed_
 async def _paid_top_up(http: httpx.AsyncClient, admin: str, sku_id: int) -> str:
     """The number of a top-up order placed on web and paid."""
     placed = (await http.post("/graphql", json={"query": PLACE, "variables": {"input": {
-        "channel": "web", "idempotencyKey": "signed-callback",
+        "channel": "web", "idempotencyKey": "signed-callback-order",
         "lines": [{"skuId": encode_id("Sku", sku_id), "quantity": 1}],
         "buyer": {"phone": "13800138000", "rechargeAccount": "acct-signed"}}}})).json()["data"]["placeOrder"]
     assert placed["userErrors"] == [], placed
