@@ -1,4 +1,5 @@
-"""The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, supplier-sim, supplier-config."""
+"""The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, import-catalog, export-catalog,
+supplier-sim, supplier-config."""
 
 from __future__ import annotations
 
@@ -166,6 +167,83 @@ def cmd_import_codes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_catalog(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from broker import connect
+    from services.catalog.catalog_file import UnusableFile
+    from services.catalog.import_file import import_file
+    from services.core.progress import TerminalProgress
+
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    path = Path(args.file)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database.connect(settings)
+        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+        await broker.start()
+        try:
+            return await import_file(db, broker, path, dry_run=args.dry_run,
+                                     progress=TerminalProgress(f"{path.name}:", unit="changes"))
+        finally:
+            await broker.close()
+            await db.dispose()
+
+    started = time.monotonic()
+    try:
+        outcome = asyncio.run(go())
+    except UnusableFile as error:
+        print(f"quanyi: {error}", file=sys.stderr)
+        return 2
+    seconds = time.monotonic() - started
+    if outcome.invalid:
+        for line in outcome.invalid:
+            print(line)
+        print(f"invalid:    {len(outcome.invalid)} problems; nothing was imported")
+        return 1
+    if args.dry_run:
+        for line in outcome.changes:
+            print(line)
+    assert outcome.plan is not None
+    for kind, counts in outcome.plan.counts().items():
+        print(f"{kind + ':':<12}{counts['CREATE']} created, {counts['UPDATE']} updated, {counts['UNCHANGED']} unchanged"
+              if not args.dry_run else
+              f"{kind + ':':<12}{counts['CREATE']} to create, {counts['UPDATE']} to update, {counts['UNCHANGED']} unchanged")
+    print(f"records:    {outcome.lines}")
+    if args.dry_run:
+        print("dry run:    nothing was written")
+    print(f"time:       {seconds:.1f} s, {outcome.lines / max(seconds, 1e-6):,.0f} records/s")
+    return 0
+
+
+def cmd_export_catalog(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from services.catalog import catalog_file
+    from services.catalog.export import catalog_records
+
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    path = Path(args.file)
+    catalog_file.file_format(path)  # an unknown extension stops here, before any reading
+
+    async def go() -> int:
+        db = Database.connect(settings)
+        try:
+            async with db.fresh_sessions() as session:
+                return catalog_file.write(path, await catalog_records(session))
+        finally:
+            await db.dispose()
+
+    count = asyncio.run(go())
+    print(f"{count} records written to {path}")
+    return 0
+
+
 def cmd_supplier_sim(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -197,16 +275,25 @@ def cmd_supplier_config(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
 
     async def go() -> None:
+        from broker import connect
+        from services.core.events import SUPPLIERS_CHANGED
+
         db = Database.connect(settings)
+        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+        await broker.start()
         try:
             async with db.sessions() as session, session.begin():
                 await configure(session, SecretBox(settings.secret_key), args.code, base_url=args.base_url,
                                 secret=secret, timeout_seconds=args.timeout)
+            # Gateways sharing this Redis build the supplier's adapter again at once.
+            await broker.publish(SUPPLIERS_CHANGED, args.code.encode())
         finally:
+            await broker.close()
             await db.dispose()
 
     asyncio.run(go())
-    print(f"supplier {args.code} now at {args.base_url} (restart running gateways to use it)")
+    follows = "running gateways use it at once" if settings.redis_url else "restart running gateways to use it"
+    print(f"supplier {args.code} now at {args.base_url} ({follows}; `updateSupplier` applies without a restart)")
     return 0
 
 
@@ -270,6 +357,23 @@ def parser() -> argparse.ArgumentParser:
     codes.add_argument("--resume", action="store_true",
                        help="continue after the last batch an earlier run committed")
     codes.set_defaults(run=cmd_import_codes)
+
+    catalog_in = commands.add_parser(
+        "import-catalog",
+        help="create or update the catalog from a file (JSON Lines or CSV), all or nothing",
+        description="Records of channels, suppliers, brands, categories, products, SKUs and listings, "
+        "matched by code: new ones are created, changed ones updated, the rest left alone. A file "
+        "with any invalid line imports nothing and lists every invalid line with its reasons.",
+    )
+    catalog_in.add_argument("file", help="FILE.jsonl (or .ndjson) or FILE.csv, as export-catalog writes it")
+    catalog_in.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    catalog_in.set_defaults(run=cmd_import_catalog)
+
+    catalog_out = commands.add_parser(
+        "export-catalog", help="write the catalog to a file (JSON Lines or CSV) that import-catalog reads back",
+    )
+    catalog_out.add_argument("file", help="FILE.jsonl (or .ndjson) or FILE.csv")
+    catalog_out.set_defaults(run=cmd_export_catalog)
 
     sim = commands.add_parser(
         "supplier-sim",

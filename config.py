@@ -72,6 +72,10 @@ class Settings:
     trusted_proxies: str = ""
     # An order the risk check holds for review expires, releasing its stock, after this long.
     review_ttl_seconds: int = 24 * 3600
+    # Units one buyer from the public (phone, e-mail, device, account) may hold in unpaid
+    # orders at once, and units one client address may; 0: no cap. A channel may set its own.
+    hold_limit: int = 5
+    hold_limit_per_ip: int = 20
     # Fulfilment jobs run in the gateway process. Off unless asked for when Settings are
     # built in code (tests, tools); on by default from the environment (QUANYI_WORKER).
     worker: bool = False
@@ -129,6 +133,8 @@ class Settings:
             payment_webhook_tolerance_seconds=_int(env, "QUANYI_PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300),
             trusted_proxies=env.get("QUANYI_TRUSTED_PROXIES", ""),
             review_ttl_seconds=_int(env, "QUANYI_REVIEW_TTL_SECONDS", 24 * 3600),
+            hold_limit=_int(env, "QUANYI_HOLD_LIMIT", 5),
+            hold_limit_per_ip=_int(env, "QUANYI_HOLD_LIMIT_PER_IP", 20),
             worker=env.get("QUANYI_WORKER", "1").strip().lower() not in {"0", "false", "no", "off"},
             worker_concurrency=_int(env, "QUANYI_WORKER_CONCURRENCY", 8),
             worker_poll_seconds=float(env.get("QUANYI_WORKER_POLL_SECONDS") or 1.0),

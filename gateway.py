@@ -28,6 +28,7 @@ from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
 from services.core.database import Database
+from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
 from services.demo import suppliers as demo_suppliers
@@ -79,6 +80,7 @@ def senders_of(settings: Settings) -> list[Sender]:
 
 def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    install_contact_masking()  # no buyer's phone or e-mail in any log line of the process
     db = Database.connect(settings)
     broker = connect(settings.redis_url, prefix=settings.broker_prefix)
     box = SecretBox(settings.secret_key)
@@ -107,6 +109,12 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         max_page_size=settings.limits.max_page_size, allowances=parse_allowances(settings.budgets),
     )
 
+    def on_event(topic: str) -> None:
+        # This process's own changes reach its caches before they go out on the broker.
+        if cache is not None:
+            cache.on_event(topic)
+        suppliers.on_event(topic)
+
     async def principal_of(headers: Mapping[str, str]) -> Principal:
         credential = bearer(headers.get("authorization"))
         if credential is None:
@@ -121,7 +129,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         loaders = Loaders.create(db, now)
         return Context(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
-            on_event=cache.on_event if cache is not None else None, stock_feed=stock_feed,
+            on_event=on_event, stock_feed=stock_feed,
             new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
         )
 
@@ -154,6 +162,7 @@ def create_app(settings: Settings | None = None, *, supplier_adapters: Mapping[s
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
+            asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
         ]
         if cache is not None:

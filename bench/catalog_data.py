@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from domain.catalog import SkuKind
-from models import Brand, CardCode, Category, Product, Sku, SkuSupplier, StockLevel, Supplier
+from models import Brand, CardCode, Category, Channel, Listing, Product, Sku, SkuSupplier, StockLevel, Supplier
 from services.core.database import Database
 from services.core.secret_box import SecretBox
 
@@ -88,8 +88,9 @@ async def fill_catalog(settings: Settings) -> int:
                 session.add(brands[code])
             categories = {c.code: c for c in await session.scalars(select(Category))}
             suppliers = list(await session.scalars(select(Supplier).order_by(Supplier.id)))
+            channels = list(await session.scalars(select(Channel.id)))
             await session.flush()
-            for slug, name, brand, category, skus in PRODUCTS:
+            for position, (slug, name, brand, category, skus) in enumerate(PRODUCTS, start=100):
                 product = Product(
                     slug=slug,
                     name=name,
@@ -99,6 +100,8 @@ async def fill_catalog(settings: Settings) -> int:
                 )
                 session.add(product)
                 await session.flush()
+                # On sale on every channel, after the demo's own products.
+                session.add_all(Listing(channel_id=c, product_id=product.id, position=position) for c in channels)
                 for code, sku_name, kind, price in skus:
                     sku = Sku(
                         product_id=product.id,

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 
 from config import Settings
 from domain.catalog import CodeStatus, SkuKind
-from models import Brand, CardCode, Category, Channel, Product, Sku, SkuSupplier, Supplier
+from models import Brand, CardCode, Category, Channel, Listing, Product, Sku, SkuSupplier, Supplier
 from services.core.database import Database
 from services.core.secret_box import SecretBox
 
@@ -58,6 +58,7 @@ async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int) ->
             )
             session.add(product)
             await session.flush()
+            session.add(Listing(channel_id=channel_id, product_id=product.id, position=1_000))
             pools = {
                 "FLASH-QB-100": codes,
                 "FLASH-QB-100-FLOOR": codes,

@@ -181,7 +181,7 @@ def order_request(host: str, port: int, channel: str, sale: Sale, n: int) -> byt
     variables = {
         "input": {
             "channel": channel,
-            "idempotencyKey": f"{sale.key_prefix}-{n}",
+            "idempotencyKey": f"{sale.key_prefix}-order-{n:08d}",  # a guest's key: 16 characters at least
             "lines": [{"skuId": sale.sku_gid, "quantity": 1}],
             # A buyer of its own per order, as in a real rush.
             "buyer": {"phone": f"139{n:08d}", "deviceId": f"bench-{n}"},

@@ -102,7 +102,7 @@ async def place_orders(url: str, sku_gid: str, orders: int, concurrency: int) ->
         async def one(index: int) -> str:
             async with semaphore:
                 answer = (await http.post("/graphql", json={"query": PLACE, "variables": {"i": {
-                    "channel": "web", "idempotencyKey": f"bench-{index}", "lines": [{"skuId": sku_gid, "quantity": 1}],
+                    "channel": "web", "idempotencyKey": f"bench-order-key-{index}", "lines": [{"skuId": sku_gid, "quantity": 1}],
                     "buyer": {"phone": "13800138000", "rechargeAccount": f"acct-{index}"}}}})).json()
                 return str(answer["data"]["placeOrder"]["order"]["id"])
 

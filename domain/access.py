@@ -1,4 +1,13 @@
-"""Who is asking, and what they may read. One policy, consulted by every entry point."""
+"""Who is asking, and what they may read. One policy, consulted by every entry point.
+
+| caller | reads |
+|---|---|
+| anonymous | the public storefront channels' catalog and prices; places guest orders there |
+| buyer (an order's access token) | that one order, its codes and refunds |
+| STOREFRONT key | what an anonymous caller reads, and its own channel's catalog; never keys, price-change history, commission, quotas or orders (the key ships inside public apps: anyone can take it out) |
+| PARTNER key | its channel's catalog, prices, quotas, commission, keys, price changes, orders, risk verdicts and statements |
+| ADMIN key | everything; supplier cost and the platform's margin are theirs only |
+"""
 
 from __future__ import annotations
 
@@ -58,8 +67,16 @@ def may_read_channel(principal: Principal, channel: str, *, public: bool) -> boo
 
 
 def may_read_channel_private(principal: Principal, channel: str) -> bool:
-    """Rules, quotas, audit trails and keys of a channel: operators and that channel's keys."""
-    return principal.is_admin or (principal.channel is not None and principal.channel == channel)
+    """Quotas, commission, price-change history, balances and keys of a channel: operators and
+    that channel's partner. Not a storefront key: it ships inside a public app."""
+    return principal.is_admin or (
+        principal.role is Role.PARTNER and principal.channel is not None and principal.channel == channel
+    )
+
+
+def may_read_costs(principal: Principal) -> bool:
+    """Supplier cost and the platform's margin, wherever they appear: operators only."""
+    return principal.is_admin
 
 
 def may_read_order(principal: Principal, channel: str, number: str) -> bool:

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.catalog import SkuKind
+from domain.instants import InstantError, check_instant
 
 MAX_SECRET_LENGTH = 256
 MAX_NUMBER_LENGTH = 128
+MAX_USES = 2**31 - 1  # what the database's integer holds
 
 
 class Rejection(enum.Enum):
@@ -99,8 +101,8 @@ def check_code(code: CodeInput, kind: SkuKind, now: datetime) -> CleanCode | Row
             return _unprintable(code.row, "number", number, "the card number")
 
     uses = 1 if code.uses is None else code.uses
-    if uses < 1:
-        return reject("uses", Rejection.INVALID_USES, "uses must be 1 or more")
+    if not 1 <= uses <= MAX_USES:
+        return reject("uses", Rejection.INVALID_USES, f"uses must be from 1 to {MAX_USES:,}")
     if uses > 1 and kind is not SkuKind.SERIAL:
         return reject(
             "uses", Rejection.INVALID_USES, "only a SERIAL SKU's codes have more than one use"
@@ -113,6 +115,10 @@ def check_code(code: CodeInput, kind: SkuKind, now: datetime) -> CleanCode | Row
                 Rejection.INVALID_TIME,
                 "give the time zone, e.g. 2027-12-31T23:59:59+08:00",
             )
+        try:
+            check_instant(code.expires_at)
+        except InstantError as error:
+            return reject("expires_at", Rejection.INVALID_TIME, str(error))
         if code.expires_at <= now:
             return reject("expires_at", Rejection.ALREADY_EXPIRED, "the code has already expired")
 

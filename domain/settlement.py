@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from domain.money import Money, MoneyError, parse_amount
 
@@ -46,9 +46,10 @@ class SettlementError(ValueError):
         self.field, self.message, self.code = field, message, code
 
 
-def last_complete_period(cycle: Cycle, now: datetime) -> tuple[datetime, datetime]:
-    """The last day, week (Monday to Monday) or month that has ended by `now`."""
-    local = now.astimezone(SETTLEMENT_ZONE)
+def last_complete_period(cycle: Cycle, now: datetime, zone: tzinfo = SETTLEMENT_ZONE) -> tuple[datetime, datetime]:
+    """The last day, week (Monday to Monday) or month that has ended by `now`, in `zone`
+    (a channel's settlement time zone; Beijing time by default)."""
+    local = now.astimezone(zone)
     today = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if cycle is Cycle.DAILY:
         return today - timedelta(days=1), today

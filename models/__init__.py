@@ -1,10 +1,21 @@
 """SQLAlchemy models, one module per domain. Importing this registers every table."""
 
 from models.base import Base
-from models.catalog import Brand, BundleItem, Category, Product, Sku, SkuSupplier, Supplier
+from models.catalog import (
+    Brand,
+    BundleItem,
+    CatalogChange,
+    Category,
+    Listing,
+    Product,
+    Sku,
+    SkuSupplier,
+    Supplier,
+)
 from models.fulfilment import (
     CodeReveal,
     Delivery,
+    DeliveryResend,
     InboxMessage,
     Job,
     JobAttempt,
@@ -15,6 +26,7 @@ from models.fulfilment import (
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.keys import ApiKey
+from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.ledger import LedgerEntry, LedgerTransaction
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
@@ -25,6 +37,7 @@ from models.settlement import Reconciliation, ReconciliationItem, SettlementStat
 __all__ = [
     "CodeReveal",
     "Delivery",
+    "DeliveryResend",
     "InboxMessage",
     "Job",
     "JobAttempt",
@@ -34,6 +47,9 @@ __all__ = [
     "Allocation",
     "ApiKey",
     "BalanceMovement",
+    "BuyerTally",
+    "HoldLimit",
+    "PurchaseLimit",
     "LedgerEntry",
     "LedgerTransaction",
     "Reconciliation",
@@ -55,6 +71,8 @@ __all__ = [
     "RiskVerdict",
     "Brand",
     "BundleItem",
+    "CatalogChange",
+    "Listing",
     "CardCode",
     "Category",
     "Channel",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,6 +39,12 @@ class Channel(Base):
     settlement_cycle: Mapped[SettlementCycle] = mapped_column(
         str_enum(SettlementCycle), default=SettlementCycle.MONTHLY
     )
+    # The IANA zone whose days, weeks and months the settlement periods follow.
+    settlement_time_zone: Mapped[str] = mapped_column(
+        String(64), default="Asia/Shanghai", server_default="Asia/Shanghai"
+    )
     active: Mapped[bool] = mapped_column(default=True)
     # Public storefronts allow anonymous catalog reads and guest orders.
     public: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    archived_at: Mapped[datetime | None]

@@ -68,6 +68,20 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DeliveryResend(Base):
+    """How often a line's codes were sent again in its current window (resendDelivery's limit).
+
+    The window opens with the first resend after the last one closed; one conditional upsert
+    counts a resend, so concurrent requests never get more than the limit between them.
+    """
+
+    __tablename__ = "delivery_resend"
+
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"), primary_key=True, autoincrement=False)
+    window_start: Mapped[datetime]
+    resends: Mapped[int]
+
+
 class InboxMessage(Base):
     """A message in the buyer's in-app inbox. Never holds a code's secret."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.orders import OrderStatus
@@ -46,6 +46,9 @@ class Order(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
+    # The buyer tallies the order counts in, [tally id, units, 1 if a hold else 0] each
+    # (services/orders/tallies.py); null when no limit applied, as for most orders.
+    buyer_tallies: Mapped[list[list[int]] | None] = mapped_column(JSON)
 
 
 class OrderLine(Base):

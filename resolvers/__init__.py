@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
@@ -9,17 +10,26 @@ from strawberry.tools import merge_types
 
 from resolvers.analytics import AnalyticsQuery
 from resolvers.catalog import CatalogQuery
+from resolvers.catalog_admin import CatalogAdminMutation
+from resolvers.catalog_bulk import CatalogBulkMutation, CatalogChangesQuery
+from resolvers.channel_admin import ChannelAdminMutation
 from resolvers.codes import CodesMutation
 from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
+from resolvers.limits import LimitsMutation
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
 from resolvers.risk import RiskMutation, RiskQuery
 from resolvers.settlement import SettlementMutation, SettlementQuery
+from resolvers.sku_admin import SkuAdminMutation
 from resolvers.subscriptions import Subscription
+from resolvers.supplier_admin import SupplierAdminMutation, SupplierAdminQuery
+from schema.amount import RATE, Rate
 from schema.catalog import Brand, Category, Product, Sku, Supplier
+from schema.catalog_admin import CatalogChange
 from schema.channel import Channel
+from schema.instants import INSTANT
 from schema.keys import ApiKey
 from schema.money import AMOUNT
 from schema.orders import Order, RiskVerdict
@@ -29,10 +39,12 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
+    CatalogChangesQuery, SupplierAdminQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
-    FulfilmentMutation,
+    FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
+    SupplierAdminMutation, CatalogBulkMutation,
 ))
 
 
@@ -42,7 +54,9 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
-               RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport],
-        # Every Decimal input is money, taken only in the contract's form (schema/money.py).
-        scalar_overrides={Decimal: AMOUNT},
+               RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport, CatalogChange],
+        # Every Decimal input is money, taken only in the contract's form (schema/money.py);
+        # a rate (a channel's commission) is a Rate, checked by the domain; every DateTime has
+        # a time zone and a year the shop serves (schema/instants.py).
+        scalar_overrides={Decimal: AMOUNT, Rate: RATE, datetime: INSTANT},
     )

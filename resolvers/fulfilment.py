@@ -16,7 +16,7 @@ from schema.errors import UserError
 from schema.orders import OrderLine
 from schema.relay import decode_pk
 from services.core import jobs
-from services.fulfilment import delivery
+from services.fulfilment import delivery, resends
 
 LINE_NOT_FOUND = UserError(field="orderLineId", message="no such order line", code="NOT_FOUND")
 
@@ -45,6 +45,15 @@ class FulfilmentMutation:
             if not await delivery.sold_codes_count(uow.session, line.id):
                 return ResendDeliveryPayload(order_line=None, user_errors=[UserError(
                     field="orderLineId", message="the line has no delivered codes to send", code="NOT_DELIVERED")])
+            if not info.context.principal.is_admin:
+                # Operators resend on a buyer's behalf without limit; buyers and partners are limited.
+                next_at = await resends.take_resend(uow.session, line.id, info.context.now)
+                if next_at is not None:
+                    return ResendDeliveryPayload(order_line=None, user_errors=[UserError(
+                        field="orderLineId", code="RESEND_LIMIT",
+                        message=f"a line's codes are sent again at most {resends.RESENDS_PER_WINDOW} times an hour; "
+                                f"try again after {next_at.isoformat(timespec='seconds')}",
+                    )])
             await delivery.enqueue_delivery(uow.session, order, line.id, senders, now=info.context.now,
                                             round=f"resend-{uuid.uuid4().hex}")
             uow.publish(jobs.JOBS_TOPIC, b"")

@@ -11,7 +11,7 @@ from domain.admission import check_allowance
 from models import ApiKey as ApiKeyRow
 from models import Channel as ChannelRow
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import Forbidden, UserError
 from schema.keys import ApiKey, Role
 from schema.permissions import ADMIN_ONLY, HasKey
 from schema.relay import decode_pk
@@ -114,11 +114,13 @@ class KeysMutation:
 
 @strawberry.type
 class KeysQuery:
-    @strawberry.field(permission_classes=[HasKey], description="Keys: operators see all, a channel's key its own channel's.")
+    @strawberry.field(permission_classes=[HasKey], description="Keys: operators see all, a partner its own channel's.")
     async def api_keys(self, info: Info, include_revoked: bool = False) -> list[ApiKey]:
         principal = info.context.principal
         query = select(ApiKeyRow, ChannelRow.code).outerjoin(ChannelRow, ChannelRow.id == ApiKeyRow.channel_id)
         if not principal.is_admin:
+            if principal.channel is None or not may_read_channel_private(principal, principal.channel):
+                raise Forbidden("keys are listed for operators and partners")
             query = query.where(ChannelRow.code == principal.channel)
         if not include_revoked:
             query = query.where(ApiKeyRow.revoked_at.is_(None))

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from domain.catalog import StockFigures
+from domain.limits import HoldLimit, PurchaseLimit
 from models import (
     Brand,
     Category,
@@ -22,11 +23,13 @@ from models import (
     Refund,
     RiskVerdict,
     Sku,
+    SkuSupplier,
     Supplier,
 )
 from services.catalog import reads as catalog
 from services.core.database import Database
 from services.inventory import channel_stock, quotas, stock
+from services.orders import limits
 from services.orders import reads as order_reads
 from services.payments import refunds
 from services.pricing import prices as pricing
@@ -114,6 +117,19 @@ class Loaders:
         return _batched(self._db, catalog.suppliers_of_skus, list)
 
     @cached_property
+    def supplier_links_by_sku(self) -> DataLoader[int, list[tuple[SkuSupplier, Supplier]]]:
+        return _batched(self._db, catalog.supplier_links_of_skus, list)
+
+    @cached_property
+    def listings_by_product(self) -> DataLoader[int, list[tuple[Channel, int]]]:
+        return _batched(self._db, catalog.listings_of_products, list)
+
+    @cached_property
+    def listing_by_channel_product(self) -> DataLoader[tuple[int, int], int | None]:
+        # Keyed by (channel id, product id): the position, or None when not listed there.
+        return _batched(self._db, catalog.listed, lambda: None)
+
+    @cached_property
     def components_by_bundle(self) -> DataLoader[int, list[tuple[Sku, int]]]:
         return _batched(self._db, catalog.bundle_items_of_skus, list)
 
@@ -125,6 +141,14 @@ class Loaders:
     @cached_property
     def quota_by_channel_sku(self) -> DataLoader[tuple[int, int], quotas.Quota | None]:
         return _batched(self._db, quotas.quotas_for, lambda: None)
+
+    @cached_property
+    def purchase_limit_by_channel_sku(self) -> DataLoader[tuple[int, int], PurchaseLimit | None]:
+        return _batched(self._db, limits.purchase_limits, lambda: None)
+
+    @cached_property
+    def hold_limit_by_channel(self) -> DataLoader[int, HoldLimit | None]:
+        return _batched(self._db, limits.hold_limits, lambda: None)
 
     @cached_property
     def order_by_id(self) -> DataLoader[int, Order | None]:

@@ -8,6 +8,8 @@ from typing import TypeVar
 import strawberry
 
 from domain.access import Role, may_read_order
+from domain.limits import HoldLimit
+from domain.idempotency import GUEST_KEY_TOO_SHORT, guest_key_too_short
 from domain.orders import LineRequest
 from domain.orders import OrderStatus as StatusValue
 from models import Order as OrderRow
@@ -92,6 +94,8 @@ class OrderMutation:
         channel = await readable_channel(info, input.channel)
         if principal.order_number is not None or (principal.role is not None and not principal.is_admin and principal.channel != channel.code):
             raise Forbidden("a key places orders on its own channel only", field="channel")
+        if guest_key_too_short(principal, input.idempotency_key):
+            raise BadUserInput(GUEST_KEY_TOO_SHORT, field="input.idempotencyKey")
         command = placing.PlaceOrder(
             channel=channel.code,
             idempotency_key=input.idempotency_key,
@@ -103,11 +107,16 @@ class OrderMutation:
             coupon_code=input.coupon_code,
             client_ip=info.context.client_ip,
         )
-        ttl = timedelta(seconds=info.context.settings.order_ttl_seconds)
+        settings = info.context.settings
+        ttl = timedelta(seconds=settings.order_ttl_seconds)
+        # Holds are capped for callers from the public: anonymous, or a storefront key (it
+        # ships inside an app). Partners and operators answer for their orders otherwise.
+        public = principal.role is None or principal.role is Role.STOREFRONT
         async with info.context.uow() as uow:
             placed = await placing.place_order(
                 uow, command, principal, now=info.context.now, ttl=ttl, risk=info.context.risk,
-                review_ttl=timedelta(seconds=info.context.settings.review_ttl_seconds),
+                review_ttl=timedelta(seconds=settings.review_ttl_seconds),
+                public_hold=HoldLimit.of(settings.hold_limit, settings.hold_limit_per_ip) if public else None,
             )
             if placed.created and placed.order is not None:
                 lifecycle.announce(uow, placed.order, None, info.context.now)

@@ -217,7 +217,7 @@ class PriceChangeConnection:
 
 @strawberry.type
 class PricingQuery:
-    @strawberry.field(permission_classes=[HasKey], description="Price changes, newest first: operators see all, a key its own channel's.")
+    @strawberry.field(permission_classes=[HasKey], description="Price changes, newest first: operators see all, a partner its own channel's.")
     async def price_changes(
         self,
         info: Info,
@@ -228,8 +228,10 @@ class PricingQuery:
     ) -> PriceChangeConnection:
         principal = info.context.principal
         if not principal.is_admin:
+            if principal.channel is None or not may_read_channel_private(principal, principal.channel):
+                raise Forbidden("price changes are for operators and partners")
             if channel is not None and not may_read_channel_private(principal, channel):
-                raise Forbidden("a key reads its own channel's price changes only", field="channel")
+                raise Forbidden("a partner reads its own channel's price changes only", field="channel")
             channel = principal.channel
         limit = page_size(first, default=20, maximum=info.context.settings.limits.max_page_size)
         query = (

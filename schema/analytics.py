@@ -9,6 +9,8 @@ from decimal import Decimal
 import strawberry
 
 from domain import analytics as domain
+from domain.access import may_read_costs
+from schema.context import Info
 from schema.money import Money
 from schema.relay import encode_id
 from services.analytics import dashboard
@@ -82,7 +84,7 @@ class ChannelPerformance:
     risk_rejection_rate: Decimal | None = strawberry.field(
         description="Rejected attempts per attempt (orders placed plus rejected), to four places; null when there were none."
     )
-    margin: Money = strawberry.field(description="The platform's margin posted in the period: deliveries less refunds.")
+    _margin: strawberry.Private[Money]
 
     @classmethod
     def of(cls, row: analytics.ChannelFigures) -> ChannelPerformance:
@@ -90,8 +92,12 @@ class ChannelPerformance:
             channel=row.channel, orders=row.orders, paid_orders=row.paid_orders,
             revenue=Money.of(row.revenue), refunds=Money.of(row.refunds), delivered=row.delivered,
             conversion=row.conversion, risk_rejections=row.risk_rejections,
-            risk_rejection_rate=row.risk_rejection_rate, margin=Money.of(row.margin),
+            risk_rejection_rate=row.risk_rejection_rate, _margin=Money.of(row.margin),
         )
+
+    @strawberry.field(description="The platform's margin posted in the period: deliveries less refunds. Operators only.")
+    def margin(self, info: Info) -> Money | None:
+        return self._margin if may_read_costs(info.context.principal) else None
 
 
 @strawberry.type(description="One supplier's deliveries posted over a period, from the ledger.")

@@ -6,13 +6,16 @@ import asyncio
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 
 from domain import catalog as domain
-from domain.access import may_read_channel_private
+from domain.access import may_read_channel_private, may_read_costs
 from domain.catalog import StockFigures
+from domain.recharge_accounts import AccountFormat, parse_formats
 from models import catalog as rows
 from schema.channel import ChannelScope
 from schema.context import Info
+from schema.limits import PurchaseLimit
 from schema.money import Money
 from schema.pricing import ChannelQuota, PriceControl, PriceTier
 from schema.relay import Node, encode_id
@@ -20,6 +23,7 @@ from services.inventory.quotas import Quota
 from services.pricing.prices import SkuPricing
 
 SkuKind = strawberry.enum(domain.SkuKind, description="What a SKU delivers and how.")
+RechargeAccountFormat = strawberry.enum(AccountFormat, description="An account a top-up accepts.")
 
 
 @strawberry.type(description="Units a channel can sell now, held by open orders, and open to presale.")
@@ -37,36 +41,55 @@ class Stock:
 class Brand(Node):
     code: str
     name: str
+    version: int = strawberry.field(description="Name it when updating: a stale version is a CONFLICT.")
+    archived_at: datetime | None
 
     @classmethod
     def from_model(cls, row: rows.Brand) -> Brand:
-        return cls(id=encode_id("Brand", row.id), code=row.code, name=row.name)
+        return cls(id=encode_id("Brand", row.id), code=row.code, name=row.name, version=row.version,
+                   archived_at=row.archived_at)
 
 
 @strawberry.type
 class Category(Node):
     code: str
     name: str
+    version: int
+    archived_at: datetime | None
 
     @classmethod
     def from_model(cls, row: rows.Category) -> Category:
-        return cls(id=encode_id("Category", row.id), code=row.code, name=row.name)
+        return cls(id=encode_id("Category", row.id), code=row.code, name=row.name, version=row.version,
+                   archived_at=row.archived_at)
 
 
-@strawberry.type(description="An upstream provider that fulfils SKUs.")
+@strawberry.type(description="An upstream provider that fulfils SKUs; operators only. Its secret is never shown.")
 class Supplier(Node):
     code: str
     name: str
+    active: bool
+    version: int
+    archived_at: datetime | None
+    adapter: str
+    base_url: str | None
+    timeout_seconds: float
+    secret_set: bool = strawberry.field(description="Whether a signing secret is stored (sealed).")
 
     @classmethod
     def from_model(cls, row: rows.Supplier) -> Supplier:
-        return cls(id=encode_id("Supplier", row.id), code=row.code, name=row.name)
+        return cls(
+            id=encode_id("Supplier", row.id), code=row.code, name=row.name, active=row.active, version=row.version,
+            archived_at=row.archived_at, adapter=row.adapter, base_url=row.base_url,
+            timeout_seconds=row.timeout_seconds, secret_set=row.secret_ciphertext is not None,
+        )
 
 
-@strawberry.type(description="A supplier of a SKU and its place in the failover order (1 first).")
+@strawberry.type(description="A supplier of a SKU: its place in the failover order (1 first), its own product code and cost.")
 class SkuSupplier:
     priority: int
     supplier: Supplier
+    product_code: str | None = strawberry.field(description="What the supplier calls the product; the SKU code when null.")
+    cost: Money | None = strawberry.field(description="What it charges per unit; the SKU's supplier cost when null.")
 
 
 @strawberry.type(description="One SKU inside a bundle and how many of it one bundle holds.")
@@ -84,6 +107,12 @@ class Sku(Node):
     price: Money = strawberry.field(description="The price of one unit for the query's channel, now.")
     price_tiers: list[PriceTier] = strawberry.field(description="The channel's B2B quantity tiers.")
     stock: Stock = strawberry.field(description="Stock for the query's channel (its quotas applied).")
+    currency: str
+    recharge_account_formats: list[RechargeAccountFormat] = strawberry.field(  # type: ignore[valid-type]
+        description="The accounts a top-up accepts at placeOrder; empty: any account.")
+    serial_uses: int = strawberry.field(description="Uses of each serial imported without a count (SERIAL).")
+    version: int = strawberry.field(description="Name it when updating: a stale version is a CONFLICT.")
+    archived_at: datetime | None
     _row: strawberry.Private[rows.Sku]
     _scope: strawberry.Private[ChannelScope]
     _quota: strawberry.Private[Quota | None]
@@ -105,6 +134,11 @@ class Sku(Node):
                 for t in prices.tiers
             ],
             stock=Stock.of(stock),
+            currency=row.currency,
+            recharge_account_formats=list(parse_formats(row.account_formats)),
+            serial_uses=row.serial_uses,
+            version=row.version,
+            archived_at=row.archived_at,
             _row=row,
             _scope=scope,
             _quota=quota,
@@ -117,14 +151,27 @@ class Sku(Node):
 
     @strawberry.field(description="Suppliers in failover order; operators only.")
     async def suppliers(self, info: Info) -> list[SkuSupplier] | None:
-        if not info.context.principal.is_admin:
+        if not may_read_costs(info.context.principal):
             return None
-        pairs = await info.context.loaders.suppliers_by_sku.load(self._row.id)
-        return [SkuSupplier(priority=p, supplier=Supplier.from_model(s)) for p, s in pairs]
+        pairs = await info.context.loaders.supplier_links_by_sku.load(self._row.id)
+        currency = self._row.currency
+        return [
+            SkuSupplier(priority=link.priority, supplier=Supplier.from_model(supplier), product_code=link.product_code,
+                        cost=Money.fen(link.cost_fen, currency) if link.cost_fen is not None else None)
+            for link, supplier in pairs
+        ]
+
+    @strawberry.field(description="The price before channel prices apply; operators only.")
+    def base_price(self, info: Info) -> Money | None:
+        return Money.fen(self._row.base_price_fen, self._row.currency) if info.context.principal.is_admin else None
+
+    @strawberry.field(description="Orders accepted before codes arrive, at most; operators only.")
+    def presale_cap(self, info: Info) -> int | None:
+        return self._row.presale_cap if info.context.principal.is_admin else None
 
     @strawberry.field(description="Supplier cost per unit; operators only.")
     def supplier_cost(self, info: Info) -> Money | None:
-        if not info.context.principal.is_admin:
+        if not may_read_costs(info.context.principal):
             return None
         return Money.fen(self._row.supplier_cost_fen, self._row.currency)
 
@@ -139,7 +186,7 @@ class Sku(Node):
             ceiling=Money.fen(ceiling, currency) if ceiling is not None else None,
         )
 
-    @strawberry.field(description="The channel's quota on this SKU; operators and the channel's keys.")
+    @strawberry.field(description="The channel's quota on this SKU; operators and the channel's partner.")
     def channel_quota(self, info: Info) -> ChannelQuota | None:
         code = self._scope.code
         if self._quota is None or code is None:
@@ -148,6 +195,14 @@ class Sku(Node):
             return None
         quota = self._quota
         return ChannelQuota(channel=code, quota=quota.quota, used=quota.used, remaining=quota.remaining)
+
+    @strawberry.field(description="The channel's purchase limit (限购) on this SKU; null: none.")
+    async def purchase_limit(self, info: Info) -> PurchaseLimit | None:
+        channel_id, code = self._scope.channel_id, self._scope.code
+        if channel_id is None or code is None:
+            return None
+        limit = await info.context.loaders.purchase_limit_by_channel_sku.load((channel_id, self._row.id))
+        return PurchaseLimit.of(limit, code) if limit is not None else None
 
     @strawberry.field(description="What one unit of a BUNDLE contains; empty for other kinds.")
     async def components(self, info: Info) -> list[BundleComponent]:
@@ -186,11 +241,21 @@ async def _nothing(count: int) -> list[None]:
     return [None] * count
 
 
+@strawberry.type(description="Where a product is on sale: the channel and its place in the channel's catalog.")
+class ProductListing:
+    channel: str
+    position: int
+
+
 @strawberry.type
 class Product(Node):
     slug: str
     name: str
     description: str
+    image_urls: list[str] = strawberry.field(description="Pictures, absolute https URLs, in display order.")
+    attributes: JSON = strawberry.field(description="Free attributes: name -> text.")
+    version: int = strawberry.field(description="Name it when updating: a stale version is a CONFLICT.")
+    archived_at: datetime | None
     _row: strawberry.Private[rows.Product]
     _scope: strawberry.Private[ChannelScope]
     # Filled when the whole page was loaded at once (see `load_products`).
@@ -205,9 +270,20 @@ class Product(Node):
             slug=row.slug,
             name=row.name,
             description=row.description,
+            image_urls=list(row.image_urls or []),
+            attributes=dict(row.attributes or {}),
+            version=row.version,
+            archived_at=row.archived_at,
             _row=row,
             _scope=scope,
         )
+
+    @strawberry.field(description="The channels it is listed on, with its position there; operators only.")
+    async def listings(self, info: Info) -> list[ProductListing] | None:
+        if not info.context.principal.is_admin:
+            return None
+        found = await info.context.loaders.listings_by_product.load(self._row.id)
+        return [ProductListing(channel=channel.code, position=position) for channel, position in found]
 
     # These resolvers are plain functions: a prefetched value is returned as is, which
     # costs graphql-core nothing; otherwise they hand back an awaitable that loads it.

@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from domain import settlement as domain
+from domain.access import may_read_costs
 from models import Reconciliation, ReconciliationItem
 from models import SettlementStatement as StatementRow
 from schema.context import Info
@@ -30,12 +31,13 @@ DiscrepancyKind = strawberry.enum(domain.Discrepancy, description="How the two s
 MAX_LINES_PAGE = 500
 
 
-@strawberry.type(description="A statement's figures. gross = supplierCost + commission + margin, to the fen.")
+@strawberry.type(description=(
+    "A statement's figures. gross = supplierCost + commission + margin, to the fen. "
+    "supplierCost and margin are for operators only: null for a partner."
+))
 class SettlementTotals:
     gross: Money = strawberry.field(description="Buyers' payments for the lines delivered.")
-    supplier_cost: Money
     commission: Money = strawberry.field(description="The channel's commission at its rate, rounded once per line.")
-    margin: Money = strawberry.field(description="The platform's margin: gross − cost − commission; may be negative.")
     refunds: Money = strawberry.field(description="Gross refunded; refunded cost and commission come back with it.")
     prepaid: Money = strawberry.field(description=(
         "A channel: the part of gross − refunds it already paid from its prepaid balance (a refund of a "
@@ -47,6 +49,16 @@ class SettlementTotals:
         "A supplier: what its deliveries cost, supplier cost − refunded cost."
     ))
     order_count: int = strawberry.field(description="Orders with a line delivered in the statement.")
+    _cost: strawberry.Private[Money]
+    _margin: strawberry.Private[Money]
+
+    @strawberry.field(description="What the suppliers charged for the lines; operators only.")
+    def supplier_cost(self, info: Info) -> Money | None:
+        return self._cost if may_read_costs(info.context.principal) else None
+
+    @strawberry.field(description="The platform's margin: gross − cost − commission; may be negative. Operators only.")
+    def margin(self, info: Info) -> Money | None:
+        return self._margin if may_read_costs(info.context.principal) else None
 
 
 @strawberry.type(description="One order line of a statement.")
@@ -56,19 +68,27 @@ class SettlementLine:
     sku: str = strawberry.field(description="The SKU's code.")
     quantity: int
     gross: Money
-    cost: Money
     commission: Money
-    margin: Money
     refunded: Money = strawberry.field(description="Gross refunded in this statement.")
+    _cost: strawberry.Private[Money]
+    _margin: strawberry.Private[Money]
 
     @classmethod
     def of(cls, line: statement_figures.Line, currency: str) -> SettlementLine:
         return cls(
             order_number=line.order_number, external_order_number=line.external_order_number, sku=line.sku_code,
-            quantity=line.quantity, gross=Money.fen(line.gross, currency), cost=Money.fen(line.cost, currency),
-            commission=Money.fen(line.commission, currency), margin=Money.fen(line.margin, currency),
+            quantity=line.quantity, gross=Money.fen(line.gross, currency), _cost=Money.fen(line.cost, currency),
+            commission=Money.fen(line.commission, currency), _margin=Money.fen(line.margin, currency),
             refunded=Money.fen(line.refunded, currency),
         )
+
+    @strawberry.field(description="The supplier's cost of the line; operators only.")
+    def cost(self, info: Info) -> Money | None:
+        return self._cost if may_read_costs(info.context.principal) else None
+
+    @strawberry.field(description="The platform's margin on the line; operators only.")
+    def margin(self, info: Info) -> Money | None:
+        return self._margin if may_read_costs(info.context.principal) else None
 
 
 @strawberry.type
@@ -152,8 +172,8 @@ class SettlementStatement(Node):
             return Money.fen(fen, row.currency)
 
         totals = SettlementTotals(
-            gross=money(row.gross_fen), supplier_cost=money(row.cost_fen), commission=money(row.commission_fen),
-            margin=money(row.margin_fen), refunds=money(row.refunds_fen), prepaid=money(row.prepaid_fen),
+            gross=money(row.gross_fen), _cost=money(row.cost_fen), commission=money(row.commission_fen),
+            _margin=money(row.margin_fen), refunds=money(row.refunds_fen), prepaid=money(row.prepaid_fen),
             net=money(row.net_fen),
             order_count=row.order_count,
         )

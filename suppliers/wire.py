@@ -21,6 +21,7 @@ from suppliers.base import Outcome, Result, TopUp
 
 _REPORTED = {Outcome.SUCCEEDED, Outcome.FAILED, Outcome.PENDING}
 _TEXT_LIMIT = 200
+_REFERENCE_LIMIT = 128  # what supplier_attempt.supplier_reference and topup_task keep
 
 
 class WireError(ValueError):
@@ -108,8 +109,8 @@ def parse_result(body: bytes, *, allowed: set[Outcome] = _REPORTED) -> Result:
     if outcome not in allowed:
         raise WireError(f"status {outcome.value} is not expected here")
     reference = data.get("reference")
-    if reference is not None and not isinstance(reference, str):
-        raise WireError("reference must be a string")
+    if reference is not None and (not isinstance(reference, str) or len(reference) > _REFERENCE_LIMIT):
+        raise WireError(f"reference must be a string of at most {_REFERENCE_LIMIT} characters")
     return Result(
         outcome=outcome,
         request_id=_text(data, "request_id"),

@@ -47,6 +47,10 @@ def settings(database_url: str) -> Settings:
         # Budgets would throttle a suite that sends thousands of requests from one address;
         # the admission tests build apps with them on.
         rate_limits=False,
+        # So would the default hold caps: the suite's guests share one phone and address and
+        # leave orders unpaid. Tests of holds set caps of their own (tests/graphql/test_hold_limits.py).
+        hold_limit=0,
+        hold_limit_per_ip=0,
         # The expiry sweep's own statements would muddle statement counts; order tests
         # that need expiry build an app with a short interval.
         expiry_interval_seconds=3600,

@@ -63,6 +63,7 @@ async def new_partner(db: Database, *, kind: ChannelKind = ChannelKind.MARKETPLA
         row = Channel(code=code, name="结算测试渠道", kind=kind, commission_bp=commission_bp, settlement_cycle=cycle, public=False)
         session.add(row)
         await session.flush()
+        await rows.list_all_on(session, row.id)
         issued = await issue_key(session, role=Role.PARTNER, channel=code, name="settlement test partner")
     return Partner(code, issued.plaintext, row.id)
 

@@ -154,28 +154,45 @@ class QueryCost:
         )
 
 
+# Deeper than any document the depth limit lets run: a document is costed before it is
+# validated, so the walk stops here rather than recurse as deep as an attacker nests.
+MAX_WALK_DEPTH = 64
+
+Selections = tuple[SelectionSetNode, ...]
+
+
 class _Walk:
+    """One walk over one document. Selections are grouped by response key, as execution
+    merges them: fields under one key cost once, over the union of their sub-selections;
+    a fragment is expanded once per selection, however often it is spread there."""
+
     def __init__(self, cost: QueryCost, document: DocumentNode, variables: Mapping[str, Any]) -> None:
         self._cost = cost
         self._variables = variables
         self._fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
+        self._memo: dict[tuple[tuple[int, ...], str, int | None], int] = {}
 
-    def _fields(self, parent: Any, selection_set: SelectionSetNode | None, seen: frozenset[str] = frozenset()):
-        """Each field node selected on `parent`, fragments flattened (a fragment spread once per path)."""
-        if selection_set is None:
-            return
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                yield selection
-            elif isinstance(selection, InlineFragmentNode):
-                yield from self._fields(parent, selection.selection_set, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self._fragments.get(name)
-                if fragment is not None and name not in seen:
-                    yield from self._fields(parent, fragment.selection_set, seen | {name})
+    def _grouped(self, selection_sets: Selections) -> dict[str, list[FieldNode]]:
+        """The field nodes of these selections by response key, fragments flattened."""
+        grouped: dict[str, list[FieldNode]] = {}
+        expanded: set[str] = set()
+        pending = [s for s in selection_sets if s is not None]
+        while pending:
+            for selection in pending.pop().selections:
+                if isinstance(selection, FieldNode):
+                    key = selection.alias.value if selection.alias else selection.name.value
+                    grouped.setdefault(key, []).append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    pending.append(selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self._fragments.get(name)
+                    if fragment is not None and name not in expanded:
+                        expanded.add(name)
+                        pending.append(fragment.selection_set)
+        return grouped
 
     def _members(self, named: Any) -> list[Any]:
         """The object types whose fields a selection on `named` may use."""
@@ -190,15 +207,25 @@ class _Walk:
             return 0
         return CONNECTION_COST if facts.is_connection else OBJECT_COST
 
+    @staticmethod
+    def _children(nodes: list[FieldNode]) -> Selections:
+        return tuple(node.selection_set for node in nodes if node.selection_set is not None)
+
     # -- requested: the upper bound from the document ---------------------------------------
 
-    def requested(self, parent: Any, selection_set: SelectionSetNode | None, *, root_cost: int | None = None, edges: int | None = None) -> int:
+    def requested(self, parent: Any, selection_set: SelectionSetNode | None, *, root_cost: int | None = None) -> int:
+        return self._requested(parent, (selection_set,) if selection_set else (), root_cost=root_cost, edges=None, depth=0)
+
+    def _requested(self, parent: Any, selections: Selections, *, root_cost: int | None, edges: int | None, depth: int) -> int:
+        if depth > MAX_WALK_DEPTH or not selections:
+            return 0
+        memo = (tuple(id(s) for s in selections), parent.name, edges)
+        if root_cost is None and memo in self._memo:
+            return self._memo[memo]
         total = 0
-        for node in self._fields(parent, selection_set):
-            name = node.name.value
-            if name == "__typename":
-                continue
-            facts = self._cost.field(parent, name)
+        for nodes in self._grouped(selections).values():
+            name = nodes[0].name.value
+            facts = self._cost.field(parent, name) if name != "__typename" else None
             if facts is None:
                 continue
             if name in INTROSPECTION_COST:
@@ -210,20 +237,24 @@ class _Walk:
             if not is_composite_type(facts.named):
                 total += own
                 continue
-            page = self._first(node, facts.page_default) if facts.page_default is not None else None
+            # Under one key, the largest `first` any of the merged fields asks for.
+            page = max(self._first(n, facts.page_default) for n in nodes) if facts.page_default is not None else None
             children = max(
-                self.requested(member, node.selection_set, edges=page) for member in self._members(facts.named)
+                self._requested(member, self._children(nodes), root_cost=None, edges=page, depth=depth + 1)
+                for member in self._members(facts.named)
             )
             if facts.is_list:
                 if name == "edges" and edges is not None:
                     size = edges
                 elif facts.sized_by_first:
-                    size = self._first(node, facts.list_size)
+                    size = max(self._first(n, facts.list_size) for n in nodes)
                 else:
                     size = facts.list_size
                 total += size * (own + children)
             else:
                 total += own + children
+        if root_cost is None:
+            self._memo[memo] = total
         return total
 
     def _first(self, node: FieldNode, default: int) -> int:
@@ -245,10 +276,12 @@ class _Walk:
     # -- actual: the same rules over the answer -----------------------------------------------
 
     def actual(self, parent: Any, selection_set: SelectionSetNode | None, data: dict[str, Any], *, root_cost: int | None = None) -> int:
+        return self._actual(parent, (selection_set,) if selection_set else (), data, root_cost=root_cost)
+
+    def _actual(self, parent: Any, selections: Selections, data: dict[str, Any], *, root_cost: int | None) -> int:
         total = 0
-        for node in self._fields(parent, selection_set):
-            name = node.name.value
-            key = node.alias.value if node.alias else name
+        for key, nodes in self._grouped(selections).items():
+            name = nodes[0].name.value
             if name == "__typename" or key not in data:
                 continue
             facts = self._cost.field(parent, name)
@@ -264,9 +297,10 @@ class _Walk:
                 total += own
                 continue
             elements = value if isinstance(value, list) else [value]
+            children = self._children(nodes)
             for element in elements:
                 if isinstance(element, dict):
                     total += own + max(
-                        self.actual(member, node.selection_set, element) for member in self._members(facts.named)
+                        self._actual(member, children, element, root_cost=None) for member in self._members(facts.named)
                     )
         return total

@@ -59,7 +59,7 @@ def format_errors(
                 "code": ErrorCode.INTERNAL_SERVER_ERROR.value,
                 "requestId": request_id,
             }
-            if not debug:
+            if not debug or _from_storage(original):
                 entry["message"] = MASKED_MESSAGE
             formatted.append(entry)
             continue
@@ -84,6 +84,23 @@ def without_values(message: str) -> str:
     message = _GOT_VALUE.sub("got an invalid value; ", message)
     message = _CANNOT_REPRESENT.sub(r"\1 (value not shown).", message)
     return _FOUND.sub(" (value not shown).", message)
+
+
+# Drivers and the toolkit above them put the statement and its bound values (a buyer's phone,
+# a key's digest) in their messages: masked even in debug mode, where other bugs show theirs.
+_STORAGE_MODULES = ("sqlalchemy", "asyncpg", "aiosqlite", "sqlite3", "psycopg", "redis")
+
+
+def _from_storage(error: BaseException) -> bool:
+    """Whether the error, or one it was raised from or during, came from the database or Redis."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__module__.split(".")[0] in _STORAGE_MODULES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _is_bug(error: GraphQLError, original: Exception) -> bool:

@@ -50,6 +50,7 @@ from transport.errors import (
     format_errors,
     request_error,
 )
+from transport.input_bounds import InputBounds
 from transport.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate, utf8_json_body
 from transport.params import Operation, operation_from_json, operation_from_query_string
 from transport.response_cache import Answer, ResponseCache
@@ -85,6 +86,7 @@ class GraphQLEndpoint:
         self._settings = settings
         self._context = context
         self._documents = Documents(self._core, settings.limits)
+        self._bounds = InputBounds(self._core, cache_size=settings.limits.document_cache_size)
         self._executor = schema.execution_context_class
 
     async def handle(self, request: Request) -> Response:
@@ -146,16 +148,22 @@ class GraphQLEndpoint:
             raise MalformedRequest("mutations are sent with POST", status=405, allow="POST")
         if operation.operation is OperationType.SUBSCRIPTION:
             raise RequestError("subscriptions are served over WebSocket on /graphql")
-        errors = self._documents.validate(op.query, parsed.document)
-        if errors:
-            return self._errors(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED, media, request_id)
+        # The cost before validation: validating a large document takes tens of milliseconds,
+        # so one too costly to run is refused without that work (a flood of them stays cheap).
+        requested = self._admission.requested(op.query, parsed.document, operation, op.variables)
+        if requested <= self._admission.max_cost:
+            errors = self._documents.validate(op.query, parsed.document)
+            if errors:
+                return self._errors(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED, media, request_id)
         if has_nul_character(op.variables):
             raise RequestError(f"variables: {NUL_MESSAGE}")
+        over = self._bounds.check(op.query, parsed.document, operation, op.variables)
+        if over is not None:
+            return self._errors([over], ErrorCode.BAD_USER_INPUT, media, request_id)
         try:
             principal = await self._authenticate(request)
         except ApiError as error:
             return self._refused(error, media, request_id)
-        requested = self._admission.requested(op.query, parsed.document, operation, op.variables)
         try:
             admitted = await self._admission.admit(requested, principal, self._client_address(request))
         except Refused as refused:

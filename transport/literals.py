@@ -1,4 +1,4 @@
-"""Value literals checked against their types, a refused amount named where it was written.
+"""Value literals checked against their types, a refused amount or time named where it was written.
 
 graphql-core reports a scalar's refusal of a literal without saying where it stood; for a
 variable it prefixes the variable and path itself. This rule takes the place of its
@@ -22,6 +22,7 @@ from graphql import (
 from graphql.utilities.validate_input_value import validate_input_literal
 from graphql.validation import ValuesOfCorrectTypeRule
 
+from schema.instants import TimeRefused
 from schema.money import AmountRefused
 
 
@@ -38,7 +39,7 @@ class ValuesOfCorrectType(ValuesOfCorrectTypeRule):
         if input_type:
 
             def on_error(error: GraphQLError, path: list[str | int]) -> None:
-                if isinstance(error, AmountRefused):
+                if isinstance(error, AmountRefused | TimeRefused):
                     where = self._at + "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in path)
                     error = GraphQLError(f"{where}: {error.message}", node, extensions=error.extensions)
                 self.report_error(error)

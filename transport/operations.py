@@ -33,6 +33,7 @@ from schema.live import SharedEvent
 from transport.admission import Admission, Refused
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport.errors import MASKED_MESSAGE, format_errors, request_error
+from transport.input_bounds import InputBounds
 
 log = logging.getLogger("quanyi.ws")
 
@@ -48,6 +49,7 @@ class Operations:
         self._executor = schema.execution_context_class
         # One per configured Limits (in practice one): the caches are what make it cheap.
         self._documents: dict[Limits, Documents] = {}
+        self._bounds = InputBounds(self._core, cache_size=1000)
         self.shared = SharedResults()
 
     async def stream(
@@ -91,16 +93,22 @@ class Operations:
                 [GraphQLError("give the operationName of one operation in the document")]
             )
             return
-        errors = documents.validate(query, parsed.document)
-        if errors:
-            yield shape.refusal(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED)
-            return
+        # As over HTTP: the cost first, so a document too costly to run is never validated.
+        requested = self._admission.requested(query, parsed.document, operation, variables) if self._admission else 0
+        if self._admission is None or requested <= self._admission.max_cost:
+            errors = documents.validate(query, parsed.document)
+            if errors:
+                yield shape.refusal(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED)
+                return
         if has_nul_character(variables):
             yield shape.refusal([GraphQLError(f"variables: {NUL_MESSAGE}")])
             return
+        over = self._bounds.check(query, parsed.document, operation, variables)
+        if over is not None:
+            yield shape.refusal([over])
+            return
         if self._admission is not None:
             # The same budget as over HTTP: a subscription pays for its selection once, when it starts.
-            requested = self._admission.requested(query, parsed.document, operation, variables)
             try:
                 await self._admission.admit(requested, context.principal, context.client_ip)
             except Refused as refused:

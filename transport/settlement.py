@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -22,6 +23,7 @@ from models import SettlementStatement
 from resolvers.settlement_access import visible_statement
 from schema.errors import ApiError
 from schema.relay import decode_pk, encode_id
+from services.core.csv_cells import Cell, safe_row
 from services.core.database import Database
 from services.core.unit_of_work import UnitOfWork
 from services.settlement import figures, reconciliation
@@ -31,6 +33,8 @@ PAGE = 1000
 COLUMNS = (
     "order_number", "external_order_number", "sku", "quantity", "gross", "cost", "commission", "margin", "refunded",
 )
+# Supplier cost and the platform's margin are for operators only: a partner's file leaves them out.
+OPERATOR_ONLY = frozenset({"cost", "margin"})
 
 PrincipalOf = Callable[[Mapping[str, str]], Awaitable[Principal]]
 
@@ -71,33 +75,32 @@ class SettlementFiles:
 
     async def export(self, request: Request) -> Response:
         try:
-            _, row = await self._statement(request)
+            principal, row = await self._statement(request)
         except _Refused as refused:
             return refused.response
         name = f"settlement-{row.code}-{row.period_start:%Y%m%d}-{row.period_end:%Y%m%d}-{row.status.value.lower()}.csv"
+        columns = COLUMNS if principal.is_admin else tuple(c for c in COLUMNS if c not in OPERATOR_ONLY)
         return StreamingResponse(
-            self._rows(row), media_type="text/csv; charset=utf-8",
+            self._rows(row, columns), media_type="text/csv; charset=utf-8",
             headers={"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"},
         )
 
-    async def _rows(self, statement: SettlementStatement) -> AsyncIterator[str]:
-        """One page of lines at a time, each read in a short session of its own."""
-        yield _csv_line(COLUMNS)
+    async def _rows(self, statement: SettlementStatement, columns: tuple[str, ...]) -> AsyncIterator[str]:
+        """One page of lines at a time, each read in a short session of its own.
+
+        Every cell goes through `safe_row`: the external order number is the partner's own
+        text, and a spreadsheet must never run it as a formula.
+        """
+        yield _csv_rows([columns])
         after: int | None = None
         while True:
             async with self._db.fresh_sessions() as session:
                 page = await figures.lines(session, statement, after=after, limit=PAGE)
             if not page:
                 return
-            chunk = io.StringIO()
-            writer = csv.writer(chunk, lineterminator="\n")
-            for line in page:
-                money = (line.gross, line.cost, line.commission, line.margin, line.refunded)
-                writer.writerow([
-                    line.order_number, line.external_order_number, line.sku_code, line.quantity,
-                    *(str(Money(fen, statement.currency).amount) for fen in money),
-                ])
-            yield chunk.getvalue()
+            yield _csv_rows(
+                [cells[c] for c in columns] for cells in (_cells(line, statement.currency) for line in page)
+            )
             after = page[-1].line_id
             if len(page) < PAGE:
                 return
@@ -143,5 +146,19 @@ def _report_id(pk: int) -> str:
     return str(encode_id("ReconciliationReport", pk))
 
 
-def _csv_line(cells: tuple[str, ...]) -> str:
-    return ",".join(cells) + "\n"
+def _cells(line: figures.Line, currency: str) -> dict[str, Cell]:
+    def amount(fen: int) -> Decimal:
+        return Money(fen, currency).amount
+
+    return {
+        "order_number": line.order_number, "external_order_number": line.external_order_number,
+        "sku": line.sku_code, "quantity": line.quantity, "gross": amount(line.gross), "cost": amount(line.cost),
+        "commission": amount(line.commission), "margin": amount(line.margin), "refunded": amount(line.refunded),
+    }
+
+
+def _csv_rows(rows: Iterable[Iterable[Cell]]) -> str:
+    chunk = io.StringIO()
+    writer = csv.writer(chunk, lineterminator="\n")
+    writer.writerows(safe_row(row) for row in rows)
+    return chunk.getvalue()

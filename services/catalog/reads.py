@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import SkuKind
-from models import Brand, BundleItem, Category, Channel, Product, Sku, SkuSupplier, Supplier
+from models import Brand, BundleItem, Category, Channel, Listing, Product, Sku, SkuSupplier, Supplier
 
 _Row = TypeVar("_Row")
 _Query = TypeVar("_Query", bound=Select[Any])
@@ -53,24 +53,67 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _on_channel(query: _Query, channel_id: int) -> _Query:
+    return query.join(Listing, and_(Listing.product_id == Product.id, Listing.channel_id == channel_id))
+
+
 async def product_page(
-    session: AsyncSession, f: ProductFilter, *, after_id: int | None, limit: int
+    session: AsyncSession, f: ProductFilter, *, after_id: int | None, limit: int, channel_id: int | None = None
 ) -> tuple[list[Product], bool]:
-    """One page in id order (keyset), and whether more follow."""
-    query = _filtered(select(Product), f)
+    """One page (keyset), and whether more follow: a channel's products in the order of its
+    listings (position, then id); without a channel, every product in id order."""
+    if channel_id is None:
+        query = _filtered(select(Product), f)
+        if after_id is not None:
+            query = query.where(Product.id > after_id)
+        rows = list(await session.scalars(query.order_by(Product.id).limit(limit + 1)))
+        return rows[:limit], len(rows) > limit
+    query = _on_channel(_filtered(select(Product), f), channel_id)
     if after_id is not None:
-        query = query.where(Product.id > after_id)
-    rows = list(await session.scalars(query.order_by(Product.id).limit(limit + 1)))
+        # The cursor names the last product of the page before; its listing says where that was.
+        # A product unlisted since then ends the walk rather than starting it over.
+        after = select(Listing.position).where(Listing.channel_id == channel_id, Listing.product_id == after_id)
+        position = after.scalar_subquery()
+        query = query.where(or_(Listing.position > position, and_(Listing.position == position, Product.id > after_id)))
+    rows = list(await session.scalars(query.order_by(Listing.position, Product.id).limit(limit + 1)))
     return rows[:limit], len(rows) > limit
 
 
-async def count_products(session: AsyncSession, f: ProductFilter) -> int:
+async def count_products(session: AsyncSession, f: ProductFilter, channel_id: int | None = None) -> int:
     query = _filtered(select(func.count()).select_from(Product), f)
+    if channel_id is not None:
+        query = _on_channel(query, channel_id)
     return int(await session.scalar(query) or 0)
 
 
-async def product_by_slug(session: AsyncSession, slug: str) -> Product | None:
-    return await session.scalar(select(Product).where(Product.slug == slug, Product.active.is_(True)))
+async def product_by_slug(session: AsyncSession, slug: str, channel_id: int | None = None) -> Product | None:
+    query = select(Product).where(Product.slug == slug, Product.active.is_(True))
+    if channel_id is not None:
+        query = _on_channel(query, channel_id)
+    return await session.scalar(query)
+
+
+async def listed(session: AsyncSession, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """Positions of (channel id, product id) pairs that are listed; others are left out."""
+    rows = await session.execute(
+        select(Listing.channel_id, Listing.product_id, Listing.position)
+        .where(tuple_(Listing.channel_id, Listing.product_id).in_(list(keys)))
+    )
+    return {(channel_id, product_id): position for channel_id, product_id, position in rows}
+
+
+async def listings_of_products(session: AsyncSession, product_ids: Sequence[int]) -> dict[int, list[tuple[Channel, int]]]:
+    """Each product's channels with its position there, in channel code order."""
+    grouped: dict[int, list[tuple[Channel, int]]] = defaultdict(list)
+    query = (
+        select(Listing.product_id, Channel, Listing.position)
+        .join(Channel, Channel.id == Listing.channel_id)
+        .where(Listing.product_id.in_(product_ids))
+        .order_by(Listing.product_id, Channel.code)
+    )
+    for product_id, channel, position in await session.execute(query):
+        grouped[product_id].append((channel, position))
+    return grouped
 
 
 async def rows_by_id(session: AsyncSession, model: type[_Row], ids: Sequence[int]) -> dict[int, _Row]:
@@ -98,15 +141,23 @@ async def skus_of_products(session: AsyncSession, product_ids: Sequence[int]) ->
 async def suppliers_of_skus(
     session: AsyncSession, sku_ids: Sequence[int]
 ) -> dict[int, list[tuple[int, Supplier]]]:
-    grouped: dict[int, list[tuple[int, Supplier]]] = defaultdict(list)
+    links = await supplier_links_of_skus(session, sku_ids)
+    return {sku_id: [(link.priority, supplier) for link, supplier in pairs] for sku_id, pairs in links.items()}
+
+
+async def supplier_links_of_skus(
+    session: AsyncSession, sku_ids: Sequence[int]
+) -> dict[int, list[tuple[SkuSupplier, Supplier]]]:
+    """Each SKU's supplier links (priority, product code, cost) with the supplier, first first."""
+    grouped: dict[int, list[tuple[SkuSupplier, Supplier]]] = defaultdict(list)
     query = (
-        select(SkuSupplier.sku_id, SkuSupplier.priority, Supplier)
+        select(SkuSupplier, Supplier)
         .join(Supplier, Supplier.id == SkuSupplier.supplier_id)
         .where(SkuSupplier.sku_id.in_(sku_ids))
         .order_by(SkuSupplier.sku_id, SkuSupplier.priority)
     )
-    for sku_id, priority, supplier in await session.execute(query):
-        grouped[sku_id].append((priority, supplier))
+    for link, supplier in await session.execute(query):
+        grouped[link.sku_id].append((link, supplier))
     return grouped
 
 

@@ -41,10 +41,14 @@ def _begin_immediate(connection: Any) -> None:
 
 def create_engine(url: str, *, pool_size: int = 10, writer: bool = False) -> AsyncEngine:
     backend = make_url(url).get_backend_name()
+    # A statement's error never carries its bound values (a buyer's phone, an e-mail, a key's
+    # digest) into a log or an error message; the SQL alone says where it failed.
     if backend == "sqlite":
         # Every DataLoader batch opens a session: size the pool for a burst of them, so
         # connections (a thread each with aiosqlite) are reused, not opened per request.
-        engine = create_async_engine(url, pool_size=5 if writer else 20, max_overflow=10 if writer else 60)
+        engine = create_async_engine(
+            url, pool_size=5 if writer else 20, max_overflow=10 if writer else 60, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if writer:
             event.listen(engine.sync_engine, "connect", _sqlite_autocommit_driver)
@@ -53,7 +57,9 @@ def create_engine(url: str, *, pool_size: int = 10, writer: bool = False) -> Asy
     # No pre-ping: it costs two round trips per checkout. A connection the server dropped
     # fails its statement, SQLAlchemy invalidates it, and the pool replaces it; recycling
     # keeps connections younger than any server or proxy idle timeout.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, hide_parameters=True
+    )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,11 @@ async def catalog_changed(broker: Broker, reason: str) -> None:
     await broker.publish(CATALOG_CHANGED, reason.encode())
 
 
+# Supplier rows (connection settings included) changed: every process drops the adapters
+# it built from them, and builds them again from the rows as they are now.
+SUPPLIERS_CHANGED = "suppliers.changed"
+
+
 # Stock of these SKUs moved (reservations, releases, imports, quota changes).
 STOCK_CHANGED = "stock.changed"
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select
 
 from broker import Broker
+from domain.contacts import mask_contacts
 from models import Job
 from services.core import jobs
 from services.core.database import Database
@@ -153,7 +154,8 @@ class Worker:
             raise
         except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
             # The type and message only: handlers never put secrets in exceptions.
-            reason = f"{type(error).__name__}: {error}"[:500]
+            # An SMTP server refusing a recipient names the address: contacts are masked here too.
+            reason = mask_contacts(f"{type(error).__name__}: {error}")[:500]
             log.warning("job %s failed (attempt %d): %s", job.key, job.attempts + 1, reason)
         async with self._db.sessions() as session, session.begin():
             await jobs.failed(session, job, worker=self.name, now=_now(), error=reason)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import SkuKind
+from domain.limits import Period
 from domain.risk import VIRTUAL_OPERATOR_PREFIXES, Decision, RuleKind
 from models import (
     Brand,
@@ -18,7 +19,9 @@ from models import (
     Category,
     Channel,
     ChannelKind,
+    Listing,
     Product,
+    PurchaseLimit,
     RiskRule,
     SettlementCycle,
     Sku,
@@ -109,6 +112,10 @@ PRODUCTS: list[tuple[str, str, str, str, str, list[DemoSku]]] = [
 ]
 
 
+# A flash sale (秒杀): one per buyer a day on the public storefronts, a buyer being each of
+# the phone, e-mail, device and account an order names (README "Purchase limits").
+FLASH_SALE = ("STEAM-100", 1, Period.DAY)
+
 # Starting rules: none tight enough to trouble a demo or a test run from one address.
 RISK_RULES = [
     ("virtual-operator phone", RuleKind.PHONE_SEGMENT, {"prefixes": sorted(VIRTUAL_OPERATOR_PREFIXES)}, Decision.REVIEW, 50),
@@ -144,13 +151,15 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
 
     skus: dict[str, Sku] = {}
     pending_parts: list[tuple[Sku, tuple[tuple[str, int], ...]]] = []
-    for slug, name, brand, category, description, demo_skus in PRODUCTS:
+    for position, (slug, name, brand, category, description, demo_skus) in enumerate(PRODUCTS, start=1):
         product = Product(
             slug=slug, name=name, description=description,
             brand_id=brands[brand].id, category_id=categories[category].id,
         )
         session.add(product)
         await session.flush()
+        # A product sells only where it is listed: the demo lists each one on every channel.
+        session.add_all(Listing(channel_id=c.id, product_id=product.id, position=position) for c in channels)
         for spec in demo_skus:
             sku = Sku(
                 product_id=product.id, code=spec.code, name=spec.name, kind=spec.kind,
@@ -169,6 +178,13 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
     for bundle, parts in pending_parts:
         for code, quantity in parts:
             session.add(BundleItem(bundle_sku_id=bundle.id, component_sku_id=skus[code].id, quantity=quantity))
+    code, per_buyer, period = FLASH_SALE
+    session.add_all(
+        PurchaseLimit(channel_id=channel.id, sku_id=skus[code].id, per_order=None, per_buyer=per_buyer,
+                      period=period, updated_by="demo")
+        for channel in channels
+        if channel.public
+    )
 
 
 def _stock(session: AsyncSession, box: SecretBox, sku: Sku, spec: DemoSku) -> None:

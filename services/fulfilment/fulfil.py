@@ -275,8 +275,12 @@ async def _open_plans(session: AsyncSession, order: Order, lines: list[OrderLine
     missing = sku_ids - skus.keys()  # a bundle's components
     if missing:
         skus = {**skus, **{sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_(missing)))}}
-    suppliers = await suppliers_for(session, sku_ids)
-    return [Plan(task, skus[task.sku_id], account, suppliers.get(task.sku_id, [])) for task in nexts]
+    offers = await suppliers_for(session, sku_ids)
+    return [
+        Plan(task, skus[task.sku_id], account, [s for s, _ in offers.get(task.sku_id, [])],
+             product_codes={s.id: code for s, code in offers.get(task.sku_id, []) if code})
+        for task in nexts
+    ]
 
 
 async def _decide(session: AsyncSession, line: OrderLine, outcome: str, supplier_id: int | None) -> bool:

@@ -1,4 +1,9 @@
-"""Adapters built once per supplier from its Supplier row, chosen by the row's adapter kind."""
+"""Adapters built once per supplier from its Supplier row, chosen by the row's adapter kind.
+
+An operator's change to a supplier is announced on the broker (SUPPLIERS_CHANGED): every
+process then drops the adapters it built, and the next top-up builds them again from the
+rows as they are now, without a restart.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy import select
 
+from broker import Broker
+from broker.follow import follow
 from models import Supplier
 from services.core.database import Database
+from services.core.events import SUPPLIERS_CHANGED
 from services.core.secret_box import SecretBox
 from suppliers.base import SupplierAdapter
 
@@ -39,6 +47,8 @@ class SupplierRegistry:
         self._adapters: dict[int, SupplierAdapter | None] = {}
         self._codes: dict[str, int] = {}
         self._lock = asyncio.Lock()
+        # Adapters dropped while a top-up may still be using them: closed at shutdown.
+        self._retired: list[SupplierAdapter] = []
 
     async def adapter(self, supplier_id: int) -> SupplierAdapter | None:
         if supplier_id not in self._adapters:
@@ -66,8 +76,23 @@ class SupplierRegistry:
             return None
         return factory(row, self._box.open(row.secret_ciphertext, context=_context(row.code)))
 
-    async def close(self) -> None:
-        for adapter in self._adapters.values():
-            if adapter is not None:
-                await adapter.close()
+    def forget(self) -> None:
+        """Build every adapter again on its next use, from its row as it is then."""
+        self._retired.extend(adapter for adapter in self._adapters.values() if adapter is not None)
         self._adapters.clear()
+
+    def on_event(self, topic: str) -> None:
+        """This process's own changes, heard before they go out on the broker."""
+        if topic == SUPPLIERS_CHANGED:
+            self.forget()
+
+    async def follow(self, broker: Broker) -> None:
+        """Drop the adapters whenever a supplier changes, in any process, until cancelled."""
+        await follow(broker, SUPPLIERS_CHANGED, lambda _: self.forget(), on_lost=self.forget,
+                     what="supplier change events")
+
+    async def close(self) -> None:
+        self.forget()
+        retired, self._retired = self._retired, []
+        for adapter in {id(adapter): adapter for adapter in retired}.values():
+            await adapter.close()

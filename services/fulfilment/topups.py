@@ -14,8 +14,8 @@ supplier is being called. The rules that keep a buyer from being credited twice:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
@@ -60,6 +60,8 @@ class Plan:
     account: str
     suppliers: list[Supplier]
     announced: bool = False  # marked SUBMITTING in a transaction that has committed: send it now
+    # What each supplier (by id) calls the product, where that is not the SKU's code.
+    product_codes: Mapping[int, str] = field(default_factory=dict)
 
 
 async def suppliers_of(session: AsyncSession, sku_id: int) -> list[Supplier]:
@@ -74,17 +76,17 @@ async def suppliers_of(session: AsyncSession, sku_id: int) -> list[Supplier]:
     )
 
 
-async def suppliers_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, list[Supplier]]:
-    """Each SKU's active suppliers, first priority first, in one read."""
-    found: dict[int, list[Supplier]] = {}
+async def suppliers_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, list[tuple[Supplier, str | None]]]:
+    """Each SKU's active suppliers with their own product codes, first priority first, in one read."""
+    found: dict[int, list[tuple[Supplier, str | None]]] = {}
     rows = await session.execute(
-        select(SkuSupplier.sku_id, Supplier)
+        select(SkuSupplier.sku_id, Supplier, SkuSupplier.product_code)
         .join(Supplier, Supplier.id == SkuSupplier.supplier_id)
         .where(SkuSupplier.sku_id.in_(sku_ids), Supplier.active.is_(True))
         .order_by(SkuSupplier.sku_id, SkuSupplier.priority)
     )
-    for sku_id, supplier in rows:
-        found.setdefault(sku_id, []).append(supplier)
+    for sku_id, supplier, product_code in rows:
+        found.setdefault(sku_id, []).append((supplier, product_code))
     return found
 
 
@@ -153,7 +155,7 @@ class TopUps:
     def _topup(self, plan: Plan, supplier: Supplier) -> TopUp:
         callback = f"{self._callback_base}/webhooks/supplier/{supplier.code}" if self._callback_base else None
         return TopUp(
-            request_id=plan.task.request_id, product=plan.sku.code, account=plan.account,
+            request_id=plan.task.request_id, product=plan.product_codes.get(supplier.id, plan.sku.code), account=plan.account,
             quantity=plan.task.units, face_value=Money(plan.sku.face_value_fen, plan.sku.currency),
             callback_url=callback,
         )

@@ -10,7 +10,7 @@ the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -61,6 +61,8 @@ async def import_codes(
     result = ImportResult()
     fresh: dict[str, CleanCode] = {}
     for row in rows:
+        if row.uses is None and sku.serial_uses > 1:
+            row = replace(row, uses=sku.serial_uses)  # the SKU's uses per serial, unless the row says
         checked = check_code(row, sku.kind, now)
         if isinstance(checked, RowRejection):
             result.rejections.append(checked)

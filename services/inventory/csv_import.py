@@ -21,6 +21,7 @@ from sqlalchemy import select
 from broker import Broker
 from domain.card_codes import CodeInput, RowRejection
 from models import Sku
+from services.core.csv_cells import safe_row
 from services.core.database import Database
 from services.core.events import stock_event
 from services.core.secret_box import SecretBox
@@ -232,13 +233,13 @@ class _Rejects:
         self._file = self._path.open("w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file)
         self._writer.writerow(REJECT_COLUMNS)
-        self._writer.writerows(kept)
+        self._writer.writerows(safe_row(line) for line in kept)
         return self
 
     def add(self, rejections: list[RowRejection]) -> None:
         assert self._file is not None
         self._writer.writerows(
-            (r.row, r.field or "", r.reason.value, r.message) for r in rejections
+            safe_row((r.row, r.field, r.reason.value, r.message)) for r in rejections
         )
         self._file.flush()
         os.fsync(self._file.fileno())

@@ -1,5 +1,6 @@
 """The reads before an order's write transaction: the channel, the key, the SKUs on sale, the
-buyer, the prices, and the risk check's verdict, gathered into a draft of the order."""
+buyer, the limits that apply (限购, holds), the prices, and the risk check's verdict, gathered
+into a draft of the order."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import SkuKind
 from domain.contacts import ContactError, device_key, email_address, mainland_mobile
+from domain.limits import Breach, HoldLimit, Identity, PurchaseLimit, Tally, tallies
 from domain.money import Money
 from domain.orders import LineRequest, OrderInputError, check_lines
+from domain.recharge_accounts import AccountFormat, accepts, describe, parse_formats
 from domain.risk import Decision, Facts, Verdict
-from models import BundleItem, Channel, Order, Product, Sku
+from models import BundleItem, Channel, Listing, Order, Product, Sku
+from models import HoldLimit as HoldLimitRow
+from models import PurchaseLimit as PurchaseLimitRow
+from services.orders.limits import hold_of, limit_of
 from services.pricing.prices import pricing_for
 from services.risk.check import RiskCheck
 
@@ -75,9 +81,13 @@ def canonical_buyer(buyer: Buyer) -> Buyer:
     return Buyer(phone, email, buyer.recharge_account, _canonical("buyer.deviceId", buyer.device_id, device_key))
 
 
-def _check_account(buyer: Buyer, needs_account: bool) -> None:
-    if needs_account and not (buyer.recharge_account or "").strip():
+def _check_account(buyer: Buyer, formats: list[tuple[AccountFormat, ...]] | None) -> None:
+    """`formats`: the accounts each top-up of the order accepts; None when it has no top-up."""
+    if formats is not None and not (buyer.recharge_account or "").strip():
         raise OrderInputError("buyer.rechargeAccount", "a top-up needs the account to credit", "RECHARGE_ACCOUNT_REQUIRED")
+    for accepted in formats or ():
+        if not accepts(accepted, buyer.recharge_account or ""):
+            raise OrderInputError("buyer.rechargeAccount", f"this top-up takes {describe(accepted)}", "INVALID_RECHARGE_ACCOUNT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +114,33 @@ class Draft:
     verdict: Verdict
     facts: Facts  # completed by the risk check (the account's age)
     buyer: Buyer  # canonical
+    tallies: list[Tally] = field(default_factory=list)  # what the order adds to its buyers' counts
+    limits: dict[int, PurchaseLimit] = field(default_factory=dict)  # the SKUs' limits on the channel
 
 
 async def draft(
-    session: AsyncSession, command: PlaceOrder, now: datetime, risk: RiskCheck | None
+    session: AsyncSession, command: PlaceOrder, now: datetime, risk: RiskCheck | None,
+    public_hold: HoldLimit | None = None,
 ) -> Draft | Placed | KeyTaken:
-    """The reads, checks and risk verdict of an attempt, or a refusal, or its key already taken."""
+    """The reads, checks and risk verdict of an attempt, or a refusal, or its key already taken.
+
+    `public_hold` is given for a caller from the public (anonymous, or a storefront key): the
+    gateway's hold caps, which the channel's own replace. Such a caller's address counts as
+    a buyer (domain/limits.py); a partner's or an operator's orders are held to no hold cap.
+    """
     key = command.idempotency_key.strip()
     if not 1 <= len(key) <= 128:
         return refused("idempotencyKey", "1 to 128 characters", "INVALID_INPUT")
-    channel = await session.scalar(select(Channel).where(Channel.code == command.channel, Channel.active.is_(True)))
-    if channel is None:
+    found = (
+        await session.execute(
+            select(Channel, HoldLimitRow)
+            .outerjoin(HoldLimitRow, HoldLimitRow.channel_id == Channel.id)
+            .where(Channel.code == command.channel, Channel.active.is_(True))
+        )
+    ).first()
+    if found is None:
         return refused("channel", f"unknown channel {command.channel!r}", "UNKNOWN_CHANNEL")
+    channel, channel_hold = found
     channel_id, currency, channel_code = channel.id, channel.currency, channel.code
 
     try:
@@ -132,10 +157,19 @@ async def draft(
         return KeyTaken(channel_id, lines, buyer)
 
     try:
-        skus = await _skus_on_sale(session, lines, currency, position)
-        _check_account(buyer, await _needs_account(session, list(skus.values())))
+        skus, limits = await _skus_on_sale(session, lines, currency, position, channel_id)
+        _check_account(buyer, await _account_formats(session, list(skus.values())))
     except OrderInputError as error:
         return refused(error.field, error.message, error.code)
+    hold = public_hold.over(hold_of(channel_hold)) if public_hold is not None else None
+    who = Identity(
+        phone=buyer.phone, email=buyer.email, device=buyer.device_id,
+        account=(buyer.recharge_account or "").strip() or None,
+        address=command.client_ip if public_hold is not None else None,
+    )
+    counted = tallies({line.sku_id: line.quantity for line in lines}, limits, hold, who, channel_id=channel_id, now=now)
+    if isinstance(counted, Breach):
+        return limit_refusal(counted, lines, position)
 
     prices = await pricing_for(session, [(channel_id, line.sku_id) for line in lines], now, skus=skus)
     units = [prices[(channel_id, line.sku_id)].at(now, line.quantity).unit for line in lines]
@@ -145,7 +179,7 @@ async def draft(
     if risk is not None:
         # The key makes the check's counting idempotent: a retry is answered as its first try.
         verdict, facts = await risk.screen(session, facts, attempt=key)
-    return Draft(channel_id, currency, key, lines, position, skus, units, total, verdict, facts, buyer)
+    return Draft(channel_id, currency, key, lines, position, skus, units, total, verdict, facts, buyer, counted, limits)
 
 
 def _facts(
@@ -162,33 +196,47 @@ def refused(field: str | None, message: str, code: str) -> Placed:
     return Placed(None, refusals=[Refusal(field, message, code)])
 
 
+def limit_refusal(breach: Breach, lines: list[LineRequest], position: dict[int, int]) -> Placed:
+    """A limit's refusal, naming the line at fault; for a hold, the largest line (the one to lower)."""
+    sku_id = breach.sku_id if breach.sku_id is not None else max(lines, key=lambda line: line.quantity).sku_id
+    return refused(f"lines.{position[sku_id]}.quantity", breach.message, breach.code)
+
+
 async def _skus_on_sale(
-    session: AsyncSession, lines: list[LineRequest], currency: str, position: dict[int, int]
-) -> dict[int, Sku]:
+    session: AsyncSession, lines: list[LineRequest], currency: str, position: dict[int, int], channel_id: int
+) -> tuple[dict[int, Sku], dict[int, PurchaseLimit]]:
+    """The SKUs on sale here (active, of an active product listed on the channel), and their
+    purchase limits on the channel, read in one statement: an order of SKUs without limits
+    pays nothing for them."""
     found = {
-        sku.id: (sku, product_active)
-        for sku, product_active in await session.execute(
-            select(Sku, Product.active)
+        sku.id: (sku, product_active and listed is not None, limit)
+        for sku, product_active, listed, limit in await session.execute(
+            select(Sku, Product.active, Listing.position, PurchaseLimitRow)
             .join(Product, Product.id == Sku.product_id)
+            .outerjoin(Listing, (Listing.product_id == Product.id) & (Listing.channel_id == channel_id))
+            .outerjoin(
+                PurchaseLimitRow, (PurchaseLimitRow.sku_id == Sku.id) & (PurchaseLimitRow.channel_id == channel_id)
+            )
             .where(Sku.id.in_([line.sku_id for line in lines]))
         )
     }
     for line in lines:
-        sku, product_active = found.get(line.sku_id, (None, False))
+        sku, product_active, _ = found.get(line.sku_id, (None, False, None))
         if sku is None or not sku.active or not product_active:
             raise OrderInputError(f"lines.{position[line.sku_id]}.skuId", "no such SKU on sale", "UNKNOWN_SKU")
         if sku.currency != currency:
             raise OrderInputError(f"lines.{position[line.sku_id]}.skuId", "this SKU is not sold in the channel's currency", "CURRENCY_MISMATCH")
-    return {sku_id: sku for sku_id, (sku, _) in found.items()}
+    skus = {sku_id: sku for sku_id, (sku, _, _) in found.items()}
+    return skus, {sku_id: limit_of(limit) for sku_id, (_, _, limit) in found.items() if limit is not None}
 
 
-async def _needs_account(session: AsyncSession, skus: list[Sku]) -> bool:
-    if any(s.kind is SkuKind.DIRECT_RECHARGE for s in skus):
-        return True
+async def _account_formats(session: AsyncSession, skus: list[Sku]) -> list[tuple[AccountFormat, ...]] | None:
+    """The accounts each top-up in the order (bundles' included) accepts; None: no top-up."""
+    top_ups = [s.account_formats for s in skus if s.kind is SkuKind.DIRECT_RECHARGE]
     bundles = [s.id for s in skus if s.kind is SkuKind.BUNDLE]
-    if not bundles:
-        return False
-    kinds = await session.scalars(
-        select(Sku.kind).join(BundleItem, BundleItem.component_sku_id == Sku.id).where(BundleItem.bundle_sku_id.in_(bundles))
-    )
-    return any(kind is SkuKind.DIRECT_RECHARGE for kind in kinds)
+    if bundles:
+        top_ups += await session.scalars(
+            select(Sku.account_formats).join(BundleItem, BundleItem.component_sku_id == Sku.id)
+            .where(BundleItem.bundle_sku_id.in_(bundles), Sku.kind == SkuKind.DIRECT_RECHARGE)
+        )
+    return [parse_formats(stored) for stored in top_ups] if top_ups else None

@@ -15,6 +15,7 @@ from services.core.events import stock_event
 from services.core.unit_of_work import UnitOfWork
 from services.inventory import quotas
 from services.inventory.reservation import release
+from services.orders import tallies
 from services.orders.events import ORDER_TOPIC, ORDERS_TOPIC, move, status_message
 
 
@@ -53,6 +54,7 @@ async def pay(uow: UnitOfWork, order: Order, reference: str, *, actor: str, now:
                       payment_reference=reference, paid_at=now, expires_at=None):
         await uow.session.refresh(order)
         return await pay(uow, order, reference, actor=actor, now=now)
+    await tallies.release(uow.session, order, holds_only=True)  # paid: no longer held
     announce(uow, order, previous, now)
     # Fulfilment is durable work: queued in the transaction that made the order PAID.
     await jobs.request_fulfilment(uow, order.id, now=now)
@@ -92,7 +94,8 @@ async def _end_holding(
     lines = sorted(
         await uow.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)), key=lambda line: line.sku_id
     )
-    # Quotas before stock, each in SKU order: the order placeOrder takes them in.
+    # Buyers' counts, quotas, then stock, each in its order: the order placeOrder takes them in.
+    await tallies.release(uow.session, order)
     line_ids = [line.id for line in lines]
     quota_moved = await quotas.release(uow.session, line_ids, now)
     changed = sorted(set(await release(uow.session, line_ids)) | set(quota_moved) | {line.sku_id for line in lines})

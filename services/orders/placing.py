@@ -10,12 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from domain.access import Principal
+from domain.limits import HoldLimit, Tally, breach_of
+from domain.idempotency import REPLAY_EXPIRED, replayable_since
 from domain.orders import LineRequest, OrderStatus
 from domain.risk import Decision
 from models import Order, OrderLine
 from services.core.unit_of_work import UnitOfWork
 from services.inventory import quotas
 from services.inventory.reservation import OutOfStock, Want, reserve
+from services.orders import tallies
 from services.orders.draft import (
     Buyer,
     Draft,
@@ -24,6 +27,7 @@ from services.orders.draft import (
     PlaceOrder,
     Refusal,
     draft,
+    limit_refusal,
     refused,
 )
 from services.orders.events import record_transition
@@ -42,7 +46,7 @@ RISK_REJECTED = Refusal(None, "this order cannot be accepted; contact the shop i
 
 async def place_order(
     uow: UnitOfWork, command: PlaceOrder, principal: Principal, *, now: datetime, ttl: timedelta,
-    risk: RiskCheck | None = None, review_ttl: timedelta | None = None,
+    risk: RiskCheck | None = None, review_ttl: timedelta | None = None, public_hold: HoldLimit | None = None,
 ) -> Placed:
     """Place an order; the risk check scores the attempt before any stock is reserved.
 
@@ -52,22 +56,32 @@ async def place_order(
 
     REJECT: no order, nothing reserved, the verdict stored as the record of the attempt.
     REVIEW: the order holds its stock in REVIEW until an operator decides (or review_ttl ends).
+    Purchase and hold limits (`public_hold`: the hold caps of a caller from the public, see
+    draft()) are counted in the write transaction, before quotas and stock.
     """
     async with uow.fresh_reads() as reads:
-        drafted = await draft(reads, command, now, risk)
+        drafted = await draft(reads, command, now, risk, public_hold)
     if isinstance(drafted, Placed):
         return drafted
     command = replace(command, buyer=drafted.buyer)  # stored and compared in canonical form
     if isinstance(drafted, KeyTaken):
-        return await _answer_retry(uow, command, drafted.channel_id, drafted.lines)
+        return await _answer_retry(uow, command, drafted.channel_id, drafted.lines, replayable_since(principal, now))
     return await _write(uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
 
 
-async def _answer_retry(uow: UnitOfWork, command: PlaceOrder, channel_id: int, lines: list[LineRequest]) -> Placed:
-    """The answer to an attempt whose key an order holds, read in the command's session."""
+async def _answer_retry(
+    uow: UnitOfWork, command: PlaceOrder, channel_id: int, lines: list[LineRequest], since: datetime | None
+) -> Placed:
+    """The answer to an attempt whose key an order holds, read in the command's session.
+
+    A guest's retry is answered only while its order is younger than `since` allows
+    (domain/idempotency.py): the key is the secret that hands back the access token.
+    """
     existing = await _existing(uow, channel_id, command.idempotency_key.strip())
     if existing is None:  # rolled back since: as a concurrent duplicate that lost
         return refused("idempotencyKey", "an order with this key is being placed; try again", "CONFLICT")
+    if since is not None and existing.created_at < since:
+        return refused("idempotencyKey", REPLAY_EXPIRED, "IDEMPOTENCY_KEY_EXPIRED")
     return await _replay(uow, existing, command, lines)
 
 
@@ -101,13 +115,20 @@ async def _write(
         await session.flush()
     except IntegrityError:
         await uow.rollback()
-        return await _answer_retry(uow, command, channel_id, lines)
+        return await _answer_retry(uow, command, channel_id, lines, replayable_since(principal, now))
     record_transition(session, order, None, OrderStatus.PENDING_RISK, principal.actor, "placed", now)
 
     rows = [OrderLine(order_id=order.id, sku_id=line.sku_id, quantity=line.quantity, unit_price_fen=unit.minor)
             for line, unit in zip(lines, units, strict=True)]
     session.add_all(rows)
     await session.flush()
+    if draft.tallies:
+        # The buyers' counts first (tallies.py): a refusal reserves nothing.
+        taken = await tallies.take(session, draft.tallies)
+        if isinstance(taken, Tally):
+            await uow.rollback()
+            return limit_refusal(breach_of(taken, draft.limits), lines, position)
+        order.buyer_tallies = taken
     # Quotas, then stock, each in SKU order (see reserve()): concurrent orders naming the
     # same SKUs queue on their rows in one order instead of deadlocking.
     by_sku = sorted(zip(lines, rows, strict=True), key=lambda pair: pair[0].sku_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import BigInteger, and_, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,30 +45,36 @@ def _entries(
     ]
 
 
-async def first_supplier(session: AsyncSession, sku_id: int) -> int | None:
-    return await session.scalar(
-        select(SkuSupplier.supplier_id).where(SkuSupplier.sku_id == sku_id).order_by(SkuSupplier.priority).limit(1)
-    )
+async def first_supplier(session: AsyncSession, sku_id: int) -> tuple[int | None, int | None]:
+    """The SKU's first supplier and its own price for the SKU (None: the SKU's supplier cost)."""
+    found = (await session.execute(
+        select(SkuSupplier.supplier_id, SkuSupplier.cost_fen).where(SkuSupplier.sku_id == sku_id)
+        .order_by(SkuSupplier.priority).limit(1)
+    )).first()
+    return (found[0], found[1]) if found is not None else (None, None)
 
 
 async def post_delivery(session: AsyncSession, line_id: int, *, supplier_id: int | None, at: datetime) -> None:
     """Post a delivered order line: the buyer's payment, the supplier's cost, the channel's
     commission and the platform's margin. Once per line, however often it is called."""
-    row = (
-        await session.execute(
-            select(OrderLine, Order.channel_id, Order.currency, Sku.supplier_cost_fen, Channel.commission_bp)
-            .join(Order, Order.id == OrderLine.order_id)
-            .join(Sku, Sku.id == OrderLine.sku_id)
-            .join(Channel, Channel.id == Order.channel_id)
-            .where(OrderLine.id == line_id)
-        )
-    ).one()
-    line, channel_id, currency, unit_cost, commission_bp = row
+    # The supplier's own price for the SKU where it has one, else the SKU's supplier cost.
+    own_cost = SkuSupplier.cost_fen if supplier_id is not None else literal(None, BigInteger)
+    query = (
+        select(OrderLine, Order.channel_id, Order.currency, Sku.supplier_cost_fen, Channel.commission_bp, own_cost)
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(Sku, Sku.id == OrderLine.sku_id)
+        .join(Channel, Channel.id == Order.channel_id)
+        .where(OrderLine.id == line_id)
+    )
+    if supplier_id is not None:
+        query = query.outerjoin(SkuSupplier, and_(SkuSupplier.sku_id == OrderLine.sku_id, SkuSupplier.supplier_id == supplier_id))
+    line, channel_id, currency, unit_cost, commission_bp, cost = (await session.execute(query)).one()
     transaction_id = await _open(session, f"delivery:{line_id}", Kind.DELIVERY, at)
     if transaction_id is None:
         return
     if supplier_id is None:
-        supplier_id = await first_supplier(session, line.sku_id)
+        supplier_id, cost = await first_supplier(session, line.sku_id)
+    unit_cost = cost if cost is not None else unit_cost
     figures = ledger.line_figures(Money(line.unit_price_fen, currency), Money(unit_cost, currency), line.quantity, commission_bp)
     session.add_all(_entries(
         transaction_id, Kind.DELIVERY, ledger.delivery(figures), at,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.analytics import HOME_CURRENCY
 from domain.settlement import (
+    SETTLEMENT_ZONE,
     Cycle,
     Party,
     SettlementError,
@@ -34,6 +36,7 @@ class PartyRow:
     code: str
     currency: str
     cycle: Cycle
+    zone: tzinfo = SETTLEMENT_ZONE  # whose days, weeks and months the periods are
 
 
 async def find_party(session: AsyncSession, party: Party, code: str) -> PartyRow | None:
@@ -41,7 +44,8 @@ async def find_party(session: AsyncSession, party: Party, code: str) -> PartyRow
         channel = await session.scalar(select(Channel).where(Channel.code == code))
         if channel is None:
             return None
-        return PartyRow(party, channel.id, channel.code, channel.currency, Cycle(channel.settlement_cycle.value))
+        return PartyRow(party, channel.id, channel.code, channel.currency, Cycle(channel.settlement_cycle.value),
+                        ZoneInfo(channel.settlement_time_zone))
     supplier = await session.scalar(select(Supplier).where(Supplier.code == code))
     if supplier is None:
         return None
@@ -58,7 +62,7 @@ async def generate(
     if found is None:
         raise SettlementError("code", f"no {party.value.lower()} {code!r}", "UNKNOWN_PARTY")
     if start is None and end is None:
-        start, end = last_complete_period(found.cycle, now)
+        start, end = last_complete_period(found.cycle, now, found.zone)
     if start is None or end is None:
         raise SettlementError("periodStart" if start is None else "periodEnd", "give both ends of the period, or neither")
     check_period(start, end)

@@ -51,6 +51,9 @@ def _environment(database_url: str, secret_key: bytes, extra: dict[str, str]) ->
         PYTHONUNBUFFERED="1",
         # Load from one address would be throttled; admission tests turn budgets back on.
         QUANYI_RATE_LIMITS="0",
+        # Likewise held: a rush of buyers from one address; tests of holds set their caps.
+        QUANYI_HOLD_LIMIT="0",
+        QUANYI_HOLD_LIMIT_PER_IP="0",
     )
     if TEST_REDIS_URL:
         environment["QUANYI_REDIS_URL"] = TEST_REDIS_URL

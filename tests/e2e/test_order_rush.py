@@ -127,7 +127,7 @@ async def test_500_buyers_of_50_codes_get_exactly_50_orders(rush: Rush) -> None:
 
     async with asyncio.timeout(BUDGET_SECONDS), rush.client() as http:
         started = time.monotonic()
-        answers = await asyncio.gather(*(place(http, order_input((coins, 1), key=f"rush-{n}")) for n in range(500)))
+        answers = await asyncio.gather(*(place(http, order_input((coins, 1), key=f"rush-order-key-{n}")) for n in range(500)))
         elapsed = time.monotonic() - started
     print(f"\n500 concurrent placeOrder over HTTP: {elapsed:.2f} s")
 

@@ -36,7 +36,7 @@ async def test_300_buyers_of_a_sku_and_its_bundle_under_a_quota_of_30(rush: Rush
 
     async with asyncio.timeout(BUDGET_SECONDS), rush.client() as http:
         answers = await asyncio.gather(*(
-            place(http, order_input((pack if n % 2 else coins, 1), key=f"quota-rush-{n}")) for n in range(300)
+            place(http, order_input((pack if n % 2 else coins, 1), key=f"quota-rush-order-{n}")) for n in range(300)
         ))
 
     assert Counter(outcome(a) for a in answers) == {"PLACED": 30, "QUOTA_EXCEEDED": 270}
@@ -50,19 +50,19 @@ async def test_cancellations_racing_new_orders_never_free_more_than_they_took(ru
     pack = await rush.shelf.bundle((coins, 2))
     async with asyncio.timeout(BUDGET_SECONDS), rush.client() as http:
         # Placed before the quota existed: they took none of it, and give none back.
-        early = [await place(http, order_input((coins, 1), key=f"early-{n}")) for n in range(10)]
+        early = [await place(http, order_input((coins, 1), key=f"early-order-key-{n}")) for n in range(10)]
         await rush.shelf.set_quota("web", coins, 20)
-        under = [await place(http, order_input((pack, 1), key=f"under-{n}")) for n in range(10)]
+        under = [await place(http, order_input((pack, 1), key=f"under-order-key-{n}")) for n in range(10)]
 
         async def cancel(order: dict[str, Any]) -> dict[str, Any]:
             return await gql(http, CANCEL, {"id": order["order"]["id"]}, key=order["accessToken"])
 
         answers = await asyncio.gather(
             *(cancel(order) for order in early + under[:5]),
-            *(place(http, order_input((coins, 1), key=f"racing-{n}")) for n in range(40)),
+            *(place(http, order_input((coins, 1), key=f"racing-order-key-{n}")) for n in range(40)),
         )
         # However the race went, the quota has room for exactly what the 5 packs gave back.
-        after = [await place(http, order_input((coins, 1), key=f"after-{n}")) for n in range(15)]
+        after = [await place(http, order_input((coins, 1), key=f"after-order-key-{n}")) for n in range(15)]
 
     racing = Counter(outcome(a) for a in answers[15:])
     assert all(a["data"]["cancelOrder"]["userErrors"] == [] for a in answers[:15])

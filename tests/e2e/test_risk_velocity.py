@@ -42,7 +42,7 @@ async def test_twenty_simultaneous_orders_from_one_ip_with_a_limit_of_five_let_e
                 "parameters": {"dimension": "IP", "limit": 5, "windowSeconds": 60},
             }}, key=rush.keys.admin)
             assert created["data"]["createRiskRule"]["userErrors"] == [], created
-            answers = await asyncio.gather(*(place(http, order_input((coins, 1), key=f"burst-{n}")) for n in range(20)))
+            answers = await asyncio.gather(*(place(http, order_input((coins, 1), key=f"burst-order-key-{n}")) for n in range(20)))
 
         assert Counter(outcome(a) for a in answers) == {"PLACED": 5, "RISK_REJECTED": 15}
         await _assert_recorded(rush, placed=5, rejected=15)

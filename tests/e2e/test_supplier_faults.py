@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 async def _buy(url: str, admin: str, sku_id: int, key: str) -> str:
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         placed = (await http.post("/graphql", json={"query": PLACE, "variables": {"input": {
-            "channel": "web", "idempotencyKey": key, "lines": [{"skuId": encode_id("Sku", sku_id), "quantity": 1}],
+            "channel": "web", "idempotencyKey": f"supplier-faults-{key}", "lines": [{"skuId": encode_id("Sku", sku_id), "quantity": 1}],
             "buyer": {"phone": "13800138000", "rechargeAccount": f"acct-{key}"}}}})).json()["data"]["placeOrder"]
         await http.post("/graphql", json={"query": PAY, "variables": {"id": placed["order"]["id"], "ref": key}},
                         headers={"authorization": f"Bearer {admin}"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import orjson
 from sqlalchemy import func, select
@@ -96,6 +97,61 @@ async def test_resend_sends_the_same_codes_again_without_selling_another(fulfill
     assert after["deliveries"] == [{"channel": "INBOX", "status": "SENT", "attempts": 2}]
     stranger = await fulfilling.gql(RESEND, {"id": line["id"]}, key=fulfilling.keys.taobao)
     assert stranger == {"data": {"resendDelivery": {"orderLine": None, "userErrors": [{"code": "NOT_FOUND"}]}}}
+
+
+RESEND_ERRORS = """
+mutation Resend($id: ID!) { resendDelivery(orderLineId: $id) { orderLine { outcome } userErrors { field message code } } }
+"""
+
+
+async def _resend_jobs(f: Fulfilling, line_gid: str) -> int:
+    from schema.relay import decode_pk
+    async with f.db.fresh_sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Job).where(
+            Job.key.like(f"deliver:{decode_pk(line_gid, 'OrderLine')}:%:resend-%"))) or 0)
+
+
+async def test_a_buyer_has_a_line_sent_again_at_most_three_times_an_hour(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    order = await fulfilling.place(("QB-10", 1))
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+    line = (await fulfilling.status(order))["lines"][0]
+
+    # Six at once: the limit holds under concurrency, not only one after another.
+    answers = await asyncio.gather(*(fulfilling.gql(RESEND_ERRORS, {"id": line["id"]}, key=order["token"]) for _ in range(6)))
+
+    outcomes = sorted(tuple(e["code"] for e in a["data"]["resendDelivery"]["userErrors"]) for a in answers)
+    assert outcomes == [(), (), (), ("RESEND_LIMIT",), ("RESEND_LIMIT",), ("RESEND_LIMIT",)]
+    refused = next(a for a in answers if a["data"]["resendDelivery"]["userErrors"])["data"]["resendDelivery"]
+    assert refused["orderLine"] is None
+    assert refused["userErrors"][0]["field"] == "orderLineId"
+    assert refused["userErrors"][0]["message"].startswith("a line's codes are sent again at most 3 times an hour; try again after ")
+    assert await _resend_jobs(fulfilling, line["id"]) == 3  # one inbox job per resend that went out
+
+
+async def test_the_resend_limit_opens_again_after_an_hour_and_never_binds_operators(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    from models import DeliveryResend
+    from schema.relay import decode_pk
+    order = await fulfilling.place(("QB-10", 1))
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+    line = (await fulfilling.status(order))["lines"][0]
+    for _ in range(3):
+        await fulfilling.gql(RESEND_ERRORS, {"id": line["id"]}, key=order["token"])
+
+    operator = await fulfilling.gql(RESEND_ERRORS, {"id": line["id"]}, key=fulfilling.keys.admin)
+    async with fulfilling.db.sessions() as session, session.begin():
+        row = await session.get_one(DeliveryResend, decode_pk(line["id"], "OrderLine"))
+        row.window_start -= timedelta(hours=1)  # an hour has passed
+    later = await fulfilling.gql(RESEND_ERRORS, {"id": line["id"]}, key=order["token"])
+
+    assert operator["data"]["resendDelivery"]["userErrors"] == []
+    assert later["data"]["resendDelivery"]["userErrors"] == []
+    assert await _resend_jobs(fulfilling, line["id"]) == 5
 
 
 async def test_subscribers_follow_every_transition_to_delivered(

@@ -82,7 +82,7 @@ async def _place(gql: GraphQLClient, demo: DemoCatalog, key: str) -> dict:
 
 
 async def test_the_buyer_follows_its_order_with_the_access_token(app: object, gql: GraphQLClient, demo: DemoCatalog) -> None:
-    placed = await _place(gql, demo, "live-feed-1")
+    placed = await _place(gql, demo, "live-feed-order-1")
     async with connected(app, TRANSPORT_WS) as ws:
         await _open(ws, placed["accessToken"])
         await ws.send_json({"id": "o", "type": "subscribe", "payload": {"query": ORDER_STATUS, "variables": {"id": placed["order"]["id"]}}})
@@ -94,8 +94,8 @@ async def test_the_buyer_follows_its_order_with_the_access_token(app: object, gq
 
 
 async def test_another_buyer_cannot_follow_the_order(app: object, gql: GraphQLClient, demo: DemoCatalog, keys: Keys) -> None:
-    mine = await _place(gql, demo, "live-feed-2")
-    theirs = await _place(gql, demo, "live-feed-3")
+    mine = await _place(gql, demo, "live-feed-order-2")
+    theirs = await _place(gql, demo, "live-feed-order-3")
     for key in (theirs["accessToken"], keys.taobao, None):
         async with connected(app, TRANSPORT_WS) as ws:
             await _open(ws, key)

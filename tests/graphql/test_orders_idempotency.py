@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from models import Order
 from tests.e2e.shop import Shop, open_shop, order_input
 
 PLACE = """
@@ -104,3 +107,80 @@ async def test_a_refused_attempt_does_not_use_up_its_key(shop: Shop) -> None:
 
     assert too_many["userErrors"] == [{"field": "lines.0.quantity", "code": "OUT_OF_STOCK"}]
     assert fits["userErrors"] == [] and fits["order"]["status"] == "PENDING_PAYMENT"
+
+
+# --- a guest's key is the secret that proves a retry -----------------------------------------
+
+PLACE_ERRORS = """
+mutation Place($input: PlaceOrderInput!) {
+  placeOrder(input: $input) { order { number } accessToken userErrors { field message code } }
+}
+"""
+
+
+async def _age(shop: Shop, number: str, by: timedelta) -> None:
+    """The order as if it had been placed `by` earlier."""
+    async with shop.db.sessions() as session, session.begin():
+        order = await session.scalar(select(Order).where(Order.number == number))
+        assert order is not None
+        order.created_at -= by
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "storefront key"])
+async def test_a_guests_key_shorter_than_16_characters_is_bad_input(shop: Shop, caller: str) -> None:
+    coins = await shop.shelf.card_codes(5)
+    key = shop.keys.web if caller == "storefront key" else None
+
+    answers = [await shop.gql(PLACE, {"input": order_input((coins, 1), key=short)}, key=key)
+               for short in ("order-1", "123456789012345", " 123456789012345 ")]
+
+    assert [(a.get("data"), [(e["extensions"]["code"], e["extensions"]["field"]) for e in a["errors"]]) for a in answers] == [
+        (None, [("BAD_USER_INPUT", "input.idempotencyKey")])] * 3
+    assert answers[0]["errors"][0]["message"] == (
+        "a guest's idempotencyKey is at least 16 characters: send a random one, such as a UUID, and the same one with each retry"
+    )
+    assert await shop.ledger.codes(coins) == {"AVAILABLE": 5}
+
+
+async def test_a_partners_own_order_number_may_be_short(shop: Shop) -> None:
+    video = await shop.shelf.counter(5)
+
+    placed = await place(shop, order_input((video, 1), channel="taobao", key="TB-7",
+                                           buyer={"phone": "13800138000", "rechargeAccount": "qq:1"}), key=shop.keys.taobao)
+
+    assert placed["userErrors"] == []
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "storefront key"])
+async def test_a_guests_retry_is_answered_for_24_hours_only(shop: Shop, caller: str) -> None:
+    coins = await shop.shelf.card_codes(5)
+    key = shop.keys.web if caller == "storefront key" else None
+    given = order_input((coins, 1))
+    first = (await shop.gql(PLACE_ERRORS, {"input": given}, key=key))["data"]["placeOrder"]
+
+    await _age(shop, first["order"]["number"], timedelta(hours=23, minutes=59))
+    within = (await shop.gql(PLACE_ERRORS, {"input": given}, key=key))["data"]["placeOrder"]
+    await _age(shop, first["order"]["number"], timedelta(minutes=2))
+    orders_before = await shop.ledger.order_count()
+    after = (await shop.gql(PLACE_ERRORS, {"input": given}, key=key))["data"]["placeOrder"]
+
+    assert within == first and first["accessToken"]
+    assert after == {"order": None, "accessToken": None, "userErrors": [{
+        "field": "idempotencyKey", "code": "IDEMPOTENCY_KEY_EXPIRED",
+        "message": "this key's order was placed more than 24 hours ago, and a guest's retry is answered for 24 hours "
+                   "only: read the order with its access token, or place a new order with a new key",
+    }]}
+    assert await shop.ledger.order_count() == orders_before  # nothing placed,
+    assert await shop.ledger.codes(coins) == {"AVAILABLE": 4, "RESERVED": 1}  # nothing more reserved
+
+
+async def test_a_partners_retry_is_answered_whatever_the_orders_age(shop: Shop) -> None:
+    video = await shop.shelf.counter(5)
+    given = order_input((video, 1), channel="taobao", key="TB20261125-0002",
+                        buyer={"phone": "13800138000", "rechargeAccount": "qq:1"})
+    first = await place(shop, given, key=shop.keys.taobao)
+
+    await _age(shop, first["order"]["number"], timedelta(days=30))
+    again = await place(shop, given, key=shop.keys.taobao)
+
+    assert again == first and first["userErrors"] == []

@@ -272,8 +272,11 @@ async def test_malformed_ids_and_unknown_channels_are_request_errors(shop: Shop)
 
 async def test_an_idempotency_key_is_one_to_128_characters(shop: Shop) -> None:
     coins = await shop.shelf.card_codes(1)
-    blank, long = order_input((coins, 1), key=" "), order_input((coins, 1), key="k" * 129)
+    blank, long = order_input((coins, 1), channel="taobao", key=" "), order_input((coins, 1), channel="taobao", key="k" * 129)
+    guest_long = order_input((coins, 1), key="k" * 129)  # a guest's key: 16 characters at least (test_orders_idempotency)
 
-    answers = [(await shop.gql(PLACE, {"input": given}))["data"]["placeOrder"] for given in (blank, long)]
+    answers = [(await shop.gql(PLACE, {"input": given}, key=shop.keys.taobao))["data"]["placeOrder"] for given in (blank, long)]
+    guest = (await shop.gql(PLACE, {"input": guest_long}))["data"]["placeOrder"]
 
     assert answers == [refused(("idempotencyKey", "INVALID_INPUT"))] * 2
+    assert guest == refused(("idempotencyKey", "INVALID_INPUT"))

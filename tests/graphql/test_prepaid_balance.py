@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.access import Role
-from models import BalanceMovement, Channel, ChannelKind
+from models import BalanceMovement, Channel, ChannelKind, Listing
 from schema.relay import encode_id
 from services.access.keys import issue_key
 from services.settlement import prepaid
@@ -75,6 +75,8 @@ async def partner(shop: Shop) -> Partner:
         row = Channel(code=code, name="B2B 预付测试", kind=ChannelKind.B2B, commission_bp=0, public=False)
         session.add(row)
         await session.flush()
+        # A new channel sells what an operator lists on it.
+        session.add(Listing(channel_id=row.id, product_id=shop.shelf.product_id, position=1))
         issued = await issue_key(session, role=Role.PARTNER, channel=code, name="prepaid test partner")
     return Partner(code, issued.plaintext, row.id)
 

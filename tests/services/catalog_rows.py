@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import CodeStatus, SkuKind
@@ -13,6 +14,8 @@ from models import (
     BundleItem,
     CardCode,
     Category,
+    Channel,
+    Listing,
     Product,
     Sku,
     SkuSupplier,
@@ -51,7 +54,9 @@ async def product(
     description: str = "",
     slug: str | None = None,
     active: bool = True,
+    listed: bool = True,
 ) -> Product:
+    """A product, listed (unless `listed` is False) on every channel there is now, last."""
     row = Product(
         slug=slug or unique("product"),
         name=name,
@@ -62,7 +67,27 @@ async def product(
     )
     session.add(row)
     await session.flush()
+    if listed:
+        await list_everywhere(session, row)
     return row
+
+
+async def list_all_on(session: AsyncSession, channel_id: int) -> None:
+    """List every product there is on a new channel, in id order."""
+    products = list(await session.scalars(select(Product.id).order_by(Product.id)))
+    session.add_all(Listing(channel_id=channel_id, product_id=pk, position=n) for n, pk in enumerate(products, 1))
+    await session.flush()
+
+
+async def list_everywhere(session: AsyncSession, product: Product) -> None:
+    """List a product at the end of every channel's catalog, as an operator would."""
+    channels = (await session.execute(
+        select(Channel.id, func.coalesce(func.max(Listing.position), 0))
+        .outerjoin(Listing, Listing.channel_id == Channel.id)
+        .group_by(Channel.id)
+    )).all()
+    session.add_all(Listing(channel_id=c, product_id=product.id, position=last + 1) for c, last in channels)
+    await session.flush()
 
 
 async def sku(

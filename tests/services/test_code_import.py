@@ -176,6 +176,29 @@ async def test_each_invalid_row_is_reported_and_the_valid_ones_are_imported(
     assert await available(catalog_db, qq) == 2
 
 
+async def test_times_and_uses_the_database_cannot_hold_are_rejected_rows(
+    catalog_db: Database, shelf: Product, box: SecretBox
+) -> None:
+    # As a CSV file may carry them: years without a UTC form, and counts beyond an integer column.
+    licence = await new_sku(catalog_db, shelf, SkuKind.SERIAL)
+    given = [
+        CodeInput(row=2, secret="SN-Y9999", expires_at=datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-8)))),
+        CodeInput(row=3, secret="SN-Y2150", expires_at=datetime(2150, 1, 1, tzinfo=UTC)),
+        CodeInput(row=4, secret="SN-HUGE", uses=2**31),
+        CodeInput(row=5, secret="SN-OK", uses=2**31 - 1, expires_at=datetime(2099, 12, 31, tzinfo=UTC)),
+    ]
+
+    result = await run_import(catalog_db, box, licence, given)
+
+    assert outcome(result) == (
+        1, 0, [(2, "expires_at", R.INVALID_TIME), (3, "expires_at", R.INVALID_TIME), (4, "uses", R.INVALID_USES)],
+    )
+    assert [r.message for r in result.rejections] == [
+        "a time is from 2000-01-01 to 2099-12-31 (UTC)", "a time is from 2000-01-01 to 2099-12-31 (UTC)",
+        "uses must be from 1 to 2,147,483,647",
+    ]
+
+
 async def test_a_serial_takes_several_uses_and_sells_each(
     catalog_db: Database, shelf: Product, box: SecretBox
 ) -> None:

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from domain.card_codes import Rejection, RowRejection
 from domain.catalog import SkuKind
 from models import CardCode, Product, Sku
 from services.core.database import Database
@@ -196,3 +197,22 @@ async def test_starting_over_forgets_the_old_checkpoint_and_skips_what_is_there(
 
     assert (again.totals.imported, again.totals.duplicates, again.resumed_after) == (0, 8, 0)
     assert await pool_size(catalog_db, sku) == 8
+
+
+def test_a_rejects_file_opens_without_running_a_formula(tmp_path: Path) -> None:
+    # Messages and fields are ours today; the file is written through the one CSV cell rule anyway.
+    path = tmp_path / "codes.csv.rejects.csv"
+    with csv_import._Rejects(path, keep_through=0) as rejects:
+        rejects.add([
+            RowRejection(2, "=cmd|' /C calc'!A0", Rejection.MALFORMED_ROW, "@SUM(A1:A9)"),
+            RowRejection(3, None, Rejection.SECRET_REQUIRED, "the secret is empty"),
+        ])
+    with csv_import._Rejects(path, keep_through=3):  # a resume keeps them, still inert
+        pass
+
+    with path.open(newline="") as found:
+        assert list(csv.reader(found)) == [
+            ["row", "field", "code", "message"],
+            ["2", "'=cmd|' /C calc'!A0", "MALFORMED_ROW", "'@SUM(A1:A9)"],
+            ["3", "", "SECRET_REQUIRED", "the secret is empty"],
+        ]

@@ -207,6 +207,14 @@ async def test_a_well_signed_callback_that_is_not_a_result_is_refused(supplier: 
         assert str(refused.value) == "a malformed callback: status is not one the protocol knows"
 
 
+async def test_a_callback_whose_reference_no_column_holds_is_refused(supplier: RigFactory) -> None:
+    async with supplier() as rig:
+        with pytest.raises(SignatureError) as refused:
+            rig.adapter.parse_callback(b'{"request_id": "Q1013-1", "status": "SUCCEEDED", "reference": "%s"}' % (b"r" * 129))
+
+        assert str(refused.value) == "a malformed callback: reference must be a string of at most 128 characters"
+
+
 async def test_requests_signed_with_the_wrong_secret_are_refused_and_credit_nothing(
     supplier: RigFactory,
 ) -> None:

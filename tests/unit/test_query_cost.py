@@ -89,3 +89,23 @@ def test_the_actual_cost_counts_what_came_back() -> None:
 def test_a_null_object_costs_only_itself() -> None:
     query = '{ product(channel: "web", slug: "nope") { skus { code } } }'
     assert actual(query, {"product": None}) == 1
+
+
+def test_fields_under_one_key_are_costed_over_the_union_of_their_selections() -> None:
+    split = '{ p: product(channel: "web", slug: "x") { name } p: product(channel: "web", slug: "x") { skus { code } } }'
+    assert requested(split) == 1 + 5
+    # Different keys run twice, and pay twice.
+    twice = '{ a: product(channel: "web", slug: "x") { skus { code } } b: product(channel: "web", slug: "x") { skus { code } } }'
+    assert requested(twice) == 2 * (1 + 5)
+
+
+def test_fragments_spread_many_times_are_costed_once_and_quickly() -> None:
+    # Each fragment spreads the next twice: flattened naively, 2**40 selections.
+    chain = "\n".join(f"fragment F{i} on Product {{ name ...F{i + 1} ...F{i + 1} }}" for i in range(40))
+    query = '{ product(channel: "web", slug: "x") { ...F0 } }\n' + chain + "\nfragment F40 on Product { skus { code } }"
+    assert requested(query) == 1 + 5
+
+
+def test_a_document_nested_past_any_depth_limit_is_costed_without_recursing_into_it() -> None:
+    deep = '{ product(channel: "web", slug: "x") { ' + "skus { product { " * 60 + "name" + " } }" * 60 + " } }"
+    assert requested(deep) > 0
