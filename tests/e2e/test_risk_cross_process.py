@@ -125,8 +125,8 @@ async def test_a_velocity_rule_of_five_per_phone_holds_exactly_over_two_gateways
                 # When twenty orders of one buyer, the phone spelled four ways, arrive at once, each
                 # sent to both gateways (a client that retries on the other one)
                 spellings = ["15899990000", "+86 158 9999 0000", "0086-158-9999-0000", "8615899990000"]
-                given = [order_input((coins, 1), key=f"velocity-rule-order-{n:04d}", buyer={"phone": spellings[n % 4]})
-                         for n in range(20)]
+                given = [order_input((coins, 1), key=f"velocity-rule-order-{n:04d}",
+                                     buyer={"phone": spellings[n % 4]}) for n in range(20)]
                 answers = await asyncio.gather(*(
                     _gql(server, PLACE, {"input": order}) for order in given for server in (a, b)))
                 # and another buyer orders afterwards, through each gateway
