@@ -16,7 +16,8 @@ class Job(Base):
     Written in the transaction of the change that needs it, so the work is never lost;
     `key` makes enqueueing the same work twice a no-op. A worker leases a job by setting
     `locked_until` and `lease`; a job whose worker died is claimed again once the lease
-    ends. READY jobs run when `run_after` has passed; DONE is final.
+    ends. The lease names the worker holding it (services/core/jobs.py lease_token). READY
+    jobs run when `run_after` has passed; DONE is final.
     """
 
     __tablename__ = "job"

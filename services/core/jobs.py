@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import case, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from services.core.unit_of_work import UnitOfWork
 
 READY, DONE = "READY", "DONE"
+LEASE_LENGTH = 64  # Job.lease
 JOBS_TOPIC = "jobs.ready"
 
 # Kinds of work.
@@ -52,6 +53,7 @@ class Claimed:
     attempts: int  # runs before this one
     lease: str
     started_at: datetime
+    run_after: datetime  # as claimed: a run that finds it moved was woken meanwhile
 
 
 async def enqueue(
@@ -59,7 +61,8 @@ async def enqueue(
     payload: dict[str, object] | None = None, delay: float = 0.0,
 ) -> None:
     """Add a job unless one with `key` exists; if it exists and is waiting, make it due now.
-    One statement: the conflicting row is woken only while it is READY and due later."""
+    One statement: the conflicting row is woken only while it is READY and due later, or
+    running (see `wake`)."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     run_after = now + timedelta(seconds=delay)
     statement = insert(Job).values(
@@ -69,16 +72,20 @@ async def enqueue(
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[Job.key], set_={"run_after": statement.excluded.run_after},
-            where=(Job.status == READY) & (Job.run_after > statement.excluded.run_after),
+            where=(Job.status == READY) & ((Job.run_after > statement.excluded.run_after) | Job.lease.is_not(None)),
         )
     )
 
 
 async def wake(session: AsyncSession, key: str, *, now: datetime) -> None:
-    """Make a waiting job due at `now` (sooner than it planned); a DONE job stays done."""
+    """Make a waiting job due at `now` (sooner than it planned); a DONE job stays done.
+
+    A job that is running is woken too: its run may have read the world before this change
+    and end by postponing itself (`later`), which keeps a wake-up that came meanwhile (the
+    moved `run_after` says so) instead of waiting out the delay its run chose."""
     await session.execute(
         update(Job)
-        .where(Job.key == key, Job.status == READY, Job.run_after > now)
+        .where(Job.key == key, Job.status == READY, or_(Job.run_after > now, Job.lease.is_not(None)))
         .values(run_after=now)
         .execution_options(synchronize_session=False)
     )
@@ -94,25 +101,41 @@ async def claim(
         Job.run_after <= now,
         or_(Job.locked_until.is_(None), Job.locked_until <= now),
     ]
-    # One statement: the due rows are picked with SKIP LOCKED (workers of other processes take
-    # other jobs instead of queueing here) and leased by the UPDATE around the pick. The lease
-    # is one token per claim; with the job's id it names this run of this job.
-    picked = (
+    # The due rows are picked with SKIP LOCKED (workers of other processes take other jobs
+    # instead of queueing here), then leased by an UPDATE of exactly those. Two statements on
+    # purpose, as in services/inventory/reservation.py: inside `UPDATE ... WHERE id IN (SELECT
+    # ... LIMIT n FOR UPDATE SKIP LOCKED)` PostgreSQL may run the pick again for each row,
+    # each run skipping the rows just leased, and so lease every due job whatever `limit`
+    # says. The lease is one token per claim; with the job's id it names this run of this job.
+    picked = list(await session.scalars(
         select(Job.id).where(*due).order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
-    )
-    lease = uuid.uuid4().hex
+    ))
+    if not picked:
+        return []
+    lease = lease_token(worker)
     rows = (
         await session.execute(
             update(Job)
-            .where(Job.id.in_(picked.scalar_subquery()), *due)
+            .where(Job.id.in_(picked), *due)
             .values(lease=lease, locked_until=now + timedelta(seconds=lease_seconds))
             .returning(Job.id, Job.kind, Job.key, Job.order_id, Job.payload, Job.attempts, Job.run_after)
             .execution_options(synchronize_session=False)
         )
     ).all()
     rows.sort(key=lambda row: (row.run_after, row.id))
-    return [Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload), row.attempts, lease, now)
-            for row in rows]
+    return [Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload), row.attempts, lease, now,
+                    row.run_after) for row in rows]
+
+
+def lease_token(worker: str) -> str:
+    """A claim's lease: random, so that it names this claim alone, followed by the worker that
+    holds it, so that the job table shows who runs what (and whose jobs a dead process left)."""
+    return f"{uuid.uuid4().hex[:16]}:{worker}"[:LEASE_LENGTH]
+
+
+def lease_holder(lease: str) -> str:
+    """The worker named in a lease (cut to fit the column, as it was written)."""
+    return lease.partition(":")[2]
 
 
 async def finish(session: AsyncSession, job: Claimed, *, worker: str, now: datetime) -> None:
@@ -129,12 +152,15 @@ async def finish(session: AsyncSession, job: Claimed, *, worker: str, now: datet
 
 
 async def later(session: AsyncSession, job: Claimed, *, worker: str, now: datetime, delay: float) -> None:
-    """The job is waiting on the world (a supplier, a code import): run it again after `delay`.
+    """The job is waiting on the world (a supplier, a code import): run it again after `delay`,
+    or at once if it was woken while this run went on (its `run_after` moved since the claim).
     Not a failure: attempts do not grow."""
+    woken = Job.run_after != job.run_after
+    postponed = literal(now + timedelta(seconds=delay), Job.run_after.type)
     result = await session.execute(
         update(Job)
         .where(Job.id == job.id, Job.lease == job.lease, Job.status == READY)
-        .values(lease=None, locked_until=None, run_after=now + timedelta(seconds=delay))
+        .values(lease=None, locked_until=None, run_after=case((woken, Job.run_after), else_=postponed))
         .execution_options(synchronize_session=False)
     )
     if rows_changed(result) != 1:

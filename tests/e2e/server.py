@@ -72,17 +72,44 @@ async def running_gateway(
     does not finish within a few seconds.
     """
     port = port or free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "gateway:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-    ]
-    process = start_process(command, _environment(database_url, secret_key, env or {}), log)
+    process = start_process(_command(port), _environment(database_url, secret_key, env or {}), log)
     server = Server(f"http://127.0.0.1:{port}", log, process)
     try:
         await _until_ready(server, process, startup_seconds)
         yield server
     finally:
         _stop(process)
+
+
+@contextlib.asynccontextmanager
+async def running_gateways(
+    database_url: str, secret_key: bytes, logs: list[Path], *, env: dict[str, str] | None = None,
+    ports: list[int] | None = None, startup_seconds: float = 30.0,
+) -> AsyncIterator[list[Server]]:
+    """Several gateways on one database, started together (their start-ups overlap), each
+    logging to its own file; `QUANYI_PUBLIC_URL` is each one's own address. All are stopped
+    on the way out, whatever happened."""
+    ports = ports or [free_port() for _ in logs]
+    servers: list[Server] = []
+    try:
+        for port, log in zip(ports, logs, strict=True):
+            url = f"http://127.0.0.1:{port}"
+            environment = _environment(database_url, secret_key, {"QUANYI_PUBLIC_URL": url, **(env or {})})
+            servers.append(Server(url, log, start_process(_command(port), environment, log)))
+        await asyncio.gather(*(_until_ready(server, server.process, startup_seconds) for server in servers
+                               if server.process is not None))
+        yield servers
+    finally:
+        for server in servers:
+            if server.process is not None:
+                _stop(server.process)
+
+
+def _command(port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "gateway:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]
 
 
 def start_process(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -21,7 +21,7 @@ from schema.relay import encode_id
 from services.core.database import Database
 from tests.e2e.server import free_port, running_gateway
 from tests.e2e.shop import migrated_database
-from tests.e2e.test_fulfilment_crash import PAY, PLACE, _listening, _prepare, supplier_sim
+from tests.e2e.supplier_sims import PAY, PLACE, listening, prepare, supplier_sim
 from tests.support import new_secret_key
 
 pytestmark = pytest.mark.e2e
@@ -81,9 +81,9 @@ async def test_top_ups_end_once_whatever_the_supplier_does(tmp_path: Path) -> No
     with supplier_sim(fast_port, tmp_path / "fast.log", *common) as fast, \
             supplier_sim(backup_port, tmp_path / "backup.log", *common) as backup:
         async with migrated_database(tmp_path) as url:
-            await _listening(fast)
-            await _listening(backup)
-            db, admin, skus = await _prepare(url, key, {"sim-fast": fast, "sim-backup": backup})
+            await listening(fast)
+            await listening(backup)
+            db, admin, skus = await prepare(url, key, {"sim-fast": fast, "sim-backup": backup})
             async with db.fresh_sessions() as session:
                 ids = {row.id: row.code for row in await session.scalars(select(Supplier))}
             sku = skus["GS-60"]

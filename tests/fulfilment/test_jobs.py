@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -46,6 +47,119 @@ async def test_a_job_whose_worker_died_is_claimed_again_and_completed_once(db: D
     assert await _attempts(db, key) == [("alive", "DONE", None)]
     async with db.fresh_sessions() as session:
         assert (await session.scalar(select(Job.status).where(Job.key == key))) == jobs.DONE
+
+
+async def test_workers_sharing_a_burst_of_due_jobs_each_take_no_more_than_they_have_room_for(db: Database) -> None:
+    # Given six due jobs
+    kind, now = f"burst-{uuid4().hex[:6]}", datetime.now(UTC)
+    for n in range(6):
+        await _enqueue(db, kind, f"burst:{n}:{uuid4().hex}", now)
+
+    # When three workers with room for 2, 3 and 5 claim in turn
+    taken = []
+    for worker, room in (("a", 2), ("b", 3), ("c", 5)):
+        async with db.sessions() as session, session.begin():
+            taken.append(await jobs.claim(session, worker=worker, now=now, lease_seconds=60, limit=room, kinds=[kind]))
+
+    # Then each took at most its room, oldest first, and no job went to two workers
+    assert [len(claimed) for claimed in taken] == [2, 3, 1]
+    keys = [job.key for claimed in taken for job in claimed]
+    assert len(set(keys)) == 6
+
+
+async def test_a_worker_runs_no_more_jobs_at_once_than_its_concurrency(db: Database) -> None:
+    kind, now = f"busy-{uuid4().hex[:6]}", datetime.now(UTC)
+    for n in range(5):
+        await _enqueue(db, kind, f"busy:{n}:{uuid4().hex}", now)
+    running, most = 0, 0
+
+    async def slow(run: JobRun) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        async with run.uow() as uow:
+            await run.done(uow, datetime.now(UTC))
+
+    worker = Worker(db, MemoryBroker(), {kind: slow}, concurrency=2, name="w2")
+    ran = [await worker.run_once() for _ in range(3)]
+
+    assert (ran, most) == ([2, 2, 1], 2)
+
+
+async def test_the_job_table_shows_which_worker_holds_each_leased_job(db: Database) -> None:
+    kind, now = f"held-{uuid4().hex[:6]}", datetime.now(UTC)
+    long_name = "a-rather-long-host-name.region.example.internal:4194304" * 2
+    for key in (f"held:{uuid4().hex}", f"held:{uuid4().hex}"):
+        await _enqueue(db, kind, key, now)
+    async with db.sessions() as session, session.begin():
+        [first] = await jobs.claim(session, worker="gateway-7:4242", now=now, lease_seconds=5, limit=1, kinds=[kind])
+        [second] = await jobs.claim(session, worker=long_name, now=now, lease_seconds=5, limit=1, kinds=[kind])
+
+    async with db.fresh_sessions() as session:
+        leases = dict((await session.execute(select(Job.key, Job.lease).where(Job.kind == kind))).all())
+
+    assert jobs.lease_holder(leases[first.key]) == "gateway-7:4242"
+    assert long_name.startswith(jobs.lease_holder(leases[second.key])) and len(leases[second.key]) == jobs.LEASE_LENGTH
+
+
+async def test_a_worker_whose_lease_ran_out_cannot_finish_its_own_job_claimed_again(db: Database) -> None:
+    kind, key, now = f"slow-{uuid4().hex[:6]}", f"slow:{uuid4().hex}", datetime.now(UTC)
+    await _enqueue(db, kind, key, now)
+    async with db.sessions() as session, session.begin():
+        [slow] = await jobs.claim(session, worker="gateway-7:4242", now=now, lease_seconds=5, limit=1, kinds=[kind])
+    async with db.sessions() as session, session.begin():
+        [again] = await jobs.claim(session, worker="gateway-7:4242", now=now + timedelta(seconds=6), lease_seconds=5,
+                                   limit=1, kinds=[kind])
+
+    with pytest.raises(jobs.LeaseLost):
+        async with db.sessions() as session, session.begin():
+            await jobs.finish(session, slow, worker="gateway-7:4242", now=now + timedelta(seconds=7))
+    async with db.sessions() as session, session.begin():
+        await jobs.finish(session, again, worker="gateway-7:4242", now=now + timedelta(seconds=8))
+    assert await _attempts(db, key) == [("gateway-7:4242", "DONE", None)]
+
+
+@pytest.mark.parametrize("wake", ["a supplier's callback", "more work queued"])
+async def test_a_job_woken_while_it_runs_is_due_again_when_the_run_postpones_it(db: Database, wake: str) -> None:
+    kind, key, now = f"woken-{uuid4().hex[:6]}", f"woken:{uuid4().hex}", datetime.now(UTC)
+    await _enqueue(db, kind, key, now)
+    async with db.sessions() as session, session.begin():
+        [running] = await jobs.claim(session, worker="w1", now=now, lease_seconds=60, limit=1, kinds=[kind])
+
+    # While it runs, what it waits for happens (a callback wakes it, an import queues it again)
+    async with db.sessions() as session, session.begin():
+        if wake == "a supplier's callback":
+            await jobs.wake(session, key, now=now + timedelta(seconds=1))
+        else:
+            await jobs.enqueue(session, kind, key, now=now + timedelta(seconds=1))
+    # and the run, which read the world before that, ends by waiting an hour
+    async with db.sessions() as session, session.begin():
+        await jobs.later(session, running, worker="w1", now=now + timedelta(seconds=2), delay=3600)
+
+    # Then it is due at once, not in an hour
+    async with db.sessions() as session, session.begin():
+        again = await jobs.claim(session, worker="w1", now=now + timedelta(seconds=3), lease_seconds=60, limit=1,
+                                 kinds=[kind])
+    assert [job.key for job in again] == [key]
+
+
+async def test_a_job_not_woken_while_it_runs_waits_as_its_run_said(db: Database) -> None:
+    kind, key, now = f"idle-{uuid4().hex[:6]}", f"idle:{uuid4().hex}", datetime.now(UTC)
+    await _enqueue(db, kind, key, now)
+    async with db.sessions() as session, session.begin():
+        [running] = await jobs.claim(session, worker="w1", now=now, lease_seconds=60, limit=1, kinds=[kind])
+        await jobs.wake(session, f"another:{uuid4().hex}", now=now)  # some other job's wake-up
+    async with db.sessions() as session, session.begin():
+        await jobs.later(session, running, worker="w1", now=now + timedelta(seconds=2), delay=3600)
+
+    async with db.sessions() as session, session.begin():
+        soon = await jobs.claim(session, worker="w1", now=now + timedelta(seconds=3), lease_seconds=60, limit=1,
+                                kinds=[kind])
+        later = await jobs.claim(session, worker="w1", now=now + timedelta(seconds=3603), lease_seconds=60, limit=1,
+                                 kinds=[kind])
+    assert (soon, [job.key for job in later]) == ([], [key])
 
 
 async def test_a_failing_job_is_retried_with_backoff_and_each_attempt_recorded(db: Database) -> None:

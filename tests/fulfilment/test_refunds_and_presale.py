@@ -94,3 +94,28 @@ async def test_a_paid_presale_line_is_delivered_when_its_codes_are_imported(
     assert sorted(await _inbox(fulfilling, order)) == [
         f"Order {order['number']} delivered", f"Order {order['number']}: Q币 100 元 delivered",
     ]
+
+
+async def test_codes_imported_while_the_order_is_being_fulfilled_are_delivered_at_once(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    # Given a paid order of a presale line and a top-up line
+    sku = encode_id("Sku", fulfilling.demo.skus["QB-100"])
+    available = (await fulfilling.gql(STOCK, {"id": sku}, key=fulfilling.keys.admin))["data"]["node"]["stock"]["available"]
+    order = await fulfilling.place(("QB-100", available + 1), ("GS-60", 1))
+    await fulfilling.pay(order)
+
+    # When the missing code is imported while fulfilment waits for the top-up's supplier
+    async def import_codes(_: object) -> None:
+        stamp = datetime.now(UTC).strftime("%H%M%S%f")
+        answer = await fulfilling.gql(IMPORT, {"sku": sku, "codes": [{"secret": f"MIDWAY-{stamp}", "number": f"M-{stamp}"}]},
+                                      key=fulfilling.keys.admin)
+        assert answer == {"data": {"importCardCodes": {"imported": 1}}}
+
+    fakes["sim-fast"].before_answering = import_codes
+    await fulfilling.worker.run_once()
+    # Then the order does not wait an hour for its next look: the jobs due now deliver it
+    await fulfilling.worker.drain()
+
+    status = await fulfilling.status(order)
+    assert (status["status"], [len(line["codes"]) for line in status["lines"]]) == ("DELIVERED", [available + 1, 0])

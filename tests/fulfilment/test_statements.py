@@ -7,9 +7,10 @@ from tests.fulfilment.fakes import FakeSupplier
 from tests.support import StatementCounter
 
 # The payment (its key looked up) included, and the worker's last claim that finds nothing.
-# PostgreSQL claims in one statement; SQLite first reads whether any job is due (an idle
-# worker stays off the write lock) and reads back what it inserted.
-BUDGET = {"postgresql": 32, "sqlite": 41}
+# A claim picks the due jobs and then leases exactly those (two statements; one when none is
+# due); SQLite first reads whether any job is due (an idle worker stays off the write lock)
+# and reads back what it inserted.
+BUDGET = {"postgresql": 33, "sqlite": 42}
 
 
 async def test_a_paid_top_up_is_delivered_within_its_statement_budget(
