@@ -11,7 +11,7 @@ import sys
 
 from config import Settings, log_settings
 from services.core.database import Database
-from services.core.migrate import upgrade
+from services.core.migrate import newest_revision, upgrade
 from services.core.secret_box import SecretBox
 from services.demo.seed import seed_demo
 
@@ -31,8 +31,11 @@ def _seed(settings: Settings) -> bool:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    upgrade(settings.database_url)
-    print("database is at the newest schema")
+    applied = upgrade(settings.database_url)
+    if applied:
+        print(f"database migrated to {applied[-1]} ({len(applied)} migration{'s' * (len(applied) != 1)} applied)")
+    else:
+        print(f"database is at the newest schema already ({newest_revision()})")
     return 0
 
 

@@ -100,6 +100,8 @@ def create_app(
     elif settings.log_format is not None:
         logs.configure(settings.log_format, settings.log_level)
     install_contact_masking()  # no buyer's phone or e-mail in any log line of the process
+    if not settings.payment_webhook_secret:
+        log.warning("QUANYI_PAYMENT_WEBHOOK_SECRET is not set: POST /webhooks/payment answers 503.")
     db = Database.connect(settings)
     telemetry.watch_pool(db.engine, "primary")
     if db.read_engine is not db.engine:
