@@ -8,6 +8,7 @@ as one sent over HTTP, and so that the legacy graphql-ws protocol runs queries t
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import suppress
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any
@@ -31,6 +32,8 @@ WebSocketContextFactory = Callable[[WebSocket], Awaitable[Context]]
 
 # RFC 6455: "a message that is too big for it to process".
 MESSAGE_TOO_BIG = 1009
+# RFC 6455: "an endpoint is going away, such as a server going down".
+GOING_AWAY = 1001
 
 
 class BoundedMessages(ASGIWebSocketAdapter):
@@ -39,6 +42,8 @@ class BoundedMessages(ASGIWebSocketAdapter):
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
         limit: int = self.view.max_message_bytes  # type: ignore[attr-defined]
+        open_connections: set[BoundedMessages] = self.view.open_connections  # type: ignore[attr-defined]
+        open_connections.add(self)
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
@@ -54,6 +59,8 @@ class BoundedMessages(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from error
         except WebSocketDisconnect:
             pass
+        finally:
+            open_connections.discard(self)
 
 
 def _larger_than(text: str, limit: int) -> bool:
@@ -90,6 +97,21 @@ class GraphQLWebSocket(GraphQL):
             max_subscriptions_per_connection=self.max_subscriptions_per_connection,
         )
         self._context = context
+        self.open_connections: set[BoundedMessages] = set()
+        self.accepting = True
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not self.accepting:  # the process is stopping: the client should go to another
+            await send({"type": "websocket.close", "code": GOING_AWAY})
+            return
+        await super().__call__(scope, receive, send)
+
+    async def going_away(self) -> None:
+        """Refuse new connections and close every open one with 1001: the process is stopping."""
+        self.accepting = False
+        for connection in list(self.open_connections):
+            with suppress(Exception):  # one that closed meanwhile
+                await connection.close(GOING_AWAY, "server shutting down")
 
     def encode_json(self, data: object) -> str:
         # A text frame, as both protocols want, and orjson's encoding: with one stock change
