@@ -148,7 +148,7 @@ class Settings:
             redis_url=env.get("QUANYI_REDIS_URL") or None,
             secret_key=secret_key,
             debug=debug,
-            graphiql=debug or _flag(env.get("QUANYI_GRAPHIQL")),
+            graphiql=_graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             demo=_flag(env.get("QUANYI_DEMO")),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
@@ -188,6 +188,13 @@ class Settings:
             metrics_address=env.get("QUANYI_METRICS_ADDRESS") or None,
         )
 
+
+
+def _graphiql(configured: str | None, debug: bool) -> bool:
+    """GraphiQL at GET /graphql: QUANYI_GRAPHIQL (1 or 0) when set, else on while debugging."""
+    if configured is None or configured.strip() == "":
+        return debug
+    return _flag(configured)
 
 
 def log_settings(env: Mapping[str, str]) -> tuple[str, str]:

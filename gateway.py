@@ -51,6 +51,7 @@ from transport.auth import bearer
 from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes
 from transport.exchange import ObservedAdmission, note_caller
+from transport.graphiql import GraphiQL
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.metrics import (
@@ -224,7 +225,8 @@ def create_app(
                 traces.close()
             process_ending()
 
-    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache)
+    graphiql = GraphiQL(settings.graphiql)
+    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql)
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
@@ -237,6 +239,7 @@ def create_app(
     ]
     routes += SettlementFiles(db, broker, principal_of).routes()
     routes += dashboard_routes()
+    routes += graphiql.routes()
     routes += demo_suppliers.mounts(demo_sims)
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Observe)])
     if settings.otel or span_exporter is not None:
