@@ -124,7 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=logs.uvicorn_config(log_format),
         access_log=False,  # the gateway logs each request itself, with its request id
         proxy_headers=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
         # uvicorn refuses (1009) a WebSocket message over the gateway's bound before reading
         # all of it; the gateway's own check covers servers started some other way.
         ws_max_size=GraphQLWebSocket.max_message_bytes,

@@ -104,6 +104,9 @@ class Settings:
     worker_poll_seconds: float = 1.0
     # A job whose worker stops answering for this long is claimed by another worker.
     worker_lease_seconds: float = 60.0
+    # Asked to stop (SIGTERM), the process lets requests and job runs under way finish for at
+    # most this long; jobs still running are then given back to other workers.
+    shutdown_grace_seconds: float = 20.0
     # How suppliers reach our callback endpoint: https://gateway.example.com
     public_url: str | None = None
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
@@ -173,6 +176,7 @@ class Settings:
             worker_concurrency=_int(env, "QUANYI_WORKER_CONCURRENCY", 8),
             worker_poll_seconds=float(env.get("QUANYI_WORKER_POLL_SECONDS") or 1.0),
             worker_lease_seconds=float(env.get("QUANYI_WORKER_LEASE_SECONDS") or 60.0),
+            shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",

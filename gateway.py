@@ -62,6 +62,7 @@ from transport.metrics import (
 )
 from transport.observe import Observe
 from transport.settlement import SettlementFiles
+from transport.shutdown import Draining
 from transport.sockets import OpenSockets
 from transport.supplier_webhook import SupplierWebhook
 from transport.webhooks import PaymentWebhook
@@ -181,9 +182,18 @@ def create_app(
 
     traces: tracing.Tracing | None = None
     metrics = MetricsEndpoint(principal_of, db)
+    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip)
+    draining = Draining(settings.shutdown_grace_seconds)
+    draining.on_drain(websockets.going_away)
+
+    async def stop_claiming() -> None:
+        worker.stop_claiming()
+
+    draining.on_drain(stop_claiming)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        draining.install(asyncio.get_running_loop())
         await broker.start()
         metrics_apart = MetricsListener(metrics, asyncio.get_running_loop())
         if settings.metrics_address:
@@ -208,6 +218,9 @@ def create_app(
         try:
             yield
         finally:
+            # Job runs get what is left of the grace period; the ones still running give back their jobs.
+            await worker.shutdown(draining.remaining())
+            draining.uninstall()
             metrics_apart.close()
             for follower in followers:
                 follower.cancel()
@@ -230,7 +243,7 @@ def create_app(
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
-        WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip)),
+        WebSocketRoute("/graphql", websockets),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics.handle),
@@ -251,6 +264,7 @@ def create_app(
     app.state.risk = risk
     app.state.response_cache = cache
     app.state.worker = worker
+    app.state.draining = draining
     app.state.suppliers = suppliers
     app.state.sockets = sockets
     app.state.authenticator = authenticator

@@ -11,6 +11,7 @@ expires is closed with 4403.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import suppress
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any
@@ -37,6 +38,8 @@ ClientAddress = Callable[[WebSocket], str | None]
 
 # RFC 6455: "a message that is too big for it to process".
 MESSAGE_TOO_BIG = 1009
+# RFC 6455: "an endpoint is going away, such as a server going down".
+GOING_AWAY = 1001
 
 
 class BoundedMessages(ASGIWebSocketAdapter):
@@ -45,6 +48,8 @@ class BoundedMessages(ASGIWebSocketAdapter):
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
         limit: int = self.view.max_message_bytes  # type: ignore[attr-defined]
+        open_connections: set[BoundedMessages] = self.view.open_connections  # type: ignore[attr-defined]
+        open_connections.add(self)
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
@@ -60,6 +65,8 @@ class BoundedMessages(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from error
         except WebSocketDisconnect:
             pass
+        finally:
+            open_connections.discard(self)
 
 
 def _larger_than(text: str, limit: int) -> bool:
@@ -103,6 +110,8 @@ class GraphQLWebSocket(GraphQL):
         self._context = context
         self._sockets = sockets
         self._address = address or (lambda ws: ws.client.host if ws.client else None)
+        self.open_connections: set[BoundedMessages] = set()
+        self.accepting = True
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if self._sockets is None or not self.is_websocket_request(request):
@@ -119,6 +128,19 @@ class GraphQLWebSocket(GraphQL):
         finally:
             current.reset(token)
             self._sockets.closed(socket)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not self.accepting:  # the process is stopping: the client should go to another
+            await send({"type": "websocket.close", "code": GOING_AWAY})
+            return
+        await super().__call__(scope, receive, send)
+
+    async def going_away(self) -> None:
+        """Refuse new connections and close every open one with 1001: the process is stopping."""
+        self.accepting = False
+        for connection in list(self.open_connections):
+            with suppress(Exception):  # one that closed meanwhile
+                await connection.close(GOING_AWAY, "server shutting down")
 
     def encode_json(self, data: object) -> str:
         # A text frame, as both protocols want, and orjson's encoding: with one stock change
