@@ -63,6 +63,7 @@ from transport.metrics import (
 from transport.observe import Observe
 from transport.settlement import SettlementFiles
 from transport.shutdown import Draining
+from transport.sockets import OpenSockets
 from transport.supplier_webhook import SupplierWebhook
 from transport.webhooks import PaymentWebhook
 from transport.websocket import GraphQLWebSocket
@@ -122,7 +123,8 @@ def create_app(
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
-    authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key))
+    authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key), ttl_seconds=settings.key_cache_seconds)
+    sockets = OpenSockets(authenticator, per_address=settings.ws_connections_per_ip, interval=settings.key_recheck_seconds)
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     # Counters shared by every process through Redis when there is one, else this process's own.
     risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
@@ -172,14 +174,17 @@ def create_app(
         built.device_id = (request.headers.get("x-device-id") or "").strip()[:128] or None
         return built
 
+    def ws_client_ip(websocket: WebSocket) -> str | None:
+        return client_ip(websocket.client.host if websocket.client else None, websocket.headers, proxies)
+
     async def ws_context(websocket: WebSocket) -> Context:
         built = context(await principal_of(websocket.headers), f"ws-{uuid.uuid4().hex}")
-        built.client_ip = client_ip(websocket.client.host if websocket.client else None, websocket.headers, proxies)
+        built.client_ip = ws_client_ip(websocket)
         return built
 
     traces: tracing.Tracing | None = None
     metrics = MetricsEndpoint(principal_of, db)
-    websockets = GraphQLWebSocket(schema, ws_context, admission)
+    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip)
     draining = Draining(settings.shutdown_grace_seconds)
     draining.on_drain(websockets.going_away)
 
@@ -203,6 +208,7 @@ def create_app(
             ))
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
+            asyncio.create_task(sockets.watch(), name="socket-keys"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
@@ -262,6 +268,8 @@ def create_app(
     app.state.worker = worker
     app.state.draining = draining
     app.state.suppliers = suppliers
+    app.state.sockets = sockets
+    app.state.authenticator = authenticator
     return app
 
 
