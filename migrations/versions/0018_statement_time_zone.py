@@ -1,7 +1,7 @@
 """statement time zone: the zone a settlement statement's period was cut in
 
-Revision ID: 0017_statement_time_zone
-Revises: 0016_delivery_resends
+Revision ID: 0018_statement_time_zone
+Revises: 0017_api_key_expiry
 
 A statement's period is whole days, weeks or months of its channel's settlement time zone
 (suppliers: Beijing time). The statement keeps that zone, so its period and its CSV file's
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0017_statement_time_zone'
-down_revision = '0016_delivery_resends'
+revision = '0018_statement_time_zone'
+down_revision = '0017_api_key_expiry'
 branch_labels = None
 depends_on = None
 
