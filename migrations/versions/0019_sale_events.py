@@ -1,7 +1,7 @@
 """sale events (预约抢购): scheduled sales of a SKU on a channel, and buyers registered for them
 
-Revision ID: 0017_sale_events
-Revises: 0016_delivery_resends
+Revision ID: 0019_sale_events
+Revises: 0018_statement_time_zone
 Create Date: 2026-12-06 00:40:00.000000
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0017_sale_events'
-down_revision = '0016_delivery_resends'
+revision = '0019_sale_events'
+down_revision = '0018_statement_time_zone'
 branch_labels = None
 depends_on = None
 
