@@ -270,6 +270,16 @@ async def test_one_address_registers_a_few_buyers_and_no_more(shop: Shop) -> Non
     assert (await shop.gql(SALE, {"channel": "web", "sku": sku.gid}))["data"]["sale"]["registrations"] == PER_ADDRESS
 
 
+async def test_a_flood_of_registrations_sent_at_once_from_one_address_stops_at_the_cap(shop: Shop) -> None:
+    sku = await shop.shelf.card_codes(1)
+    await scheduled(shop, sku, registrationClosesAt=_at(timedelta(minutes=30)))
+
+    answers = await asyncio.gather(*(register(shop, sku, {"phone": f"1360000000{n}"}) for n in range(10)))
+
+    assert sorted(a["registered"] for a in answers) == [False] * (10 - PER_ADDRESS) + [True] * PER_ADDRESS
+    assert (await shop.gql(SALE, {"channel": "web", "sku": sku.gid}))["data"]["sale"]["registrations"] == PER_ADDRESS
+
+
 async def test_a_key_registers_buyers_on_its_own_channel_only(shop: Shop) -> None:
     sku = await shop.shelf.card_codes(1)
     await scheduled(shop, sku, registrationClosesAt=_at(timedelta(minutes=30)))
