@@ -59,7 +59,7 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sale-event", type=float, metavar="LEAD", nargs="?", const=12.0, default=None,
         help="run as a sale event (预约抢购): scheduled LEAD seconds ahead (12), buyers registered, "
-        "the rush at its start; prints its first second beside the rest and writes no figures",
+        "the rush at its start; prints the first second beside the rest and writes no figures",
     )
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-doc", action="store_true", help="print the table only")
