@@ -9,6 +9,11 @@ supplier is being called. The rules that keep a buyer from being credited twice:
 - an answer we cannot trust (timeout, 5xx) is UNKNOWN: the task stays SUBMITTING and is
   queried; only NOT_FOUND lets us resubmit, with the same request_id, to the same supplier;
 - the next supplier is tried only after a definitive FAILED from the current one.
+
+A supplier without a usable connection (no base URL or secret, an adapter kind this
+gateway lacks) is passed over for the next one. When none of the suppliers a top-up may
+still try can be reached, it waits for an operator to connect one, looking again every
+CONNECTION_RECHECK, for at most `connection_wait`; then it fails and the line is refunded.
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ NEW, SUBMITTING, PENDING, SUCCEEDED, FAILED, CANCELLED = "NEW", "SUBMITTING", "P
 OPEN = (NEW, SUBMITTING, PENDING)
 SKIP = "SKIP"  # a supplier passed over for want of connection settings: nothing was exchanged
 AWAITING = (SUBMITTING, PENDING)
+
+
+# How often a top-up waiting for a supplier it can reach looks again.
+CONNECTION_RECHECK = timedelta(seconds=15)
+DEFAULT_CONNECTION_WAIT = timedelta(minutes=15)
 
 
 def poll_delay(checks: int) -> float:
@@ -94,11 +104,12 @@ async def suppliers_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, l
 
 class TopUps:
     def __init__(self, db: Database, registry: SupplierRegistry, callback_base: str | None,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *, connection_wait: timedelta = DEFAULT_CONNECTION_WAIT) -> None:
         self._db = db
         self._registry = registry
         self._callback_base = callback_base.rstrip("/") if callback_base else None
         self._clock = clock
+        self._connection_wait = connection_wait
 
     async def announce(self, session: AsyncSession, plan: Plan, now: datetime) -> Plan:
         """Mark a NEW task SUBMITTING in the caller's transaction (one fewer of its own): once
@@ -106,6 +117,8 @@ class TopUps:
         task = plan.task
         if task.status != NEW or task.supplier_index >= len(plan.suppliers):
             return plan
+        if task.next_check_at is not None and task.next_check_at > now:
+            return plan  # waiting for a supplier it can reach: not yet
         # No adapter lookup here: it may read with a connection of its own, and this one holds
         # the order's lock. A supplier without connection settings is skipped at the send.
         supplier = plan.suppliers[task.supplier_index]
@@ -121,10 +134,14 @@ class TopUps:
             now = self._clock()
             if announced:
                 announced = False
+                if await self._waits_for_connection(plan, task, now):
+                    return
                 moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now, announced=True)
             elif task.status not in OPEN:
                 return
-            elif task.status in AWAITING and task.next_check_at is not None and task.next_check_at > now:
+            elif task.next_check_at is not None and task.next_check_at > now:
+                return
+            elif task.status == NEW and await self._waits_for_connection(plan, task, now):
                 return
             elif task.supplier_index >= len(plan.suppliers):
                 moved = await self._conditional(task, {"status": FAILED}, now)
@@ -139,6 +156,28 @@ class TopUps:
                 if fresh is None:
                     return
                 task = fresh
+
+    async def _waits_for_connection(self, plan: Plan, task: TopUpTask, now: datetime) -> bool:
+        """True when the task now waits: none of the suppliers it may still try (none at all,
+        for a SKU without suppliers) can be reached, and its wait has not run out. Nothing
+        has been sent to a supplier that cannot be reached, so waiting as NEW is safe."""
+        if task.supplier_index >= len(plan.suppliers) and (plan.suppliers or task.supplier_index):
+            return False  # every supplier was tried: no connection would help now
+        for supplier in plan.suppliers[task.supplier_index:]:
+            if await self._registry.adapter(supplier.id) is not None:
+                return False
+        since = task.waiting_since or now
+        waited = now - since
+        if waited >= self._connection_wait:
+            return False  # waited long enough: pass them over, to the refund
+        if task.waiting_since is None:
+            codes = ", ".join(supplier.code for supplier in plan.suppliers[task.supplier_index:]) or "none"
+            log.warning("top-up %s waits up to %d s for a supplier with a usable connection (its suppliers: %s)",
+                        task.request_id, self._connection_wait.total_seconds(), codes)
+            telemetry.topup_waiting()
+        retry = min(CONNECTION_RECHECK, self._connection_wait - waited)
+        await self._conditional(task, {"status": NEW, "waiting_since": since, "next_check_at": now + retry}, now)
+        return True
 
     async def _step(self, plan: Plan, task: TopUpTask, supplier: Supplier, now: datetime, *,
                     announced: bool = False) -> bool:
@@ -172,6 +211,8 @@ class TopUps:
 
     async def _record(self, task: TopUpTask, supplier_id: int, action: str, result: Result, now: datetime) -> bool:
         values = transition(task, result, now)
+        if action != SKIP:
+            values["waiting_since"] = None  # it reached a supplier: no longer waiting for one
         async with self._db.sessions() as session, session.begin():
             changed = await apply(session, task.id, task.request_id, supplier_id, action, result, values, now,
                                   statuses=(task.status,), checks=task.checks)
