@@ -33,6 +33,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not 0 < value <= 3600:
+        raise ValueError(f"{name} must be more than 0 and at most 3600 seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
     """Protection applied to every GraphQL document before it runs."""
@@ -71,6 +84,13 @@ class Settings:
     payment_webhook_tolerance_seconds: int = 300
     # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: the peer is the client.
     trusted_proxies: str = ""
+    # How long a verified key is trusted without asking the database again, and how often the
+    # keys of open WebSockets (and cached ones) are rechecked: a revocation whose broker
+    # announcement was lost still takes effect within these bounds.
+    key_cache_seconds: float = 5.0
+    key_recheck_seconds: float = 1.0
+    # Open WebSocket connections one client address may hold in one process; 0: no cap.
+    ws_connections_per_ip: int = 100
     # An order the risk check holds for review expires, releasing its stock, after this long.
     review_ttl_seconds: int = 24 * 3600
     # Units one buyer from the public (phone, e-mail, device, account) may hold in unpaid
@@ -84,6 +104,9 @@ class Settings:
     worker_poll_seconds: float = 1.0
     # A job whose worker stops answering for this long is claimed by another worker.
     worker_lease_seconds: float = 60.0
+    # Asked to stop (SIGTERM), the process lets requests and job runs under way finish for at
+    # most this long; jobs still running are then given back to other workers.
+    shutdown_grace_seconds: float = 20.0
     # How suppliers reach our callback endpoint: https://gateway.example.com
     public_url: str | None = None
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
@@ -128,7 +151,7 @@ class Settings:
             redis_url=env.get("QUANYI_REDIS_URL") or None,
             secret_key=secret_key,
             debug=debug,
-            graphiql=debug or _flag(env.get("QUANYI_GRAPHIQL")),
+            graphiql=_graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             demo=_flag(env.get("QUANYI_DEMO")),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
@@ -143,6 +166,9 @@ class Settings:
             ),
             payment_webhook_tolerance_seconds=_int(env, "QUANYI_PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300),
             trusted_proxies=env.get("QUANYI_TRUSTED_PROXIES", ""),
+            key_cache_seconds=_seconds(env, "QUANYI_KEY_CACHE_SECONDS", 5.0),
+            key_recheck_seconds=_seconds(env, "QUANYI_KEY_RECHECK_SECONDS", 1.0),
+            ws_connections_per_ip=_int(env, "QUANYI_WS_CONNECTIONS_PER_IP", 100),
             review_ttl_seconds=_int(env, "QUANYI_REVIEW_TTL_SECONDS", 24 * 3600),
             hold_limit=_int(env, "QUANYI_HOLD_LIMIT", 5),
             hold_limit_per_ip=_int(env, "QUANYI_HOLD_LIMIT_PER_IP", 20),
@@ -150,6 +176,7 @@ class Settings:
             worker_concurrency=_int(env, "QUANYI_WORKER_CONCURRENCY", 8),
             worker_poll_seconds=float(env.get("QUANYI_WORKER_POLL_SECONDS") or 1.0),
             worker_lease_seconds=float(env.get("QUANYI_WORKER_LEASE_SECONDS") or 60.0),
+            shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",
@@ -165,6 +192,13 @@ class Settings:
             metrics_address=env.get("QUANYI_METRICS_ADDRESS") or None,
         )
 
+
+
+def _graphiql(configured: str | None, debug: bool) -> bool:
+    """GraphiQL at GET /graphql: QUANYI_GRAPHIQL (1 or 0) when set, else on while debugging."""
+    if configured is None or configured.strip() == "":
+        return debug
+    return _flag(configured)
 
 
 def log_settings(env: Mapping[str, str]) -> tuple[str, str]:
@@ -227,5 +261,4 @@ def _payment_webhook_secret(configured: str | None, secret_key: bytes, database_
         return configured.encode()
     if make_url(database_url).get_backend_name() == "sqlite":
         return development_webhook_secret(secret_key)
-    log.warning("QUANYI_PAYMENT_WEBHOOK_SECRET is not set: POST /webhooks/payment answers 503.")
-    return b""
+    return b""  # the gateway says so when it starts (commands that serve nothing stay quiet)

@@ -54,6 +54,7 @@ from transport.auth import bearer
 from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes
 from transport.exchange import ObservedAdmission, note_caller
+from transport.graphiql import GraphiQL
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.metrics import (
@@ -64,6 +65,8 @@ from transport.metrics import (
 )
 from transport.observe import Observe
 from transport.settlement import SettlementFiles
+from transport.shutdown import Draining
+from transport.sockets import OpenSockets
 from transport.supplier_webhook import SupplierWebhook
 from transport.webhooks import PaymentWebhook
 from transport.websocket import GraphQLWebSocket
@@ -102,6 +105,8 @@ def create_app(
     elif settings.log_format is not None:
         logs.configure(settings.log_format, settings.log_level)
     install_contact_masking()  # no buyer's phone or e-mail in any log line of the process
+    if not settings.payment_webhook_secret:
+        log.warning("QUANYI_PAYMENT_WEBHOOK_SECRET is not set: POST /webhooks/payment answers 503.")
     db = Database.connect(settings)
     telemetry.watch_pool(db.engine, "primary")
     if db.read_engine is not db.engine:
@@ -121,7 +126,8 @@ def create_app(
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
-    authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key))
+    authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key), ttl_seconds=settings.key_cache_seconds)
+    sockets = OpenSockets(authenticator, per_address=settings.ws_connections_per_ip, interval=settings.key_recheck_seconds)
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     # Counters shared by every process through Redis when there is one, else this process's own.
     risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
@@ -178,16 +184,28 @@ def create_app(
         built.device_id = (request.headers.get("x-device-id") or "").strip()[:128] or None
         return built
 
+    def ws_client_ip(websocket: WebSocket) -> str | None:
+        return client_ip(websocket.client.host if websocket.client else None, websocket.headers, proxies)
+
     async def ws_context(websocket: WebSocket) -> Context:
         built = context(await principal_of(websocket.headers), f"ws-{uuid.uuid4().hex}")
-        built.client_ip = client_ip(websocket.client.host if websocket.client else None, websocket.headers, proxies)
+        built.client_ip = ws_client_ip(websocket)
         return built
 
     traces: tracing.Tracing | None = None
     metrics = MetricsEndpoint(principal_of, db)
+    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip)
+    draining = Draining(settings.shutdown_grace_seconds)
+    draining.on_drain(websockets.going_away)
+
+    async def stop_claiming() -> None:
+        worker.stop_claiming()
+
+    draining.on_drain(stop_claiming)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        draining.install(asyncio.get_running_loop())
         await broker.start()
         metrics_apart = MetricsListener(metrics, asyncio.get_running_loop())
         if settings.metrics_address:
@@ -200,6 +218,7 @@ def create_app(
             ))
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
+            asyncio.create_task(sockets.watch(), name="socket-keys"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
@@ -214,6 +233,9 @@ def create_app(
         try:
             yield
         finally:
+            # Job runs get what is left of the grace period; the ones still running give back their jobs.
+            await worker.shutdown(draining.remaining())
+            draining.uninstall()
             metrics_apart.close()
             for follower in followers:
                 follower.cancel()
@@ -232,11 +254,12 @@ def create_app(
                 traces.close()
             process_ending()
 
-    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache)
+    graphiql = GraphiQL(settings.graphiql)
+    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql)
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
-        WebSocketRoute("/graphql", GraphQLWebSocket(schema, ws_context, admission)),
+        WebSocketRoute("/graphql", websockets),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics.handle),
@@ -245,6 +268,7 @@ def create_app(
     ]
     routes += SettlementFiles(db, broker, principal_of).routes()
     routes += dashboard_routes()
+    routes += graphiql.routes()
     routes += demo_suppliers.mounts(demo_sims)
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Observe)])
     if settings.otel or span_exporter is not None:
@@ -260,7 +284,10 @@ def create_app(
     app.state.gate = gate
     app.state.response_cache = cache
     app.state.worker = worker
+    app.state.draining = draining
     app.state.suppliers = suppliers
+    app.state.sockets = sockets
+    app.state.authenticator = authenticator
     return app
 
 

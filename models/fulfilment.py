@@ -48,7 +48,7 @@ class JobAttempt(Base):
     worker: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
-    outcome: Mapped[str] = mapped_column(String(16))  # DONE, LATER, ERROR
+    outcome: Mapped[str] = mapped_column(String(16))  # DONE, LATER, ERROR, RELEASED (given back at shutdown)
     error: Mapped[str | None] = mapped_column(String(500))
 
 

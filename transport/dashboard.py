@@ -27,6 +27,7 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
 }
 
 # Scripts, styles, images and the GraphQL socket come from this origin only; the socket
@@ -47,10 +48,11 @@ HEADERS = {
 class StaticFolder:
     """The files of one folder, by name, each with its content type."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, headers: dict[str, str] = HEADERS) -> None:
         self._files: dict[str, Path] = {}
+        self._headers = headers
         if not folder.is_dir():
-            log.warning("%s is missing: /dashboard answers 404", folder)
+            log.warning("%s is missing: its pages answer 404", folder)
             return
         for path in folder.iterdir():
             if path.is_file() and path.suffix in CONTENT_TYPES:
@@ -60,7 +62,7 @@ class StaticFolder:
         path = self._files.get(name)
         if path is None:
             return PlainTextResponse("Not Found", status_code=404, headers={"x-content-type-options": "nosniff"})
-        return FileResponse(path, media_type=CONTENT_TYPES[path.suffix], headers=HEADERS)
+        return FileResponse(path, media_type=CONTENT_TYPES[path.suffix], headers=self._headers)
 
     async def page(self, request: Request) -> Response:
         return self.response(PAGE)

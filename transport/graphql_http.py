@@ -33,9 +33,8 @@ from graphql import (
     get_operation_ast,
 )
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from strawberry import Schema
-from strawberry.http.ides import get_graphql_ide_html
 
 from config import Settings
 from domain.access import Principal
@@ -50,6 +49,7 @@ from transport.errors import (
     format_errors,
     request_error,
 )
+from transport.graphiql import GraphiQL
 from transport.input_bounds import InputBounds
 from transport.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate, utf8_json_body
 from transport.params import Operation, operation_from_json, operation_from_query_string
@@ -76,8 +76,10 @@ class GraphQLEndpoint:
         admission: Admission,
         client_address: ClientAddress,
         cache: ResponseCache | None = None,
+        graphiql: GraphiQL | None = None,
     ) -> None:
         self._schema = schema
+        self._graphiql = graphiql or GraphiQL(settings.graphiql)
         self._admission = admission
         self._client_address = client_address
         self._authenticate = authenticate
@@ -98,8 +100,8 @@ class GraphQLEndpoint:
     async def _respond(self, request: Request, request_id: str) -> Response:
         if request.method not in ("GET", "POST"):
             return _plain(405, "GraphQL is served over GET and POST.", allow=ALLOWED_METHODS)
-        if self._wants_ide(request):
-            return HTMLResponse(get_graphql_ide_html("graphiql"))
+        if self._browser_opens_page(request):
+            return self._graphiql.page()  # GraphiQL, or how to turn it on
         media = negotiate(request.headers.get("accept"))
         if media is None:
             return _plain(406, f"Responses are {GRAPHQL_RESPONSE_JSON} or {JSON}.")
@@ -118,10 +120,9 @@ class GraphQLEndpoint:
             body = {"errors": [_internal_error(request_id)]}
             return _json(body, 500, media)
 
-    def _wants_ide(self, request: Request) -> bool:
+    def _browser_opens_page(self, request: Request) -> bool:
         return (
-            self._settings.graphiql
-            and request.method == "GET"
+            request.method == "GET"
             and "query" not in request.query_params
             and "text/html" in request.headers.get("accept", "")
         )

@@ -21,7 +21,11 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database and the broker answer."""
+    """Ready when the database and the broker answer; 503 `draining` once the process was
+    asked to stop, so that a load balancer sends it nothing new."""
+    draining = getattr(request.app.state, "draining", None)
+    if draining is not None and draining.draining:
+        return JSONResponse({"status": "draining"}, 503)
     checks = {"database": request.app.state.db.ping}
     broker = getattr(request.app.state, "broker", None)
     if broker is not None:

@@ -168,6 +168,22 @@ async def later(session: AsyncSession, job: Claimed, *, worker: str, now: dateti
     await _attempt(session, job, worker, now, "LATER", None)
 
 
+async def release(session: AsyncSession, job: Claimed, *, worker: str, now: datetime) -> bool:
+    """Give the job back unfinished (its worker is shutting down): any worker may claim it at
+    once instead of waiting for the lease to end. Not a failure: attempts do not grow. False
+    when the lease was no longer ours (the run settled, or another worker holds the job)."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.lease == job.lease, Job.status == READY)
+        .values(lease=None, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        return False
+    await _attempt(session, job, worker, now, "RELEASED", None)
+    return True
+
+
 async def failed(session: AsyncSession, job: Claimed, *, worker: str, now: datetime, error: str) -> None:
     """The run raised: record why and retry with exponential backoff and jitter."""
     result = await session.execute(

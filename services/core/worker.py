@@ -4,6 +4,10 @@ It claims due jobs (services/core/jobs.py), runs each with its kind's handler, a
 a `jobs.ready` broker message (sent after a commit that enqueued work) or the poll interval,
 whichever comes first: the message makes it prompt, polling makes it certain.
 
+A process that is stopping first stops claiming (`stop_claiming`), then lets the runs under
+way finish within its grace period and gives back the leases of those that did not
+(`shutdown`): another worker takes them at once, not when their leases would have ended.
+
 Each run is counted and timed (services/core/telemetry.py) and logged as one line on
 `quanyi.jobs`: the job, its attempt, how it ended and how long it took.
 """
@@ -77,6 +81,8 @@ class Worker:
         self.name = name or worker_name()
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        self._claims: dict[asyncio.Task[None], jobs.Claimed] = {}
+        self._stopping = False
 
     async def run(self) -> None:
         """Until cancelled; in-flight jobs are cancelled with it (their leases run out)."""
@@ -86,7 +92,8 @@ class Worker:
                 # Cleared before the claim: a wake-up sent while claiming ends the wait below at once.
                 self._wake.clear()
                 try:
-                    await self._start_due()
+                    if not self._stopping:
+                        await self._start_due()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -104,6 +111,36 @@ class Worker:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+    def stop_claiming(self) -> None:
+        """Take no more jobs; the runs under way go on."""
+        self._stopping = True
+        self._wake.set()
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Stop claiming, wait up to `grace_seconds` for the runs under way, then cancel the
+        rest and give their jobs back. A cancelled run rolled back whatever it had not
+        committed, and every step of a job is safe to run again (a top-up marked SUBMITTING
+        is queried, never sent twice)."""
+        self.stop_claiming()
+        running = set(self._running)
+        if running and grace_seconds > 0:
+            await asyncio.wait(running, timeout=grace_seconds)
+        unfinished = [(task, self._claims[task]) for task in running if not task.done()]
+        for task, _ in unfinished:
+            task.cancel()
+        for task, _ in unfinished:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        given_back = 0
+        for _, job in unfinished:
+            try:
+                async with self._db.sessions() as session, session.begin():
+                    given_back += await jobs.release(session, job, worker=self.name, now=_now())
+            except Exception:  # noqa: BLE001 - the lease then ends by itself
+                log.warning("could not give back job %s; its lease will end by itself", job.key, exc_info=True)
+        if unfinished:
+            log.info("shutting down: gave back %d of %d unfinished jobs", given_back, len(unfinished))
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Claim what is due now and run it to the end; returns how many jobs ran (tests, tools)."""
@@ -125,8 +162,13 @@ class Worker:
         for job in claimed:
             task = asyncio.create_task(self._execute(job), name=f"job-{job.key}")
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self._claims[task] = job
+            task.add_done_callback(self._forget)
         return len(claimed)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._claims.pop(task, None)
 
     async def _claim(self, limit: int, now: datetime | None = None) -> list[jobs.Claimed]:
         now = now or _now()

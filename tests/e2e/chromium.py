@@ -38,6 +38,10 @@ FLAGS = (
     "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 )
 
+# No name resolves but the loopback address: a page that reaches for anything outside
+# this machine (a CDN, a font service) fails as it would on a network without internet.
+OFFLINE = ("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",)
+
 T = TypeVar("T")
 
 
@@ -51,6 +55,7 @@ class Page:
 
     socket: ClientConnection
     problems: list[str] = field(default_factory=list)  # console errors, exceptions, CSP refusals
+    requested: list[str] = field(default_factory=list)  # every URL asked for, once Network is enabled
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _waiting: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _reader: asyncio.Task[None] | None = None
@@ -145,7 +150,9 @@ class Page:
                 self._note(message.get("method", ""), message.get("params", {}))
 
     def _note(self, method: str, params: dict[str, Any]) -> None:
-        if method == "Runtime.exceptionThrown":
+        if method == "Network.requestWillBeSent":
+            self.requested.append(str(params.get("request", {}).get("url", "")))
+        elif method == "Runtime.exceptionThrown":
             details = params.get("exceptionDetails", {})
             self.problems.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
         elif method == "Runtime.consoleAPICalled" and params.get("type") in {"error", "assert"}:
@@ -156,19 +163,22 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def open_page(*, startup_seconds: float = 20.0) -> AsyncIterator[Page]:
-    """A blank tab of a fresh headless Chromium; the browser is killed when the block ends."""
+async def open_page(*, startup_seconds: float = 20.0, offline: bool = False) -> AsyncIterator[Page]:
+    """A blank tab of a fresh headless Chromium; the browser is killed when the block ends.
+
+    `offline`: nothing but 127.0.0.1 can be reached, and every URL the tab asks for is kept
+    in `Page.requested`."""
     if not CHROMIUM.exists():
         raise BrowserError(f"{CHROMIUM} is missing: apt-get install chromium")
     profile = Path(tempfile.mkdtemp(prefix="quanyi-chromium-"))
     log = profile.parent / f"{profile.name}.log"
-    process = _start(profile, log)
+    process = _start(profile, log, OFFLINE if offline else ())
     page: Page | None = None
     try:
         port = await _devtools_port(profile, process, log, startup_seconds)
         page = Page(await connect(await _tab_socket_url(port), max_size=64 * 1024 * 1024, ping_interval=None))
         page.start()
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", *(("Network",) if offline else ())):
             await page.send(f"{domain}.enable")
         yield page
     finally:
@@ -180,10 +190,10 @@ async def open_page(*, startup_seconds: float = 20.0) -> AsyncIterator[Page]:
         log.unlink(missing_ok=True)
 
 
-def _start(profile: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start(profile: Path, log: Path, extra: tuple[str, ...]) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(
-            [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            [str(CHROMIUM), *FLAGS, *extra, f"--user-data-dir={profile}", "about:blank"],
             stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: renderers and helpers go with it
         )

@@ -88,6 +88,41 @@ async def test_a_worker_runs_no_more_jobs_at_once_than_its_concurrency(db: Datab
     assert (ran, most) == ([2, 2, 1], 2)
 
 
+async def test_a_worker_shutting_down_lets_short_runs_finish_and_gives_back_the_others(db: Database) -> None:
+    # Given a worker running a quick job and a job that waits on the world
+    kind, now = f"stop-{uuid4().hex[:6]}", datetime.now(UTC)
+    quick, stuck = f"stop:quick:{uuid4().hex}", f"stop:stuck:{uuid4().hex}"
+    for key in (quick, stuck):
+        await _enqueue(db, kind, key, now)
+    started, release_quick = asyncio.Event(), asyncio.Event()
+
+    async def handler(run: JobRun) -> None:
+        if run.job.key == quick:
+            await release_quick.wait()
+        else:
+            started.set()
+            await asyncio.sleep(3600)
+        async with run.uow() as uow:
+            await run.done(uow, datetime.now(UTC))
+
+    worker = Worker(db, MemoryBroker(), {kind: handler}, concurrency=2, poll_interval=0.05, lease_seconds=600,
+                    name="leaving")
+    running = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 10)
+
+    # When it shuts down with a grace period the quick job fits in
+    asyncio.get_running_loop().call_later(0.05, release_quick.set)
+    await worker.shutdown(0.5)
+    running.cancel()
+
+    # Then the quick job is done, and the other is due again at once, held by no one
+    assert await _attempts(db, quick) == [("leaving", "DONE", None)]
+    assert await _attempts(db, stuck) == [("leaving", "RELEASED", None)]
+    async with db.sessions() as session, session.begin():
+        [again] = await jobs.claim(session, worker="next", now=datetime.now(UTC), lease_seconds=5, limit=5, kinds=[kind])
+    assert (again.key, again.attempts) == (stuck, 0)
+
+
 async def test_the_job_table_shows_which_worker_holds_each_leased_job(db: Database) -> None:
     kind, now = f"held-{uuid4().hex[:6]}", datetime.now(UTC)
     long_name = "a-rather-long-host-name.region.example.internal:4194304" * 2

@@ -44,3 +44,16 @@ async def test_a_gateway_whose_database_is_unreachable_is_alive_but_not_ready(
         503,
         {"status": "unavailable", "database": "unreachable", "broker": "ok"},
     )
+
+
+async def test_a_gateway_asked_to_stop_is_not_ready_so_that_balancers_send_it_nothing_new(settings: Settings) -> None:
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://quanyi.test") as client:
+            app.state.draining.begin()
+            alive = await client.get("/healthz")
+            ready = await client.get("/readyz")
+
+    assert alive.status_code == 200
+    assert (ready.status_code, ready.json()) == (503, {"status": "draining"})
