@@ -133,6 +133,7 @@ class OrderMutation:
                 review_ttl=timedelta(seconds=settings.review_ttl_seconds),
                 public_hold=HoldLimit.of(settings.hold_limit, settings.hold_limit_per_ip) if public else None,
                 terms=info.context.terms, gate=info.context.gate,
+                sales=info.context.sales,
             )
             if placed.created and placed.order is not None:
                 lifecycle.announce(uow, placed.order, None, info.context.now)

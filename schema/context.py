@@ -17,13 +17,16 @@ from services.core.database import Database
 from services.core.unit_of_work import UnitOfWork
 from services.fulfilment.senders import Sender
 from services.inventory.sold_out import SoldOutGate
+from services.live.sale_feed import SaleFeed
 from services.live.stock_feed import StockFeed
 from services.orders.terms import Terms
 from services.risk.check import RiskCheck
+from services.sales.book import SaleBook
 
 if TYPE_CHECKING:
     from resolvers.loaders import Loaders
     from schema.live import StockChange
+    from schema.sales import SaleEventUpdate
 
 
 @dataclass
@@ -48,6 +51,8 @@ class Context:
     senders: Sequence[Sender] = ()
     terms: Terms | None = None  # the process's copy of what orders read (channels, SKUs, prices, limits)
     gate: SoldOutGate | None = None  # the process's sold-out gate
+    sales: SaleBook | None = None  # the process's scheduled sales, which placement checks
+    sale_feed: SaleFeed[SaleEventUpdate] | None = None  # the process's sale countdowns, for saleEvent
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.
