@@ -8,10 +8,11 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 
 from config import Settings, log_settings
 from services.core.database import Database
-from services.core.migrate import upgrade
+from services.core.migrate import newest_revision, upgrade
 from services.core.secret_box import SecretBox
 from services.demo.seed import seed_demo
 
@@ -31,8 +32,11 @@ def _seed(settings: Settings) -> bool:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    upgrade(settings.database_url)
-    print("database is at the newest schema")
+    applied = upgrade(settings.database_url)
+    if applied:
+        print(f"database migrated to {applied[-1]} ({len(applied)} migration{'s' * (len(applied) != 1)} applied)")
+    else:
+        print(f"database is at the newest schema already ({newest_revision()})")
     return 0
 
 
@@ -43,6 +47,18 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     loaded = _seed(settings)
     print("demo data loaded" if loaded else "the catalog already has products: nothing loaded")
     return 0
+
+
+def _future_instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give the time with its offset, e.g. +08:00")
+    if moment <= datetime.now(UTC):
+        raise argparse.ArgumentTypeError("a key expires in the future")
+    return moment
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -58,7 +74,9 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         db = Database.connect(settings)
         try:
             async with db.sessions() as session, session.begin():
-                issued = await issue_key(session, role=role, channel=args.channel, name=args.name)
+                issued = await issue_key(
+                    session, role=role, channel=args.channel, name=args.name, expires_at=args.expires_at
+                )
             return issued.plaintext
         finally:
             await db.dispose()
@@ -349,6 +367,8 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, type=str.upper, choices=["ADMIN", "PARTNER", "STOREFRONT"])
     create.add_argument("--channel", help="the channel a PARTNER or STOREFRONT key is bound to")
     create.add_argument("--name", default="", help="a note on who holds the key")
+    create.add_argument("--expires-at", type=_future_instant, default=None,
+                        help="when the key stops working, ISO 8601 with its offset (2027-01-01T00:00:00+08:00)")
     create.set_defaults(run=cmd_keys_create)
 
     codes = commands.add_parser(

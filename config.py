@@ -33,6 +33,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not 0 < value <= 3600:
+        raise ValueError(f"{name} must be more than 0 and at most 3600 seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
     """Protection applied to every GraphQL document before it runs."""
@@ -71,12 +84,23 @@ class Settings:
     payment_webhook_tolerance_seconds: int = 300
     # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: the peer is the client.
     trusted_proxies: str = ""
+    # How long a verified key is trusted without asking the database again, and how often the
+    # keys of open WebSockets (and cached ones) are rechecked: a revocation whose broker
+    # announcement was lost still takes effect within these bounds.
+    key_cache_seconds: float = 5.0
+    key_recheck_seconds: float = 1.0
+    # Open WebSocket connections one client address may hold in one process; 0: no cap.
+    ws_connections_per_ip: int = 100
     # An order the risk check holds for review expires, releasing its stock, after this long.
     review_ttl_seconds: int = 24 * 3600
     # Units one buyer from the public (phone, e-mail, device, account) may hold in unpaid
     # orders at once, and units one client address may; 0: no cap. A channel may set its own.
     hold_limit: int = 5
     hold_limit_per_ip: int = 20
+    # Buyers one client address from the public may register for one sale (预约); 0: no cap.
+    sale_registrations_per_address: int = 20
+    # How long before a sale's start every process warms for it (services/sales/warm.py).
+    sale_warm_seconds: float = 5.0
     # Fulfilment jobs run in the gateway process. Off unless asked for when Settings are
     # built in code (tests, tools); on by default from the environment (QUANYI_WORKER).
     worker: bool = False
@@ -146,9 +170,14 @@ class Settings:
             ),
             payment_webhook_tolerance_seconds=_int(env, "QUANYI_PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300),
             trusted_proxies=env.get("QUANYI_TRUSTED_PROXIES", ""),
+            key_cache_seconds=_seconds(env, "QUANYI_KEY_CACHE_SECONDS", 5.0),
+            key_recheck_seconds=_seconds(env, "QUANYI_KEY_RECHECK_SECONDS", 1.0),
+            ws_connections_per_ip=_int(env, "QUANYI_WS_CONNECTIONS_PER_IP", 100),
             review_ttl_seconds=_int(env, "QUANYI_REVIEW_TTL_SECONDS", 24 * 3600),
             hold_limit=_int(env, "QUANYI_HOLD_LIMIT", 5),
             hold_limit_per_ip=_int(env, "QUANYI_HOLD_LIMIT_PER_IP", 20),
+            sale_registrations_per_address=_int(env, "QUANYI_SALE_REGISTRATIONS_PER_ADDRESS", 20),
+            sale_warm_seconds=float(env.get("QUANYI_SALE_WARM_SECONDS") or 5.0),
             worker=env.get("QUANYI_WORKER", "1").strip().lower() not in {"0", "false", "no", "off"},
             worker_concurrency=_int(env, "QUANYI_WORKER_CONCURRENCY", 8),
             worker_poll_seconds=float(env.get("QUANYI_WORKER_POLL_SECONDS") or 1.0),
@@ -238,5 +267,4 @@ def _payment_webhook_secret(configured: str | None, secret_key: bytes, database_
         return configured.encode()
     if make_url(database_url).get_backend_name() == "sqlite":
         return development_webhook_secret(secret_key)
-    log.warning("QUANYI_PAYMENT_WEBHOOK_SECRET is not set: POST /webhooks/payment answers 503.")
-    return b""
+    return b""  # the gateway says so when it starts (commands that serve nothing stay quiet)

@@ -217,6 +217,8 @@ def gateway_run(args: argparse.Namespace, folder: Path) -> tuple[Figures, str]:
     print(f"preparing the gateway's {args.database} database …", flush=True)
     with bench_database(args.database, folder, catalog=False) as env:
         key = admin_key(env)
+        # Every subscriber comes from this machine's one address: no cap of sockets per address.
+        env = {**env, "QUANYI_WS_CONNECTIONS_PER_IP": "0"}
         if args.redis:
             env = {**env, "QUANYI_REDIS_URL": args.redis, "QUANYI_BROKER_PREFIX": f"quanyi-bench-{uuid.uuid4().hex[:8]}:"}
         with (

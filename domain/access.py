@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class Role(enum.Enum):
@@ -41,6 +42,10 @@ class Principal:
     key_prefix: str | None = None  # the clear prefix of the key, for audit trails
     order_number: str | None = None  # a buyer holding the access token of one order
     allowance: Allowance | None = None  # the key's own budget, where an operator set one
+    expires_at: datetime | None = None  # when the key stops working; None: when revoked
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     @property
     def actor(self) -> str:

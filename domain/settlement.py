@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 from domain.money import Money, MoneyError, parse_amount
 
@@ -59,6 +60,12 @@ def last_complete_period(cycle: Cycle, now: datetime, zone: tzinfo = SETTLEMENT_
     first = today.replace(day=1)
     previous = (first - timedelta(days=1)).replace(day=1)
     return previous, first
+
+
+def in_zone(moment: datetime, time_zone: str) -> datetime:
+    """A stored (UTC) moment as the wall clock of a statement's zone shows it: a Beijing
+    month starts 2026-10-01T00:00:00+08:00, not 2026-09-30T16:00:00+00:00."""
+    return moment.astimezone(ZoneInfo(time_zone))
 
 
 def check_period(start: datetime, end: datetime) -> None:

@@ -22,6 +22,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # Null: the key works until revoked; else it is refused from this moment on.
+    expires_at: Mapped[datetime | None]
     # The key's own budget of query cost; null: its role's (domain/admission.py).
     budget_maximum: Mapped[int | None]
     budget_restore_rate: Mapped[int | None]

@@ -27,6 +27,8 @@ class SettlementStatement(Base):
     supplier_id: Mapped[int | None] = mapped_column(ForeignKey("supplier.id"), index=True)
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
+    # The IANA zone whose days, weeks or months the period is: the channel's settlement zone.
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai", server_default="Asia/Shanghai")
     status: Mapped[StatementStatus] = mapped_column(str_enum(StatementStatus))
     currency: Mapped[str] = mapped_column(String(3))
     gross_fen: Mapped[int] = mapped_column(BigInteger, default=0)

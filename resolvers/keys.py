@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import strawberry
 from sqlalchemy import select
 
@@ -23,6 +25,9 @@ class CreateApiKeyInput:
     role: Role  # type: ignore[valid-type]
     channel: str | None = strawberry.field(default=None, description="Required for PARTNER and STOREFRONT keys.")
     name: str = ""
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the key stops working, and the WebSockets opened with it close; null: when revoked."
+    )
 
 
 @strawberry.type
@@ -67,9 +72,14 @@ class KeysMutation:
     @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Issue an API key; the secret is in the answer once.")
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
         role = RoleValue(input.role.value)
+        if input.expires_at is not None and input.expires_at <= datetime.now(UTC):
+            problem = UserError(field="expiresAt", message="a key expires in the future", code="INVALID_EXPIRY")
+            return CreateApiKeyPayload(api_key=None, secret=None, user_errors=[problem])
         async with info.context.uow() as uow:
             try:
-                issued = await keys.issue_key(uow.session, role=role, channel=input.channel, name=input.name)
+                issued = await keys.issue_key(
+                    uow.session, role=role, channel=input.channel, name=input.name, expires_at=input.expires_at
+                )
             except keys.KeyError_ as error:
                 problem = UserError(field="channel", message=str(error), code="INVALID_CHANNEL")
                 return CreateApiKeyPayload(api_key=None, secret=None, user_errors=[problem])
@@ -77,7 +87,10 @@ class KeysMutation:
         assert row is not None
         return CreateApiKeyPayload(api_key=ApiKey.from_model(row, channel), secret=issued.plaintext, user_errors=[])
 
-    @strawberry.mutation(permission_classes=ADMIN_ONLY, description="Revoke a key at once.")
+    @strawberry.mutation(
+        permission_classes=ADMIN_ONLY,
+        description="Revoke a key at once: every process refuses it, and closes the WebSockets opened with it (4403).",
+    )
     async def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyPayload:
         pk = decode_pk(id, "ApiKey")
         async with info.context.uow() as uow:

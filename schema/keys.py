@@ -27,6 +27,7 @@ class ApiKey(Node):
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None
     budget: KeyBudget | None = strawberry.field(description="The key's own budget; null: its role's.")
 
     @classmethod
@@ -39,6 +40,7 @@ class ApiKey(Node):
             name=row.name,
             created_at=row.created_at,
             revoked_at=row.revoked_at,
+            expires_at=row.expires_at,
             budget=KeyBudget(maximum_available=row.budget_maximum, restore_rate=row.budget_restore_rate)
             if row.budget_maximum is not None and row.budget_restore_rate is not None else None,
         )

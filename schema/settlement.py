@@ -157,8 +157,12 @@ class ReconciliationReport(Node):
 class SettlementStatement(Node):
     party: SettlementParty  # type: ignore[valid-type]
     code: str = strawberry.field(description="The channel's or supplier's code.")
-    period_start: datetime
-    period_end: datetime
+    period_start: datetime = strawberry.field(description="In the statement's time zone.")
+    period_end: datetime = strawberry.field(description="In the statement's time zone.")
+    time_zone: str = strawberry.field(
+        description="The IANA zone whose days, weeks or months the period is: the channel's settlement zone "
+        "(suppliers: Asia/Shanghai)."
+    )
     status: StatementStatus  # type: ignore[valid-type]
     totals: SettlementTotals
     generated_at: datetime
@@ -179,7 +183,9 @@ class SettlementStatement(Node):
         )
         return cls(
             id=encode_id("SettlementStatement", row.id), party=row.party, code=row.code,
-            period_start=row.period_start, period_end=row.period_end, status=row.status, totals=totals,
+            period_start=domain.in_zone(row.period_start, row.time_zone),
+            period_end=domain.in_zone(row.period_end, row.time_zone), time_zone=row.time_zone,
+            status=row.status, totals=totals,
             generated_at=row.generated_at, confirmed_at=row.confirmed_at, paid_at=row.paid_at, _row=row,
         )
 

@@ -56,11 +56,12 @@ class Delivered:
 
 
 async def new_partner(db: Database, *, kind: ChannelKind = ChannelKind.MARKETPLACE, commission_bp: int = 500,
-                      cycle: SettlementCycle = SettlementCycle.MONTHLY) -> Partner:
+                      cycle: SettlementCycle = SettlementCycle.MONTHLY, time_zone: str = "Asia/Shanghai") -> Partner:
     """A channel of its own with a partner key, so a test knows its figures exactly."""
     code = f"ch-{uuid.uuid4().hex[:8]}"
     async with db.sessions() as session, session.begin():
-        row = Channel(code=code, name="结算测试渠道", kind=kind, commission_bp=commission_bp, settlement_cycle=cycle, public=False)
+        row = Channel(code=code, name="结算测试渠道", kind=kind, commission_bp=commission_bp, settlement_cycle=cycle,
+                      settlement_time_zone=time_zone, public=False)
         session.add(row)
         await session.flush()
         await rows.list_all_on(session, row.id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import AsyncGenerator, Hashable, Iterable
+from datetime import UTC, datetime
 from inspect import isawaitable
 from typing import Any
 
@@ -27,6 +28,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from config import Limits
+from domain.access import Principal
 from schema.context import Context
 from schema.errors import ErrorCode
 from schema.live import SharedEvent
@@ -74,6 +76,11 @@ class Operations:
         self, query: Any, variables: Any, context: Context, root_value: Any, operation_name: Any
     ) -> Results:
         shape = _Shaper(context)
+        principal: Principal | None = getattr(context, "principal", None)
+        if principal is not None and principal.expired(datetime.now(UTC)):
+            # The connection closes at the next check; nothing runs under the key meanwhile.
+            yield shape.refusal([GraphQLError("the API key has expired")], ErrorCode.UNAUTHENTICATED)
+            return
         if not isinstance(query, str):
             yield shape.refusal([GraphQLError("query must be a string")])
             return

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from broker import Broker
 from domain.access import Principal, Role
 from domain.money import Money
+from domain.settlement import in_zone
 from models import SettlementStatement
 from resolvers.settlement_access import visible_statement
 from schema.errors import ApiError
@@ -78,7 +79,9 @@ class SettlementFiles:
             principal, row = await self._statement(request)
         except _Refused as refused:
             return refused.response
-        name = f"settlement-{row.code}-{row.period_start:%Y%m%d}-{row.period_end:%Y%m%d}-{row.status.value.lower()}.csv"
+        # The period's dates as the statement's zone has them: October in Beijing is 20261001-20261101.
+        start, end = (in_zone(moment, row.time_zone) for moment in (row.period_start, row.period_end))
+        name = f"settlement-{row.code}-{start:%Y%m%d}-{end:%Y%m%d}-{row.status.value.lower()}.csv"
         columns = COLUMNS if principal.is_admin else tuple(c for c in COLUMNS if c not in OPERATOR_ONLY)
         return StreamingResponse(
             self._rows(row, columns), media_type="text/csv; charset=utf-8",

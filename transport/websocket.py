@@ -3,6 +3,9 @@
 strawberry speaks both protocols; what it runs is `transport.operations.Operations`,
 so that a document sent over WebSocket meets the same limits, error codes and masking
 as one sent over HTTP, and so that the legacy graphql-ws protocol runs queries too.
+Each connection is counted in this process's `OpenSockets` (transport/sockets.py): an
+address over its cap is refused with 4429, and a connection whose key is revoked or
+expires is closed with 4403.
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ from transport.admission import Admission
 from transport.auth import bearer
 from transport.errors import request_error
 from transport.operations import Operations
+from transport.sockets import TOO_MANY, TOO_MANY_REASON, OpenSockets, current
+from transport.ws_protocols import LegacyWSHandler, TransportWSHandler
 
 WebSocketContextFactory = Callable[[WebSocket], Awaitable[Context]]
+ClientAddress = Callable[[WebSocket], str | None]
 
 # RFC 6455: "a message that is too big for it to process".
 MESSAGE_TOO_BIG = 1009
@@ -84,8 +90,13 @@ class GraphQLWebSocket(GraphQL):
     # what one connection can make the process parse.
     max_message_bytes: int = 64 * 1024
     websocket_adapter_class = BoundedMessages  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, schema: Schema, context: WebSocketContextFactory, admission: Admission | None = None) -> None:
+    def __init__(
+        self, schema: Schema, context: WebSocketContextFactory, admission: Admission | None = None,
+        sockets: OpenSockets | None = None, address: ClientAddress | None = None,
+    ) -> None:
         # strawberry's constructor sets these per instance, so they are passed on explicitly.
         super().__init__(
             Operations(schema, admission),  # type: ignore[arg-type]  # the handlers only stream through it
@@ -97,8 +108,26 @@ class GraphQLWebSocket(GraphQL):
             max_subscriptions_per_connection=self.max_subscriptions_per_connection,
         )
         self._context = context
+        self._sockets = sockets
+        self._address = address or (lambda ws: ws.client.host if ws.client else None)
         self.open_connections: set[BoundedMessages] = set()
         self.accepting = True
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if self._sockets is None or not self.is_websocket_request(request):
+            return await super().run(request, context, root_value)
+        socket = self._sockets.open(self._address(request))
+        if socket is None:
+            # Accepted with the protocol asked for, so that the client can read why it closes.
+            await self.create_websocket_response(request, await self.pick_websocket_subprotocol(request))
+            await request.close(TOO_MANY, TOO_MANY_REASON)
+            return request
+        token = current.set(socket)
+        try:
+            return await super().run(request, context, root_value)
+        finally:
+            current.reset(token)
+            self._sockets.closed(socket)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if not self.accepting:  # the process is stopping: the client should go to another
@@ -133,6 +162,7 @@ class GraphQLWebSocket(GraphQL):
         params = getattr(context, "connection_params", None) or {}
         given = params.get("authorization", params.get("Authorization"))
         if given is None:
+            self._authenticated(context)  # by the upgrade request's header, if it had one
             return UNSET
         try:
             credential = bearer(given) if isinstance(given, str) else None
@@ -145,7 +175,13 @@ class GraphQLWebSocket(GraphQL):
             raise ConnectionRejectionError(request_error(error.message, error.code)) from None
         # The payload's credential speaks for the whole connection.
         context.principal = principal
+        self._authenticated(context)
         return UNSET
+
+    def _authenticated(self, context: Context) -> None:
+        socket = current.get()
+        if self._sockets is not None and socket is not None:
+            self._sockets.authenticated(socket, context.principal)
 
 
 class Refused:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Allowance, Principal, Role
@@ -45,7 +46,7 @@ def _split(plaintext: str) -> str | None:
 
 
 async def issue_key(
-    session: AsyncSession, *, role: Role, channel: str | None, name: str = ""
+    session: AsyncSession, *, role: Role, channel: str | None, name: str = "", expires_at: datetime | None = None
 ) -> IssuedKey:
     channel_id = None
     if channel is not None:
@@ -56,14 +57,17 @@ async def issue_key(
         raise KeyError_(f"a {role.value} key needs a channel")
     prefix = secrets.token_hex(5)
     plaintext = f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
-    row = ApiKey(prefix=prefix, digest=_digest(plaintext), role=role, channel_id=channel_id, name=name[:120])
+    row = ApiKey(
+        prefix=prefix, digest=_digest(plaintext), role=role, channel_id=channel_id, name=name[:120],
+        expires_at=expires_at,
+    )
     session.add(row)
     await session.flush()
     return IssuedKey(row.id, prefix, role, channel, plaintext)
 
 
-async def verify_key(session: AsyncSession, plaintext: str) -> Principal | None:
-    """The principal a key stands for, or None if it is unknown, wrong or revoked."""
+async def verify_key(session: AsyncSession, plaintext: str, now: datetime | None = None) -> Principal | None:
+    """The principal a key stands for, or None if it is unknown, wrong, revoked or expired."""
     prefix = _split(plaintext)
     if prefix is None:
         return None
@@ -79,10 +83,28 @@ async def verify_key(session: AsyncSession, plaintext: str) -> Principal | None:
     key, channel = found
     if key.revoked_at is not None or not hmac.compare_digest(key.digest, _digest(plaintext)):
         return None
+    if key.expires_at is not None and key.expires_at <= (now or datetime.now(UTC)):
+        return None
     allowance = None
     if key.budget_maximum is not None and key.budget_restore_rate is not None:
         allowance = Allowance(key.budget_maximum, key.budget_restore_rate)
-    return Principal(role=key.role, channel=channel, key_prefix=key.prefix, allowance=allowance)
+    return Principal(
+        role=key.role, channel=channel, key_prefix=key.prefix, allowance=allowance, expires_at=key.expires_at
+    )
+
+
+async def still_valid(session: AsyncSession, prefixes: Collection[str], now: datetime) -> set[str]:
+    """Of these keys (by prefix), the ones neither revoked nor expired: one statement."""
+    if not prefixes:
+        return set()
+    rows = await session.scalars(
+        select(ApiKey.prefix).where(
+            ApiKey.prefix.in_(list(prefixes)),
+            ApiKey.revoked_at.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+        )
+    )
+    return set(rows)
 
 
 async def set_budget(session: AsyncSession, key_id: int, allowance: Allowance | None) -> bool:

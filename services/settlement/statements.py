@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.analytics import HOME_CURRENCY
 from domain.settlement import (
-    SETTLEMENT_ZONE,
     Cycle,
     Party,
     SettlementError,
@@ -25,8 +24,9 @@ from models import Channel, LedgerEntry, SettlementStatement, Supplier
 from services.core.unit_of_work import UnitOfWork
 from services.settlement import figures
 
-# Suppliers have no cycle of their own: they settle monthly.
+# Suppliers have no cycle or zone of their own: they settle monthly, in Beijing time.
 SUPPLIER_CYCLE = Cycle.MONTHLY
+SUPPLIER_TIME_ZONE = "Asia/Shanghai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,11 @@ class PartyRow:
     code: str
     currency: str
     cycle: Cycle
-    zone: tzinfo = SETTLEMENT_ZONE  # whose days, weeks and months the periods are
+    time_zone: str = SUPPLIER_TIME_ZONE  # whose days, weeks and months the periods are (IANA)
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.time_zone)
 
 
 async def find_party(session: AsyncSession, party: Party, code: str) -> PartyRow | None:
@@ -45,7 +49,7 @@ async def find_party(session: AsyncSession, party: Party, code: str) -> PartyRow
         if channel is None:
             return None
         return PartyRow(party, channel.id, channel.code, channel.currency, Cycle(channel.settlement_cycle.value),
-                        ZoneInfo(channel.settlement_time_zone))
+                        channel.settlement_time_zone)
     supplier = await session.scalar(select(Supplier).where(Supplier.code == code))
     if supplier is None:
         return None
@@ -73,6 +77,7 @@ async def generate(
         upsert(SettlementStatement)
         .values(
             party=party, party_id=found.pk, code=found.code, period_start=start, period_end=end,
+            time_zone=found.time_zone,
             channel_id=found.pk if party is Party.CHANNEL else None,
             supplier_id=found.pk if party is Party.SUPPLIER else None,
             status=StatementStatus.DRAFT, currency=found.currency, generated_at=now,

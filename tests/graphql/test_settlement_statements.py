@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.settlement import SETTLEMENT_ZONE
+from domain.settlement import SETTLEMENT_ZONE, Cycle, last_complete_period
 from models import ChannelKind
 from tests.e2e.shop import Shop, open_shop
 from tests.settlement_support import Partner, delivered_order, new_partner, paid_order, refund, supplier_of
@@ -177,7 +178,7 @@ async def test_generating_a_draft_again_recomputes_the_same_statement(shop: Shop
     assert again["id"] == before["id"]
     assert (before["totals"]["gross"]["amount"], again["totals"]["gross"]["amount"]) == ("10.00", "50.00")
     listed = await shop.gql(LIST, {"channel": partner.channel}, key=shop.keys.admin)
-    assert listed["data"]["settlementStatements"]["edges"] == [{"node": {"code": partner.channel, "status": "DRAFT", "periodStart": "2026-03-01T00:00:00+00:00"}}]
+    assert listed["data"]["settlementStatements"]["edges"] == [{"node": {"code": partner.channel, "status": "DRAFT", "periodStart": "2026-03-01T08:00:00+08:00"}}]
 
 
 async def test_a_confirmed_statement_is_frozen_and_a_late_refund_lands_in_the_next(shop: Shop, partner: Partner) -> None:
@@ -286,6 +287,53 @@ async def test_a_statement_is_a_node(shop: Shop, partner: Partner) -> None:
     answer = await shop.gql("query N($id: ID!) { node(id: $id) { id ... on SettlementStatement { code } } }", {"id": statement["id"]}, key=partner.key)
 
     assert answer == {"data": {"node": {"id": statement["id"], "code": partner.channel}}}
+
+
+ZONED = """
+mutation Generate($input: GenerateSettlementInput!) {
+  generateSettlementStatement(input: $input) { statement { id periodStart periodEnd timeZone } userErrors { code } }
+}
+"""
+
+
+async def file_name(shop: Shop, statement_id: str) -> str:
+    response = await shop.client.http.get(f"/settlement/{statement_id}.csv", headers={"authorization": f"Bearer {shop.keys.admin}"})
+    assert response.status_code == 200
+    return response.headers["content-disposition"]
+
+
+async def test_a_beijing_month_reads_as_beijing_dates_in_the_statement_and_its_file(shop: Shop, partner: Partner) -> None:
+    october = {"periodStart": "2026-10-01T00:00:00+08:00", "periodEnd": "2026-11-01T00:00:00+08:00"}
+
+    answer = await shop.gql(ZONED, {"input": {"party": "CHANNEL", "code": partner.channel, **october}}, key=shop.keys.admin)
+
+    statement = answer["data"]["generateSettlementStatement"]["statement"]
+    assert (statement["periodStart"], statement["periodEnd"], statement["timeZone"]) == (
+        "2026-10-01T00:00:00+08:00", "2026-11-01T00:00:00+08:00", "Asia/Shanghai")
+    assert await file_name(shop, statement["id"]) == f'attachment; filename="settlement-{partner.channel}-20261001-20261101-draft.csv"'
+
+
+async def test_a_channel_settles_whole_months_of_its_own_time_zone(shop: Shop) -> None:
+    los_angeles = await new_partner(shop.db, time_zone="America/Los_Angeles")
+
+    answer = await shop.gql(ZONED, {"input": {"party": "CHANNEL", "code": los_angeles.channel}}, key=shop.keys.admin)
+
+    statement = answer["data"]["generateSettlementStatement"]["statement"]
+    start, end = last_complete_period(Cycle.MONTHLY, datetime.now(UTC), ZoneInfo("America/Los_Angeles"))
+    assert (start.day, start.hour, end.day, end.hour) == (1, 0, 1, 0)
+    assert (statement["periodStart"], statement["periodEnd"], statement["timeZone"]) == (
+        start.isoformat(), end.isoformat(), "America/Los_Angeles")
+    assert statement["periodStart"].endswith(("-07:00", "-08:00"))
+    assert await file_name(shop, statement["id"]) == (
+        f'attachment; filename="settlement-{los_angeles.channel}-{start:%Y%m%d}-{end:%Y%m%d}-draft.csv"')
+
+
+async def test_a_supplier_settles_beijing_months(shop: Shop) -> None:
+    answer = await shop.gql(ZONED, {"input": {"party": "SUPPLIER", "code": shop.extra["supplier"]}}, key=shop.keys.admin)
+
+    statement = answer["data"]["generateSettlementStatement"]["statement"]
+    assert statement["timeZone"] == "Asia/Shanghai"
+    assert statement["periodStart"].endswith("-01T00:00:00+08:00")
 
 
 PAGE = """

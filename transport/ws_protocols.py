@@ -1,0 +1,120 @@
+"""strawberry's two WebSocket protocol handlers, held to the gateway's rules.
+
+- Every `error` (and legacy `connection_error`) payload carries `extensions.code`, as over
+  HTTP: strawberry sends a few of its own without one (the operation cap, a malformed
+  connection_init on graphql-ws).
+- The legacy graphql-ws protocol gets the connection_init timeout graphql-transport-ws has:
+  a socket that never initialises is closed with 4408, on either protocol.
+- A connection can be ended from outside (`end`: its key was revoked or expired,
+  transport/sockets.py): its operations are stopped first, then it is closed, and no
+  message it sends meanwhile starts anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from schema.errors import ErrorCode
+from transport import sockets
+
+INIT_TIMEOUT = 4408
+INIT_TIMEOUT_REASON = "Connection initialisation timeout"
+TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+
+# strawberry's own messages that are not about the client's input, and their codes.
+_CODES = {"Subscription limit reached": TOO_MANY_OPERATIONS}
+
+
+def with_code(error: object, default: str = ErrorCode.BAD_USER_INPUT.value) -> dict[str, Any]:
+    """An error payload entry with `extensions.code`, whatever it had."""
+    entry: dict[str, Any] = dict(error) if isinstance(error, dict) else {"message": "The request was refused"}
+    extensions = dict(entry.get("extensions") or {})
+    if "code" not in extensions:
+        extensions["code"] = _CODES.get(str(entry.get("message")), default)
+    entry["extensions"] = extensions
+    return entry
+
+
+class _Session:
+    """What both handlers share: the connection they serve in this process's registry."""
+
+    socket: sockets.Socket | None
+
+    def _attach(self) -> None:
+        self.socket = sockets.current.get()
+        if self.socket is not None:
+            self.socket.end = self.end
+
+    @property
+    def ended(self) -> bool:
+        return self.socket is not None and self.socket.ended
+
+    async def end(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+
+class TransportWSHandler(_Session, BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._attach()
+
+    async def handle_message(self, message: Any) -> None:
+        if not self.ended:
+            await super().handle_message(message)
+
+    async def send_message(self, message: Any) -> None:
+        if message.get("type") == "error":
+            message = {**message, "payload": [with_code(entry) for entry in message.get("payload") or [{}]]}
+        await super().send_message(message)
+
+    async def end(self, code: int, reason: str) -> None:
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        await self.websocket.close(code, reason)
+
+
+class LegacyWSHandler(_Session, BaseGraphQLWSHandler):  # type: ignore[type-arg]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._attach()
+        self._init_received = False
+
+    async def handle(self) -> None:
+        timer = asyncio.create_task(self._init_timeout())
+        try:
+            await super().handle()
+        finally:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+    async def _init_timeout(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self._init_received:
+            with contextlib.suppress(Exception):  # closed meanwhile
+                await self.websocket.close(INIT_TIMEOUT, INIT_TIMEOUT_REASON)
+
+    async def handle_message(self, message: Any) -> None:
+        if self.ended:
+            return
+        if message.get("type") == "connection_init":
+            self._init_received = True
+        await super().handle_message(message)
+
+    async def send_message(self, message: Any) -> None:
+        kind = message.get("type")
+        if kind == "error":
+            message = {**message, "payload": with_code(message.get("payload"))}
+        elif kind == "connection_error":
+            message = {**message, "payload": with_code(message.get("payload") or {
+                "message": "connection_init takes an object as its payload"})}
+        await super().send_message(message)
+
+    async def end(self, code: int, reason: str) -> None:
+        await self.cleanup()
+        await self.websocket.close(code, reason)
