@@ -75,7 +75,8 @@ class SaleBook:
 
     def peek(self) -> dict[Key, Sale] | None:
         """The copy while it is fresh, else None (the caller loads it)."""
-        if self._sales is not None and time.monotonic() - self._loaded_at < self._ttl:
+        # While the broker is down a change elsewhere would go unheard: read the sales each time.
+        if self._sales is not None and time.monotonic() - self._loaded_at < self._ttl and self._broker.live:
             return self._sales
         return None
 
