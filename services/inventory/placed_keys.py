@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 from typing import Protocol
 
+from broker.redis_client import UNREACHABLE, redis_client
+
 KEPT_SECONDS = 24 * 3600
 MEMORY_KEYS = 200_000
 
@@ -46,17 +48,36 @@ class MemoryPlacedKeys:
 
 
 class RedisPlacedKeys:
-    def __init__(self, url: str, *, prefix: str) -> None:
-        from redis.asyncio import Redis
+    """Every gateway's keys in Redis, this process's own in memory as well.
 
-        self._redis = Redis.from_url(url)
+    While Redis cannot be reached (a second at a time, services/core/fallback.py), a key this
+    process does not know counts as placed: the gate then lets the attempt through to the
+    database, which knows, rather than refuse what it cannot check.
+    """
+
+    def __init__(self, url: str, *, prefix: str) -> None:
+        self._redis = redis_client(url)
         self._prefix = prefix + "placed:"
+        self._local = MemoryPlacedKeys()
+        self._down_until = 0.0
 
     async def add(self, channel_id: int, key: str) -> None:
-        await self._redis.set(f"{self._prefix}{channel_id}:{key}", b"1", ex=KEPT_SECONDS)
+        await self._local.add(channel_id, key)
+        if time.monotonic() < self._down_until:
+            return
+        try:
+            await self._redis.set(f"{self._prefix}{channel_id}:{key}", b"1", ex=KEPT_SECONDS)
+        except UNREACHABLE:
+            self._down_until = time.monotonic() + 1.0
 
     async def has(self, channel_id: int, key: str) -> bool:
-        return bool(await self._redis.exists(f"{self._prefix}{channel_id}:{key}"))
+        if await self._local.has(channel_id, key) or time.monotonic() < self._down_until:
+            return True
+        try:
+            return bool(await self._redis.exists(f"{self._prefix}{channel_id}:{key}"))
+        except UNREACHABLE:
+            self._down_until = time.monotonic() + 1.0
+            return True
 
     async def close(self) -> None:
         await self._redis.aclose()
