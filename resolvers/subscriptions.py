@@ -8,6 +8,7 @@ from datetime import datetime
 import orjson
 import strawberry
 
+from broker import MessagesLost
 from domain.access import may_read_order
 from domain.orders import OrderStatus as StatusValue
 from resolvers.access import readable_channel
@@ -15,10 +16,12 @@ from schema.analytics import DashboardSnapshot
 from schema.context import Info
 from schema.errors import Forbidden
 from schema.live import OrderStatusChange, StockChange
+from schema.sales import SaleEventUpdate
 from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_pk, encode_id
 from services.analytics.dashboard_feed import feed_for
 from services.orders.events import ORDER_TOPIC
+from services.orders.reads import status_of
 
 
 def _sku_ids(ids: list[strawberry.ID] | None) -> set[int] | None:
@@ -48,7 +51,15 @@ class Subscription:
         if order is None or channel is None or not may_read_order(info.context.principal, channel.code, order.number):
             # The same answer for an unknown order as for someone else's.
             raise Forbidden("this order is not yours to follow", field="orderId")
-        return _order_feed(info, pk, order.number)
+        return _order_feed(info, pk, order.number, StatusValue(order.status))
+
+    @strawberry.subscription(description=(
+        "A SKU's sale on a channel: its state at once, the seconds to its start as they run down (every "
+        "second in the last minute), then STARTED at the start, and ENDED or CANCELLED."
+    ))
+    async def sale_event(self, info: Info, channel: str, sku_id: strawberry.ID) -> AsyncGenerator[SaleEventUpdate, None]:
+        row = await readable_channel(info, channel)
+        return _sale_feed(info, row.id, row.code, decode_pk(sku_id, "Sku", field="skuId"))
 
     @strawberry.subscription(
         permission_classes=ADMIN_ONLY,
@@ -70,17 +81,36 @@ async def _stock_feed(
             yield change
 
 
-async def _order_feed(info: Info, pk: int, number: str) -> AsyncGenerator[OrderStatusChange, None]:
-    async with info.context.broker.subscribe(ORDER_TOPIC.format(number=number)) as events:
-        async for message in events:
-            change = orjson.loads(message)
-            previous = change.get("previousStatus")
-            yield OrderStatusChange(
-                order_id=encode_id("Order", pk),
-                status=StatusValue(change["status"]),
-                previous_status=StatusValue(previous) if previous else None,
-                at=datetime.fromisoformat(change["at"]),
-            )
+async def _sale_feed(info: Info, channel_id: int, channel: str, sku_id: int) -> AsyncGenerator[SaleEventUpdate, None]:
+    feed = info.context.sale_feed
+    assert feed is not None, "the gateway gives every context the process's sale feed"
+    async with feed.follow(channel_id, channel, sku_id) as moments:
+        async for moment in moments:
+            yield moment
+
+
+async def _order_feed(info: Info, pk: int, number: str, known: StatusValue) -> AsyncGenerator[OrderStatusChange, None]:
+    # `known`: the status the subscriber last heard of (at first, the one when it subscribed).
+    while True:
+        try:
+            async with info.context.broker.subscribe(ORDER_TOPIC.format(number=number)) as events:
+                async for message in events:
+                    change = orjson.loads(message)
+                    previous = change.get("previousStatus")
+                    known = StatusValue(change["status"])
+                    yield OrderStatusChange(
+                        order_id=encode_id("Order", pk), status=known,
+                        previous_status=StatusValue(previous) if previous else None,
+                        at=datetime.fromisoformat(change["at"]),
+                    )
+        except MessagesLost:
+            # Changes may have gone unheard: the status now, if it is not the one last heard of.
+            async with info.context.db.fresh_sessions() as session:
+                now = await status_of(session, pk)
+            if now is not None and now[0] != known:
+                yield OrderStatusChange(order_id=encode_id("Order", pk), status=now[0], previous_status=known,
+                                        at=now[1])
+                known = now[0]
 
 
 async def _dashboard_feed(info: Info) -> AsyncGenerator[DashboardSnapshot, None]:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 
-from broker import Broker
+from broker import Broker, MessagesLost
 from domain.contacts import mask_contacts
 from models import Job
 from services.core import jobs, telemetry
@@ -234,6 +234,8 @@ class Worker:
                         self._wake.set()
             except asyncio.CancelledError:
                 raise
+            except MessagesLost:
+                self._wake.set()  # a wake-up may have been missed: look for due jobs now
             except Exception:
                 log.warning("job wake-ups unavailable; polling only", exc_info=True)
                 await asyncio.sleep(self._poll)

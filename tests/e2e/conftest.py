@@ -11,5 +11,5 @@ from __future__ import annotations
 from tests.support import TEST_REDIS_URL
 
 collect_ignore = [] if TEST_REDIS_URL else [
-    "test_cross_process.py", "test_risk_cross_process.py", "test_payment_races.py", "test_key_sessions.py",
+    "test_cross_process.py", "test_risk_cross_process.py", "test_payment_races.py", "test_key_sessions.py", "test_redis_restart.py",
 ]
