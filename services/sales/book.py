@@ -93,6 +93,9 @@ class SaleBook:
             loaded = await current_sales(session)
             if generation == self._generation:
                 self._sales, self._loaded_at = loaded, time.monotonic()
+                # Buyers of sales no longer in the book (cancelled, superseded) are let go.
+                current = {sale.id for sale in loaded.values()}
+                self._registered = {pk: kept for pk, kept in self._registered.items() if pk in current}
             return loaded
 
     async def registered(self, session: AsyncSession, sale: Sale) -> frozenset[str]:
