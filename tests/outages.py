@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,11 +89,13 @@ async def throwaway_redis(folder: Path) -> AsyncIterator[ThrowawayRedis]:
 class ThrowawayPostgres:
     """A PostgreSQL cluster of the test's own, trusting local connections as `postgres`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self) -> None:
         self.port = free_port()
-        self.folder = folder
-        self.data = folder / "pgdata"
-        self.log = folder / "postgres.log"
+        # A folder of its own, not the test's: pytest's are private to root, and the server
+        # runs as `postgres` when the test runs as root.
+        self.folder = Path(tempfile.mkdtemp(prefix="quanyi-pg-"))
+        self.data = self.folder / "pgdata"
+        self.log = self.folder / "postgres.log"
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
@@ -103,7 +106,7 @@ class ThrowawayPostgres:
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def create(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o755)
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
         self._run(_require(POSTGRES_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
@@ -121,13 +124,17 @@ class ThrowawayPostgres:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run(_require(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
 
 @contextlib.asynccontextmanager
-async def throwaway_postgres(folder: Path) -> AsyncIterator[ThrowawayPostgres]:
-    cluster = ThrowawayPostgres(folder)
-    await asyncio.to_thread(cluster.create)
-    await asyncio.to_thread(cluster.start)
+async def throwaway_postgres() -> AsyncIterator[ThrowawayPostgres]:
+    cluster = ThrowawayPostgres()
     try:
+        await asyncio.to_thread(cluster.create)
+        await asyncio.to_thread(cluster.start)
         yield cluster
     finally:
         await asyncio.to_thread(cluster.stop)
+        cluster.remove()

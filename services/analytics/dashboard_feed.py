@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from broker import Broker, MessagesLost
 from services.analytics.dashboard import Figures, Snapshot, snapshot
-from services.core.database import Database
+from services.core.database import Database, log_failure
 from services.core.events import STOCK_CHANGED
 from services.orders.events import ORDERS_TOPIC
 from services.risk.check import VERDICTS_TOPIC
@@ -96,8 +96,8 @@ class DashboardFeed(Generic[Encoded]):
                 raise
             except MessagesLost:
                 log.info("dashboard events may have been missed: computing the snapshot again")
-            except Exception:
-                log.exception("the dashboard feed failed; starting it again")
+            except Exception as error:
+                log_failure(log, "the dashboard feed failed; starting it again", error)
                 await asyncio.sleep(self._interval)
 
     async def _follow(self) -> None:

@@ -29,7 +29,7 @@ from broker import Broker, MessagesLost
 from domain.contacts import mask_contacts
 from models import Job
 from services.core import jobs, telemetry
-from services.core.database import Database
+from services.core.database import Database, log_failure
 from services.core.logs import FIELDS
 from services.core.unit_of_work import UnitOfWork
 
@@ -96,8 +96,8 @@ class Worker:
                         await self._start_due()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("claiming jobs failed; retrying")
+                except Exception as error:
+                    log_failure(log, "claiming jobs failed; retrying", error)
                 # A claim takes every due job it has room for, so there is nothing more to claim
                 # until a job ends, a wake-up comes, or the poll interval passes.
                 waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._wake.wait()), *self._running}  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ import orjson
 
 from broker import Broker, MessagesLost
 from domain.catalog import StockFigures
-from services.core.database import Database
+from services.core.database import Database, log_failure
 from services.core.events import STOCK_CHANGED
 from services.live import stock as live_stock
 
@@ -151,8 +151,8 @@ class StockFeed(Generic[T]):
                     changed |= await self._followed()
                     at = datetime.now(UTC)
                 await self._publish(changed, at)
-            except Exception:
-                log.exception("could not compute live stock for SKUs %s", sorted(changed)[:20])
+            except Exception as error:
+                log_failure(log, f"could not compute live stock for SKUs {sorted(changed)[:20]}", error)
 
     async def _followed(self) -> set[int]:
         """Every SKU some subscriber here follows."""
