@@ -34,6 +34,8 @@ from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
+from services.documents.persisted import connect_persisted_queries
+from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
 from services.fulfilment.fulfil import Fulfilment
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
@@ -61,6 +63,7 @@ from transport.metrics import (
     process_ending,
 )
 from transport.observe import Observe
+from transport.persisted import PersistedDocuments
 from transport.settlement import SettlementFiles
 from transport.shutdown import Draining
 from transport.sockets import OpenSockets
@@ -124,6 +127,12 @@ def create_app(
     )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key), ttl_seconds=settings.key_cache_seconds)
+    trusted = TrustedDocuments(db, broker)
+    persisted = PersistedDocuments(
+        connect_persisted_queries(settings.redis_url, prefix=settings.broker_prefix, size=settings.persisted_queries,
+                                  max_bytes=settings.persisted_query_max_bytes),
+        trusted, settings.trusted_documents,
+    )
     sockets = OpenSockets(authenticator, per_address=settings.ws_connections_per_ip, interval=settings.key_recheck_seconds)
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     # Counters shared by every process through Redis when there is one, else this process's own.
@@ -141,6 +150,7 @@ def create_app(
         if cache is not None:
             cache.on_event(topic)
         suppliers.on_event(topic)
+        trusted.on_event(topic)
 
     async def principal_of(headers: Mapping[str, str]) -> Principal:
         credential = bearer(headers.get("authorization"))
@@ -184,7 +194,7 @@ def create_app(
 
     traces: tracing.Tracing | None = None
     metrics = MetricsEndpoint(principal_of, db)
-    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip)
+    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip, persisted)
     draining = Draining(settings.shutdown_grace_seconds)
     draining.on_drain(websockets.going_away)
 
@@ -209,6 +219,7 @@ def create_app(
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
             asyncio.create_task(sockets.watch(), name="socket-keys"),
+            asyncio.create_task(trusted.follow(), name="trusted-documents"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
@@ -232,6 +243,7 @@ def create_app(
             await risk.counters.close()
             if budgets is not None:
                 await budgets.close()
+            await persisted.close()
             await suppliers.close()
             await demo_stack.aclose()
             await broker.close()
@@ -241,7 +253,9 @@ def create_app(
             process_ending()
 
     graphiql = GraphiQL(settings.graphiql)
-    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql)
+    endpoint = GraphQLEndpoint(
+        schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql, persisted
+    )
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
@@ -270,6 +284,7 @@ def create_app(
     app.state.suppliers = suppliers
     app.state.sockets = sockets
     app.state.authenticator = authenticator
+    app.state.trusted_documents = trusted
     return app
 
 

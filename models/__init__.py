@@ -25,6 +25,7 @@ from models.fulfilment import (
 )
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
+from models.documents import TrustedDocument
 from models.keys import ApiKey
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.ledger import LedgerEntry, LedgerTransaction
@@ -35,6 +36,7 @@ from models.risk import RiskRule, RiskRuleChange, RiskVerdict
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
 
 __all__ = [
+    "TrustedDocument",
     "CodeReveal",
     "Delivery",
     "DeliveryResend",
