@@ -114,6 +114,10 @@ class Settings:
     # orders at once, and units one client address may; 0: no cap. A channel may set its own.
     hold_limit: int = 5
     hold_limit_per_ip: int = 20
+    # Buyers one client address from the public may register for one sale (预约); 0: no cap.
+    sale_registrations_per_address: int = 20
+    # How long before a sale's start every process warms for it (services/sales/warm.py).
+    sale_warm_seconds: float = 5.0
     # Fulfilment jobs run in the gateway process. Off unless asked for when Settings are
     # built in code (tests, tools); on by default from the environment (QUANYI_WORKER).
     worker: bool = False
@@ -194,6 +198,8 @@ class Settings:
             review_ttl_seconds=_int(env, "QUANYI_REVIEW_TTL_SECONDS", 24 * 3600),
             hold_limit=_int(env, "QUANYI_HOLD_LIMIT", 5),
             hold_limit_per_ip=_int(env, "QUANYI_HOLD_LIMIT_PER_IP", 20),
+            sale_registrations_per_address=_int(env, "QUANYI_SALE_REGISTRATIONS_PER_ADDRESS", 20),
+            sale_warm_seconds=float(env.get("QUANYI_SALE_WARM_SECONDS") or 5.0),
             worker=env.get("QUANYI_WORKER", "1").strip().lower() not in {"0", "false", "no", "off"},
             worker_concurrency=_int(env, "QUANYI_WORKER_CONCURRENCY", 8),
             worker_poll_seconds=float(env.get("QUANYI_WORKER_POLL_SECONDS") or 1.0),

@@ -26,6 +26,7 @@ from resolvers.loaders import Loaders
 from schema.context import Context
 from schema.errors import Unauthenticated
 from schema.live import StockChange
+from schema.sales import SaleEventUpdate
 from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
@@ -42,10 +43,13 @@ from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSen
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
 from services.fulfilment.topups import TopUps
 from services.live.stock_feed import StockFeed
+from services.live.sale_feed import SaleFeed
 from services.orders.expiry import run_expiry
 from services.payments.refunds import RecordedRefunds
 from services.risk.check import RiskCheck, RuleBook
 from services.risk.counters import connect_counters
+from services.sales.book import SaleBook
+from services.sales.warm import SaleWarmer
 from suppliers.base import SupplierAdapter
 from suppliers.http import HttpSupplier
 from transport import tracing
@@ -121,8 +125,12 @@ def create_app(
     )
     demo_secret = demo_suppliers.demo_secret(settings.secret_key) if settings.demo else ""
     demo_sims = demo_suppliers.simulators(demo_secret) if settings.demo else {}
+    sales = SaleBook(broker)
+    # Counters shared by every process through Redis when there is one, else this process's own.
+    risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
+    warmer = SaleWarmer(db, broker, sales, risk)
     worker = Worker(
-        db, broker, fulfilment.handlers(), concurrency=settings.worker_concurrency,
+        db, broker, {**fulfilment.handlers(), **warmer.handlers()}, concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
@@ -135,8 +143,7 @@ def create_app(
     )
     sockets = OpenSockets(authenticator, per_address=settings.ws_connections_per_ip, interval=settings.key_recheck_seconds)
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
-    # Counters shared by every process through Redis when there is one, else this process's own.
-    risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
+    sale_feed = SaleFeed(db, sales, SaleEventUpdate.of)
     proxies = parse_networks(settings.trusted_proxies)
     schema = build_schema()
     budgets = connect_budgets(settings.redis_url, prefix=settings.broker_prefix) if settings.rate_limits else None
@@ -151,6 +158,7 @@ def create_app(
             cache.on_event(topic)
         suppliers.on_event(topic)
         trusted.on_event(topic)
+        sales.on_event(topic)
 
     async def principal_of(headers: Mapping[str, str]) -> Principal:
         credential = bearer(headers.get("authorization"))
@@ -170,6 +178,7 @@ def create_app(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=on_event, stock_feed=stock_feed,
             new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
+            sales=sales, sale_feed=sale_feed,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -223,6 +232,8 @@ def create_app(
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+            asyncio.create_task(sales.follow(), name="sale-changes"),
+            asyncio.create_task(warmer.follow(), name="sale-warm-ups"),
         ]
         if cache is not None:
             followers.append(asyncio.create_task(cache.follow(broker), name="catalog-changes"))
@@ -240,6 +251,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await follower
             await stock_feed.close()
+            await sale_feed.close()
             await risk.counters.close()
             if budgets is not None:
                 await budgets.close()
@@ -278,6 +290,8 @@ def create_app(
     app.state.db = db
     app.state.broker = broker
     app.state.risk = risk
+    app.state.sales = sales
+    app.state.sale_warmer = warmer
     app.state.response_cache = cache
     app.state.worker = worker
     app.state.draining = draining

@@ -33,10 +33,13 @@ from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
 from models.risk import RiskRule, RiskRuleChange, RiskVerdict
+from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
 
 __all__ = [
     "TrustedDocument",
+    "SaleEvent",
+    "SaleRegistration",
     "CodeReveal",
     "Delivery",
     "DeliveryResend",

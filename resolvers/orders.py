@@ -117,6 +117,7 @@ class OrderMutation:
                 uow, command, principal, now=info.context.now, ttl=ttl, risk=info.context.risk,
                 review_ttl=timedelta(seconds=settings.review_ttl_seconds),
                 public_hold=HoldLimit.of(settings.hold_limit, settings.hold_limit_per_ip) if public else None,
+                sales=info.context.sales,
             )
             if placed.created and placed.order is not None:
                 lifecycle.announce(uow, placed.order, None, info.context.now)

@@ -15,6 +15,7 @@ from schema.analytics import DashboardSnapshot
 from schema.context import Info
 from schema.errors import Forbidden
 from schema.live import OrderStatusChange, StockChange
+from schema.sales import SaleEventUpdate
 from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_pk, encode_id
 from services.analytics.dashboard_feed import feed_for
@@ -50,6 +51,14 @@ class Subscription:
             raise Forbidden("this order is not yours to follow", field="orderId")
         return _order_feed(info, pk, order.number)
 
+    @strawberry.subscription(description=(
+        "A SKU's sale on a channel: its state at once, the seconds to its start as they run down (every "
+        "second in the last minute), then STARTED at the start, and ENDED or CANCELLED."
+    ))
+    async def sale_event(self, info: Info, channel: str, sku_id: strawberry.ID) -> AsyncGenerator[SaleEventUpdate, None]:
+        row = await readable_channel(info, channel)
+        return _sale_feed(info, row.id, row.code, decode_pk(sku_id, "Sku", field="skuId"))
+
     @strawberry.subscription(
         permission_classes=ADMIN_ONLY,
         description="The shop now, at once and then on each change, at most once a second: operators only.",
@@ -68,6 +77,14 @@ async def _stock_feed(
     async with feed.follow(channel_id, channel, wanted) as changes:
         async for change in changes:
             yield change
+
+
+async def _sale_feed(info: Info, channel_id: int, channel: str, sku_id: int) -> AsyncGenerator[SaleEventUpdate, None]:
+    feed = info.context.sale_feed
+    assert feed is not None, "the gateway gives every context the process's sale feed"
+    async with feed.follow(channel_id, channel, sku_id) as moments:
+        async for moment in moments:
+            yield moment
 
 
 async def _order_feed(info: Info, pk: int, number: str) -> AsyncGenerator[OrderStatusChange, None]:

@@ -21,13 +21,14 @@ class CatalogEntity(enum.Enum):
     CHANNEL = "CHANNEL"
     SUPPLIER = "SUPPLIER"
     LISTING = "LISTING"
+    SALE = "SALE"
 
 
 @strawberry.type(description="One change to the catalog: who, when, what, before and after (never a secret).")
 class CatalogChange(Node):
     entity: CatalogEntity
     code: str = strawberry.field(description="The object's code (a product's slug; a listing: channel/product).")
-    action: str = strawberry.field(description="CREATED, UPDATED, ARCHIVED, LISTED, UNLISTED or CONNECTED.")
+    action: str = strawberry.field(description="CREATED, UPDATED, ARCHIVED, LISTED, UNLISTED, CONNECTED, SCHEDULED or CANCELLED.")
     actor: str
     before: JSON | None = strawberry.field(description="The object as a catalog record; null before it existed.")
     after: JSON | None = strawberry.field(description="The object as a catalog record; null once archived or unlisted.")

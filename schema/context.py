@@ -16,12 +16,15 @@ from services.access.authenticator import Authenticator
 from services.core.database import Database
 from services.core.unit_of_work import UnitOfWork
 from services.fulfilment.senders import Sender
+from services.live.sale_feed import SaleFeed
 from services.live.stock_feed import StockFeed
 from services.risk.check import RiskCheck
+from services.sales.book import SaleBook
 
 if TYPE_CHECKING:
     from resolvers.loaders import Loaders
     from schema.live import StockChange
+    from schema.sales import SaleEventUpdate
 
 
 @dataclass
@@ -44,6 +47,8 @@ class Context:
     risk: RiskCheck | None = None  # the process's risk check; None scores every order PASS
     # Where deliveries go out (inbox, SMS, email), chosen once in gateway.py.
     senders: Sequence[Sender] = ()
+    sales: SaleBook | None = None  # the process's scheduled sales, which placement checks
+    sale_feed: SaleFeed[SaleEventUpdate] | None = None  # the process's sale countdowns, for saleEvent
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.

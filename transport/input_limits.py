@@ -83,6 +83,10 @@ LIMITS: Mapping[str, Bound] = {
     "Query.orders(channel:)": CHANNEL,
     "SetPurchaseLimitInput.channel": CHANNEL,
     "SetHoldLimitInput.channel": CHANNEL,
+    # Sale events
+    "ScheduleSaleInput.channel": CHANNEL,
+    "RegisterForSaleInput.channel": CHANNEL,
+    "Query.sale(channel:)": CHANNEL,
     # Product center: services/catalog/ checks each of these itself (domain/catalog_input.py,
     # catalog_skus.py, channel_rules.py), naming the field in a userError, within its column
     "CreateTaxonomyInput.code": own_rule(column(Brand.code).length),
@@ -172,4 +176,5 @@ LIMITS: Mapping[str, Bound] = {
     "Query.channelPerformance(channel:)": CHANNEL,
     # Live feeds
     "Subscription.stockChanged(channel:)": CHANNEL,
+    "Subscription.saleEvent(channel:)": CHANNEL,
 }

@@ -4,9 +4,10 @@ into a draft of the order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from domain.money import Money
 from domain.orders import LineRequest, OrderInputError, check_lines
 from domain.recharge_accounts import AccountFormat, accepts, describe, parse_formats
 from domain.risk import Decision, Facts, Verdict
+from domain.sales import Refusal as SaleRefusal
 from models import BundleItem, Channel, Listing, Order, Product, Sku
 from models import HoldLimit as HoldLimitRow
 from models import PurchaseLimit as PurchaseLimitRow
@@ -90,6 +92,14 @@ def _check_account(buyer: Buyer, formats: list[tuple[AccountFormat, ...]] | None
             raise OrderInputError("buyer.rechargeAccount", f"this top-up takes {describe(accepted)}", "INVALID_RECHARGE_ACCOUNT")
 
 
+class SaleCheck(Protocol):
+    """The scheduled sales (预约抢购) as placement consults them (services/sales/book.py)."""
+
+    async def admit(
+        self, session: AsyncSession, channel_id: int, sku_ids: Collection[int], who: Identity, now: datetime
+    ) -> tuple[int, SaleRefusal] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class KeyTaken:
     """An order already holds the attempt's key: the write side answers the retry."""
@@ -120,13 +130,15 @@ class Draft:
 
 async def draft(
     session: AsyncSession, command: PlaceOrder, now: datetime, risk: RiskCheck | None,
-    public_hold: HoldLimit | None = None,
+    public_hold: HoldLimit | None = None, sales: SaleCheck | None = None,
 ) -> Draft | Placed | KeyTaken:
     """The reads, checks and risk verdict of an attempt, or a refusal, or its key already taken.
 
     `public_hold` is given for a caller from the public (anonymous, or a storefront key): the
     gateway's hold caps, which the channel's own replace. Such a caller's address counts as
     a buyer (domain/limits.py); a partner's or an operator's orders are held to no hold cap.
+    `sales`: the scheduled sales (预约抢购), which refuse a SKU before its start or a buyer
+    who did not register.
     """
     key = command.idempotency_key.strip()
     if not 1 <= len(key) <= 128:
@@ -167,6 +179,8 @@ async def draft(
         account=(buyer.recharge_account or "").strip() or None,
         address=command.client_ip if public_hold is not None else None,
     )
+    if sales is not None and (barred := await sales.admit(session, channel_id, skus, who, now)) is not None:
+        return refused(f"lines.{position[barred[0]]}.skuId", barred[1].message, barred[1].code)
     counted = tallies({line.sku_id: line.quantity for line in lines}, limits, hold, who, channel_id=channel_id, now=now)
     if isinstance(counted, Breach):
         return limit_refusal(counted, lines, position)

@@ -26,6 +26,7 @@ from services.orders.draft import (
     Placed,
     PlaceOrder,
     Refusal,
+    SaleCheck,
     draft,
     limit_refusal,
     refused,
@@ -47,6 +48,7 @@ RISK_REJECTED = Refusal(None, "this order cannot be accepted; contact the shop i
 async def place_order(
     uow: UnitOfWork, command: PlaceOrder, principal: Principal, *, now: datetime, ttl: timedelta,
     risk: RiskCheck | None = None, review_ttl: timedelta | None = None, public_hold: HoldLimit | None = None,
+    sales: SaleCheck | None = None,
 ) -> Placed:
     """Place an order; the risk check scores the attempt before any stock is reserved.
 
@@ -57,10 +59,11 @@ async def place_order(
     REJECT: no order, nothing reserved, the verdict stored as the record of the attempt.
     REVIEW: the order holds its stock in REVIEW until an operator decides (or review_ttl ends).
     Purchase and hold limits (`public_hold`: the hold caps of a caller from the public, see
-    draft()) are counted in the write transaction, before quotas and stock.
+    draft()) are counted in the write transaction, before quotas and stock. A scheduled sale
+    (`sales`) refuses its SKU before the start, and an unregistered buyer, among the reads.
     """
     async with uow.fresh_reads() as reads:
-        drafted = await draft(reads, command, now, risk, public_hold)
+        drafted = await draft(reads, command, now, risk, public_hold, sales)
     if isinstance(drafted, Placed):
         return drafted
     command = replace(command, buyer=drafted.buyer)  # stored and compared in canonical form

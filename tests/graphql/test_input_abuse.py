@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -311,7 +311,22 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
     "Mutation.archiveSupplier": lambda g: {"input": {"id": encode_id("Supplier", 1), "version": 1}},
     "Query.catalogChanges": lambda g: {"entity": "BRAND", "code": "tencent"},
     "Query.suppliers": lambda g: {"includeArchived": True},
+    # Sale events
+    "Query.sale": lambda g: {"channel": "web", "skuId": g.codes.gid},
+    "Mutation.scheduleSale": lambda g: {"input": {
+        "channel": "b2b-demo", "skuId": g.counter.gid, "startsAt": _later(days=3), "endsAt": _later(days=4),
+        "registrationOpensAt": _later(days=1), "registrationClosesAt": _later(days=2),
+    }},
+    "Mutation.cancelSale": lambda g: {"saleId": encode_id("Sale", 1)},
+    "Mutation.registerForSale": lambda g: {"input": {
+        "channel": "web", "skuId": g.codes.gid,
+        "buyer": {"phone": "13800138000", "email": "buyer@example.com", "deviceId": "d-1", "rechargeAccount": "a-1"},
+    }},
 }
+
+
+def _later(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).isoformat()
 
 
 def _code(prefix: str) -> str:

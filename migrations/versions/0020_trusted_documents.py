@@ -1,7 +1,7 @@
 """trusted documents: GraphQL documents operators registered, globally or for one key
 
-Revision ID: 0019_trusted_documents
-Revises: 0018_statement_time_zone
+Revision ID: 0020_trusted_documents
+Revises: 0019_sale_events
 
 With QUANYI_TRUSTED_DOCUMENTS=enforce, a caller runs only documents registered for everyone
 or for its own key (transport/persisted.py).
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0019_trusted_documents'
-down_revision = '0018_statement_time_zone'
+revision = '0020_trusted_documents'
+down_revision = '0019_sale_events'
 branch_labels = None
 depends_on = None
 
