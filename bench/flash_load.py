@@ -39,6 +39,8 @@ class Tally:
     errors: int = 0
     first_error: str | None = None
     latencies: list[float] = field(default_factory=list)  # every answered request, seconds
+    answered_at: list[float] = field(default_factory=list)  # when each was answered, from the first request
+    placed_at: list[float] = field(default_factory=list)  # when each order was placed, likewise
     selling: float = 0.0  # seconds from the first request to the last order placed
     elapsed: float = 0.0  # seconds from the first request to the last answer
     capped: bool = False  # the time cap stopped the sale before every order was sent
@@ -84,9 +86,11 @@ async def rush(places: list[Place], orders: int, cap_seconds: float, app_pid: in
                 return
             done = time.perf_counter()
             tally.latencies.append(done - sent)
+            tally.answered_at.append(done - start)
             tally.elapsed = max(tally.elapsed, done - start)
             if verdict == PLACED:
                 tally.placed += 1
+                tally.placed_at.append(done - start)
                 tally.selling = max(tally.selling, done - start)
             elif verdict == OUT_OF_STOCK:
                 tally.refused += 1
@@ -175,6 +179,7 @@ class GatewayPlan:
     warmup: Sale
     sale: Sale
     timeout: float = 30.0  # seconds one answer may take before it counts as an error
+    sale_starts_at: float | None = None  # a sale event: the rush waits for its start (epoch seconds)
 
 
 def order_request(host: str, port: int, channel: str, sale: Sale, n: int) -> bytes:
@@ -184,11 +189,15 @@ def order_request(host: str, port: int, channel: str, sale: Sale, n: int) -> byt
             "idempotencyKey": f"{sale.key_prefix}-order-{n:08d}",  # a guest's key: 16 characters at least
             "lines": [{"skuId": sale.sku_gid, "quantity": 1}],
             # A buyer of its own per order, as in a real rush.
-            "buyer": {"phone": f"139{n:08d}", "deviceId": f"bench-{n}"},
+            "buyer": {"phone": buyer_phone(n), "deviceId": f"bench-{n}"},
         }
     }
     body = orjson.dumps({"query": PLACE_ORDER, "operationName": "Place", "variables": variables})
     return http_post(host, port, "/graphql", body)
+
+
+def buyer_phone(n: int) -> str:
+    return f"139{n:08d}"
 
 
 def verdict_of(status: int, body: bytes) -> str:
@@ -229,6 +238,8 @@ async def _through_gateway(plan: GatewayPlan, sale: Sale) -> Tally:
 
 async def _gateway_sale(plan: GatewayPlan) -> tuple[Tally, Tally]:
     warmup = await _through_gateway(plan, plan.warmup)
+    if plan.sale_starts_at is not None:
+        await asyncio.sleep(max(0.0, plan.sale_starts_at - time.time()))
     return warmup, await _through_gateway(plan, plan.sale)
 
 

@@ -1,10 +1,10 @@
 """Pub/sub between the parts of the gateway and across its processes."""
 
-from broker.base import Broker
+from broker.base import Broker, MessagesLost
 from broker.fanout import OnDelivery
 from broker.memory import MemoryBroker
 
-__all__ = ["Broker", "MemoryBroker", "connect"]
+__all__ = ["Broker", "MemoryBroker", "MessagesLost", "connect"]
 
 
 def connect(redis_url: str | None, *, prefix: str = "quanyi:", on_delivery: OnDelivery | None = None) -> Broker:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from broker.base import Broker
+from broker.base import Broker, MessagesLost
 
 log = logging.getLogger("quanyi.broker")
 
@@ -16,8 +16,8 @@ async def follow(
 ) -> None:
     """Call `on_message` with every message on `topic` until cancelled.
 
-    When the subscription fails, messages may have been missed: `on_lost` drops whatever
-    the follower can no longer trust, then it subscribes again after a second.
+    When messages may have been missed (the broker lost its connection, or has it again),
+    `on_lost` drops whatever the follower can no longer trust, and it subscribes again.
     """
     while True:
         try:
@@ -26,6 +26,9 @@ async def follow(
                     on_message(message)
         except asyncio.CancelledError:
             raise
+        except MessagesLost:
+            on_lost()
+            log.info("%s may have been missed: dropped what was derived from them", what)
         except Exception:
             on_lost()
             log.exception("lost %s; resubscribing", what)

@@ -13,6 +13,10 @@ class MemoryBroker:
     def __init__(self, *, on_delivery: OnDelivery | None = None) -> None:
         self._fanout = Fanout(on_delivery=on_delivery)
 
+    @property
+    def live(self) -> bool:
+        return True
+
     async def start(self) -> None:
         return None
 

@@ -8,6 +8,7 @@ from datetime import datetime
 import orjson
 import strawberry
 
+from broker import MessagesLost
 from domain.access import may_read_order
 from domain.orders import OrderStatus as StatusValue
 from resolvers.access import readable_channel
@@ -20,6 +21,7 @@ from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_pk, encode_id
 from services.analytics.dashboard_feed import feed_for
 from services.orders.events import ORDER_TOPIC
+from services.orders.reads import status_of
 
 
 def _sku_ids(ids: list[strawberry.ID] | None) -> set[int] | None:
@@ -49,7 +51,7 @@ class Subscription:
         if order is None or channel is None or not may_read_order(info.context.principal, channel.code, order.number):
             # The same answer for an unknown order as for someone else's.
             raise Forbidden("this order is not yours to follow", field="orderId")
-        return _order_feed(info, pk, order.number)
+        return _order_feed(info, pk, order.number, StatusValue(order.status))
 
     @strawberry.subscription(description=(
         "A SKU's sale on a channel: its state at once, the seconds to its start as they run down (every "
@@ -87,17 +89,28 @@ async def _sale_feed(info: Info, channel_id: int, channel: str, sku_id: int) -> 
             yield moment
 
 
-async def _order_feed(info: Info, pk: int, number: str) -> AsyncGenerator[OrderStatusChange, None]:
-    async with info.context.broker.subscribe(ORDER_TOPIC.format(number=number)) as events:
-        async for message in events:
-            change = orjson.loads(message)
-            previous = change.get("previousStatus")
-            yield OrderStatusChange(
-                order_id=encode_id("Order", pk),
-                status=StatusValue(change["status"]),
-                previous_status=StatusValue(previous) if previous else None,
-                at=datetime.fromisoformat(change["at"]),
-            )
+async def _order_feed(info: Info, pk: int, number: str, known: StatusValue) -> AsyncGenerator[OrderStatusChange, None]:
+    # `known`: the status the subscriber last heard of (at first, the one when it subscribed).
+    while True:
+        try:
+            async with info.context.broker.subscribe(ORDER_TOPIC.format(number=number)) as events:
+                async for message in events:
+                    change = orjson.loads(message)
+                    previous = change.get("previousStatus")
+                    known = StatusValue(change["status"])
+                    yield OrderStatusChange(
+                        order_id=encode_id("Order", pk), status=known,
+                        previous_status=StatusValue(previous) if previous else None,
+                        at=datetime.fromisoformat(change["at"]),
+                    )
+        except MessagesLost:
+            # Changes may have gone unheard: the status now, if it is not the one last heard of.
+            async with info.context.db.fresh_sessions() as session:
+                now = await status_of(session, pk)
+            if now is not None and now[0] != known:
+                yield OrderStatusChange(order_id=encode_id("Order", pk), status=now[0], previous_status=known,
+                                        at=now[1])
+                known = now[0]
 
 
 async def _dashboard_feed(info: Info) -> AsyncGenerator[DashboardSnapshot, None]:

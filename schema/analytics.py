@@ -117,17 +117,26 @@ class SupplierPerformance:
         )
 
 
-@strawberry.type(description="A SKU's units in orders of the last hour still open or paid, and the revenue of the paid ones.")
+@strawberry.type(
+    description="A SKU's sales of the last hour: units sold in orders paid in it and their revenue (one "
+    "basis), and units ordered in orders placed in it, open or paid."
+)
 class TopSku:
     sku: SkuSummary
-    units: int
-    revenue: Money
+    units_sold: int = strawberry.field(description="Units in orders paid in the last hour.")
+    revenue: Money = strawberry.field(description="What those units were paid.")
+    units_ordered: int = strawberry.field(description="Units in orders placed in the last hour, open or paid.")
+
+    @strawberry.field(deprecation_reason="Use unitsOrdered (or unitsSold, which revenue is for).")
+    def units(self) -> int:
+        return self.units_ordered
 
 
 @strawberry.type(description="A SKU on sale that is running out: this many units or fewer can be sold.")
 class LowStock:
     sku: SkuSummary
     available: int
+    selling: bool = strawberry.field(description="Ordered in the last hour: buyers will meet the shortage.")
 
 
 @strawberry.type(description="A risk rule and how many attempts it flagged.")
@@ -136,7 +145,57 @@ class RiskRuleHits:
     attempts: int
 
 
-@strawberry.type(description="The shop now: orders by placement time, revenue by payment time.")
+@strawberry.type(description="A supplier more of whose exchanges failed than succeeded in the last 15 minutes.")
+class FailingSupplier:
+    code: str
+    name: str
+    failed: int = strawberry.field(description="Exchanges refused, unanswered, or never sent for want of a connection.")
+    succeeded: int
+    unreachable: int = strawberry.field(description="Of the failed: no usable connection settings, nothing was sent.")
+
+
+@strawberry.enum(description="What a dashboard alert is about.")
+class DashboardAlertKind(enum.Enum):
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    LOW_STOCK = "LOW_STOCK"
+    SUPPLIER_FAILING = "SUPPLIER_FAILING"
+    REVIEW_QUEUE = "REVIEW_QUEUE"
+
+
+@strawberry.enum
+class AlertSeverity(enum.Enum):
+    CRITICAL = "CRITICAL"
+    WARNING = "WARNING"
+
+
+ALERT_MESSAGES = {
+    "OUT_OF_STOCK": "{name} ({subject}) is sold out while buyers order it",
+    "LOW_STOCK": "{name} ({subject}) has {count} left and is selling",
+    "SUPPLIER_FAILING": "supplier {name} ({subject}) failed {count} exchanges in 15 minutes",
+    "REVIEW_QUEUE": "{count} orders wait for risk review",
+}
+
+
+@strawberry.type(description="Something an operator should act on now; the page words it in the reader's language.")
+class DashboardAlert:
+    kind: DashboardAlertKind
+    severity: AlertSeverity
+    subject: str | None = strawberry.field(description="The SKU's or supplier's code.")
+    name: str | None
+    count: int = strawberry.field(description="Units left, failed exchanges, or orders waiting.")
+    since: datetime | None = strawberry.field(description="REVIEW_QUEUE: when the longest-waiting order was placed.")
+    message: str = strawberry.field(description="In English.")
+
+    @classmethod
+    def of(cls, alert: dashboard.Alert) -> DashboardAlert:
+        return cls(
+            kind=DashboardAlertKind(alert.kind), severity=AlertSeverity(alert.severity), subject=alert.subject,
+            name=alert.name, count=alert.count, since=alert.since,
+            message=ALERT_MESSAGES[alert.kind].format(name=alert.name, subject=alert.subject, count=alert.count),
+        )
+
+
+@strawberry.type(description="The shop now: orders by placement time, revenue and units sold by payment time.")
 class DashboardSnapshot:
     at: datetime
     orders_last_minute: int
@@ -146,13 +205,17 @@ class DashboardSnapshot:
     top_skus: list[TopSku]
     low_stock: list[LowStock]
     risk_interceptions: int = strawberry.field(description="Order attempts of the last hour the risk check rejected.")
-    risk_reviews: int = strawberry.field(description="Orders of the last hour the risk check held for review.")
+    risk_reviews: int = strawberry.field(description="Order attempts of the last hour the risk check held for review.")
+    review_queue: int = strawberry.field(description="Orders waiting for an operator's review now, however old.")
+    oldest_review_at: datetime | None = strawberry.field(description="When the longest-waiting of them was placed.")
     top_risk_rules: list[RiskRuleHits] = strawberry.field(description="The rules that flagged most attempts in the last hour.")
     margin_last_hour: Money = strawberry.field(description="The platform's margin posted in the last hour.")
     statements_with_discrepancies: int = strawberry.field(
         description="Unpaid statements whose latest reconciliation found differences."
     )
     reconciliation_discrepancies: int = strawberry.field(description="The differences those reconciliations found.")
+    failing_suppliers: list[FailingSupplier]
+    alerts: list[DashboardAlert] = strawberry.field(description="Most severe first.")
 
     @classmethod
     def of(cls, snapshot: dashboard.Snapshot) -> DashboardSnapshot:
@@ -164,14 +227,26 @@ class DashboardSnapshot:
             orders_last_hour=f.orders_last_hour,
             revenue_last_minute=Money.of(f.revenue_last_minute),
             revenue_last_hour=Money.of(f.revenue_last_hour),
-            top_skus=[TopSku(sku=_sku(s.sku_id, s.code, s.name), units=s.units, revenue=Money.of(s.revenue)) for s in f.top_skus],
-            low_stock=[LowStock(sku=_sku(s.sku_id, s.code, s.name), available=s.available) for s in f.low_stock],
+            top_skus=[
+                TopSku(sku=_sku(s.sku_id, s.code, s.name), units_sold=s.units_sold, revenue=Money.of(s.revenue),
+                       units_ordered=s.units_ordered)
+                for s in f.top_skus
+            ],
+            low_stock=[LowStock(sku=_sku(s.sku_id, s.code, s.name), available=s.available, selling=s.selling)
+                       for s in f.low_stock],
             risk_interceptions=f.risk_interceptions,
             risk_reviews=f.risk_reviews,
+            review_queue=f.review_queue,
+            oldest_review_at=f.oldest_review_at,
             top_risk_rules=[RiskRuleHits(rule=rule, attempts=count) for rule, count in f.top_risk_rules],
             margin_last_hour=Money.of(f.margin_last_hour),
             statements_with_discrepancies=f.statements_with_discrepancies,
             reconciliation_discrepancies=f.reconciliation_discrepancies,
+            failing_suppliers=[
+                FailingSupplier(code=s.code, name=s.name, failed=s.failed, succeeded=s.succeeded, unreachable=s.unreachable)
+                for s in f.failing_suppliers
+            ],
+            alerts=[DashboardAlert.of(alert) for alert in f.alerts],
         )
 
 

@@ -21,6 +21,8 @@ class ErrorCode(enum.Enum):
     PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
     DOCUMENT_NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
     TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+    # The database could not be reached (restarting, failing over): not a bug, try again shortly.
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 class ApiError(GraphQLError):

@@ -6,6 +6,7 @@
 
 import { GraphQLSocket, OperationError } from "./graphql-socket.js";
 import { clock, count, element, flash, localIso, money } from "./format.js";
+import { choose, followCatalog, guessFromPublicCatalog, language, onLanguage, t } from "./i18n.js";
 import { SalesChart } from "./sales-chart.js";
 import { StockTable } from "./stock-table.js";
 
@@ -13,11 +14,14 @@ const KEY_STORAGE = "quanyi.dashboard.key";
 
 const DASHBOARD = `subscription Dashboard {
   dashboard {
-    at ordersLastMinute ordersLastHour riskInterceptions riskReviews topRiskRules { rule attempts }
+    at ordersLastMinute ordersLastHour riskInterceptions topRiskRules { rule attempts }
+    reviewQueue oldestReviewAt
     marginLastHour { amount currency } statementsWithDiscrepancies reconciliationDiscrepancies
     revenueLastMinute { amount currency } revenueLastHour { amount currency }
-    topSkus { sku { id code name } units revenue { amount currency } }
-    lowStock { sku { id code name } available }
+    topSkus { sku { id code name } unitsSold revenue { amount currency } unitsOrdered }
+    lowStock { sku { id code name } available selling }
+    failingSuppliers { code failed unreachable }
+    alerts { kind severity subject name count since }
   }
 }`;
 const STOCK = `subscription Stock($channel: String!) {
@@ -48,6 +52,8 @@ const $ = (selector) => document.querySelector(selector);
 
 const page = {
   form: $("#connect"),
+  lang: $("#lang"),
+  alerts: $("#alerts"),
   key: $("#admin-key"),
   connectButton: $("#connect-button"),
   disconnectButton: $("#disconnect-button"),
@@ -73,22 +79,17 @@ const state = {
   salesSoon: 0,
   errors: new Map(), // source → message
   snapshot: null,
+  status: ["idle", ""],
+  stockAt: null,
 };
 
 // ---- status and errors ------------------------------------------------------
 
-const STATUS_TEXT = {
-  idle: "Not connected",
-  connecting: "Connecting…",
-  live: "Live",
-  retrying: "Reconnecting",
-  refused: "Refused",
-  closed: "Not connected",
-};
-
 function setStatus(name, detail) {
+  state.status = [name, detail];
   page.status.dataset.state = name;
-  page.statusText.textContent = detail ? `${STATUS_TEXT[name]} — ${detail}` : STATUS_TEXT[name];
+  const word = t(`status.${name}`);
+  page.statusText.textContent = detail ? `${word} — ${detail}` : word;
 }
 
 function setError(source, message) {
@@ -113,7 +114,7 @@ function connect(key) {
   sessionStorage.setItem(KEY_STORAGE, key);
   page.connectButton.disabled = true;
   page.disconnectButton.disabled = false;
-  const socket = new GraphQLSocket(socketUrl(), `Bearer ${key}`, (name, detail) => onSocketState(socket, name, detail));
+  const socket = new GraphQLSocket(socketUrl(), `Bearer ${key}`, (name, detail, code) => onSocketState(socket, name, detail, code));
   state.socket = socket;
   socket.subscribe(DASHBOARD, {}, {
     next: (result) => {
@@ -129,19 +130,20 @@ function connect(key) {
   socket.start();
 }
 
-function onSocketState(socket, name, detail) {
+function onSocketState(socket, name, detail, closeCode) {
   if (socket !== state.socket) return;
+  if (name === "refused" && closeCode === 4403) detail = t("socket.refused");
   setStatus(name, detail);
   if (name === "live") {
     setError("socket", null);
     refresh();
   } else if (name === "refused") {
     sessionStorage.removeItem(KEY_STORAGE); // a reload must not offer the same key again
-    setError("socket", `Not connected: ${detail}`);
+    setError("socket", t("error.refused", { detail }));
     page.connectButton.disabled = false;
     clearInterval(state.salesTimer);
   } else if (name === "retrying") {
-    setError("socket", `Connection lost: ${detail}`);
+    setError("socket", t("error.lost", { detail }));
   }
 }
 
@@ -176,7 +178,7 @@ async function loadChannels() {
   try {
     const { channels } = await state.socket.request(CHANNELS);
     fillSelect(page.stockChannel, channels, null);
-    fillSelect(page.chartChannel, channels, "All channels");
+    fillSelect(page.chartChannel, channels, t("chart.all"));
     setError("channels", null);
   } catch (error) {
     setError("channels", `channels: ${describe(error)}`);
@@ -200,15 +202,20 @@ function showSnapshot(snapshot) {
   setTile("orders-hour", count(snapshot.ordersLastHour));
   setTile("revenue-minute", money(snapshot.revenueLastMinute));
   setTile("revenue-hour", money(snapshot.revenueLastHour));
+  setTile("review-queue", count(snapshot.reviewQueue));
+  document.querySelector('[data-tile="review-queue"]').classList.toggle("alert", snapshot.reviewQueue > 0);
+  document.querySelector("[data-review-oldest]").textContent = snapshot.oldestReviewAt
+    ? t("tile.review-queue.oldest", { time: when(new Date(snapshot.oldestReviewAt)) }) : "";
   setTile("risk", count(snapshot.riskInterceptions));
   document.querySelector('[data-tile="risk"]').classList.toggle("alert", snapshot.riskInterceptions > 0);
-  showRiskDetail(snapshot.riskReviews || 0, snapshot.topRiskRules || []);
+  showRiskDetail(snapshot.topRiskRules || []);
   setTile("margin-hour", money(snapshot.marginLastHour));
   setTile("reconciliation", count(snapshot.reconciliationDiscrepancies));
   document.querySelector('[data-tile="reconciliation"]').classList.toggle("alert", snapshot.statementsWithDiscrepancies > 0);
+  showAlerts(snapshot.alerts || [], snapshot.failingSuppliers || []);
   showTopSkus(snapshot.topSkus || []);
   showLowStock(snapshot.lowStock || []);
-  page.updated.textContent = `Snapshot at ${clock(new Date(snapshot.at))}`;
+  showUpdated();
   if (before && salesKey(before) !== salesKey(snapshot)) {
     // Orders placed or paid: the chart's current bucket changed too.
     clearTimeout(state.salesSoon);
@@ -216,11 +223,42 @@ function showSnapshot(snapshot) {
   }
 }
 
-function showRiskDetail(reviews, rules) {
+function showRiskDetail(rules) {
   // Rule names are operators' text: set as text, never as markup.
   const top = rules.slice(0, 3).map((r) => `${r.rule} (${count(r.attempts)})`).join(", ");
-  const held = `${count(reviews)} held for review`;
-  document.querySelector("[data-risk-detail]").textContent = top ? `${held} · most: ${top}` : held;
+  document.querySelector("[data-risk-detail]").textContent = top ? t("tile.risk.rules", { rules: top }) : "";
+}
+
+// A time of today as its clock; an earlier one with its date.
+function when(date) {
+  const today = new Date().toDateString() === date.toDateString();
+  return today ? clock(date) : `${localIso(date).slice(5, 10)} ${clock(date).slice(0, 5)}`;
+}
+
+function showAlerts(alerts, failing) {
+  const unreachable = new Set(failing.filter((s) => s.unreachable > 0 && s.unreachable === s.failed).map((s) => s.code));
+  const rows = alerts.map((alert) => {
+    const key = alert.kind === "SUPPLIER_FAILING" && unreachable.has(alert.subject)
+      ? "alert.SUPPLIER_FAILING.unreachable" : `alert.${alert.kind}`;
+    // Names and codes are operators' text: set as text, never as markup.
+    const text = t(key, {
+      name: alert.name, subject: alert.subject, count: count(alert.count),
+      time: alert.since ? when(new Date(alert.since)) : "",
+    });
+    const row = element("li", `alert ${alert.severity.toLowerCase()}`, text);
+    row.dataset.alert = alert.kind;
+    if (alert.subject) row.dataset.subject = alert.subject;
+    return row;
+  });
+  page.alerts.dataset.count = String(rows.length);
+  page.alerts.querySelector("ul").replaceChildren(...(rows.length ? rows : [element("li", "empty", t("alerts.none"))]));
+}
+
+function showUpdated() {
+  const parts = [];
+  if (state.snapshot) parts.push(t("footer.snapshot", { time: clock(new Date(state.snapshot.at)) }));
+  if (state.stockAt) parts.push(t("footer.stock", { time: clock(state.stockAt) }));
+  page.updated.textContent = parts.length ? parts.join(" · ") : t("footer.none");
 }
 
 const salesKey = (s) => [s.ordersLastMinute, s.ordersLastHour, s.revenueLastMinute.amount, s.revenueLastHour.amount].join("|");
@@ -240,10 +278,16 @@ function showTopSkus(top) {
     row.dataset.sku = entry.sku.code;
     const name = element("span", "name", entry.sku.name);
     name.append(element("span", "code", entry.sku.code));
-    row.append(name, element("span", "figure", `${count(entry.units)} units · ${money(entry.revenue)}`));
+    const figure = element("span", "figure", t("top.figure", {
+      sold: count(entry.unitsSold), revenue: money(entry.revenue), ordered: count(entry.unitsOrdered),
+    }));
+    figure.dataset.sold = String(entry.unitsSold);
+    figure.dataset.ordered = String(entry.unitsOrdered);
+    figure.dataset.revenue = entry.revenue.amount;
+    row.append(name, figure);
     return row;
   });
-  page.topSkus.replaceChildren(...(rows.length ? rows : [element("li", "empty", "No sales in the last hour")]));
+  page.topSkus.replaceChildren(...(rows.length ? rows : [element("li", "empty", t("top.empty"))]));
   page.stock.setHot(top.map((entry) => entry.sku.id));
 }
 
@@ -253,10 +297,12 @@ function showLowStock(low) {
     row.dataset.sku = entry.sku.code;
     const name = element("span", "name", entry.sku.name);
     name.append(element("span", "code", entry.sku.code));
-    row.append(name, element("span", `figure ${entry.available > 0 ? "low" : "out"}`, `${count(entry.available)} left`));
+    const left = t("low.left", { count: count(entry.available) });
+    row.append(name, element("span", `figure ${entry.available > 0 ? "low" : "out"}`,
+      entry.selling ? `${left} · ${t("low.selling")}` : left));
     return row;
   });
-  page.lowStock.replaceChildren(...(rows.length ? rows : [element("li", "empty", "Every SKU is well stocked")]));
+  page.lowStock.replaceChildren(...(rows.length ? rows : [element("li", "empty", t("low.empty"))]));
 }
 
 // ---- stock ------------------------------------------------------------------
@@ -287,6 +333,7 @@ async function loadCatalog(channel) {
     setError("catalog", `catalog: ${describe(error)}`);
     return;
   }
+  followCatalog(found.map((sku) => sku.name));
   if (channel !== (page.stockChannel.value || "web")) return; // the channel changed meanwhile
   page.stock.load(found, asked);
 }
@@ -294,8 +341,8 @@ async function loadCatalog(channel) {
 function stockChanged(change) {
   const at = page.stock.change(change);
   if (!at) return;
-  const snapshot = state.snapshot ? `Snapshot at ${clock(new Date(state.snapshot.at))} · ` : "";
-  page.updated.textContent = `${snapshot}stock changed ${clock(at)}`;
+  state.stockAt = at;
+  showUpdated();
 }
 
 // ---- sales chart ------------------------------------------------------------
@@ -327,10 +374,12 @@ async function loadSales() {
     page.chart.show(slots, range, currency);
     const placed = slots.reduce((sum, slot) => sum + slot.orders, 0);
     const paid = salesSummary.reduce((sum, bucket) => sum + bucket.paidOrders, 0);
-    page.chartTotal.textContent = `${count(placed)} orders placed · ${count(paid)} paid`;
+    state.chartTotal = { placed, paid };
+    page.chartTotal.textContent = t("chart.total", { placed: count(placed), paid: count(paid) });
     setError("sales", null);
   } catch (error) {
-    page.chart.clear("Sales are not available");
+    page.chart.clear("chart.unavailable");
+    state.chartTotal = null;
     page.chartTotal.textContent = "";
     setError("sales", `sales: ${describe(error)}`);
   }
@@ -361,6 +410,22 @@ page.stockChannel.addEventListener("change", () => {
 });
 page.chartChannel.addEventListener("change", () => loadSales());
 for (const button of page.rangeButtons) button.addEventListener("click", () => chooseRange(button.dataset.range));
+
+page.lang.addEventListener("change", () => choose(page.lang.value));
+onLanguage(() => {
+  page.lang.value = language();
+  setStatus(...state.status);
+  if (state.snapshot) showSnapshot(state.snapshot);
+  else showUpdated();
+  const all = page.chartChannel.querySelector('option[value=""]');
+  if (all) all.textContent = t("chart.all");
+  if (state.chartTotal) {
+    page.chartTotal.textContent = t("chart.total", { placed: count(state.chartTotal.placed), paid: count(state.chartTotal.paid) });
+  }
+  page.chart.draw();
+  page.chart.describe();
+});
+guessFromPublicCatalog();
 
 const saved = sessionStorage.getItem(KEY_STORAGE);
 if (saved) {

@@ -25,7 +25,7 @@ const ACK_TIMEOUT_MS = 10000;
 
 export class GraphQLSocket {
   // url: ws(s)://host/graphql; authorization: "Bearer <key>";
-  // onState(state, detail): "connecting" | "live" | "retrying" | "closed" | "refused".
+  // onState(state, detail, closeCode): "connecting" | "live" | "retrying" | "closed" | "refused".
   constructor(url, authorization, onState) {
     this.url = url;
     this.authorization = authorization;
@@ -116,7 +116,7 @@ export class GraphQLSocket {
       const final = FINAL_CLOSE_CODES.get(event.code);
       if (final) {
         this.stopped = true;
-        this.onState("refused", `${final} (${event.code}${event.reason ? " " + event.reason : ""})`);
+        this.onState("refused", `${final} (${event.code}${event.reason ? " " + event.reason : ""})`, event.code);
         return;
       }
       this.retry(event.code === 1006 ? "connection lost" : `closed ${event.code} ${event.reason}`.trim());

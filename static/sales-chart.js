@@ -2,6 +2,7 @@
 // Colours come from CSS custom properties on the canvas, so the stylesheet owns the look.
 
 import { pad2 } from "./format.js";
+import { t } from "./i18n.js";
 
 const PAD = { left: 44, right: 64, top: 14, bottom: 30 };
 const ROWS = 4;
@@ -33,7 +34,7 @@ export class SalesChart {
     this.buckets = [];
     this.bucket = "MINUTE";
     this.hover = -1;
-    this.message = "Waiting for data";
+    this.message = "chart.waiting"; // a key of i18n.js, worded when drawn
     this.symbol = "¥";
     new ResizeObserver(() => this.draw()).observe(canvas);
     canvas.addEventListener("mousemove", (event) => this.pointAt(event.offsetX));
@@ -45,11 +46,12 @@ export class SalesChart {
     this.buckets = buckets;
     this.bucket = bucket;
     this.symbol = !currency || currency === "CNY" ? "¥" : `${currency} `;
-    this.message = buckets.some((b) => b.orders > 0) ? "" : "No sales in this period";
+    this.message = buckets.some((b) => b.orders > 0) ? "" : "chart.empty";
     this.draw();
     this.describe();
   }
 
+  // message: a key of i18n.js.
   clear(message) {
     this.buckets = [];
     this.message = message;
@@ -74,8 +76,11 @@ export class SalesChart {
       this.readout.textContent = "";
       return;
     }
-    const when = this.hover >= 0 ? bucketLabel(shown.start, this.bucket) : `now (${bucketLabel(shown.start, this.bucket)})`;
-    this.readout.textContent = `${when} · ${shown.orders} orders · ${shown.units} units · ${shown.revenueText}`;
+    const label = bucketLabel(shown.start, this.bucket);
+    const when = this.hover >= 0 ? label : t("chart.now", { when: label });
+    this.readout.textContent = t("chart.readout", {
+      when, orders: shown.orders, units: shown.units, revenue: shown.revenueText,
+    });
   }
 
   draw() {
@@ -158,7 +163,7 @@ export class SalesChart {
       ctx.textAlign = "center";
       ctx.textBaseline = "middle";
       ctx.font = `13px ${style.fontFamily}`;
-      ctx.fillText(this.message, plot.x + plot.w / 2, plot.y + plot.h / 2);
+      ctx.fillText(t(this.message), plot.x + plot.w / 2, plot.y + plot.h / 2);
     }
   }
 }

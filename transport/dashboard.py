@@ -28,6 +28,7 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".ico": "image/x-icon",
     ".txt": "text/plain; charset=utf-8",
+    ".woff2": "font/woff2",
 }
 
 # Scripts, styles, images and the GraphQL socket come from this origin only; the socket

@@ -10,6 +10,7 @@ from typing import Any
 from graphql import GraphQLError
 
 from schema.errors import ApiError, ErrorCode
+from services.core.database import unreachable
 
 log = logging.getLogger("quanyi.errors")
 
@@ -48,6 +49,14 @@ def format_errors(
         entry: dict[str, Any] = dict(error.formatted)
         if isinstance(original, ApiError):
             entry["extensions"] = {**(original.extensions or {}), **(entry.get("extensions") or {})}
+        elif isinstance(original, Exception) and _is_bug(error, original) and unreachable(original):
+            # An outage, not a bug: one line without the traceback, and a code clients retry on.
+            log.warning("storage unreachable in %s (request %s): %s", ".".join(str(p) for p in error.path or ()),
+                        request_id, type(original).__name__)
+            entry["extensions"] = {"code": ErrorCode.SERVICE_UNAVAILABLE.value, "requestId": request_id}
+            entry["message"] = "The service is briefly unavailable: try again shortly"
+            formatted.append(entry)
+            continue
         elif isinstance(original, Exception) and _is_bug(error, original):
             log.error(
                 "unexpected error in %s (request %s)",

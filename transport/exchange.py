@@ -64,7 +64,7 @@ class Exchange:
     @property
     def outcome(self) -> str:
         status = self.status or 500
-        if status >= 500 or "INTERNAL_SERVER_ERROR" in self.codes:
+        if status >= 500 or "INTERNAL_SERVER_ERROR" in self.codes or "SERVICE_UNAVAILABLE" in self.codes:
             return "server_error"
         if status >= 400 or self.codes:
             return "client_error"

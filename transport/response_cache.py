@@ -47,6 +47,7 @@ class ResponseCache:
         self._entries: BoundedCache[Key, tuple[float, int, Answer]] = BoundedCache(size)
         self._generation = 0
         self._flights: dict[Key, tuple[int, asyncio.Future[Answer | None]]] = {}
+        self._broker: Broker | None = None
 
     @staticmethod
     def key(query: str, operation_name: str | None, variables: object, who: Principal) -> Key | None:
@@ -61,6 +62,8 @@ class ResponseCache:
         return (query, operation_name, encoded, role, who.channel)
 
     def get(self, key: Key) -> Answer | None:
+        if self._broker is not None and not self._broker.live:
+            return None  # a change elsewhere would go unheard: answer from the database
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -108,6 +111,8 @@ class ResponseCache:
 
     async def follow(self, broker: Broker) -> None:
         """Invalidate on every catalog change event until cancelled. Without the events the
-        cache cannot be trusted: losing them empties it too."""
+        cache cannot be trusted: losing them empties it too, and while the broker is down
+        nothing is served from it."""
+        self._broker = broker
         await follow(broker, CATALOG_CHANGED, lambda _: self.invalidate(), on_lost=self.invalidate,
                      what="catalog change events")

@@ -2,7 +2,9 @@
 
 Verifying a key costs a database round trip; partners send thousands of requests a
 minute with the same key. Verified keys are remembered for a few seconds, and a
-revocation in any process drops them everywhere through the broker.
+revocation in any process drops them everywhere through the broker. While the broker is
+down a revocation elsewhere would go unheard, so every key is then verified in the database,
+and what was remembered is dropped when the broker is back.
 
 The broker is not trusted to deliver every announcement (a Redis blip loses what was
 published during it), so the database has the last word within a bounded time: cached
@@ -57,7 +59,8 @@ class Authenticator:
         fingerprint = hashlib.sha256(credential.encode()).hexdigest()
         cached = self._known.get(fingerprint)
         now = datetime.now(UTC)
-        if cached is not None and time.monotonic() - cached[0] < self._ttl and not cached[1].expired(now):
+        if (cached is not None and time.monotonic() - cached[0] < self._ttl and not cached[1].expired(now)
+                and self._broker.live):
             return cached[1]
         async with self._db.fresh_sessions() as session:
             principal = await verify_key(session, credential, now)

@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from broker.redis_client import redis_client
 from domain.access import Allowance
 from domain.admission import Throttle, refill
+from services.core.fallback import Fallback
 
 
 class Budgets(Protocol):
@@ -93,9 +95,7 @@ return {taken, string.format('%.3f', available)}
 
 class RedisBudgets:
     def __init__(self, url: str, *, prefix: str) -> None:
-        from redis.asyncio import Redis
-
-        self._redis = Redis.from_url(url)
+        self._redis = redis_client(url)
         self._prefix = prefix + "budget:"
         self._draw = self._redis.register_script(_DRAW)
 
@@ -115,5 +115,28 @@ class RedisBudgets:
         await self._redis.aclose()
 
 
+class FallbackBudgets:
+    """Redis's buckets while it answers, this process's own while it does not
+    (services/core/fallback.py): callers stay throttled, per process, through an outage."""
+
+    def __init__(self, shared: Budgets, local: Budgets) -> None:
+        self._shared, self._local = shared, local
+        self._fallback = Fallback("budgets")
+
+    async def draw(self, bucket: str, cost: int, allowance: Allowance) -> Throttle:
+        return await self._fallback.call(lambda: self._shared.draw(bucket, cost, allowance),
+                                         lambda: self._local.draw(bucket, cost, allowance))
+
+    async def give_back(self, bucket: str, points: int, allowance: Allowance) -> float:
+        return await self._fallback.call(lambda: self._shared.give_back(bucket, points, allowance),
+                                         lambda: self._local.give_back(bucket, points, allowance))
+
+    async def close(self) -> None:
+        await self._shared.close()
+        await self._local.close()
+
+
 def connect_budgets(redis_url: str | None, *, prefix: str) -> Budgets:
-    return RedisBudgets(redis_url, prefix=prefix) if redis_url else MemoryBudgets()
+    if not redis_url:
+        return MemoryBudgets()
+    return FallbackBudgets(RedisBudgets(redis_url, prefix=prefix), MemoryBudgets())

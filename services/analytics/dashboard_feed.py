@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
-from broker import Broker
+from broker import Broker, MessagesLost
 from services.analytics.dashboard import Figures, Snapshot, snapshot
-from services.core.database import Database
+from services.core.database import Database, log_failure
 from services.core.events import STOCK_CHANGED
 from services.orders.events import ORDERS_TOPIC
 from services.risk.check import VERDICTS_TOPIC
@@ -94,8 +94,10 @@ class DashboardFeed(Generic[Encoded]):
                 await self._follow()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("the dashboard feed failed; starting it again")
+            except MessagesLost:
+                log.info("dashboard events may have been missed: computing the snapshot again")
+            except Exception as error:
+                log_failure(log, "the dashboard feed failed; starting it again", error)
                 await asyncio.sleep(self._interval)
 
     async def _follow(self) -> None:
@@ -109,7 +111,7 @@ class DashboardFeed(Generic[Encoded]):
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    task.result()  # a failure, reported by _run
+                    task.result()  # a failure, reported by _run; MessagesLost: start again at once
                 raise RuntimeError("a broker subscription of the dashboard ended")
             finally:
                 for task in tasks:

@@ -39,6 +39,8 @@ class LowStock:
     code: str
     available: int
     selling: bool  # ordered within SELLING_WINDOW
+    sku_id: int = 0
+    name: str = ""
 
 
 async def job_figures(session: AsyncSession, now: datetime) -> list[JobFigures]:
@@ -68,15 +70,14 @@ async def job_figures(session: AsyncSession, now: datetime) -> list[JobFigures]:
 async def low_stock(session: AsyncSession, now: datetime, *, units: int = LOW_STOCK_UNITS) -> list[LowStock]:
     """SKUs on sale (active, of an active product) with at most `units` left to sell, lowest
     first; those ordered lately first among equals."""
-    on_sale = dict(
-        (
-            await session.execute(
-                select(Sku.id, Sku.code)
-                .join(Product, Product.id == Sku.product_id)
-                .where(Sku.active.is_(True), Product.active.is_(True))
-            )
-        ).all()
-    )
+    on_sale = {
+        sku_id: (code, name)
+        for sku_id, code, name in await session.execute(
+            select(Sku.id, Sku.code, Sku.name)
+            .join(Product, Product.id == Sku.product_id)
+            .where(Sku.active.is_(True), Product.active.is_(True))
+        )
+    }
     stock = await stock_for(session, list(on_sale), now=now)
     low = {sku_id: figures.available for sku_id, figures in stock.items() if figures.available <= units}
     if not low:
@@ -89,7 +90,10 @@ async def low_stock(session: AsyncSession, now: datetime, *, units: int = LOW_ST
             .distinct()
         )
     )
-    rows = [LowStock(on_sale[sku_id], available, sku_id in selling) for sku_id, available in low.items()]
+    rows = [
+        LowStock(on_sale[sku_id][0], available, sku_id in selling, sku_id, on_sale[sku_id][1])
+        for sku_id, available in low.items()
+    ]
     return sorted(rows, key=lambda row: (row.available, not row.selling, row.code))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -57,8 +59,14 @@ def create_engine(url: str, *, pool_size: int = 10, writer: bool = False) -> Asy
     # No pre-ping: it costs two round trips per checkout. A connection the server dropped
     # fails its statement, SQLAlchemy invalidates it, and the pool replaces it; recycling
     # keeps connections younger than any server or proxy idle timeout.
+    # A database that went away: the first statement on a dead connection fails, SQLAlchemy
+    # takes every connection made before it for dead too, and the next checkouts connect
+    # anew, so a restarted server costs each process the statements in flight, no more.
+    # Connecting gives up after 5 s and waiting for a pooled connection after 10 s: while
+    # the server is unreachable a request fails (SERVICE_UNAVAILABLE), it does not hang.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, hide_parameters=True
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, pool_timeout=10,
+        hide_parameters=True, connect_args={"timeout": 5},
     )
 
 
@@ -107,3 +115,39 @@ class Database:
 def rows_changed(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE touched: how a conditional write tells who won."""
     return cast("CursorResult[Any]", result).rowcount
+
+
+# asyncpg's names for a connection that is gone (they are not OSErrors).
+_CONNECTION_LOST = frozenset({
+    "ConnectionDoesNotExistError", "ConnectionFailureError", "CannotConnectNowError", "AdminShutdownError",
+    "CrashShutdownError",
+})
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether the error, or one it came from, says the database (or Redis) could not be
+    reached: a connection refused, cut or timed out, not a statement that failed."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, TimeoutError, PoolTimeout)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if type(current).__name__ in _CONNECTION_LOST or type(current).__name__ == "ConnectionError":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def log_failure(logger: logging.Logger, message: str, error: BaseException) -> None:
+    """A background loop's failure: the traceback for a bug, one line for an outage (the
+    database restarting would otherwise fill the logs with the same traceback)."""
+    if unreachable(error):
+        logger.warning("%s (unreachable: %s)", message, type(error).__name__)
+    else:
+        logger.error(message, exc_info=(type(error), error, error.__traceback__))

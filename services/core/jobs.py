@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import case, insert, literal, or_, select, update
+from sqlalchemy import bindparam, case, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,36 +95,43 @@ async def claim(
     session: AsyncSession, *, worker: str, now: datetime, lease_seconds: float, limit: int, kinds: Sequence[str],
 ) -> list[Claimed]:
     """Lease up to `limit` due jobs of `kinds` for `worker`, oldest due first. The caller commits."""
-    due = [
-        Job.status == READY,
-        Job.kind.in_(kinds),
-        Job.run_after <= now,
-        or_(Job.locked_until.is_(None), Job.locked_until <= now),
-    ]
     # The due rows are picked with SKIP LOCKED (workers of other processes take other jobs
     # instead of queueing here), then leased by an UPDATE of exactly those. Two statements on
     # purpose, as in services/inventory/reservation.py: inside `UPDATE ... WHERE id IN (SELECT
     # ... LIMIT n FOR UPDATE SKIP LOCKED)` PostgreSQL may run the pick again for each row,
     # each run skipping the rows just leased, and so lease every due job whatever `limit`
     # says. The lease is one token per claim; with the job's id it names this run of this job.
-    picked = list(await session.scalars(
-        select(Job.id).where(*due).order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
-    ))
+    connection = await session.connection()  # Core on the session's transaction: no ORM layer
+    due = {"kinds": list(kinds), "now": now}
+    picked = (await connection.execute(_PICK, {**due, "limit": limit})).scalars().all()
     if not picked:
         return []
     lease = lease_token(worker)
-    rows = (
-        await session.execute(
-            update(Job)
-            .where(Job.id.in_(picked), *due)
-            .values(lease=lease, locked_until=now + timedelta(seconds=lease_seconds))
-            .returning(Job.id, Job.kind, Job.key, Job.order_id, Job.payload, Job.attempts, Job.run_after)
-            .execution_options(synchronize_session=False)
-        )
-    ).all()
+    rows = (await connection.execute(_LEASE, {
+        **due, "picked": list(picked), "token": lease, "until": now + timedelta(seconds=lease_seconds),
+    })).all()
     rows.sort(key=lambda row: (row.run_after, row.id))
     return [Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload), row.attempts, lease, now,
                     row.run_after) for row in rows]
+
+
+# The claim's statements, built once (every worker sends them on each claim).
+_JOB = Job.__table__
+_DUE = (
+    _JOB.c.status == READY,
+    _JOB.c.kind.in_(bindparam("kinds", expanding=True)),
+    _JOB.c.run_after <= bindparam("now"),
+    or_(_JOB.c.locked_until.is_(None), _JOB.c.locked_until <= bindparam("now")),
+)
+_PICK = (
+    select(_JOB.c.id).where(*_DUE).order_by(_JOB.c.run_after, _JOB.c.id).limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_LEASE = (
+    update(_JOB).where(_JOB.c.id.in_(bindparam("picked", expanding=True)), *_DUE)
+    .values(lease=bindparam("token"), locked_until=bindparam("until"))
+    .returning(_JOB.c.id, _JOB.c.kind, _JOB.c.key, _JOB.c.order_id, _JOB.c.payload, _JOB.c.attempts, _JOB.c.run_after)
+)
 
 
 def lease_token(worker: str) -> str:
@@ -140,12 +147,8 @@ def lease_holder(lease: str) -> str:
 
 async def finish(session: AsyncSession, job: Claimed, *, worker: str, now: datetime) -> None:
     """Mark the job done, in the transaction of its effects; LeaseLost if it is not ours."""
-    result = await session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.lease == job.lease, Job.status == READY)
-        .values(status=DONE, done_at=now, lease=None, locked_until=None, attempts=Job.attempts + 1, last_error=None)
-        .execution_options(synchronize_session=False)
-    )
+    connection = await session.connection()
+    result = await connection.execute(_FINISH, {"job": job.id, "token": job.lease, "at": now})
     if rows_changed(result) != 1:
         raise LeaseLost(job.key)
     await _attempt(session, job, worker, now, "DONE", None)
@@ -208,11 +211,19 @@ def backoff(attempt: int, *, base: float = 0.5, cap: float = 300.0) -> float:
 
 async def _attempt(session: AsyncSession, job: Claimed, worker: str, now: datetime, outcome: str,
                    error: str | None) -> None:
-    # A Core INSERT, sent now: no ORM object for the flush to track.
-    await session.execute(insert(JobAttempt.__table__).values(
-        job_id=job.id, worker=worker[:64], started_at=job.started_at, finished_at=now, outcome=outcome,
-        error=error[:500] if error else None,
-    ))
+    # A Core INSERT on the session's connection: no ORM object, no ORM layer.
+    await (await session.connection()).execute(_ATTEMPT, {
+        "job_id": job.id, "worker": worker[:64], "started_at": job.started_at, "finished_at": now,
+        "outcome": outcome, "error": error[:500] if error else None,
+    })
+
+
+_FINISH = (
+    update(_JOB).where(_JOB.c.id == bindparam("job"), _JOB.c.lease == bindparam("token"), _JOB.c.status == READY)
+    .values(status=DONE, done_at=bindparam("at"), lease=None, locked_until=None, attempts=_JOB.c.attempts + 1,
+            last_error=None)
+)
+_ATTEMPT = insert(JobAttempt.__table__)
 
 
 def request_fulfilment_key(order_id: int) -> str:

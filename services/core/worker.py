@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 
-from broker import Broker
+from broker import Broker, MessagesLost
 from domain.contacts import mask_contacts
 from models import Job
 from services.core import jobs, telemetry
-from services.core.database import Database
+from services.core.database import Database, log_failure
 from services.core.logs import FIELDS
 from services.core.unit_of_work import UnitOfWork
 
@@ -96,8 +96,8 @@ class Worker:
                         await self._start_due()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("claiming jobs failed; retrying")
+                except Exception as error:
+                    log_failure(log, "claiming jobs failed; retrying", error)
                 # A claim takes every due job it has room for, so there is nothing more to claim
                 # until a job ends, a wake-up comes, or the poll interval passes.
                 waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._wake.wait()), *self._running}  # type: ignore[arg-type]
@@ -234,6 +234,8 @@ class Worker:
                         self._wake.set()
             except asyncio.CancelledError:
                 raise
+            except MessagesLost:
+                self._wake.set()  # a wake-up may have been missed: look for due jobs now
             except Exception:
                 log.warning("job wake-ups unavailable; polling only", exc_info=True)
                 await asyncio.sleep(self._poll)

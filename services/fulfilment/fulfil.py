@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -109,6 +110,22 @@ class Fulfilment:
             # Each first submission is marked SUBMITTING here, so this commit comes before the call.
             plans = [await self._topups.announce(uow.session, plan, now)
                      for plan in await _open_plans(uow.session, order, lines, skus, tasks)]
+        # The first submissions, sent. Their answers are recorded together, and when they
+        # leave nothing to send the lines are decided in that same transaction from the rows
+        # in hand: no third transaction, no second read of the order.
+        sent = [(plan, await self._topups.exchange(plan, plan.task, plan.suppliers[plan.task.supplier_index],
+                                                   announced=True)) for plan in plans if plan.announced]
+        if sent:
+            async with run.uow() as uow:
+                now = self._clock()
+                recorded = [await self._topups.record(uow.session, plan.task, exchange, now) for plan, exchange in sent]
+                # A task back at NEW (the next supplier, or a resend) is sent below; one moved
+                # by someone else (a callback) is read again below.
+                if all(recorded) and not any(task.status == NEW for task in tasks):
+                    await self._settle(uow, run, order, lines, skus, tasks, now)
+            if run.settled:
+                return
+            plans = [replace(plan, announced=False) for plan in plans]
         for plan in plans:
             await self._topups.advance(plan)
         async with run.uow() as uow:
@@ -119,27 +136,33 @@ class Fulfilment:
                 return
             lines, skus = await _lines(uow.session, order.id)
             tasks = await _tasks(uow.session, [line.id for line in lines])
-            waits: list[float] = []
-            for line in lines:
-                if line.outcome is not None:
-                    continue
-                if skus[line.sku_id].kind in CODE_KINDS:
-                    waits.append(PRESALE_WAIT)
-                    continue
-                mine = [task for task in tasks if task.line_id == line.id]
-                if any(task.status == FAILED for task in mine):
-                    await self._refunded(uow, line, now)
-                elif all(task.status == SUCCEEDED for task in mine):
-                    if skus[line.sku_id].kind is not SkuKind.DIRECT_RECHARGE:  # a bundle's codes
-                        await delivery.sell_codes(uow.session, line.id)
-                    await self._delivered(uow, order, line, skus[line.sku_id], mine[0].supplier_id if mine else None, now)
-                else:
-                    waits.extend(_wait(task, now) for task in mine if task.status in OPEN)
-            if all(line.outcome is not None for line in lines):
-                await self._finish(uow, order, lines, now)
-                await run.done(uow, now)
+            await self._settle(uow, run, order, lines, skus, tasks, now)
+
+    async def _settle(self, uow: UnitOfWork, run: JobRun, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
+                      tasks: list[TopUpTask], now: datetime) -> None:
+        """Decide each undecided line from its top-ups; once every line is decided, the order's
+        final status and the job's completion, else the job waits for what is still open."""
+        waits: list[float] = []
+        for line in lines:
+            if line.outcome is not None:
+                continue
+            if skus[line.sku_id].kind in CODE_KINDS:
+                waits.append(PRESALE_WAIT)
+                continue
+            mine = [task for task in tasks if task.line_id == line.id]
+            if any(task.status == FAILED for task in mine):
+                await self._refunded(uow, line, now)
+            elif all(task.status == SUCCEEDED for task in mine):
+                if skus[line.sku_id].kind is not SkuKind.DIRECT_RECHARGE:  # a bundle's codes
+                    await delivery.sell_codes(uow.session, line.id)
+                await self._delivered(uow, order, line, skus[line.sku_id], mine[0].supplier_id if mine else None, now)
             else:
-                await run.later(uow, now, max(0.05, min(waits, default=1.0)))
+                waits.extend(_wait(task, now) for task in mine if task.status in OPEN)
+        if all(line.outcome is not None for line in lines):
+            await self._finish(uow, order, lines, now)
+            await run.done(uow, now)
+        else:
+            await run.later(uow, now, max(0.05, min(waits, default=1.0)))
 
     async def _delivered(self, uow: UnitOfWork, order: Order, line: OrderLine, sku: Sku, supplier_id: int | None,
                          now: datetime) -> None:
@@ -148,7 +171,9 @@ class Fulfilment:
         await hooks.line_delivered(uow.session, line.id, supplier_id, now)
         # Its units are sold now (codes here, counter units when their top-up succeeded):
         # live stock views stop counting them as reserved.
-        stock_event(uow, [line.sku_id, *await line_skus(uow.session, line.id)])
+        # (A bundle draws on its components' stock; any other line on its own SKU's.)
+        drawn = await line_skus(uow.session, line.id) if sku.kind is SkuKind.BUNDLE else []
+        stock_event(uow, [line.sku_id, *drawn])
         # A direct top-up line holds no codes; the others send what they sold.
         if sku.kind is not SkuKind.DIRECT_RECHARGE and await delivery.sold_codes_count(uow.session, line.id):
             await delivery.enqueue_delivery(uow.session, order, line.id, self._senders, now=now)
@@ -200,27 +225,39 @@ class Fulfilment:
         log.info("order %s %s", order.number, target.value)
 
 
+# The reads and writes every order's fulfilment sends, built once (their cache keys too).
+_LOCKED = (
+    select(Order).where(Order.id == bindparam("order")).with_for_update().execution_options(populate_existing=True)
+)
+_LINES = (
+    select(OrderLine, Sku).join(Sku, Sku.id == OrderLine.sku_id).where(OrderLine.order_id == bindparam("order"))
+    .order_by(OrderLine.id).execution_options(populate_existing=True)
+)
+_TASKS = (
+    select(TopUpTask).where(TopUpTask.line_id.in_(bindparam("lines", expanding=True))).order_by(TopUpTask.id)
+    .execution_options(populate_existing=True)
+)
+_NEW_TASK = insert(TopUpTask.__table__).returning(TopUpTask.__table__.c.id)
+_LINE = OrderLine.__table__
+_DECIDE = (
+    update(_LINE).where(_LINE.c.id == bindparam("line"), _LINE.c.outcome.is_(None))
+    .values(outcome=bindparam("decided"), supplier_id=bindparam("supplier"))
+)
+
+
 async def _locked(session: AsyncSession, order_id: int) -> Order | None:
-    return await session.scalar(
-        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
-    )
+    return await session.scalar(_LOCKED, {"order": order_id})
 
 
 async def _lines(session: AsyncSession, order_id: int) -> tuple[list[OrderLine], dict[int, Sku]]:
-    rows = (await session.execute(
-        select(OrderLine, Sku).join(Sku, Sku.id == OrderLine.sku_id).where(OrderLine.order_id == order_id)
-        .order_by(OrderLine.id).execution_options(populate_existing=True)
-    )).all()
+    rows = (await session.execute(_LINES, {"order": order_id})).all()
     return [line for line, _ in rows], {sku.id: sku for _, sku in rows}
 
 
 async def _tasks(session: AsyncSession, line_ids: list[int]) -> list[TopUpTask]:
     if not line_ids:
         return []
-    return list(await session.scalars(
-        select(TopUpTask).where(TopUpTask.line_id.in_(line_ids)).order_by(TopUpTask.id)
-        .execution_options(populate_existing=True)
-    ))
+    return list(await session.scalars(_TASKS, {"lines": line_ids}))
 
 
 async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
@@ -245,13 +282,16 @@ async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLin
                 .order_by(BundleItem.component_sku_id)
             )).all()
             wanted.extend((line.id, component, line.quantity * per) for component, per in parts)
-    created = [
-        TopUpTask(line_id=line_id, sku_id=sku_id, units=units, status=NEW, supplier_index=0, checks=0,
-                  request_id=order.number if len(wanted) == 1 else f"{order.number}-{index}", updated_at=now)
-        for index, (line_id, sku_id, units) in enumerate(wanted, start=1)
-    ]
-    session.add_all(created)
-    await session.flush()
+    # Core INSERTs: the tasks are held as plain objects outside the session (nothing to flush).
+    connection = await session.connection()
+    created: list[TopUpTask] = []
+    for index, (line_id, sku_id, units) in enumerate(wanted, start=1):
+        values: dict[str, object] = {
+            "line_id": line_id, "sku_id": sku_id, "units": units, "status": NEW, "supplier_index": 0, "checks": 0,
+            "request_id": order.number if len(wanted) == 1 else f"{order.number}-{index}", "updated_at": now,
+            "supplier_id": None, "supplier_reference": None, "next_check_at": None,
+        }
+        created.append(TopUpTask(id=(await connection.execute(_NEW_TASK, values)).scalar_one(), **values))
     return created
 
 
@@ -285,10 +325,8 @@ async def _open_plans(session: AsyncSession, order: Order, lines: list[OrderLine
 
 async def _decide(session: AsyncSession, line: OrderLine, outcome: str, supplier_id: int | None) -> bool:
     """Set the line's outcome once; False if it was decided before."""
-    result = await session.execute(
-        update(OrderLine).where(OrderLine.id == line.id, OrderLine.outcome.is_(None))
-        .values(outcome=outcome, supplier_id=supplier_id).execution_options(synchronize_session=False)
-    )
+    connection = await session.connection()
+    result = await connection.execute(_DECIDE, {"line": line.id, "decided": outcome, "supplier": supplier_id})
     if rows_changed(result) != 1:
         return False
     set_committed_value(line, "outcome", outcome)  # written above: no flush writes it again

@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.money import Money
@@ -51,6 +51,16 @@ AWAITING = (SUBMITTING, PENDING)
 def poll_delay(checks: int) -> float:
     """Seconds before querying a pending top-up again: 1, 2, 4 ... at most 60."""
     return float(min(60, 2 ** min(checks, 6)))
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One exchange with a supplier about a task: what was asked (SUBMIT, QUERY, or SKIP when
+    nothing could be asked) and what it answered."""
+
+    supplier: Supplier
+    action: str
+    result: Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,22 +154,39 @@ class TopUps:
                     announced: bool = False) -> bool:
         """One exchange with `supplier`; False if the task was not as read (nothing written).
         `announced`: the task is SUBMITTING by our committed mark and not sent yet."""
+        if task.status == NEW and not announced and await self._registry.adapter(supplier.id) is not None:
+            # Announced before it is sent: after a crash the task is queried, never resent blindly.
+            if not await self._conditional(task, _submitting(supplier, now), now):
+                return False
+            announced = True
+        exchange = await self.exchange(plan, task, supplier, announced=announced)
+        async with self._db.sessions() as session, session.begin():
+            return await self.record(session, task, exchange, self._clock())
+
+    async def exchange(self, plan: Plan, task: TopUpTask, supplier: Supplier, *, announced: bool) -> Exchange:
+        """Ask `supplier` about the task, outside any transaction: submit it when it is
+        announced (SUBMITTING by a committed mark, not sent yet), else query it. A supplier
+        without connection settings is a SKIP: nothing is exchanged."""
         adapter = await self._registry.adapter(supplier.id)
         if adapter is None:
-            moved = await self._record(task, supplier.id, SKIP, Result(Outcome.FAILED, task.request_id, message="no connection settings"), now)
-            if moved:
-                telemetry.supplier_failover(supplier.code, "unconfigured")
-            return moved
-        if task.status == NEW or announced:
-            # Announced before it is sent: after a crash the task is queried, never resent blindly.
-            if not announced and not await self._conditional(task, _submitting(supplier, now), now):
-                return False
-            action, result = "SUBMIT", await _call(adapter.submit(self._topup(plan, supplier)), task.request_id, supplier.code, "submit")
-        else:
-            action, result = "QUERY", await _call(adapter.query(task.request_id), task.request_id, supplier.code, "query")
-        moved = await self._record(task, supplier.id, action, result, self._clock())
-        if moved and result.outcome is Outcome.FAILED:
-            telemetry.supplier_failover(supplier.code, "failed")
+            return Exchange(supplier, SKIP, Result(Outcome.FAILED, task.request_id, message="no connection settings"))
+        if announced:
+            result = await _call(adapter.submit(self._topup(plan, supplier)), task.request_id, supplier.code, "submit")
+            return Exchange(supplier, "SUBMIT", result)
+        return Exchange(supplier, "QUERY", await _call(adapter.query(task.request_id), task.request_id, supplier.code, "query"))
+
+    async def record(self, session: AsyncSession, task: TopUpTask, exchange: Exchange, now: datetime) -> bool:
+        """The exchange's answer, in the caller's transaction: the task moved if it is still as
+        read (the task follows in memory), the exchange recorded either way. False if it had moved."""
+        values = transition(task, exchange.result, now)
+        moved = await apply(session, task.id, task.request_id, exchange.supplier.id, exchange.action, exchange.result,
+                            values, now, statuses=(task.status,), checks=task.checks)
+        if moved:
+            _moved(task, values, now)
+            if exchange.action == SKIP:
+                telemetry.supplier_failover(exchange.supplier.code, "unconfigured")
+            elif exchange.result.outcome is Outcome.FAILED:
+                telemetry.supplier_failover(exchange.supplier.code, "failed")
         return moved
 
     def _topup(self, plan: Plan, supplier: Supplier) -> TopUp:
@@ -169,15 +196,6 @@ class TopUps:
             quantity=plan.task.units, face_value=Money(plan.sku.face_value_fen, plan.sku.currency),
             callback_url=callback,
         )
-
-    async def _record(self, task: TopUpTask, supplier_id: int, action: str, result: Result, now: datetime) -> bool:
-        values = transition(task, result, now)
-        async with self._db.sessions() as session, session.begin():
-            changed = await apply(session, task.id, task.request_id, supplier_id, action, result, values, now,
-                                  statuses=(task.status,), checks=task.checks)
-        if changed:
-            _moved(task, values, now)
-        return changed
 
     async def _conditional(self, task: TopUpTask, values: dict[str, object], now: datetime) -> bool:
         async with self._db.sessions() as session, session.begin():
@@ -192,11 +210,10 @@ def _submitting(supplier: Supplier, now: datetime) -> dict[str, object]:
 
 async def _conditional(session: AsyncSession, task: TopUpTask, values: dict[str, object], now: datetime) -> bool:
     """Move the task if it is still as read (status and checks); the task follows in memory."""
-    result = await session.execute(
-        update(TopUpTask)
-        .where(TopUpTask.id == task.id, TopUpTask.status == task.status, TopUpTask.checks == task.checks)
-        .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
+    connection = await session.connection()  # Core on the session's transaction: no ORM layer
+    result = await connection.execute(
+        update(_TASK).where(_TASK.c.id == task.id, _TASK.c.status == task.status, _TASK.c.checks == task.checks)
+        .values(**values, checks=_TASK.c.checks + 1, updated_at=now)
     )
     if rows_changed(result) != 1:
         return False
@@ -249,28 +266,44 @@ async def apply(
     """Move the task if it is still as expected, record the exchange, and on success take the
     counter stock. Returns False when the task moved on meanwhile: the exchange is recorded
     all the same (not applied), since it happened; only a SKIP, which exchanged nothing, is not."""
-    conditions = [TopUpTask.id == task_id, TopUpTask.status.in_(statuses)]
+    conditions = [_TASK.c.id == task_id, _TASK.c.status.in_(statuses)]
     if checks is not None:
-        conditions.append(TopUpTask.checks == checks)
+        conditions.append(_TASK.c.checks == checks)
     if action == "CALLBACK":
-        conditions.append(TopUpTask.supplier_id == supplier_id)
-    task = (
-        await session.execute(
-            update(TopUpTask)
-            .where(*conditions)
-            .values(**values, checks=TopUpTask.checks + 1, updated_at=now)
-            .returning(TopUpTask.line_id, TopUpTask.sku_id)
-            .execution_options(synchronize_session=False)
-        )
-    ).one_or_none()
+        conditions.append(_TASK.c.supplier_id == supplier_id)
+    connection = await session.connection()  # Core on the session's transaction: no ORM layer
+    task = (await connection.execute(
+        update(_TASK).where(*conditions).values(**values, checks=_TASK.c.checks + 1, updated_at=now)
+        .returning(_TASK.c.line_id, _TASK.c.sku_id)
+    )).one_or_none()
     if task is None and action == SKIP:
         return False
     await record_exchange(session, task_id, request_id, supplier_id, action, result, now, applied=task is not None)
     if task is None:
         return False
     if values.get("status") == SUCCEEDED:
-        await _take_counter(session, task.line_id, task.sku_id)
+        await _take_counter(connection, task.line_id, task.sku_id)
     return True
+
+
+# Statements the answer of every top-up sends, built once (their cache keys too).
+_TASK = TopUpTask.__table__
+_ATTEMPT = insert(SupplierAttempt.__table__)
+_ALLOCATION = Allocation.__table__
+_STOCK = StockLevel.__table__
+_SELL_HELD = (
+    update(_ALLOCATION)
+    .where(_ALLOCATION.c.line_id == bindparam("line"), _ALLOCATION.c.sku_id == bindparam("sku"),
+           _ALLOCATION.c.source == "COUNTER", _ALLOCATION.c.state == HELD)
+    .values(state=SOLD)
+    .returning(_ALLOCATION.c.units)
+)
+_TAKE_STOCK = (
+    update(_STOCK)
+    .where(_STOCK.c.sku_id == bindparam("sku"), _STOCK.c.reserved >= bindparam("units"),
+           _STOCK.c.on_hand >= bindparam("units"))
+    .values(on_hand=_STOCK.c.on_hand - bindparam("units"), reserved=_STOCK.c.reserved - bindparam("units"))
+)
 
 
 async def record_exchange(
@@ -278,34 +311,20 @@ async def record_exchange(
     now: datetime, *, applied: bool,
 ) -> None:
     """The audit row of one exchange with a supplier, in the caller's transaction."""
-    await session.execute(insert(SupplierAttempt.__table__).values(
-        task_id=task_id, supplier_id=supplier_id, request_id=request_id, action=action, outcome=result.outcome.value,
-        supplier_reference=result.supplier_reference, message=result.message[:500], applied=applied, at=now,
-    ))
+    await (await session.connection()).execute(_ATTEMPT, {
+        "task_id": task_id, "supplier_id": supplier_id, "request_id": request_id, "action": action,
+        "outcome": result.outcome.value, "supplier_reference": result.supplier_reference,
+        "message": result.message[:500], "applied": applied, "at": now,
+    })
     log.info("top-up %s %s at supplier %s: %s%s", request_id, action.lower(), supplier_id, result.outcome.value,
              "" if applied else " (not applied: the task had moved on)")
 
 
-async def _take_counter(session: AsyncSession, line_id: int, sku_id: int) -> None:
+async def _take_counter(connection: AsyncConnection, line_id: int, sku_id: int) -> None:
     """The supplier credited the buyer: the held counter units are sold (on hand and reserved shrink)."""
-    sold = list(
-        await session.scalars(
-            update(Allocation)
-            .where(Allocation.line_id == line_id, Allocation.sku_id == sku_id, Allocation.source == "COUNTER",
-                   Allocation.state == HELD)
-            .values(state=SOLD)
-            .returning(Allocation.units)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    sold = (await connection.execute(_SELL_HELD, {"line": line_id, "sku": sku_id})).scalars().all()
     if sold:
-        units = sum(sold)
-        await session.execute(
-            update(StockLevel)
-            .where(StockLevel.sku_id == sku_id, StockLevel.reserved >= units, StockLevel.on_hand >= units)
-            .values(on_hand=StockLevel.on_hand - units, reserved=StockLevel.reserved - units)
-            .execution_options(synchronize_session=False)
-        )
+        await connection.execute(_TAKE_STOCK, {"sku": sku_id, "units": sum(sold)})
 
 
 async def apply_callback(session: AsyncSession, supplier_id: int, result: Result, now: datetime) -> int | None:

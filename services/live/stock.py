@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import StockFigures
-from models import BundleItem
+from models import BundleItem, Sku
 from services.inventory.channel_stock import channel_stock_for
 
 
@@ -20,6 +20,11 @@ async def affected(session: AsyncSession, sku_ids: Collection[int]) -> set[int]:
         select(BundleItem.bundle_sku_id).where(BundleItem.component_sku_id.in_(sku_ids))
     )
     return set(sku_ids) | set(bundles)
+
+
+async def every_sku(session: AsyncSession) -> set[int]:
+    """Every SKU on sale: what a subscriber without a SKU filter may be following."""
+    return set(await session.scalars(select(Sku.id).where(Sku.active.is_(True))))
 
 
 async def channel_figures(

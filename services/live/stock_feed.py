@@ -5,6 +5,9 @@ reads, in one session, the figures of every channel that has subscribers here, f
 the event moved (and the bundles holding them) that one of them wants, and hands the same
 update objects to each subscriber of that channel whose SKU filter lets them through. Two
 thousand subscribers of a channel cost one computation per change, not two thousand.
+
+When stock events may have been missed (the broker lost its connection, or has it again),
+every subscriber gets the current figures of all it follows, as if each SKU had changed.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from typing import Generic, TypeVar
 
 import orjson
 
-from broker import Broker
+from broker import Broker, MessagesLost
 from domain.catalog import StockFigures
-from services.core.database import Database
+from services.core.database import Database, log_failure
 from services.core.events import STOCK_CHANGED
 from services.live import stock as live_stock
 
@@ -61,6 +64,7 @@ class StockFeed(Generic[T]):
         # SKUs changed since the last computation: a burst of changes is read once.
         self._pending: set[int] = set()
         self._pending_at: datetime | None = None
+        self._resync = False  # events may have been missed: recompute everything followed
         self._wake = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
@@ -110,6 +114,10 @@ class StockFeed(Generic[T]):
                             self._note(message)
                 except asyncio.CancelledError:
                     raise
+                except MessagesLost:
+                    log.info("stock events may have been missed: sending subscribers the current figures")
+                    self._resync = True
+                    self._wake.set()
                 except Exception:
                     log.exception("the stock feed lost its broker subscription; subscribing again")
                     await asyncio.sleep(1.0)
@@ -137,10 +145,24 @@ class StockFeed(Generic[T]):
             self._wake.clear()
             changed, at = self._pending, self._pending_at or datetime.now(UTC)
             self._pending, self._pending_at = set(), None
+            resync, self._resync = self._resync, False
             try:
+                if resync:
+                    changed |= await self._followed()
+                    at = datetime.now(UTC)
                 await self._publish(changed, at)
-            except Exception:
-                log.exception("could not compute live stock for SKUs %s", sorted(changed)[:20])
+            except Exception as error:
+                log_failure(log, f"could not compute live stock for SKUs {sorted(changed)[:20]}", error)
+
+    async def _followed(self) -> set[int]:
+        """Every SKU some subscriber here follows."""
+        followed: set[int] = set()
+        for channel in self._channels.values():
+            if channel.everything:
+                async with self._db.fresh_sessions() as session:
+                    return await live_stock.every_sku(session)
+            followed |= channel.skus()
+        return followed
 
     async def _publish(self, changed: set[int], at: datetime) -> None:
         if not self._channels or not changed:
@@ -200,6 +222,13 @@ class _Channel(Generic[T]):
             for sku_id in follower.wanted:
                 if self._wanted[sku_id] <= 0:
                     del self._wanted[sku_id]
+
+    @property
+    def everything(self) -> bool:
+        return self._everything > 0
+
+    def skus(self) -> set[int]:
+        return set(self._wanted)
 
     def wanted_of(self, moved: set[int]) -> set[int]:
         if self._everything:

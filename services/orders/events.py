@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import orjson
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -38,12 +38,16 @@ async def move(
     """
     current = order.status
     check_move(current, target)
-    result = await session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status == current)
-        .values(status=target, updated_at=at, **values)
-        .execution_options(synchronize_session=False)
-    )
+    # Core statements on the session's connection: no ORM layer on a path every order takes.
+    connection = await session.connection()
+    moved = {"order": order.id, "current": current, "target": target, "at": at}
+    if values:
+        result = await connection.execute(
+            update(_ORDER).where(_ORDER.c.id == order.id, _ORDER.c.status == current)
+            .values(status=target, updated_at=at, **values)
+        )
+    else:
+        result = await connection.execute(_MOVE, moved)
     if rows_changed(result) != 1:
         return False
     # The row is written: record the values as loaded, so no flush writes them again.
@@ -51,12 +55,20 @@ async def move(
     set_committed_value(order, "updated_at", at)
     for name, value in values.items():
         set_committed_value(order, name, value)
-    # A Core INSERT, sent now: no ORM object for the flush to track.
-    await session.execute(insert(OrderEvent.__table__).values(
-        order_id=order.id, actor=actor, from_status=current, to_status=target, reason=reason[:500], at=at,
-    ))
+    await connection.execute(_EVENT, {
+        "order_id": order.id, "actor": actor, "from_status": current, "to_status": target, "reason": reason[:500],
+        "at": at,
+    })
     telemetry.order_transition(session, current, target)
     return True
+
+
+_ORDER = Order.__table__
+_MOVE = (
+    update(_ORDER).where(_ORDER.c.id == bindparam("order"), _ORDER.c.status == bindparam("current"))
+    .values(status=bindparam("target"), updated_at=bindparam("at"))
+)
+_EVENT = insert(OrderEvent.__table__)
 
 
 def status_message(order: Order, previous: OrderStatus | None, at: datetime) -> bytes:

@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 
 from broker import Broker
-from services.core.database import Database
+from services.core.database import Database, log_failure
 from services.core.unit_of_work import UnitOfWork
 from services.orders.lifecycle import due_orders, expire_if_due
 
@@ -43,6 +43,6 @@ async def run_expiry(db: Database, broker: Broker, interval: float) -> None:
                 continue  # more are due: no pause
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("the expiry sweep failed; retrying")
+        except Exception as error:
+            log_failure(log, "the expiry sweep failed; retrying", error)
         await asyncio.sleep(interval)

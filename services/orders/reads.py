@@ -5,13 +5,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.orders import OrderStatus
 from models import Channel, Order, OrderEvent, OrderLine
+
+
+async def status_of(session: AsyncSession, order_id: int) -> tuple[OrderStatus, datetime] | None:
+    """The order's status now and when it last changed (a live feed that may have missed events)."""
+    row = (await session.execute(select(Order.status, Order.updated_at).where(Order.id == order_id))).first()
+    if row is None:
+        return None
+    at = row.updated_at if row.updated_at.tzinfo is not None else row.updated_at.replace(tzinfo=UTC)
+    return row.status, at
 
 
 async def lines_of_orders(session: AsyncSession, order_ids: Sequence[int]) -> dict[int, list[OrderLine]]:

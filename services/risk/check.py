@@ -38,7 +38,8 @@ class RuleBook:
 
     A change commits, then `changed()` drops this process's copy and tells every other
     process through the broker to drop theirs: the next order everywhere is scored
-    with the new rules. A short time-to-live covers a broker that lost a message.
+    with the new rules. A short time-to-live covers a broker that lost a message; while the
+    broker is down the copy is not used at all (each check reads the rules).
     """
 
     def __init__(self, broker: Broker, ttl_seconds: float = 30.0) -> None:
@@ -52,7 +53,7 @@ class RuleBook:
         self._loading = asyncio.Lock()
 
     def _fresh(self) -> list[Rule] | None:
-        if self._rules is not None and time.monotonic() - self._loaded_at < self._ttl:
+        if self._rules is not None and time.monotonic() - self._loaded_at < self._ttl and self._broker.live:
             return self._rules
         return None
 

@@ -29,7 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from broker.redis_client import redis_client
 from domain.risk import MAX_WINDOW_SECONDS, CounterHit
+from services.core.fallback import Fallback
 from services.risk.counter_scripts import CORRECT, TALLY
 
 # An account's first-seen time is kept while it keeps being seen: one idle longer is looked up again.
@@ -212,9 +214,7 @@ class RedisCounters:
     """
 
     def __init__(self, url: str, *, prefix: str) -> None:
-        from redis.asyncio import Redis
-
-        self._redis = Redis.from_url(url)
+        self._redis = redis_client(url)
         self._prefix = prefix + "risk:"
         self._tally = self._redis.register_script(TALLY)
         self._correct = self._redis.register_script(CORRECT)
@@ -259,5 +259,36 @@ def _kept_ms(hits: Sequence[CounterHit], attempt: str | None) -> int:
     return 0 if attempt is None else _kept_for(hits) * 1000
 
 
+class FallbackCounters:
+    """Redis's counters while it answers, this process's own while it does not
+    (services/core/fallback.py): velocity rules keep counting, per process, through an outage."""
+
+    def __init__(self, shared: Counters, local: Counters) -> None:
+        self._shared, self._local = shared, local
+        self._fallback = Fallback("risk counters")
+
+    async def tally(
+        self, hits: Sequence[CounterHit], now: float, *, account: str | None = None, attempt: str | None = None
+    ) -> Tally:
+        return await self._fallback.call(
+            lambda: self._shared.tally(hits, now, account=account, attempt=attempt),
+            lambda: self._local.tally(hits, now, account=account, attempt=attempt),
+        )
+
+    async def correct(
+        self, hits: Sequence[CounterHit], now: float, *, account: str, first_order: float, attempt: str | None = None
+    ) -> list[int]:
+        return await self._fallback.call(
+            lambda: self._shared.correct(hits, now, account=account, first_order=first_order, attempt=attempt),
+            lambda: self._local.correct(hits, now, account=account, first_order=first_order, attempt=attempt),
+        )
+
+    async def close(self) -> None:
+        await self._shared.close()
+        await self._local.close()
+
+
 def connect_counters(redis_url: str | None, *, prefix: str) -> Counters:
-    return RedisCounters(redis_url, prefix=prefix) if redis_url else MemoryCounters()
+    if not redis_url:
+        return MemoryCounters()
+    return FallbackCounters(RedisCounters(redis_url, prefix=prefix), MemoryCounters())

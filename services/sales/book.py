@@ -75,7 +75,8 @@ class SaleBook:
 
     def peek(self) -> dict[Key, Sale] | None:
         """The copy while it is fresh, else None (the caller loads it)."""
-        if self._sales is not None and time.monotonic() - self._loaded_at < self._ttl:
+        # While the broker is down a change elsewhere would go unheard: read the sales each time.
+        if self._sales is not None and time.monotonic() - self._loaded_at < self._ttl and self._broker.live:
             return self._sales
         return None
 
@@ -92,6 +93,9 @@ class SaleBook:
             loaded = await current_sales(session)
             if generation == self._generation:
                 self._sales, self._loaded_at = loaded, time.monotonic()
+                # Buyers of sales no longer in the book (cancelled, superseded) are let go.
+                current = {sale.id for sale in loaded.values()}
+                self._registered = {pk: kept for pk, kept in self._registered.items() if pk in current}
             return loaded
 
     async def registered(self, session: AsyncSession, sale: Sale) -> frozenset[str]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from broker import Broker
+from broker import Broker, MessagesLost
 from domain.orders import LineRequest
 from models import Channel, SaleEvent
 from services.core.database import Database
@@ -65,6 +65,8 @@ class SaleWarmer:
                             asyncio.create_task(self.warm(int(message)), name=f"sale-warm-{int(message)}")
             except asyncio.CancelledError:
                 raise
+            except MessagesLost:
+                continue  # a warm-up missed only makes the first orders of a sale read what it would have
             except Exception:
                 log.exception("lost the sale warm-up subscription; subscribing again")
                 await asyncio.sleep(1.0)

@@ -7,9 +7,11 @@ Entries are only inserted, never updated or deleted (a confirmed statement's cla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, and_, func, insert, literal, select
+from sqlalchemy import BigInteger, and_, bindparam, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,14 +23,22 @@ from models import Channel, LedgerEntry, LedgerTransaction, Order, OrderLine, Sk
 
 async def _open(session: AsyncSession, key: str, kind: Kind, at: datetime, actor: str = "system") -> int | None:
     """The new transaction's id, or None when this key was posted before (or is being posted now)."""
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return await session.scalar(
-        upsert(LedgerTransaction)
-        .values(key=key, kind=kind, at=at, actor=actor)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(LedgerTransaction.id)
+    connection = await session.connection()  # Core on the session's transaction: no ORM layer
+    statement = _OPEN[connection.dialect.name == "postgresql"]
+    return (await connection.execute(statement, {"key": key, "kind": kind, "at": at, "actor": actor})).scalar()
+
+
+def _opening(upsert: Callable[..., Any]) -> Any:
+    table = LedgerTransaction.__table__
+    return (
+        upsert(table).values(key=bindparam("key"), kind=bindparam("kind"), at=bindparam("at"), actor=bindparam("actor"))
+        .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
     )
+
+
+# Built once per dialect (by "is it PostgreSQL"): every delivered line opens one.
+_OPEN = {True: _opening(postgresql.insert), False: _opening(sqlite.insert)}
+_ENTRY = insert(LedgerEntry.__table__)
 
 
 def _entries(
@@ -45,6 +55,19 @@ def _entries(
     ]
 
 
+def _entry_rows(
+    transaction_id: int, kind: Kind, postings: list[Posting], at: datetime, *, channel_id: int | None,
+    supplier_id: int | None, order_id: int | None, line_id: int | None,
+) -> list[dict[str, object]]:
+    """The entries as rows for one Core INSERT (no ORM object per entry)."""
+    return [
+        {"transaction_id": transaction_id, "kind": kind, "account": p.account, "channel_id": channel_id,
+         "supplier_id": supplier_id, "order_id": order_id, "line_id": line_id, "amount_fen": p.amount.minor,
+         "currency": p.amount.currency, "at": at, "channel_statement_id": None, "supplier_statement_id": None}
+        for p in postings
+    ]
+
+
 async def first_supplier(session: AsyncSession, sku_id: int) -> tuple[int | None, int | None]:
     """The SKU's first supplier and its own price for the SKU (None: the SKU's supplier cost)."""
     found = (await session.execute(
@@ -57,30 +80,45 @@ async def first_supplier(session: AsyncSession, sku_id: int) -> tuple[int | None
 async def post_delivery(session: AsyncSession, line_id: int, *, supplier_id: int | None, at: datetime) -> None:
     """Post a delivered order line: the buyer's payment, the supplier's cost, the channel's
     commission and the platform's margin. Once per line, however often it is called."""
-    # The supplier's own price for the SKU where it has one, else the SKU's supplier cost.
-    own_cost = SkuSupplier.cost_fen if supplier_id is not None else literal(None, BigInteger)
-    query = (
-        select(OrderLine, Order.channel_id, Order.currency, Sku.supplier_cost_fen, Channel.commission_bp, own_cost)
-        .join(Order, Order.id == OrderLine.order_id)
-        .join(Sku, Sku.id == OrderLine.sku_id)
-        .join(Channel, Channel.id == Order.channel_id)
-        .where(OrderLine.id == line_id)
-    )
-    if supplier_id is not None:
-        query = query.outerjoin(SkuSupplier, and_(SkuSupplier.sku_id == OrderLine.sku_id, SkuSupplier.supplier_id == supplier_id))
-    line, channel_id, currency, unit_cost, commission_bp, cost = (await session.execute(query)).one()
+    connection = await session.connection()  # Core on the session's transaction: no ORM layer
+    if supplier_id is None:
+        found = (await connection.execute(_DELIVERED_LINE, {"line": line_id})).one()
+    else:
+        found = (await connection.execute(_DELIVERED_LINE_OF, {"line": line_id, "supplier": supplier_id})).one()
     transaction_id = await _open(session, f"delivery:{line_id}", Kind.DELIVERY, at)
     if transaction_id is None:
         return
+    cost = found.own_cost
     if supplier_id is None:
-        supplier_id, cost = await first_supplier(session, line.sku_id)
-    unit_cost = cost if cost is not None else unit_cost
-    figures = ledger.line_figures(Money(line.unit_price_fen, currency), Money(unit_cost, currency), line.quantity, commission_bp)
-    session.add_all(_entries(
+        supplier_id, cost = await first_supplier(session, found.sku_id)
+    unit_cost = cost if cost is not None else found.supplier_cost_fen
+    figures = ledger.line_figures(Money(found.unit_price_fen, found.currency), Money(unit_cost, found.currency),
+                                  found.quantity, found.commission_bp)
+    await connection.execute(_ENTRY, _entry_rows(
         transaction_id, Kind.DELIVERY, ledger.delivery(figures), at,
-        channel_id=channel_id, supplier_id=supplier_id, order_id=line.order_id, line_id=line.id,
+        channel_id=found.channel_id, supplier_id=supplier_id, order_id=found.order_id, line_id=line_id,
     ))
-    await session.flush()
+
+
+def _delivered_line(supplier: bool) -> Any:
+    """What a delivered line posts from: its price and quantity, its order's channel and currency,
+    the SKU's supplier cost and, for a named supplier, that supplier's own price (own_cost)."""
+    own_cost = SkuSupplier.cost_fen if supplier else literal(None, BigInteger)
+    query = (
+        select(OrderLine.order_id, OrderLine.sku_id, OrderLine.quantity, OrderLine.unit_price_fen, Order.channel_id,
+               Order.currency, Sku.supplier_cost_fen, Channel.commission_bp, own_cost.label("own_cost"))
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(Sku, Sku.id == OrderLine.sku_id)
+        .join(Channel, Channel.id == Order.channel_id)
+        .where(OrderLine.id == bindparam("line"))
+    )
+    if supplier:
+        query = query.outerjoin(SkuSupplier, and_(SkuSupplier.sku_id == OrderLine.sku_id,
+                                                  SkuSupplier.supplier_id == bindparam("supplier")))
+    return query
+
+
+_DELIVERED_LINE, _DELIVERED_LINE_OF = _delivered_line(False), _delivered_line(True)
 
 
 async def post_refund(session: AsyncSession, line_id: int, *, at: datetime) -> None:

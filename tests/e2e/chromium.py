@@ -134,6 +134,17 @@ class Page:
                 raise TimeoutError(f"not within {timeout} s: {what or read}; last seen {value!r}")
             await asyncio.sleep(0.1)
 
+    async def fonts_of(self, selector: str) -> list[dict[str, Any]]:
+        """The fonts the browser drew the element's own text with: familyName, isCustomFont
+        (a web font the page loaded, not one of the machine's) and glyphCount."""
+        await self.send("DOM.enable")
+        await self.send("CSS.enable")
+        root = (await self.send("DOM.getDocument", {"depth": 0}))["root"]["nodeId"]
+        node = (await self.send("DOM.querySelector", {"nodeId": root, "selector": selector}))["nodeId"]
+        if not node:
+            raise BrowserError(f"no element {selector}")
+        return list((await self.send("CSS.getPlatformFontsForNode", {"nodeId": node}))["fonts"])
+
     async def screenshot(self, path: Path) -> Path:
         shot = await self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
         path.write_bytes(base64.b64decode(shot["data"]))

@@ -1,9 +1,11 @@
 """An operator watches /dashboard in a real browser while buyers order through the API.
 
-A uvicorn process serves the gateway on a database of its own with the demo data;
-headless Chromium (Debian's package, driven over the DevTools protocol) opens the page,
-the operator types an admin key and connects, and the page's numbers must follow the
-orders placed over HTTP. A failing test leaves a screenshot in its tmp folder.
+A uvicorn process serves the gateway on a database of its own with the demo data (a
+Chinese catalog, so the page speaks Chinese until told otherwise); headless Chromium
+(Debian's package, driven over the DevTools protocol, on a machine with no CJK font and
+no way out to the internet) opens the page, the operator types an admin key and connects,
+and the page's numbers must follow the orders placed over HTTP. A failing test leaves a
+screenshot in its tmp folder.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from services.core.database import Database
 from services.core.secret_box import SecretBox
 from services.demo.seed import seed_demo
 from tests.e2e.chromium import Page, open_page
-from tests.e2e.server import Server, running_gateway
+from tests.e2e.server import Server, free_port, running_gateway
 from tests.e2e.shop import migrated_database, shop_settings
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +49,8 @@ mutation Pay($id: ID!, $reference: String!) { payOrder(orderId: $id, paymentRefe
 SKU = "QB-10"  # demo card codes, among the hot SKUs from the start
 
 LIVE = "document.querySelector('#status').dataset.state === 'live'"
+# The page has looked at the public catalog and chosen its language from it.
+CATALOG_LANGUAGE = "document.documentElement.dataset.languageFrom === 'catalog'"
 ORDERS_LAST_HOUR = '[data-tile="orders-hour"] .value'
 REVENUE_LAST_HOUR = '[data-tile="revenue-hour"] .value'
 AVAILABLE = f'#stock [data-sku="{SKU}"] .available'
@@ -68,6 +72,14 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with demo_site(tmp_path) as opened:
+        yield opened
+
+
+@contextlib.asynccontextmanager
+async def demo_site(tmp_path: Path, *, suppliers: bool = False) -> AsyncIterator[Site]:
+    """The demo catalog behind a real gateway; `suppliers`: with the demo's simulated suppliers
+    (sim-fast refuses every top-up, sim-backup delivers), as `quanyi serve --demo` runs them."""
     async with migrated_database(tmp_path) as url:
         settings = shop_settings(url)
         db = Database.connect(settings)
@@ -81,7 +93,10 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         assert sku_pk is not None
         # Its own broker topics: runs sharing one Redis never hear each other.
         env = {"QUANYI_BROKER_PREFIX": settings.broker_prefix}
-        async with running_gateway(url, settings.secret_key, tmp_path / "gateway.log", env=env) as server:
+        port = free_port()
+        if suppliers:
+            env |= {"QUANYI_DEMO": "1", "QUANYI_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+        async with running_gateway(url, settings.secret_key, tmp_path / "gateway.log", env=env, port=port) as server:
             yield Site(server, admin.plaintext, encode_id("Sku", sku_pk))
 
 
@@ -135,7 +150,7 @@ async def relay_to(server: Server) -> AsyncIterator[Relay]:
 @contextlib.asynccontextmanager
 async def browser(site: Site, folder: Path) -> AsyncIterator[Page]:
     """A Chromium tab; on failure the error carries a screenshot, the page's complaints and the server log."""
-    async with open_page() as page:
+    async with open_page(offline=True) as page:
         try:
             yield page
         except BaseException as error:
@@ -149,6 +164,7 @@ async def browser(site: Site, folder: Path) -> AsyncIterator[Page]:
 
 async def connect_as_operator(page: Page, site: Site, *, through: str | None = None) -> None:
     await page.goto(f"{through}/dashboard" if through else site.dashboard)
+    await page.wait_for(CATALOG_LANGUAGE, timeout=WITHIN_SECONDS)
     await page.type_into("#admin-key", site.admin_key)
     await page.click("#connect-button")
     await page.wait_for(LIVE, timeout=WITHIN_SECONDS)
@@ -173,20 +189,23 @@ async def showing(page: Page, selector: str, expected: int | str) -> None:
     await page.poll(read, lambda v: v == expected, timeout=WITHIN_SECONDS, what=f"{selector} == {expected!r}")
 
 
-async def place_orders(site: Site, count: int) -> list[dict[str, Any]]:
-    """`count` guest orders of one unit of SKU on the public channel web, as buyers send them."""
+async def place_orders(
+    site: Site, count: int, *, sku_id: str | None = None, quantity: int = 1, phone: str = "1380013{n:04d}",
+    status: str = "PENDING_PAYMENT", account: str | None = None,
+) -> list[dict[str, Any]]:
+    """`count` guest orders of `quantity` units of a SKU on the public channel web, as buyers send them."""
     placed = []
     async with httpx.AsyncClient(base_url=site.server.url, timeout=WITHIN_SECONDS) as http:
         for n in range(count):
             given = {
                 "channel": "web",
                 "idempotencyKey": f"dashboard-{uuid.uuid4().hex}",
-                "lines": [{"skuId": site.sku_id, "quantity": 1}],
-                "buyer": {"phone": f"1380013{n:04d}"},
+                "lines": [{"skuId": sku_id or site.sku_id, "quantity": quantity}],
+                "buyer": {"phone": phone.format(n=n), **({"rechargeAccount": account} if account else {})},
             }
             answer = (await http.post("/graphql", json={"query": PLACE, "variables": {"input": given}})).json()
             payload = answer["data"]["placeOrder"]
-            assert (payload["userErrors"], payload["order"]["status"]) == ([], "PENDING_PAYMENT"), answer
+            assert (payload["userErrors"], payload["order"]["status"]) == ([], status), answer
             placed.append(payload["order"])
     return placed
 
@@ -212,16 +231,20 @@ async def test_the_operators_dashboard_follows_orders_as_they_are_placed_and_pai
         await showing(page, ORDERS_LAST_HOUR, orders + 3)
         await showing(page, AVAILABLE, available - 3)
         await showing(page, RESERVED, 3)
-        await showing(page, TOP_SKU, "3 units · ¥0.00")
-        await showing(page, "#chart-total", "3 orders placed · 0 paid")
+        # Units sold and their revenue on one basis (paid), units ordered beside them.
+        await showing(page, TOP_SKU, "售出 0 件 · ¥0.00 · 下单 3 件")
+        await showing(page, "#chart-total", "下单 3 笔 · 已支付 0 笔")
 
         await pay(site, placed[0])
 
         price = placed[0]["total"]
         assert price["currency"] == "CNY"
         await showing(page, REVENUE_LAST_HOUR, f"¥{price['amount']}")
-        await showing(page, TOP_SKU, f"3 units · ¥{price['amount']}")
-        await showing(page, "#chart-total", "3 orders placed · 1 paid")
+        await showing(page, TOP_SKU, f"售出 1 件 · ¥{price['amount']} · 下单 3 件")
+        await showing(page, "#chart-total", "下单 3 笔 · 已支付 1 笔")
+        # Reserved follows sales: the paid unit is delivered, so it is sold, no longer held.
+        await showing(page, RESERVED, 2)
+        await showing(page, AVAILABLE, available - 3)
         assert await page.evaluate("document.querySelector('#error').hidden") is True, await page.text("#error")
 
         # The key stays in this tab: a reload connects again without asking.
@@ -251,11 +274,90 @@ async def test_the_dashboard_connects_again_when_the_connection_drops(site: Site
 async def test_a_key_the_gateway_does_not_know_is_refused_on_the_page(site: Site, tmp_path: Path) -> None:
     async with browser(site, tmp_path) as page:
         await page.goto(site.dashboard)
+        await page.wait_for(CATALOG_LANGUAGE, timeout=WITHIN_SECONDS)
         await page.type_into("#admin-key", "qy_0000000000_not-a-key")
         await page.click("#connect-button")
 
         await page.wait_for("document.querySelector('#status').dataset.state === 'refused'", timeout=WITHIN_SECONDS)
-        assert "the key was refused" in (await page.text("#error") or "")
+        assert "密钥被拒绝" in (await page.text("#error") or "")
         assert await page.evaluate("document.querySelector('#error').hidden") is False
         assert await page.evaluate("document.querySelector('#connect-button').disabled") is False
         assert page.problems == []
+
+
+async def choose_language(page: Page, lang: str) -> None:
+    await page.evaluate(
+        f"(() => {{ const s = document.querySelector('#lang'); s.value = {lang!r};"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
+
+
+async def test_the_page_speaks_the_catalogs_chinese_and_english_when_asked(site: Site, tmp_path: Path) -> None:
+    async with browser(site, tmp_path) as page:
+        await connect_as_operator(page, site)
+        assert await page.evaluate("document.documentElement.lang") == "zh-CN"
+        assert await page.text("#top-title") == "热销 SKU · 最近 1 小时"
+        assert await page.text('[data-tile="review-queue"] h2') == "待审核订单"
+
+        await choose_language(page, "en")
+
+        assert await page.text("#top-title") == "Top SKUs · last hour"
+        assert await page.text('[data-tile="review-queue"] .note') == "orders waiting for an operator's review now, however old"
+        assert await page.text("#status-text") == "Live"
+        # The choice stays in this browser, whatever the catalog.
+        await page.goto(site.dashboard)
+        await page.wait_for(LIVE, timeout=WITHIN_SECONDS)
+        assert await page.evaluate("document.documentElement.lang") == "en"
+        assert await page.text("#stock-title") == "Stock of hot SKUs"
+        assert page.problems == []
+
+
+async def test_chinese_is_drawn_with_the_font_the_page_ships(site: Site, tmp_path: Path) -> None:
+    """This machine has no CJK font: without the page's own, Chinese would be empty boxes."""
+    async with browser(site, tmp_path) as page:
+        await connect_as_operator(page, site)
+        await showing(page, AVAILABLE, await shown(page, AVAILABLE))
+        await page.wait_for("document.fonts.check('14px \"Quanyi Sans SC\"', '热销')", timeout=WITHIN_SECONDS)
+
+        for selector in ("#top-title", '[data-tile="review-queue"] h2', f'#stock [data-sku="{SKU}"] td:nth-child(2)'):
+            fonts = await page.fonts_of(selector)
+            assert fonts and all(font["isCustomFont"] and font["glyphCount"] > 0 for font in fonts), (selector, fonts)
+        assert await page.text(f'#stock [data-sku="{SKU}"] td:nth-child(2)') == "Q币 10 元"
+        assert page.problems == []
+
+
+async def test_low_stock_a_failing_supplier_and_the_review_queue_are_alerts(tmp_path: Path) -> None:
+    async with demo_site(tmp_path, suppliers=True) as site, browser(site, tmp_path) as page:
+        await connect_as_operator(page, site)
+        await showing(page, "#alerts li", "暂无告警")
+        skus = await sku_ids(site, "QB-30", "TXV-MONTH")
+
+        # A virtual-operator number: the demo's risk rule holds the order for review.
+        await place_orders(site, 1, phone="17012345678", status="REVIEW")
+        # 31 of QB-30's 40 codes: 9 left, and buyers are ordering it.
+        await place_orders(site, 1, sku_id=skus["QB-30"], quantity=31)
+        # A paid top-up: sim-fast refuses it (sim-backup then delivers it).
+        (topup,) = await place_orders(site, 1, sku_id=skus["TXV-MONTH"], account="12345678")
+        await pay(site, topup)
+
+        await page.wait_for("document.querySelector('#alerts').dataset.count === '3'", timeout=WITHIN_SECONDS)
+        assert await page.text('#alerts [data-alert="SUPPLIER_FAILING"][data-subject="sim-fast"]') == (
+            "供应商 模拟供应商 A（sim-fast）最近 15 分钟失败 1 次")
+        assert await page.text('#alerts [data-alert="LOW_STOCK"][data-subject="QB-30"]') == "Q币 30 元（QB-30）仅剩 9 件，正在热销"
+        review = await page.text('#alerts [data-alert="REVIEW_QUEUE"]') or ""
+        assert review.startswith("1 个订单等待风控审核，最早一单下于 "), review
+        assert await number(page, '[data-tile="review-queue"] .value') == 1
+        # Most severe first.
+        assert await page.evaluate("[...document.querySelectorAll('#alerts li')].map(li => li.dataset.alert)") == [
+            "SUPPLIER_FAILING", "LOW_STOCK", "REVIEW_QUEUE"]
+
+        await choose_language(page, "en")
+        assert await page.text('#alerts [data-alert="LOW_STOCK"][data-subject="QB-30"]') == "Q币 30 元 (QB-30) has 9 left and is selling"
+        assert page.problems == []
+
+
+async def sku_ids(site: Site, *codes: str) -> dict[str, str]:
+    async with httpx.AsyncClient(base_url=site.server.url, timeout=WITHIN_SECONDS) as http:
+        answer = (await http.post("/graphql", json={"query": '{ products(channel: "web", first: 50) { edges { node { skus { id code } } } } }'})).json()
+    found = {sku["code"]: sku["id"] for edge in answer["data"]["products"]["edges"] for sku in edge["node"]["skus"]}
+    return {code: found[code] for code in codes}

@@ -34,7 +34,7 @@ subscription Dashboard {
   dashboard {
     at ordersLastMinute ordersLastHour riskInterceptions
     revenueLastMinute { amount currency } revenueLastHour { amount }
-    topSkus { sku { id code } units revenue { amount } }
+    topSkus { sku { id code } unitsSold revenue { amount } unitsOrdered }
     lowStock { sku { code } available }
   }
 }
@@ -119,8 +119,12 @@ async def test_an_operator_sees_a_snapshot_at_once_and_another_after_an_order(si
     assert placed["ordersLastMinute"] == first["ordersLastMinute"] + 1
     assert placed["ordersLastHour"] == first["ordersLastHour"] + 1
     assert placed["revenueLastMinute"] == first["revenueLastMinute"]  # placed, not paid yet
-    before = {entry["sku"]["code"]: entry["units"] for entry in first["topSkus"]}
-    assert {"sku": {"id": sku.gid, "code": sku.code}, "units": before.get(sku.code, 0) + 2, "revenue": {"amount": "0.00"}} in placed["topSkus"]
+    before = {entry["sku"]["code"]: entry["unitsOrdered"] for entry in first["topSkus"]}
+    top = {"sku": {"id": sku.gid, "code": sku.code}, "unitsSold": 0, "revenue": {"amount": "0.00"},
+           "unitsOrdered": before.get(sku.code, 0) + 2}
+    assert top in placed["topSkus"]
+    # Paid: the two units are sold, and the revenue is theirs.
+    assert {**top, "unitsSold": 2, "revenue": {"amount": "24.00"}} in after_payment["topSkus"]
     assert {"sku": {"code": sku.code}, "available": 38} not in placed["lowStock"]  # 38 left: not low
     assert placed["riskInterceptions"] == first["riskInterceptions"] == 0
     minute = first["revenueLastMinute"]["amount"]

@@ -57,3 +57,15 @@ async def test_a_gateway_asked_to_stop_is_not_ready_so_that_balancers_send_it_no
 
     assert alive.status_code == 200
     assert (ready.status_code, ready.json()) == (503, {"status": "draining"})
+
+
+async def test_a_request_while_the_database_is_unreachable_fails_at_once_saying_to_try_again(settings: Settings) -> None:
+    app = create_app(replace(settings, database_url=UNREACHABLE_DATABASE))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://quanyi.test") as client:
+            answer = await client.post("/graphql", json={"query": "{ channels { code } }"})
+
+    error = answer.json()["errors"][0]
+    assert (error["message"], error["extensions"]["code"]) == (
+        "The service is briefly unavailable: try again shortly", "SERVICE_UNAVAILABLE")

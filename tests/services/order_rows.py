@@ -16,8 +16,8 @@ _numbers = itertools.count(1)
 async def order(
     db: Database, channel_id: int, status: OrderStatus, at: datetime, *lines: tuple[Sku, int],
     currency: str = "CNY", paid_at: datetime | None = None,
-) -> None:
-    """An order placed at `at`, each line at its SKU's base price, now in `status`."""
+) -> list[int]:
+    """An order placed at `at`, each line at its SKU's base price, now in `status`; its line ids."""
     number = f"R{next(_numbers):08d}"
     async with db.sessions() as session, session.begin():
         row = Order(
@@ -27,10 +27,13 @@ async def order(
         )
         session.add(row)
         await session.flush()
-        session.add_all(
+        made = [
             OrderLine(order_id=row.id, sku_id=sku.id, quantity=quantity, unit_price_fen=sku.base_price_fen)
             for sku, quantity in lines
-        )
+        ]
+        session.add_all(made)
+        await session.flush()
+        return [line.id for line in made]
 
 
 async def verdict(db: Database, channel_id: int, decision: Decision, at: datetime, *rules: str) -> None:

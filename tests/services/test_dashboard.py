@@ -14,8 +14,16 @@ from domain.catalog import CodeStatus, SkuKind
 from domain.money import Money
 from domain.orders import OrderStatus as S
 from domain.risk import Decision
-from models import Channel, ChannelKind
-from services.analytics.dashboard import Figures, LowStock, SkuSales, Snapshot, snapshot
+from models import Channel, ChannelKind, Supplier, SupplierAttempt, TopUpTask
+from services.analytics.dashboard import (
+    Alert,
+    FailingSupplier,
+    Figures,
+    LowStock,
+    SkuSales,
+    Snapshot,
+    snapshot,
+)
 from services.analytics.dashboard_feed import DashboardFeed
 from services.core.database import Database
 from services.core.events import STOCK_CHANGED, stock_message
@@ -59,6 +67,10 @@ async def test_the_snapshot_counts_the_last_minute_and_hour(catalog_db: Database
     await verdict(catalog_db, channel, Decision.REVIEW, NOW - 25 * M, "virtual-operator phone")
     await verdict(catalog_db, channel, Decision.PASS, NOW - 25 * M)
     await verdict(catalog_db, channel, Decision.REJECT, NOW - 2 * 60 * M, "velocity per IP")  # over an hour ago
+    # Held for review for three hours: still in the queue, whatever the last hour saw.
+    await order(catalog_db, channel, S.REVIEW, NOW - 3 * 60 * M, (b, 1))
+    await order(catalog_db, channel, S.REVIEW, NOW - 90 * M, (b, 1))
+    flaky, steady, unconfigured = await exchanges(catalog_db, channel, b)
 
     async with catalog_db.read_sessions() as session:
         shot = await snapshot(session, NOW)
@@ -71,14 +83,50 @@ async def test_the_snapshot_counts_the_last_minute_and_hour(catalog_db: Database
             revenue_last_minute=cny("30.00"),
             revenue_last_hour=cny("30.00"),  # the refunded order is not revenue
             # Open and paid orders; the rejected and refunded ones asked for nothing that stands.
-            top_skus=(SkuSales(c.id, c.code, c.name, 3, cny("0")), SkuSales(a.id, a.code, a.name, 2, cny("30.00"))),
-            low_stock=(LowStock(a.id, a.code, a.name, 3), LowStock(c.id, c.code, c.name, 10)),
+            # Sold (paid in the hour) and its revenue on one basis, ordered (placed in the hour) beside it;
+            # the rejected and refunded orders asked for nothing that stands.
+            top_skus=(SkuSales(a.id, a.code, a.name, 2, cny("30.00"), 2), SkuSales(c.id, c.code, c.name, 0, cny("0"), 3)),
+            low_stock=(LowStock(a.id, a.code, a.name, 3, True), LowStock(c.id, c.code, c.name, 10, True)),
             # Attempts the risk check rejected (no order), not orders in REJECTED.
             risk_interceptions=2,
             risk_reviews=1,
             top_risk_rules=(("velocity per IP", 2), ("blacklisted device", 1), ("virtual-operator phone", 1)),
+            review_queue=2,
+            oldest_review_at=NOW - 3 * 60 * M,
+            failing_suppliers=(FailingSupplier(flaky.code, "时好时坏", 2, 1, 0),
+                               FailingSupplier(unconfigured.code, "未配置", 1, 0, 1)),
         ),
     )
+    assert shot.figures.alerts == (
+        Alert("SUPPLIER_FAILING", "CRITICAL", flaky.code, "时好时坏", 2),
+        Alert("SUPPLIER_FAILING", "CRITICAL", unconfigured.code, "未配置", 1),
+        Alert("LOW_STOCK", "WARNING", a.code, a.name, 3),
+        Alert("LOW_STOCK", "WARNING", c.code, c.name, 10),
+        Alert("REVIEW_QUEUE", "WARNING", None, None, 2, NOW - 3 * 60 * M),
+    )
+    assert steady.code not in {row.code for row in shot.figures.failing_suppliers}
+
+
+async def exchanges(db: Database, channel: int, sku: object) -> tuple[Supplier, Supplier, Supplier]:
+    """Three suppliers' exchanges over the last 15 minutes (and one failure before them):
+    one failing more often than not, one mostly well, one with no connection to use."""
+    (line,) = await order(db, channel, S.FAILED, NOW - 2 * 60 * M, (sku, 1), paid_at=NOW - 2 * 60 * M)  # type: ignore[arg-type]
+    async with db.sessions() as session, session.begin():
+        flaky, steady, unconfigured = (
+            await rows.supplier(session, "时好时坏"), await rows.supplier(session, "稳定"), await rows.supplier(session, "未配置")
+        )
+        task = TopUpTask(line_id=line, sku_id=sku.id, units=1, request_id=rows.unique("req"), status="FAILED")  # type: ignore[attr-defined]
+        session.add(task)
+        await session.flush()
+        for supplier, action, outcome, ago in [
+            (flaky, "SUBMIT", "FAILED", 5 * M), (flaky, "QUERY", "UNKNOWN", 4 * M), (flaky, "SUBMIT", "SUCCEEDED", 3 * M),
+            (steady, "SUBMIT", "FAILED", 5 * M), (steady, "SUBMIT", "SUCCEEDED", 4 * M), (steady, "SUBMIT", "SUCCEEDED", 3 * M),
+            (steady, "SUBMIT", "FAILED", 20 * M), (steady, "SUBMIT", "FAILED", 25 * M),  # before the window
+            (unconfigured, "SKIP", "FAILED", 2 * M),
+        ]:
+            session.add(SupplierAttempt(task_id=task.id, supplier_id=supplier.id, request_id=task.request_id,
+                                        action=action, outcome=outcome, at=NOW - ago))
+    return flaky, steady, unconfigured
 
 
 # ---- the feed, over a stand-in for the database ------------------------------------------
