@@ -43,8 +43,11 @@ from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSen
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
 from services.fulfilment.topups import TopUps
 from services.live.stock_feed import StockFeed
+from services.inventory.placed_keys import connect_placed_keys
+from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.orders.expiry import run_expiry
+from services.orders.terms import Terms
 from services.payments.refunds import RecordedRefunds
 from services.risk.check import RiskCheck, RuleBook
 from services.risk.counters import connect_counters
@@ -128,7 +131,11 @@ def create_app(
     sales = SaleBook(broker)
     # Counters shared by every process through Redis when there is one, else this process's own.
     risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
-    warmer = SaleWarmer(db, broker, sales, risk)
+    # What every order reads (channels, SKUs, prices, limits), kept per process; and the
+    # sold-out gate that answers a SKU's late buyers without the database.
+    terms = Terms()
+    gate = SoldOutGate(broker, connect_placed_keys(settings.redis_url, prefix=settings.broker_prefix))
+    warmer = SaleWarmer(db, broker, sales, risk, terms)
     worker = Worker(
         db, broker, {**fulfilment.handlers(), **warmer.handlers()}, concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
@@ -152,12 +159,14 @@ def create_app(
         max_page_size=settings.limits.max_page_size, allowances=parse_allowances(settings.budgets),
     )
 
-    def on_event(topic: str) -> None:
+    def on_event(topic: str, message: bytes) -> None:
         # This process's own changes reach its caches before they go out on the broker.
         if cache is not None:
             cache.on_event(topic)
         suppliers.on_event(topic)
         trusted.on_event(topic)
+        terms.on_event(topic, message)
+        gate.on_event(topic, message)
         sales.on_event(topic)
 
     async def principal_of(headers: Mapping[str, str]) -> Principal:
@@ -178,6 +187,7 @@ def create_app(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=on_event, stock_feed=stock_feed,
             new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
+            terms=terms, gate=gate,
             sales=sales, sale_feed=sale_feed,
         )
 
@@ -232,6 +242,9 @@ def create_app(
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+            asyncio.create_task(terms.follow(broker), name="order-terms"),
+            asyncio.create_task(gate.follow_stock(), name="sold-out-gate-stock"),
+            asyncio.create_task(gate.follow_sold_out(), name="sold-out-gate-notices"),
             asyncio.create_task(sales.follow(), name="sale-changes"),
             asyncio.create_task(warmer.follow(), name="sale-warm-ups"),
         ]
@@ -253,6 +266,7 @@ def create_app(
             await stock_feed.close()
             await sale_feed.close()
             await risk.counters.close()
+            await gate.placed.close()
             if budgets is not None:
                 await budgets.close()
             await persisted.close()
@@ -286,10 +300,14 @@ def create_app(
     if settings.otel or span_exporter is not None:
         engines = [db.engine] if db.read_engine is db.engine else [db.engine, db.read_engine]
         traces = tracing.install(app, engines, exporter=span_exporter)
+        if db.driver is not None:
+            db.driver.enabled = False  # its statements would be missing from the traces
     app.state.settings = settings
     app.state.db = db
     app.state.broker = broker
     app.state.risk = risk
+    app.state.terms = terms
+    app.state.gate = gate
     app.state.sales = sales
     app.state.sale_warmer = warmer
     app.state.response_cache = cache
