@@ -35,6 +35,8 @@ from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
+from services.documents.persisted import connect_persisted_queries
+from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
 from services.fulfilment import connections
 from services.fulfilment.fulfil import Fulfilment
@@ -69,6 +71,7 @@ from transport.metrics import (
     process_ending,
 )
 from transport.observe import Observe
+from transport.persisted import PersistedDocuments
 from transport.settlement import SettlementFiles
 from transport.shutdown import Draining
 from transport.sockets import OpenSockets
@@ -143,6 +146,12 @@ def create_app(
     )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key), ttl_seconds=settings.key_cache_seconds)
+    trusted = TrustedDocuments(db, broker)
+    persisted = PersistedDocuments(
+        connect_persisted_queries(settings.redis_url, prefix=settings.broker_prefix, size=settings.persisted_queries,
+                                  max_bytes=settings.persisted_query_max_bytes),
+        trusted, settings.trusted_documents,
+    )
     sockets = OpenSockets(authenticator, per_address=settings.ws_connections_per_ip, interval=settings.key_recheck_seconds)
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     sale_feed = SaleFeed(db, sales, SaleEventUpdate.of)
@@ -159,6 +168,7 @@ def create_app(
         if cache is not None:
             cache.on_event(topic)
         suppliers.on_event(topic)
+        trusted.on_event(topic)
         terms.on_event(topic, message)
         gate.on_event(topic, message)
         sales.on_event(topic)
@@ -208,7 +218,7 @@ def create_app(
 
     traces: tracing.Tracing | None = None
     metrics = MetricsEndpoint(principal_of, db, suppliers)
-    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip)
+    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip, persisted)
     draining = Draining(settings.shutdown_grace_seconds)
     draining.on_drain(websockets.going_away)
 
@@ -234,6 +244,7 @@ def create_app(
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
             asyncio.create_task(sockets.watch(), name="socket-keys"),
+            asyncio.create_task(trusted.follow(), name="trusted-documents"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
@@ -264,6 +275,7 @@ def create_app(
             await gate.placed.close()
             if budgets is not None:
                 await budgets.close()
+            await persisted.close()
             await suppliers.close()
             await demo_stack.aclose()
             await broker.close()
@@ -273,7 +285,9 @@ def create_app(
             process_ending()
 
     graphiql = GraphiQL(settings.graphiql)
-    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql)
+    endpoint = GraphQLEndpoint(
+        schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql, persisted
+    )
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
@@ -308,6 +322,7 @@ def create_app(
     app.state.suppliers = suppliers
     app.state.sockets = sockets
     app.state.authenticator = authenticator
+    app.state.trusted_documents = trusted
     return app
 
 

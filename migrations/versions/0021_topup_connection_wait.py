@@ -1,7 +1,7 @@
 """top-up connection wait: since when a top-up waits for a supplier it can reach
 
-Revision ID: 0020_topup_connection_wait
-Revises: 0019_sale_events
+Revision ID: 0021_topup_connection_wait
+Revises: 0020_trusted_documents
 
 A paid top-up whose remaining suppliers have no usable connection (no base URL, no secret,
 an adapter kind this gateway lacks) waits for an operator to configure one, for a bounded
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0020_topup_connection_wait'
-down_revision = '0019_sale_events'
+revision = '0021_topup_connection_wait'
+down_revision = '0020_trusted_documents'
 branch_labels = None
 depends_on = None
 
