@@ -111,6 +111,9 @@ class Settings:
     # Asked to stop (SIGTERM), the process lets requests and job runs under way finish for at
     # most this long; jobs still running are then given back to other workers.
     shutdown_grace_seconds: float = 20.0
+    # A supplier failing everything holds its top-ups back for at most this long (no refund
+    # storm during a short outage); after it they fail over and are refunded as usual.
+    supplier_outage_hold_seconds: float = 600.0
     # How suppliers reach our callback endpoint: https://gateway.example.com
     public_url: str | None = None
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
@@ -183,6 +186,7 @@ class Settings:
             worker_poll_seconds=float(env.get("QUANYI_WORKER_POLL_SECONDS") or 1.0),
             worker_lease_seconds=float(env.get("QUANYI_WORKER_LEASE_SECONDS") or 60.0),
             shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
+            supplier_outage_hold_seconds=float(env.get("QUANYI_SUPPLIER_OUTAGE_HOLD_SECONDS") or 600.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",

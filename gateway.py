@@ -38,6 +38,7 @@ from services.core.worker import Worker
 from services.demo import suppliers as demo_suppliers
 from services.fulfilment.fulfil import Fulfilment
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
+from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
 from services.fulfilment.topups import TopUps
 from services.live.stock_feed import StockFeed
@@ -117,7 +118,8 @@ def create_app(
     suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
     senders = senders_of(settings)
     fulfilment = Fulfilment(
-        db, broker, TopUps(db, suppliers, settings.public_url, lambda: datetime.now(UTC)), senders, box,
+        db, broker, TopUps(db, suppliers, settings.public_url, lambda: datetime.now(UTC),
+               SupplierHealth(hold=settings.supplier_outage_hold_seconds)), senders, box,
         RecordedRefunds(),
     )
     demo_secret = demo_suppliers.demo_secret(settings.secret_key) if settings.demo else ""
