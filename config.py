@@ -46,6 +46,13 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _mode(raw: str | None) -> str:
+    mode = (raw or "off").strip().lower()
+    if mode not in ("off", "log", "enforce"):
+        raise ValueError(f"QUANYI_TRUSTED_DOCUMENTS must be off, log or enforce, got {raw!r}")
+    return mode
+
+
 @dataclass(frozen=True)
 class Limits:
     """Protection applied to every GraphQL document before it runs."""
@@ -67,6 +74,9 @@ class Settings:
     secret_key: bytes = field(default=b"", repr=False)
     debug: bool = False
     graphiql: bool = False
+    # Introspection and "Did you mean …" for every caller; off: for partner and operator keys only.
+    # From the environment: QUANYI_PUBLIC_INTROSPECTION, else on when debugging or demonstrating.
+    public_introspection: bool = False
     demo: bool = False
     limits: Limits = field(default_factory=Limits)
     response_cache: bool = True
@@ -91,6 +101,13 @@ class Settings:
     key_recheck_seconds: float = 1.0
     # Open WebSocket connections one client address may hold in one process; 0: no cap.
     ws_connections_per_ip: int = 100
+    # Automatic persisted queries: documents kept (least recently used leave first; in Redis
+    # when configured, else per process) and the size of the largest one kept.
+    persisted_queries: int = 5_000
+    persisted_query_max_bytes: int = 32 * 1024
+    # Trusted documents: "off", "log" (untrusted ones run and are logged and counted) or
+    # "enforce" (only documents registered for everyone or for the caller's key run).
+    trusted_documents: str = "off"
     # An order the risk check holds for review expires, releasing its stock, after this long.
     review_ttl_seconds: int = 24 * 3600
     # Units one buyer from the public (phone, e-mail, device, account) may hold in unpaid
@@ -160,6 +177,8 @@ class Settings:
             debug=debug,
             graphiql=_graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             demo=_flag(env.get("QUANYI_DEMO")),
+            public_introspection=_flag(env["QUANYI_PUBLIC_INTROSPECTION"]) if env.get("QUANYI_PUBLIC_INTROSPECTION")
+            else debug or _flag(env.get("QUANYI_DEMO")),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
@@ -176,6 +195,9 @@ class Settings:
             key_cache_seconds=_seconds(env, "QUANYI_KEY_CACHE_SECONDS", 5.0),
             key_recheck_seconds=_seconds(env, "QUANYI_KEY_RECHECK_SECONDS", 1.0),
             ws_connections_per_ip=_int(env, "QUANYI_WS_CONNECTIONS_PER_IP", 100),
+            persisted_queries=_int(env, "QUANYI_PERSISTED_QUERIES", 5_000),
+            persisted_query_max_bytes=_int(env, "QUANYI_PERSISTED_QUERY_MAX_BYTES", 32 * 1024),
+            trusted_documents=_mode(env.get("QUANYI_TRUSTED_DOCUMENTS")),
             review_ttl_seconds=_int(env, "QUANYI_REVIEW_TTL_SECONDS", 24 * 3600),
             hold_limit=_int(env, "QUANYI_HOLD_LIMIT", 5),
             hold_limit_per_ip=_int(env, "QUANYI_HOLD_LIMIT_PER_IP", 20),

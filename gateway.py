@@ -35,6 +35,8 @@ from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
+from services.documents.persisted import connect_persisted_queries
+from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
 from services.fulfilment.fulfil import Fulfilment
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
@@ -42,8 +44,11 @@ from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
 from services.fulfilment.topups import TopUps
 from services.live.stock_feed import StockFeed
+from services.inventory.placed_keys import connect_placed_keys
+from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.orders.expiry import run_expiry
+from services.orders.terms import Terms
 from services.payments.refunds import RecordedRefunds
 from services.risk.check import RiskCheck, RuleBook
 from services.risk.counters import connect_counters
@@ -66,6 +71,7 @@ from transport.metrics import (
     process_ending,
 )
 from transport.observe import Observe
+from transport.persisted import PersistedDocuments
 from transport.settlement import SettlementFiles
 from transport.shutdown import Draining
 from transport.sockets import OpenSockets
@@ -127,13 +133,23 @@ def create_app(
     sales = SaleBook(broker)
     # Counters shared by every process through Redis when there is one, else this process's own.
     risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
-    warmer = SaleWarmer(db, broker, sales, risk)
+    # What every order reads (channels, SKUs, prices, limits), kept per process; and the
+    # sold-out gate that answers a SKU's late buyers without the database.
+    terms = Terms()
+    gate = SoldOutGate(broker, connect_placed_keys(settings.redis_url, prefix=settings.broker_prefix))
+    warmer = SaleWarmer(db, broker, sales, risk, terms)
     worker = Worker(
         db, broker, {**fulfilment.handlers(), **warmer.handlers()}, concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key), ttl_seconds=settings.key_cache_seconds)
+    trusted = TrustedDocuments(db, broker)
+    persisted = PersistedDocuments(
+        connect_persisted_queries(settings.redis_url, prefix=settings.broker_prefix, size=settings.persisted_queries,
+                                  max_bytes=settings.persisted_query_max_bytes),
+        trusted, settings.trusted_documents,
+    )
     sockets = OpenSockets(authenticator, per_address=settings.ws_connections_per_ip, interval=settings.key_recheck_seconds)
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     sale_feed = SaleFeed(db, sales, SaleEventUpdate.of)
@@ -145,11 +161,14 @@ def create_app(
         max_page_size=settings.limits.max_page_size, allowances=parse_allowances(settings.budgets),
     )
 
-    def on_event(topic: str) -> None:
+    def on_event(topic: str, message: bytes) -> None:
         # This process's own changes reach its caches before they go out on the broker.
         if cache is not None:
             cache.on_event(topic)
         suppliers.on_event(topic)
+        trusted.on_event(topic)
+        terms.on_event(topic, message)
+        gate.on_event(topic, message)
         sales.on_event(topic)
 
     async def principal_of(headers: Mapping[str, str]) -> Principal:
@@ -170,6 +189,7 @@ def create_app(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=on_event, stock_feed=stock_feed,
             new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
+            terms=terms, gate=gate,
             sales=sales, sale_feed=sale_feed,
         )
 
@@ -195,7 +215,7 @@ def create_app(
 
     traces: tracing.Tracing | None = None
     metrics = MetricsEndpoint(principal_of, db)
-    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip)
+    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip, persisted)
     draining = Draining(settings.shutdown_grace_seconds)
     draining.on_drain(websockets.going_away)
 
@@ -220,9 +240,13 @@ def create_app(
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
             asyncio.create_task(sockets.watch(), name="socket-keys"),
+            asyncio.create_task(trusted.follow(), name="trusted-documents"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+            asyncio.create_task(terms.follow(broker), name="order-terms"),
+            asyncio.create_task(gate.follow_stock(), name="sold-out-gate-stock"),
+            asyncio.create_task(gate.follow_sold_out(), name="sold-out-gate-notices"),
             asyncio.create_task(sales.follow(), name="sale-changes"),
             asyncio.create_task(warmer.follow(), name="sale-warm-ups"),
         ]
@@ -244,8 +268,10 @@ def create_app(
             await stock_feed.close()
             await sale_feed.close()
             await risk.counters.close()
+            await gate.placed.close()
             if budgets is not None:
                 await budgets.close()
+            await persisted.close()
             await suppliers.close()
             await demo_stack.aclose()
             await broker.close()
@@ -255,7 +281,9 @@ def create_app(
             process_ending()
 
     graphiql = GraphiQL(settings.graphiql)
-    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql)
+    endpoint = GraphQLEndpoint(
+        schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql, persisted
+    )
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
@@ -274,10 +302,14 @@ def create_app(
     if settings.otel or span_exporter is not None:
         engines = [db.engine] if db.read_engine is db.engine else [db.engine, db.read_engine]
         traces = tracing.install(app, engines, exporter=span_exporter)
+        if db.driver is not None:
+            db.driver.enabled = False  # its statements would be missing from the traces
     app.state.settings = settings
     app.state.db = db
     app.state.broker = broker
     app.state.risk = risk
+    app.state.terms = terms
+    app.state.gate = gate
     app.state.sales = sales
     app.state.sale_warmer = warmer
     app.state.response_cache = cache
@@ -286,6 +318,7 @@ def create_app(
     app.state.suppliers = suppliers
     app.state.sockets = sockets
     app.state.authenticator = authenticator
+    app.state.trusted_documents = trusted
     return app
 
 

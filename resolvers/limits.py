@@ -101,6 +101,7 @@ class LimitsMutation:
         async with info.context.uow() as uow:
             channel = await channel_for_operator(uow.session, input.channel)
             await limits.set_hold_limit(uow.session, channel.id, own, actor=info.context.principal.actor, now=info.context.now)
+            uow.publish(CATALOG_CHANGED, b"hold-limit")  # orders' copies of the terms (services/orders/terms.py)
         settings = info.context.settings
         caps = rules.HoldLimit.of(settings.hold_limit, settings.hold_limit_per_ip).over(own)
         custom = own.per_buyer is not None or own.per_address is not None

@@ -7,13 +7,12 @@ from typing import TypeVar
 
 import strawberry
 
-from domain.access import Role, may_read_order
+from domain.access import Role, may_read_channel, may_read_order
 from domain.limits import HoldLimit
 from domain.idempotency import GUEST_KEY_TOO_SHORT, guest_key_too_short
 from domain.orders import LineRequest
 from domain.orders import OrderStatus as StatusValue
 from models import Order as OrderRow
-from resolvers.access import readable_channel
 from resolvers.order_access import NOT_FOUND, locked_order
 from schema.channel import ChannelScope
 from schema.context import Info
@@ -23,6 +22,7 @@ from schema.permissions import HasKey
 from schema.relay import PageInfo, decode_cursor, decode_pk, encode_cursor, page_info, page_size
 from services.core.events import stock_event
 from services.orders import lifecycle, placing, reads
+from services.orders.terms import ChannelTerms, Terms
 from services.payments import receipts
 
 
@@ -86,12 +86,27 @@ async def _visible_order(info: Info, pk: int) -> tuple[OrderRow, ChannelScope] |
     return row, scope
 
 
+async def _ordering_channel(info: Info, code: str) -> ChannelTerms:
+    """The channel an order names, if it is active and the caller may read it: from the
+    process's copy of the terms (services/orders/terms.py), read only when it has none."""
+    terms = info.context.terms or Terms(ttl_seconds=0)
+    channel = terms.cached_channel(code)
+    if channel is None:
+        async with info.context.db.fresh_sessions() as session:
+            channel = await terms.channel(session, code)
+    if channel is None or not channel.active:
+        raise BadUserInput(f"unknown channel {code!r}", field="channel")
+    if not may_read_channel(info.context.principal, channel.code, public=channel.public):
+        raise Forbidden(f"channel {code!r} needs a key of that channel", field="channel")
+    return channel
+
+
 @strawberry.type
 class OrderMutation:
     @strawberry.mutation(description="Place an order; stock is reserved at once, prices come from the server.")
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderPayload:
         principal = info.context.principal
-        channel = await readable_channel(info, input.channel)
+        channel = await _ordering_channel(info, input.channel)
         if principal.order_number is not None or (principal.role is not None and not principal.is_admin and principal.channel != channel.code):
             raise Forbidden("a key places orders on its own channel only", field="channel")
         if guest_key_too_short(principal, input.idempotency_key):
@@ -117,6 +132,7 @@ class OrderMutation:
                 uow, command, principal, now=info.context.now, ttl=ttl, risk=info.context.risk,
                 review_ttl=timedelta(seconds=settings.review_ttl_seconds),
                 public_hold=HoldLimit.of(settings.hold_limit, settings.hold_limit_per_ip) if public else None,
+                terms=info.context.terms, gate=info.context.gate,
                 sales=info.context.sales,
             )
             if placed.created and placed.order is not None:
@@ -126,7 +142,8 @@ class OrderMutation:
             errors = [UserError(field=r.field, message=r.message, code=r.code) for r in placed.refusals]
             return PlaceOrderPayload(order=None, access_token=None, user_errors=errors)
         token = info.context.authenticator.tokens.issue(placed.order.number)
-        return PlaceOrderPayload(order=Order.from_model(placed.order, ChannelScope.of(channel)), access_token=token, user_errors=[])
+        scope = ChannelScope(code=channel.code, channel_id=channel.id, currency=channel.currency)
+        return PlaceOrderPayload(order=Order.from_model(placed.order, scope), access_token=token, user_errors=[])
 
     @strawberry.mutation(permission_classes=[HasKey], description=(
         "Record a payment: operators, or the order channel's partner. A payment the order cannot take "

@@ -16,8 +16,10 @@ from services.access.authenticator import Authenticator
 from services.core.database import Database
 from services.core.unit_of_work import UnitOfWork
 from services.fulfilment.senders import Sender
+from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.live.stock_feed import StockFeed
+from services.orders.terms import Terms
 from services.risk.check import RiskCheck
 from services.sales.book import SaleBook
 
@@ -39,7 +41,7 @@ class Context:
     now: datetime  # one clock reading per request: every price in an answer agrees
     client_ip: str | None = None
     device_id: str | None = None  # the X-Device-Id header, for the risk check
-    on_event: Callable[[str], None] | None = None
+    on_event: Callable[[str, bytes], None] | None = None
     connection_params: dict[str, object] | None = None  # the WebSocket connection_init payload
     stock_feed: StockFeed[StockChange] | None = None  # the process's live stock, for stockChanged
     # Makes the loaders of a new operation; a WebSocket connection runs many operations.
@@ -47,6 +49,8 @@ class Context:
     risk: RiskCheck | None = None  # the process's risk check; None scores every order PASS
     # Where deliveries go out (inbox, SMS, email), chosen once in gateway.py.
     senders: Sequence[Sender] = ()
+    terms: Terms | None = None  # the process's copy of what orders read (channels, SKUs, prices, limits)
+    gate: SoldOutGate | None = None  # the process's sold-out gate
     sales: SaleBook | None = None  # the process's scheduled sales, which placement checks
     sale_feed: SaleFeed[SaleEventUpdate] | None = None  # the process's sale countdowns, for saleEvent
 

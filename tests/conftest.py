@@ -80,6 +80,8 @@ def statements(app: object) -> StatementCounter:
     counter.attach(database.engine)
     if database.read_engine is not database.engine:
         counter.attach(database.read_engine)
+    if database.driver is not None:
+        counter.attach_driver(database.driver)
     return counter
 
 

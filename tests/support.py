@@ -85,6 +85,10 @@ class StatementCounter:
     def attach(self, engine: AsyncEngine) -> None:
         event.listen(engine.sync_engine, "before_cursor_execute", self._on_statement)
 
+    def attach_driver(self, driver: Any) -> None:
+        """Also count what the order placement sends PostgreSQL's driver directly."""
+        driver.listen(lambda statement: self._on_statement(None, None, statement))
+
     def _on_statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if _measuring.get():
             self.count += 1

@@ -98,7 +98,7 @@ class ResponseCache:
     def invalidate(self) -> None:
         self._generation += 1
 
-    def on_event(self, topic: str) -> None:
+    def on_event(self, topic: str, message: bytes = b"") -> None:
         if topic == CATALOG_CHANGED:
             self.invalidate()
 

@@ -36,7 +36,7 @@ class PaymentWebhook:
     applies the notification in one unit of work."""
 
     def __init__(
-        self, settings: Settings, db: Database, broker: Broker, on_event: Callable[[str], None] | None = None
+        self, settings: Settings, db: Database, broker: Broker, on_event: Callable[[str, bytes], None] | None = None
     ) -> None:
         self._secret = settings.payment_webhook_secret
         self._tolerance = settings.payment_webhook_tolerance_seconds

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from config import Settings
+from services.core.driver import Driver
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -81,6 +82,8 @@ class Database:
     # Reads that must see the caller's own writes: never a lagging replica, and on
     # SQLite not the writer either (its BEGIN IMMEDIATE would queue behind writes).
     fresh_sessions: async_sessionmaker[AsyncSession]
+    # PostgreSQL's driver without SQLAlchemy, for the order placement's statements; None on SQLite.
+    driver: Driver | None = None
 
     @classmethod
     def connect(cls, settings: Settings) -> Database:
@@ -100,6 +103,7 @@ class Database:
             sessions=sessions,
             read_sessions=read_sessions,
             fresh_sessions=sessions if settings.database_read_url else read_sessions,
+            driver=None if settings.is_sqlite else Driver(settings.database_url),
         )
 
     async def ping(self) -> None:
@@ -107,6 +111,8 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.driver is not None:
+            await self.driver.close()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

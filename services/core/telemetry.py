@@ -128,6 +128,12 @@ def order_transition(session: AsyncSession | Session, previous: Any, status: Any
     after_commit(session, ORDER_TRANSITIONS.labels(before, status.value).inc)
 
 
+def order_transitions_committed(moves: list[tuple[Any, Any]]) -> None:
+    """Count moves a transaction outside any session (services/core/driver.py) committed."""
+    for previous, status in moves:
+        ORDER_TRANSITIONS.labels(previous.value if previous is not None else "NONE", status.value).inc()
+
+
 def broker_delivered(topic: str, lag_seconds: float) -> None:
     BROKER_LAG.labels(topic.partition(".")[0][:32]).observe(max(lag_seconds, 0.0))
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker import Broker
 from services.core.database import Database
+from services.core.driver import Driver
 
 
 class UnitOfWork:
@@ -17,7 +18,7 @@ class UnitOfWork:
 
     session: AsyncSession
 
-    def __init__(self, db: Database, broker: Broker, on_event: Callable[[str], None] | None = None) -> None:
+    def __init__(self, db: Database, broker: Broker, on_event: Callable[[str, bytes], None] | None = None) -> None:
         self._db = db
         self._broker = broker
         # Told of each event in this process before it goes out, so local caches
@@ -34,6 +35,12 @@ class UnitOfWork:
         """A session beside the command's for reads that must not hold its write transaction
         open (on SQLite, the writer lock): `async with uow.fresh_reads() as reads:`."""
         return self._db.fresh_sessions()
+
+    def driver(self) -> Driver | None:
+        """PostgreSQL's driver without SQLAlchemy, for the hot paths written for it; None on
+        SQLite and while tracing (services/core/driver.py)."""
+        driver = self._db.driver
+        return driver if driver is not None and driver.enabled else None
 
     def publish(self, topic: str, message: bytes) -> None:
         self._events.append((topic, message))
@@ -56,6 +63,6 @@ class UnitOfWork:
             await self.session.close()
         for topic, message in self._events:
             if self._on_event is not None:
-                self._on_event(topic)
+                self._on_event(topic, message)
             await self._broker.publish(topic, message)
         self._events.clear()

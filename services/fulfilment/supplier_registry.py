@@ -81,7 +81,7 @@ class SupplierRegistry:
         self._retired.extend(adapter for adapter in self._adapters.values() if adapter is not None)
         self._adapters.clear()
 
-    def on_event(self, topic: str) -> None:
+    def on_event(self, topic: str, message: bytes = b"") -> None:
         """This process's own changes, heard before they go out on the broker."""
         if topic == SUPPLIERS_CHANGED:
             self.forget()

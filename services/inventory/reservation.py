@@ -25,9 +25,11 @@ HELD, PRESALE, SOLD, RELEASED = "HELD", "PRESALE", "SOLD", "RELEASED"
 
 
 class OutOfStock(Exception):
-    def __init__(self, sku_id: int, line_id: int | None = None) -> None:
+    """`empty`: the line's own SKU has no unit left at all (not merely fewer than asked)."""
+
+    def __init__(self, sku_id: int, line_id: int | None = None, *, empty: bool = False) -> None:
         super().__init__(f"SKU {sku_id} is out of stock")
-        self.sku_id, self.line_id = sku_id, line_id
+        self.sku_id, self.line_id, self.empty = sku_id, line_id, empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,9 @@ async def reserve(session: AsyncSession, wants: Sequence[Want], now: datetime) -
     for sku, want, units, strict in sorted(steps, key=lambda step: (step[0].id, step[1].line_id)):
         taken = await _reserve_now(session, want.line_id, sku, units, now)
         if taken < units and strict:
-            raise OutOfStock(sku.id, want.line_id)
+            # A counter refuses all or nothing: only a refused single unit says it is empty.
+            empty = sku.id == want.sku.id and taken == 0 and (sku.kind is not SkuKind.DIRECT_RECHARGE or units == 1)
+            raise OutOfStock(sku.id, want.line_id, empty=empty)
         if taken < units:
             missing.append((want, units - taken))
         reserved.sku_ids.add(sku.id)

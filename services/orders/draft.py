@@ -12,20 +12,19 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.catalog import SkuKind
 from domain.contacts import ContactError, device_key, email_address, mainland_mobile
 from domain.limits import Breach, HoldLimit, Identity, PurchaseLimit, Tally, tallies
 from domain.money import Money
 from domain.orders import LineRequest, OrderInputError, check_lines
-from domain.recharge_accounts import AccountFormat, accepts, describe, parse_formats
+from domain.recharge_accounts import AccountFormat, accepts, describe
 from domain.risk import Decision, Facts, Verdict
 from domain.sales import Refusal as SaleRefusal
-from models import BundleItem, Channel, Listing, Order, Product, Sku
-from models import HoldLimit as HoldLimitRow
-from models import PurchaseLimit as PurchaseLimitRow
-from services.orders.limits import hold_of, limit_of
-from services.pricing.prices import pricing_for
+from models import Order, Sku
+from services.inventory.sold_out import SoldOutGate
+from services.orders.terms import SkuTerms, Terms
 from services.risk.check import RiskCheck
+
+NOT_ENOUGH_STOCK = "not enough stock for this quantity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +129,8 @@ class Draft:
 
 async def draft(
     session: AsyncSession, command: PlaceOrder, now: datetime, risk: RiskCheck | None,
-    public_hold: HoldLimit | None = None, sales: SaleCheck | None = None,
+    public_hold: HoldLimit | None = None, sales: SaleCheck | None = None, *, terms: Terms | None = None,
+    look_up_key: bool = True, gate: SoldOutGate | None = None,
 ) -> Draft | Placed | KeyTaken:
     """The reads, checks and risk verdict of an attempt, or a refusal, or its key already taken.
 
@@ -139,20 +139,19 @@ async def draft(
     a buyer (domain/limits.py); a partner's or an operator's orders are held to no hold cap.
     `sales`: the scheduled sales (预约抢购), which refuse a SKU before its start or a buyer
     who did not register.
+
+    `terms`: the process's copy of channels, SKUs, prices and limits (none: read them).
+    `look_up_key=False` leaves a key already taken to the write, whose insert meets the
+    unique index anyway. `gate`: a SKU it holds sold out is refused here, before pricing
+    and the risk check, unless the key placed an order (a retry is answered with it).
     """
+    terms = terms or Terms(ttl_seconds=0)
     key = command.idempotency_key.strip()
     if not 1 <= len(key) <= 128:
         return refused("idempotencyKey", "1 to 128 characters", "INVALID_INPUT")
-    found = (
-        await session.execute(
-            select(Channel, HoldLimitRow)
-            .outerjoin(HoldLimitRow, HoldLimitRow.channel_id == Channel.id)
-            .where(Channel.code == command.channel, Channel.active.is_(True))
-        )
-    ).first()
-    if found is None:
+    channel = await terms.channel(session, command.channel)
+    if channel is None or not channel.active:
         return refused("channel", f"unknown channel {command.channel!r}", "UNKNOWN_CHANNEL")
-    channel, channel_hold = found
     channel_id, currency, channel_code = channel.id, channel.currency, channel.code
 
     try:
@@ -165,34 +164,42 @@ async def draft(
     for index, line in enumerate(command.lines):
         position.setdefault(line.sku_id, index)
 
-    if await session.scalar(select(Order.id).where(Order.channel_id == channel_id, Order.idempotency_key == key)):
+    if look_up_key and await session.scalar(
+        select(Order.id).where(Order.channel_id == channel_id, Order.idempotency_key == key)
+    ):
         return KeyTaken(channel_id, lines, buyer)
 
     try:
-        skus, limits = await _skus_on_sale(session, lines, currency, position, channel_id)
-        _check_account(buyer, await _account_formats(session, list(skus.values())))
+        on_sale = await _skus_on_sale(session, terms, lines, currency, position, channel_id, now)
+        _check_account(buyer, [formats for sku in on_sale.values() for formats in sku.top_ups] or None)
     except OrderInputError as error:
         return refused(error.field, error.message, error.code)
-    hold = public_hold.over(hold_of(channel_hold)) if public_hold is not None else None
+    limits = {sku_id: sku.limit for sku_id, sku in on_sale.items() if sku.limit is not None}
+    hold = public_hold.over(channel.hold) if public_hold is not None else None
     who = Identity(
         phone=buyer.phone, email=buyer.email, device=buyer.device_id,
         account=(buyer.recharge_account or "").strip() or None,
         address=command.client_ip if public_hold is not None else None,
     )
-    if sales is not None and (barred := await sales.admit(session, channel_id, skus, who, now)) is not None:
+    if sales is not None and (barred := await sales.admit(session, channel_id, on_sale, who, now)) is not None:
         return refused(f"lines.{position[barred[0]]}.skuId", barred[1].message, barred[1].code)
     counted = tallies({line.sku_id: line.quantity for line in lines}, limits, hold, who, channel_id=channel_id, now=now)
     if isinstance(counted, Breach):
         return limit_refusal(counted, lines, position)
 
-    prices = await pricing_for(session, [(channel_id, line.sku_id) for line in lines], now, skus=skus)
-    units = [prices[(channel_id, line.sku_id)].at(now, line.quantity).unit for line in lines]
+    if gate is not None:
+        sold_out = gate.refuses(channel_id, [line.sku_id for line in lines])
+        if sold_out is not None and not await gate.placed.has(channel_id, key):
+            return refused(f"lines.{position[sold_out]}.quantity", NOT_ENOUGH_STOCK, "OUT_OF_STOCK")
+
+    units = [on_sale[line.sku_id].pricing.at(now, line.quantity).unit for line in lines]
     total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, currency))
     facts = _facts(command, buyer, channel_code, lines, total, now)
     verdict = Verdict(Decision.PASS, 0)
     if risk is not None:
         # The key makes the check's counting idempotent: a retry is answered as its first try.
         verdict, facts = await risk.screen(session, facts, attempt=key)
+    skus = {sku_id: sku.sku for sku_id, sku in on_sale.items()}
     return Draft(channel_id, currency, key, lines, position, skus, units, total, verdict, facts, buyer, counted, limits)
 
 
@@ -217,40 +224,16 @@ def limit_refusal(breach: Breach, lines: list[LineRequest], position: dict[int, 
 
 
 async def _skus_on_sale(
-    session: AsyncSession, lines: list[LineRequest], currency: str, position: dict[int, int], channel_id: int
-) -> tuple[dict[int, Sku], dict[int, PurchaseLimit]]:
-    """The SKUs on sale here (active, of an active product listed on the channel), and their
-    purchase limits on the channel, read in one statement: an order of SKUs without limits
-    pays nothing for them."""
-    found = {
-        sku.id: (sku, product_active and listed is not None, limit)
-        for sku, product_active, listed, limit in await session.execute(
-            select(Sku, Product.active, Listing.position, PurchaseLimitRow)
-            .join(Product, Product.id == Sku.product_id)
-            .outerjoin(Listing, (Listing.product_id == Product.id) & (Listing.channel_id == channel_id))
-            .outerjoin(
-                PurchaseLimitRow, (PurchaseLimitRow.sku_id == Sku.id) & (PurchaseLimitRow.channel_id == channel_id)
-            )
-            .where(Sku.id.in_([line.sku_id for line in lines]))
-        )
-    }
+    session: AsyncSession, terms: Terms, lines: list[LineRequest], currency: str, position: dict[int, int],
+    channel_id: int, now: datetime,
+) -> dict[int, SkuTerms]:
+    """The SKUs on sale here (active, of an active product listed on the channel), with
+    their purchase limits, prices and top-up formats on the channel."""
+    found = await terms.skus(session, channel_id, [line.sku_id for line in lines], now)
     for line in lines:
-        sku, product_active, _ = found.get(line.sku_id, (None, False, None))
-        if sku is None or not sku.active or not product_active:
+        sku = found.get(line.sku_id)
+        if sku is None or not sku.on_sale:
             raise OrderInputError(f"lines.{position[line.sku_id]}.skuId", "no such SKU on sale", "UNKNOWN_SKU")
-        if sku.currency != currency:
+        if sku.sku.currency != currency:
             raise OrderInputError(f"lines.{position[line.sku_id]}.skuId", "this SKU is not sold in the channel's currency", "CURRENCY_MISMATCH")
-    skus = {sku_id: sku for sku_id, (sku, _, _) in found.items()}
-    return skus, {sku_id: limit_of(limit) for sku_id, (_, _, limit) in found.items() if limit is not None}
-
-
-async def _account_formats(session: AsyncSession, skus: list[Sku]) -> list[tuple[AccountFormat, ...]] | None:
-    """The accounts each top-up in the order (bundles' included) accepts; None: no top-up."""
-    top_ups = [s.account_formats for s in skus if s.kind is SkuKind.DIRECT_RECHARGE]
-    bundles = [s.id for s in skus if s.kind is SkuKind.BUNDLE]
-    if bundles:
-        top_ups += await session.scalars(
-            select(Sku.account_formats).join(BundleItem, BundleItem.component_sku_id == Sku.id)
-            .where(BundleItem.bundle_sku_id.in_(bundles), Sku.kind == SkuKind.DIRECT_RECHARGE)
-        )
-    return [parse_formats(stored) for stored in top_ups] if top_ups else None
+    return found

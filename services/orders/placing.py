@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -18,8 +19,10 @@ from models import Order, OrderLine
 from services.core.unit_of_work import UnitOfWork
 from services.inventory import quotas
 from services.inventory.reservation import OutOfStock, Want, reserve
-from services.orders import tallies
+from services.inventory.sold_out import SoldOutGate
+from services.orders import placement_pg, tallies
 from services.orders.draft import (
+    NOT_ENOUGH_STOCK,
     Buyer,
     Draft,
     KeyTaken,
@@ -32,6 +35,7 @@ from services.orders.draft import (
     refused,
 )
 from services.orders.events import record_transition
+from services.orders.terms import Terms
 from services.risk.check import VERDICTS_TOPIC, RiskCheck, record_verdict
 
 # What callers build a command from and get back, with place_order.
@@ -48,28 +52,56 @@ RISK_REJECTED = Refusal(None, "this order cannot be accepted; contact the shop i
 async def place_order(
     uow: UnitOfWork, command: PlaceOrder, principal: Principal, *, now: datetime, ttl: timedelta,
     risk: RiskCheck | None = None, review_ttl: timedelta | None = None, public_hold: HoldLimit | None = None,
-    sales: SaleCheck | None = None,
+    sales: SaleCheck | None = None, terms: Terms | None = None, gate: SoldOutGate | None = None,
 ) -> Placed:
     """Place an order; the risk check scores the attempt before any stock is reserved.
 
     Everything that only reads (channel, SKUs, prices, the risk check with its counters) runs
     before the order's write transaction begins, in a session of its own: on SQLite no other
     order waits behind a Redis round trip or the risk check's reads for the writer lock.
+    With `terms` (the process's copy of channels, SKUs, prices and limits) those reads
+    usually cost no statement at all.
 
     REJECT: no order, nothing reserved, the verdict stored as the record of the attempt.
     REVIEW: the order holds its stock in REVIEW until an operator decides (or review_ttl ends).
     Purchase and hold limits (`public_hold`: the hold caps of a caller from the public, see
     draft()) are counted in the write transaction, before quotas and stock. A scheduled sale
     (`sales`) refuses its SKU before the start, and an unregistered buyer, among the reads.
+
+    On PostgreSQL, orders of codes and counters are written in four round trips
+    (placement_pg.py); the rest, and SQLite, take the general path below. `gate`: the
+    sold-out gate (services/inventory/sold_out.py), told when the database finds a SKU
+    without stock, and of every key that placed an order.
     """
+    since = time.time()
+    driver = uow.driver()
     async with uow.fresh_reads() as reads:
-        drafted = await draft(reads, command, now, risk, public_hold, sales)
+        drafted = await draft(
+            reads, command, now, risk, public_hold, sales, terms=terms, look_up_key=driver is None, gate=gate,
+        )
     if isinstance(drafted, Placed):
         return drafted
     command = replace(command, buyer=drafted.buyer)  # stored and compared in canonical form
     if isinstance(drafted, KeyTaken):
         return await _answer_retry(uow, command, drafted.channel_id, drafted.lines, replayable_since(principal, now))
-    return await _write(uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
+    sold_out: int | None = None
+    if driver is not None and placement_pg.handles(drafted):
+        try:
+            written = await placement_pg.write(
+                driver, drafted, command, principal.actor, _order_number(now), now=now, ttl=ttl, review_ttl=review_ttl,
+            )
+        except placement_pg.KeyTaken:
+            since_for_guest = replayable_since(principal, now)
+            return await _answer_retry(uow, command, drafted.channel_id, drafted.lines, since_for_guest)
+        placed, sold_out = written.placed, written.sold_out
+    else:
+        placed, sold_out = await _write(uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
+    if gate is not None:
+        if sold_out is not None:
+            await gate.sold_out(drafted.channel_id, sold_out, since)
+        if placed.created:
+            await gate.placed.add(drafted.channel_id, drafted.key)
+    return placed
 
 
 async def _answer_retry(
@@ -91,8 +123,9 @@ async def _answer_retry(
 async def _write(
     uow: UnitOfWork, draft: Draft, command: PlaceOrder, principal: Principal, *,
     now: datetime, ttl: timedelta, review_ttl: timedelta | None,
-) -> Placed:
-    """The order's write transaction: the verdict, the order, its quotas and its stock."""
+) -> tuple[Placed, int | None]:
+    """The order's write transaction: the verdict, the order, its quotas and its stock; with
+    the SKU the database found without any stock, if that refused the order."""
     session = uow.session
     channel_id, currency, key, lines, position, skus = (
         draft.channel_id, draft.currency, draft.key, draft.lines, draft.position, draft.skus
@@ -101,7 +134,7 @@ async def _write(
     if verdict.decision is Decision.REJECT:
         record_verdict(session, verdict, facts, channel_id=channel_id, idempotency_key=key, order_id=None)
         uow.publish(VERDICTS_TOPIC, b"REJECT")  # no order event follows: the dashboard hears this
-        return Placed(None, refusals=[RISK_REJECTED])
+        return Placed(None, refusals=[RISK_REJECTED]), None
 
     order = Order(
         number=_order_number(now), channel_id=channel_id, idempotency_key=key,
@@ -118,7 +151,7 @@ async def _write(
         await session.flush()
     except IntegrityError:
         await uow.rollback()
-        return await _answer_retry(uow, command, channel_id, lines, replayable_since(principal, now))
+        return await _answer_retry(uow, command, channel_id, lines, replayable_since(principal, now)), None
     record_transition(session, order, None, OrderStatus.PENDING_RISK, principal.actor, "placed", now)
 
     rows = [OrderLine(order_id=order.id, sku_id=line.sku_id, quantity=line.quantity, unit_price_fen=unit.minor)
@@ -130,7 +163,7 @@ async def _write(
         taken = await tallies.take(session, draft.tallies)
         if isinstance(taken, Tally):
             await uow.rollback()
-            return limit_refusal(breach_of(taken, draft.limits), lines, position)
+            return limit_refusal(breach_of(taken, draft.limits), lines, position), None
         order.buyer_tallies = taken
     # Quotas, then stock, each in SKU order (see reserve()): concurrent orders naming the
     # same SKUs queue on their rows in one order instead of deadlocking.
@@ -139,13 +172,13 @@ async def _write(
     if over is not None:
         sku_id = next(line.sku_id for line, row in by_sku if row.id == over)
         await uow.rollback()
-        return refused(f"lines.{position[sku_id]}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED")
+        return refused(f"lines.{position[sku_id]}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED"), None
     try:
         reserved = await reserve(session, [Want(row.id, skus[line.sku_id], line.quantity) for line, row in by_sku], now)
     except OutOfStock as error:
         sku_id = next(line.sku_id for line, row in by_sku if row.id == error.line_id)
         await uow.rollback()
-        return refused(f"lines.{position[sku_id]}.quantity", "not enough stock for this quantity", "OUT_OF_STOCK")
+        return refused(f"lines.{position[sku_id]}.quantity", NOT_ENOUGH_STOCK, "OUT_OF_STOCK"), error.sku_id if error.empty else None
     for row in rows:
         row.presale_quantity = reserved.presale.get(row.id, 0)
 
@@ -161,7 +194,7 @@ async def _write(
         record_transition(session, order, OrderStatus.PENDING_RISK, OrderStatus.PENDING_PAYMENT, "system", "no risk rules matched", now)
     await session.flush()
     changed = sorted(reserved.sku_ids | {line.sku_id for line in lines})
-    return Placed(order, created=True, changed_skus=changed)
+    return Placed(order, created=True, changed_skus=changed), None
 
 
 async def _existing(uow: UnitOfWork, channel_id: int, key: str) -> Order | None:

@@ -29,6 +29,7 @@ from models import Channel, SaleEvent
 from services.core.database import Database
 from services.core.worker import Handler, JobRun
 from services.orders.draft import Buyer, PlaceOrder, draft
+from services.orders.terms import Terms
 from services.risk.check import RiskCheck
 from services.sales.book import SALES_WARM, SaleBook, sale_of
 from services.sales.schedule import WARM
@@ -39,8 +40,11 @@ REHEARSALS = 16  # connections warmed at most: a process's pool serves a rush wi
 
 
 class SaleWarmer:
-    def __init__(self, db: Database, broker: Broker, book: SaleBook, risk: RiskCheck | None = None) -> None:
+    def __init__(
+        self, db: Database, broker: Broker, book: SaleBook, risk: RiskCheck | None = None, terms: Terms | None = None,
+    ) -> None:
         self._db, self._broker, self._book, self._risk = db, broker, book, risk
+        self._terms = terms  # the process's copy of the order terms, read into memory by the rehearsal
         self.warmed: list[int] = []  # sales this process warmed, in order (for operators and tests)
 
     def handlers(self) -> dict[str, Handler]:
@@ -108,4 +112,4 @@ class SaleWarmer:
         )
         async with self._db.fresh_sessions() as session:
             # No risk check (it counts attempts) and no sale check (it refuses before the start).
-            await draft(session, command, datetime.now(UTC), None)
+            await draft(session, command, datetime.now(UTC), None, terms=self._terms)

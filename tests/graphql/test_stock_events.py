@@ -116,6 +116,8 @@ async def test_cancelling_and_expiring_give_the_units_back_to_live_views(shop: S
 
         await shop.gql(CANCEL, {"id": first["order"]["id"]}, key=first["accessToken"])
         after_cancel = await feed.figures(coins)
+        if after_cancel == reserved:  # the second reservation's own change, sent again, came first
+            after_cancel = await feed.figures(coins)
         assert await shop.expire(second["order"]["id"]) == 1
         after_expiry = await feed.figures(coins)
 
