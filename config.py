@@ -131,6 +131,9 @@ class Settings:
     # A supplier failing everything holds its top-ups back for at most this long (no refund
     # storm during a short outage); after it they fail over and are refunded as usual.
     supplier_outage_hold_seconds: float = 600.0
+    # A paid top-up none of whose suppliers has a usable connection waits this long for an
+    # operator to connect one before it is refused and refunded.
+    topup_connection_wait_seconds: int = 900
     # How suppliers reach our callback endpoint: https://gateway.example.com
     public_url: str | None = None
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
@@ -210,6 +213,7 @@ class Settings:
             shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
             supplier_outage_hold_seconds=float(env.get("QUANYI_SUPPLIER_OUTAGE_HOLD_SECONDS") or 600.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
+            topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",
             smtp_host=env.get("QUANYI_SMTP_HOST") or None,
