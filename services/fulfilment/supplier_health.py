@@ -59,6 +59,13 @@ class SupplierHealth:
             state.pause = min(self._cap, state.pause * 2)
             state.next_probe = now + state.pause
 
+    def forget(self) -> None:
+        """Take every supplier for up again (their settings changed; tests start afresh)."""
+        for supplier, state in self._states.items():
+            if state.down_since is not None:
+                telemetry.supplier_down(supplier, False)
+        self._states.clear()
+
     def down(self, supplier: str) -> bool:
         state = self._states.get(supplier)
         return state is not None and state.down_since is not None
