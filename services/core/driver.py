@@ -45,14 +45,15 @@ class Driver:
         if self._pool is None:
             async with self._opening:
                 if self._pool is None:
-                    self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._size)
+                    # As the engine's (services/core/database.py): give up connecting after 5 s.
+                    self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._size, timeout=5)
         return self._pool
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
         """One transaction on a pooled connection: committed on a clean exit, else rolled back."""
         pool = await self._opened()
-        async with pool.acquire() as connection, connection.transaction():
+        async with pool.acquire(timeout=10) as connection, connection.transaction():
             yield Session(connection, self._listeners)
 
     async def close(self) -> None:
