@@ -46,6 +46,13 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _mode(raw: str | None) -> str:
+    mode = (raw or "off").strip().lower()
+    if mode not in ("off", "log", "enforce"):
+        raise ValueError(f"QUANYI_TRUSTED_DOCUMENTS must be off, log or enforce, got {raw!r}")
+    return mode
+
+
 @dataclass(frozen=True)
 class Limits:
     """Protection applied to every GraphQL document before it runs."""
@@ -67,6 +74,9 @@ class Settings:
     secret_key: bytes = field(default=b"", repr=False)
     debug: bool = False
     graphiql: bool = False
+    # Introspection and "Did you mean …" for every caller; off: for partner and operator keys only.
+    # From the environment: QUANYI_PUBLIC_INTROSPECTION, else on when debugging or demonstrating.
+    public_introspection: bool = False
     demo: bool = False
     limits: Limits = field(default_factory=Limits)
     response_cache: bool = True
@@ -91,6 +101,13 @@ class Settings:
     key_recheck_seconds: float = 1.0
     # Open WebSocket connections one client address may hold in one process; 0: no cap.
     ws_connections_per_ip: int = 100
+    # Automatic persisted queries: documents kept (least recently used leave first; in Redis
+    # when configured, else per process) and the size of the largest one kept.
+    persisted_queries: int = 5_000
+    persisted_query_max_bytes: int = 32 * 1024
+    # Trusted documents: "off", "log" (untrusted ones run and are logged and counted) or
+    # "enforce" (only documents registered for everyone or for the caller's key run).
+    trusted_documents: str = "off"
     # An order the risk check holds for review expires, releasing its stock, after this long.
     review_ttl_seconds: int = 24 * 3600
     # Units one buyer from the public (phone, e-mail, device, account) may hold in unpaid
@@ -111,6 +128,12 @@ class Settings:
     # Asked to stop (SIGTERM), the process lets requests and job runs under way finish for at
     # most this long; jobs still running are then given back to other workers.
     shutdown_grace_seconds: float = 20.0
+    # A supplier failing everything holds its top-ups back for at most this long (no refund
+    # storm during a short outage); after it they fail over and are refunded as usual.
+    supplier_outage_hold_seconds: float = 600.0
+    # A paid top-up none of whose suppliers has a usable connection waits this long for an
+    # operator to connect one before it is refused and refunded.
+    topup_connection_wait_seconds: int = 900
     # How suppliers reach our callback endpoint: https://gateway.example.com
     public_url: str | None = None
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
@@ -157,6 +180,8 @@ class Settings:
             debug=debug,
             graphiql=_graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             demo=_flag(env.get("QUANYI_DEMO")),
+            public_introspection=_flag(env["QUANYI_PUBLIC_INTROSPECTION"]) if env.get("QUANYI_PUBLIC_INTROSPECTION")
+            else debug or _flag(env.get("QUANYI_DEMO")),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
@@ -173,6 +198,9 @@ class Settings:
             key_cache_seconds=_seconds(env, "QUANYI_KEY_CACHE_SECONDS", 5.0),
             key_recheck_seconds=_seconds(env, "QUANYI_KEY_RECHECK_SECONDS", 1.0),
             ws_connections_per_ip=_int(env, "QUANYI_WS_CONNECTIONS_PER_IP", 100),
+            persisted_queries=_int(env, "QUANYI_PERSISTED_QUERIES", 5_000),
+            persisted_query_max_bytes=_int(env, "QUANYI_PERSISTED_QUERY_MAX_BYTES", 32 * 1024),
+            trusted_documents=_mode(env.get("QUANYI_TRUSTED_DOCUMENTS")),
             review_ttl_seconds=_int(env, "QUANYI_REVIEW_TTL_SECONDS", 24 * 3600),
             hold_limit=_int(env, "QUANYI_HOLD_LIMIT", 5),
             hold_limit_per_ip=_int(env, "QUANYI_HOLD_LIMIT_PER_IP", 20),
@@ -183,7 +211,9 @@ class Settings:
             worker_poll_seconds=float(env.get("QUANYI_WORKER_POLL_SECONDS") or 1.0),
             worker_lease_seconds=float(env.get("QUANYI_WORKER_LEASE_SECONDS") or 60.0),
             shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
+            supplier_outage_hold_seconds=float(env.get("QUANYI_SUPPLIER_OUTAGE_HOLD_SECONDS") or 600.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
+            topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",
             smtp_host=env.get("QUANYI_SMTP_HOST") or None,

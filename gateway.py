@@ -8,7 +8,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -35,9 +35,13 @@ from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
+from services.documents.persisted import connect_persisted_queries
+from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
+from services.fulfilment import connections
 from services.fulfilment.fulfil import Fulfilment
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
+from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
 from services.fulfilment.topups import TopUps
 from services.live.stock_feed import StockFeed
@@ -68,6 +72,7 @@ from transport.metrics import (
     process_ending,
 )
 from transport.observe import Observe
+from transport.persisted import PersistedDocuments
 from transport.settlement import SettlementFiles
 from transport.shutdown import Draining
 from transport.sockets import OpenSockets
@@ -119,8 +124,13 @@ def create_app(
     box = SecretBox(settings.secret_key)
     suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
     senders = senders_of(settings)
+    supplier_health = SupplierHealth(hold=settings.supplier_outage_hold_seconds)
     fulfilment = Fulfilment(
-        db, broker, TopUps(db, suppliers, settings.public_url, lambda: datetime.now(UTC)), senders, box,
+        db, broker, TopUps(
+            db, suppliers, settings.public_url, lambda: datetime.now(UTC),
+            supplier_health,
+            connection_wait=timedelta(seconds=settings.topup_connection_wait_seconds),
+        ), senders, box,
         RecordedRefunds(),
     )
     demo_secret = demo_suppliers.demo_secret(settings.secret_key) if settings.demo else ""
@@ -139,6 +149,12 @@ def create_app(
     )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key), ttl_seconds=settings.key_cache_seconds)
+    trusted = TrustedDocuments(db, broker)
+    persisted = PersistedDocuments(
+        connect_persisted_queries(settings.redis_url, prefix=settings.broker_prefix, size=settings.persisted_queries,
+                                  max_bytes=settings.persisted_query_max_bytes),
+        trusted, settings.trusted_documents,
+    )
     sockets = OpenSockets(authenticator, per_address=settings.ws_connections_per_ip, interval=settings.key_recheck_seconds)
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     sale_feed = SaleFeed(db, sales, SaleEventUpdate.of)
@@ -155,6 +171,7 @@ def create_app(
         if cache is not None:
             cache.on_event(topic)
         suppliers.on_event(topic)
+        trusted.on_event(topic)
         terms.on_event(topic, message)
         gate.on_event(topic, message)
         sales.on_event(topic)
@@ -177,6 +194,7 @@ def create_app(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=on_event, stock_feed=stock_feed,
             new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
+            supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
             sales=sales, sale_feed=sale_feed,
         )
@@ -202,8 +220,8 @@ def create_app(
         return built
 
     traces: tracing.Tracing | None = None
-    metrics = MetricsEndpoint(principal_of, db)
-    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip)
+    metrics = MetricsEndpoint(principal_of, db, suppliers)
+    websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip, persisted)
     draining = Draining(settings.shutdown_grace_seconds)
     draining.on_drain(websockets.going_away)
 
@@ -225,9 +243,11 @@ def create_app(
                 demo_sims, db, box, demo_secret,
                 settings.public_url or "http://127.0.0.1:8000",
             ))
+        await _say_which_skus_cannot_deliver(db, suppliers)
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
             asyncio.create_task(sockets.watch(), name="socket-keys"),
+            asyncio.create_task(trusted.follow(), name="trusted-documents"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
@@ -258,6 +278,7 @@ def create_app(
             await gate.placed.close()
             if budgets is not None:
                 await budgets.close()
+            await persisted.close()
             await suppliers.close()
             await demo_stack.aclose()
             await broker.close()
@@ -267,7 +288,9 @@ def create_app(
             process_ending()
 
     graphiql = GraphiQL(settings.graphiql)
-    endpoint = GraphQLEndpoint(schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql)
+    endpoint = GraphQLEndpoint(
+        schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql, persisted
+    )
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
@@ -300,9 +323,23 @@ def create_app(
     app.state.worker = worker
     app.state.draining = draining
     app.state.suppliers = suppliers
+    app.state.supplier_health = supplier_health
     app.state.sockets = sockets
     app.state.authenticator = authenticator
+    app.state.trusted_documents = trusted
     return app
+
+
+async def _say_which_skus_cannot_deliver(db: Database, suppliers: SupplierRegistry) -> None:
+    """At start-up, a warning for each top-up SKU on sale none of whose suppliers can be reached."""
+    try:
+        async with db.fresh_sessions() as session:
+            found = await connections.check(session, suppliers)
+    except Exception as error:  # noqa: BLE001 - /readyz says whether the database answers
+        log.warning("could not check the suppliers' connections: %s", type(error).__name__)
+        return
+    for stranded in found.stranded:
+        log.warning("%s; its paid top-ups wait for one (see `suppliers` and /readyz)", connections.describe(stranded))
 
 
 def main() -> None:

@@ -79,6 +79,13 @@ def may_read_channel_private(principal: Principal, channel: str) -> bool:
     )
 
 
+def may_see_schema(principal: Principal) -> bool:
+    """Introspection, and validation errors that suggest names: partners and operators, who
+    build against the schema. Not the public, nor a storefront key that ships inside an app:
+    in production the schema is no map for a scraper."""
+    return principal.role in (Role.ADMIN, Role.PARTNER)
+
+
 def may_read_costs(principal: Principal) -> bool:
     """Supplier cost and the platform's margin, wherever they appear: operators only."""
     return principal.is_admin

@@ -25,6 +25,7 @@ from models.fulfilment import (
 )
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
+from models.documents import TrustedDocument
 from models.keys import ApiKey
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.ledger import LedgerEntry, LedgerTransaction
@@ -36,6 +37,7 @@ from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
 
 __all__ = [
+    "TrustedDocument",
     "SaleEvent",
     "SaleRegistration",
     "CodeReveal",

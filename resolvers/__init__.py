@@ -14,6 +14,7 @@ from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.catalog_bulk import CatalogBulkMutation, CatalogChangesQuery
 from resolvers.channel_admin import ChannelAdminMutation
 from resolvers.codes import CodesMutation
+from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.limits import LimitsMutation
@@ -40,12 +41,12 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
-    CatalogChangesQuery, SupplierAdminQuery, SalesQuery,
+    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
-    SupplierAdminMutation, CatalogBulkMutation, SalesMutation,
+    SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation,
 ))
 
 

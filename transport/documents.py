@@ -4,6 +4,10 @@ A catalog request spends a third of its time parsing and validating. The same fe
 documents arrive again and again, so both steps are cached by the document text,
 in least-recently-used caches with a bound, so a flood of unique documents cannot
 grow memory.
+
+The public (callers without a partner or operator key, in production) do not see the
+schema: introspection (`__schema`, `__type`) is refused, and validation errors do not
+suggest field, argument or type names ("Did you mean …"), which would spell it out.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from graphql import (
     DocumentNode,
+    NoSchemaIntrospectionCustomRule,
     GraphQLError,
     GraphQLSchema,
     StringValueNode,
@@ -74,8 +79,9 @@ class Documents:
             max_aliases_rule(limits.max_aliases),
             NoNulCharacters,
         )
+        self._public_rules = (*self._rules, NoSchemaIntrospectionCustomRule)
         self._parsed: BoundedCache[str, Parsed] = BoundedCache(limits.document_cache_size)
-        self._validated: BoundedCache[str, tuple[GraphQLError, ...]] = BoundedCache(
+        self._validated: BoundedCache[tuple[bool, str], tuple[GraphQLError, ...]] = BoundedCache(
             limits.document_cache_size
         )
 
@@ -94,12 +100,16 @@ class Documents:
         self._parsed.put(query, parsed)
         return parsed
 
-    def validate(self, query: str, document: DocumentNode) -> tuple[GraphQLError, ...]:
-        cached = self._validated.get(query)
+    def validate(self, query: str, document: DocumentNode, *, public: bool = False) -> tuple[GraphQLError, ...]:
+        """`public`: for a caller who may not see the schema (no introspection, no suggestions)."""
+        cached = self._validated.get((public, query))
         if cached is not None:
             return cached
-        errors = tuple(validate(self._schema, document, self._rules))
-        self._validated.put(query, errors)
+        if public:
+            errors = tuple(validate(self._schema, document, self._public_rules, hide_suggestions=True))
+        else:
+            errors = tuple(validate(self._schema, document, self._rules))
+        self._validated.put((public, query), errors)
         return errors
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -37,7 +38,7 @@ from starlette.responses import Response
 from strawberry import Schema
 
 from config import Settings
-from domain.access import Principal
+from domain.access import Principal, may_see_schema
 from schema.context import Context
 from schema.errors import ApiError, ErrorCode
 from transport.admission import Admission, Admitted, Refused
@@ -52,6 +53,7 @@ from transport.errors import (
 from transport.graphiql import GraphiQL
 from transport.input_bounds import InputBounds
 from transport.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate, utf8_json_body
+from transport.persisted import PersistedDocuments
 from transport.params import Operation, operation_from_json, operation_from_query_string
 from transport.response_cache import Answer, ResponseCache
 
@@ -77,6 +79,7 @@ class GraphQLEndpoint:
         client_address: ClientAddress,
         cache: ResponseCache | None = None,
         graphiql: GraphiQL | None = None,
+        persisted: PersistedDocuments | None = None,
     ) -> None:
         self._schema = schema
         self._graphiql = graphiql or GraphiQL(settings.graphiql)
@@ -90,6 +93,7 @@ class GraphQLEndpoint:
         self._documents = Documents(self._core, settings.limits)
         self._bounds = InputBounds(self._core, cache_size=settings.limits.document_cache_size)
         self._executor = schema.execution_context_class
+        self._persisted = persisted
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request)
@@ -134,7 +138,21 @@ class GraphQLEndpoint:
         return operation_from_json(body)
 
     async def _run(self, request: Request, op: Operation, media: str, request_id: str) -> Response:
-        parsed = self._documents.parse(op.query)
+        principal: Principal | None = None
+        resolved = None
+        if self._persisted is not None:
+            if self._persisted.needs_caller(op.query):
+                try:
+                    principal = await self._authenticate(request)
+                except ApiError as error:
+                    return self._refused(error, media, request_id)
+            # Before parsing: an untrusted document costs no more than this lookup.
+            resolved = await self._persisted.resolve(op.query, op.extensions, principal)
+            op = replace(op, query=resolved.query)
+        elif op.query is None:
+            raise MalformedRequest("the request has no query")
+        query: str = op.query  # type: ignore[assignment]
+        parsed = self._documents.parse(query)
         if parsed.document is None:
             return self._errors(parsed.errors, ErrorCode.GRAPHQL_PARSE_FAILED, media, request_id)
         operation = get_operation_ast(parsed.document, op.operation_name)
@@ -151,28 +169,33 @@ class GraphQLEndpoint:
             raise RequestError("subscriptions are served over WebSocket on /graphql")
         # The cost before validation: validating a large document takes tens of milliseconds,
         # so one too costly to run is refused without that work (a flood of them stays cheap).
-        requested = self._admission.requested(op.query, parsed.document, operation, op.variables)
+        requested = self._admission.requested(query, parsed.document, operation, op.variables)
+        if principal is None:
+            # Before validation: whether its errors may name what the schema holds.
+            try:
+                principal = await self._authenticate(request)
+            except ApiError as error:
+                return self._refused(error, media, request_id)
+        public = not (self._settings.public_introspection or may_see_schema(principal))
         if requested <= self._admission.max_cost:
-            errors = self._documents.validate(op.query, parsed.document)
+            errors = self._documents.validate(query, parsed.document, public=public)
             if errors:
                 return self._errors(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED, media, request_id)
         if has_nul_character(op.variables):
             raise RequestError(f"variables: {NUL_MESSAGE}")
-        over = self._bounds.check(op.query, parsed.document, operation, op.variables)
+        over = self._bounds.check(query, parsed.document, operation, op.variables)
         if over is not None:
             return self._errors([over], ErrorCode.BAD_USER_INPUT, media, request_id)
-        try:
-            principal = await self._authenticate(request)
-        except ApiError as error:
-            return self._refused(error, media, request_id)
         try:
             admitted = await self._admission.admit(requested, principal, self._client_address(request))
         except Refused as refused:
             return self._throttled(refused, media)
+        if resolved is not None and self._persisted is not None:
+            await self._persisted.remember(resolved)  # it validated, and its caller is within budget
         # A cached answer is looked up before any per-request state is built.
         key = None
         if self._cache is not None and ResponseCache.cacheable(operation):
-            key = ResponseCache.key(op.query, op.operation_name, op.variables, principal)
+            key = ResponseCache.key(query, op.operation_name, op.variables, principal)
         if key is None:
             return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
         assert self._cache is not None
@@ -219,6 +242,8 @@ class GraphQLEndpoint:
             operation_name=op.operation_name,
             executor_class=self._executor,
             operation_extensions=op.extensions,
+            # Variables that do not coerce say so without spelling out the schema to the public.
+            hide_suggestions=not (self._settings.public_introspection or may_see_schema(principal)),
         )
         if not isinstance(result, ExecutionResult):
             result = await result

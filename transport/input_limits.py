@@ -40,6 +40,7 @@ from models import (
     Sku,
     SkuSupplier,
     Supplier,
+    TrustedDocument,
 )
 
 ID_LENGTH = 100
@@ -145,6 +146,8 @@ LIMITS: Mapping[str, Bound] = {
     "Query.priceChanges(after:)": CURSOR,
     "CreateApiKeyInput.channel": CHANNEL,
     "CreateApiKeyInput.name": column(ApiKey.name),
+    "RegisterTrustedDocumentsInput.documents": Bound(32 * 1024),  # resolvers/documents.py MAX_DOCUMENT_LENGTH
+    "RemoveTrustedDocumentsInput.sha256Hashes": column(TrustedDocument.digest),
     # Risk
     "CreateRiskRuleInput.name": own_rule(column(RiskRule.name).length),  # services/risk/rules.py
     "CreateRiskRuleInput.channel": CHANNEL,

@@ -28,15 +28,16 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from config import Limits
-from domain.access import Principal
+from domain.access import Principal, may_see_schema
 from schema.context import Context
 from schema.errors import ErrorCode
 from schema.live import SharedEvent
 from transport.admission import Admission, Refused
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
-from transport.errors import MASKED_MESSAGE, format_errors, request_error
+from transport.errors import MASKED_MESSAGE, RequestError, format_errors, request_error
 from transport.input_bounds import InputBounds
 from transport.metrics import counted_subscription
+from transport.persisted import PersistedDocuments
 
 log = logging.getLogger("quanyi.ws")
 
@@ -46,9 +47,12 @@ Results = AsyncGenerator[ExecutionResult, None]
 class Operations:
     """What the WebSocket handlers call where they would call strawberry's schema."""
 
-    def __init__(self, schema: Schema, admission: Admission | None = None) -> None:
+    def __init__(
+        self, schema: Schema, admission: Admission | None = None, persisted: PersistedDocuments | None = None
+    ) -> None:
         self._core = schema._schema  # graphql-core schema strawberry built for us
         self._admission = admission
+        self._persisted = persisted
         self._executor = schema.execution_context_class
         # One per configured Limits (in practice one): the caches are what make it cheap.
         self._documents: dict[Limits, Documents] = {}
@@ -90,6 +94,13 @@ class Operations:
         if operation_name is not None and not isinstance(operation_name, str):
             yield shape.refusal([GraphQLError("operationName must be a string or null")])
             return
+        if self._persisted is not None and principal is not None:
+            try:
+                await self._persisted.check(query, principal)
+            except RequestError as error:
+                yield shape.refusal([GraphQLError(error.message)], error.code)
+                return
+        public = not (context.settings.public_introspection or (principal is not None and may_see_schema(principal)))
         documents = self._documents_for(context.settings.limits)
         parsed = documents.parse(query)
         if parsed.document is None:
@@ -104,7 +115,7 @@ class Operations:
         # As over HTTP: the cost first, so a document too costly to run is never validated.
         requested = self._admission.requested(query, parsed.document, operation, variables) if self._admission else 0
         if self._admission is None or requested <= self._admission.max_cost:
-            errors = documents.validate(query, parsed.document)
+            errors = documents.validate(query, parsed.document, public=public)
             if errors:
                 yield shape.refusal(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED)
                 return
@@ -128,13 +139,15 @@ class Operations:
             "variable_values": variables,
             "operation_name": operation_name or None,
             "executor_class": self._executor,
+            "hide_suggestions": public,
         }
         if operation.operation is not OperationType.SUBSCRIPTION:
             result = execute(self._core, parsed.document, **arguments)
             yield shape.result(await result if isawaitable(result) else result)
             return
         executor = self._executor.build(
-            self._core, parsed.document, root_value, context, variables, operation_name or None
+            self._core, parsed.document, root_value, context, variables, operation_name or None,
+            hide_suggestions=public,
         )
         if isinstance(executor, list):
             yield shape.refusal(executor)
@@ -171,7 +184,7 @@ class Operations:
         # memo of sub-selections that gains an entry per event and is never emptied.
         executor = self._executor.build(
             self._core, document, event, arguments["context_value"], arguments["variable_values"],
-            arguments["operation_name"],
+            arguments["operation_name"], hide_suggestions=arguments["hide_suggestions"],
         )
         if isinstance(executor, list):
             return CoreResult(None, executor)

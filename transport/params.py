@@ -13,7 +13,7 @@ from transport.errors import MalformedRequest
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    query: str
+    query: str | None  # None: a persisted query's hash alone, in extensions.persistedQuery
     variables: dict[str, Any] | None
     operation_name: str | None
     extensions: dict[str, Any] | None
@@ -46,9 +46,7 @@ def operation_from_query_string(params: Mapping[str, str]) -> Operation:
 
 def _operation(payload: dict[str, Any]) -> Operation:
     query = payload.get("query")
-    if query is None:
-        raise MalformedRequest("the request has no query")
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         raise MalformedRequest("query must be a string")
     name = payload.get("operationName")
     if name is not None and not isinstance(name, str):
@@ -59,6 +57,8 @@ def _operation(payload: dict[str, Any]) -> Operation:
     extensions = payload.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise MalformedRequest("extensions must be an object or null")
+    if query is None and "persistedQuery" not in (extensions or {}):
+        raise MalformedRequest("the request has no query")
     # An empty operationName is what some clients send for "none given".
     return Operation(query, variables, name or None, extensions)
 

@@ -30,6 +30,7 @@ from transport.admission import Admission
 from transport.auth import bearer
 from transport.errors import request_error
 from transport.operations import Operations
+from transport.persisted import PersistedDocuments
 from transport.sockets import TOO_MANY, TOO_MANY_REASON, OpenSockets, current
 from transport.ws_protocols import LegacyWSHandler, TransportWSHandler
 
@@ -96,10 +97,11 @@ class GraphQLWebSocket(GraphQL):
     def __init__(
         self, schema: Schema, context: WebSocketContextFactory, admission: Admission | None = None,
         sockets: OpenSockets | None = None, address: ClientAddress | None = None,
+        persisted: PersistedDocuments | None = None,
     ) -> None:
         # strawberry's constructor sets these per instance, so they are passed on explicitly.
         super().__init__(
-            Operations(schema, admission),  # type: ignore[arg-type]  # the handlers only stream through it
+            Operations(schema, admission, persisted),  # type: ignore[arg-type]  # the handlers only stream through it
             graphql_ide=None,
             allow_queries_via_get=False,
             keep_alive=self.keep_alive,

@@ -24,7 +24,7 @@ from transport import sockets
 
 INIT_TIMEOUT = 4408
 INIT_TIMEOUT_REASON = "Connection initialisation timeout"
-TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+TOO_MANY_OPERATIONS = ErrorCode.TOO_MANY_OPERATIONS.value
 
 # strawberry's own messages that are not about the client's input, and their codes.
 _CODES = {"Subscription limit reached": TOO_MANY_OPERATIONS}

@@ -179,7 +179,7 @@ async def test_accept_with_nothing_we_serve_is_refused_with_406(
 
 @pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"'])
 async def test_an_explicit_utf8_charset_is_accepted(http: httpx.AsyncClient, charset: str) -> None:
-    body = json.dumps({"query": '{ __type(name: "Run🏃Swim🏊") { name } }'}, ensure_ascii=False)
+    body = json.dumps({"query": '{ product(channel: "web", slug: "Run🏃Swim🏊") { name } }'}, ensure_ascii=False)
 
     response = await http.post(
         "/graphql",
@@ -187,7 +187,7 @@ async def test_an_explicit_utf8_charset_is_accepted(http: httpx.AsyncClient, cha
         headers={"content-type": f"{JSON}; charset={charset}", "accept": GRAPHQL_RESPONSE_JSON},
     )
 
-    assert (response.status_code, without_cost(response.json())) == (200, {"data": {"__type": None}})
+    assert (response.status_code, without_cost(response.json())) == (200, {"data": {"product": None}})
 
 
 # --- requests that are not well-formed: 400 whatever the media type ---
@@ -260,7 +260,7 @@ REQUEST_ERRORS = [
     pytest.param(
         {"query": "{ nope }"},
         error(
-            "Cannot query field 'nope' on type 'Query'. Did you mean 'node'?",
+            "Cannot query field 'nope' on type 'Query'.",
             "GRAPHQL_VALIDATION_FAILED",
             locations=[{"line": 1, "column": 3}],
         ),

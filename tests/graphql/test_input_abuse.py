@@ -245,6 +245,9 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
     "Mutation.createApiKey": lambda g: {"input": {"role": "PARTNER", "channel": "taobao", "name": "abuse"}},
     "Mutation.revokeApiKey": lambda g: {"id": g.key},
     "Mutation.setApiKeyBudget": lambda g: {"input": {"id": g.key, "maximum": 100, "restoreRate": 10}},
+    "Mutation.registerTrustedDocuments": lambda g: {"input": {"documents": ["{ channels { code } }"], "apiKeyId": g.key}},
+    "Mutation.removeTrustedDocuments": lambda g: {"input": {"sha256Hashes": ["0" * 64], "apiKeyId": g.key}},
+    "Query.trustedDocuments": lambda g: {"apiKeyId": g.key, "first": 10},
     "Mutation.importCardCodes": lambda g: {"skuId": g.codes.gid, "codes": [{"secret": _fresh("secret")}]},
     "Mutation.createRiskRule": lambda g: {"input": {
         "name": _fresh("rule"), "kind": "QUANTITY_LIMIT", "parameters": {"max": 100}, "action": "REVIEW",

@@ -134,7 +134,7 @@ async def test_a_document_that_does_not_validate_is_an_error_message_with_a_code
             "type": "error",
             "payload": [
                 {
-                    "message": "Cannot query field 'nope' on type 'Query'. Did you mean 'node'?",
+                    "message": "Cannot query field 'nope' on type 'Query'.",
                     "locations": [{"line": 1, "column": 3}],
                     "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
                 }

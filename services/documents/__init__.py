@@ -1,0 +1,1 @@
+"""GraphQL documents kept by the gateway: automatic persisted queries and trusted documents."""
