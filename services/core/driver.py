@@ -34,6 +34,7 @@ class Driver:
         self._size = size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        self._warming = asyncio.Lock()
         self._listeners: list[Listener] = []
         self.enabled = True
 
@@ -54,6 +55,23 @@ class Driver:
         pool = await self._opened()
         async with pool.acquire() as connection, connection.transaction():
             yield Session(connection, self._listeners)
+
+    async def warm(self, connections: int) -> None:
+        """Open the pool up to `connections` (at most its size) before a rush needs them: a
+        connection opened in the rush costs its buyer a connect, an authentication and
+        asyncpg's type introspection (a sale's warm-up, services/sales/warm.py)."""
+        pool = await self._opened()
+        # One warm-up at a time: each holds its connections until all are open, and two at
+        # once could each hold half the pool waiting for the rest.
+        async with self._warming:
+            held = []
+            try:
+                for _ in range(max(1, min(connections, self._size))):
+                    held.append(await pool.acquire())
+                await asyncio.gather(*(connection.fetchval("SELECT 1") for connection in held))
+            finally:
+                for connection in held:
+                    await pool.release(connection)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -9,8 +9,9 @@ connection), and whatever per-process caches the placement reads through.
 The schedule enqueued a durable job (services/sales/schedule.py) due `warm_seconds` before
 the start. Whichever process's worker runs it publishes `sales.warm` on the broker, and every
 process, that one included, warms itself: it reads the sale and its registered buyers into
-its book, and rehearses the placement's read phase (services/orders/draft.py, which writes
-nothing and counts nothing) on as many pooled connections at once as a rush would use.
+its book, rehearses the placement's read phase (services/orders/draft.py, which writes nothing
+and counts nothing) on as many pooled connections at once as a rush would use, and on
+PostgreSQL opens the connections the placement's writes take (services/core/driver.py).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class SaleWarmer:
         self._db, self._broker, self._book, self._risk = db, broker, book, risk
         self._terms = terms  # the process's copy of the order terms, read into memory by the rehearsal
         self.warmed: list[int] = []  # sales this process warmed, in order (for operators and tests)
+        # One warm-up at a time: sales starting together would otherwise each hold part of the
+        # pools while waiting for the rest.
+        self._warming = asyncio.Lock()
 
     def handlers(self) -> dict[str, Handler]:
         return {WARM: self.announce}
@@ -76,6 +80,10 @@ class SaleWarmer:
                 await asyncio.sleep(1.0)
 
     async def warm(self, sale_id: int) -> None:
+        async with self._warming:
+            await self._warm(sale_id)
+
+    async def _warm(self, sale_id: int) -> None:
         try:
             async with self._db.fresh_sessions() as session:
                 found = (
@@ -95,6 +103,8 @@ class SaleWarmer:
                 if self._risk is not None:
                     await self._risk.book.rules(session)
             await asyncio.gather(*(self._rehearse(channel, sale.sku_id) for _ in range(self._connections())))
+            if self._db.driver is not None:  # PostgreSQL: the placement's own connections too
+                await self._db.driver.warm(REHEARSALS)
             self.warmed.append(sale_id)
             log.info("warmed for sale %s of SKU %s on %s", sale_id, sale.sku_id, channel)
         except Exception:
