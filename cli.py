@@ -193,6 +193,88 @@ def cmd_import_codes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trusted_documents(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from broker import connect
+    from models import ApiKey
+    from resolvers import build_schema
+    from resolvers.documents import check_document
+    from services.core.unit_of_work import UnitOfWork
+    from services.documents import trusted
+    from services.documents.trusted import EVERYONE, TRUSTED_DOCUMENTS_CHANGED, Document
+
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    schema = build_schema()._schema
+    documents: list[Document] = []
+    problems: list[str] = []
+    for name in args.files:
+        path = Path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            problems.append(f"{name}: cannot be read: {error}")
+            continue
+        if path.suffix.lower() != ".json":
+            texts = [(name, None, text)]
+        else:
+            # Apollo's persisted query manifest: {"format": "apollo-persisted-query-manifest", "version": 1,
+            # "operations": [{"id": "<sha256>", "name": …, "type": …, "body": "…"}]}
+            try:
+                manifest = json.loads(text)
+                operations = manifest["operations"]
+                texts = [(f"{name}: operation {index}", op.get("id"), op["body"]) for index, op in enumerate(operations)]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                problems.append(f"{name}: not a persisted query manifest (format apollo-persisted-query-manifest)")
+                continue
+        for where, declared, body in texts:
+            checked = check_document(schema, body, max_tokens=settings.limits.max_tokens) \
+                if isinstance(body, str) else "has no body"
+            if isinstance(checked, str):
+                problems.append(f"{where}: {checked}")
+            elif declared is not None and declared != checked.digest:
+                problems.append(f"{where}: its id is not the SHA-256 of its body")
+            else:
+                documents.append(checked)
+    if problems or not documents:
+        for problem in problems or ["no documents given"]:
+            print(problem)
+        print("nothing was registered")
+        return 1
+
+    async def go() -> int:
+        db = Database.connect(settings)
+        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+        await broker.start()
+        try:
+            if args.key:
+                async with db.fresh_sessions() as session:
+                    active = await session.scalar(
+                        select(ApiKey.id).where(ApiKey.prefix == args.key, ApiKey.revoked_at.is_(None))
+                    )
+                if active is None:
+                    return -1
+            async with UnitOfWork(db, broker) as uow:
+                rows = await trusted.register(uow.session, documents, key_prefix=args.key or EVERYONE, actor="cli")
+                uow.publish(TRUSTED_DOCUMENTS_CHANGED, b"")
+            return len(rows)
+        finally:
+            await broker.close()
+            await db.dispose()
+
+    count = asyncio.run(go())
+    if count < 0:
+        print(f"quanyi: no active key with the prefix {args.key!r}", file=sys.stderr)
+        return 2
+    print(f"{count} documents trusted for {'the key ' + args.key if args.key else 'every caller'}")
+    return 0
+
+
 def cmd_import_catalog(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
@@ -396,6 +478,15 @@ def parser() -> argparse.ArgumentParser:
     catalog_in.add_argument("file", help="FILE.jsonl (or .ndjson) or FILE.csv, as export-catalog writes it")
     catalog_in.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     catalog_in.set_defaults(run=cmd_import_catalog)
+
+    documents = commands.add_parser(
+        "trusted-documents",
+        help="register GraphQL documents as trusted (QUANYI_TRUSTED_DOCUMENTS): .graphql files or "
+        "Apollo persisted query manifests (.json)",
+    )
+    documents.add_argument("files", nargs="+", help="FILE.graphql (one document each) or manifest FILE.json")
+    documents.add_argument("--key", help="the prefix of the key they are for (qy_<prefix>_…); default: every caller")
+    documents.set_defaults(run=cmd_trusted_documents)
 
     catalog_out = commands.add_parser(
         "export-catalog", help="write the catalog to a file (JSON Lines or CSV) that import-catalog reads back",

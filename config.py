@@ -128,6 +128,9 @@ class Settings:
     # Asked to stop (SIGTERM), the process lets requests and job runs under way finish for at
     # most this long; jobs still running are then given back to other workers.
     shutdown_grace_seconds: float = 20.0
+    # A paid top-up none of whose suppliers has a usable connection waits this long for an
+    # operator to connect one before it is refused and refunded.
+    topup_connection_wait_seconds: int = 900
     # How suppliers reach our callback endpoint: https://gateway.example.com
     public_url: str | None = None
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
@@ -206,6 +209,7 @@ class Settings:
             worker_lease_seconds=float(env.get("QUANYI_WORKER_LEASE_SECONDS") or 60.0),
             shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
+            topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",
             smtp_host=env.get("QUANYI_SMTP_HOST") or None,

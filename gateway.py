@@ -8,7 +8,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -38,6 +38,7 @@ from services.core.worker import Worker
 from services.documents.persisted import connect_persisted_queries
 from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
+from services.fulfilment import connections
 from services.fulfilment.fulfil import Fulfilment
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
@@ -123,7 +124,10 @@ def create_app(
     suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
     senders = senders_of(settings)
     fulfilment = Fulfilment(
-        db, broker, TopUps(db, suppliers, settings.public_url, lambda: datetime.now(UTC)), senders, box,
+        db, broker, TopUps(
+            db, suppliers, settings.public_url, lambda: datetime.now(UTC),
+            connection_wait=timedelta(seconds=settings.topup_connection_wait_seconds),
+        ), senders, box,
         RecordedRefunds(),
     )
     demo_secret = demo_suppliers.demo_secret(settings.secret_key) if settings.demo else ""
@@ -187,6 +191,7 @@ def create_app(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=on_event, stock_feed=stock_feed,
             new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
+            supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
             sales=sales, sale_feed=sale_feed,
         )
@@ -212,7 +217,7 @@ def create_app(
         return built
 
     traces: tracing.Tracing | None = None
-    metrics = MetricsEndpoint(principal_of, db)
+    metrics = MetricsEndpoint(principal_of, db, suppliers)
     websockets = GraphQLWebSocket(schema, ws_context, admission, sockets, ws_client_ip, persisted)
     draining = Draining(settings.shutdown_grace_seconds)
     draining.on_drain(websockets.going_away)
@@ -235,6 +240,7 @@ def create_app(
                 demo_sims, db, box, demo_secret,
                 settings.public_url or "http://127.0.0.1:8000",
             ))
+        await _say_which_skus_cannot_deliver(db, suppliers)
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
             asyncio.create_task(sockets.watch(), name="socket-keys"),
@@ -318,6 +324,18 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.trusted_documents = trusted
     return app
+
+
+async def _say_which_skus_cannot_deliver(db: Database, suppliers: SupplierRegistry) -> None:
+    """At start-up, a warning for each top-up SKU on sale none of whose suppliers can be reached."""
+    try:
+        async with db.fresh_sessions() as session:
+            found = await connections.check(session, suppliers)
+    except Exception as error:  # noqa: BLE001 - /readyz says whether the database answers
+        log.warning("could not check the suppliers' connections: %s", type(error).__name__)
+        return
+    for stranded in found.stranded:
+        log.warning("%s; its paid top-ups wait for one (see `suppliers` and /readyz)", connections.describe(stranded))
 
 
 def main() -> None:

@@ -102,11 +102,12 @@ class TopUpTask(Base):
     the position in the SKU's supplier list now being tried. States: NEW (submit next),
     SUBMITTING (a submission may be under way: query before anything else), PENDING
     (accepted: await the callback, query as fallback), SUCCEEDED, FAILED (every supplier
-    refused).
+    refused). A NEW task whose remaining suppliers cannot be reached waits (`waiting_since`)
+    for an operator to connect one, for a bounded time, before it fails.
     """
 
     __tablename__ = "topup_task"
-    __table_args__ = (Index("ix_topup_task_line", "line_id"),)
+    __table_args__ = (Index("ix_topup_task_line", "line_id"), Index("ix_topup_task_waiting", "waiting_since"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
@@ -120,6 +121,8 @@ class TopUpTask(Base):
     checks: Mapped[int] = mapped_column(default=0)
     next_check_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Since when no supplier it could still try has a usable connection; None when not waiting.
+    waiting_since: Mapped[datetime | None]
 
 
 class SupplierAttempt(Base):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode, parse, validate
+from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, parse, validate
 from sqlalchemy import select
 
 from models import ApiKey as ApiKeyRow
@@ -61,17 +61,26 @@ async def _key_prefix(info: Info, api_key_id: strawberry.ID | None) -> str | Non
         return await session.scalar(select(ApiKeyRow.prefix).where(ApiKeyRow.id == pk, ApiKeyRow.revoked_at.is_(None)))
 
 
-def _checked(info: Info, index: int, text: str) -> Document | UserError:
-    field = f"documents.{index}"
+def check_document(schema: GraphQLSchema, text: str, *, max_tokens: int) -> Document | str:
+    """The document to register, or why it cannot be: it must parse and validate."""
+    if len(text) > MAX_DOCUMENT_LENGTH:
+        return f"longer than {MAX_DOCUMENT_LENGTH} characters"
     try:
-        document = parse(text, max_tokens=info.context.settings.limits.max_tokens)
+        document = parse(text, max_tokens=max_tokens)
     except GraphQLError as error:
-        return UserError(field=field, message=f"does not parse: {error.message}", code="INVALID_DOCUMENT")
-    errors = validate(info.schema._schema, document)
+        return f"does not parse: {error.message}"
+    errors = validate(schema, document)
     if errors:
-        return UserError(field=field, message=f"does not validate: {errors[0].message}", code="INVALID_DOCUMENT")
+        return f"does not validate: {errors[0].message}"
     names = [d.name.value for d in document.definitions if isinstance(d, OperationDefinitionNode) and d.name]
     return Document(hashlib.sha256(text.encode()).hexdigest(), text, names[0] if len(names) == 1 else "")
+
+
+def _checked(info: Info, index: int, text: str) -> Document | UserError:
+    checked = check_document(info.schema._schema, text, max_tokens=info.context.settings.limits.max_tokens)
+    if isinstance(checked, str):
+        return UserError(field=f"documents.{index}", message=checked, code="INVALID_DOCUMENT")
+    return checked
 
 
 @strawberry.type

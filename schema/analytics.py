@@ -156,6 +156,7 @@ class FailingSupplier:
 
 @strawberry.enum(description="What a dashboard alert is about.")
 class DashboardAlertKind(enum.Enum):
+    TOPUP_WAITING = "TOPUP_WAITING"
     OUT_OF_STOCK = "OUT_OF_STOCK"
     LOW_STOCK = "LOW_STOCK"
     SUPPLIER_FAILING = "SUPPLIER_FAILING"
@@ -169,6 +170,7 @@ class AlertSeverity(enum.Enum):
 
 
 ALERT_MESSAGES = {
+    "TOPUP_WAITING": "{count} paid top-ups wait for a supplier with a usable connection",
     "OUT_OF_STOCK": "{name} ({subject}) is sold out while buyers order it",
     "LOW_STOCK": "{name} ({subject}) has {count} left and is selling",
     "SUPPLIER_FAILING": "supplier {name} ({subject}) failed {count} exchanges in 15 minutes",
@@ -183,7 +185,9 @@ class DashboardAlert:
     subject: str | None = strawberry.field(description="The SKU's or supplier's code.")
     name: str | None
     count: int = strawberry.field(description="Units left, failed exchanges, or orders waiting.")
-    since: datetime | None = strawberry.field(description="REVIEW_QUEUE: when the longest-waiting order was placed.")
+    since: datetime | None = strawberry.field(
+        description="REVIEW_QUEUE: when the longest-waiting order was placed; TOPUP_WAITING: since when the oldest top-up waits."
+    )
     message: str = strawberry.field(description="In English.")
 
     @classmethod
@@ -215,6 +219,7 @@ class DashboardSnapshot:
     )
     reconciliation_discrepancies: int = strawberry.field(description="The differences those reconciliations found.")
     failing_suppliers: list[FailingSupplier]
+    topups_waiting: int = strawberry.field(description="Paid top-ups waiting for a supplier with a usable connection.")
     alerts: list[DashboardAlert] = strawberry.field(description="Most severe first.")
 
     @classmethod
@@ -246,6 +251,7 @@ class DashboardSnapshot:
                 FailingSupplier(code=s.code, name=s.name, failed=s.failed, succeeded=s.succeeded, unreachable=s.unreachable)
                 for s in f.failing_suppliers
             ],
+            topups_waiting=f.topups_waiting,
             alerts=[DashboardAlert.of(alert) for alert in f.alerts],
         )
 

@@ -74,14 +74,27 @@ class Supplier(Node):
     base_url: str | None
     timeout_seconds: float
     secret_set: bool = strawberry.field(description="Whether a signing secret is stored (sealed).")
+    _row: strawberry.Private[rows.Supplier]
 
     @classmethod
     def from_model(cls, row: rows.Supplier) -> Supplier:
         return cls(
             id=encode_id("Supplier", row.id), code=row.code, name=row.name, active=row.active, version=row.version,
             archived_at=row.archived_at, adapter=row.adapter, base_url=row.base_url,
-            timeout_seconds=row.timeout_seconds, secret_set=row.secret_ciphertext is not None,
+            timeout_seconds=row.timeout_seconds, secret_set=row.secret_ciphertext is not None, _row=row,
         )
+
+    @strawberry.field(
+        description="Why this gateway cannot send top-ups to it: no base URL, no signing secret, an adapter "
+        "kind it lacks, archived or inactive. Null when it can."
+    )
+    async def connection_problem(self, info: Info) -> str | None:
+        problem = info.context.supplier_problem
+        return await problem(self._row) if problem is not None else None
+
+    @strawberry.field(description="Whether top-ups can be sent to it now.")
+    async def usable(self, info: Info) -> bool:
+        return await self.connection_problem(info) is None
 
 
 @strawberry.type(description="A supplier of a SKU: its place in the failover order (1 first), its own product code and cost.")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import strawberry
 
@@ -53,6 +53,8 @@ class Context:
     gate: SoldOutGate | None = None  # the process's sold-out gate
     sales: SaleBook | None = None  # the process's scheduled sales, which placement checks
     sale_feed: SaleFeed[SaleEventUpdate] | None = None  # the process's sale countdowns, for saleEvent
+    # Why a top-up cannot be sent to a supplier (None: it can): the process's supplier registry.
+    supplier_problem: Callable[[Any], Awaitable[str | None]] | None = None
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from domain.access import may_read_order
+from domain.access import may_read_costs, may_read_order
 from models import Delivery as DeliveryRow
 from models import Order as OrderRow
 from models import OrderLine as LineRow
@@ -23,18 +23,36 @@ class DeliveredCode:
     expires_at: datetime | None
 
 
-@strawberry.type(description="How a line's codes went out on one channel.")
+@strawberry.type(
+    description="How a line went out: its codes on one channel (INBOX, SMS, EMAIL), or its top-up through a "
+    "supplier (SUPPLIER)."
+)
 class Delivery:
-    channel: str = strawberry.field(description="INBOX, SMS or EMAIL.")
-    status: str = strawberry.field(description="SENT or FAILED (retried with backoff).")
-    attempts: int
+    channel: str = strawberry.field(description="INBOX, SMS, EMAIL, or SUPPLIER for a direct top-up.")
+    status: str = strawberry.field(
+        description="SENT (a top-up: credited) or FAILED (retried with backoff; a top-up: every supplier refused); "
+        "a top-up is PENDING while a supplier has it or while it waits for one it can reach."
+    )
+    attempts: int = strawberry.field(description="Sends; for a top-up, exchanges with suppliers.")
     last_error: str | None
     sent_at: datetime | None
+    supplier: str | None = strawberry.field(
+        description="The supplier that delivered (for codes, the one their cost is charged to; for a top-up, the one "
+        "that has it or credited it). Operators only: null for everyone else."
+    )
+    waiting_since: datetime | None = strawberry.field(
+        description="A top-up none of whose suppliers can be reached: since when it waits for an operator to connect one."
+    )
 
     @classmethod
-    def from_model(cls, row: DeliveryRow) -> Delivery:
+    def from_model(cls, row: DeliveryRow, supplier: str | None) -> Delivery:
         return cls(channel=row.channel, status=row.status, attempts=row.attempts, last_error=row.last_error,
-                   sent_at=row.sent_at)
+                   sent_at=row.sent_at, supplier=supplier, waiting_since=None)
+
+    @classmethod
+    def of_topup(cls, row: delivery.TopUpDelivery, supplier: str | None) -> Delivery:
+        return cls(channel="SUPPLIER", status=row.status, attempts=row.attempts, last_error=None, sent_at=row.sent_at,
+                   supplier=supplier, waiting_since=row.waiting_since)
 
 
 @strawberry.type(description="One reveal of a line's codes: who, when, from which address.")
@@ -59,8 +77,15 @@ async def line_codes(info: Info, line: LineRow, order: OrderRow, channel: str, s
 
 
 async def line_deliveries(info: Info, line: LineRow) -> list[Delivery]:
+    operator = may_read_costs(info.context.principal)
     async with info.context.db.fresh_sessions() as session:
-        return [Delivery.from_model(row) for row in await delivery.deliveries_of(session, [line.id])]
+        sent = await delivery.deliveries_of(session, [line.id])
+        topups = await delivery.topup_deliveries(session, line.id)
+        supplier = await delivery.line_supplier(session, line.id) if operator and line.supplier_id else None
+    return [
+        *(Delivery.from_model(row, supplier) for row in sent),
+        *(Delivery.of_topup(row, row.supplier if operator else None) for row in topups),
+    ]
 
 
 async def line_reveals(info: Info, line: LineRow) -> list[CodeReveal]:

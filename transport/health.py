@@ -1,4 +1,11 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+/readyz is ready when the database answers (docs/operations.md). It also says whether every direct
+top-up SKU on sale has a supplier it can reach (`suppliers`): a SKU that has none cannot
+deliver what it sells, but the gateway still serves everything else, so that is a detail
+for operators, not a reason to leave the load balancer. The probe is public: it names SKUs
+(the catalog does too), never suppliers or their settings.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from services.fulfilment import connections
 
 log = logging.getLogger("quanyi.health")
 
@@ -32,12 +41,31 @@ async def readyz(request: Request) -> JSONResponse:
     if broker is not None:
         checks["broker"] = broker.ping
     results = await asyncio.gather(*(_check(name, ping) for name, ping in checks.items()))
-    body = dict(zip(checks, results, strict=True))
+    body: dict[str, object] = dict(zip(checks, results, strict=True))
     if body["database"] != "ok":
         return JSONResponse({"status": "unavailable", **body}, 503)
+    registry = getattr(request.app.state, "suppliers", None)
+    if registry is not None:
+        body["suppliers"] = await _suppliers(request.app.state.db, registry)
     # Without the broker the gateway still serves: reads, orders and operators' changes work,
     # events reach this process only and Redis counters fall back (docs/operations.md).
     return JSONResponse({"status": "ok" if all(r == "ok" for r in results) else "degraded", **body}, 200)
+
+
+async def _suppliers(db: object, registry: object) -> dict[str, object]:
+    try:
+        async with db.fresh_sessions() as session:  # type: ignore[attr-defined]
+            found = await asyncio.wait_for(connections.check(session, registry), CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+            waiting, _ = await connections.waiting_topups(session)
+    except Exception as error:  # noqa: BLE001 - a detail; readiness stands on the database and broker
+        log.warning("supplier connections not checked: %s", type(error).__name__)
+        return {"status": "unknown"}
+    skus = [stranded.code for stranded in found.stranded]
+    return {
+        "status": "ok" if not skus and not waiting else "attention",
+        "skusWithoutUsableSupplier": skus,
+        "topUpsWaitingForSupplier": waiting,
+    }
 
 
 async def _check(name: str, ping: Callable[[], Awaitable[None]]) -> str:

@@ -33,6 +33,8 @@ from domain.access import Principal
 from schema.errors import ApiError, ErrorCode
 from services.analytics.gauges import JobFigures, LowStock, job_figures, low_stock
 from services.core.database import Database
+from services.fulfilment import connections
+from services.fulfilment.supplier_registry import SupplierRegistry
 from transport.exchange import note_cache_hit
 from transport.response_cache import Answer, Key, ResponseCache
 
@@ -107,9 +109,10 @@ def counted_subscription(events: Any) -> Any:
 
 
 class MetricsEndpoint:
-    def __init__(self, principal_of: PrincipalOf, db: Database) -> None:
+    def __init__(self, principal_of: PrincipalOf, db: Database, suppliers: SupplierRegistry | None = None) -> None:
         self._principal_of = principal_of
         self._db = db
+        self._suppliers = suppliers
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -131,12 +134,14 @@ class MetricsEndpoint:
             async with self._db.read_sessions() as session:
                 jobs = await job_figures(session, now)
                 low = await low_stock(session, now)
+                reach = await connections.check(session, self._suppliers) if self._suppliers else None
+                waiting = await connections.waiting_topups(session)
         except Exception as error:  # noqa: BLE001 - the process's own families are still worth answering
             log.warning("metrics: the database figures are unavailable: %s", type(error).__name__)
             up.add_metric([], 0)
             return [up]
         up.add_metric([], 1)
-        return [up, *_job_families(jobs), *_stock_families(low)]
+        return [up, *_job_families(jobs), *_stock_families(low), *_supplier_families(reach, waiting, now)]
 
 
 class MetricsListener:
@@ -268,6 +273,45 @@ def _stock_families(low: list[LowStock]) -> Iterator[Metric]:
     for row in low[:50]:
         units.add_metric([row.code, _flag(row.selling)], row.available)
     yield from (count, units)
+
+
+def _supplier_families(
+    reach: connections.Connections | None, waiting: tuple[int, datetime | None], now: datetime,
+) -> Iterator[Metric]:
+    usable = GaugeMetricFamily(
+        "quanyi_supplier_usable", "1 when top-ups can be sent to the (active) supplier, 0 when its connection is unusable.",
+        labels=["supplier"],
+    )
+    stranded = GaugeMetricFamily(
+        "quanyi_skus_without_usable_supplier",
+        "Direct top-up SKUs on sale none of whose suppliers has a usable connection.",
+    )
+    each = GaugeMetricFamily(
+        "quanyi_sku_without_usable_supplier", "1 for each direct top-up SKU on sale left without a usable supplier.",
+        labels=["sku"],
+    )
+    count, oldest = waiting
+    queue = GaugeMetricFamily(
+        "quanyi_topups_waiting_for_supplier", "Paid top-ups waiting for a supplier with a usable connection.",
+    )
+    age = GaugeMetricFamily(
+        "quanyi_topups_waiting_for_supplier_oldest_seconds", "How long the longest of them has waited.",
+    )
+    if reach is not None:
+        for code, problem in reach.suppliers.items():
+            usable.add_metric([code], 0 if problem else 1)
+        stranded.add_metric([], len(reach.stranded))
+        for row in reach.stranded[:50]:
+            each.add_metric([row.code], 1)
+    queue.add_metric([], count)
+    age.add_metric([], _age_of(oldest, now))
+    yield from (usable, stranded, each, queue, age)
+
+
+def _age_of(since: datetime | None, now: datetime) -> float:
+    if since is None:
+        return 0.0
+    return max((now - (since if since.tzinfo else since.replace(tzinfo=UTC))).total_seconds(), 0.0)
 
 
 def _flag(value: bool) -> str:

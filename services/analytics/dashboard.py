@@ -20,6 +20,7 @@ from domain.money import Money
 from domain.orders import OrderStatus
 from models import LedgerEntry, Order, OrderLine, Sku, Supplier, SupplierAttempt
 from services.analytics.gauges import low_stock as low_stock_skus
+from services.fulfilment.connections import waiting_topups
 from services.risk.reads import summary as risk_summary
 from services.settlement.reconciliation import open_discrepancies
 
@@ -68,9 +69,9 @@ class FailingSupplier:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """Something an operator should act on. `kind`: LOW_STOCK, OUT_OF_STOCK, SUPPLIER_FAILING,
-    REVIEW_QUEUE; `subject` the SKU's or supplier's code; `count` the units left, the failed
-    exchanges or the orders waiting."""
+    """Something an operator should act on. `kind`: TOPUP_WAITING, OUT_OF_STOCK, LOW_STOCK,
+    SUPPLIER_FAILING, REVIEW_QUEUE; `subject` the SKU's or supplier's code; `count` the paid
+    top-ups waiting, the units left, the failed exchanges or the orders waiting."""
 
     kind: str
     severity: str  # WARNING or CRITICAL
@@ -100,12 +101,18 @@ class Figures:
     review_queue: int = 0  # orders waiting in REVIEW now, however old
     oldest_review_at: datetime | None = None  # when the longest-waiting of them was placed
     failing_suppliers: tuple[FailingSupplier, ...] = ()
+    # Paid top-ups waiting for a supplier with a usable connection, and since when the oldest has.
+    topups_waiting: int = 0
+    topups_waiting_since: datetime | None = None
 
     @property
     def alerts(self) -> tuple[Alert, ...]:
-        """Most severe first: stock gone or going where buyers are ordering, failing
-        suppliers, then the review queue."""
+        """Most severe first: paid top-ups no supplier can take, stock gone or going where
+        buyers are ordering, failing suppliers, then the review queue."""
         found = [
+            Alert("TOPUP_WAITING", "CRITICAL", None, None, self.topups_waiting, self.topups_waiting_since)
+        ] if self.topups_waiting else []
+        found += [
             Alert("OUT_OF_STOCK" if row.available <= 0 else "LOW_STOCK",
                   "CRITICAL" if row.available <= 0 else "WARNING", row.code, row.name, row.available)
             for row in self.low_stock if row.selling
@@ -153,6 +160,7 @@ async def snapshot(session: AsyncSession, now: datetime) -> Snapshot:
     queue, oldest = (
         await session.execute(select(func.count(), func.min(Order.created_at)).where(Order.status == OrderStatus.REVIEW))
     ).one()
+    stuck, stuck_since = await waiting_topups(session)
 
     risk = await risk_summary(session, hour_ago)
     margin = await session.scalar(
@@ -180,6 +188,8 @@ async def snapshot(session: AsyncSession, now: datetime) -> Snapshot:
             review_queue=int(queue),
             oldest_review_at=oldest,
             failing_suppliers=await failing_suppliers(session, now),
+            topups_waiting=stuck,
+            topups_waiting_since=stuck_since,
         ),
     )
 

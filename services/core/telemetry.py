@@ -56,6 +56,10 @@ SUPPLIER_FAILOVERS = Counter(
 TOPUPS_EXHAUSTED = Counter(
     "quanyi_topups_exhausted_total", "Top-ups that every supplier of their SKU failed: their line is refunded.",
 )
+TOPUP_WAITS = Counter(
+    "quanyi_topup_connection_waits_total",
+    "Paid top-ups that had to wait for a supplier with a usable connection.",
+)
 
 # --- orders (services/orders/events.py) ----------------------------------------------------
 
@@ -112,6 +116,10 @@ def supplier_failover(supplier: str, reason: str) -> None:
 
 def topup_exhausted() -> None:
     TOPUPS_EXHAUSTED.inc()
+
+
+def topup_waiting() -> None:
+    TOPUP_WAITS.inc()
 
 
 def order_transition(session: AsyncSession | Session, previous: Any, status: Any) -> None:

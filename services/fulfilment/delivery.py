@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import CodeStatus
-from models import Allocation, CardCode, Delivery, Order, OrderLine, Sku
+from models import Allocation, CardCode, Delivery, Order, OrderLine, Sku, Supplier, SupplierAttempt, TopUpTask
 from services.core import jobs
 from services.core.secret_box import SecretBox
 from services.fulfilment.senders import Message, Sender
@@ -125,6 +125,44 @@ async def record_delivery(session: AsyncSession, line_id: int, channel: str, sta
 
 async def deliveries_of(session: AsyncSession, line_ids: Sequence[int]) -> list[Delivery]:
     return list(await session.scalars(select(Delivery).where(Delivery.line_id.in_(line_ids)).order_by(Delivery.id)))
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpDelivery:
+    """A line's top-up as a delivery: the supplier trying (or that credited) it and how it stands."""
+
+    supplier: str | None
+    status: str  # SENT (credited), PENDING (under way or waiting), FAILED (every supplier refused)
+    attempts: int  # exchanges with suppliers
+    sent_at: datetime | None
+    waiting_since: datetime | None
+
+
+async def topup_deliveries(session: AsyncSession, line_id: int) -> list[TopUpDelivery]:
+    """The line's top-ups (one, or one per top-up component of a bundle), in task order."""
+    exchanges = (
+        select(func.count()).select_from(SupplierAttempt)
+        .where(SupplierAttempt.task_id == TopUpTask.id).scalar_subquery()
+    )
+    rows = await session.execute(
+        select(TopUpTask.status, Supplier.code, exchanges, TopUpTask.updated_at, TopUpTask.waiting_since)
+        .outerjoin(Supplier, Supplier.id == TopUpTask.supplier_id)
+        .where(TopUpTask.line_id == line_id)
+        .order_by(TopUpTask.id)
+    )
+    shown = {"SUCCEEDED": "SENT", "FAILED": "FAILED", "CANCELLED": "FAILED"}
+    return [
+        TopUpDelivery(code, shown.get(status, "PENDING"), int(count), updated if status == "SUCCEEDED" else None,
+                      waiting if status == "NEW" else None)
+        for status, code, count, updated, waiting in rows
+    ]
+
+
+async def line_supplier(session: AsyncSession, line_id: int) -> str | None:
+    """The code of the supplier the line's cost is charged to: the one that delivered it."""
+    return await session.scalar(
+        select(Supplier.code).join(OrderLine, OrderLine.supplier_id == Supplier.id).where(OrderLine.id == line_id)
+    )
 
 
 async def sold_codes_count(session: AsyncSession, line_id: int) -> int:

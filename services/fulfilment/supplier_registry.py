@@ -69,6 +69,20 @@ class SupplierRegistry:
         adapter = await self.adapter(self._codes[code])
         return (self._codes[code], adapter) if adapter is not None else None
 
+    async def problem(self, row: Supplier) -> str | None:
+        """Why a top-up cannot be sent to this supplier, or None when it can."""
+        if row.archived_at is not None or not row.active:
+            return "archived" if row.archived_at is not None else "inactive"
+        if await self.adapter(row.id) is not None:
+            return None
+        if row.adapter not in self._factories:
+            return f"this gateway has no {row.adapter!r} adapter"
+        if row.secret_ciphertext is None:
+            return "no signing secret"
+        if not row.base_url:
+            return "no base URL"
+        return "its connection settings are incomplete"
+
     def _build(self, row: Supplier) -> SupplierAdapter | None:
         factory = self._factories.get(row.adapter)
         if factory is None or row.secret_ciphertext is None:

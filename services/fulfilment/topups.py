@@ -9,6 +9,11 @@ supplier is being called. The rules that keep a buyer from being credited twice:
 - an answer we cannot trust (timeout, 5xx) is UNKNOWN: the task stays SUBMITTING and is
   queried; only NOT_FOUND lets us resubmit, with the same request_id, to the same supplier;
 - the next supplier is tried only after a definitive FAILED from the current one.
+
+A supplier without a usable connection (no base URL or secret, an adapter kind this
+gateway lacks) is passed over for the next one. When none of the suppliers a top-up may
+still try can be reached, it waits for an operator to connect one, looking again every
+CONNECTION_RECHECK, for at most `connection_wait`; then it fails and the line is refunded.
 """
 
 from __future__ import annotations
@@ -45,7 +50,13 @@ log = logging.getLogger("quanyi.topup")
 NEW, SUBMITTING, PENDING, SUCCEEDED, FAILED, CANCELLED = "NEW", "SUBMITTING", "PENDING", "SUCCEEDED", "FAILED", "CANCELLED"
 OPEN = (NEW, SUBMITTING, PENDING)
 SKIP = "SKIP"  # a supplier passed over for want of connection settings: nothing was exchanged
+WAIT = "WAIT"  # no supplier left can be reached: the task waits for one (nothing exchanged or recorded)
 AWAITING = (SUBMITTING, PENDING)
+
+
+# How often a top-up waiting for a supplier it can reach looks again.
+CONNECTION_RECHECK = timedelta(seconds=15)
+DEFAULT_CONNECTION_WAIT = timedelta(minutes=15)
 
 
 def poll_delay(checks: int) -> float:
@@ -104,11 +115,12 @@ async def suppliers_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, l
 
 class TopUps:
     def __init__(self, db: Database, registry: SupplierRegistry, callback_base: str | None,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *, connection_wait: timedelta = DEFAULT_CONNECTION_WAIT) -> None:
         self._db = db
         self._registry = registry
         self._callback_base = callback_base.rstrip("/") if callback_base else None
         self._clock = clock
+        self._connection_wait = connection_wait
 
     async def announce(self, session: AsyncSession, plan: Plan, now: datetime) -> Plan:
         """Mark a NEW task SUBMITTING in the caller's transaction (one fewer of its own): once
@@ -116,6 +128,8 @@ class TopUps:
         task = plan.task
         if task.status != NEW or task.supplier_index >= len(plan.suppliers):
             return plan
+        if task.next_check_at is not None and task.next_check_at > now:
+            return plan  # waiting for a supplier it can reach: not yet
         # No adapter lookup here: it may read with a connection of its own, and this one holds
         # the order's lock. A supplier without connection settings is skipped at the send.
         supplier = plan.suppliers[task.supplier_index]
@@ -134,7 +148,11 @@ class TopUps:
                 moved = await self._step(plan, task, plan.suppliers[task.supplier_index], now, announced=True)
             elif task.status not in OPEN:
                 return
-            elif task.status in AWAITING and task.next_check_at is not None and task.next_check_at > now:
+            elif task.next_check_at is not None and task.next_check_at > now:
+                return  # a supplier has it, or it waits for one it can reach
+            elif not plan.suppliers and task.status == NEW and self._may_wait(task, now):
+                # A SKU with no supplier at all: an operator may still name one.
+                await self._conditional(task, self._wait(task, now, "none: its SKU has no supplier"), now)
                 return
             elif task.supplier_index >= len(plan.suppliers):
                 moved = await self._conditional(task, {"status": FAILED}, now)
@@ -149,6 +167,27 @@ class TopUps:
                 if fresh is None:
                     return
                 task = fresh
+
+    def _may_wait(self, task: TopUpTask, now: datetime) -> bool:
+        """Whether the task's wait for a supplier it can reach has not run out."""
+        return now - (task.waiting_since or now) < self._connection_wait
+
+    def _wait(self, task: TopUpTask, now: datetime, suppliers: str) -> dict[str, object]:
+        """The task's values while it waits (NEW: nothing was sent), to look again soon."""
+        since = task.waiting_since or now
+        if task.waiting_since is None:
+            log.warning("top-up %s waits up to %d s for a supplier with a usable connection (next in line: %s)",
+                        task.request_id, self._connection_wait.total_seconds(), suppliers)
+            telemetry.topup_waiting()
+        retry = max(timedelta(0), min(CONNECTION_RECHECK, self._connection_wait - (now - since)))
+        return {"status": NEW, "waiting_since": since, "next_check_at": now + retry}
+
+    async def _unreachable(self, plan: Plan, task: TopUpTask) -> bool:
+        """None of the suppliers the task may still try has a usable connection."""
+        for supplier in plan.suppliers[task.supplier_index:]:
+            if await self._registry.adapter(supplier.id) is not None:
+                return False
+        return True
 
     async def _step(self, plan: Plan, task: TopUpTask, supplier: Supplier, now: datetime, *,
                     announced: bool = False) -> bool:
@@ -169,6 +208,11 @@ class TopUps:
         without connection settings is a SKIP: nothing is exchanged."""
         adapter = await self._registry.adapter(supplier.id)
         if adapter is None:
+            # Nothing was sent yet (NEW, or SUBMITTING by our own mark): when no supplier left
+            # can be reached, the task waits for an operator to connect one, for a bounded time.
+            unsent = announced or task.status == NEW
+            if unsent and self._may_wait(task, self._clock()) and await self._unreachable(plan, task):
+                return Exchange(supplier, WAIT, Result(Outcome.PENDING, task.request_id, message="no supplier it can reach"))
             return Exchange(supplier, SKIP, Result(Outcome.FAILED, task.request_id, message="no connection settings"))
         if announced:
             result = await _call(adapter.submit(self._topup(plan, supplier)), task.request_id, supplier.code, "submit")
@@ -178,7 +222,11 @@ class TopUps:
     async def record(self, session: AsyncSession, task: TopUpTask, exchange: Exchange, now: datetime) -> bool:
         """The exchange's answer, in the caller's transaction: the task moved if it is still as
         read (the task follows in memory), the exchange recorded either way. False if it had moved."""
+        if exchange.action == WAIT:
+            return await _conditional(session, task, self._wait(task, now, exchange.supplier.code), now)
         values = transition(task, exchange.result, now)
+        if exchange.action != SKIP:
+            values["waiting_since"] = None  # it reached a supplier: no longer waiting for one
         moved = await apply(session, task.id, task.request_id, exchange.supplier.id, exchange.action, exchange.result,
                             values, now, statuses=(task.status,), checks=task.checks)
         if moved:

@@ -63,6 +63,7 @@ class Fulfilling:
     suppliers: dict[str, FakeSupplier]
     demo: Any
     broker: Broker
+    app: Any = None
 
     async def place(self, *lines: tuple[str, int], channel: str = "web", key: str | None = None,
                     **buyer: str) -> dict[str, Any]:
@@ -138,7 +139,7 @@ async def fulfilling(
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://quanyi.test") as http:
-            yield Fulfilling(GraphQLClient(http), http, app.state.worker, db, keys, fakes, demo, app.state.broker)
+            yield Fulfilling(GraphQLClient(http), http, app.state.worker, db, keys, fakes, demo, app.state.broker, app)
 
 
 @pytest.fixture

@@ -176,7 +176,9 @@ async def test_a_bundle_whose_top_up_fails_is_refunded_whole_and_its_codes_go_ba
     await fulfilling.pay(order)
     await fulfilling.settle()
     status = await fulfilling.status(order)
-    assert (status["status"], status["lines"][0]["codes"], status["lines"][0]["deliveries"]) == ("REFUNDED", [], [])
+    # No code went out; the top-up is shown failed after both suppliers refused it.
+    assert (status["status"], status["lines"][0]["codes"], status["lines"][0]["deliveries"]) == (
+        "REFUNDED", [], [{"channel": "SUPPLIER", "status": "FAILED", "attempts": 2}])
     async with fulfilling.db.fresh_sessions() as session:
         back = (await session.execute(select(CardCode.status, CardCode.order_line_id).where(CardCode.id.in_(held)))).all()
     assert [tuple(row) for row in back] == [(CodeStatus.AVAILABLE, None)]
@@ -192,7 +194,8 @@ async def test_a_bundle_delivers_its_codes_after_its_top_up_succeeded(fulfilling
     status = await fulfilling.status(order)
     line = status["lines"][0]
     assert (status["status"], len(line["codes"]), line["deliveries"]) == (
-        "DELIVERED", 1, [{"channel": "INBOX", "status": "SENT", "attempts": 1}]
+        "DELIVERED", 1, [{"channel": "INBOX", "status": "SENT", "attempts": 1},
+                         {"channel": "SUPPLIER", "status": "SENT", "attempts": 1}]
     )
     async with fulfilling.db.fresh_sessions() as session:
         task = await session.scalar(select(TopUpTask).where(TopUpTask.line_id == decode_pk(line["id"], "OrderLine")))

@@ -23,10 +23,13 @@ async def test_a_running_gateway_is_alive(http: httpx.AsyncClient) -> None:
 async def test_a_gateway_whose_database_answers_is_ready(http: httpx.AsyncClient) -> None:
     response = await http.get("/readyz")
 
-    assert (response.status_code, response.json()) == (
-        200,
-        {"status": "ok", "database": "ok", "broker": "ok"},
-    )
+    body = response.json()
+    suppliers = body.pop("suppliers")
+    assert (response.status_code, body) == (200, {"status": "ok", "database": "ok", "broker": "ok"})
+    # Whether every top-up SKU on sale has a supplier it can reach: a detail, not readiness
+    # (tests/fulfilment/test_supplier_connections.py moves it).
+    assert set(suppliers) == {"status", "skusWithoutUsableSupplier", "topUpsWaitingForSupplier"}
+    assert suppliers["status"] == ("ok" if not suppliers["skusWithoutUsableSupplier"] and not suppliers["topUpsWaitingForSupplier"] else "attention")
 
 
 async def test_a_gateway_whose_database_is_unreachable_is_alive_but_not_ready(
