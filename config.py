@@ -128,6 +128,9 @@ class Settings:
     # Asked to stop (SIGTERM), the process lets requests and job runs under way finish for at
     # most this long; jobs still running are then given back to other workers.
     shutdown_grace_seconds: float = 20.0
+    # A supplier failing everything holds its top-ups back for at most this long (no refund
+    # storm during a short outage); after it they fail over and are refunded as usual.
+    supplier_outage_hold_seconds: float = 600.0
     # A paid top-up none of whose suppliers has a usable connection waits this long for an
     # operator to connect one before it is refused and refunded.
     topup_connection_wait_seconds: int = 900
@@ -208,6 +211,7 @@ class Settings:
             worker_poll_seconds=float(env.get("QUANYI_WORKER_POLL_SECONDS") or 1.0),
             worker_lease_seconds=float(env.get("QUANYI_WORKER_LEASE_SECONDS") or 60.0),
             shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
+            supplier_outage_hold_seconds=float(env.get("QUANYI_SUPPLIER_OUTAGE_HOLD_SECONDS") or 600.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
             topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),
             sms_url=env.get("QUANYI_SMS_URL") or None,

@@ -41,6 +41,7 @@ from services.demo import suppliers as demo_suppliers
 from services.fulfilment import connections
 from services.fulfilment.fulfil import Fulfilment
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
+from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
 from services.fulfilment.topups import TopUps
 from services.live.stock_feed import StockFeed
@@ -123,9 +124,11 @@ def create_app(
     box = SecretBox(settings.secret_key)
     suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
     senders = senders_of(settings)
+    supplier_health = SupplierHealth(hold=settings.supplier_outage_hold_seconds)
     fulfilment = Fulfilment(
         db, broker, TopUps(
             db, suppliers, settings.public_url, lambda: datetime.now(UTC),
+            supplier_health,
             connection_wait=timedelta(seconds=settings.topup_connection_wait_seconds),
         ), senders, box,
         RecordedRefunds(),
@@ -321,6 +324,7 @@ def create_app(
     app.state.worker = worker
     app.state.draining = draining
     app.state.suppliers = suppliers
+    app.state.supplier_health = supplier_health
     app.state.sockets = sockets
     app.state.authenticator = authenticator
     app.state.trusted_documents = trusted

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from load import Connection, http_post, server_cpu
+from servers import tree_cpu, tree_pids
 
 PLACED, OUT_OF_STOCK = "PLACED", "OUT_OF_STOCK"
 
@@ -110,7 +111,7 @@ async def rush(places: list[Place], orders: int, cap_seconds: float, app_pid: in
 
 def _marks(app_pid: int) -> dict[str, float | None]:
     return {
-        "app": server_cpu(app_pid),
+        "app": tree_cpu(app_pid),
         "writes": _write_calls(app_pid),
         "database": _postgres_cpu(),
         "client": time.process_time(),
@@ -122,16 +123,19 @@ def _delta(before: float | None, after: float | None) -> float | None:
 
 
 def _write_calls(pid: int) -> float | None:
-    """Write system calls a process has made (Linux only). asyncpg sends each statement,
-    BEGIN and COMMIT in one write, so the count follows the round trips to PostgreSQL."""
-    try:
-        with open(f"/proc/{pid}/io", "rb") as io:
-            for line in io:
-                if line.startswith(b"syscw:"):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return None
+    """Write system calls a process and its children (uvicorn's workers) have made (Linux
+    only). asyncpg sends each statement, BEGIN and COMMIT in one write, so the count follows
+    the round trips to PostgreSQL."""
+    total, seen = 0.0, False
+    for member in tree_pids(pid):
+        try:
+            with open(f"/proc/{member}/io", "rb") as io:
+                for line in io:
+                    if line.startswith(b"syscw:"):
+                        total, seen = total + float(line.split()[1]), True
+        except OSError:
+            pass
+    return total if seen else None
 
 
 def _postgres_cpu() -> float | None:

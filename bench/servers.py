@@ -44,9 +44,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def uvicorn_command(app: str, port: int, *, app_dir: Path) -> list[str]:
-    # The same uvicorn settings for every server: one worker, no access log, so the
-    # comparison is between applications, not logging or process layouts.
+def uvicorn_command(app: str, port: int, *, app_dir: Path, workers: int = 1) -> list[str]:
+    # The same uvicorn settings for every server: one worker unless a benchmark compares
+    # process counts, no access log, so the comparison is between applications, not
+    # logging or process layouts.
     return [
         sys.executable,
         "-m",
@@ -58,7 +59,7 @@ def uvicorn_command(app: str, port: int, *, app_dir: Path) -> list[str]:
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--app-dir",
         str(app_dir),
         "--log-level",
@@ -69,13 +70,16 @@ def uvicorn_command(app: str, port: int, *, app_dir: Path) -> list[str]:
 
 @contextlib.contextmanager
 def serving(
-    name: str, app: str, env: dict[str, str], *, app_dir: Path, cwd: Path, probe: bytes, log: Path
+    name: str, app: str, env: dict[str, str], *, app_dir: Path, cwd: Path, probe: bytes, log: Path,
+    workers: int = 1,
 ) -> Iterator[Server]:
-    """Runs one server until the block ends; ready once it answers `probe` with 200."""
+    """Runs one server until the block ends; ready once it answers `probe` with 200. With
+    `workers` > 1, uvicorn's supervisor and that many worker processes share the port (the
+    server's pid is the supervisor's: `tree_cpu` counts them all)."""
     port = free_port()
     with open(log, "ab") as output:
         process = subprocess.Popen(
-            uvicorn_command(app, port, app_dir=app_dir),
+            uvicorn_command(app, port, app_dir=app_dir, workers=workers),
             env=project_env(env),
             cwd=cwd,
             stdout=output,
@@ -87,6 +91,43 @@ def serving(
         yield server
     finally:
         stop(process)
+
+
+def tree_pids(pid: int) -> list[int]:
+    """A process and every live process below it (Linux /proc): a uvicorn supervisor and its
+    workers. Empty when the process is gone."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    if not os.path.exists(f"/proc/{pid}"):
+        return []
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def tree_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process and every live process below it; None when the
+    process is gone."""
+    total, seen = 0.0, False
+    for member in tree_pids(pid):
+        try:
+            with open(f"/proc/{member}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        total, seen = total + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), True
+    return total if seen else None
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

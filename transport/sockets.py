@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from domain.access import Principal
 from services.access.authenticator import Authenticator
+from services.core.database import log_failure
 
 log = logging.getLogger("quanyi.ws")
 
@@ -130,9 +131,9 @@ class OpenSockets:
                 await self.check()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 # The database is away: keep the connections, try again next round.
-                log.exception("could not recheck the keys of open WebSocket connections")
+                log_failure(log, "could not recheck the keys of open WebSocket connections", error)
 
 
 # The connection the current task serves: set by the view before strawberry's handler runs.

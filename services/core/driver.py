@@ -50,7 +50,10 @@ class Driver:
         if self._pool is None:
             async with self._opening:
                 if self._pool is None:
-                    self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._size)
+                    # Connecting gives up after 5 s, as the SQLAlchemy engines do (services/core/database.py).
+                    # No floor of idle connections: asyncpg would keep reopening it, a traceback each
+                    # time, while the database is down; used connections stay pooled all the same.
+                    self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._size, timeout=5)
         return self._pool
 
     @contextlib.asynccontextmanager

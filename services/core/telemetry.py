@@ -45,6 +45,10 @@ SUPPLIER_CALLS = Counter(
     "quanyi_supplier_calls_total", "Calls to suppliers by supplier, action (submit, query) and outcome "
     "(succeeded, pending, failed, not_found, unknown: no usable answer).", ["supplier", "action", "outcome"],
 )
+SUPPLIER_DOWN = Gauge(
+    "quanyi_supplier_down", "1 while a supplier fails every call and its top-ups are held back "
+    "(services/fulfilment/supplier_health.py), else 0.", ["supplier"], multiprocess_mode="livemax",
+)
 SUPPLIER_LATENCY = Histogram(
     "quanyi_supplier_call_duration_seconds", "How long a supplier took to answer (or to fail to).",
     ["supplier", "action"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30),
@@ -108,6 +112,10 @@ class JobTimer:
 def supplier_call(supplier: str, action: str, outcome: str, seconds: float) -> None:
     SUPPLIER_CALLS.labels(supplier, action, outcome.lower()).inc()
     SUPPLIER_LATENCY.labels(supplier, action).observe(seconds)
+
+
+def supplier_down(supplier: str, down: bool) -> None:
+    SUPPLIER_DOWN.labels(supplier).set(1 if down else 0)
 
 
 def supplier_failover(supplier: str, reason: str) -> None:

@@ -130,7 +130,7 @@ async def seed_demo(db: Database, box: SecretBox) -> bool:
         if (await session.scalar(select(func.count()).select_from(Product))) or 0:
             return False
         await _seed(session, box)
-    log.info("demo data loaded")
+    log.debug("demo data loaded")  # the command that loaded it says so
     return True
 
 

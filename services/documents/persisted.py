@@ -5,12 +5,17 @@ know it, and the client sends the text once with the hash, which is then kept. A
 register a document this way, so the store is bounded however it is flooded: at most
 `size` documents of at most `max_bytes` each, the least recently used leaving first — in
 this process's memory, or in Redis (shared by every gateway process) when it is configured.
+While Redis cannot be reached each process keeps its own (services/core/fallback.py): a
+client whose hash is not found sends the text again, so nothing fails.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Protocol
+
+from broker.redis_client import redis_client
+from services.core.fallback import Fallback
 
 
 class PersistedQueries(Protocol):
@@ -81,9 +86,7 @@ class RedisPersistedQueries:
     """Documents shared by every gateway process; each also expires after `ttl_seconds` unused."""
 
     def __init__(self, url: str, *, prefix: str, size: int, max_bytes: int, ttl_seconds: int = 7 * 24 * 3600) -> None:
-        from redis.asyncio import Redis
-
-        self._redis = Redis.from_url(url)
+        self._redis = redis_client(url)
         self._documents = prefix + "{apq}:doc:"  # one hash slot with the index, for Redis Cluster
         self._index = prefix + "{apq}:index"
         self._size = size
@@ -108,7 +111,26 @@ class RedisPersistedQueries:
         await self._redis.aclose()
 
 
+class FallbackPersistedQueries:
+    """Redis's store while it answers, this process's own while it does not."""
+
+    def __init__(self, shared: RedisPersistedQueries, local: MemoryPersistedQueries) -> None:
+        self._shared, self._local = shared, local
+        self._fallback = Fallback("persisted queries")
+
+    async def get(self, digest: str) -> str | None:
+        return await self._fallback.call(lambda: self._shared.get(digest), lambda: self._local.get(digest))
+
+    async def put(self, digest: str, query: str) -> None:
+        await self._fallback.call(lambda: self._shared.put(digest, query), lambda: self._local.put(digest, query))
+
+    async def close(self) -> None:
+        await self._shared.close()
+        await self._local.close()
+
+
 def connect_persisted_queries(redis_url: str | None, *, prefix: str, size: int, max_bytes: int) -> PersistedQueries:
+    local = MemoryPersistedQueries(size=size, max_bytes=max_bytes)
     if redis_url:
-        return RedisPersistedQueries(redis_url, prefix=prefix, size=size, max_bytes=max_bytes)
-    return MemoryPersistedQueries(size=size, max_bytes=max_bytes)
+        return FallbackPersistedQueries(RedisPersistedQueries(redis_url, prefix=prefix, size=size, max_bytes=max_bytes), local)
+    return local

@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker import Broker
 from broker.follow import follow
 from models import TrustedDocument
-from services.core.database import Database, rows_changed
+from services.core.database import Database, log_failure, rows_changed, unreachable
 
 log = logging.getLogger("quanyi.documents")
 
 TRUSTED_DOCUMENTS_CHANGED = "documents.trusted"
 EVERYONE = ""  # the key_prefix of a document registered for every caller
+RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class TrustedDocuments:
         self._refresh = refresh_seconds
         self._bodies: dict[tuple[str, str], str] = {}
         self._loaded_at: float | None = None
+        self._generation = 0  # counts announced changes
         self._lock = asyncio.Lock()
 
     async def body(self, digest: str, key_prefix: str | None) -> str | None:
@@ -99,16 +101,28 @@ class TrustedDocuments:
         async with self._lock:
             if self._loaded_at is not None and time.monotonic() - self._loaded_at < self._refresh:
                 return  # another request loaded them while this one waited
-            started = time.monotonic()
-            async with self._db.fresh_sessions() as session:  # a replica may not have the newest yet
-                rows = (await session.execute(
-                    select(TrustedDocument.key_prefix, TrustedDocument.digest, TrustedDocument.body)
-                )).all()
+            started, generation = time.monotonic(), self._generation
+            try:
+                async with self._db.fresh_sessions() as session:  # a replica may not have the newest yet
+                    rows = (await session.execute(
+                        select(TrustedDocument.key_prefix, TrustedDocument.digest, TrustedDocument.body)
+                    )).all()
+            except Exception as error:
+                if self._loaded_at is None or not unreachable(error):
+                    raise
+                # The database is away: the list read last stays in force; try again in a few seconds.
+                log_failure(log, "could not read the trusted documents again; keeping the last list", error)
+                self._loaded_at = started - self._refresh + RETRY_SECONDS
+                return
             self._bodies = {(prefix, digest): body for prefix, digest, body in rows}
-            self._loaded_at = started
+            # A change announced while reading may not be in what was read: read again next time.
+            self._loaded_at = started if generation == self._generation else -self._refresh
 
     def forget(self) -> None:
-        self._loaded_at = None
+        """Read the list again before the next use (the last one stays if that read fails)."""
+        self._generation += 1
+        if self._loaded_at is not None:
+            self._loaded_at = -self._refresh
 
     def on_event(self, topic: str) -> None:
         """This process's own changes, heard before they go out on the broker."""

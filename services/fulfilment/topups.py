@@ -41,6 +41,7 @@ from models import (
 )
 from services.core import telemetry
 from services.core.database import Database, rows_changed
+from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import SupplierRegistry
 from services.inventory.reservation import HELD, SOLD
 from suppliers.base import Outcome, Result, TopUp
@@ -115,12 +116,20 @@ async def suppliers_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, l
 
 class TopUps:
     def __init__(self, db: Database, registry: SupplierRegistry, callback_base: str | None,
-                 clock: Callable[[], datetime], *, connection_wait: timedelta = DEFAULT_CONNECTION_WAIT) -> None:
+                 clock: Callable[[], datetime], health: SupplierHealth | None = None, *,
+                 connection_wait: timedelta = DEFAULT_CONNECTION_WAIT) -> None:
         self._db = db
         self._registry = registry
         self._callback_base = callback_base.rstrip("/") if callback_base else None
         self._clock = clock
+        self.health = health or SupplierHealth()
         self._connection_wait = connection_wait
+
+    def _held(self, plan: Plan, task: TopUpTask) -> float:
+        """Seconds a NEW task waits because its supplier looks down (0: send it)."""
+        if task.supplier_index >= len(plan.suppliers):
+            return 0.0
+        return self.health.wait(plan.suppliers[task.supplier_index].code)
 
     async def announce(self, session: AsyncSession, plan: Plan, now: datetime) -> Plan:
         """Mark a NEW task SUBMITTING in the caller's transaction (one fewer of its own): once
@@ -130,6 +139,8 @@ class TopUps:
             return plan
         if task.next_check_at is not None and task.next_check_at > now:
             return plan  # waiting for a supplier it can reach: not yet
+        if self.health.down(plan.suppliers[task.supplier_index].code):
+            return plan  # `advance` decides whether it waits or is this supplier's probe
         # No adapter lookup here: it may read with a connection of its own, and this one holds
         # the order's lock. A supplier without connection settings is skipped at the send.
         supplier = plan.suppliers[task.supplier_index]
@@ -153,6 +164,9 @@ class TopUps:
             elif not plan.suppliers and task.status == NEW and self._may_wait(task, now):
                 # A SKU with no supplier at all: an operator may still name one.
                 await self._conditional(task, self._wait(task, now, "none: its SKU has no supplier"), now)
+                return
+            elif task.status == NEW and (held := self._held(plan, task)) > 0:
+                await self._conditional(task, {"next_check_at": now + timedelta(seconds=held)}, now)
                 return
             elif task.supplier_index >= len(plan.suppliers):
                 moved = await self._conditional(task, {"status": FAILED}, now)
@@ -216,8 +230,11 @@ class TopUps:
             return Exchange(supplier, SKIP, Result(Outcome.FAILED, task.request_id, message="no connection settings"))
         if announced:
             result = await _call(adapter.submit(self._topup(plan, supplier)), task.request_id, supplier.code, "submit")
+            self.health.record(supplier.code, result.outcome)
             return Exchange(supplier, "SUBMIT", result)
-        return Exchange(supplier, "QUERY", await _call(adapter.query(task.request_id), task.request_id, supplier.code, "query"))
+        result = await _call(adapter.query(task.request_id), task.request_id, supplier.code, "query")
+        self.health.record(supplier.code, result.outcome)
+        return Exchange(supplier, "QUERY", result)
 
     async def record(self, session: AsyncSession, task: TopUpTask, exchange: Exchange, now: datetime) -> bool:
         """The exchange's answer, in the caller's transaction: the task moved if it is still as

@@ -146,4 +146,5 @@ async def fulfilling(
 def fakes(fulfilling: Fulfilling) -> dict[str, FakeSupplier]:
     for fake in fulfilling.suppliers.values():
         fake.reset(default=Outcome.SUCCEEDED)
+    fulfilling.app.state.supplier_health.forget()  # failures of an earlier test do not hold this one's top-ups
     return fulfilling.suppliers
