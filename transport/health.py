@@ -53,10 +53,14 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def _suppliers(db: object, registry: object) -> dict[str, object]:
-    try:
+    async def read() -> tuple[connections.Connections, int]:
         async with db.fresh_sessions() as session:  # type: ignore[attr-defined]
-            found = await asyncio.wait_for(connections.check(session, registry), CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+            found = await connections.check(session, registry)  # type: ignore[arg-type]
             waiting, _ = await connections.waiting_topups(session)
+        return found, waiting
+
+    try:
+        found, waiting = await asyncio.wait_for(read(), CHECK_TIMEOUT_SECONDS)
     except Exception as error:  # noqa: BLE001 - a detail; readiness stands on the database and broker
         log.warning("supplier connections not checked: %s", type(error).__name__)
         return {"status": "unknown"}

@@ -129,6 +129,17 @@ async def exchanges(db: Database, channel: int, sku: object) -> tuple[Supplier, 
     return flaky, steady, unconfigured
 
 
+def test_paid_top_ups_no_supplier_can_take_come_before_every_other_alert() -> None:
+    zero = Money(0, "CNY")
+    since = NOW - 5 * M
+    figures = Figures(0, 0, zero, zero, (), (LowStock(1, "QB-10", "Q币 10 元", 0, True),), 0,
+                      review_queue=1, oldest_review_at=since, topups_waiting=2, topups_waiting_since=since)
+
+    assert [(a.kind, a.severity, a.count) for a in figures.alerts] == [
+        ("TOPUP_WAITING", "CRITICAL", 2), ("OUT_OF_STOCK", "CRITICAL", 0), ("REVIEW_QUEUE", "WARNING", 1)]
+    assert figures.alerts[0].since == since
+
+
 # ---- the feed, over a stand-in for the database ------------------------------------------
 
 
