@@ -60,7 +60,7 @@ class Driver:
     async def transaction(self) -> AsyncIterator[Session]:
         """One transaction on a pooled connection: committed on a clean exit, else rolled back."""
         pool = await self._opened()
-        async with pool.acquire() as connection, connection.transaction():
+        async with pool.acquire(timeout=10) as connection, connection.transaction():
             yield Session(connection, self._listeners)
 
     async def warm(self, connections: int) -> int:
