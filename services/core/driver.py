@@ -76,7 +76,7 @@ class Driver:
             try:
                 for _ in range(max(1, min(connections, self._size))):
                     try:
-                        held.append(await pool.acquire())
+                        held.append(await pool.acquire(timeout=10))
                     except (OSError, asyncpg.PostgresError):
                         break
                 await asyncio.gather(*(connection.fetchval("SELECT 1") for connection in held))
