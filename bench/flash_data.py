@@ -15,7 +15,20 @@ from sqlalchemy import insert, select
 
 from config import Settings
 from domain.catalog import CodeStatus, SkuKind
-from models import Brand, CardCode, Category, Channel, Listing, Product, Sku, SkuSupplier, Supplier
+from domain.limits import Period
+from models import (
+    Brand,
+    CardCode,
+    Category,
+    Channel,
+    ChannelQuota,
+    Listing,
+    Product,
+    PurchaseLimit,
+    Sku,
+    SkuSupplier,
+    Supplier,
+)
 from services.core.database import Database
 from services.core.secret_box import SecretBox
 
@@ -98,6 +111,16 @@ async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int) ->
                     )
                 for start in range(0, len(rows), BATCH):
                     await session.execute(insert(CardCode), rows[start : start + BATCH])
+            # The hot SKU sells as a real sale would: one per buyer a day (限购), from a channel
+            # quota twice its pool, so every order takes its buyer's count and the quota.
+            hot = ids["FLASH-QB-100"]
+            session.add(
+                PurchaseLimit(
+                    channel_id=channel_id, sku_id=hot, per_order=1, per_buyer=1, period=Period.DAY,
+                    updated_by="bench",
+                )
+            )
+            session.add(ChannelQuota(channel_id=channel_id, sku_id=hot, quota=2 * codes, used=0))
     finally:
         await db.dispose()
     return Shelf(

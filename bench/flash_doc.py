@@ -57,7 +57,8 @@ class SaleRun:
 
 HEADER = (
     "path",
-    "orders/s",
+    "placed/s",
+    "refused/s",
     "p50 ms",
     "p99 ms",
     "sold",
@@ -65,35 +66,48 @@ HEADER = (
     "errors",
     "oversold",
     "× floor",
-    "app CPU/req",
-    "PostgreSQL CPU/req",
-    "app writes/req",
+    "app CPU/placed",
+    "app CPU/refused",
+    "PostgreSQL CPU/placed",
+    "PostgreSQL CPU/refused",
+    "app writes/placed",
+    "app writes/refused",
 )
 
 
 def rows(run: SaleRun) -> list[tuple[str, ...]]:
     floor = run.floor.tally.orders_per_second
-    return [
-        (
+    table = []
+    for result in (run.gateway, run.floor):
+        tally = result.tally
+        selling, sold_out = tally.phases()
+        table.append((
             result.path,
-            f"{result.tally.orders_per_second:,.0f}",
-            tables.ms(result.tally.quantile_ms(0.50)),
-            tables.ms(result.tally.quantile_ms(0.99)),
-            f"{result.tally.placed:,}",
-            f"{result.tally.refused:,}",
-            f"{result.tally.errors:,}",
+            f"{tally.orders_per_second:,.0f}",
+            f"{sold_out.rate:,.0f}",
+            tables.ms(tally.quantile_ms(0.50)),
+            tables.ms(tally.quantile_ms(0.99)),
+            f"{tally.placed:,}",
+            f"{tally.refused:,}",
+            f"{tally.errors:,}",
             f"{result.oversold:,}",
-            f"{result.tally.orders_per_second / floor:.3f}×" if floor else "–",
-            _cpu(result.cpu_per_request_ms(result.tally.app_cpu)),
-            _cpu(result.cpu_per_request_ms(result.tally.database_cpu)),
-            "–" if result.writes_per_request is None else f"{result.writes_per_request:.1f}",
-        )
-        for result in (run.gateway, run.floor)
-    ]
+            f"{tally.orders_per_second / floor:.3f}×" if floor else "–",
+            _cpu(selling.per_attempt(selling.app_cpu, 1000)),
+            _cpu(sold_out.per_attempt(sold_out.app_cpu, 1000)),
+            _cpu(selling.per_attempt(selling.database_cpu, 1000)),
+            _cpu(sold_out.per_attempt(sold_out.database_cpu, 1000)),
+            _count(selling.per_attempt(selling.app_writes)),
+            _count(sold_out.per_attempt(sold_out.app_writes)),
+        ))
+    return table
 
 
 def _cpu(millis: float | None) -> str:
     return "–" if millis is None else f"{millis:.2f} ms"
+
+
+def _count(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
 
 
 def text_table(run: SaleRun) -> str:
@@ -104,68 +118,63 @@ def markdown_table(run: SaleRun) -> str:
     return tables.markdown_table(HEADER, rows(run))
 
 
+def statements_per_order(run: SaleRun) -> float | None:
+    """Round trips to PostgreSQL per placed order through the gateway: its writes per
+    attempt while selling, less the HTTP answer's (an attempt refused at the gate writes
+    only its answer), less BEGIN and COMMIT."""
+    selling, sold_out = run.gateway.tally.phases()
+    placed = selling.per_attempt(selling.app_writes)
+    answer = sold_out.per_attempt(sold_out.app_writes)
+    if placed is None or answer is None:
+        return None
+    return placed - answer - 2
+
+
 def verdict(run: SaleRun) -> str:
     """Where the gateway lands against the aim, in plain words, from the figures."""
     gateway, floor = run.gateway, run.floor
+    g, f = gateway.tally, floor.tally
     parts = []
     if gateway.oversold == 0 and floor.oversold == 0:
-        g, f = gateway.tally, floor.tally
-        sold = (g.placed, g.refused, gateway.audit.reserved)
-        alike = sold == (f.placed, f.refused, floor.audit.reserved)
-        held = (
-            f"on each path {g.placed:,} orders hold {gateway.audit.reserved:,} codes"
-            if alike
-            else f"{g.placed:,} orders through the gateway hold {gateway.audit.reserved:,} codes "
-            f"and {f.placed:,} at the floor hold {floor.audit.reserved:,}"
-        )
-        refused = f"{g.refused:,}" if alike else f"{g.refused:,} and {f.refused:,}"
         parts.append(
-            f"Nothing was oversold: {held}, one order line per code"
-            + (
-                f", and the other {refused} buyers were told OUT_OF_STOCK."
-                if g.refused or f.refused
-                else " (more codes than orders: the pool did not sell out)."
-            )
+            f"Nothing was oversold: through the gateway {g.placed:,} orders hold "
+            f"{gateway.audit.reserved:,} codes and at the floor {f.placed:,} hold "
+            f"{floor.audit.reserved:,}, one order line per code; the other {g.refused:,} and "
+            f"{f.refused:,} buyers were told OUT_OF_STOCK."
         )
     else:
+        parts.append(f"Oversold: {gateway.oversold} through the gateway, {floor.oversold} at the floor.")
+    if f.orders_per_second:
         parts.append(
-            f"Oversold: {gateway.oversold} through the gateway, {floor.oversold} at the floor."
+            f"The gateway sells at {g.orders_per_second / f.orders_per_second:.2f}× the floor's rate "
+            f"({g.orders_per_second:,.0f} against {f.orders_per_second:,.0f} orders/s)."
         )
-    if floor.tally.orders_per_second:
-        ratio = gateway.tally.orders_per_second / floor.tally.orders_per_second
+    selling, sold_out = g.phases()
+    floor_selling, floor_sold_out = f.phases()
+    placed_ms = selling.per_attempt(selling.app_cpu, 1000)
+    refused_ms = sold_out.per_attempt(sold_out.app_cpu, 1000)
+    busy = selling.app_cpu / selling.seconds if selling.app_cpu is not None and selling.seconds else None
+    if placed_ms is not None and busy is not None:
         parts.append(
-            f"The gateway sells at {ratio:.0%} of the floor's rate "
-            f"({gateway.tally.orders_per_second:,.0f} against "
-            f"{floor.tally.orders_per_second:,.0f} orders/s)."
+            f"While selling, its one worker was busy {busy:.0%} of the time, {placed_ms:.2f} ms of CPU "
+            f"per attempt."
         )
-    busy = gateway.busy(gateway.tally.app_cpu)
-    app_ms = gateway.cpu_per_request_ms(gateway.tally.app_cpu)
-    database_ms = gateway.cpu_per_request_ms(gateway.tally.database_cpu)
-    if busy is not None and app_ms is not None and database_ms is not None:
-        bound = (
-            "so the limit is the worker's own CPU, not the database"
-            if busy >= 0.75
-            else "so the worker spends much of the sale waiting (on PostgreSQL, its row locks, "
-            "or its commits), not computing"
-        )
+    if refused_ms is not None and floor_sold_out.rate:
         parts.append(
-            f"During the sale its one worker was busy {busy:.0%} of the time: {app_ms:.1f} ms of "
-            f"CPU per request in the worker against {database_ms:.1f} ms in PostgreSQL, {bound}."
+            f"Once the SKU was sold out it refused {sold_out.rate:,.0f} attempts/s at {refused_ms:.2f} ms "
+            f"of CPU each (the floor, which asks the database every time, {floor_sold_out.rate:,.0f}/s)."
         )
-    writes, floor_writes = gateway.writes_per_request, floor.writes_per_request
-    if writes is not None and floor_writes is not None:
+    trips = statements_per_order(run)
+    floor_trips = floor_selling.per_attempt(floor_selling.app_writes)
+    if trips is not None and floor_trips is not None:
         parts.append(
-            f"What stands between is the work around the same writes: the worker makes "
-            f"{writes:.0f} write calls per request (its round trips to PostgreSQL, and the HTTP "
-            f"answer) where the floor makes {floor_writes:.0f}, and each statement of "
-            "`services/orders/placing.py` and `services/inventory/reservation.py` is built, looked up in the "
-            "compiled cache, run through the greenlet bridge and flushed or read back by the "
-            "ORM, inside a GraphQL request (parse, validate, execute, encode) with its own "
-            "DataLoaders and sessions."
+            f"A placed order costs the gateway {trips + 2:.1f} round trips to PostgreSQL "
+            f"({trips:.1f} statements between BEGIN and COMMIT), the floor {floor_trips:.1f}."
         )
+    client = g.client_cpu / g.elapsed if g.elapsed else 0.0
     parts.append(
-        "More workers (`quanyi serve --workers N`) raise the rate until PostgreSQL's row locks "
-        "and commits are the limit; fewer round trips per order raise what each worker does."
+        f"The load generator's process was busy {client:.0%} of the gateway's sale"
+        + (": it was not the limit." if client < 0.8 else ": close to a core, so it may be part of the limit.")
     )
     return " ".join(parts)
 
@@ -181,9 +190,9 @@ def section(run: SaleRun) -> str:
 
 A hot CARD_CODE SKU on the public channel `web`: {run.orders:,} guest `placeOrder` mutations
 (quantity 1, an idempotency key and a buyer each) from {run.concurrency} concurrent connections
-against a pool of {run.codes:,} codes, {sells_out}. Beside it, in the same run, the
-database floor: the same reservation and inserts as raw asyncpg statements, on a fresh pool of
-{run.codes:,} codes of another SKU.
+against a pool of {run.codes:,} codes ({run.orders / run.codes:.0f}× oversubscribed), {sells_out}.
+Beside it, in the same run, the database floor: the same reservation and inserts as raw
+asyncpg statements, on a fresh pool of {run.codes:,} codes of another SKU.
 
 ```
 {run.command}
@@ -195,7 +204,10 @@ database floor: the same reservation and inserts as raw asyncpg statements, on a
   database created for the run, migrated, loaded with the demo data and the sale's SKUs
   (`bench/flash_data.py`), dropped after.
 - Gateway: one uvicorn worker (`gateway:create_app`), default settings: every order is screened
-  by the demo's risk rules (in-process counters) in a read session before its write transaction.
+  by the demo's risk rules (in-process counters) before its write transaction, the hot SKU
+  has a purchase limit on the channel (one per buyer per day) and a channel quota as large as
+  its pool, so the buyers' counts and the quota are taken in every order's transaction;
+  idempotency keys are checked by the order's unique index.
   The load generator
   (`bench/flash_load.py`) runs in its own process: raw HTTP/1.1 keep-alive connections, one
   mutation at a time each, every answer classed as placed, OUT_OF_STOCK or an error.
@@ -204,13 +216,16 @@ database floor: the same reservation and inserts as raw asyncpg statements, on a
   … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id`, INSERT allocation, INSERT
   order_event (rolled back when no code is left).
 - Each path first places {run.warmup_orders} orders of a warm-up SKU, then the sale
-  (capped at {run.cap_seconds:g} s). orders/s: orders placed ÷ time from the first request to the
-  last order placed (the sell-out); p50/p99: every request, placed or refused. oversold, read from
+  (capped at {run.cap_seconds:g} s). placed/s: orders placed ÷ time from the first request to the
+  last order placed (the sell-out); refused/s: attempts answered after the sell-out ÷ the time
+  they took; p50/p99: every request, placed or refused. Per placed and per refused: the
+  counters (read every 50 ms) over the selling phase and over the sold-out phase, divided by
+  the attempts answered in each. oversold, read from
   the database afterwards: codes held by more than one order line + (orders placed − codes
   RESERVED); the run fails unless it is 0 and orders placed = min(orders sent, codes). CPU per
-  request: the application process (the gateway's worker; for the floor the asyncpg process)
-  and all of PostgreSQL's processes, over the sale. app writes/req: the application process's
-  write system calls (`syscw` in `/proc/<pid>/io`) per request, one per message it sends
+  attempt: the application process (the gateway's worker; for the floor the asyncpg process)
+  and all of PostgreSQL's processes. app writes: the application process's
+  write system calls (`syscw` in `/proc/<pid>/io`) per attempt, one per message it sends
   PostgreSQL (each statement, BEGIN, COMMIT, ROLLBACK, a pool's checks), plus the gateway's HTTP
   answer: its round trips.
 

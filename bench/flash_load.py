@@ -32,6 +32,36 @@ mutation Place($input: PlaceOrderInput!) {
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Counters read at `at` seconds after the first request."""
+
+    at: float
+    app: float | None
+    writes: float | None
+    database: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One part of a sale: attempts answered in it, and what the processes spent over it."""
+
+    seconds: float
+    answered: int
+    placed: int
+    refused: int
+    app_cpu: float | None
+    app_writes: float | None
+    database_cpu: float | None
+
+    def per_attempt(self, total: float | None, scale: float = 1.0) -> float | None:
+        return total / self.answered * scale if total is not None and self.answered else None
+
+    @property
+    def rate(self) -> float:
+        return self.answered / self.seconds if self.seconds > 0 else 0.0
+
+
 @dataclass
 class Tally:
     sent: int = 0
@@ -50,6 +80,30 @@ class Tally:
     # trips to PostgreSQL, and for the gateway its HTTP answers
     database_cpu: float | None = None  # CPU seconds of PostgreSQL's processes during the sale
     client_cpu: float = 0.0  # CPU seconds of this process during the sale
+    answers: list[tuple[float, str]] = field(default_factory=list)  # (seconds after start, verdict)
+    marks: list[Mark] = field(default_factory=list)  # counters read every MARK_SECONDS
+
+    def phases(self) -> tuple[Phase, Phase]:
+        """The selling phase (the first request to the last order placed) and the sold-out
+        phase after it, when every attempt is refused."""
+        end = self.selling
+        return self._phase(0.0, end), self._phase(end, self.elapsed)
+
+    def _phase(self, start: float, end: float) -> Phase:
+        inside = [verdict for at, verdict in self.answers if start < at <= end]
+        return Phase(
+            seconds=end - start,
+            answered=len(inside),
+            placed=sum(1 for verdict in inside if verdict == PLACED),
+            refused=sum(1 for verdict in inside if verdict == OUT_OF_STOCK),
+            app_cpu=self._between("app", start, end),
+            app_writes=self._between("writes", start, end),
+            database_cpu=self._between("database", start, end),
+        )
+
+    def _between(self, name: str, start: float, end: float) -> float | None:
+        first, last = _at(self.marks, name, start), _at(self.marks, name, end)
+        return last - first if first is not None and last is not None else None
 
     @property
     def orders_per_second(self) -> float:
@@ -71,6 +125,8 @@ async def rush(places: list[Place], orders: int, cap_seconds: float, app_pid: in
     before = _marks(app_pid)
     start = time.perf_counter()
     deadline = start + cap_seconds
+    tally.marks.append(_mark(0.0, before))
+    sampling = asyncio.create_task(_sample(tally, app_pid, start))
 
     async def buyer(place: Place) -> None:
         for n in numbers:  # one shared iterator: each number goes to exactly one buyer
@@ -88,6 +144,7 @@ async def rush(places: list[Place], orders: int, cap_seconds: float, app_pid: in
             done = time.perf_counter()
             tally.latencies.append(done - sent)
             tally.answered_at.append(done - start)
+            tally.answers.append((done - start, verdict))
             tally.elapsed = max(tally.elapsed, done - start)
             if verdict == PLACED:
                 tally.placed += 1
@@ -100,13 +157,48 @@ async def rush(places: list[Place], orders: int, cap_seconds: float, app_pid: in
                 tally.first_error = tally.first_error or verdict
 
     await asyncio.gather(*(buyer(place) for place in places))
+    sampling.cancel()
     after = _marks(app_pid)
+    tally.marks.append(_mark(time.perf_counter() - start, after))
     tally.app_cpu = _delta(before["app"], after["app"])
     tally.database_cpu = _delta(before["database"], after["database"])
     tally.client_cpu = (after["client"] or 0.0) - (before["client"] or 0.0)
     writes = _delta(before["writes"], after["writes"])
     tally.app_writes = int(writes) if writes is not None else None
     return tally
+
+
+MARK_SECONDS = 0.05
+
+
+async def _sample(tally: Tally, app_pid: int, start: float) -> None:
+    """Reads the counters every MARK_SECONDS, so each phase of the sale gets its own share."""
+    while True:
+        await asyncio.sleep(MARK_SECONDS)
+        tally.marks.append(_mark(time.perf_counter() - start, _marks(app_pid)))
+
+
+def _mark(at: float, marks: dict[str, float | None]) -> Mark:
+    return Mark(at, marks["app"], marks["writes"], marks["database"])
+
+
+def _at(marks: list[Mark], name: str, moment: float) -> float | None:
+    """A counter's value at `moment`, between the readings on either side of it."""
+    before = after = None
+    for mark in marks:
+        value = getattr(mark, name)
+        if value is None:
+            return None
+        if mark.at <= moment:
+            before = (mark.at, value)
+        elif after is None:
+            after = (mark.at, value)
+    if before is None:
+        return after[1] if after else None
+    if after is None or after[0] == before[0]:
+        return before[1]
+    share = (moment - before[0]) / (after[0] - before[0])
+    return before[1] + share * (after[1] - before[1])
 
 
 def _marks(app_pid: int) -> dict[str, float | None]:

@@ -47,9 +47,11 @@ PROBE = orjson.dumps({"query": "{ channels { code } }"})
 
 def options(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=3_000, help="placeOrder mutations sent")
+    parser.add_argument(
+        "--orders", type=int, default=10_000, help="placeOrder mutations sent (10× the codes)"
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent connections")
-    parser.add_argument("--codes", type=int, default=2_000, help="codes of the hot SKU")
+    parser.add_argument("--codes", type=int, default=1_000, help="codes of the hot SKU")
     parser.add_argument(
         "--duration", type=float, default=60.0, help="cap in seconds on each path's sale"
     )
@@ -164,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text_table(run))
     print()
+    trips = flash_doc.statements_per_order(run)
+    print(f"gateway: {run.gateway.tally.orders_per_second / max(run.floor.tally.orders_per_second, 1e-9):.3f}× the floor")
+    if trips is not None:
+        print(f"gateway: {trips:.1f} statements per placed order between BEGIN and COMMIT")
+    print(flash_doc.verdict(run))
+    print()
     problems = [p for result in (run.gateway, run.floor) for p in _checks(result, args.codes)]
     print(f"oversold: {run.gateway.oversold + run.floor.oversold}")
     if args.sale_event is not None:
@@ -219,9 +227,9 @@ def _command(args: argparse.Namespace) -> str:
     return "python bench/flash_sale.py" + "".join(
         f" {flag} {value}"
         for flag, value, default in (
-            ("--orders", str(args.orders), "3000"),
+            ("--orders", str(args.orders), "10000"),
             ("--concurrency", str(args.concurrency), "32"),
-            ("--codes", str(args.codes), "2000"),
+            ("--codes", str(args.codes), "1000"),
             ("--duration", f"{args.duration:g}", "60"),
             ("--warmup", str(args.warmup), "200"),
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -47,6 +48,29 @@ class PlaceOrderInput:
     lines: list[OrderLineInput]
     buyer: BuyerInput
     coupon_code: str | None = None
+
+
+def _place_order_input(cls: type[PlaceOrderInput], value: Mapping[str, Any], _context: object) -> PlaceOrderInput:
+    """PlaceOrderInput from the input value graphql-core has already coerced and validated.
+
+    Strawberry's general conversion walks each field's annotation on every request, about
+    0.2 ms per order; in a flash sale that is a tenth of what an order may cost. Optional
+    fields are read with .get: graphql-core leaves out those the client did not send.
+    """
+    buyer = value["buyer"]
+    return cls(
+        channel=value["channel"],
+        idempotency_key=value["idempotencyKey"],
+        lines=[OrderLineInput(sku_id=line["skuId"], quantity=line["quantity"]) for line in value["lines"]],
+        buyer=BuyerInput(
+            phone=buyer.get("phone"), email=buyer.get("email"),
+            recharge_account=buyer.get("rechargeAccount"), device_id=buyer.get("deviceId"),
+        ),
+        coupon_code=value.get("couponCode"),
+    )
+
+
+PlaceOrderInput.__strawberry_definition__.from_input = _place_order_input  # type: ignore[attr-defined]
 
 
 @strawberry.type

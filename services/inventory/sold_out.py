@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import orjson
 
@@ -49,7 +50,7 @@ class SoldOutGate:
         self._broker = broker
         self.placed = placed
         self._seconds = closed_seconds
-        self._closed: dict[Gate, float] = {}  # until (monotonic)
+        self._closed: dict[Gate, tuple[float, float]] = {}  # (until (monotonic), since (wall clock))
         self._probing: dict[Gate, float] = {}  # a probe is out until (monotonic)
         self._opened: dict[int, float] = {}  # by SKU: when a stock event last opened it (wall clock)
 
@@ -61,10 +62,10 @@ class SoldOutGate:
         now = time.monotonic()
         for sku_id in sku_ids:
             gate = (channel_id, sku_id)
-            until = self._closed.get(gate)
-            if until is None:
+            closed = self._closed.get(gate)
+            if closed is None:
                 continue
-            if now < until:
+            if now < closed[0]:
                 return sku_id
             if self._probing.get(gate, 0.0) > now:
                 return sku_id  # another attempt is finding out
@@ -82,21 +83,24 @@ class SoldOutGate:
         if self._opened.get(sku_id, 0.0) > since:
             return False  # stock may have come back after the attempt looked
         gate = (channel_id, sku_id)
-        self._closed[gate] = time.monotonic() + self._seconds
+        self._closed[gate] = (time.monotonic() + self._seconds, since)
         self._probing.pop(gate, None)
         return True
 
-    def reopen(self, sku_ids: Sequence[int]) -> None:
-        now = time.time()
+    def reopen(self, sku_ids: Sequence[int], at: float) -> None:
+        """Stock of the SKUs changed at `at` (wall clock, when the change was made): open the
+        gates closed on what attempts saw before it. A change heard late (the broker's
+        queue behind under load) opens only the closes it predates."""
         for sku_id in sku_ids:
-            self._opened[sku_id] = now
+            if at > self._opened.get(sku_id, 0.0):
+                self._opened[sku_id] = at
         if self._closed:
-            for gate in [gate for gate in self._closed if gate[1] in sku_ids]:
+            for gate in [gate for gate, (_, since) in self._closed.items() if gate[1] in sku_ids and since < at]:
                 del self._closed[gate]
                 self._probing.pop(gate, None)
         if len(self._opened) > 100_000:  # old events no close can predate any more
-            horizon = now - 60
-            self._opened = {sku: at for sku, at in self._opened.items() if at > horizon}
+            horizon = time.time() - 60
+            self._opened = {sku: when for sku, when in self._opened.items() if when > horizon}
 
     def forget(self) -> None:
         """Events may have been missed: open every gate."""
@@ -110,11 +114,12 @@ class SoldOutGate:
 
     def _on_stock(self, message: bytes) -> None:
         try:
-            skus = orjson.loads(message)["skus"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            change = orjson.loads(message)
+            skus, at = change["skus"], datetime.fromisoformat(change["at"]).timestamp()
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             self.forget()
             return
-        self.reopen(skus)
+        self.reopen(skus, at)
 
     def _on_sold_out(self, message: bytes) -> None:
         try:

@@ -74,6 +74,9 @@ class Terms:
         self._skus: dict[tuple[int, int], tuple[float, SkuTerms]] = {}
         # Bumped by each change: a read that began before a change must not be kept.
         self._generation = 0
+        # No lock around a read: an order waiting for another's read while its own session
+        # holds a pooled connection could leave the reader none to read with. A copy that
+        # runs out under a rush is read by the orders that find it so, a few statements once.
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -86,6 +89,12 @@ class Terms:
     async def channel(self, session: AsyncSession, code: str) -> ChannelTerms | None:
         """The channel named `code`, active or not; None if there is none (not kept, so a
         flood of made-up codes costs reads, not memory)."""
+        cached = self.cached_channel(code)
+        if cached is not None:
+            return cached
+        return await self._read_channel(session, code)
+
+    async def _read_channel(self, session: AsyncSession, code: str) -> ChannelTerms | None:
         cached = self.cached_channel(code)
         if cached is not None:
             return cached
@@ -112,6 +121,12 @@ class Terms:
     ) -> dict[int, SkuTerms]:
         """The SKUs among `sku_ids` that exist, as the channel sells them; unknown ids are
         left out (and not kept)."""
+        found, missing = self._cached_skus(channel_id, sku_ids)
+        if not missing:
+            return found
+        return await self._read_skus(session, channel_id, sku_ids, now)
+
+    def _cached_skus(self, channel_id: int, sku_ids: Collection[int]) -> tuple[dict[int, SkuTerms], list[int]]:
         found: dict[int, SkuTerms] = {}
         missing: list[int] = []
         moment = time.monotonic()
@@ -121,10 +136,16 @@ class Terms:
                 found[sku_id] = cached[1]
             else:
                 missing.append(sku_id)
+        return found, missing
+
+    async def _read_skus(
+        self, session: AsyncSession, channel_id: int, sku_ids: Collection[int], now: datetime
+    ) -> dict[int, SkuTerms]:
+        found, missing = self._cached_skus(channel_id, sku_ids)
         if not missing:
             return found
         generation = self._generation
-        read = await _read_skus(session, channel_id, missing, now)
+        read = await _skus_of(session, channel_id, missing, now)
         found.update(read)
         if self._ttl > 0 and generation == self._generation:
             if len(self._skus) + len(read) > self._size:
@@ -151,7 +172,7 @@ class Terms:
                      on_lost=self.forget, what="catalog change events (order terms)")
 
 
-async def _read_skus(
+async def _skus_of(
     session: AsyncSession, channel_id: int, sku_ids: list[int], now: datetime
 ) -> dict[int, SkuTerms]:
     """Three statements whatever the number of SKUs (four with a bundle among them)."""
