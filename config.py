@@ -180,8 +180,9 @@ class Settings:
             debug=debug,
             graphiql=_graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             demo=_flag(env.get("QUANYI_DEMO")),
+            # GraphiQL reads the schema as its anonymous visitor does: turning it on opens introspection.
             public_introspection=_flag(env["QUANYI_PUBLIC_INTROSPECTION"]) if env.get("QUANYI_PUBLIC_INTROSPECTION")
-            else debug or _flag(env.get("QUANYI_DEMO")),
+            else debug or _flag(env.get("QUANYI_DEMO")) or _graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),

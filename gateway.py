@@ -274,6 +274,7 @@ def create_app(
                     await follower
             await stock_feed.close()
             await sale_feed.close()
+            await warmer.close()
             await risk.counters.close()
             await gate.placed.close()
             if budgets is not None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import bindparam, case, insert, literal, or_, select, update
@@ -37,6 +37,8 @@ FULFIL = "fulfil"  # an order: sell codes, run top-ups, decide the outcome
 DELIVER = "deliver"  # an order line: send its codes through the senders
 NOTIFY = "notify"  # an order: tell the buyer it was delivered or refunded
 REFUND = "refund"  # a refund: hand it to the payment provider
+
+_JOB = Job.__table__
 
 
 class LeaseLost(Exception):
@@ -63,17 +65,22 @@ async def enqueue(
     """Add a job unless one with `key` exists; if it exists and is waiting, make it due now.
     One statement: the conflicting row is woken only while it is READY and due later, or
     running (see `wake`)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    run_after = now + timedelta(seconds=delay)
-    statement = insert(Job).values(
-        kind=kind, key=key, order_id=order_id, payload=orjson.dumps(payload or {}).decode(), status=READY,
-        attempts=0, run_after=run_after, created_at=now,
+    connection = await session.connection()  # Core on the session's transaction: no ORM layer
+    await connection.execute(_ENQUEUE[connection.dialect.name == "postgresql"], {
+        "kind": kind, "key": key, "order_id": order_id, "payload": orjson.dumps(payload or {}).decode(),
+        "run_after": now + timedelta(seconds=delay), "created_at": now,
+    })
+
+
+def _enqueueing(upsert: Callable[..., Any]) -> Any:
+    statement = upsert(_JOB).values(
+        kind=bindparam("kind"), key=bindparam("key"), order_id=bindparam("order_id"), payload=bindparam("payload"),
+        status=READY, attempts=0, run_after=bindparam("run_after"), created_at=bindparam("created_at"),
     )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Job.key], set_={"run_after": statement.excluded.run_after},
-            where=(Job.status == READY) & ((Job.run_after > statement.excluded.run_after) | Job.lease.is_not(None)),
-        )
+    return statement.on_conflict_do_update(
+        index_elements=[_JOB.c.key], set_={"run_after": statement.excluded.run_after},
+        where=(_JOB.c.status == READY)
+        & ((_JOB.c.run_after > statement.excluded.run_after) | _JOB.c.lease.is_not(None)),
     )
 
 
@@ -116,7 +123,6 @@ async def claim(
 
 
 # The claim's statements, built once (every worker sends them on each claim).
-_JOB = Job.__table__
 _DUE = (
     _JOB.c.status == READY,
     _JOB.c.kind.in_(bindparam("kinds", expanding=True)),
@@ -218,6 +224,8 @@ async def _attempt(session: AsyncSession, job: Claimed, worker: str, now: dateti
     })
 
 
+# Built once per dialect (by "is it PostgreSQL"): every paid order enqueues one.
+_ENQUEUE = {True: _enqueueing(postgresql.insert), False: _enqueueing(sqlite.insert)}
 _FINISH = (
     update(_JOB).where(_JOB.c.id == bindparam("job"), _JOB.c.lease == bindparam("token"), _JOB.c.status == READY)
     .values(status=DONE, done_at=bindparam("at"), lease=None, locked_until=None, attempts=_JOB.c.attempts + 1,

@@ -103,15 +103,18 @@ async def suppliers_of(session: AsyncSession, sku_id: int) -> list[Supplier]:
 async def suppliers_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, list[tuple[Supplier, str | None]]]:
     """Each SKU's active suppliers with their own product codes, first priority first, in one read."""
     found: dict[int, list[tuple[Supplier, str | None]]] = {}
-    rows = await session.execute(
-        select(SkuSupplier.sku_id, Supplier, SkuSupplier.product_code)
-        .join(Supplier, Supplier.id == SkuSupplier.supplier_id)
-        .where(SkuSupplier.sku_id.in_(sku_ids), Supplier.active.is_(True))
-        .order_by(SkuSupplier.sku_id, SkuSupplier.priority)
-    )
+    rows = await session.execute(_OFFERS, {"skus": list(sku_ids)})
     for sku_id, supplier, product_code in rows:
         found.setdefault(sku_id, []).append((supplier, product_code))
     return found
+
+
+_OFFERS = (
+    select(SkuSupplier.sku_id, Supplier, SkuSupplier.product_code)
+    .join(Supplier, Supplier.id == SkuSupplier.supplier_id)
+    .where(SkuSupplier.sku_id.in_(bindparam("skus", expanding=True)), Supplier.active.is_(True))
+    .order_by(SkuSupplier.sku_id, SkuSupplier.priority)
+)
 
 
 class TopUps:
