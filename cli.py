@@ -1,5 +1,5 @@
 """The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, import-catalog, export-catalog,
-supplier-sim, supplier-config."""
+supplier-sim, supplier-config, reseal-secrets."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _seed(settings: Settings) -> bool:
     async def go() -> bool:
         db = Database.connect(settings)
         try:
-            return await seed_demo(db, SecretBox(settings.secret_key))
+            return await seed_demo(db, SecretBox(settings.secret_key, settings.old_secret_keys))
         finally:
             await db.dispose()
 
@@ -46,6 +46,32 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
     loaded = _seed(settings)
     print("demo data loaded" if loaded else "the catalog already has products: nothing loaded")
+    return 0
+
+
+def cmd_reseal_secrets(args: argparse.Namespace) -> int:
+    """Seal every secret under the current QUANYI_SECRET_KEY, while the gateways serve."""
+    from services.core import reseal
+
+    settings = Settings.from_env()
+    box = SecretBox(settings.secret_key, settings.old_secret_keys)
+
+    async def go() -> tuple[reseal.Resealed, int]:
+        db = Database.connect(settings)
+        try:
+            done = await reseal.reseal(db, box, batch=args.batch,
+                                       progress=lambda d: print(f"{d.codes} codes re-sealed", flush=True))
+            return done, await reseal.left(db, box)
+        finally:
+            await db.dispose()
+
+    done, remaining = asyncio.run(go())
+    print(f"re-sealed {done.codes} codes and {done.suppliers} supplier secrets; {remaining} left under old keys")
+    if remaining:
+        print("run it again (rows in use were skipped)", file=sys.stderr)
+        return 1
+    if settings.old_secret_keys:
+        print("every secret is under the current key: QUANYI_SECRET_KEYS_OLD can be removed")
     return 0
 
 
@@ -156,7 +182,7 @@ def cmd_import_codes(args: argparse.Namespace) -> int:
         await broker.start()
         try:
             progress = TerminalProgress(f"{args.sku}:")
-            return await import_csv(db, broker, SecretBox(settings.secret_key), job, progress)
+            return await import_csv(db, broker, SecretBox(settings.secret_key, settings.old_secret_keys), job, progress)
         finally:
             await broker.close()
             await db.dispose()
@@ -391,7 +417,7 @@ def cmd_supplier_config(args: argparse.Namespace) -> int:
         await broker.start()
         try:
             async with db.sessions() as session, session.begin():
-                await configure(session, SecretBox(settings.secret_key), args.code, base_url=args.base_url,
+                await configure(session, SecretBox(settings.secret_key, settings.old_secret_keys), args.code, base_url=args.base_url,
                                 secret=secret, timeout_seconds=args.timeout)
             # Gateways sharing this Redis build the supplier's adapter again at once.
             await broker.publish(SUPPLIERS_CHANGED, args.code.encode())
@@ -443,6 +469,12 @@ def parser() -> argparse.ArgumentParser:
 
     seed = commands.add_parser("seed-demo", help="load the demo catalog, channels and codes")
     seed.set_defaults(run=cmd_seed_demo)
+
+    reseal = commands.add_parser(
+        "reseal-secrets", help="seal card codes and supplier secrets under the current QUANYI_SECRET_KEY",
+    )
+    reseal.add_argument("--batch", type=int, default=500, help="codes per transaction (default 500)")
+    reseal.set_defaults(run=cmd_reseal_secrets)
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="issue a key; it is printed once, on the last line")

@@ -72,6 +72,8 @@ class Settings:
     database_read_url: str | None = None
     redis_url: str | None = None
     secret_key: bytes = field(default=b"", repr=False)
+    # Keys rotated out: they still open what they sealed until `quanyi reseal-secrets` is done.
+    old_secret_keys: tuple[bytes, ...] = field(default=(), repr=False)
     debug: bool = False
     graphiql: bool = False
     # Introspection and "Did you mean …" for every caller; off: for partner and operator keys only.
@@ -177,11 +179,13 @@ class Settings:
             database_read_url=env.get("QUANYI_DATABASE_READ_URL") or None,
             redis_url=env.get("QUANYI_REDIS_URL") or None,
             secret_key=secret_key,
+            old_secret_keys=_old_secret_keys(env.get("QUANYI_SECRET_KEYS_OLD")),
             debug=debug,
             graphiql=_graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             demo=_flag(env.get("QUANYI_DEMO")),
+            # GraphiQL reads the schema as its anonymous visitor does: turning it on opens introspection.
             public_introspection=_flag(env["QUANYI_PUBLIC_INTROSPECTION"]) if env.get("QUANYI_PUBLIC_INTROSPECTION")
-            else debug or _flag(env.get("QUANYI_DEMO")),
+            else debug or _flag(env.get("QUANYI_DEMO")) or _graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
@@ -246,6 +250,19 @@ def log_settings(env: Mapping[str, str]) -> tuple[str, str]:
     return kind.strip().lower(), (env.get("QUANYI_LOG_LEVEL") or "INFO").strip().upper()
 
 
+def _decode_key(configured: str, name: str) -> bytes:
+    key = base64.urlsafe_b64decode(configured.encode() + b"=" * (-len(configured) % 4))
+    if len(key) != 32:
+        raise ValueError(f"{name} must be the base64 encoding of 32 bytes")
+    return key
+
+
+def _old_secret_keys(configured: str | None) -> tuple[bytes, ...]:
+    """QUANYI_SECRET_KEYS_OLD: keys rotated out, comma-separated, each like QUANYI_SECRET_KEY."""
+    return tuple(_decode_key(part.strip(), "each of QUANYI_SECRET_KEYS_OLD")
+                 for part in (configured or "").split(",") if part.strip())
+
+
 def _secret_key(configured: str | None, database_url: str) -> bytes:
     """The 32-byte key that encrypts card secrets.
 
@@ -254,10 +271,7 @@ def _secret_key(configured: str | None, database_url: str) -> bytes:
     decrypt what it stored.
     """
     if configured:
-        key = base64.urlsafe_b64decode(configured.encode() + b"=" * (-len(configured) % 4))
-        if len(key) != 32:
-            raise ValueError("QUANYI_SECRET_KEY must be the base64 encoding of 32 bytes")
-        return key
+        return _decode_key(configured, "QUANYI_SECRET_KEY")
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         raise ValueError("QUANYI_SECRET_KEY is required when the database is not SQLite")

@@ -121,7 +121,7 @@ def create_app(
     if db.read_engine is not db.engine:
         telemetry.watch_pool(db.read_engine, "read")
     broker = connect(settings.redis_url, prefix=settings.broker_prefix, on_delivery=telemetry.broker_delivered)
-    box = SecretBox(settings.secret_key)
+    box = SecretBox(settings.secret_key, settings.old_secret_keys)
     suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
     senders = senders_of(settings)
     supplier_health = SupplierHealth(hold=settings.supplier_outage_hold_seconds)
@@ -148,7 +148,7 @@ def create_app(
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
-    authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key), ttl_seconds=settings.key_cache_seconds)
+    authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key, settings.old_secret_keys), ttl_seconds=settings.key_cache_seconds)
     trusted = TrustedDocuments(db, broker)
     persisted = PersistedDocuments(
         connect_persisted_queries(settings.redis_url, prefix=settings.broker_prefix, size=settings.persisted_queries,
@@ -274,6 +274,7 @@ def create_app(
                     await follower
             await stock_feed.close()
             await sale_feed.close()
+            await warmer.close()
             await risk.counters.close()
             await gate.placed.close()
             if budgets is not None:

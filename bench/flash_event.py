@@ -1,11 +1,12 @@
 """The flash sale run as a sale event (预约抢购): `python bench/flash_sale.py --sale-event`.
 
-Once the gateway serves, an operator's key schedules the hot SKU's sale `--lead` seconds
-ahead through `scheduleSale`, with registration closing two seconds before the start; every
-buyer the rush will send (the phone of `flash_load.order_request`) is then registered, in
+Once the gateway serves, an operator's key schedules the hot SKU's sale LEAD seconds ahead
+(`--sale-event LEAD`, 12 by default) through `scheduleSale`, with registration closing two
+seconds before the start; every buyer the rush will send (the phone of `flash_load.order_request`) is then registered, in
 bulk in the database as a mass pre-registration would leave it. The gateway warms itself
 for the sale a few seconds before the start (its warm-up job), and the rush begins at the
-start. The answers to orders sent in its first second are printed beside the later ones.
+start. Every run prints the answers to orders sent in the rush's first second beside the later
+ones (`seconds_report`): cold, a rush's first second is several times slower than the rest.
 """
 
 from __future__ import annotations
@@ -85,6 +86,6 @@ def seconds_report(tally: Tally) -> str:
         return f"median answer {values[len(values) // 2] * 1000:.1f} ms" if values else "none"
 
     return (
-        f"sale event: {len(first):,} orders sent in the first second, {median(first)}; "
+        f"gateway's rush: {len(first):,} orders sent in its first second, {median(first)}; "
         f"{len(later):,} sent after it, {median(later)}"
     )

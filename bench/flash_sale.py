@@ -61,7 +61,7 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sale-event", type=float, metavar="LEAD", nargs="?", const=12.0, default=None,
         help="run as a sale event (预约抢购): scheduled LEAD seconds ahead (12), buyers registered, "
-        "the rush at its start; prints the first second beside the rest and writes no figures",
+        "the rush at its start; writes no figures",
     )
     parser.add_argument(
         "--workers", type=int, default=1,
@@ -174,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     problems = [p for result in (run.gateway, run.floor) for p in _checks(result, args.codes)]
     print(f"oversold: {run.gateway.oversold + run.floor.oversold}")
-    if args.sale_event is not None:
-        print(seconds_report(gateway))
+    print(seconds_report(gateway))
     if problems:
         print("\n" + "\n".join(problems) + "\nfigures not written")
         return 1

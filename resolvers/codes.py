@@ -91,7 +91,7 @@ class CodesMutation:
                 return _refused(
                     "skuId", f"a {sku.kind.value} SKU has no code pool", "WRONG_SKU_KIND"
                 )
-            box = SecretBox(info.context.settings.secret_key)
+            box = SecretBox(info.context.settings.secret_key, info.context.settings.old_secret_keys)
             result = await import_codes(uow.session, box, sku, rows, now=info.context.now)
             if result.imported:
                 stock_event(uow, [sku.id])  # more to sell, and presale orders served from it

@@ -59,7 +59,7 @@ async def _supplier(info: Info, pk: int | None, errors: list[UserError]) -> Supp
 
 
 def _box(info: Info) -> SecretBox:
-    return SecretBox(info.context.settings.secret_key)
+    return SecretBox(info.context.settings.secret_key, info.context.settings.old_secret_keys)
 
 
 @strawberry.type

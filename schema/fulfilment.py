@@ -66,7 +66,7 @@ async def line_codes(info: Info, line: LineRow, order: OrderRow, channel: str, s
     context = info.context
     if show and not may_read_order(context.principal, channel, order.number):
         raise Forbidden("codes are revealed to the order's buyer, its channel's partner, or an operator")
-    box = SecretBox(context.settings.secret_key)
+    box = SecretBox(context.settings.secret_key, context.settings.old_secret_keys)
     if show:
         # The audit row commits before any secret leaves: no reveal goes unrecorded.
         async with context.uow() as uow:

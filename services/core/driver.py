@@ -34,8 +34,13 @@ class Driver:
         self._size = size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        self._warming = asyncio.Lock()
         self._listeners: list[Listener] = []
         self.enabled = True
+
+    @property
+    def size(self) -> int:
+        return self._size
 
     def listen(self, listener: Listener) -> None:
         """Told the text of every statement sent through this driver (tests count them)."""
@@ -57,6 +62,28 @@ class Driver:
         pool = await self._opened()
         async with pool.acquire(timeout=10) as connection, connection.transaction():
             yield Session(connection, self._listeners)
+
+    async def warm(self, connections: int) -> int:
+        """Open the pool up to `connections` (at most its size) before a rush needs them: a
+        connection opened in the rush costs its buyer a connect, an authentication and
+        asyncpg's type introspection (a sale's warm-up, services/sales/warm.py). Best effort:
+        returns how many are open, fewer when the server refuses more (too many clients)."""
+        pool = await self._opened()
+        # One warm-up at a time: each holds its connections until all are open, and two at
+        # once could each hold half the pool waiting for the rest.
+        async with self._warming:
+            held: list[asyncpg.Connection] = []
+            try:
+                for _ in range(max(1, min(connections, self._size))):
+                    try:
+                        held.append(await pool.acquire(timeout=10))
+                    except (OSError, asyncpg.PostgresError):
+                        break
+                await asyncio.gather(*(connection.fetchval("SELECT 1") for connection in held))
+            finally:
+                for connection in held:
+                    await pool.release(connection)
+            return len(held)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -76,6 +76,9 @@ async def import_codes(
     inserted: set[str] = set()
     if fresh:
         await _take_turn(session)
+        if box.rotating:
+            for digest in await _known_under_old_keys(session, box, fresh):
+                result.rejections.append(duplicate(fresh.pop(digest).row, earlier_in_import=False))
         inserted = await _insert_new(session, _sealed(box, sku, fresh, now))
     result.rejections.extend(
         duplicate(code.row, earlier_in_import=False)
@@ -88,6 +91,17 @@ async def import_codes(
     if inserted:
         result.served_lines = await serve_presale(session, sku, now)
     return result
+
+
+async def _known_under_old_keys(session: AsyncSession, box: SecretBox, fresh: dict[str, CleanCode]) -> set[str]:
+    """The (current) digests of codes the pool holds under an old key's digest: while the
+    secret key is rotated, codes not re-sealed yet carry their old digest, which the unique
+    index cannot compare with a new one."""
+    olds = {old: digest for digest, code in fresh.items() for old in box.digests(code.secret)[1:]}
+    found = await session.scalars(
+        select(CardCode.secret_digest).where(CardCode.secret_digest.in_(list(olds)), CardCode.status != CodeStatus.VOID)
+    )
+    return {olds[old] for old in found}
 
 
 def _sealed(

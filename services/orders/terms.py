@@ -74,9 +74,11 @@ class Terms:
         self._skus: dict[tuple[int, int], tuple[float, SkuTerms]] = {}
         # Bumped by each change: a read that began before a change must not be kept.
         self._generation = 0
-        # No lock around a read: an order waiting for another's read while its own session
-        # holds a pooled connection could leave the reader none to read with. A copy that
-        # runs out under a rush is read by the orders that find it so, a few statements once.
+        # A copy past its time-to-live is read again by one order (with its own session),
+        # while the others go on with the old copy: no stampede of reads, and no order
+        # waiting for another's read while its session holds a pooled connection. Only a
+        # change drops a copy outright.
+        self._refreshing = 0  # reads in flight
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -89,15 +91,16 @@ class Terms:
     async def channel(self, session: AsyncSession, code: str) -> ChannelTerms | None:
         """The channel named `code`, active or not; None if there is none (not kept, so a
         flood of made-up codes costs reads, not memory)."""
-        cached = self.cached_channel(code)
-        if cached is not None:
-            return cached
-        return await self._read_channel(session, code)
+        found = self._channels.get(code)
+        if found is not None and (self._refreshing > 0 or time.monotonic() - found[0] < self._ttl):
+            return found[1]
+        self._refreshing += 1
+        try:
+            return await self._read_channel(session, code)
+        finally:
+            self._refreshing -= 1
 
     async def _read_channel(self, session: AsyncSession, code: str) -> ChannelTerms | None:
-        cached = self.cached_channel(code)
-        if cached is not None:
-            return cached
         generation = self._generation
         found = (
             await session.execute(
@@ -121,29 +124,26 @@ class Terms:
     ) -> dict[int, SkuTerms]:
         """The SKUs among `sku_ids` that exist, as the channel sells them; unknown ids are
         left out (and not kept)."""
-        found, missing = self._cached_skus(channel_id, sku_ids)
-        if not missing:
-            return found
-        return await self._read_skus(session, channel_id, sku_ids, now)
-
-    def _cached_skus(self, channel_id: int, sku_ids: Collection[int]) -> tuple[dict[int, SkuTerms], list[int]]:
         found: dict[int, SkuTerms] = {}
         missing: list[int] = []
         moment = time.monotonic()
         for sku_id in sku_ids:
             cached = self._skus.get((channel_id, sku_id))
-            if cached is not None and moment - cached[0] < self._ttl:
+            if cached is not None and (self._refreshing > 0 or moment - cached[0] < self._ttl):
                 found[sku_id] = cached[1]
             else:
                 missing.append(sku_id)
-        return found, missing
-
-    async def _read_skus(
-        self, session: AsyncSession, channel_id: int, sku_ids: Collection[int], now: datetime
-    ) -> dict[int, SkuTerms]:
-        found, missing = self._cached_skus(channel_id, sku_ids)
         if not missing:
             return found
+        self._refreshing += 1
+        try:
+            return await self._read_skus(session, channel_id, missing, found, now)
+        finally:
+            self._refreshing -= 1
+
+    async def _read_skus(
+        self, session: AsyncSession, channel_id: int, missing: list[int], found: dict[int, SkuTerms], now: datetime
+    ) -> dict[int, SkuTerms]:
         generation = self._generation
         read = await _skus_of(session, channel_id, missing, now)
         found.update(read)

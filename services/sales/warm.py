@@ -9,8 +9,9 @@ connection), and whatever per-process caches the placement reads through.
 The schedule enqueued a durable job (services/sales/schedule.py) due `warm_seconds` before
 the start. Whichever process's worker runs it publishes `sales.warm` on the broker, and every
 process, that one included, warms itself: it reads the sale and its registered buyers into
-its book, and rehearses the placement's read phase (services/orders/draft.py, which writes
-nothing and counts nothing) on as many pooled connections at once as a rush would use.
+its book, rehearses the placement's read phase (services/orders/draft.py, which writes nothing
+and counts nothing) on as many pooled connections at once as a rush would use, and on
+PostgreSQL opens the connections the placement's writes take (services/core/driver.py).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class SaleWarmer:
         self._db, self._broker, self._book, self._risk = db, broker, book, risk
         self._terms = terms  # the process's copy of the order terms, read into memory by the rehearsal
         self.warmed: list[int] = []  # sales this process warmed, in order (for operators and tests)
+        # One warm-up at a time: sales starting together would otherwise each hold part of the
+        # pools while waiting for the rest.
+        self._warming = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def handlers(self) -> dict[str, Handler]:
         return {WARM: self.announce}
@@ -66,7 +71,9 @@ class SaleWarmer:
                     async for message in messages:
                         with contextlib.suppress(ValueError):
                             # Not awaited inline: a warm-up must not hold up the next message.
-                            asyncio.create_task(self.warm(int(message)), name=f"sale-warm-{int(message)}")
+                            task = asyncio.create_task(self.warm(int(message)), name=f"sale-warm-{int(message)}")
+                            self._tasks.add(task)
+                            task.add_done_callback(self._tasks.discard)
             except asyncio.CancelledError:
                 raise
             except MessagesLost:
@@ -75,7 +82,17 @@ class SaleWarmer:
                 log.exception("lost the sale warm-up subscription; subscribing again")
                 await asyncio.sleep(1.0)
 
+    async def close(self) -> None:
+        """Stop warm-ups under way (the process is stopping): their sessions close as they end."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def warm(self, sale_id: int) -> None:
+        async with self._warming:
+            await self._warm(sale_id)
+
+    async def _warm(self, sale_id: int) -> None:
         try:
             async with self._db.fresh_sessions() as session:
                 found = (
@@ -94,9 +111,19 @@ class SaleWarmer:
                     await self._book.registered(session, sale)
                 if self._risk is not None:
                     await self._risk.book.rules(session)
-            await asyncio.gather(*(self._rehearse(channel, sale.sku_id) for _ in range(self._connections())))
+            wanted = self._connections()
+            rehearsed = await asyncio.gather(*(self._rehearse(channel, sale.sku_id) for _ in range(wanted)),
+                                             return_exceptions=True)
+            connections = sum(1 for outcome in rehearsed if not isinstance(outcome, BaseException))
+            if self._db.driver is not None:  # PostgreSQL: the placement's own connections too
+                connections += await self._db.driver.warm(REHEARSALS)
+                wanted += min(REHEARSALS, self._db.driver.size)
             self.warmed.append(sale_id)
             log.info("warmed for sale %s of SKU %s on %s", sale_id, sale.sku_id, channel)
+            if connections < wanted:
+                # Typically the database refusing connections (too many clients): the rush meets it too.
+                failed = next((repr(o) for o in rehearsed if isinstance(o, BaseException)), "connections refused")
+                log.warning("warmed for sale %s on %d of %d connections: %s", sale_id, connections, wanted, failed)
         except Exception:
             log.exception("could not warm for sale %s; its first orders read what they need themselves", sale_id)
 

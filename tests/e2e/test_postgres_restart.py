@@ -54,7 +54,8 @@ async def _place(http: httpx.AsyncClient, coins: Any, key: str) -> str | None:
 
 async def _ready(http: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
     answer = await http.get("/readyz")
-    return answer.status_code, answer.json()
+    body = answer.json()  # what the database and the broker say (other checks are not this test's)
+    return answer.status_code, {name: body[name] for name in ("status", "database", "broker") if name in body}
 
 
 async def test_a_gateway_rides_out_a_postgres_crash_and_writes_nothing_by_halves(tmp_path: Path) -> None:

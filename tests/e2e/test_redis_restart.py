@@ -64,7 +64,8 @@ async def _data(server: Server, query: str, variables: dict[str, Any] | None = N
 async def _ready(server: Server) -> tuple[int, dict[str, Any]]:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
         answer = await http.get("/readyz")
-    return answer.status_code, answer.json()
+    body = answer.json()  # what the database and the broker say (other checks are not this test's)
+    return answer.status_code, {name: body[name] for name in ("status", "database", "broker") if name in body}
 
 
 async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 15) -> None:

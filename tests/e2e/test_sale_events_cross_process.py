@@ -35,7 +35,7 @@ WARM_SECONDS = 5
 BOOK_SECONDS = 10  # without a shared broker, a process hears of a sale when its copy expires
 # From scheduling to the start: the warm-up comes WARM_SECONDS before it, and without a shared
 # broker the other process must have heard of the sale first.
-LEAD_SECONDS = 8 if TEST_REDIS_URL else BOOK_SECONDS + 6
+LEAD_SECONDS = 12 if TEST_REDIS_URL else BOOK_SECONDS + 6
 
 
 @dataclass

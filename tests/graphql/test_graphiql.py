@@ -125,3 +125,20 @@ async def test_an_api_client_without_a_query_still_gets_a_graphql_error(http: ht
 def test_graphiql_has_a_setting_of_its_own(tmp_path: Path, environment: dict[str, str], on: bool) -> None:
     settings = Settings.from_env({"QUANYI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/q.db", **environment})
     assert settings.graphiql is on
+
+
+@pytest.mark.parametrize(
+    ("environment", "schema_public"),
+    [
+        ({}, False),
+        ({"QUANYI_GRAPHIQL": "1"}, True),  # GraphiQL reads the schema as its anonymous visitor
+        ({"QUANYI_GRAPHIQL": "1", "QUANYI_PUBLIC_INTROSPECTION": "0"}, False),
+        ({"QUANYI_DEBUG": "1", "QUANYI_GRAPHIQL": "0"}, True),
+        ({"QUANYI_PUBLIC_INTROSPECTION": "1"}, True),
+    ],
+)
+def test_turning_graphiql_on_shows_the_schema_unless_told_otherwise(
+    tmp_path: Path, environment: dict[str, str], schema_public: bool
+) -> None:
+    settings = Settings.from_env({"QUANYI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/q.db", **environment})
+    assert settings.public_introspection is schema_public
