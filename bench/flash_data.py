@@ -46,7 +46,7 @@ class Shelf:
     price_fen: int = PRICE_FEN
 
 
-async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int) -> Shelf:
+async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int, *, quota: bool = True) -> Shelf:
     """Adds the sale's product, its SKUs and their code pools; returns their ids."""
     db = Database.connect(settings)
     box = SecretBox(settings.secret_key)
@@ -120,7 +120,8 @@ async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int) ->
                     updated_by="bench",
                 )
             )
-            session.add(ChannelQuota(channel_id=channel_id, sku_id=hot, quota=2 * codes, used=0))
+            if quota:  # --no-quota measures what the quota's one row costs (docs/benchmarks.md)
+                session.add(ChannelQuota(channel_id=channel_id, sku_id=hot, quota=2 * codes, used=0))
     finally:
         await db.dispose()
     return Shelf(

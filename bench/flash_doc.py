@@ -205,7 +205,7 @@ asyncpg statements, on a fresh pool of {run.codes:,} codes of another SKU.
   (`bench/flash_data.py`), dropped after.
 - Gateway: one uvicorn worker (`gateway:create_app`), default settings: every order is screened
   by the demo's risk rules (in-process counters) before its write transaction, the hot SKU
-  has a purchase limit on the channel (one per buyer per day) and a channel quota as large as
+  has a purchase limit on the channel (one per buyer per day) and a channel quota of twice
   its pool, so the buyers' counts and the quota are taken in every order's transaction;
   idempotency keys are checked by the order's unique index.
   The load generator
@@ -227,7 +227,9 @@ asyncpg statements, on a fresh pool of {run.codes:,} codes of another SKU.
   and all of PostgreSQL's processes. app writes: the application process's
   write system calls (`syscw` in `/proc/<pid>/io`) per attempt, one per message it sends
   PostgreSQL (each statement, BEGIN, COMMIT, ROLLBACK, a pool's checks), plus the gateway's HTTP
-  answer: its round trips.
+  answer and its request log line. An attempt the sold-out gate refuses writes only those two
+  or three, so "statements per placed order" is the placed attempts' writes less the refused
+  ones', less BEGIN and COMMIT.
 
 {markdown_table(run)}
 

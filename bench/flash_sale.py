@@ -69,6 +69,11 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-doc", action="store_true", help="print the table only")
+    parser.add_argument(
+        "--no-quota",
+        action="store_true",
+        help="no channel quota on the hot SKU: measures what its one shared row costs",
+    )
     args = parser.parse_args(argv)
     for name in ("orders", "concurrency", "codes", "warmup", "workers"):
         if getattr(args, name) < 1:
@@ -93,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         with bench_database("postgres", folder, catalog=False) as env:
             url = env["QUANYI_DATABASE_URL"]
             shelf = asyncio.run(
-                stock_flash_sale(Settings.from_env(env), args.codes, 2 * args.warmup)
+                stock_flash_sale(
+                    Settings.from_env(env), args.codes, 2 * args.warmup, quota=not args.no_quota
+                )
             )
 
             with serving(
@@ -233,7 +240,7 @@ def _command(args: argparse.Namespace) -> str:
             ("--warmup", str(args.warmup), "200"),
         )
         if value != default
-    )
+    ) + (" --no-quota" if args.no_quota else "")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ supplier call:
 2. (no transaction) each open top-up advanced through its suppliers (services/fulfilment/topups.py);
 3. (one transaction) lines decided from their top-ups; once every line is decided the order
    takes its final status, the refund is recorded, the buyer is notified, and the job is
-   finished, all in that transaction.
+   finished, all in that transaction. When the answers to the first submissions leave nothing
+   more to send, this is the transaction that records them (from the rows read in step 1).
 
 Final status: every line delivered -> DELIVERED; every line refunded -> REFUNDED; some of
 each -> PARTIALLY_DELIVERED with a refund of the refunded lines. A bundle line is all or
