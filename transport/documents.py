@@ -85,6 +85,10 @@ class Documents:
             limits.document_cache_size
         )
 
+    def known(self, query: str) -> bool:
+        """Whether this text was parsed lately (its parse costs a lookup)."""
+        return self._parsed.get(query) is not None
+
     def parse(self, query: str) -> Parsed:
         cached = self._parsed.get(query)
         if cached is not None:

@@ -42,6 +42,7 @@ from domain.access import Principal, may_see_schema
 from schema.context import Context
 from schema.errors import ApiError, ErrorCode
 from transport.admission import Admission, Admitted, Refused
+from transport.cost_floor import CostFloor
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport.errors import (
     MASKED_MESSAGE,
@@ -58,6 +59,9 @@ from transport.params import Operation, operation_from_json, operation_from_quer
 from transport.response_cache import Answer, ResponseCache
 
 log = logging.getLogger("quanyi.http")
+
+# Below this length a document parses in well under a millisecond: the floor is not worth reading.
+FLOOR_FROM_CHARACTERS = 2048
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
 ContextFactory = Callable[[Request, Principal, str], Context]
@@ -91,6 +95,7 @@ class GraphQLEndpoint:
         self._settings = settings
         self._context = context
         self._documents = Documents(self._core, settings.limits)
+        self._cost_floor = CostFloor(admission.cost, max_tokens=settings.limits.max_tokens)
         self._bounds = InputBounds(self._core, cache_size=settings.limits.document_cache_size)
         self._executor = schema.execution_context_class
         self._persisted = persisted
@@ -152,6 +157,20 @@ class GraphQLEndpoint:
         elif op.query is None:
             raise MalformedRequest("the request has no query")
         query: str = op.query  # type: ignore[assignment]
+        if len(query) >= FLOOR_FROM_CHARACTERS and not self._documents.known(query):
+            # A large new document is read for a floor under its cost before it is parsed:
+            # one far too costly is refused for a fraction of the parser's work.
+            floor = self._cost_floor.requested(query)
+            if floor > self._admission.max_cost:
+                if principal is None:
+                    try:
+                        principal = await self._authenticate(request)
+                    except ApiError as error:
+                        return self._refused(error, media, request_id)
+                try:
+                    await self._admission.admit(floor, principal, self._client_address(request))
+                except Refused as refused:
+                    return self._throttled(refused, media)
         parsed = self._documents.parse(query)
         if parsed.document is None:
             return self._errors(parsed.errors, ErrorCode.GRAPHQL_PARSE_FAILED, media, request_id)

@@ -193,3 +193,24 @@ async def test_websocket_operations_draw_on_the_same_budget(budgeted) -> None:
     assert message["type"] == "error"
     assert [e["extensions"]["code"] for e in message["payload"]] == ["RATE_LIMITED"]
     assert message["payload"][0]["extensions"]["retryAfter"] >= 1
+
+
+async def test_a_large_document_within_the_maximum_runs_as_before(budgeted) -> None:
+    client, _ = budgeted
+    query = "# " + "padding " * 300 + "\n{ " + " ".join(f"c{i}: channels {{ code }}" for i in range(1)) + " }"
+
+    response = await post(client, query, address=an_address())
+
+    assert len(query) > 2048 and response.status_code == 200
+    body = response.json()
+    assert "errors" not in body and body["data"]["c0"]
+
+
+async def test_a_large_document_too_costly_is_refused_whatever_follows_its_costly_part(budgeted) -> None:
+    client, _ = budgeted
+
+    response = await post(client, AMPLIFIER + " fragment Unused on Product { name }", address=an_address())
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "MAX_COST_EXCEEDED"
