@@ -30,7 +30,7 @@ from schema.sales import SaleEventUpdate
 from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
-from services.core import logs, telemetry
+from services.core import collector, logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
@@ -261,6 +261,8 @@ def create_app(
             followers.append(asyncio.create_task(cache.follow(broker), name="catalog-changes"))
         if settings.worker:
             followers.append(asyncio.create_task(worker.run(), name="jobs"))
+        if settings.collector_tuning:
+            collector.settle()
         try:
             yield
         finally:
