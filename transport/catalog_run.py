@@ -30,6 +30,7 @@ from domain.access import Principal, may_read_channel
 from domain.catalog import SkuKind, StockFigures
 from domain.recharge_accounts import parse_formats
 from models import Product
+from resolvers.catalog import ProductFilter
 from schema.errors import ApiError
 from schema.relay import decode_cursor, encode_cursor, encode_id, page_size
 from services.catalog import reads
@@ -172,7 +173,8 @@ class _Page:
             after = arguments.get("after")
             after_id = decode_cursor(after, "Product") if after is not None else None
             given = arguments.get("filter")
-            query = given.to_query() if given is not None else reads.ProductFilter()
+            # graphql-core hands the input over as a dict; strawberry's resolver would build it.
+            query = ProductFilter(**given).to_query() if given is not None else reads.ProductFilter()
         except ApiError:
             raise _Fallback from None
         page = cls()
