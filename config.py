@@ -82,7 +82,9 @@ class Settings:
     demo: bool = False
     limits: Limits = field(default_factory=Limits)
     response_cache: bool = True
-    response_cache_seconds: float = 2.0
+    # No cached answer is served longer than this after its computation began: the bound on
+    # how far behind the database the stock it shows may be (orders do not drop the cache).
+    response_cache_seconds: float = 1.0
     # Catalog reads answered from execution plans (transport/catalog_plan.py); off: graphql-core runs them.
     catalog_plans: bool = True
     # Per-caller budgets of query cost (leaky buckets). Off only for benchmarks and load tests.
@@ -190,7 +192,7 @@ class Settings:
             else debug or _flag(env.get("QUANYI_DEMO")) or _graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
-            response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
+            response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 1.0),
             catalog_plans=env.get("QUANYI_CATALOG_PLANS", "1").strip().lower() not in {"0", "false", "no", "off"},
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),
