@@ -5,8 +5,9 @@ A catalog page reads these for every request and they change only when an operat
 the catalog or a price, so each process keeps what it read. A change commits, then the
 process that made it drops its copy at once (`on_event`, before the event goes out) and
 every other process when the broker delivers `catalog.changed` (`follow`). Stock moves send
-`catalog.changed` with the message `stock`: those leave reference data alone, since stock,
-quotas and presale use are read with every page (page_stock.py). A time-to-live covers a
+`catalog.changed` with a stock message (services/core/events.py STOCK_ONLY): those leave
+reference data alone, since stock, quotas and presale use are read with every page
+(page_stock.py). A time-to-live covers a
 broker that lost a message; price windows are evaluated at each request's own moment, so a
 promotion opens and closes on time whatever the age of the copy.
 
@@ -27,10 +28,8 @@ from broker import Broker
 from broker.follow import follow
 from domain.catalog import SkuKind
 from models import Brand, BundleItem, Category, Channel, Sku
-from services.core.events import CATALOG_CHANGED
+from services.core.events import CATALOG_CHANGED, STOCK_ONLY
 from services.pricing.prices import SkuPricing, pricing_for
-
-STOCK_ONLY = b"stock"  # the message of the catalog event every stock move sends
 
 
 class ChannelRef(NamedTuple):
@@ -216,7 +215,7 @@ class Reference:
 
     def on_event(self, topic: str, message: bytes = b"") -> None:
         """This process's own changes, heard before they go out on the broker."""
-        if topic == CATALOG_CHANGED and message != STOCK_ONLY:
+        if topic == CATALOG_CHANGED and message not in STOCK_ONLY:
             self.forget()
 
     async def follow(self, broker: Broker) -> None:
