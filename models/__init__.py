@@ -32,7 +32,7 @@ from models.ledger import LedgerEntry, LedgerTransaction
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
-from models.risk import RiskRule, RiskRuleChange, RiskVerdict
+from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
 
@@ -71,6 +71,8 @@ __all__ = [
     "PriceChange",
     "PriceTier",
     "QuotaUse",
+    "RiskLabel",
+    "RiskModel",
     "RiskRule",
     "RiskRuleChange",
     "RiskVerdict",
