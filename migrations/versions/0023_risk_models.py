@@ -1,7 +1,7 @@
 """risk models: trained models, versioned, one active; labels of what attempts turned out to be
 
-Revision ID: 0022_risk_models
-Revises: 0021_topup_connection_wait
+Revision ID: 0023_risk_models
+Revises: 0022_provider_payments
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0022_risk_models'
-down_revision = '0021_topup_connection_wait'
+revision = '0023_risk_models'
+down_revision = '0022_provider_payments'
 branch_labels = None
 depends_on = None
 
