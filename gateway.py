@@ -52,16 +52,11 @@ from services.live.sale_feed import SaleFeed
 from services.orders.expiry import run_expiry
 from services.catalog.reference import Reference
 from services.orders.terms import Terms
-<<<<<<< HEAD
-from services.payments.refunds import RecordedRefunds
-from services.risk.check import ModelBook, RiskCheck, RuleBook
-=======
 from services.demo import payments as demo_payments
 from services.payments.accounts import PaymentAccounts
 from services.payments.accounts import Factory as PaymentFactory
 from services.payments.provider_refunds import ProviderRefunds
-from services.risk.check import RiskCheck, RuleBook
->>>>>>> main
+from services.risk.check import ModelBook, RiskCheck, RuleBook
 from services.risk.counters import connect_counters
 from services.sales.book import SaleBook
 from services.sales.warm import SaleWarmer
