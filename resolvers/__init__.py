@@ -9,6 +9,7 @@ import strawberry
 from strawberry.tools import merge_types
 
 from resolvers.analytics import AnalyticsQuery
+from resolvers.campaigns import CampaignMutation, CampaignQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.catalog_bulk import CatalogBulkMutation, CatalogChangesQuery
@@ -41,12 +42,12 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
-    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery,
+    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, CampaignQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
-    SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation,
+    SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, CampaignMutation,
 ))
 
 
