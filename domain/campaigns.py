@@ -109,9 +109,6 @@ class CampaignError(ValueError):
 
 
 def check_discount(discount: Discount) -> None:
-    given = [d for d in (discount.amount_off, discount.percent_off, discount.price) if d is not None]
-    if len(given) != 1:
-        raise CampaignError("amountOff", "give exactly one of amountOff, percentOff or price")
     if discount.amount_off is not None and discount.amount_off.minor <= 0:
         raise CampaignError("amountOff", "an amount off is above zero")
     if discount.percent_off is not None and not 1 <= discount.percent_off <= 100:
@@ -123,6 +120,9 @@ def check_discount(discount: Discount) -> None:
             raise CampaignError("maxDiscount", "a cap is above zero")
     if discount.price is not None and discount.price.minor < 0:
         raise CampaignError("price", "a price is zero or more")
+    given = [d for d in (discount.amount_off, discount.percent_off, discount.price) if d is not None]
+    if len(given) != 1:
+        raise CampaignError("amountOff", "give exactly one of amountOff, percentOff or price")
 
 
 def check_public_code(text: str) -> str:

@@ -17,7 +17,7 @@ from schema.campaigns import Campaign, CampaignBearer
 from schema.context import Info
 from schema.errors import UserError
 from schema.permissions import ADMIN_ONLY
-from schema.relay import decode_pk
+from schema.relay import decode_pk, page_size
 from services.campaigns import admin
 from services.campaigns.figures import campaign_figures
 
@@ -94,8 +94,8 @@ class CampaignQuery:
             return (await _read(session, [row]))[0] if row is not None else None
 
     @strawberry.field(permission_classes=ADMIN_ONLY, description="Campaigns, newest first, with their figures (operators).")
-    async def campaigns(self, info: Info, channel: str | None = None, first: int = 50) -> list[Campaign]:
-        first = max(1, min(first, 200))
+    async def campaigns(self, info: Info, channel: str | None = None, first: int | None = 50) -> list[Campaign]:
+        first = page_size(first, default=50, maximum=200)
         async with info.context.db.read_sessions() as session:
             query = select(CampaignRow).order_by(CampaignRow.id.desc()).limit(first)
             if channel is not None:
