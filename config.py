@@ -140,6 +140,9 @@ class Settings:
     topup_connection_wait_seconds: int = 900
     # How suppliers reach our callback endpoint: https://gateway.example.com
     public_url: str | None = None
+    # Simulated WeChat Pay and Alipay in the process, the payment accounts pointed at them
+    # (services/demo/payments.py): QUANYI_PAYMENT_SIM=1, on with --demo.
+    payment_sim: bool = False
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
     sms_url: str | None = None
     sms_token: str = field(default="", repr=False)
@@ -219,6 +222,7 @@ class Settings:
             shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
             supplier_outage_hold_seconds=float(env.get("QUANYI_SUPPLIER_OUTAGE_HOLD_SECONDS") or 600.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
+            payment_sim=_flag(env.get("QUANYI_PAYMENT_SIM")) or _flag(env.get("QUANYI_DEMO")),
             topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",
