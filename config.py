@@ -85,6 +85,8 @@ class Settings:
     # No cached answer is served longer than this after its computation began: the bound on
     # how far behind the database the stock it shows may be (orders do not drop the cache).
     response_cache_seconds: float = 1.0
+    # Catalog reads answered from execution plans (transport/catalog_plan.py); off: graphql-core runs them.
+    catalog_plans: bool = True
     # Per-caller budgets of query cost (leaky buckets). Off only for benchmarks and load tests.
     rate_limits: bool = True
     # Budgets per role, e.g. "anonymous=1000/50,partner=2000/100" (maximum/restore a second);
@@ -194,6 +196,7 @@ class Settings:
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 1.0),
+            catalog_plans=env.get("QUANYI_CATALOG_PLANS", "1").strip().lower() not in {"0", "false", "no", "off"},
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),

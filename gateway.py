@@ -50,6 +50,7 @@ from services.inventory.placed_keys import connect_placed_keys
 from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.orders.expiry import run_expiry
+from services.catalog.reference import Reference
 from services.orders.terms import Terms
 from services.demo import payments as demo_payments
 from services.payments.accounts import PaymentAccounts
@@ -70,6 +71,7 @@ from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes
 from transport.exchange import ObservedAdmission, note_caller
 from transport.graphiql import GraphiQL
+from transport.catalog_run import CatalogRun
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.metrics import (
@@ -163,6 +165,8 @@ def create_app(
     # What every order reads (channels, SKUs, prices, limits), kept per process; and the
     # sold-out gate that answers a SKU's late buyers without the database.
     terms = Terms()
+    # What catalog pages read besides the page and its stock (channels, brands, SKUs, prices).
+    reference = Reference()
     gate = SoldOutGate(broker, connect_placed_keys(settings.redis_url, prefix=settings.broker_prefix))
     warmer = SaleWarmer(db, broker, sales, risk, terms)
     worker = Worker(
@@ -195,6 +199,7 @@ def create_app(
         suppliers.on_event(topic)
         trusted.on_event(topic)
         terms.on_event(topic, message)
+        reference.on_event(topic, message)
         gate.on_event(topic, message)
         sales.on_event(topic)
 
@@ -279,6 +284,7 @@ def create_app(
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
             asyncio.create_task(terms.follow(broker), name="order-terms"),
+            asyncio.create_task(reference.follow(broker), name="catalog-reference"),
             asyncio.create_task(gate.follow_stock(), name="sold-out-gate-stock"),
             asyncio.create_task(gate.follow_sold_out(), name="sold-out-gate-notices"),
             asyncio.create_task(sales.follow(), name="sale-changes"),
@@ -317,8 +323,13 @@ def create_app(
             process_ending()
 
     graphiql = GraphiQL(settings.graphiql)
+    catalog = (
+        CatalogRun(schema._schema, db, reference, max_page_size=settings.limits.max_page_size)
+        if settings.catalog_plans else None
+    )
     endpoint = GraphQLEndpoint(
-        schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql, persisted
+        schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql, persisted,
+        catalog,
     )
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
@@ -351,6 +362,7 @@ def create_app(
     app.state.broker = broker
     app.state.risk = risk
     app.state.terms = terms
+    app.state.catalog_reference = reference
     app.state.gate = gate
     app.state.sales = sales
     app.state.sale_warmer = warmer
