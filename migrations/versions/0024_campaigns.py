@@ -1,7 +1,7 @@
 """campaigns and coupons
 
-Revision ID: 0023_campaigns
-Revises: 0022_provider_payments
+Revision ID: 0024_campaigns
+Revises: 0023_risk_models
 
 Campaigns (a discount on some SKUs of a channel, within a window and a budget), their codes
 kept as digests, each order's redemption, and the discount on orders and their lines.
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0023_campaigns'
-down_revision = '0022_provider_payments'
+revision = '0024_campaigns'
+down_revision = '0023_risk_models'
 branch_labels = None
 depends_on = None
 
