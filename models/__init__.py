@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per domain. Importing this registers every table."""
 
 from models.base import Base
+from models.campaigns import Campaign, CampaignSku, CouponCode, CouponRedemption
 from models.catalog import (
     Brand,
     BundleItem,
@@ -44,6 +45,10 @@ from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
 
 __all__ = [
+    "Campaign",
+    "CampaignSku",
+    "CouponCode",
+    "CouponRedemption",
     "TrustedDocument",
     "SaleEvent",
     "SaleRegistration",
