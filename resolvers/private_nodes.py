@@ -25,6 +25,7 @@ from schema.relay import Node
 async def private_node(info: Info, type_name: str, pk: int) -> Node | None:
     principal = info.context.principal
     if type_name == "Order":
+        info.context.read_from_primary()
         row = await info.context.loaders.order_by_id.load(pk)
         channel = await info.context.loaders.channel_by_id.load(row.channel_id) if row else None
         if row is None or channel is None or not may_read_order(principal, channel.code, row.number):
