@@ -203,7 +203,7 @@ class ReadSession:
         replica = self._replica
         if replica.usable():
             try:
-                self._connection = await replica.replica.connect()
+                self._connection = await _live_connection(replica.replica)
             except Exception as error:
                 if not unreachable(error):
                     raise
@@ -226,6 +226,29 @@ class ReadSession:
             if self._connection is not None:
                 with contextlib.suppress(Exception):  # a dropped connection: the pool replaces it
                     await self._connection.close()
+
+
+class _Closed(ConnectionError):
+    """The replica closed the pooled connection (it stopped or restarted)."""
+
+
+async def _live_connection(engine: AsyncEngine) -> AsyncConnection:
+    """A connection of the replica's pool that the server has not closed.
+
+    A stopped or restarted server closes its connections; the driver knows without a round
+    trip, so a read does not find out by failing its first statement.
+    """
+    connection = await engine.connect()
+    try:
+        raw = await connection.get_raw_connection()
+        closed = getattr(raw.driver_connection, "is_closed", None)
+        if closed is not None and closed():
+            await connection.invalidate()
+            raise _Closed("the read replica closed the connection")
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 def on_replica(session: AsyncSession) -> bool:
