@@ -84,7 +84,9 @@ class Settings:
     demo: bool = False
     limits: Limits = field(default_factory=Limits)
     response_cache: bool = True
-    response_cache_seconds: float = 2.0
+    # No cached answer is served longer than this after its computation began: the bound on
+    # how far behind the database the stock it shows may be (orders do not drop the cache).
+    response_cache_seconds: float = 1.0
     # Per-caller budgets of query cost (leaky buckets). Off only for benchmarks and load tests.
     rate_limits: bool = True
     # Budgets per role, e.g. "anonymous=1000/50,partner=2000/100" (maximum/restore a second);
@@ -191,7 +193,7 @@ class Settings:
             else debug or _flag(env.get("QUANYI_DEMO")) or _graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
-            response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
+            response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 1.0),
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),

@@ -168,7 +168,7 @@ def create_app(
     def on_event(topic: str, message: bytes) -> None:
         # This process's own changes reach its caches before they go out on the broker.
         if cache is not None:
-            cache.on_event(topic)
+            cache.on_event(topic, message)
         suppliers.on_event(topic)
         trusted.on_event(topic)
         terms.on_event(topic, message)

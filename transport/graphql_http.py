@@ -220,13 +220,16 @@ class GraphQLEndpoint:
         assert self._cache is not None
         cached = self._cache.get(key)
         if cached is not None:
-            return await self._served(cached, admitted, media)
-        flight = self._cache.in_flight(key)
-        if flight is not None:
-            shared = await flight
-            if shared is not None:
-                return await self._served(shared, admitted, media)
-            return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
+            if not self._cache.renew(key):
+                return await self._served(cached, admitted, media)
+            # Due for renewal: this request computes the successor, the others get `cached`.
+        else:
+            flight = self._cache.in_flight(key)
+            if flight is not None:
+                shared = await flight
+                if shared is not None:
+                    return await self._served(shared, admitted, media)
+                return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
         answer: Answer | None = None
         try:
             result = await self._run_document(request, op, parsed.document, operation, principal, request_id)
