@@ -39,7 +39,7 @@ async def private_node(info: Info, type_name: str, pk: int) -> Node | None:
         return await risk_node(info, type_name, pk)
     if type_name in ("SettlementStatement", "ReconciliationReport"):
         return await settlement_node(info, type_name, pk)
-    async with info.context.db.read_sessions() as session:
+    async with info.context.db.fresh_sessions() as session:  # keys as they now are (a revocation)
         if type_name == "ApiKey":
             found = (
                 await session.execute(

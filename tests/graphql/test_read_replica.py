@@ -19,6 +19,7 @@ from models import Sku
 from schema.relay import encode_id
 from services.core.database import Database
 from tests.e2e.shop import Shop, StockedSku, migrated_database, open_shop, order_input, shop_settings, stock_shop
+from tests.graphql.test_websocket import TRANSPORT_WS, acknowledged, connected, receive
 from tests.outages import free_port
 
 CATALOG = """
@@ -124,6 +125,22 @@ async def test_a_buyer_reads_the_order_just_placed_though_the_replica_lacks_it(
     assert answer == {"data": {"order": {
         "number": placed["order"]["number"], "status": "PENDING_PAYMENT", "lines": [{"quantity": 1, "sku": {"code": coins.code}}],
     }}}
+
+
+async def test_a_mutation_over_websocket_answers_from_the_primary_too(replicated: tuple[Shop, StockedSku]) -> None:
+    shop, _ = replicated
+    await _until_served_by(shop, "replica")
+    sku = await _sku(shop.db, "NE-50")
+    app = shop.client.http._transport.app  # type: ignore[attr-defined]  # the shop's gateway, in process
+    update = {"id": encode_id("Sku", sku.id), "version": sku.version, "name": sku.name, "basePrice": "51.00"}
+
+    async with connected(app, TRANSPORT_WS, {"authorization": f"Bearer {shop.keys.admin}"}) as ws:
+        await acknowledged(ws)
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": UPDATE_SKU, "variables": {"input": update}}})
+
+        assert await receive(ws) == {"id": "1", "type": "next", "payload": {"data": {"updateSku": {"sku": {
+            "code": "NE-50", "name": sku.name, "basePrice": {"amount": "51.00"}, "price": {"amount": "51.00"},
+        }, "userErrors": []}}}}
 
 
 async def test_an_unreachable_replica_leaves_reads_to_the_primary(tmp_path: Path) -> None:
