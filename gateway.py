@@ -193,6 +193,8 @@ def create_app(
 
     def on_event(topic: str, message: bytes) -> None:
         # This process's own changes reach its caches before they go out on the broker.
+        if db.replica is not None:
+            db.replica.on_event(topic, message)  # first: what refills the caches reads the primary
         if cache is not None:
             cache.on_event(topic, message)
         suppliers.on_event(topic)
@@ -291,6 +293,7 @@ def create_app(
         ]
         if db.replica is not None:
             followers.append(asyncio.create_task(db.replica.watch(), name="read-replica"))
+            followers.append(asyncio.create_task(db.replica.follow(broker), name="read-replica-changes"))
         if cache is not None:
             followers.append(asyncio.create_task(cache.follow(broker), name="catalog-changes"))
         if settings.worker:

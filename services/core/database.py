@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -139,6 +140,13 @@ class Database:
         if self.replica is not None:
             found["replica"] = self.replica.replica
         return found
+
+    def read_connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for lag-tolerant Core reads (catalog pages): the replica's while it may
+        serve them, else the primary's readers."""
+        if self.replica is not None and self.read_sessions is not self.fresh_sessions:
+            return self.replica.connection()
+        return self.fresh_sessions.kw["bind"].connect()  # type: ignore[no-any-return]
 
     def primary_only(self) -> Database:
         """This database with every read on the primary: the view of an operation that writes,

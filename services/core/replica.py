@@ -14,6 +14,11 @@ whether the replica may serve it:
   moment, and within `max_lag` reads move to the primary, by themselves, until it catches up.
   Comparing positions, not `now() - pg_last_xact_replay_timestamp()`, keeps an idle primary
   (nothing to replay) from looking like a lagging replica.
+- **Holding what was heard of.** A catalog or price change heard in this process (its own, or
+  another's through the broker) sends reads to the primary until the replica is measured
+  current as of the moment it was heard: a copy refilled after the change (reference data, a
+  cached answer) is never read from a replica that still lacks it. Stock moved by orders is
+  left to the bound: in a sale that is a change every few milliseconds.
 - **Reachable.** A replica that does not answer the watcher, refuses a connection, or drops
   one mid-statement is set aside at once: reads go to the primary until the watcher reaches
   it again. A read whose connection to the replica fails is served by the primary instead.
@@ -31,7 +36,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -39,7 +44,10 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from broker import Broker
+from broker.follow import follow
 from services.core import telemetry
+from services.core.events import CATALOG_CHANGED, STOCK_BY_ORDERS
 from services.core.outage import unreachable
 
 log = logging.getLogger("quanyi.replica")
@@ -73,6 +81,8 @@ class Replica:
         # the oldest when full only makes `current_as_of` more cautious.
         self._pending: deque[tuple[float, int]] = deque(maxlen=256)
         self._current_as_of: float | None = None
+        # A change heard at this moment: until the replica is current as of it, it lacks the change.
+        self._floor: float | None = None
         self._down = False
         self.state = STARTING
         event.listen(replica.sync_engine, "handle_error", self._statement_failed)
@@ -82,12 +92,50 @@ class Replica:
     def usable(self) -> bool:
         """Whether a read may go to the replica now."""
         current = self._current_as_of
-        return not self._down and current is not None and self._clock() - current <= self.max_lag
+        if self._down or current is None or self._clock() - current > self.max_lag:
+            return False
+        return self._floor is None or current >= self._floor
+
+    def note_change(self) -> None:
+        """A change was committed (an operator's, heard here): reads go to the primary until the
+        replica is current as of now, so a copy refilled after the change (reference data, a
+        cached answer) is never read from a replica that lacks it."""
+        self._floor = self._clock()
+
+    def on_event(self, topic: str, message: bytes = b"") -> None:
+        # Stock moved by orders is left to the bound: in a sale that is a change every few
+        # milliseconds, and it would keep every read on the primary.
+        if topic == CATALOG_CHANGED and message != STOCK_BY_ORDERS:
+            self.note_change()
+
+    async def follow(self, broker: Broker) -> None:
+        """Hear the catalog changes of every process (a message missed counts as a change)."""
+        await follow(broker, CATALOG_CHANGED, lambda message: self.on_event(CATALOG_CHANGED, message),
+                     on_lost=self.note_change, what="catalog change events (read replica)")
 
     def lag(self) -> float | None:
         """Seconds since the replica was last known current (None: never measured)."""
         current = self._current_as_of
         return None if current is None else max(self._clock() - current, 0.0)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a lag-tolerant Core read: the replica's while it may serve, else the primary's."""
+        connection = None
+        if self.usable():
+            try:
+                connection = await _live_connection(self.replica)
+            except Exception as error:
+                if not unreachable(error):
+                    raise
+                self.lost(error)
+        telemetry.replica_read(connection is not None)
+        if connection is None:
+            connection = await self.primary.connect()
+        try:
+            yield connection
+        finally:
+            await connection.close()
 
     def sessions(self) -> ReadSession:
         """`async with replica.sessions() as session:` a session on the engine this read may use."""
@@ -138,7 +186,7 @@ class Replica:
     def _settle(self) -> None:
         lag = self.lag()
         telemetry.replica_lag(lag)
-        state = OK if self.usable() else LAGGING
+        state = OK if lag is not None and lag <= self.max_lag else LAGGING
         if state != self.state:
             if state == LAGGING:
                 log.warning("read replica %.1f s behind (bound %.1f s): reads go to the primary until it catches up",
@@ -147,7 +195,7 @@ class Replica:
             else:
                 log.info("read replica current: it serves catalog and listing reads")
             self.state = state
-        telemetry.replica_in_use(state == OK)
+        telemetry.replica_in_use(self.usable())
 
     async def _primary_position(self) -> int:
         if not self._postgres:
@@ -176,7 +224,7 @@ class Replica:
         """What /readyz says of the replica."""
         lag = self.lag()
         usable = self.usable()
-        state = self.state if not (self.state == OK and not usable) else LAGGING
+        state = LAGGING if self.state == OK and (lag is None or lag > self.max_lag) else self.state
         return {
             "status": state,
             "servedBy": "replica" if usable else "primary",

@@ -143,3 +143,31 @@ async def test_a_server_that_replays_nothing_is_current() -> None:
     replica.primary_at, replica.replayed = 900, None
     await replica.check()
     assert replica.usable() and replica.lag() == 0.0
+
+
+async def test_after_a_catalog_change_reads_wait_for_a_replica_that_holds_it() -> None:
+    clock = Clock()
+    replica = _replica(clock)
+    replica.primary_at = replica.replayed = 100
+    await replica.check()  # current as of 100.0
+    clock.now = 100.5
+
+    # When an operator's price change is heard (not yet on the replica)
+    replica.on_event("catalog.changed", b"price")
+    # Then reads go to the primary, though the replica is well within the bound
+    assert (replica.usable(), replica.describe()["status"]) == (False, "ok")
+
+    # When a measurement taken after the change finds the replica current, it serves again
+    clock.now = 101.0
+    replica.primary_at = replica.replayed = 120
+    await replica.check()
+    assert replica.usable()
+
+
+async def test_stock_moved_by_orders_leaves_the_replica_in_use() -> None:
+    # A sale moves stock every few milliseconds: the bound covers it.
+    clock = Clock()
+    replica = _replica(clock)
+    await replica.check()
+    replica.on_event("catalog.changed", b"stock")
+    assert replica.usable()
