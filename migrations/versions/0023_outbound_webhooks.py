@@ -1,7 +1,7 @@
 """outbound webhooks: endpoints, deliveries, attempts
 
-Revision ID: 0022_outbound_webhooks
-Revises: 0021_topup_connection_wait
+Revision ID: 0023_outbound_webhooks
+Revises: 0022_provider_payments
 
 Endpoints registered by operators and partners (their signing secret sealed), one delivery
 per event and endpoint (sent by the job worker, retried for a day), and every attempt with
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0022_outbound_webhooks'
-down_revision = '0021_topup_connection_wait'
+revision = '0023_outbound_webhooks'
+down_revision = '0022_provider_payments'
 branch_labels = None
 depends_on = None
 
