@@ -59,7 +59,7 @@ from services.demo import payments as demo_payments
 from services.payments.accounts import PaymentAccounts
 from services.payments.accounts import Factory as PaymentFactory
 from services.payments.provider_refunds import ProviderRefunds
-from services.risk.check import RiskCheck, RuleBook
+from services.risk.check import ModelBook, RiskCheck, RuleBook
 from services.risk.counters import connect_counters
 from services.sales.book import SaleBook
 from services.sales.warm import SaleWarmer
@@ -164,7 +164,9 @@ def create_app(
     demo_sims = demo_suppliers.simulators(demo_secret) if settings.demo else {}
     sales = SaleBook(broker)
     # Counters shared by every process through Redis when there is one, else this process's own.
-    risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
+    risk = RiskCheck(
+        RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix), ModelBook(broker)
+    )
     # What every order reads (channels, SKUs, prices, limits), kept per process; and the
     # sold-out gate that answers a SKU's late buyers without the database.
     terms = Terms()
@@ -292,6 +294,7 @@ def create_app(
             asyncio.create_task(sockets.watch(), name="socket-keys"),
             asyncio.create_task(trusted.follow(), name="trusted-documents"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
+            asyncio.create_task(risk.models.follow(), name="risk-model-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
             asyncio.create_task(terms.follow(broker), name="order-terms"),

@@ -39,7 +39,7 @@ from models.payments import (
     PrepaidAccount,
 )
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
-from models.risk import RiskRule, RiskRuleChange, RiskVerdict
+from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -85,6 +85,8 @@ __all__ = [
     "PriceChange",
     "PriceTier",
     "QuotaUse",
+    "RiskLabel",
+    "RiskModel",
     "RiskRule",
     "RiskRuleChange",
     "RiskVerdict",

@@ -23,6 +23,7 @@ from resolvers.payments import PaymentMutation
 from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
 from resolvers.risk import RiskMutation, RiskQuery
+from resolvers.risk_models import RiskModelMutation, RiskModelQuery
 from resolvers.sales import SalesMutation, SalesQuery
 from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.sku_admin import SkuAdminMutation
@@ -43,13 +44,13 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
-    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, WebhooksQuery,
+    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, WebhooksQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
-    WebhooksMutation,
+    RiskModelMutation, WebhooksMutation,
 ))
 
 
