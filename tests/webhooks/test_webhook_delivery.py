@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from standardwebhooks import Webhook
 
-from models import Job, WebhookDelivery
+from models import Job, WebhookAttempt, WebhookDelivery
 from services.webhooks import dispatch
 from tests.webhooks.conftest import Hooks
 from tests.webhooks.receiver import Receiver
@@ -56,8 +56,9 @@ async def test_a_receiver_failing_three_times_gets_the_event_once_more_on_the_sc
     await clean.webhook_worker.run_once()
     async with clean.db.fresh_sessions() as session:
         job = await session.scalar(select(Job).where(Job.kind == "webhook", Job.status == "READY"))
-    assert job is not None
-    assert 4.0 <= (job.run_after - datetime.now(UTC)).total_seconds() <= 6.0
+        failed_at = await session.scalar(select(WebhookAttempt.at).order_by(WebhookAttempt.id.desc()).limit(1))
+    assert job is not None and failed_at is not None
+    assert 4.0 <= (job.run_after - failed_at).total_seconds() <= 6.0
     await clean.send_all()
     requests = receiver.at("/flaky")
     assert len(requests) == 4 and len({r.headers["webhook-id"] for r in requests}) == 1
