@@ -142,9 +142,8 @@ def create_app(
     if not settings.payment_webhook_secret:
         log.warning("QUANYI_PAYMENT_WEBHOOK_SECRET is not set: POST /webhooks/payment answers 503.")
     db = Database.connect(settings)
-    telemetry.watch_pool(db.engine, "primary")
-    if db.read_engine is not db.engine:
-        telemetry.watch_pool(db.read_engine, "read")
+    for name, engine in db.engines().items():
+        telemetry.watch_pool(engine, "read" if name == "reads" else name)
     broker = connect(settings.redis_url, prefix=settings.broker_prefix, on_delivery=telemetry.broker_delivered)
     box = SecretBox(settings.secret_key, settings.old_secret_keys)
     suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
@@ -206,6 +205,8 @@ def create_app(
 
     def on_event(topic: str, message: bytes) -> None:
         # This process's own changes reach its caches before they go out on the broker.
+        if db.replica is not None:
+            db.replica.on_event(topic, message)  # first: what refills the caches reads the primary
         if cache is not None:
             cache.on_event(topic, message)
         suppliers.on_event(topic)
@@ -232,7 +233,7 @@ def create_app(
         return Context(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=on_event, stock_feed=stock_feed,
-            new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
+            new_loaders=Loaders.create, risk=risk, senders=senders,
             supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
             sales=sales, sale_feed=sale_feed, payments=payments,
@@ -305,6 +306,9 @@ def create_app(
             asyncio.create_task(warmer.follow(), name="sale-warm-ups"),
             asyncio.create_task(AUDIENCES.follow(broker), name="webhook-endpoints"),
         ]
+        if db.replica is not None:
+            followers.append(asyncio.create_task(db.replica.watch(), name="read-replica"))
+            followers.append(asyncio.create_task(db.replica.follow(broker), name="read-replica-changes"))
         if cache is not None:
             followers.append(asyncio.create_task(cache.follow(broker), name="catalog-changes"))
         if settings.worker:
@@ -371,8 +375,7 @@ def create_app(
         routes += demo_providers.mounts()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Observe)])
     if settings.otel or span_exporter is not None:
-        engines = [db.engine] if db.read_engine is db.engine else [db.engine, db.read_engine]
-        traces = tracing.install(app, engines, exporter=span_exporter)
+        traces = tracing.install(app, list(db.engines().values()), exporter=span_exporter)
         if db.driver is not None:
             db.driver.enabled = False  # its statements would be missing from the traces
     app.state.settings = settings

@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per domain. Importing this registers every table."""
 
 from models.base import Base
+from models.campaigns import Campaign, CampaignSku, CouponCode, CouponRedemption
 from models.catalog import (
     Brand,
     BundleItem,
@@ -48,6 +49,10 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "Campaign",
+    "CampaignSku",
+    "CouponCode",
+    "CouponRedemption",
     "TrustedDocument",
     "SaleEvent",
     "SaleRegistration",

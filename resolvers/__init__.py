@@ -9,6 +9,7 @@ import strawberry
 from strawberry.tools import merge_types
 
 from resolvers.analytics import AnalyticsQuery
+from resolvers.campaigns import CampaignMutation, CampaignQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.catalog_bulk import CatalogBulkMutation, CatalogChangesQuery
@@ -44,13 +45,14 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
-    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, WebhooksQuery,
+    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
+    WebhooksQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
-    RiskModelMutation, WebhooksMutation,
+    RiskModelMutation, CampaignMutation, WebhooksMutation,
 ))
 
 

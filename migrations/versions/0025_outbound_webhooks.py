@@ -1,7 +1,7 @@
 """outbound webhooks: endpoints, deliveries, attempts
 
-Revision ID: 0024_outbound_webhooks
-Revises: 0023_risk_models
+Revision ID: 0025_outbound_webhooks
+Revises: 0024_campaigns
 
 Endpoints registered by operators and partners (their signing secret sealed), one delivery
 per event and endpoint (sent by the job worker, retried for a day), and every attempt with
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0024_outbound_webhooks'
-down_revision = '0023_risk_models'
+revision = '0025_outbound_webhooks'
+down_revision = '0024_campaigns'
 branch_labels = None
 depends_on = None
 
