@@ -70,6 +70,8 @@ class Limits:
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     database_read_url: str | None = None
+    # The most a catalog or listing read on the replica may lag the primary (services/core/replica.py).
+    read_max_lag_seconds: float = 5.0
     redis_url: str | None = None
     secret_key: bytes = field(default=b"", repr=False)
     # Keys rotated out: they still open what they sealed until `quanyi reseal-secrets` is done.
@@ -184,6 +186,7 @@ class Settings:
         return cls(
             database_url=database_url,
             database_read_url=env.get("QUANYI_DATABASE_READ_URL") or None,
+            read_max_lag_seconds=_seconds(env, "QUANYI_READ_MAX_LAG_SECONDS", 5.0),
             redis_url=env.get("QUANYI_REDIS_URL") or None,
             secret_key=secret_key,
             old_secret_keys=_old_secret_keys(env.get("QUANYI_SECRET_KEYS_OLD")),

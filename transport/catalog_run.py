@@ -109,7 +109,7 @@ class CatalogRun:
 
     async def _run(self, found: Plan, principal: Principal, now: datetime) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        async with self._db.read_engine.connect() as conn:
+        async with self._db.read_connection() as conn:  # the replica while it is current
             for field in found.fields:
                 if field.name == "__typename":
                     data[field.key] = "Query"

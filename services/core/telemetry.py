@@ -91,6 +91,26 @@ POOL_LIMIT = Gauge(
     multiprocess_mode="livesum",
 )
 
+# --- read replica (services/core/replica.py) -----------------------------------------------
+
+REPLICA_LAG = Gauge(
+    "quanyi_read_replica_lag_seconds", "Seconds since the read replica was last known to hold every commit "
+    "of the primary (measured by WAL position).", multiprocess_mode="livemax",
+)
+REPLICA_IN_USE = Gauge(
+    "quanyi_read_replica_in_use", "1 while lag-tolerant reads go to the read replica; 0 while they go "
+    "to the primary (replica unreachable or behind the bound).", multiprocess_mode="livemin",
+)
+REPLICA_SET_ASIDE = Counter(
+    "quanyi_read_replica_fallbacks_total", "Times reads moved from the read replica to the primary, by reason "
+    "(unreachable, lagging).", ["reason"],
+)
+LAG_TOLERANT_READS = Counter(
+    "quanyi_lag_tolerant_reads_total", "Catalog and listing reads by the server that answered them "
+    "(replica, primary), while a read replica is configured.", ["served_by"],
+)
+_READS_ON = {True: LAG_TOLERANT_READS.labels("replica"), False: LAG_TOLERANT_READS.labels("primary")}
+
 
 class JobTimer:
     """One job run: running while it lasts, then counted by how it ended."""
@@ -144,6 +164,23 @@ def order_transitions_committed(moves: list[tuple[Any, Any]]) -> None:
 
 def broker_delivered(topic: str, lag_seconds: float) -> None:
     BROKER_LAG.labels(topic.partition(".")[0][:32]).observe(max(lag_seconds, 0.0))
+
+
+def replica_lag(seconds: float | None) -> None:
+    if seconds is not None:
+        REPLICA_LAG.set(seconds)
+
+
+def replica_in_use(in_use: bool) -> None:
+    REPLICA_IN_USE.set(1 if in_use else 0)
+
+
+def replica_set_aside(reason: str) -> None:
+    REPLICA_SET_ASIDE.labels(reason).inc()
+
+
+def replica_read(on_replica: bool) -> None:
+    _READS_ON[on_replica].inc()
 
 
 # --- after commit ----------------------------------------------------------------------------
