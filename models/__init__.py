@@ -43,8 +43,12 @@ from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, Q
 from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Campaign",
     "CampaignSku",
     "CouponCode",
