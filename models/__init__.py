@@ -39,6 +39,7 @@ from models.payments import (
     PrepaidAccount,
 )
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
+from models.buyers import BuyerProfile
 from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
@@ -81,6 +82,7 @@ __all__ = [
     "PriceChange",
     "PriceTier",
     "QuotaUse",
+    "BuyerProfile",
     "RiskLabel",
     "RiskModel",
     "RiskRule",

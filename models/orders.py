@@ -38,6 +38,8 @@ class Order(Base):
     buyer_email: Mapped[str | None] = mapped_column(String(254))
     recharge_account: Mapped[str | None] = mapped_column(String(128))
     device_id: Mapped[str | None] = mapped_column(String(128))
+    # The buyer's pseudonym (domain.buyers.buyer_key), written when the contacts are erased for retention.
+    buyer_ref: Mapped[str | None] = mapped_column(String(32))
     coupon_code: Mapped[str | None] = mapped_column(String(64))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     placed_by: Mapped[str] = mapped_column(String(120))
