@@ -77,6 +77,8 @@ class Limits:
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     database_read_url: str | None = None
+    # The most a catalog or listing read on the replica may lag the primary (services/core/replica.py).
+    read_max_lag_seconds: float = 5.0
     redis_url: str | None = None
     secret_key: bytes = field(default=b"", repr=False)
     # Keys rotated out: they still open what they sealed until `quanyi reseal-secrets` is done.
@@ -147,6 +149,12 @@ class Settings:
     # A supplier failing everything holds its top-ups back for at most this long (no refund
     # storm during a short outage); after it they fail over and are refunded as usual.
     supplier_outage_hold_seconds: float = 600.0
+    # Outbound webhooks: loopback and private receivers are refused unless this is on (tests,
+    # demos); receivers are sent to by a worker of their own with this many slots per process;
+    # an endpoint failing every attempt for this long is disabled.
+    webhook_allow_private: bool = False
+    webhook_concurrency: int = 16
+    webhook_disable_after_seconds: float = 86400.0
     # A paid top-up none of whose suppliers has a usable connection waits this long for an
     # operator to connect one before it is refused and refunded.
     topup_connection_wait_seconds: int = 900
@@ -194,6 +202,7 @@ class Settings:
         return cls(
             database_url=database_url,
             database_read_url=env.get("QUANYI_DATABASE_READ_URL") or None,
+            read_max_lag_seconds=_seconds(env, "QUANYI_READ_MAX_LAG_SECONDS", 5.0),
             redis_url=env.get("QUANYI_REDIS_URL") or None,
             secret_key=secret_key,
             old_secret_keys=_old_secret_keys(env.get("QUANYI_SECRET_KEYS_OLD")),
@@ -236,6 +245,9 @@ class Settings:
             worker_lease_seconds=float(env.get("QUANYI_WORKER_LEASE_SECONDS") or 60.0),
             shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
             supplier_outage_hold_seconds=float(env.get("QUANYI_SUPPLIER_OUTAGE_HOLD_SECONDS") or 600.0),
+            webhook_allow_private=_flag(env.get("QUANYI_WEBHOOK_ALLOW_PRIVATE")),
+            webhook_concurrency=_int(env, "QUANYI_WEBHOOK_CONCURRENCY", 16),
+            webhook_disable_after_seconds=float(env.get("QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS") or 86400.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
             payment_sim=_flag(env.get("QUANYI_PAYMENT_SIM")) or _flag(env.get("QUANYI_DEMO")),
             topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),

@@ -1,7 +1,7 @@
 """buyer profiles: figures per buyer pseudonym; orders keep the pseudonym when contacts are erased
 
-Revision ID: 0024_buyer_profiles
-Revises: 0023_risk_models
+Revision ID: 0026_buyer_profiles
+Revises: 0025_outbound_webhooks
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0024_buyer_profiles'
-down_revision = '0023_risk_models'
+revision = '0026_buyer_profiles'
+down_revision = '0025_outbound_webhooks'
 branch_labels = None
 depends_on = None
 
