@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from standardwebhooks import Webhook
 from models import Job, WebhookAttempt, WebhookDelivery
 from services.webhooks import dispatch
 from tests.webhooks.conftest import Hooks
-from tests.webhooks.receiver import Receiver
+from tests.webhooks.receiver import Gate, Receiver
 
 REDELIVER = """
 mutation Redeliver($id: ID!) { redeliverWebhook(deliveryId: $id) { delivery { status } userErrors { code } } }
@@ -176,3 +177,25 @@ async def test_the_signing_secret_is_never_logged_nor_stored_in_clear(
 def _pk(endpoint: dict) -> int:
     from schema.relay import decode_pk
     return decode_pk(endpoint["id"], "WebhookEndpoint")
+
+
+async def test_a_slow_receiver_holds_a_few_slots_and_never_the_other_receivers(clean: Hooks, receiver: Receiver) -> None:
+    slow = await clean.endpoint(f"{receiver.url}/slow", ["order.paid"], key=clean.keys.admin)
+    await clean.endpoint(f"{receiver.url}/fast", ["order.paid"], key=clean.keys.admin)
+    for buyer in ("13912350001", "13912350002", "13912350003", "13912350004", "13912350005", "13912350006"):
+        await clean.pay(await clean.place(("QB-10", 1), phone=buyer))
+    receiver.gate = Gate("/slow")
+    try:
+        sending = asyncio.create_task(clean.webhook_worker.run_once())
+        for _ in range(200):  # the fast receiver has all six while the slow one still holds its requests
+            if len(receiver.at("/fast")) == 6:
+                break
+            await asyncio.sleep(0.05)
+        assert len(receiver.at("/fast")) == 6 and receiver.gate.waiting == dispatch.PER_ENDPOINT
+    finally:
+        receiver.gate.opened.set()
+        await sending
+        receiver.gate = None
+    await clean.send_all()
+    assert receiver.gate is None and len(receiver.at("/slow")) == 6
+    assert {d["status"] for d in await clean.deliveries(slow)} == {"DELIVERED"}
