@@ -38,6 +38,8 @@ from models.payments import (
     PaymentNotification,
     PaymentRefusal,
     PrepaidAccount,
+    ProviderReconciliation,
+    ProviderReconciliationItem,
 )
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
 from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
@@ -81,6 +83,8 @@ __all__ = [
     "PaymentNotification",
     "PaymentRefusal",
     "PrepaidAccount",
+    "ProviderReconciliation",
+    "ProviderReconciliationItem",
     "Order",
     "OrderEvent",
     "OrderLine",
