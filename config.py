@@ -33,6 +33,13 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _days(env: dict[str, str], name: str) -> int:
+    value = _int(env, name, 0)
+    if not 0 <= value <= 36_500:
+        raise ValueError(f"{name} must be a number of days from 0 (keep) to 36500, got {value}")
+    return value
+
+
 def _seconds(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -97,6 +104,9 @@ class Settings:
     broker_prefix: str = "quanyi:"
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
+    # Buyer profiles: recomputed this often; contacts of settled orders erased after this many days (0: kept).
+    buyer_profile_seconds: float = 300.0
+    buyer_contact_retention_days: int = 0
     # Empty: the payment webhook answers 503 (no secret configured, nothing can be verified).
     payment_webhook_secret: bytes = field(default=b"", repr=False)
     payment_webhook_tolerance_seconds: int = 300
@@ -210,6 +220,8 @@ class Settings:
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
+            buyer_profile_seconds=_seconds(env, "QUANYI_BUYER_PROFILE_SECONDS", 300.0),
+            buyer_contact_retention_days=_days(env, "QUANYI_BUYER_CONTACT_RETENTION_DAYS"),
             broker_prefix=env.get("QUANYI_BROKER_PREFIX") or "quanyi:",
             payment_webhook_secret=_payment_webhook_secret(
                 env.get("QUANYI_PAYMENT_WEBHOOK_SECRET"), secret_key, database_url

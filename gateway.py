@@ -31,6 +31,8 @@ from schema.sales import SaleEventUpdate
 from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
+from services.analytics.buyer_refresh import run_profiles
+from services.analytics.buyers import profile_secret
 from services.core import logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
@@ -298,6 +300,10 @@ def create_app(
             asyncio.create_task(risk.models.follow(), name="risk-model-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+            asyncio.create_task(run_profiles(
+                db, profile_secret(settings.secret_key), interval=settings.buyer_profile_seconds,
+                retention_days=settings.buyer_contact_retention_days,
+            ), name="buyer-profiles"),
             asyncio.create_task(terms.follow(broker), name="order-terms"),
             asyncio.create_task(reference.follow(broker), name="catalog-reference"),
             asyncio.create_task(gate.follow_stock(), name="sold-out-gate-stock"),

@@ -42,6 +42,7 @@ from models.payments import (
     ProviderReconciliationItem,
 )
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
+from models.buyers import BuyerProfile
 from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
@@ -94,6 +95,7 @@ __all__ = [
     "PriceChange",
     "PriceTier",
     "QuotaUse",
+    "BuyerProfile",
     "RiskLabel",
     "RiskModel",
     "RiskRule",

@@ -25,6 +25,7 @@ from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
 from resolvers.risk import RiskMutation, RiskQuery
 from resolvers.risk_models import RiskModelMutation, RiskModelQuery
+from resolvers.buyers import BuyersQuery
 from resolvers.sales import SalesMutation, SalesQuery
 from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.sku_admin import SkuAdminMutation
@@ -46,7 +47,7 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
     CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
-    WebhooksQuery,
+    WebhooksQuery, BuyersQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
