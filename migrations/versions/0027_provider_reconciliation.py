@@ -1,7 +1,7 @@
 """provider reconciliation: a provider's daily statement against our payments and refunds
 
-Revision ID: 0026_provider_reconciliation
-Revises: 0025_outbound_webhooks
+Revision ID: 0027_provider_reconciliation
+Revises: 0026_buyer_profiles
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0026_provider_reconciliation'
-down_revision = '0025_outbound_webhooks'
+revision = '0027_provider_reconciliation'
+down_revision = '0026_buyer_profiles'
 branch_labels = None
 depends_on = None
 
