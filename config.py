@@ -91,6 +91,9 @@ class Settings:
     demo: bool = False
     limits: Limits = field(default_factory=Limits)
     response_cache: bool = True
+    # Freeze what start-up built and collect young objects less often (services/core/collector.py).
+    # On for served processes (from_env); off where the gateway runs inside another program (tests).
+    collector_tuning: bool = False
     # No cached answer is served longer than this after its computation began: the bound on
     # how far behind the database the stock it shows may be (orders do not drop the cache).
     response_cache_seconds: float = 1.0
@@ -217,6 +220,7 @@ class Settings:
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 1.0),
             catalog_plans=env.get("QUANYI_CATALOG_PLANS", "1").strip().lower() not in {"0", "false", "no", "off"},
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
+            collector_tuning=env.get("QUANYI_COLLECTOR_TUNING", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
