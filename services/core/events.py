@@ -36,9 +36,13 @@ def stock_message(sku_ids: Iterable[int], at: datetime | None = None) -> bytes:
     return orjson.dumps({"skus": sorted(set(sku_ids)), "at": at or datetime.now(UTC)})
 
 
+def stock_events(sku_ids: Iterable[int]) -> list[tuple[str, bytes]]:
+    """The catalog and stock events of a change that moved the stock of `sku_ids`."""
+    ids = sorted(set(sku_ids))
+    return [(STOCK_CHANGED, stock_message(ids)), (CATALOG_CHANGED, b"stock")] if ids else []
+
+
 def stock_event(uow: UnitOfWork, sku_ids: Iterable[int]) -> None:
     """Queue the catalog and stock events of a command that moved stock."""
-    ids = sorted(set(sku_ids))
-    if ids:
-        uow.publish(STOCK_CHANGED, stock_message(ids))
-        uow.publish(CATALOG_CHANGED, b"stock")
+    for topic, message in stock_events(sku_ids):
+        uow.publish(topic, message)
