@@ -378,6 +378,64 @@ def cmd_export_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_risk(args: argparse.Namespace) -> int:
+    """Train, activate and watch the risk model (README "Risk model")."""
+    import json
+    from datetime import timedelta
+    from pathlib import Path
+
+    from broker import connect
+    from services.risk import commands, models
+    from services.risk.models import MODEL_CHANGED
+
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    now = datetime.now(UTC)
+
+    async def announce() -> None:
+        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+        try:
+            await broker.publish(MODEL_CHANGED, b"1")
+        finally:
+            await broker.close()
+
+    async def go() -> int:
+        db = Database.connect(settings)
+        try:
+            if args.risk_command == "train":
+                if args.dataset:
+                    model = await commands.train_from_file(Path(args.dataset), version=args.version, trees=args.trees)
+                else:
+                    async with db.fresh_sessions() as session:
+                        model = await commands.train_from_database(
+                            session, version=args.version, trees=args.trees, now=now)
+                async with db.sessions() as session, session.begin():
+                    await models.store_model(session, model, activate=args.activate, now=now)
+                metrics = ", ".join(f"{k} {v}" for k, v in model.metrics.items())
+                print(f"model {model.version} stored{' and active' if args.activate else ''} ({metrics})")
+            elif args.risk_command == "activate":
+                async with db.sessions() as session, session.begin():
+                    await models.activate_model(session, None if args.version == "none" else args.version, now=now)
+                print("no model active" if args.version == "none" else f"model {args.version} active")
+            elif args.risk_command == "models":
+                async with db.fresh_sessions() as session:
+                    for stored in await models.stored_models(session):
+                        print(f"{stored.version}{' (active)' if stored.active else ''}  {stored.created_at:%Y-%m-%d %H:%M}"
+                              f"  {json.dumps(stored.metrics, sort_keys=True)}")
+            else:
+                async with db.fresh_sessions() as session:
+                    report = await commands.shadow_report(session, since=timedelta(days=args.days), now=now)
+                print("\n".join(report.lines()))
+        finally:
+            await db.dispose()
+        if args.risk_command in ("activate", "train") and (args.risk_command == "activate" or args.activate):
+            await announce()
+        return 0
+
+    return asyncio.run(go())
+
+
 def cmd_supplier_sim(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -519,6 +577,21 @@ def parser() -> argparse.ArgumentParser:
     documents.add_argument("files", nargs="+", help="FILE.graphql (one document each) or manifest FILE.json")
     documents.add_argument("--key", help="the prefix of the key they are for (qy_<prefix>_…); default: every caller")
     documents.set_defaults(run=cmd_trusted_documents)
+
+    risk = commands.add_parser("risk", help="the learned risk model").add_subparsers(dest="risk_command", required=True)
+    risk_train = risk.add_parser("train", help="train a model on labelled outcomes and store it")
+    risk_train.add_argument("--dataset", help="labelled attempts, JSON Lines (bench/fraud_data.py); default: the database")
+    risk_train.add_argument("--version", help="the model's version name (default: a digest of its data)")
+    risk_train.add_argument("--trees", type=int, default=120)
+    risk_train.add_argument("--activate", action="store_true", help="make it the model every gateway scores with")
+    risk_activate = risk.add_parser("activate", help="make a stored model the active one ('none': no model)")
+    risk_activate.add_argument("version")
+    risk.add_parser("models", help="list the stored models")
+    risk_report = risk.add_parser("shadow-report", help="what enforcing the shadow model rules would change")
+    risk_report.add_argument("--days", type=int, default=7)
+    for each in (risk_train, risk_activate, risk_report):
+        each.set_defaults(run=cmd_risk)
+    risk.choices["models"].set_defaults(run=cmd_risk)
 
     catalog_out = commands.add_parser(
         "export-catalog", help="write the catalog to a file (JSON Lines or CSV) that import-catalog reads back",

@@ -19,9 +19,11 @@ from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.limits import LimitsMutation
 from resolvers.orders import OrderMutation, OrderQuery
+from resolvers.payments import PaymentMutation
 from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
 from resolvers.risk import RiskMutation, RiskQuery
+from resolvers.risk_models import RiskModelMutation, RiskModelQuery
 from resolvers.sales import SalesMutation, SalesQuery
 from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.sku_admin import SkuAdminMutation
@@ -41,12 +43,13 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
-    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery,
+    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
-    SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation,
+    SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
+    RiskModelMutation,
 ))
 
 

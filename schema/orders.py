@@ -29,6 +29,7 @@ from schema.money import Money
 from schema.payments import Refund
 from schema.relay import Node, PageInfo, encode_id
 from schema.risk import RiskDecision
+from schema.risk_models import RiskModelScore
 
 OrderStatus = strawberry.enum(domain.OrderStatus, description="Where an order is in its lifecycle.")
 
@@ -197,6 +198,11 @@ class RiskVerdict(Node):
     def facts(self, info: Info) -> JSON | None:
         facts: Any = self._row.facts
         return facts if info.context.principal.is_admin else None
+
+    @strawberry.field(description="The learned model's score of the attempt, where a model rule applied; operators only.")
+    def model(self, info: Info) -> RiskModelScore | None:
+        record = (self._row.facts or {}).get("model")
+        return RiskModelScore.from_record(record) if record and info.context.principal.is_admin else None
 
     @strawberry.field(description="The order it let through or held; null for a rejected attempt.")
     async def order(self, info: Info) -> Order | None:

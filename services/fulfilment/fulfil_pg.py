@@ -237,7 +237,7 @@ class FastFulfilment:
         log.info("top-up %s submit at supplier %s: %s", task.request_id, first.id, result.outcome.value)
         log.info("order %s %s", order.number, OrderStatus.DELIVERED.value)
         await self._announce(order, OrderStatus.FULFILLING, now)
-        for topic, message in stock_events([sku.id]):
+        for topic, message in stock_events([sku.id], by_orders=True):
             await self._broker.publish(topic, message)
         return None
 
