@@ -1,5 +1,5 @@
 """The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, import-catalog, export-catalog,
-supplier-sim, supplier-config, reseal-secrets."""
+supplier-sim, supplier-config, payment-sim, payment-config, reseal-secrets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 from datetime import UTC, datetime
 
 from config import Settings, log_settings
@@ -456,6 +457,47 @@ def cmd_supplier_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_payment_sim(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from providers.sim_server import create_payment_sim
+
+    base = f"http://{args.host}:{args.port}"
+    app = create_payment_sim(Path(args.keys), base, args.wechat_app_id or ["wxd0c0mini0000001"],
+                             [float(s) for s in args.schedule.split(",")] if args.schedule else None)
+    print(f"WeChat Pay simulator on {base}/wechatpay, Alipay simulator on {base}/alipay; keys and settings "
+          f"in {Path(args.keys).resolve()}/payment.env (for `quanyi payment-config`)", flush=True)
+    # Both simulators start and stop with the server (their notification deliveries).
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_payment_config(args: argparse.Namespace) -> int:
+    from providers.base import Provider
+    from services.payments.accounts import EVERY_CHANNEL, configure
+    from services.payments.provider_settings import account_settings
+
+    provider = {"wechatpay": Provider.WECHAT_PAY, "alipay": Provider.ALIPAY}[args.provider]
+    values = account_settings(provider, os.environ)
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+    async def go() -> None:
+        db = Database.connect(settings)
+        try:
+            async with db.sessions() as session, session.begin():
+                await configure(session, SecretBox(settings.secret_key, settings.old_secret_keys),
+                                scope=args.channel or EVERY_CHANNEL, **values)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+    print(f"{args.provider} app {values['app_id']} now serves {'channel ' + args.channel if args.channel else 'every channel'}"
+          " (keys sealed in the database; restart running gateways to use it)")
+    return 0
+
+
 def cmd_supplier_config(args: argparse.Namespace) -> int:
     from services.fulfilment.supplier_settings import configure
 
@@ -615,6 +657,30 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, help="make failures and jitter repeatable")
     sim.add_argument("--log-level", default="warning")
     sim.set_defaults(run=cmd_supplier_sim)
+
+    payment_sim = commands.add_parser(
+        "payment-sim",
+        help="run simulated WeChat Pay and Alipay (their real protocols, keys of their own, notifications with retries)",
+        description="Writes the key pairs and the settings `quanyi payment-config` reads to --keys. "
+        "Faults can be changed while it runs: POST /wechatpay/control, /alipay/control.",
+    )
+    payment_sim.add_argument("--host", default="127.0.0.1")
+    payment_sim.add_argument("--port", type=int, default=8200)
+    payment_sim.add_argument("--keys", default="payment-sim-keys", help="folder for the keys and payment.env")
+    payment_sim.add_argument("--wechat-app-id", action="append", help="an app id WeChat Pay accepts (repeat)")
+    payment_sim.add_argument("--schedule", help="seconds between notification retries, e.g. 15,15,30,180 "
+                             "(WeChat Pay's own schedule is far longer; default 1,2,4,8,15,30,60)")
+    payment_sim.add_argument("--log-level", default="warning")
+    payment_sim.set_defaults(run=cmd_payment_sim)
+
+    payment = commands.add_parser(
+        "payment-config",
+        help="set how the gateway reaches WeChat Pay or Alipay from the QUANYI_WECHATPAY_* / QUANYI_ALIPAY_* settings "
+        "(keys stored sealed)",
+    )
+    payment.add_argument("--provider", required=True, choices=["wechatpay", "alipay"])
+    payment.add_argument("--channel", help="the channel this app id serves (default: every channel without its own)")
+    payment.set_defaults(run=cmd_payment_config)
 
     supplier = commands.add_parser(
         "supplier-config",

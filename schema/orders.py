@@ -53,6 +53,7 @@ class OrderLine:
     quantity: int
     unit_price: Money
     total: Money
+    discount: Money = strawberry.field(description="The line's share of the order's coupon discount.")
     presale_quantity: int = strawberry.field(description="Units waiting for codes (presale), served first come first served.")
     outcome: str | None = strawberry.field(description="DELIVERED or REFUNDED once fulfilment decided the line.")
     _row: strawberry.Private[rows.OrderLine]
@@ -68,6 +69,7 @@ class OrderLine:
             quantity=row.quantity,
             unit_price=Money.fen(row.unit_price_fen, currency),
             total=Money.fen(row.unit_price_fen * row.quantity, currency),
+            discount=Money.fen(row.discount_fen, currency),
             presale_quantity=row.presale_quantity,
             _row=row,
             _order=order,
@@ -105,6 +107,10 @@ class Order(Node):
     status: OrderStatus  # type: ignore[valid-type]
     channel: str
     total: Money
+    discount: Money = strawberry.field(description="What the order's coupon took off; `total` is net of it.")
+    coupon_code: str | None = strawberry.field(description=(
+        "The coupon redeemed: a public code as the campaign spells it; a generated code only by a tag."
+    ))
     buyer: OrderBuyer
     created_at: datetime
     updated_at: datetime
@@ -122,6 +128,8 @@ class Order(Node):
             status=row.status,
             channel=scope.code or "",
             total=Money.fen(row.total_fen, row.currency),
+            discount=Money.fen(row.discount_fen, row.currency),
+            coupon_code=row.coupon_code,
             buyer=OrderBuyer(phone=row.buyer_phone, email=row.buyer_email, recharge_account=row.recharge_account),
             created_at=row.created_at,
             updated_at=row.updated_at,

@@ -17,7 +17,9 @@ on the driver (services/core/driver.py), for the order a sale brings by the thou
    it or (a callback or another worker came first, the lease was lost) nothing we keep:
    then it rolls back and the general path takes over from the rows as they are.
 
-Anything else (another kind of line, more than one line, an order that is no longer PAID,
+Webhooks are told in the transactions of these changes on the general path; this path has
+none of them, so it runs only while no webhook endpoint is enabled (services/webhooks/
+audience.py, known per process). Anything else (another kind of line, more than one line, an order that is no longer PAID,
 a supplier that looks down, an answer other than success, a buyer an SMS or email sender
 would also tell) goes to the general path, which picks up from whatever step committed:
 every step of it reads the order again and moves only what is still as it read.
@@ -39,6 +41,7 @@ from domain.money import Money
 from domain.orders import OrderStatus
 from models import Order, Sku, Supplier, TopUpTask
 from services.core import telemetry
+from services.core.database import Database
 from services.core.driver import Driver
 from services.core.events import stock_events
 from services.core.worker import JobRun
@@ -46,6 +49,7 @@ from services.fulfilment.followups import delivered_notice
 from services.fulfilment.senders import INBOX, Message, Sender
 from services.fulfilment.topups import SUBMITTING, Exchange, Plan, TopUps
 from services.orders.events import ORDER_TOPIC, ORDERS_TOPIC, status_message
+from services.webhooks.audience import AUDIENCES
 from suppliers.base import Outcome
 
 log = logging.getLogger("quanyi.fulfilment")
@@ -174,12 +178,15 @@ class FastFulfilment:
     """The PostgreSQL path of a FULFIL job; `fulfil` returns False where the general path
     must go on (from whatever this path committed)."""
 
-    def __init__(self, topups: TopUps, senders: list[Sender], broker: Broker, clock: Callable[[], datetime]) -> None:
-        self._topups, self._senders, self._broker, self._clock = topups, senders, broker, clock
+    def __init__(self, db: Database, topups: TopUps, senders: list[Sender], broker: Broker,
+                 clock: Callable[[], datetime]) -> None:
+        self._db, self._topups, self._senders, self._broker, self._clock = db, topups, senders, broker, clock
 
     async def fulfil(self, driver: Driver, run: JobRun) -> Unrecorded | None:
         """Settles the job when it can (`run.settled`); otherwise the general path goes on,
         first recording the supplier's answer this path got and did not keep, if any."""
+        if not await self._unheard():
+            return None  # webhooks listen: the general path tells them
         order_id, now = run.job.order_id or 0, self._clock()
         row = await driver.fetchrow(START, order_id, now, ACTOR, self._topups.health.down_now())
         if row is None:
@@ -240,6 +247,15 @@ class FastFulfilment:
         for topic, message in stock_events([sku.id], by_orders=True):
             await self._broker.publish(topic, message)
         return None
+
+    async def _unheard(self) -> bool:
+        """Whether no webhook endpoint is enabled (read again at most every few seconds)."""
+        silent = AUDIENCES.silent()
+        if silent is None:
+            async with self._db.fresh_sessions() as session:
+                await AUDIENCES.of(session, None)
+            silent = AUDIENCES.silent()
+        return bool(silent)
 
     async def _announce(self, order: Order, previous: OrderStatus, at: datetime) -> None:
         message = status_message(order, previous, at)
