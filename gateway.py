@@ -31,11 +31,16 @@ from schema.sales import SaleEventUpdate
 from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
+from services.analytics.buyer_refresh import run_profiles
+from services.analytics.buyers import profile_secret
 from services.core import logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
+from services.webhooks.audience import AUDIENCES
+from services.webhooks.dispatch import Dispatcher
+from services.webhooks.receivers import HttpReceiver
 from services.documents.persisted import connect_persisted_queries
 from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
@@ -174,6 +179,13 @@ def create_app(
         db, broker, {**fulfilment.handlers(), **warmer.handlers()}, concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
+    # Webhook receivers get a worker of their own: a slow one never takes the slots that fulfil orders.
+    dispatcher = Dispatcher(box, HttpReceiver(allow_private=settings.webhook_allow_private),
+                            disable_after=timedelta(seconds=settings.webhook_disable_after_seconds))
+    webhook_worker = Worker(
+        db, broker, dispatcher.handlers(), concurrency=settings.webhook_concurrency,
+        poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
+    )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key, settings.old_secret_keys), ttl_seconds=settings.key_cache_seconds)
     trusted = TrustedDocuments(db, broker)
@@ -257,6 +269,7 @@ def create_app(
 
     async def stop_claiming() -> None:
         worker.stop_claiming()
+        webhook_worker.stop_claiming()
 
     draining.on_drain(stop_claiming)
 
@@ -287,12 +300,17 @@ def create_app(
             asyncio.create_task(risk.models.follow(), name="risk-model-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+            asyncio.create_task(run_profiles(
+                db, profile_secret(settings.secret_key), interval=settings.buyer_profile_seconds,
+                retention_days=settings.buyer_contact_retention_days,
+            ), name="buyer-profiles"),
             asyncio.create_task(terms.follow(broker), name="order-terms"),
             asyncio.create_task(reference.follow(broker), name="catalog-reference"),
             asyncio.create_task(gate.follow_stock(), name="sold-out-gate-stock"),
             asyncio.create_task(gate.follow_sold_out(), name="sold-out-gate-notices"),
             asyncio.create_task(sales.follow(), name="sale-changes"),
             asyncio.create_task(warmer.follow(), name="sale-warm-ups"),
+            asyncio.create_task(AUDIENCES.follow(broker), name="webhook-endpoints"),
         ]
         if db.replica is not None:
             followers.append(asyncio.create_task(db.replica.watch(), name="read-replica"))
@@ -301,11 +319,13 @@ def create_app(
             followers.append(asyncio.create_task(cache.follow(broker), name="catalog-changes"))
         if settings.worker:
             followers.append(asyncio.create_task(worker.run(), name="jobs"))
+            followers.append(asyncio.create_task(webhook_worker.run(), name="webhooks"))
         try:
             yield
         finally:
             # Job runs get what is left of the grace period; the ones still running give back their jobs.
             await worker.shutdown(draining.remaining())
+            await webhook_worker.shutdown(draining.remaining())
             draining.uninstall()
             metrics_apart.close()
             for follower in followers:
@@ -321,6 +341,7 @@ def create_app(
                 await budgets.close()
             await persisted.close()
             await suppliers.close()
+            await dispatcher.close()
             await payments.close()
             await demo_stack.aclose()
             await broker.close()
@@ -374,6 +395,8 @@ def create_app(
     app.state.sale_warmer = warmer
     app.state.response_cache = cache
     app.state.worker = worker
+    app.state.webhook_worker = webhook_worker
+    app.state.webhook_dispatcher = dispatcher
     app.state.draining = draining
     app.state.suppliers = suppliers
     app.state.payments = payments

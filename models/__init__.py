@@ -40,11 +40,16 @@ from models.payments import (
     PrepaidAccount,
 )
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
+from models.buyers import BuyerProfile
 from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Campaign",
     "CampaignSku",
     "CouponCode",
@@ -86,6 +91,7 @@ __all__ = [
     "PriceChange",
     "PriceTier",
     "QuotaUse",
+    "BuyerProfile",
     "RiskLabel",
     "RiskModel",
     "RiskRule",

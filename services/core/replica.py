@@ -118,9 +118,12 @@ class Replica:
         current = self._current_as_of
         return None if current is None else max(self._clock() - current, 0.0)
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for a lag-tolerant Core read: the replica's while it may serve, else the primary's."""
+    async def replica_connection(self) -> AsyncConnection | None:
+        """A connection to the replica if a read may use it now, else None (the primary serves).
+
+        It is taken before the read starts, so a replica that refuses it, or has closed it,
+        costs the read nothing but the primary's answer.
+        """
         connection = None
         if self.usable():
             try:
@@ -130,6 +133,12 @@ class Replica:
                     raise
                 self.lost(error)
         telemetry.replica_read(connection is not None)
+        return connection
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a lag-tolerant Core read: the replica's while it may serve, else the primary's."""
+        connection = await self.replica_connection()
         if connection is None:
             connection = await self.primary.connect()
         try:
@@ -234,11 +243,7 @@ class Replica:
 
 
 class ReadSession:
-    """One lag-tolerant read's session, on the replica when it may serve it, else the primary.
-
-    The replica's connection is taken before the session is handed out, so a replica that
-    refuses it costs the read nothing: the primary serves it.
-    """
+    """One lag-tolerant read's session, on the replica when it may serve it, else the primary."""
 
     __slots__ = ("_connection", "_replica", "_session")
 
@@ -248,20 +253,11 @@ class ReadSession:
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> AsyncSession:
-        replica = self._replica
-        if replica.usable():
-            try:
-                self._connection = await _live_connection(replica.replica)
-            except Exception as error:
-                if not unreachable(error):
-                    raise
-                replica.lost(error)
+        self._connection = await self._replica.replica_connection()
         if self._connection is not None:
-            telemetry.replica_read(True)
             self._session = AsyncSession(bind=self._connection, expire_on_commit=False, info={"replica": True})
         else:
-            telemetry.replica_read(False)
-            self._session = AsyncSession(bind=replica.primary, expire_on_commit=False)
+            self._session = AsyncSession(bind=self._replica.primary, expire_on_commit=False)
         return self._session
 
     async def __aexit__(

@@ -39,6 +39,20 @@ JOB_DURATION = Histogram(
 )
 JOBS_RUNNING = Gauge("quanyi_jobs_running", "Jobs running now.", ["kind"], multiprocess_mode="livesum")
 
+# --- outbound webhooks (services/webhooks/dispatch.py) ---------------------------------------
+
+WEBHOOK_ATTEMPTS = Counter(
+    "quanyi_webhook_attempts_total", "Requests to webhook receivers by outcome: delivered (a 2xx answer) or failed.",
+    ["outcome"],
+)
+WEBHOOK_DURATION = Histogram(
+    "quanyi_webhook_attempt_duration_seconds", "How long a webhook receiver took to answer (or to fail to).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10),
+)
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "quanyi_webhook_endpoints_disabled_total", "Webhook endpoints disabled because every attempt failed for a day.",
+)
+
 # --- suppliers (services/fulfilment/topups.py) ---------------------------------------------
 
 SUPPLIER_CALLS = Counter(
@@ -132,6 +146,15 @@ class JobTimer:
 def supplier_call(supplier: str, action: str, outcome: str, seconds: float) -> None:
     SUPPLIER_CALLS.labels(supplier, action, outcome.lower()).inc()
     SUPPLIER_LATENCY.labels(supplier, action).observe(seconds)
+
+
+def webhook_attempt(outcome: str, seconds: float) -> None:
+    WEBHOOK_ATTEMPTS.labels(outcome).inc()
+    WEBHOOK_DURATION.observe(seconds)
+
+
+def webhook_endpoint_disabled() -> None:
+    WEBHOOK_ENDPOINTS_DISABLED.inc()
 
 
 def supplier_down(supplier: str, down: bool) -> None:
