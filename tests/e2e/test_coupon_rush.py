@@ -63,7 +63,9 @@ class Pair:
 
     async def place(self, n: int, sku: StockedSku, code: str, phone: str) -> dict[str, Any]:
         given = {**order_input((sku, 1), buyer={"phone": phone}), "couponCode": code}
-        return (await self.gql(self.a if n % 2 else self.b, PLACE, {"input": given}))["data"]["placeOrder"]
+        answer = await self.gql(self.a if n % 2 else self.b, PLACE, {"input": given})
+        assert answer.get("data"), answer
+        return answer["data"]["placeOrder"]
 
     async def redemptions(self, code: str) -> tuple[int, int, int]:
         """(the campaign's count, its spent fen, redemptions held) as the database has them."""
