@@ -31,7 +31,9 @@ from schema.sales import SaleEventUpdate
 from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
-from services.core import logs, telemetry
+from services.analytics.buyer_refresh import run_profiles
+from services.analytics.buyers import profile_secret
+from services.core import collector, logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
@@ -196,7 +198,7 @@ def create_app(
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     sale_feed = SaleFeed(db, sales, SaleEventUpdate.of)
     proxies = parse_networks(settings.trusted_proxies)
-    schema = build_schema()
+    schema = build_schema(federation=settings.federation)
     budgets = connect_budgets(settings.redis_url, prefix=settings.broker_prefix) if settings.rate_limits else None
     admission = ObservedAdmission(
         schema._schema, budgets, max_cost=settings.limits.max_query_cost, default_page_size=20,
@@ -298,6 +300,10 @@ def create_app(
             asyncio.create_task(risk.models.follow(), name="risk-model-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+            asyncio.create_task(run_profiles(
+                db, profile_secret(settings.secret_key), interval=settings.buyer_profile_seconds,
+                retention_days=settings.buyer_contact_retention_days,
+            ), name="buyer-profiles"),
             asyncio.create_task(terms.follow(broker), name="order-terms"),
             asyncio.create_task(reference.follow(broker), name="catalog-reference"),
             asyncio.create_task(gate.follow_stock(), name="sold-out-gate-stock"),
@@ -314,6 +320,8 @@ def create_app(
         if settings.worker:
             followers.append(asyncio.create_task(worker.run(), name="jobs"))
             followers.append(asyncio.create_task(webhook_worker.run(), name="webhooks"))
+        if settings.collector_tuning:
+            collector.settle()
         try:
             yield
         finally:

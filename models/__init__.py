@@ -38,8 +38,11 @@ from models.payments import (
     PaymentNotification,
     PaymentRefusal,
     PrepaidAccount,
+    ProviderReconciliation,
+    ProviderReconciliationItem,
 )
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
+from models.buyers import BuyerProfile
 from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
@@ -81,6 +84,8 @@ __all__ = [
     "PaymentNotification",
     "PaymentRefusal",
     "PrepaidAccount",
+    "ProviderReconciliation",
+    "ProviderReconciliationItem",
     "Order",
     "OrderEvent",
     "OrderLine",
@@ -90,6 +95,7 @@ __all__ = [
     "PriceChange",
     "PriceTier",
     "QuotaUse",
+    "BuyerProfile",
     "RiskLabel",
     "RiskModel",
     "RiskRule",

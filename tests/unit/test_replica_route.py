@@ -7,8 +7,12 @@ stopped is tests/e2e/test_read_replica.py.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from config import Settings
 from services.core.replica import Replica
 
 
@@ -171,3 +175,18 @@ async def test_stock_moved_by_orders_leaves_the_replica_in_use() -> None:
     await replica.check()
     replica.on_event("catalog.changed", b"stock")
     assert replica.usable()
+
+
+@pytest.mark.parametrize("given", ["0", "-5", "abc", "nan", "inf", "3601"])
+def test_a_lag_bound_that_is_no_bound_is_refused_at_start(tmp_path: Path, given: str) -> None:
+    # 0 would never use the replica, a negative or unparsable bound means nothing, and beyond an
+    # hour the catalog could show a day-old price: say so at start rather than run that way.
+    with pytest.raises(ValueError, match="QUANYI_READ_MAX_LAG_SECONDS"):
+        Settings.from_env({"QUANYI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/q.db",
+                           "QUANYI_READ_MAX_LAG_SECONDS": given})
+
+
+def test_the_lag_bound_is_five_seconds_unless_set(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/q.db"
+    assert Settings.from_env({"QUANYI_DATABASE_URL": url}).read_max_lag_seconds == 5.0
+    assert Settings.from_env({"QUANYI_DATABASE_URL": url, "QUANYI_READ_MAX_LAG_SECONDS": "1.5"}).read_max_lag_seconds == 1.5
