@@ -61,7 +61,7 @@ async def _seen(page: Page, expression: str) -> object:
         return None
 
 
-async def _until(page: Page, expression: str, timeout: float = 20.0) -> object:
+async def _until(page: Page, expression: str, timeout: float = 45.0) -> object:
     return await page.poll(lambda: _seen(page, expression), bool, timeout=timeout, what=expression)
 
 
@@ -90,7 +90,7 @@ async def test_a_guest_buys_a_card_code_pays_with_wechat_pay_h5_and_sees_it_deli
             await page.click("form button")
 
             await _until(page, "location.pathname === '/shop' && "
-                               "document.querySelector('#order-status')?.dataset.status === 'DELIVERED'", timeout=30)
+                               "document.querySelector('#order-status')?.dataset.status === 'DELIVERED'", timeout=60)
             secret = await _until(page, "document.querySelector('#codes .secret')?.textContent")
             assert re.fullmatch(r"[0-9A-F]{4}(-[0-9A-F]{4}){3}", str(secret))
             assert await page.text("#order-status") == "已发货"
