@@ -108,6 +108,7 @@ class Settings:
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
     # Buyer profiles: recomputed this often; contacts of settled orders erased after this many days (0: kept).
+    federation: bool = False  # serve the schema as an Apollo Federation v2 subgraph
     buyer_profile_seconds: float = 300.0
     buyer_contact_retention_days: int = 0
     # Empty: the payment webhook answers 503 (no secret configured, nothing can be verified).
@@ -224,6 +225,7 @@ class Settings:
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
+            federation=_flag(env.get("QUANYI_FEDERATION")),
             buyer_profile_seconds=_seconds(env, "QUANYI_BUYER_PROFILE_SECONDS", 300.0),
             buyer_contact_retention_days=_days(env, "QUANYI_BUYER_CONTACT_RETENTION_DAYS"),
             broker_prefix=env.get("QUANYI_BROKER_PREFIX") or "quanyi:",

@@ -198,7 +198,7 @@ def create_app(
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     sale_feed = SaleFeed(db, sales, SaleEventUpdate.of)
     proxies = parse_networks(settings.trusted_proxies)
-    schema = build_schema()
+    schema = build_schema(federation=settings.federation)
     budgets = connect_budgets(settings.redis_url, prefix=settings.broker_prefix) if settings.rate_limits else None
     admission = ObservedAdmission(
         schema._schema, budgets, max_cost=settings.limits.max_query_cost, default_page_size=20,
