@@ -1,7 +1,7 @@
 """A simulated Aliyun SMS service (SendSms) for tests and demos: it checks what Aliyun checks.
 
-The access key and its secret, the signature over the request (services/fulfilment/aliyun_sms.py
-states the scheme), a timestamp within 15 minutes, a nonce used once, an approved sign name, an
+The access key and its secret, the signature over the request (suppliers/aliyun_sms_wire.py states the
+scheme), a timestamp within 15 minutes, a nonce used once, an approved sign name, an
 approved template and every parameter the template names; it answers in Aliyun's codes and keeps
 what it accepted in `sent`.
 """
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.fulfilment.aliyun_sms import signature
+from suppliers.aliyun_sms_wire import signature
 
 CLOCK_SKEW = timedelta(minutes=15)
 _VARIABLE = re.compile(r"\$\{(\w+)\}")

@@ -5,7 +5,8 @@ The request is signed as Aliyun's RPC APIs are: every parameter percent-encoded 
 again; the signature is HMAC-SHA1 under `AccessKeySecret&`, in base64. A fresh
 `SignatureNonce` and the UTC `Timestamp` make a captured request useless to replay.
 Written by hand with `hmac` (a dozen lines) rather than Aliyun's SDK, which pulls in its whole
-Tea runtime for one call; `suppliers/sms_sim.py` checks the same signature from the other side.
+Tea runtime for one call. The wire rules are `suppliers/aliyun_sms_wire.py`, shared with the
+simulator (`suppliers/sms_sim.py`), which checks the same signature from the other side.
 
 The message is a template Aliyun approved (`TemplateCode`, e.g. "您的订单${order}已发货，卡密：${codes}")
 under an approved `SignName`; the codes are template parameters, sent only to Aliyun over TLS
@@ -14,53 +15,20 @@ and never logged.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fulfilment.senders import SMS, Message
+from suppliers.aliyun_sms_wire import send_sms_params, signature
 
-API_VERSION = "2017-05-25"
 DEFAULT_ENDPOINT = "https://dysmsapi.aliyuncs.com/"
 
 
 class SmsRefused(RuntimeError):
     """Aliyun (or its simulator) answered with a code other than OK; the message names it, never the text."""
-
-
-def encode(text: str) -> str:
-    return quote(text, safe="~")
-
-
-def string_to_sign(params: Mapping[str, str], method: str = "POST") -> str:
-    query = "&".join(f"{encode(k)}={encode(v)}" for k, v in sorted(params.items()))
-    return f"{method}&{encode('/')}&{encode(query)}"
-
-
-def signature(params: Mapping[str, str], secret: str, method: str = "POST") -> str:
-    digest = hmac.new(f"{secret}&".encode(), string_to_sign(params, method).encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
-def send_sms_params(
-    *, key_id: str, phone: str, sign_name: str, template_code: str, template_param: Mapping[str, str],
-    now: datetime, nonce: str,
-) -> dict[str, str]:
-    return {
-        "AccessKeyId": key_id, "Action": "SendSms", "Format": "JSON", "PhoneNumbers": phone,
-        "RegionId": "cn-hangzhou", "SignName": sign_name, "SignatureMethod": "HMAC-SHA1", "SignatureNonce": nonce,
-        "SignatureVersion": "1.0", "TemplateCode": template_code,
-        "TemplateParam": json.dumps(dict(template_param), ensure_ascii=False, separators=(",", ":")),
-        "Timestamp": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "Version": API_VERSION,
-    }
 
 
 class AliyunSmsSender:

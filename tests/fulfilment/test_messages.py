@@ -23,7 +23,8 @@ from asgi_lifespan import LifespanManager
 from config import Settings
 from gateway import create_app
 from services.core.database import Database
-from services.fulfilment.aliyun_sms import AliyunSmsSender, SmsRefused, send_sms_params, signature
+from services.fulfilment.aliyun_sms import AliyunSmsSender, SmsRefused
+from suppliers.aliyun_sms_wire import send_sms_params, signature
 from services.fulfilment.senders import Message
 from suppliers.sms_sim import SmsSimulator
 from tests.e2e.server import free_port
