@@ -78,6 +78,7 @@ class WechatPaySim:
         self.trades: dict[str, Trade] = {}
         self._by_handle: dict[str, str] = {}
         self.bills: dict[str, bytes] = {}
+        self.queries = 0  # how often the merchant asked about a payment
         self._next = 1
 
     def answer(self, data: object, status: int = 200) -> Response:
@@ -205,6 +206,7 @@ async def _query(request: Request) -> Response:
     sim = _sim(request)
     if (why := sim.check(request, b"")) is not None:
         return sim.error(401, "SIGN_ERROR", why)
+    sim.queries += 1
     trade = sim.trades.get(request.path_params["number"])
     if trade is None or request.query_params.get("mchid") != sim.merchant.mchid:
         return sim.error(404, "ORDER_NOT_EXIST", "no such order")
