@@ -281,6 +281,7 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
     "Query.campaigns": lambda g: {"channel": "web", "first": 10},
     "Mutation.createCampaign": lambda g: {"input": {"name": "Abuse campaign", "channel": "web", "skuIds": [g.codes.gid],
                                                     "amountOff": "1.00", "maxRedemptions": 10}},
+    "Mutation.endCampaign": lambda g: {"id": encode_id("Campaign", 10_000)},
     "Mutation.generateCouponCodes": lambda g: {"campaignId": encode_id("Campaign", 1), "count": 1},
     # Product center
     "Mutation.createBrand": lambda g: {"input": {"code": _code("brand"), "name": "Abuse brand"}},
