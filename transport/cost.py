@@ -154,6 +154,23 @@ class QueryCost:
         )
 
 
+def pages_by_variable(document: DocumentNode) -> bool:
+    """Whether any field of the document takes its `first` from a variable: the only way
+    variables change what a document is costed."""
+    pending: list[Any] = [d.selection_set for d in document.definitions if getattr(d, "selection_set", None)]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode) and any(
+                argument.name.value == "first" and not isinstance(argument.value, IntValueNode)
+                for argument in selection.arguments or ()
+            ):
+                return True
+            inner = getattr(selection, "selection_set", None)  # a fragment spread has none: its definition is walked
+            if inner is not None:
+                pending.append(inner)
+    return False
+
+
 # Deeper than any document the depth limit lets run: a document is costed before it is
 # validated, so the walk stops here rather than recurse as deep as an attacker nests.
 MAX_WALK_DEPTH = 64

@@ -70,6 +70,14 @@ ClientAddress = Callable[[Request], str | None]
 ALLOWED_METHODS = "GET, POST"
 
 
+class CallerRefused(Exception):
+    """The request's credentials were refused: no step after authentication runs."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 class GraphQLEndpoint:
     """The Starlette endpoint for HTTP requests to /graphql."""
 
@@ -123,6 +131,8 @@ class GraphQLEndpoint:
         except RequestError as error:
             body = {"errors": [request_error(error.message, error.code)]}
             return _json(body, _request_error_status(media), media)
+        except CallerRefused as refused:
+            return self._refused(refused.error, media, request_id)
         except Exception:
             # A bug in the gateway itself, outside any resolver: log it, say nothing of it.
             log.exception("unexpected error serving request %s", request_id)
@@ -147,10 +157,7 @@ class GraphQLEndpoint:
         resolved = None
         if self._persisted is not None:
             if self._persisted.needs_caller(op.query):
-                try:
-                    principal = await self._authenticate(request)
-                except ApiError as error:
-                    return self._refused(error, media, request_id)
+                principal = await self._caller(request, principal)
             # Before parsing: an untrusted document costs no more than this lookup.
             resolved = await self._persisted.resolve(op.query, op.extensions, principal)
             op = replace(op, query=resolved.query)
@@ -162,11 +169,7 @@ class GraphQLEndpoint:
             # one far too costly is refused for a fraction of the parser's work.
             floor = self._cost_floor.requested(query)
             if floor > self._admission.max_cost:
-                if principal is None:
-                    try:
-                        principal = await self._authenticate(request)
-                    except ApiError as error:
-                        return self._refused(error, media, request_id)
+                principal = await self._caller(request, principal)
                 try:
                     await self._admission.admit(floor, principal, self._client_address(request))
                 except Refused as refused:
@@ -189,12 +192,8 @@ class GraphQLEndpoint:
         # The cost before validation: validating a large document takes tens of milliseconds,
         # so one too costly to run is refused without that work (a flood of them stays cheap).
         requested = self._admission.requested(query, parsed.document, operation, op.variables)
-        if principal is None:
-            # Before validation: whether its errors may name what the schema holds.
-            try:
-                principal = await self._authenticate(request)
-            except ApiError as error:
-                return self._refused(error, media, request_id)
+        # Before validation: whether its errors may name what the schema holds.
+        principal = await self._caller(request, principal)
         public = not (self._settings.public_introspection or may_see_schema(principal))
         if requested <= self._admission.max_cost:
             errors = self._documents.validate(query, parsed.document, public=public)
@@ -236,6 +235,16 @@ class GraphQLEndpoint:
             return await self._result(result, parsed.document, operation, admitted, media, request_id)
         finally:
             self._cache.landed(key, answer)
+
+    async def _caller(self, request: Request, known: Principal | None) -> Principal:
+        """The request's caller: authenticated once, by whichever step first needs to know.
+        An unknown or revoked key raises CallerRefused (answered 401, or 403)."""
+        if known is not None:
+            return known
+        try:
+            return await self._authenticate(request)
+        except ApiError as error:
+            raise CallerRefused(error) from None
 
     async def _served(self, answer: Answer, admitted: Admitted, media: str) -> Response:
         # The shared answer is `{"data": ...}`: this caller's cost goes in before its last brace.
