@@ -82,6 +82,7 @@ class Settings:
     demo: bool = False
     limits: Limits = field(default_factory=Limits)
     response_cache: bool = True
+    compiled_mutations: bool = True  # placeOrder past graphql-core's executor (transport/compiled_mutation.py)
     response_cache_seconds: float = 2.0
     # Per-caller budgets of query cost (leaky buckets). Off only for benchmarks and load tests.
     rate_limits: bool = True
@@ -188,6 +189,7 @@ class Settings:
             else debug or _flag(env.get("QUANYI_DEMO")) or _graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
+            compiled_mutations=env.get("QUANYI_COMPILED_MUTATIONS", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),

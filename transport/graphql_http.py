@@ -42,6 +42,7 @@ from domain.access import Principal, may_see_schema
 from schema.context import Context
 from schema.errors import ApiError, ErrorCode
 from transport.admission import Admission, Admitted, Refused
+from transport.compiled_mutation import CompiledMutations
 from transport.cost_floor import CostFloor
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport.errors import (
@@ -107,6 +108,11 @@ class GraphQLEndpoint:
         self._bounds = InputBounds(self._core, cache_size=settings.limits.document_cache_size)
         self._executor = schema.execution_context_class
         self._persisted = persisted
+        # placeOrder documents compiled past graphql-core's executor (transport/compiled_mutation.py).
+        self.mutations = (
+            CompiledMutations(self._core, cache_size=settings.limits.document_cache_size)
+            if settings.compiled_mutations else None
+        )
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request)
@@ -210,6 +216,11 @@ class GraphQLEndpoint:
             return self._throttled(refused, media)
         if resolved is not None and self._persisted is not None:
             await self._persisted.remember(resolved)  # it validated, and its caller is within budget
+        compiled = self.mutations.plan(query, parsed.document, operation) if self.mutations else None
+        variables = compiled.variables(op.variables) if compiled is not None else None
+        if compiled is not None and variables is not None:
+            result = await compiled.execute(lambda: self._context(request, principal, request_id), variables)
+            return await self._result(result, parsed.document, operation, admitted, media, request_id)
         # A cached answer is looked up before any per-request state is built.
         key = None
         if self._cache is not None and ResponseCache.cacheable(operation):
