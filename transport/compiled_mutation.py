@@ -42,6 +42,7 @@ from graphql import (
 from resolvers.orders import place_order, place_order_input
 from schema.context import Context
 from transport.answer_shape import CONDITIONS, FieldFailed, Shape, shapeable
+from transport.cost import QueryCost
 from transport.documents import BoundedCache
 
 ROOT_FIELD = "placeOrder"
@@ -63,13 +64,22 @@ class PlaceOrderPlan:
     `@skip`/`@include`, and the selection to shape."""
 
     def __init__(self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode,
-                 input_variable: str, conditions: dict[str, tuple[bool, bool | None]]) -> None:
+                 input_variable: str, conditions: dict[str, tuple[bool, bool | None]], cost: QueryCost) -> None:
         self._mutation: GraphQLObjectType = schema.mutation_type  # type: ignore[assignment]
         self._field = self._mutation.fields[ROOT_FIELD]
         self._operation = operation
         self._input = input_variable
         self._conditions = conditions  # name: (nullable, default)
         self._fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self._actual = cost.compiled_actual(document, operation)
+        self._cost = cost
+        self._document = document
+
+    def actual_cost(self, data: Any) -> int:
+        """The answer's actual cost, by the rules of transport/cost.py."""
+        if self._actual is None:
+            return self._cost.actual(self._document, self._operation, data)
+        return self._actual.of(data)
 
     def variables(self, given: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The variables as graphql-core would coerce them, or None to leave it to it."""
@@ -113,8 +123,9 @@ class PlaceOrderPlan:
 class CompiledMutations:
     """The plans of the documents seen, by document text (None: not compilable)."""
 
-    def __init__(self, schema: GraphQLSchema, *, cache_size: int) -> None:
+    def __init__(self, schema: GraphQLSchema, cost: QueryCost, *, cache_size: int) -> None:
         self._schema = schema
+        self._cost = cost
         self._usable = _input_as_expected(schema)
         self._plans: BoundedCache[tuple[str, str | None], PlaceOrderPlan | bool] = BoundedCache(cache_size)
 
@@ -125,12 +136,14 @@ class CompiledMutations:
         key = (query, operation.name.value if operation.name else None)
         found = self._plans.get(key)
         if found is None:
-            found = _compile(self._schema, document, operation) or False
+            found = _compile(self._schema, self._cost, document, operation) or False
             self._plans.put(key, found)
         return found or None
 
 
-def _compile(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode) -> PlaceOrderPlan | None:
+def _compile(
+    schema: GraphQLSchema, cost: QueryCost, document: DocumentNode, operation: OperationDefinitionNode,
+) -> PlaceOrderPlan | None:
     mutation = schema.mutation_type
     if mutation is None or operation.directives:
         return None
@@ -176,7 +189,7 @@ def _compile(schema: GraphQLSchema, document: DocumentNode, operation: Operation
     for field in places:
         if field.selection_set is None or not shapeable(schema, payload.of_type, field.selection_set, fragments):
             return None
-    return PlaceOrderPlan(schema, document, operation, input_variable, conditions)
+    return PlaceOrderPlan(schema, document, operation, input_variable, conditions, cost)
 
 
 def _plain_input(value: Any) -> bool:

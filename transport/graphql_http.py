@@ -110,7 +110,7 @@ class GraphQLEndpoint:
         self._persisted = persisted
         # placeOrder documents compiled past graphql-core's executor (transport/compiled_mutation.py).
         self.mutations = (
-            CompiledMutations(self._core, cache_size=settings.limits.document_cache_size)
+            CompiledMutations(self._core, admission.cost, cache_size=settings.limits.document_cache_size)
             if settings.compiled_mutations else None
         )
 
@@ -220,7 +220,8 @@ class GraphQLEndpoint:
         variables = compiled.variables(op.variables) if compiled is not None else None
         if compiled is not None and variables is not None:
             result = await compiled.execute(lambda: self._context(request, principal, request_id), variables)
-            return await self._result(result, parsed.document, operation, admitted, media, request_id)
+            actual = compiled.actual_cost(result.data)
+            return await self._result(result, parsed.document, operation, admitted, media, request_id, actual)
         # A cached answer is looked up before any per-request state is built.
         key = None
         if self._cache is not None and ResponseCache.cacheable(operation):
@@ -321,8 +322,9 @@ class GraphQLEndpoint:
 
     async def _result(
         self, result: ExecutionResult, document: DocumentNode, operation: OperationDefinitionNode,
-        admitted: Admitted, media: str, request_id: str,
+        admitted: Admitted, media: str, request_id: str, actual: int | None = None,
     ) -> Response:
+        """`actual`: the answer's cost when the caller worked it out; else it is walked here."""
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             # Variables that do not coerce: a request error, not a field error. Nothing ran.
             await self._admission.settle(admitted, 0)
@@ -335,7 +337,8 @@ class GraphQLEndpoint:
                 request_id=request_id,
                 debug=self._settings.debug,
             )
-        actual = self._admission.cost.actual(document, operation, result.data)
+        if actual is None:
+            actual = self._admission.cost.actual(document, operation, result.data)
         body["extensions"] = {"cost": await self._admission.settle(admitted, actual)}
         return _json(body, 200, media)
 

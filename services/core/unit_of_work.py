@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,10 +42,16 @@ class UnitOfWork:
             self._session = self._db.sessions()
         return self._session
 
-    def fresh_reads(self) -> AsyncSession:
+    @contextlib.asynccontextmanager
+    async def fresh_reads(self) -> AsyncIterator[AsyncSession]:
         """A session beside the command's for reads that must not hold its write transaction
-        open (on SQLite, the writer lock): `async with uow.fresh_reads() as reads:`."""
-        return self._db.fresh_sessions()
+        open (on SQLite, the writer lock): `async with uow.fresh_reads() as reads:`. It is
+        opened at its first use: reads the process's caches answer open none."""
+        reads = _OnFirstUse(self._db.fresh_sessions)
+        try:
+            yield cast(AsyncSession, reads)
+        finally:
+            await reads.close()
 
     def driver(self) -> Driver | None:
         """PostgreSQL's driver without SQLAlchemy, for the hot paths written for it; None on
@@ -81,3 +89,20 @@ class UnitOfWork:
                 self._on_event(topic, message)
             await self._broker.publish(topic, message)
         self._events.clear()
+
+
+class _OnFirstUse:
+    """An AsyncSession made when something first asks it for anything."""
+
+    def __init__(self, make: Callable[[], AsyncSession]) -> None:
+        self._make = make
+        self._session: AsyncSession | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._session is None:
+            self._session = self._make()
+        return getattr(self._session, name)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
