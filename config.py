@@ -82,8 +82,12 @@ class Settings:
     demo: bool = False
     limits: Limits = field(default_factory=Limits)
     response_cache: bool = True
+    # No cached answer is served longer than this after its computation began: the bound on
+    # how far behind the database the stock it shows may be (orders do not drop the cache).
+    response_cache_seconds: float = 1.0
+    # Catalog reads answered from execution plans (transport/catalog_plan.py); off: graphql-core runs them.
+    catalog_plans: bool = True
     compiled_mutations: bool = True  # placeOrder past graphql-core's executor (transport/compiled_mutation.py)
-    response_cache_seconds: float = 2.0
     # Per-caller budgets of query cost (leaky buckets). Off only for benchmarks and load tests.
     rate_limits: bool = True
     # Budgets per role, e.g. "anonymous=1000/50,partner=2000/100" (maximum/restore a second);
@@ -139,6 +143,9 @@ class Settings:
     topup_connection_wait_seconds: int = 900
     # How suppliers reach our callback endpoint: https://gateway.example.com
     public_url: str | None = None
+    # Simulated WeChat Pay and Alipay in the process, the payment accounts pointed at them
+    # (services/demo/payments.py): QUANYI_PAYMENT_SIM=1, on with --demo.
+    payment_sim: bool = False
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
     sms_url: str | None = None
     sms_token: str = field(default="", repr=False)
@@ -189,8 +196,9 @@ class Settings:
             else debug or _flag(env.get("QUANYI_DEMO")) or _graphiql(env.get("QUANYI_GRAPHIQL"), debug),
             limits=limits,
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
+            response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 1.0),
+            catalog_plans=env.get("QUANYI_CATALOG_PLANS", "1").strip().lower() not in {"0", "false", "no", "off"},
             compiled_mutations=env.get("QUANYI_COMPILED_MUTATIONS", "1").strip().lower() not in {"0", "false", "no", "off"},
-            response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 2.0),
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
@@ -219,6 +227,7 @@ class Settings:
             shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
             supplier_outage_hold_seconds=float(env.get("QUANYI_SUPPLIER_OUTAGE_HOLD_SECONDS") or 600.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
+            payment_sim=_flag(env.get("QUANYI_PAYMENT_SIM")) or _flag(env.get("QUANYI_DEMO")),
             topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",

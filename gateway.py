@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -49,12 +50,19 @@ from services.inventory.placed_keys import connect_placed_keys
 from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.orders.expiry import run_expiry
+from services.catalog.reference import Reference
 from services.orders.terms import Terms
-from services.payments.refunds import RecordedRefunds
+from services.demo import payments as demo_payments
+from services.payments.accounts import PaymentAccounts
+from services.payments.accounts import Factory as PaymentFactory
+from services.payments.provider_refunds import ProviderRefunds
 from services.risk.check import RiskCheck, RuleBook
 from services.risk.counters import connect_counters
 from services.sales.book import SaleBook
 from services.sales.warm import SaleWarmer
+from providers.alipay import Alipay
+from providers.base import Account, Provider
+from providers.wechatpay import WechatPay
 from suppliers.base import SupplierAdapter
 from suppliers.http import HttpSupplier
 from transport import tracing
@@ -63,6 +71,7 @@ from transport.client_ip import client_ip, parse_networks
 from transport.dashboard import dashboard_routes
 from transport.exchange import ObservedAdmission, note_caller
 from transport.graphiql import GraphiQL
+from transport.catalog_run import CatalogRun
 from transport.graphql_http import GraphQLEndpoint
 from transport.health import healthz, readyz
 from transport.metrics import (
@@ -77,6 +86,7 @@ from transport.settlement import SettlementFiles
 from transport.shutdown import Draining
 from transport.sockets import OpenSockets
 from transport.supplier_webhook import SupplierWebhook
+from transport.provider_webhooks import ProviderWebhook
 from transport.webhooks import PaymentWebhook
 from transport.websocket import GraphQLWebSocket
 
@@ -92,6 +102,17 @@ def _http_supplier(row: Supplier, secret: str) -> SupplierAdapter | None:
 SUPPLIER_ADAPTERS: dict[str, Factory] = {"http": _http_supplier}
 
 
+def payment_factories(transport: httpx.AsyncBaseTransport | None = None) -> dict[Provider, PaymentFactory]:
+    """`transport`: how the adapters reach the providers (tests: the app itself)."""
+    def wechatpay(account: Account) -> WechatPay:
+        return WechatPay(account, transport=transport)
+
+    def alipay(account: Account) -> Alipay:
+        return Alipay(account, transport=transport)
+
+    return {Provider.WECHAT_PAY: wechatpay, Provider.ALIPAY: alipay}
+
+
 def senders_of(settings: Settings) -> list[Sender]:
     """The inbox always; SMS and email only when configured."""
     senders: list[Sender] = [InboxSender()]
@@ -105,9 +126,10 @@ def senders_of(settings: Settings) -> list[Sender]:
 
 def create_app(
     settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None,
-    span_exporter: object | None = None,
+    span_exporter: object | None = None, payment_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """`span_exporter`: trace into it (tests), as if tracing were configured."""
+    """`span_exporter`: trace into it (tests), as if tracing were configured. `payment_transport`:
+    how payment adapters and simulated providers reach HTTP (tests: the app itself)."""
     if settings is None:
         logs.configure(*log_settings(os.environ))  # first: reading the settings may warn
         settings = Settings.from_env()
@@ -124,6 +146,8 @@ def create_app(
     box = SecretBox(settings.secret_key, settings.old_secret_keys)
     suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
     senders = senders_of(settings)
+    payments = PaymentAccounts(db, box, payment_factories(payment_transport))
+    demo_providers = demo_payments.simulators(payment_transport) if settings.payment_sim else None
     supplier_health = SupplierHealth(hold=settings.supplier_outage_hold_seconds)
     fulfilment = Fulfilment(
         db, broker, TopUps(
@@ -131,7 +155,7 @@ def create_app(
             supplier_health,
             connection_wait=timedelta(seconds=settings.topup_connection_wait_seconds),
         ), senders, box,
-        RecordedRefunds(),
+        ProviderRefunds(db, payments, settings.public_url),
     )
     demo_secret = demo_suppliers.demo_secret(settings.secret_key) if settings.demo else ""
     demo_sims = demo_suppliers.simulators(demo_secret) if settings.demo else {}
@@ -141,6 +165,8 @@ def create_app(
     # What every order reads (channels, SKUs, prices, limits), kept per process; and the
     # sold-out gate that answers a SKU's late buyers without the database.
     terms = Terms()
+    # What catalog pages read besides the page and its stock (channels, brands, SKUs, prices).
+    reference = Reference()
     gate = SoldOutGate(broker, connect_placed_keys(settings.redis_url, prefix=settings.broker_prefix))
     warmer = SaleWarmer(db, broker, sales, risk, terms)
     worker = Worker(
@@ -169,10 +195,11 @@ def create_app(
     def on_event(topic: str, message: bytes) -> None:
         # This process's own changes reach its caches before they go out on the broker.
         if cache is not None:
-            cache.on_event(topic)
+            cache.on_event(topic, message)
         suppliers.on_event(topic)
         trusted.on_event(topic)
         terms.on_event(topic, message)
+        reference.on_event(topic, message)
         gate.on_event(topic, message)
         sales.on_event(topic)
 
@@ -196,7 +223,7 @@ def create_app(
             new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
             supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
-            sales=sales, sale_feed=sale_feed,
+            sales=sales, sale_feed=sale_feed, payments=payments,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -243,6 +270,11 @@ def create_app(
                 demo_sims, db, box, demo_secret,
                 settings.public_url or "http://127.0.0.1:8000",
             ))
+        if demo_providers is not None:
+            await demo_stack.enter_async_context(demo_payments.running(
+                demo_providers, db, box, settings.public_url or "http://127.0.0.1:8000",
+            ))
+            payments.forget()
         await _say_which_skus_cannot_deliver(db, suppliers)
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
@@ -252,6 +284,7 @@ def create_app(
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
             asyncio.create_task(terms.follow(broker), name="order-terms"),
+            asyncio.create_task(reference.follow(broker), name="catalog-reference"),
             asyncio.create_task(gate.follow_stock(), name="sold-out-gate-stock"),
             asyncio.create_task(gate.follow_sold_out(), name="sold-out-gate-notices"),
             asyncio.create_task(sales.follow(), name="sale-changes"),
@@ -281,6 +314,7 @@ def create_app(
                 await budgets.close()
             await persisted.close()
             await suppliers.close()
+            await payments.close()
             await demo_stack.aclose()
             await broker.close()
             await db.dispose()
@@ -289,8 +323,13 @@ def create_app(
             process_ending()
 
     graphiql = GraphiQL(settings.graphiql)
+    catalog = (
+        CatalogRun(schema._schema, db, reference, max_page_size=settings.limits.max_page_size)
+        if settings.catalog_plans else None
+    )
     endpoint = GraphQLEndpoint(
-        schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql, persisted
+        schema, settings, http_principal, http_context, admission, http_client_ip, cache, graphiql, persisted,
+        catalog,
     )
     payment_webhook = PaymentWebhook(settings, db, broker, cache.on_event if cache is not None else None)
     routes: list[BaseRoute] = [
@@ -300,12 +339,18 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics.handle),
         Route("/webhooks/payment", payment_webhook.handle, methods=["POST"]),
+        Route("/webhooks/wechatpay", ProviderWebhook(Provider.WECHAT_PAY, payments, db, broker, on_event).handle,
+              methods=["POST"]),
+        Route("/webhooks/alipay", ProviderWebhook(Provider.ALIPAY, payments, db, broker, on_event).handle,
+              methods=["POST"]),
         Route("/webhooks/supplier/{code}", SupplierWebhook(db, broker, suppliers).handle, methods=["POST"]),
     ]
     routes += SettlementFiles(db, broker, principal_of).routes()
     routes += dashboard_routes()
     routes += graphiql.routes()
     routes += demo_suppliers.mounts(demo_sims)
+    if demo_providers is not None:
+        routes += demo_providers.mounts()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Observe)])
     if settings.otel or span_exporter is not None:
         engines = [db.engine] if db.read_engine is db.engine else [db.engine, db.read_engine]
@@ -317,6 +362,7 @@ def create_app(
     app.state.broker = broker
     app.state.risk = risk
     app.state.terms = terms
+    app.state.catalog_reference = reference
     app.state.gate = gate
     app.state.sales = sales
     app.state.sale_warmer = warmer
@@ -324,6 +370,8 @@ def create_app(
     app.state.worker = worker
     app.state.draining = draining
     app.state.suppliers = suppliers
+    app.state.payments = payments
+    app.state.demo_providers = demo_providers
     app.state.supplier_health = supplier_health
     app.state.sockets = sockets
     app.state.authenticator = authenticator

@@ -27,6 +27,7 @@ from servers import BENCH, HOST, ROOT, Server, fetch, serving
 sys.path.insert(1, str(ROOT))
 
 import catalog_doc
+import wrk
 from catalog_doc import Run
 from database import bench_database
 from load import Plan, http_post
@@ -57,6 +58,10 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-doc", action="store_true", help="print the table only")
+    parser.add_argument(
+        "--client", choices=("wrk", "python"), default="wrk",
+        help="load generator: wrk (compiled, the default; apt-get install wrk) or bench/load.py",
+    )
     return parser.parse_args(argv)
 
 
@@ -71,6 +76,8 @@ def check_answer(body: bytes) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = options(argv)
+    if args.client == "wrk" and not wrk.available():
+        raise SystemExit(f"{wrk.MISSING}; or measure with --client python (bench/load.py)")
     load_before = os.getloadavg()[0]
     if load_before > 0.5:
         print(
@@ -86,17 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         log = folder / "servers.log"
 
         def measure(server: Server, expected: bytes) -> Figures:
+            print(f"measuring {server.name} …", flush=True)
+            if args.client == "wrk":
+                return wrk.measure(
+                    server, BODY, expected, concurrency=args.concurrency, warmup=args.warmup,
+                    duration=args.duration,
+                )
             plan = Plan(
                 HOST,
                 server.port,
                 http_post(HOST, server.port, "/graphql", BODY),
-                expected,
+                wrk.expected_data(expected),
                 args.concurrency,
                 args.warmup,
                 args.duration,
                 server.pid,
             )
-            print(f"measuring {server.name} …", flush=True)
             return Figures.of(server.name, client.submit(drive, plan).result())
 
         answer = b""
@@ -118,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                     if status != 200:
                         raise SystemExit(f"{name} answered {status}: {body[:500]!r}")
                     products, skus = check_answer(body)
-                    if answer and body != answer:
+                    if answer and wrk.expected_data(body) != wrk.expected_data(answer):
                         raise SystemExit(f"{name} answers differently from {GATEWAY_OFF}")
                     answer = answer or body
                     figures.append(measure(server, answer))
@@ -139,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = sum(f.failed for f in figures)
     if failed:
         print(
-            f"\n{failed} answers were not 200 or differed from the gateway's: figures not written"
+            f"\n{failed} answers were not 200 or their data differed from the gateway's: figures not written"
         )
         return 1
     if not args.no_doc:
@@ -150,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("--warmup", f"{args.warmup:g}", "3"),
                 ("--concurrency", str(args.concurrency), "32"),
                 ("--database", args.database, "sqlite"),
+                ("--client", args.client, "wrk"),
             )
             if value != default
         )
@@ -163,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup=args.warmup,
             duration=args.duration,
             load_before=load_before,
+            client=args.client,
         )
         catalog_doc.update(args.doc, measured)
         print(f'\nwrote the section "{measured.heading}" of {args.doc}')

@@ -21,9 +21,10 @@ METHOD = """\
 - Each server is one uvicorn worker (uvloop, httptools, no access log) on 127.0.0.1, started alone
   for its turn, after the gateway's database is migrated, loaded with the demo data and filled with
   the benchmark's own products (`bench/catalog_data.py`) in a database created for the run.
-- The load generator (`bench/load.py`) is a raw asyncio HTTP/1.1 client in its own process with
+- The load generator is {client} with
   {concurrency} keep-alive connections, {warmup:g} s of warm-up then {duration:g} s measured per
-  server. Every answer must be 200 and byte-identical to the gateway's first answer.
+  server. Every answer must be 200 and carry the same `data` as the gateway's first answer, with no
+  `errors` (the gateway's `extensions.cost` beside it is allowed: plain strawberry reports none).
 - **Client and server share the machine**: with 2 cores each gets about one. "client CPU" is the
   share of a core the load generator used (near 100%: the figure is the client's limit, not the
   server's). "server CPU/req" is the server process's CPU time in the window divided by the
@@ -33,6 +34,11 @@ METHOD = """\
   Plain strawberry is strawberry's own ASGI view over a schema of the same shape, with plain
   attributes over prebuilt objects (no database, no caches), encoding with orjson like the gateway.
 """
+
+CLIENTS = {
+    "wrk": "wrk (`bench/wrk.py`, `apt-get install wrk`), compiled, one thread in its own process,",
+    "python": "`bench/load.py`, a raw asyncio HTTP/1.1 client in its own process,",
+}
 
 AIM = """\
 Aim: the gateway at ≥ 1.0× the plain-strawberry baseline, and as close to the HTTP floor as caching
@@ -52,6 +58,7 @@ class Run:
     warmup: float
     duration: float
     load_before: float
+    client: str = "wrk"  # "wrk" or "python" (bench/load.py)
 
     @property
     def heading(self) -> str:
@@ -114,7 +121,10 @@ def verdict(figures: list[Figures]) -> str:
 
 def section(run: Run) -> str:
     method = (
-        METHOD.format(concurrency=run.concurrency, warmup=run.warmup, duration=run.duration)
+        METHOD.format(
+            concurrency=run.concurrency, warmup=run.warmup, duration=run.duration,
+            client=CLIENTS[run.client],
+        )
         if run.database == "sqlite"
         else '- Measured as in "Catalog" above, with the gateway on PostgreSQL 127.0.0.1 '
         "(asyncpg) instead of SQLite.\n"

@@ -20,7 +20,7 @@ class Plan:
     host: str
     port: int
     request: bytes  # the complete HTTP request, sent as is on every turn
-    expected: bytes  # the body every answer must be, byte for byte
+    expected: bytes  # the `data` every answer must carry, encoded compactly (see same_answer)
     concurrency: int
     warmup: float
     duration: float
@@ -95,6 +95,17 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
 
+def same_answer(body: bytes, data: bytes) -> bool:
+    """Whether an answer is `{"data":<data>}`, allowing the gateway's `extensions` after the
+    data (its cost, which plain strawberry does not report) but no `errors` and no other data.
+    Both servers encode with orjson, so equal data are equal bytes."""
+    head = b'{"data":' + data
+    if not body.startswith(head):
+        return False
+    rest = body[len(head):]
+    return rest == b"}" or rest.startswith(b',"extensions":')
+
+
 def _content_length(head: bytes) -> int:
     for line in head.lower().split(b"\r\n"):
         if line.startswith(b"content-length:"):
@@ -145,7 +156,7 @@ async def _drive(plan: Plan) -> Outcome:
                 outcome.first_failure = outcome.first_failure or repr(error)
                 return
             done = time.perf_counter()
-            if status != 200 or body != plan.expected:
+            if status != 200 or not same_answer(body, plan.expected):
                 outcome.failed += 1
                 outcome.first_failure = outcome.first_failure or f"{status}: {body[:300]!r}"
             elif start <= done <= end:

@@ -30,7 +30,14 @@ from models.keys import ApiKey
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.ledger import LedgerEntry, LedgerTransaction
 from models.orders import Allocation, Order, OrderEvent, OrderLine
-from models.payments import BalanceMovement, PaymentNotification, PrepaidAccount
+from models.payments import (
+    BalanceMovement,
+    Payment,
+    PaymentAccount,
+    PaymentNotification,
+    PaymentRefusal,
+    PrepaidAccount,
+)
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
 from models.risk import RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
@@ -60,7 +67,10 @@ __all__ = [
     "Reconciliation",
     "ReconciliationItem",
     "SettlementStatement",
+    "Payment",
+    "PaymentAccount",
     "PaymentNotification",
+    "PaymentRefusal",
     "PrepaidAccount",
     "Order",
     "OrderEvent",

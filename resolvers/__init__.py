@@ -19,6 +19,7 @@ from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.limits import LimitsMutation
 from resolvers.orders import OrderMutation, OrderQuery
+from resolvers.payments import PaymentMutation
 from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
 from resolvers.risk import RiskMutation, RiskQuery
@@ -46,7 +47,7 @@ Query = merge_types("Query", (
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
-    SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation,
+    SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
 ))
 
 

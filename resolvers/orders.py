@@ -165,7 +165,7 @@ async def place_order(context: Context, input: PlaceOrderInput) -> PlaceOrderPay
         )
         if placed.created and placed.order is not None:
             lifecycle.announce(uow, placed.order, None, context.now)
-            stock_event(uow, placed.changed_skus)
+            stock_event(uow, placed.changed_skus, by_orders=True)
     if placed.order is None:
         errors = [UserError(field=r.field, message=r.message, code=r.code) for r in placed.refusals]
         return PlaceOrderPayload(order=None, access_token=None, user_errors=errors)

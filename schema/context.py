@@ -20,6 +20,7 @@ from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.live.stock_feed import StockFeed
 from services.orders.terms import Terms
+from services.payments.accounts import PaymentAccounts
 from services.risk.check import RiskCheck
 from services.sales.book import SaleBook
 
@@ -55,6 +56,7 @@ class Context:
     sale_feed: SaleFeed[SaleEventUpdate] | None = None  # the process's sale countdowns, for saleEvent
     # Why a top-up cannot be sent to a supplier (None: it can): the process's supplier registry.
     supplier_problem: Callable[[Any], Awaitable[str | None]] | None = None
+    payments: PaymentAccounts | None = None  # the process's payment provider accounts (createPayment)
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.

@@ -199,6 +199,7 @@ class _Walk:
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         self._memo: dict[tuple[tuple[int, ...], str, int | None], int] = {}
+        self._steps: dict[tuple[tuple[int, ...], str, int | None], list[_Step]] = {}
 
     def _grouped(self, selection_sets: Selections) -> dict[str, list[FieldNode]]:
         """The field nodes of these selections by response key, fragments flattened."""
@@ -332,31 +333,51 @@ class _Walk:
 
     def _actual(self, parent: Any, selections: Selections, data: dict[str, Any], *, root_cost: int | None) -> int:
         total = 0
-        for key, nodes in self._grouped(selections).items():
-            name = nodes[0].name.value
-            if name == "__typename" or key not in data:
+        for key, facts, own, children, members in self._actual_steps(parent, selections, root_cost):
+            if key not in data:
                 continue
-            facts = self._cost.field(parent, name)
-            if facts is None:
-                continue
-            if name in INTROSPECTION_COST:
-                total += INTROSPECTION_COST[name]
+            if facts is None:  # introspection, at its flat price
+                total += own
                 continue
             total += facts.weight
-            own = root_cost if root_cost is not None else self._own_cost(facts, name)
             value = data[key]
-            if not is_composite_type(facts.named) or value is None:
+            if members is None or value is None:
                 total += own
                 continue
             elements = value if isinstance(value, list) else [value]
-            children = self._children(nodes)
             for element in elements:
                 if isinstance(element, dict):
-                    total += own + max(
-                        self._actual(member, children, element, root_cost=None) for member in self._members(facts.named)
-                    )
+                    total += own + max(self._actual(member, children, element, root_cost=None) for member in members)
         return total
 
+    def _actual_steps(self, parent: Any, selections: Selections, root_cost: int | None) -> list[_Step]:
+        """What `_actual` does for each response key of these selections on `parent`, worked
+        out once per walk: a list of a hundred elements has the same selections a hundred times."""
+        memo = (tuple(id(s) for s in selections), parent.name, root_cost)
+        steps = self._steps.get(memo)
+        if steps is None:
+            steps = []
+            for key, nodes in self._grouped(selections).items():
+                name = nodes[0].name.value
+                if name == "__typename":
+                    continue
+                facts = self._cost.field(parent, name)
+                if facts is None:
+                    continue
+                if name in INTROSPECTION_COST:
+                    steps.append((key, None, INTROSPECTION_COST[name], (), None))
+                    continue
+                own = root_cost if root_cost is not None else self._own_cost(facts, name)
+                members = self._members(facts.named) if is_composite_type(facts.named) else None
+                steps.append((key, facts, own, self._children(nodes), members))
+            self._steps[memo] = steps
+        return steps
+
+
+# One response key's work in `_Walk._actual`: its key, its cost facts (None: introspection),
+# what one element costs by itself, its sub-selections, and the types they may apply to
+# (None for a leaf).
+_Step = tuple[str, _Field | None, int, Selections, list[Any] | None]
 
 # Response key: (the field's weight, what one element costs by itself, the tree of its
 # object's fields, or None for a leaf).

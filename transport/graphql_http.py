@@ -42,6 +42,7 @@ from domain.access import Principal, may_see_schema
 from schema.context import Context
 from schema.errors import ApiError, ErrorCode
 from transport.admission import Admission, Admitted, Refused
+from transport.catalog_run import CatalogRun
 from transport.compiled_mutation import CompiledMutations
 from transport.cost_floor import CostFloor
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
@@ -93,6 +94,7 @@ class GraphQLEndpoint:
         cache: ResponseCache | None = None,
         graphiql: GraphiQL | None = None,
         persisted: PersistedDocuments | None = None,
+        catalog: CatalogRun | None = None,
     ) -> None:
         self._schema = schema
         self._graphiql = graphiql or GraphiQL(settings.graphiql)
@@ -113,6 +115,7 @@ class GraphQLEndpoint:
             CompiledMutations(self._core, admission.cost, cache_size=settings.limits.document_cache_size)
             if settings.compiled_mutations else None
         )
+        self._catalog = catalog
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request)
@@ -231,13 +234,16 @@ class GraphQLEndpoint:
         assert self._cache is not None
         cached = self._cache.get(key)
         if cached is not None:
-            return await self._served(cached, admitted, media)
-        flight = self._cache.in_flight(key)
-        if flight is not None:
-            shared = await flight
-            if shared is not None:
-                return await self._served(shared, admitted, media)
-            return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
+            if not self._cache.renew(key):
+                return await self._served(cached, admitted, media)
+            # Due for renewal: this request computes the successor, the others get `cached`.
+        else:
+            flight = self._cache.in_flight(key)
+            if flight is not None:
+                shared = await flight
+                if shared is not None:
+                    return await self._served(shared, admitted, media)
+                return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
         answer: Answer | None = None
         try:
             result = await self._run_document(request, op, parsed.document, principal, request_id)
@@ -274,6 +280,13 @@ class GraphQLEndpoint:
     async def _run_document(
         self, request: Request, op: Operation, document: DocumentNode, principal: Principal, request_id: str
     ) -> ExecutionResult:
+        if self._catalog is not None and op.query is not None:
+            # A catalog read with a plan is answered from it; anything else, or any error, by graphql-core.
+            operation = get_operation_ast(document, op.operation_name)
+            if operation is not None:
+                data = await self._catalog.data(op.query, document, operation, op.operation_name, op.variables, principal)
+                if data is not None:
+                    return ExecutionResult(data)
         result = execute(
             self._core,
             document,

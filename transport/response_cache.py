@@ -2,8 +2,19 @@
 
 A storefront's catalog query is the same for every visitor of a channel, so its
 answer can be reused. An entry is keyed by the document, operation, variables and
-who asks (role and channel), lives a few seconds at most, and is dropped at once
-when the broker carries a catalog, price or stock change from any process.
+who asks (role and channel).
+
+- A change of the catalog, a price, a limit, or stock an operator moved (codes imported,
+  a quota set) drops every entry at once, in every process, when the broker carries it.
+- Stock that buyers move (orders reserving, releasing, selling) does not: during a sale
+  that is a change every few milliseconds, and dropping the cache on each one would send
+  every read to the database just when traffic peaks. Instead no answer is served more
+  than `max_age` seconds (the stock bound, 1 s by default) after its computation began,
+  whatever events were heard or missed, so the stock it shows is never further behind
+  the database than that, in any process.
+- Past half its age, the next request computes the entry's successor while the others
+  are still served the entry: a page in demand is renewed about twice per bound, and
+  readers never queue behind the database for it.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from graphql import FieldNode, OperationDefinitionNode, OperationType
 from broker import Broker
 from broker.follow import follow
 from domain.access import Principal
-from services.core.events import CATALOG_CHANGED
+from services.core.events import CATALOG_CHANGED, STOCK_BY_ORDERS
 from transport.documents import BoundedCache
 
 log = logging.getLogger("quanyi.cache")
@@ -35,18 +46,33 @@ class Answer(NamedTuple):
     cost: int  # its actual query cost, charged to every caller it is served to
 
 
+class _Entry(NamedTuple):
+    started: float  # monotonic time its computation began: nothing it shows is older
+    generation: int
+    answer: Answer
+
+
+class _Flight(NamedTuple):
+    started: float
+    generation: int
+    done: asyncio.Future[Answer | None]
+
+
 class ResponseCache:
     """Entries by key, with one computation in flight per key.
 
-    When an entry is missing or stale, the first request computes it and the
-    others wait for that answer instead of all running the same query at once.
+    When an entry is missing or too old, the first request computes it and the others
+    wait for that answer instead of all running the same query at once. When an entry is
+    due for renewal but still within its age, the first request computes its successor
+    and the others are served the entry meanwhile.
     """
 
-    def __init__(self, ttl_seconds: float, size: int = 1024) -> None:
-        self._ttl = ttl_seconds
-        self._entries: BoundedCache[Key, tuple[float, int, Answer]] = BoundedCache(size)
+    def __init__(self, max_age: float, size: int = 1024) -> None:
+        self._max_age = max_age
+        self._renew_after = max_age / 2
+        self._entries: BoundedCache[Key, _Entry] = BoundedCache(size)
         self._generation = 0
-        self._flights: dict[Key, tuple[int, asyncio.Future[Answer | None]]] = {}
+        self._flights: dict[Key, _Flight] = {}
         self._broker: Broker | None = None
 
     @staticmethod
@@ -67,21 +93,35 @@ class ResponseCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        stored_at, generation, answer = entry
-        if generation != self._generation or time.monotonic() - stored_at > self._ttl:
+        if entry.generation != self._generation or time.monotonic() - entry.started > self._max_age:
             return None
-        return answer
+        return entry.answer
 
-    def put(self, key: Key, answer: Answer) -> None:
-        self._entries.put(key, (time.monotonic(), self._generation, answer))
+    def put(self, key: Key, answer: Answer, started: float | None = None) -> None:
+        self._entries.put(key, _Entry(time.monotonic() if started is None else started, self._generation, answer))
+
+    def renew(self, key: Key) -> bool:
+        """Whether the caller, holding a servable entry, should compute its successor now.
+
+        True for the first caller past the entry's renewal point: the computation is then
+        in flight for the key (end it with `landed`). Everyone else serves the entry.
+        """
+        entry = self._entries.get(key)
+        if entry is None or key in self._flights or time.monotonic() - entry.started < self._renew_after:
+            return False
+        self._start(key)
+        return True
 
     def in_flight(self, key: Key) -> asyncio.Future[Answer | None] | None:
         """The computation of this key under way, if any; else the caller computes it."""
         flight = self._flights.get(key)
         if flight is not None:
-            return flight[1]
-        self._flights[key] = (self._generation, asyncio.get_running_loop().create_future())
+            return flight.done
+        self._start(key)
         return None
+
+    def _start(self, key: Key) -> None:
+        self._flights[key] = _Flight(time.monotonic(), self._generation, asyncio.get_running_loop().create_future())
 
     def landed(self, key: Key, answer: Answer | None) -> None:
         """The computation ended: store a cacheable answer and wake the waiters.
@@ -89,17 +129,21 @@ class ResponseCache:
         An answer computed across an invalidation is handed to those already
         waiting (they asked before the change) but not stored.
         """
-        started, flight = self._flights.pop(key, (None, None))
-        if answer is not None and started == self._generation:
-            self.put(key, answer)
-        if flight is not None and not flight.done():
-            flight.set_result(answer)
+        flight = self._flights.pop(key, None)
+        if flight is None:
+            return
+        if answer is not None and flight.generation == self._generation:
+            # Its age counts from when the computation began: what it read is at least that fresh.
+            self.put(key, answer, flight.started)
+        if not flight.done.done():
+            flight.done.set_result(answer)
 
     def invalidate(self) -> None:
         self._generation += 1
 
     def on_event(self, topic: str, message: bytes = b"") -> None:
-        if topic == CATALOG_CHANGED:
+        # Stock moved by orders is covered by the age bound; everything else drops the entries.
+        if topic == CATALOG_CHANGED and message != STOCK_BY_ORDERS:
             self.invalidate()
 
     @staticmethod
@@ -110,9 +154,9 @@ class ResponseCache:
         )
 
     async def follow(self, broker: Broker) -> None:
-        """Invalidate on every catalog change event until cancelled. Without the events the
+        """Invalidate on catalog change events until cancelled. Without the events the
         cache cannot be trusted: losing them empties it too, and while the broker is down
         nothing is served from it."""
         self._broker = broker
-        await follow(broker, CATALOG_CHANGED, lambda _: self.invalidate(), on_lost=self.invalidate,
-                     what="catalog change events")
+        await follow(broker, CATALOG_CHANGED, lambda message: self.on_event(CATALOG_CHANGED, message),
+                     on_lost=self.invalidate, what="catalog change events")

@@ -62,21 +62,29 @@ async def product_page(
 ) -> tuple[list[Product], bool]:
     """One page (keyset), and whether more follow: a channel's products in the order of its
     listings (position, then id); without a channel, every product in id order."""
+    query = page_query(select(Product), f, after_id=after_id, limit=limit, channel_id=channel_id)
+    rows = list(await session.scalars(query))
+    return rows[:limit], len(rows) > limit
+
+
+def page_query(
+    query: _Query, f: ProductFilter, *, after_id: int | None, limit: int, channel_id: int | None = None
+) -> _Query:
+    """`query` (a select of Product or of its columns) narrowed to one page and one more row,
+    which says whether more follow."""
     if channel_id is None:
-        query = _filtered(select(Product), f)
+        query = _filtered(query, f)
         if after_id is not None:
             query = query.where(Product.id > after_id)
-        rows = list(await session.scalars(query.order_by(Product.id).limit(limit + 1)))
-        return rows[:limit], len(rows) > limit
-    query = _on_channel(_filtered(select(Product), f), channel_id)
+        return query.order_by(Product.id).limit(limit + 1)
+    query = _on_channel(_filtered(query, f), channel_id)
     if after_id is not None:
         # The cursor names the last product of the page before; its listing says where that was.
         # A product unlisted since then ends the walk rather than starting it over.
         after = select(Listing.position).where(Listing.channel_id == channel_id, Listing.product_id == after_id)
         position = after.scalar_subquery()
         query = query.where(or_(Listing.position > position, and_(Listing.position == position, Product.id > after_id)))
-    rows = list(await session.scalars(query.order_by(Listing.position, Product.id).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return query.order_by(Listing.position, Product.id).limit(limit + 1)
 
 
 async def count_products(session: AsyncSession, f: ProductFilter, channel_id: int | None = None) -> int:

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 
 # Anything that changes what a catalog read returns: products, prices, stock.
 CATALOG_CHANGED = "catalog.changed"
+# The message of a catalog change in which only stock moved. Buyers move it (orders reserve,
+# release, sell) many times a second in a sale: caches of catalog answers bound how late they
+# show it rather than dropping on each one (transport/response_cache.py). An operator moves
+# it (codes imported, a quota or counter set): caches drop their answers at once.
+STOCK_BY_ORDERS = b"stock"
+STOCK_BY_OPERATOR = b"stock-set"
+STOCK_ONLY = frozenset({STOCK_BY_ORDERS, STOCK_BY_OPERATOR})
 
 
 async def catalog_changed(broker: Broker, reason: str) -> None:
@@ -36,9 +43,10 @@ def stock_message(sku_ids: Iterable[int], at: datetime | None = None) -> bytes:
     return orjson.dumps({"skus": sorted(set(sku_ids)), "at": at or datetime.now(UTC)})
 
 
-def stock_event(uow: UnitOfWork, sku_ids: Iterable[int]) -> None:
-    """Queue the catalog and stock events of a command that moved stock."""
+def stock_event(uow: UnitOfWork, sku_ids: Iterable[int], *, by_orders: bool = False) -> None:
+    """Queue the catalog and stock events of a command that moved stock (`by_orders`: an
+    order's reservation, release or sale, rather than an operator's change)."""
     ids = sorted(set(sku_ids))
     if ids:
         uow.publish(STOCK_CHANGED, stock_message(ids))
-        uow.publish(CATALOG_CHANGED, b"stock")
+        uow.publish(CATALOG_CHANGED, STOCK_BY_ORDERS if by_orders else STOCK_BY_OPERATOR)

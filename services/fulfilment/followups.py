@@ -56,13 +56,19 @@ class Followups:
             await run.done(uow, now)
 
     async def refund(self, run: JobRun) -> None:
+        # The provider is called outside any transaction (it may take seconds, and its refund
+        # notification may arrive before its answer); what it answered is written after.
+        async with self._db.fresh_sessions() as session:
+            refund = await session.get(Refund, int(run.job.payload["refund"]))  # type: ignore[call-overload]
+            order = await session.get(Order, refund.order_id) if refund else None
+        status = None
+        if refund is not None and order is not None and refund.status == refunds.REQUESTED:
+            reference = run.job.payload.get("reference")
+            status = await self._refunds.request(refund, order.number, str(reference) if reference else None)
         async with run.uow() as uow:
             now = self._clock()
-            refund = await uow.session.get(Refund, int(run.job.payload["refund"]))  # type: ignore[call-overload]
-            order = await uow.session.get(Order, refund.order_id) if refund else None
-            if refund is not None and order is not None:
-                reference = run.job.payload.get("reference")
-                await self._refunds.request(refund, order.number, str(reference) if reference else None)
+            if status is not None and refund is not None:
+                await refunds.advance(uow.session, refund.id, status)
             await run.done(uow, now)
 
 

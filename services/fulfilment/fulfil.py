@@ -174,7 +174,7 @@ class Fulfilment:
         # live stock views stop counting them as reserved.
         # (A bundle draws on its components' stock; any other line on its own SKU's.)
         drawn = await line_skus(uow.session, line.id) if sku.kind is SkuKind.BUNDLE else []
-        stock_event(uow, [line.sku_id, *drawn])
+        stock_event(uow, [line.sku_id, *drawn], by_orders=True)
         # A direct top-up line holds no codes; the others send what they sold.
         if sku.kind is not SkuKind.DIRECT_RECHARGE and await delivery.sold_codes_count(uow.session, line.id):
             await delivery.enqueue_delivery(uow.session, order, line.id, self._senders, now=now)
@@ -189,7 +189,7 @@ class Fulfilment:
         )
         # The quota it took goes back with its stock: the channel sold nothing here.
         quota_moved = await quotas.release(uow.session, [line.id], now)
-        stock_event(uow, [*quota_moved, *await release(uow.session, [line.id])])
+        stock_event(uow, [*quota_moved, *await release(uow.session, [line.id])], by_orders=True)
         await hooks.line_refunded(uow.session, line.id, now)
 
     async def _finish(self, uow: UnitOfWork, order: Order, lines: list[OrderLine], now: datetime) -> None:

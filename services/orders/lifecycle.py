@@ -100,7 +100,7 @@ async def _end_holding(
     quota_moved = await quotas.release(uow.session, line_ids, now)
     changed = sorted(set(await release(uow.session, line_ids)) | set(quota_moved) | {line.sku_id for line in lines})
     announce(uow, order, previous, now)
-    stock_event(uow, changed)
+    stock_event(uow, changed, by_orders=True)
     return Outcome(order, changed_skus=changed)
 
 

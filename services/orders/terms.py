@@ -30,12 +30,9 @@ from domain.recharge_accounts import AccountFormat, parse_formats
 from models import BundleItem, Channel, Listing, Product, Sku
 from models import HoldLimit as HoldLimitRow
 from models import PurchaseLimit as PurchaseLimitRow
-from services.core.events import CATALOG_CHANGED
+from services.core.events import CATALOG_CHANGED, STOCK_ONLY
 from services.orders.limits import hold_of, limit_of
 from services.pricing.prices import SkuPricing, pricing_for
-
-# The message of the catalog event every stock move sends (services/core/events.py).
-STOCK_ONLY = b"stock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +160,7 @@ class Terms:
 
     def on_event(self, topic: str, message: bytes = b"") -> None:
         """This process's own changes, heard before they go out on the broker."""
-        if topic == CATALOG_CHANGED and message != STOCK_ONLY:
+        if topic == CATALOG_CHANGED and message not in STOCK_ONLY:
             self.forget()
 
     async def follow(self, broker: Broker) -> None:

@@ -2,9 +2,11 @@
 
 An order paid from a B2B channel's prepaid balance is credited back at once, in the same
 transaction, by the refunded lines' ledger postings (services/settlement/ledger.py). Any other order's refund is
-recorded REQUESTED and handed to the payment provider through the `Refunds` protocol. The
-default implementation only logs that it was requested: no provider refund API is wired
-yet, so an operator pays it back from the provider's console.
+recorded REQUESTED and handed to the payment provider through the `Refunds` protocol: a
+payment taken through WeChat Pay or Alipay is refunded through its refund API
+(services/payments/provider_refunds.py), PROCESSING until the provider says it is
+SUCCEEDED (or FAILED, for an operator); any other payment stays REQUESTED for an operator
+to pay back from the provider's console.
 
 A payment the order cannot use (services/payments/receipts.py) is owed back the same way,
 once per order and payment reference, and shown on the ledger as a liability until paid.
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,20 +32,34 @@ from services.settlement.prepaid import prepaid_reference
 log = logging.getLogger("quanyi.refunds")
 
 CREDITED, REQUESTED = "CREDITED", "REQUESTED"
+PROCESSING, SUCCEEDED, FAILED = "PROCESSING", "SUCCEEDED", "FAILED"
+# A refund's status only moves forward: a provider's answer that arrives after its
+# notification (or a duplicate notification) cannot take it back.
+_BEFORE = {PROCESSING: (REQUESTED,), SUCCEEDED: (REQUESTED, PROCESSING), FAILED: (REQUESTED, PROCESSING)}
 
 
 class Refunds(Protocol):
-    async def request(self, refund: Refund, order_number: str, payment_reference: str | None) -> None:
-        """Ask the payment provider to pay `refund` back; raise to be retried."""
+    async def request(self, refund: Refund, order_number: str, payment_reference: str | None) -> str | None:
+        """Ask the payment provider to pay `refund` back; the refund's new status, or None to
+        leave it REQUESTED; raise to be retried. Called outside any transaction."""
         ...
 
 
 class RecordedRefunds:
-    """Leaves the refund REQUESTED for an operator: there is no provider refund API here."""
+    """Leaves the refund REQUESTED for an operator: no provider refund API for this payment."""
 
-    async def request(self, refund: Refund, order_number: str, payment_reference: str | None) -> None:
+    async def request(self, refund: Refund, order_number: str, payment_reference: str | None) -> str | None:
         log.info("refund %s of order %s recorded for the payment provider (%s fen)", refund.id, order_number,
                  refund.amount_fen)
+        return None
+
+
+async def advance(session: AsyncSession, refund_id: int, status: str) -> bool:
+    """Move a refund on to `status` if it has not gone past it; whether it moved."""
+    moved = await session.execute(
+        update(Refund).where(Refund.id == refund_id, Refund.status.in_(_BEFORE[status])).values(status=status)
+    )
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
 async def record(

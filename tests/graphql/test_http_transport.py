@@ -484,10 +484,10 @@ async def test_a_failure_outside_any_resolver_is_a_masked_500(
 async def test_an_unexpected_failure_is_masked_and_logged_with_the_request_id(
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def broken(*args: object, **kwargs: object) -> object:
+    def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("could not reach db.internal as quanyi:hunter2")
 
-    monkeypatch.setattr(reads, "product_page", broken)
+    monkeypatch.setattr(reads, "page_query", broken)
 
     with caplog.at_level(logging.ERROR, logger="quanyi.errors"):
         response = await post(
@@ -518,10 +518,10 @@ async def test_an_unexpected_failure_is_masked_and_logged_with_the_request_id(
 async def test_an_unexpected_failure_shows_its_message_in_debug(
     debugging: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(*args: object, **kwargs: object) -> object:
+    def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("catalog store is down")
 
-    monkeypatch.setattr(reads, "product_page", broken)
+    monkeypatch.setattr(reads, "page_query", broken)
 
     response = await post(
         debugging,

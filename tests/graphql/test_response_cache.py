@@ -1,8 +1,12 @@
-"""Public catalog answers are reused, and dropped the moment a price or stock change commits."""
+"""Public catalog answers are reused: dropped the moment a price or an operator's stock change
+commits, and never served longer than the stock bound after they were computed, so stock that
+orders move shows within it without orders emptying the cache."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -15,7 +19,7 @@ from config import Settings
 from gateway import create_app
 from models import Sku
 from services.core.database import Database
-from services.core.events import catalog_changed
+from services.core.events import CATALOG_CHANGED, STOCK_BY_OPERATOR, STOCK_BY_ORDERS, catalog_changed
 from tests.graphql.catalog_support import DemoCatalog
 from tests.graphql.conftest import Keys
 from tests.support import GraphQLClient
@@ -28,13 +32,28 @@ mutation Set($input: SetChannelPriceInput!) { setChannelPrice(input: $input) { u
 """
 
 
-@pytest.fixture
-async def cached(settings: Settings, db: Database) -> AsyncIterator[tuple[GraphQLClient, object]]:
-    application = create_app(replace(settings, response_cache=True, response_cache_seconds=60))
+@contextlib.asynccontextmanager
+async def _gateway(settings: Settings, bound: float) -> AsyncIterator[tuple[GraphQLClient, object]]:
+    application = create_app(replace(settings, response_cache=True, response_cache_seconds=bound))
     async with LifespanManager(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://quanyi.test") as client:
             yield GraphQLClient(client), application
+
+
+@pytest.fixture
+async def cached(settings: Settings, db: Database) -> AsyncIterator[tuple[GraphQLClient, object]]:
+    async with _gateway(settings, 60) as opened:
+        yield opened
+
+
+BOUND = 0.4  # seconds: short, so that the tests of the bound are quick
+
+
+@pytest.fixture
+async def bounded(settings: Settings, db: Database) -> AsyncIterator[tuple[GraphQLClient, object]]:
+    async with _gateway(settings, BOUND) as opened:
+        yield opened
 
 
 def _price(answer: dict, code: str) -> str:
@@ -95,3 +114,70 @@ async def test_answers_are_not_shared_between_callers_of_different_channels(cach
 
     assert [c["code"] for c in anonymous["data"]["channels"]] == ["web", "mini", "h5"]
     assert partner == {"data": {"channels": [{"code": "taobao"}]}}
+
+
+async def test_stock_moved_by_orders_leaves_cached_answers_in_place(cached, db: Database) -> None:
+    gql, application = cached
+    first = await gql(NE15)
+    await _set_base_price(db, "NE-15", 1470)  # behind the gateway's back: only the cache can hide it
+    try:
+        # An order reserved stock somewhere: during a sale, hundreds of these a second.
+        await application.state.broker.publish(CATALOG_CHANGED, STOCK_BY_ORDERS)
+        await asyncio.sleep(0.05)
+        assert _price(await gql(NE15), "NE-15") == _price(first, "NE-15") == "14.80"
+    finally:
+        await _set_base_price(db, "NE-15", 1480)
+
+
+async def test_stock_an_operator_moves_drops_cached_answers_at_once(cached, db: Database) -> None:
+    gql, application = cached
+    await gql(NE15)
+    await _set_base_price(db, "NE-15", 1470)
+    try:
+        await application.state.broker.publish(CATALOG_CHANGED, STOCK_BY_OPERATOR)  # codes imported
+        for _ in range(100):
+            if _price(await gql(NE15), "NE-15") == "14.70":
+                break
+            await asyncio.sleep(0.01)
+        assert _price(await gql(NE15), "NE-15") == "14.70"
+    finally:
+        await _set_base_price(db, "NE-15", 1480)
+
+
+async def test_no_cached_answer_is_served_past_the_bound_after_a_change(bounded, db: Database) -> None:
+    gql, _ = bounded
+    await gql(NE15)
+    await _set_base_price(db, "NE-15", 1470)  # no event at all: a change the broker never carried
+    changed = time.monotonic()
+    try:
+        await asyncio.sleep(BOUND - (time.monotonic() - changed) + 0.02)
+        assert _price(await gql(NE15), "NE-15") == "14.70"
+    finally:
+        await _set_base_price(db, "NE-15", 1480)
+
+
+async def test_a_page_read_without_pause_through_changes_is_never_older_than_the_bound(bounded, db: Database) -> None:
+    gql, _ = bounded
+    # The price stands in for stock here: the test can change it behind the gateway's back,
+    # with no event, so only the bound brings each new value in.
+    history: list[tuple[float, str]] = []  # (set at, value), oldest first
+    seen: list[tuple[float, str]] = []  # (read began, value shown)
+    try:
+        for step in range(12):
+            fen = 1400 + step
+            await _set_base_price(db, "NE-15", fen)
+            history.append((time.monotonic(), f"{fen // 100}.{fen % 100:02d}"))
+            for _ in range(10):
+                began = time.monotonic()
+                seen.append((began, _price(await gql(NE15), "NE-15")))
+                await asyncio.sleep(0.01)
+    finally:
+        await _set_base_price(db, "NE-15", 1480)
+
+    def current_within_bound(began: float) -> set[str]:
+        """Values the database held at some moment from `BOUND` before the read on."""
+        since = began - BOUND
+        held_then = [value for at, value in history if at <= since][-1:]
+        return {*held_then, *(value for at, value in history if at > since)}
+
+    assert [(value, began) for began, value in seen if value not in current_within_bound(began)] == []

@@ -1,0 +1,2 @@
+"""Payment providers: the PaymentProvider protocol, WeChat Pay and Alipay adapters, and
+simulators that speak the same protocols."""
