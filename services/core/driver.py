@@ -53,9 +53,7 @@ class Driver:
                     # Connecting gives up after 5 s, as the SQLAlchemy engines do (services/core/database.py).
                     # No floor of idle connections: asyncpg would keep reopening it, a traceback each
                     # time, while the database is down; used connections stay pooled all the same.
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=0, max_size=self._size, timeout=5, reset=_keep_session,
-                    )
+                    self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._size, timeout=5)
         return self._pool
 
     @contextlib.asynccontextmanager
@@ -91,13 +89,6 @@ class Driver:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-
-
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """A connection goes back to the pool as it is: asyncpg's default reset is one more round
-    trip per order (`RESET ALL`, `UNLISTEN *`, advisory locks released), and nothing here sets
-    session state: no SET, LISTEN, advisory lock or cursor outlives a transaction, and an open
-    transaction is still rolled back by the pool."""
 
 
 class Session:
