@@ -1,5 +1,5 @@
 """The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, import-catalog, export-catalog,
-supplier-sim, supplier-config, reseal-secrets."""
+supplier-sim, supplier-config, payment-sim, payment-config, reseal-secrets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 from datetime import UTC, datetime
 
 from config import Settings, log_settings
@@ -378,6 +379,64 @@ def cmd_export_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_risk(args: argparse.Namespace) -> int:
+    """Train, activate and watch the risk model (README "Risk model")."""
+    import json
+    from datetime import timedelta
+    from pathlib import Path
+
+    from broker import connect
+    from services.risk import commands, models
+    from services.risk.models import MODEL_CHANGED
+
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    now = datetime.now(UTC)
+
+    async def announce() -> None:
+        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+        try:
+            await broker.publish(MODEL_CHANGED, b"1")
+        finally:
+            await broker.close()
+
+    async def go() -> int:
+        db = Database.connect(settings)
+        try:
+            if args.risk_command == "train":
+                if args.dataset:
+                    model = await commands.train_from_file(Path(args.dataset), version=args.version, trees=args.trees)
+                else:
+                    async with db.fresh_sessions() as session:
+                        model = await commands.train_from_database(
+                            session, version=args.version, trees=args.trees, now=now)
+                async with db.sessions() as session, session.begin():
+                    await models.store_model(session, model, activate=args.activate, now=now)
+                metrics = ", ".join(f"{k} {v}" for k, v in model.metrics.items())
+                print(f"model {model.version} stored{' and active' if args.activate else ''} ({metrics})")
+            elif args.risk_command == "activate":
+                async with db.sessions() as session, session.begin():
+                    await models.activate_model(session, None if args.version == "none" else args.version, now=now)
+                print("no model active" if args.version == "none" else f"model {args.version} active")
+            elif args.risk_command == "models":
+                async with db.fresh_sessions() as session:
+                    for stored in await models.stored_models(session):
+                        print(f"{stored.version}{' (active)' if stored.active else ''}  {stored.created_at:%Y-%m-%d %H:%M}"
+                              f"  {json.dumps(stored.metrics, sort_keys=True)}")
+            else:
+                async with db.fresh_sessions() as session:
+                    report = await commands.shadow_report(session, since=timedelta(days=args.days), now=now)
+                print("\n".join(report.lines()))
+        finally:
+            await db.dispose()
+        if args.risk_command in ("activate", "train") and (args.risk_command == "activate" or args.activate):
+            await announce()
+        return 0
+
+    return asyncio.run(go())
+
+
 def cmd_supplier_sim(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -395,6 +454,47 @@ def cmd_supplier_sim(args: argparse.Namespace) -> int:
           f"faults: http://{args.host}:{args.port}/control", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_payment_sim(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from providers.sim_server import create_payment_sim
+
+    base = f"http://{args.host}:{args.port}"
+    app = create_payment_sim(Path(args.keys), base, args.wechat_app_id or ["wxd0c0mini0000001"],
+                             [float(s) for s in args.schedule.split(",")] if args.schedule else None)
+    print(f"WeChat Pay simulator on {base}/wechatpay, Alipay simulator on {base}/alipay; keys and settings "
+          f"in {Path(args.keys).resolve()}/payment.env (for `quanyi payment-config`)", flush=True)
+    # Both simulators start and stop with the server (their notification deliveries).
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_payment_config(args: argparse.Namespace) -> int:
+    from providers.base import Provider
+    from services.payments.accounts import EVERY_CHANNEL, configure
+    from services.payments.provider_settings import account_settings
+
+    provider = {"wechatpay": Provider.WECHAT_PAY, "alipay": Provider.ALIPAY}[args.provider]
+    values = account_settings(provider, os.environ)
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+    async def go() -> None:
+        db = Database.connect(settings)
+        try:
+            async with db.sessions() as session, session.begin():
+                await configure(session, SecretBox(settings.secret_key, settings.old_secret_keys),
+                                scope=args.channel or EVERY_CHANNEL, **values)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+    print(f"{args.provider} app {values['app_id']} now serves {'channel ' + args.channel if args.channel else 'every channel'}"
+          " (keys sealed in the database; restart running gateways to use it)")
     return 0
 
 
@@ -520,6 +620,21 @@ def parser() -> argparse.ArgumentParser:
     documents.add_argument("--key", help="the prefix of the key they are for (qy_<prefix>_…); default: every caller")
     documents.set_defaults(run=cmd_trusted_documents)
 
+    risk = commands.add_parser("risk", help="the learned risk model").add_subparsers(dest="risk_command", required=True)
+    risk_train = risk.add_parser("train", help="train a model on labelled outcomes and store it")
+    risk_train.add_argument("--dataset", help="labelled attempts, JSON Lines (bench/fraud_data.py); default: the database")
+    risk_train.add_argument("--version", help="the model's version name (default: a digest of its data)")
+    risk_train.add_argument("--trees", type=int, default=120)
+    risk_train.add_argument("--activate", action="store_true", help="make it the model every gateway scores with")
+    risk_activate = risk.add_parser("activate", help="make a stored model the active one ('none': no model)")
+    risk_activate.add_argument("version")
+    risk.add_parser("models", help="list the stored models")
+    risk_report = risk.add_parser("shadow-report", help="what enforcing the shadow model rules would change")
+    risk_report.add_argument("--days", type=int, default=7)
+    for each in (risk_train, risk_activate, risk_report):
+        each.set_defaults(run=cmd_risk)
+    risk.choices["models"].set_defaults(run=cmd_risk)
+
     catalog_out = commands.add_parser(
         "export-catalog", help="write the catalog to a file (JSON Lines or CSV) that import-catalog reads back",
     )
@@ -542,6 +657,30 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, help="make failures and jitter repeatable")
     sim.add_argument("--log-level", default="warning")
     sim.set_defaults(run=cmd_supplier_sim)
+
+    payment_sim = commands.add_parser(
+        "payment-sim",
+        help="run simulated WeChat Pay and Alipay (their real protocols, keys of their own, notifications with retries)",
+        description="Writes the key pairs and the settings `quanyi payment-config` reads to --keys. "
+        "Faults can be changed while it runs: POST /wechatpay/control, /alipay/control.",
+    )
+    payment_sim.add_argument("--host", default="127.0.0.1")
+    payment_sim.add_argument("--port", type=int, default=8200)
+    payment_sim.add_argument("--keys", default="payment-sim-keys", help="folder for the keys and payment.env")
+    payment_sim.add_argument("--wechat-app-id", action="append", help="an app id WeChat Pay accepts (repeat)")
+    payment_sim.add_argument("--schedule", help="seconds between notification retries, e.g. 15,15,30,180 "
+                             "(WeChat Pay's own schedule is far longer; default 1,2,4,8,15,30,60)")
+    payment_sim.add_argument("--log-level", default="warning")
+    payment_sim.set_defaults(run=cmd_payment_sim)
+
+    payment = commands.add_parser(
+        "payment-config",
+        help="set how the gateway reaches WeChat Pay or Alipay from the QUANYI_WECHATPAY_* / QUANYI_ALIPAY_* settings "
+        "(keys stored sealed)",
+    )
+    payment.add_argument("--provider", required=True, choices=["wechatpay", "alipay"])
+    payment.add_argument("--channel", help="the channel this app id serves (default: every channel without its own)")
+    payment.set_defaults(run=cmd_payment_config)
 
     supplier = commands.add_parser(
         "supplier-config",

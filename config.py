@@ -33,6 +33,13 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _days(env: dict[str, str], name: str) -> int:
+    value = _int(env, name, 0)
+    if not 0 <= value <= 36_500:
+        raise ValueError(f"{name} must be a number of days from 0 (keep) to 36500, got {value}")
+    return value
+
+
 def _seconds(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -70,6 +77,8 @@ class Limits:
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     database_read_url: str | None = None
+    # The most a catalog or listing read on the replica may lag the primary (services/core/replica.py).
+    read_max_lag_seconds: float = 5.0
     redis_url: str | None = None
     secret_key: bytes = field(default=b"", repr=False)
     # Keys rotated out: they still open what they sealed until `quanyi reseal-secrets` is done.
@@ -96,6 +105,9 @@ class Settings:
     broker_prefix: str = "quanyi:"
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
+    # Buyer profiles: recomputed this often; contacts of settled orders erased after this many days (0: kept).
+    buyer_profile_seconds: float = 300.0
+    buyer_contact_retention_days: int = 0
     # Empty: the payment webhook answers 503 (no secret configured, nothing can be verified).
     payment_webhook_secret: bytes = field(default=b"", repr=False)
     payment_webhook_tolerance_seconds: int = 300
@@ -138,6 +150,12 @@ class Settings:
     # A supplier failing everything holds its top-ups back for at most this long (no refund
     # storm during a short outage); after it they fail over and are refunded as usual.
     supplier_outage_hold_seconds: float = 600.0
+    # Outbound webhooks: loopback and private receivers are refused unless this is on (tests,
+    # demos); receivers are sent to by a worker of their own with this many slots per process;
+    # an endpoint failing every attempt for this long is disabled.
+    webhook_allow_private: bool = False
+    webhook_concurrency: int = 16
+    webhook_disable_after_seconds: float = 86400.0
     # A paid top-up none of whose suppliers has a usable connection waits this long for an
     # operator to connect one before it is refused and refunded.
     topup_connection_wait_seconds: int = 900
@@ -185,6 +203,7 @@ class Settings:
         return cls(
             database_url=database_url,
             database_read_url=env.get("QUANYI_DATABASE_READ_URL") or None,
+            read_max_lag_seconds=_seconds(env, "QUANYI_READ_MAX_LAG_SECONDS", 5.0),
             redis_url=env.get("QUANYI_REDIS_URL") or None,
             secret_key=secret_key,
             old_secret_keys=_old_secret_keys(env.get("QUANYI_SECRET_KEYS_OLD")),
@@ -203,6 +222,8 @@ class Settings:
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
+            buyer_profile_seconds=_seconds(env, "QUANYI_BUYER_PROFILE_SECONDS", 300.0),
+            buyer_contact_retention_days=_days(env, "QUANYI_BUYER_CONTACT_RETENTION_DAYS"),
             broker_prefix=env.get("QUANYI_BROKER_PREFIX") or "quanyi:",
             payment_webhook_secret=_payment_webhook_secret(
                 env.get("QUANYI_PAYMENT_WEBHOOK_SECRET"), secret_key, database_url
@@ -226,6 +247,9 @@ class Settings:
             worker_lease_seconds=float(env.get("QUANYI_WORKER_LEASE_SECONDS") or 60.0),
             shutdown_grace_seconds=float(env.get("QUANYI_SHUTDOWN_GRACE_SECONDS") or 20.0),
             supplier_outage_hold_seconds=float(env.get("QUANYI_SUPPLIER_OUTAGE_HOLD_SECONDS") or 600.0),
+            webhook_allow_private=_flag(env.get("QUANYI_WEBHOOK_ALLOW_PRIVATE")),
+            webhook_concurrency=_int(env, "QUANYI_WEBHOOK_CONCURRENCY", 16),
+            webhook_disable_after_seconds=float(env.get("QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS") or 86400.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
             payment_sim=_flag(env.get("QUANYI_PAYMENT_SIM")) or _flag(env.get("QUANYI_DEMO")),
             topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),

@@ -31,11 +31,16 @@ from schema.sales import SaleEventUpdate
 from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
+from services.analytics.buyer_refresh import run_profiles
+from services.analytics.buyers import profile_secret
 from services.core import logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
+from services.webhooks.audience import AUDIENCES
+from services.webhooks.dispatch import Dispatcher
+from services.webhooks.receivers import HttpReceiver
 from services.documents.persisted import connect_persisted_queries
 from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
@@ -56,7 +61,7 @@ from services.demo import payments as demo_payments
 from services.payments.accounts import PaymentAccounts
 from services.payments.accounts import Factory as PaymentFactory
 from services.payments.provider_refunds import ProviderRefunds
-from services.risk.check import RiskCheck, RuleBook
+from services.risk.check import ModelBook, RiskCheck, RuleBook
 from services.risk.counters import connect_counters
 from services.sales.book import SaleBook
 from services.sales.warm import SaleWarmer
@@ -139,9 +144,8 @@ def create_app(
     if not settings.payment_webhook_secret:
         log.warning("QUANYI_PAYMENT_WEBHOOK_SECRET is not set: POST /webhooks/payment answers 503.")
     db = Database.connect(settings)
-    telemetry.watch_pool(db.engine, "primary")
-    if db.read_engine is not db.engine:
-        telemetry.watch_pool(db.read_engine, "read")
+    for name, engine in db.engines().items():
+        telemetry.watch_pool(engine, "read" if name == "reads" else name)
     broker = connect(settings.redis_url, prefix=settings.broker_prefix, on_delivery=telemetry.broker_delivered)
     box = SecretBox(settings.secret_key, settings.old_secret_keys)
     suppliers = SupplierRegistry(db, box, SUPPLIER_ADAPTERS if supplier_adapters is None else supplier_adapters)
@@ -161,7 +165,9 @@ def create_app(
     demo_sims = demo_suppliers.simulators(demo_secret) if settings.demo else {}
     sales = SaleBook(broker)
     # Counters shared by every process through Redis when there is one, else this process's own.
-    risk = RiskCheck(RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix))
+    risk = RiskCheck(
+        RuleBook(broker), connect_counters(settings.redis_url, prefix=settings.broker_prefix), ModelBook(broker)
+    )
     # What every order reads (channels, SKUs, prices, limits), kept per process; and the
     # sold-out gate that answers a SKU's late buyers without the database.
     terms = Terms()
@@ -171,6 +177,13 @@ def create_app(
     warmer = SaleWarmer(db, broker, sales, risk, terms)
     worker = Worker(
         db, broker, {**fulfilment.handlers(), **warmer.handlers()}, concurrency=settings.worker_concurrency,
+        poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
+    )
+    # Webhook receivers get a worker of their own: a slow one never takes the slots that fulfil orders.
+    dispatcher = Dispatcher(box, HttpReceiver(allow_private=settings.webhook_allow_private),
+                            disable_after=timedelta(seconds=settings.webhook_disable_after_seconds))
+    webhook_worker = Worker(
+        db, broker, dispatcher.handlers(), concurrency=settings.webhook_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
@@ -194,6 +207,8 @@ def create_app(
 
     def on_event(topic: str, message: bytes) -> None:
         # This process's own changes reach its caches before they go out on the broker.
+        if db.replica is not None:
+            db.replica.on_event(topic, message)  # first: what refills the caches reads the primary
         if cache is not None:
             cache.on_event(topic, message)
         suppliers.on_event(topic)
@@ -220,7 +235,7 @@ def create_app(
         return Context(
             settings, db, broker, authenticator, loaders, principal, request_id, now,
             on_event=on_event, stock_feed=stock_feed,
-            new_loaders=lambda moment: Loaders.create(db, moment), risk=risk, senders=senders,
+            new_loaders=Loaders.create, risk=risk, senders=senders,
             supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
             sales=sales, sale_feed=sale_feed, payments=payments,
@@ -254,6 +269,7 @@ def create_app(
 
     async def stop_claiming() -> None:
         worker.stop_claiming()
+        webhook_worker.stop_claiming()
 
     draining.on_drain(stop_claiming)
 
@@ -281,24 +297,35 @@ def create_app(
             asyncio.create_task(sockets.watch(), name="socket-keys"),
             asyncio.create_task(trusted.follow(), name="trusted-documents"),
             asyncio.create_task(risk.book.follow(), name="risk-rule-changes"),
+            asyncio.create_task(risk.models.follow(), name="risk-model-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+            asyncio.create_task(run_profiles(
+                db, profile_secret(settings.secret_key), interval=settings.buyer_profile_seconds,
+                retention_days=settings.buyer_contact_retention_days,
+            ), name="buyer-profiles"),
             asyncio.create_task(terms.follow(broker), name="order-terms"),
             asyncio.create_task(reference.follow(broker), name="catalog-reference"),
             asyncio.create_task(gate.follow_stock(), name="sold-out-gate-stock"),
             asyncio.create_task(gate.follow_sold_out(), name="sold-out-gate-notices"),
             asyncio.create_task(sales.follow(), name="sale-changes"),
             asyncio.create_task(warmer.follow(), name="sale-warm-ups"),
+            asyncio.create_task(AUDIENCES.follow(broker), name="webhook-endpoints"),
         ]
+        if db.replica is not None:
+            followers.append(asyncio.create_task(db.replica.watch(), name="read-replica"))
+            followers.append(asyncio.create_task(db.replica.follow(broker), name="read-replica-changes"))
         if cache is not None:
             followers.append(asyncio.create_task(cache.follow(broker), name="catalog-changes"))
         if settings.worker:
             followers.append(asyncio.create_task(worker.run(), name="jobs"))
+            followers.append(asyncio.create_task(webhook_worker.run(), name="webhooks"))
         try:
             yield
         finally:
             # Job runs get what is left of the grace period; the ones still running give back their jobs.
             await worker.shutdown(draining.remaining())
+            await webhook_worker.shutdown(draining.remaining())
             draining.uninstall()
             metrics_apart.close()
             for follower in followers:
@@ -314,6 +341,7 @@ def create_app(
                 await budgets.close()
             await persisted.close()
             await suppliers.close()
+            await dispatcher.close()
             await payments.close()
             await demo_stack.aclose()
             await broker.close()
@@ -353,8 +381,7 @@ def create_app(
         routes += demo_providers.mounts()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Observe)])
     if settings.otel or span_exporter is not None:
-        engines = [db.engine] if db.read_engine is db.engine else [db.engine, db.read_engine]
-        traces = tracing.install(app, engines, exporter=span_exporter)
+        traces = tracing.install(app, list(db.engines().values()), exporter=span_exporter)
         if db.driver is not None:
             db.driver.enabled = False  # its statements would be missing from the traces
     app.state.settings = settings
@@ -368,6 +395,8 @@ def create_app(
     app.state.sale_warmer = warmer
     app.state.response_cache = cache
     app.state.worker = worker
+    app.state.webhook_worker = webhook_worker
+    app.state.webhook_dispatcher = dispatcher
     app.state.draining = draining
     app.state.suppliers = suppliers
     app.state.payments = payments

@@ -27,6 +27,9 @@ MAX_BUCKETS = 1_000
 
 CONVERSION_PLACES = Decimal("0.0001")
 
+# A SKU with this many sellable units or fewer is running low (the dashboard's figure, and `stock.low`).
+LOW_STOCK_UNITS = 10
+
 
 class TimeBucket(enum.Enum):
     MINUTE = "MINUTE"

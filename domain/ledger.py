@@ -33,11 +33,13 @@ class Account(enum.Enum):
     # Payments received that no order could use, owed back to their payers until the refund
     # is paid (credit-normal, per channel): a liability, like a prepaid balance.
     REFUNDS_PAYABLE = "REFUNDS_PAYABLE"
+    # The platform's marketing cost: discounts of campaigns the platform pays for (debit-normal).
+    MARKETING = "MARKETING"
 
 
 # +1 where the balance is the sum of the entries, -1 where it is minus the sum.
 NORMAL_SIGN = {
-    Account.CHANNEL: 1, Account.SUPPLIER: 1, Account.BANK: 1,
+    Account.CHANNEL: 1, Account.SUPPLIER: 1, Account.BANK: 1, Account.MARKETING: 1,
     Account.COMMISSION: -1, Account.MARGIN: -1, Account.PREPAID: -1, Account.REFUNDS_PAYABLE: -1,
 }
 
@@ -108,6 +110,22 @@ def delivery(figures: LineFigures) -> list[Posting]:
         Posting(Account.COMMISSION, -figures.commission),
         Posting(Account.MARGIN, -figures.margin),
     ])
+
+
+# Where a discount's cost lands, by who bears it (domain/campaigns.Bearer's values): the
+# platform's marketing account, the channel's commission (it is owed that much less), or our
+# account at the supplier (it owes us that much back).
+DISCOUNT_BORNE_BY = {"PLATFORM": Account.MARKETING, "CHANNEL": Account.COMMISSION, "SUPPLIER": Account.SUPPLIER}
+
+
+def delivery_with_discount(figures: LineFigures, discount: Money, bearer: str) -> list[Posting]:
+    """A delivered line whose buyer paid `discount` less: the channel collected that much less,
+    and the cost is booked to whoever bears the campaign. Part of the delivery, so a refund's
+    exact reversal undoes it too."""
+    postings = delivery(figures)
+    if discount.minor == 0:
+        return postings
+    return balanced([*postings, Posting(Account.CHANNEL, -discount), Posting(DISCOUNT_BORNE_BY[bearer], discount)])
 
 
 def reversal(postings: list[Posting]) -> list[Posting]:

@@ -32,6 +32,9 @@ MAX_LIMIT = 1_000_000
 PURCHASE_LIMIT = "PURCHASE_LIMIT"
 HOLD_LIMIT = "HOLD_LIMIT"
 HOLD_SCOPE = "hold"
+# A campaign's uses per buyer count as tallies too (services/campaigns/coupons.py).
+COUPON_SCOPE = "coupon:"
+COUPON_LIMIT = "COUPON_LIMIT"
 
 
 class Period(enum.Enum):
@@ -203,6 +206,8 @@ def hold_breach(cap: int) -> Breach:
 
 def breach_of(tally: Tally, limits: Mapping[int, PurchaseLimit]) -> Breach:
     """Why a count refused the order's units."""
+    if tally.scope.startswith(COUPON_SCOPE):
+        return Breach(COUPON_LIMIT, f"this coupon is limited to {tally.cap} per buyer", None)
     if tally.held or tally.sku_id is None:
         return hold_breach(tally.cap)
     limit = limits[tally.sku_id]

@@ -36,6 +36,7 @@ class RuleKind(enum.Enum):
     AMOUNT_LIMIT = "AMOUNT_LIMIT"  # order total above a threshold
     QUANTITY_LIMIT = "QUANTITY_LIMIT"  # units in one order above a threshold
     ACCOUNT_SPREAD = "ACCOUNT_SPREAD"  # first-order / coupon abuse: one device or phone, many new accounts
+    MODEL = "MODEL"  # the learned model's fraud score at or above a threshold (shadow: recorded, not applied)
 
 
 class Dimension(enum.Enum):
@@ -70,6 +71,20 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class Opinion:
+    """The learned model's score of an attempt, and the features that moved it most, in words.
+
+    With no model active, only the features: kept with the verdict to train the first model on.
+    """
+
+    version: str | None
+    probability: float | None
+    explanation: str
+    features: tuple[float, ...] = ()
+    shadow: tuple[str, ...] = ()  # shadow rules the score reached: what enforcing them would change
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """What is known of one order attempt when it is scored.
 
@@ -89,6 +104,7 @@ class Facts:
     coupon: str | None = None
     # How long ago this account first ordered; None when it never did (a new account).
     account_age: timedelta | None = None
+    model: Opinion | None = None  # set by the check when a model rule applies
 
     def __post_init__(self) -> None:
         for name, canonical in (("phone", phone_key), ("email", email_key), ("device_id", device_key)):
@@ -148,7 +164,22 @@ def _prepare(kind: RuleKind, params: Mapping[str, Any]) -> Any:
         return tuple(params["prefixes"])
     if kind is RuleKind.AMOUNT_LIMIT:
         return Decimal(params["max"])
+    if kind is RuleKind.MODEL:
+        return float(params["threshold"])
     return None
+
+
+def model_rules(rules: Sequence[Rule], channel: str) -> list[Rule]:
+    """The model rules that apply on a channel, shadow ones included: the model scores if any does."""
+    return [rule for rule in rules if rule.kind is RuleKind.MODEL and applies(rule, channel)]
+
+
+def model_match(rule: Rule, facts: Facts) -> tuple[str, str] | None:
+    """(observed, threshold) when the model's score reaches the rule's threshold."""
+    if facts.model is None or facts.model.probability is None or facts.model.probability < rule.lookup:
+        return None
+    opinion = facts.model
+    return f"score {opinion.probability:.3f} ({opinion.explanation})", f"score {rule.parameters['threshold']}"
 
 
 def applies(rule: Rule, channel: str) -> bool:
@@ -261,6 +292,8 @@ def _check(rule: Rule, facts: Facts, counts: Mapping[str, int]) -> tuple[str | N
     if rule.kind is RuleKind.QUANTITY_LIMIT:
         units = sum(facts.quantities.values())
         return (f"{units} units", f"{params['max']} units") if units > params["max"] else None
+    if rule.kind is RuleKind.MODEL:
+        return None if params["shadow"] else model_match(rule, facts)
     value = facts.value(Dimension(params["by"]))
     if value is None or not _spread_counts(params, facts):
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ from domain.money import MAX_INPUT_AMOUNT, MoneyError, parse_amount
 from domain.risk import MAX_WINDOW_SECONDS, Dimension, RuleKind
 
 MAX_LIST = 10_000
+_SCORE = re.compile(r"0\.[0-9]{1,3}")  # plain text only: no exponent, sign, spaces or other digits
 
 
 class RuleParameterError(ValueError):
@@ -83,7 +85,17 @@ _KNOWN = {
     RuleKind.AMOUNT_LIMIT: {"max"},
     RuleKind.QUANTITY_LIMIT: {"max"},
     RuleKind.ACCOUNT_SPREAD: {"by", "maxAccounts", "windowSeconds", "couponOnly", "maxAccountAgeDays"},
+    RuleKind.MODEL: {"threshold", "shadow"},
 }
+
+
+def _probability(params: Mapping[str, Any], name: str) -> str:
+    """A score threshold as text, strictly between 0 and 1 with at most three places: "0.850"."""
+    raw = params.get(name)
+    value = Decimal(raw) if isinstance(raw, str) and _SCORE.fullmatch(raw) else None
+    if value is None or not 0 < value < 1:
+        raise RuleParameterError(f"parameters.{name}", f"{name} is a score between 0 and 1 with at most three places, e.g. \"0.85\"")
+    return f"{value:.3f}"
 
 
 def check_parameters(kind: RuleKind, params: object) -> dict[str, Any]:
@@ -126,6 +138,8 @@ def check_parameters(kind: RuleKind, params: object) -> dict[str, Any]:
         return {"max": f"{amount:.2f}"}
     if kind is RuleKind.QUANTITY_LIMIT:
         return {"max": _int(params, "max", 1, 1_000_000)}
+    if kind is RuleKind.MODEL:
+        return {"threshold": _probability(params, "threshold"), "shadow": _bool(params, "shadow", True)}
     return {
         "by": _dimension(params, "by", [Dimension.DEVICE, Dimension.PHONE, Dimension.IP]).value,
         "maxAccounts": _int(params, "maxAccounts", 1, 10_000),

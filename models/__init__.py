@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per domain. Importing this registers every table."""
 
 from models.base import Base
+from models.campaigns import Campaign, CampaignSku, CouponCode, CouponRedemption
 from models.catalog import (
     Brand,
     BundleItem,
@@ -39,11 +40,20 @@ from models.payments import (
     PrepaidAccount,
 )
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
-from models.risk import RiskRule, RiskRuleChange, RiskVerdict
+from models.buyers import BuyerProfile
+from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
 from models.settlement import Reconciliation, ReconciliationItem, SettlementStatement
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "Campaign",
+    "CampaignSku",
+    "CouponCode",
+    "CouponRedemption",
     "TrustedDocument",
     "SaleEvent",
     "SaleRegistration",
@@ -81,6 +91,9 @@ __all__ = [
     "PriceChange",
     "PriceTier",
     "QuotaUse",
+    "BuyerProfile",
+    "RiskLabel",
+    "RiskModel",
     "RiskRule",
     "RiskRuleChange",
     "RiskVerdict",

@@ -38,7 +38,12 @@ class Order(Base):
     buyer_email: Mapped[str | None] = mapped_column(String(254))
     recharge_account: Mapped[str | None] = mapped_column(String(128))
     device_id: Mapped[str | None] = mapped_column(String(128))
+    # The buyer's pseudonym (domain.buyers.buyer_key), written when the contacts are erased for retention.
+    buyer_ref: Mapped[str | None] = mapped_column(String(32))
+    # The coupon as the order records it (domain/campaigns.order_tag), and its campaign.
     coupon_code: Mapped[str | None] = mapped_column(String(64))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
+    discount_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     client_ip: Mapped[str | None] = mapped_column(String(64))
     placed_by: Mapped[str] = mapped_column(String(120))
     payment_reference: Mapped[str | None] = mapped_column(String(128))
@@ -59,6 +64,8 @@ class OrderLine(Base):
     sku_id: Mapped[int] = mapped_column(ForeignKey("sku.id"))
     quantity: Mapped[int]
     unit_price_fen: Mapped[int] = mapped_column(BigInteger)
+    # The coupon's share of the line (fen): the buyer pays quantity × unit price less this.
+    discount_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Units accepted before codes existed; served first-in first-out on import.
     presale_quantity: Mapped[int] = mapped_column(default=0)
     # Set once, by the conditional update that decides the line: DELIVERED or REFUNDED.

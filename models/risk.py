@@ -64,3 +64,30 @@ class RiskVerdict(Base):
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RiskModel(Base):
+    """A trained risk model, versioned: at most one is active, and every gateway scores with it."""
+
+    __tablename__ = "risk_model"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)  # domain.risk_model.Model.as_record()
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(default=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[datetime | None]
+
+
+class RiskLabel(Base):
+    """What an attempt turned out to be: fraud or honest, and who said so (the model learns from these)."""
+
+    __tablename__ = "risk_label"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    verdict_id: Mapped[int] = mapped_column(ForeignKey("risk_verdict.id"), unique=True)
+    fraud: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(16))  # REVIEW, CHARGEBACK, OPERATOR
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

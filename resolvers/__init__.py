@@ -9,6 +9,7 @@ import strawberry
 from strawberry.tools import merge_types
 
 from resolvers.analytics import AnalyticsQuery
+from resolvers.campaigns import CampaignMutation, CampaignQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.catalog_bulk import CatalogBulkMutation, CatalogChangesQuery
@@ -23,11 +24,14 @@ from resolvers.payments import PaymentMutation
 from resolvers.prepaid import PrepaidMutation
 from resolvers.pricing import PricingMutation, PricingQuery
 from resolvers.risk import RiskMutation, RiskQuery
+from resolvers.risk_models import RiskModelMutation, RiskModelQuery
+from resolvers.buyers import BuyersQuery
 from resolvers.sales import SalesMutation, SalesQuery
 from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.sku_admin import SkuAdminMutation
 from resolvers.subscriptions import Subscription
 from resolvers.supplier_admin import SupplierAdminMutation, SupplierAdminQuery
+from resolvers.webhooks import WebhooksMutation, WebhooksQuery
 from schema.amount import RATE, Rate
 from schema.catalog import Brand, Category, Product, Sku, Supplier
 from schema.catalog_admin import CatalogChange
@@ -42,12 +46,14 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
-    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery,
+    CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
+    WebhooksQuery, BuyersQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
+    RiskModelMutation, CampaignMutation, WebhooksMutation,
 ))
 
 

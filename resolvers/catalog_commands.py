@@ -43,7 +43,7 @@ async def run(
         return None, user_errors(refusal.problems, renames)
     # Loaders made before the change would answer with what they read before it.
     if info.context.new_loaders is not None:
-        info.context.loaders = info.context.new_loaders(info.context.now)
+        info.context.loaders = info.context.new_loaders(info.context.db, info.context.now)
     return result, []
 
 

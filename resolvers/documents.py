@@ -130,6 +130,6 @@ class DocumentsQuery:
             key_prefix = await _key_prefix(info, api_key_id) or "-"  # a revoked or unknown key: none listed
         elif everyone:
             key_prefix = EVERYONE
-        async with info.context.db.read_sessions() as session:
+        async with info.context.db.fresh_sessions() as session:  # what the gateway enforces now
             rows = await trusted.listed(session, key_prefix=key_prefix, limit=limit)
         return [TrustedDocument.from_model(row) for row in rows]

@@ -137,7 +137,8 @@ class KeysQuery:
             query = query.where(ChannelRow.code == principal.channel)
         if not include_revoked:
             query = query.where(ApiKeyRow.revoked_at.is_(None))
-        async with info.context.db.read_sessions() as session:
+        # From the primary: a key just revoked or issued is listed as it now is.
+        async with info.context.db.fresh_sessions() as session:
             rows = (await session.execute(query.order_by(ApiKeyRow.id))).all()
         return [
             ApiKey.from_model(row, code)

@@ -1,4 +1,10 @@
-"""Per-request DataLoaders. Each batch opens its own short session on the read side."""
+"""Per-request DataLoaders. Each batch opens its own short session on the read side.
+
+Catalog loaders read lag-tolerant (`db.read_sessions`: the replica while it is current, see
+services/core/replica.py); order loaders read the primary, so a buyer sees the order it has
+just placed. An operation that writes or reads an order swaps its loaders for ones that read
+the primary throughout (`Context.read_from_primary`).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ from models import (
     Supplier,
 )
 from services.catalog import reads as catalog
-from services.core.database import Database
+from services.core.database import Database, unreachable
+from services.core.replica import on_replica
 from services.inventory import channel_stock, quotas, stock
 from services.orders import limits
 from services.orders import reads as order_reads
@@ -50,7 +57,15 @@ def _batched(
 
     async def load(keys: Sequence[K]) -> list[V]:
         async with sessions() as session:
-            found = await fetch(session, keys)
+            try:
+                found = await fetch(session, keys)
+            except Exception as error:
+                if not (on_replica(session) and unreachable(error)):
+                    raise
+                found = None  # the replica went away mid-read: the primary answers instead
+        if found is None:
+            async with db.fresh_sessions() as session:
+                found = await fetch(session, keys)
         return [found[key] if key in found else missing() for key in keys]
 
     return DataLoader(load_fn=load)

@@ -106,6 +106,7 @@ async def _scope(info: Info, row: OrderRow) -> ChannelScope:
 
 async def _visible_order(info: Info, pk: int) -> tuple[OrderRow, ChannelScope] | None:
     """The order if the caller may see it; None looks the same as an unknown order."""
+    info.context.read_from_primary()
     row = await info.context.loaders.order_by_id.load(pk)
     if row is None:
         return None
@@ -253,6 +254,7 @@ class OrderQuery:
         after: str | None = None,
     ) -> OrderConnection:
         principal = info.context.principal
+        info.context.read_from_primary()
         if not principal.is_admin:
             if principal.role is not Role.PARTNER:
                 raise Forbidden("orders are listed for operators and partners")

@@ -27,7 +27,7 @@ class PaymentMutation:
             return CreatePaymentPayload(payment=None, user_errors=[NOT_FOUND])
         request = checkout.PaymentRequest(pk, input.provider, input.method, input.open_id, context.client_ip)
         outcome = await checkout.start(context.db, context.payments, request, public_url=context.settings.public_url,
-                                       now=context.now)
+                                       now=context.now, uow=context.uow)
         if outcome.payment is None:
             return CreatePaymentPayload(payment=None, user_errors=[
                 UserError(field=outcome.field, message=outcome.message, code=outcome.error_code)])

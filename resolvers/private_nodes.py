@@ -25,6 +25,7 @@ from schema.relay import Node
 async def private_node(info: Info, type_name: str, pk: int) -> Node | None:
     principal = info.context.principal
     if type_name == "Order":
+        info.context.read_from_primary()
         row = await info.context.loaders.order_by_id.load(pk)
         channel = await info.context.loaders.channel_by_id.load(row.channel_id) if row else None
         if row is None or channel is None or not may_read_order(principal, channel.code, row.number):
@@ -38,7 +39,7 @@ async def private_node(info: Info, type_name: str, pk: int) -> Node | None:
         return await risk_node(info, type_name, pk)
     if type_name in ("SettlementStatement", "ReconciliationReport"):
         return await settlement_node(info, type_name, pk)
-    async with info.context.db.read_sessions() as session:
+    async with info.context.db.fresh_sessions() as session:  # keys as they now are (a revocation)
         if type_name == "ApiKey":
             found = (
                 await session.execute(

@@ -45,8 +45,8 @@ class Context:
     on_event: Callable[[str, bytes], None] | None = None
     connection_params: dict[str, object] | None = None  # the WebSocket connection_init payload
     stock_feed: StockFeed[StockChange] | None = None  # the process's live stock, for stockChanged
-    # Makes the loaders of a new operation; a WebSocket connection runs many operations.
-    new_loaders: Callable[[datetime], Loaders] | None = None
+    # Makes the loaders of a new operation on a database; a WebSocket connection runs many operations.
+    new_loaders: Callable[[Database, datetime], Loaders] | None = None
     risk: RiskCheck | None = None  # the process's risk check; None scores every order PASS
     # Where deliveries go out (inbox, SMS, email), chosen once in gateway.py.
     senders: Sequence[Sender] = ()
@@ -67,7 +67,18 @@ class Context:
         if self.new_loaders is None:
             return self
         now = datetime.now(UTC)
-        return replace(self, now=now, loaders=self.new_loaders(now))
+        return replace(self, now=now, loaders=self.new_loaders(self.db, now))
+
+    def read_from_primary(self) -> None:
+        """Every read of this operation from now on goes to the primary: an operation that
+        writes (its answer shows what it wrote), or one that reads an order (a buyer sees the
+        order it has just placed, and the SKUs on it, however new)."""
+        db = self.db.primary_only()
+        if db is self.db:
+            return
+        self.db = db
+        if self.new_loaders is not None:
+            self.loaders = self.new_loaders(db, self.now)
 
     def uow(self) -> UnitOfWork:
         """A fresh unit of work: one transaction, events published after it commits."""

@@ -29,6 +29,7 @@ from schema.money import Money
 from schema.payments import Refund
 from schema.relay import Node, PageInfo, encode_id
 from schema.risk import RiskDecision
+from schema.risk_models import RiskModelScore
 
 OrderStatus = strawberry.enum(domain.OrderStatus, description="Where an order is in its lifecycle.")
 
@@ -52,6 +53,7 @@ class OrderLine:
     quantity: int
     unit_price: Money
     total: Money
+    discount: Money = strawberry.field(description="The line's share of the order's coupon discount.")
     presale_quantity: int = strawberry.field(description="Units waiting for codes (presale), served first come first served.")
     outcome: str | None = strawberry.field(description="DELIVERED or REFUNDED once fulfilment decided the line.")
     _row: strawberry.Private[rows.OrderLine]
@@ -67,6 +69,7 @@ class OrderLine:
             quantity=row.quantity,
             unit_price=Money.fen(row.unit_price_fen, currency),
             total=Money.fen(row.unit_price_fen * row.quantity, currency),
+            discount=Money.fen(row.discount_fen, currency),
             presale_quantity=row.presale_quantity,
             _row=row,
             _order=order,
@@ -104,6 +107,10 @@ class Order(Node):
     status: OrderStatus  # type: ignore[valid-type]
     channel: str
     total: Money
+    discount: Money = strawberry.field(description="What the order's coupon took off; `total` is net of it.")
+    coupon_code: str | None = strawberry.field(description=(
+        "The coupon redeemed: a public code as the campaign spells it; a generated code only by a tag."
+    ))
     buyer: OrderBuyer
     created_at: datetime
     updated_at: datetime
@@ -121,6 +128,8 @@ class Order(Node):
             status=row.status,
             channel=scope.code or "",
             total=Money.fen(row.total_fen, row.currency),
+            discount=Money.fen(row.discount_fen, row.currency),
+            coupon_code=row.coupon_code,
             buyer=OrderBuyer(phone=row.buyer_phone, email=row.buyer_email, recharge_account=row.recharge_account),
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -197,6 +206,11 @@ class RiskVerdict(Node):
     def facts(self, info: Info) -> JSON | None:
         facts: Any = self._row.facts
         return facts if info.context.principal.is_admin else None
+
+    @strawberry.field(description="The learned model's score of the attempt, where a model rule applied; operators only.")
+    def model(self, info: Info) -> RiskModelScore | None:
+        record = (self._row.facts or {}).get("model")
+        return RiskModelScore.from_record(record) if record and info.context.principal.is_admin else None
 
     @strawberry.field(description="The order it let through or held; null for a rejected attempt.")
     async def order(self, info: Info) -> Order | None:

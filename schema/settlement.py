@@ -70,6 +70,10 @@ class SettlementLine:
     gross: Money
     commission: Money
     refunded: Money = strawberry.field(description="Gross refunded in this statement.")
+    discount: Money = strawberry.field(description=(
+        "What a coupon took off the line; `gross` is what the buyer paid. The discount is booked to whoever "
+        "bears the campaign: the platform's marketing cost, the channel's commission, or the supplier's cost."
+    ))
     _cost: strawberry.Private[Money]
     _margin: strawberry.Private[Money]
 
@@ -79,7 +83,7 @@ class SettlementLine:
             order_number=line.order_number, external_order_number=line.external_order_number, sku=line.sku_code,
             quantity=line.quantity, gross=Money.fen(line.gross, currency), _cost=Money.fen(line.cost, currency),
             commission=Money.fen(line.commission, currency), _margin=Money.fen(line.margin, currency),
-            refunded=Money.fen(line.refunded, currency),
+            refunded=Money.fen(line.refunded, currency), discount=Money.fen(line.discount, currency),
         )
 
     @strawberry.field(description="The supplier's cost of the line; operators only.")

@@ -28,6 +28,7 @@ const STOCK = `subscription Stock($channel: String!) {
   stockChanged(channel: $channel) { skuId channel available reserved at }
 }`;
 const CHANNELS = `query Channels { channels { code name currency } }`;
+const SEGMENTS = `query Segments { buyerSegments { segment buyers } }`;
 const CATALOG = `query Catalog($channel: String!, $after: String) {
   products(channel: $channel, first: 50, after: $after) {
     edges { node { skus { id code name stock { available reserved } } } }
@@ -152,6 +153,7 @@ function refresh() {
   loadChannels();
   loadCatalog(page.stockChannel.value || "web");
   loadSales();
+  loadSegments();
   clearInterval(state.salesTimer);
   state.salesTimer = setInterval(loadSales, RANGES[state.range].every);
 }
@@ -191,6 +193,30 @@ function fillSelect(select, channels, allLabel) {
   if (allLabel) select.append(new Option(allLabel, ""));
   for (const channel of channels) select.append(new Option(`${channel.code} · ${channel.name}`, channel.code));
   if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
+// ---- buyer segments (operators' keys only; profiles are recomputed every few minutes) ----
+
+async function loadSegments() {
+  const list = document.getElementById("buyer-segments");
+  try {
+    const { buyerSegments } = await state.socket.request(SEGMENTS);
+    list.replaceChildren(...buyerSegments.map(({ segment, buyers }) => {
+      const row = document.createElement("li");
+      const name = document.createElement("span");
+      name.textContent = t(`segment.${segment}`);
+      const value = document.createElement("strong");
+      value.textContent = count(buyers);
+      row.append(name, value);
+      return row;
+    }));
+  } catch {
+    // Another role's key: the card stays empty; nothing else on the page depends on it.
+    const empty = document.createElement("li");
+    empty.className = "empty";
+    empty.textContent = "—";
+    list.replaceChildren(empty);
+  }
 }
 
 // ---- live figures -----------------------------------------------------------

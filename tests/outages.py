@@ -5,6 +5,7 @@ PostgreSQL serve other test runs, so a test that needs an outage makes its own.
 cluster made with `initdb` in a temporary folder and run with `pg_ctl` on a free port (as
 the `postgres` user when the test runs as root, which initdb refuses). Stopping is abrupt
 (SIGKILL for Redis, `pg_ctl stop -m immediate` for PostgreSQL): as a crash is.
+`ThrowawayStandby`: a streaming replica of a throwaway cluster, made with `pg_basebackup -R`.
 """
 
 from __future__ import annotations
@@ -128,6 +129,27 @@ class ThrowawayPostgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class ThrowawayStandby(ThrowawayPostgres):
+    """A hot standby streaming from `primary`: a base backup of it, started on a port of its own.
+
+    initdb's trust rules let the `postgres` user connect for replication from 127.0.0.1, and
+    `wal_level` is `replica` by default, so the primary needs nothing more.
+    """
+
+    def __init__(self, primary: ThrowawayPostgres) -> None:
+        super().__init__()
+        self.primary = primary
+
+    def create(self) -> None:
+        self.folder.chmod(0o755)
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        # -R writes standby.signal and the primary's address; a fast checkpoint starts the copy at once.
+        self._run(_require(POSTGRES_BIN / "pg_basebackup"), "-D", str(self.data), "-h", "127.0.0.1",
+                  "-p", str(self.primary.port), "-U", "postgres", "-R", "-X", "stream", "--checkpoint=fast",
+                  "--no-sync")
+
+
 @contextlib.asynccontextmanager
 async def throwaway_postgres() -> AsyncIterator[ThrowawayPostgres]:
     cluster = ThrowawayPostgres()
@@ -138,3 +160,15 @@ async def throwaway_postgres() -> AsyncIterator[ThrowawayPostgres]:
     finally:
         await asyncio.to_thread(cluster.stop)
         cluster.remove()
+
+
+@contextlib.asynccontextmanager
+async def throwaway_standby(primary: ThrowawayPostgres) -> AsyncIterator[ThrowawayStandby]:
+    standby = ThrowawayStandby(primary)
+    try:
+        await asyncio.to_thread(standby.create)
+        await asyncio.to_thread(standby.start)
+        yield standby
+    finally:
+        await asyncio.to_thread(standby.stop)
+        standby.remove()

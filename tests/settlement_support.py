@@ -74,12 +74,12 @@ def _uow(db: Database) -> UnitOfWork:
 
 
 async def paid_order(db: Database, channel: str, *lines: tuple[StockedSku, int], at: datetime,
-                     external: str | None = None, from_balance: bool = False) -> Delivered:
+                     external: str | None = None, from_balance: bool = False, coupon: str | None = None) -> Delivered:
     external = external or f"EXT-{uuid.uuid4().hex[:12]}"
     command = placing.PlaceOrder(
         channel=channel, idempotency_key=external,
         lines=[LineRequest(sku.pk, quantity) for sku, quantity in lines],
-        buyer=placing.Buyer(email="buyer@example.com", recharge_account="player-1"),
+        buyer=placing.Buyer(email="buyer@example.com", recharge_account="player-1"), coupon_code=coupon,
     )
     async with _uow(db) as uow:
         placed = await placing.place_order(uow, command, OPERATOR, now=at, ttl=timedelta(minutes=30))
@@ -105,8 +105,8 @@ async def deliver(db: Database, order: Delivered, *, at: datetime, supplier_id: 
 
 async def delivered_order(db: Database, channel: str, *lines: tuple[StockedSku, int], at: datetime,
                           external: str | None = None, supplier_id: int | None = None,
-                          from_balance: bool = False) -> Delivered:
-    order = await paid_order(db, channel, *lines, at=at, external=external, from_balance=from_balance)
+                          from_balance: bool = False, coupon: str | None = None) -> Delivered:
+    order = await paid_order(db, channel, *lines, at=at, external=external, from_balance=from_balance, coupon=coupon)
     await deliver(db, order, at=at, supplier_id=supplier_id)
     return order
 

@@ -109,7 +109,7 @@ class CatalogRun:
 
     async def _run(self, found: Plan, principal: Principal, now: datetime) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        async with self._db.read_engine.connect() as conn:
+        async with self._db.read_connection() as conn:  # the replica while it is current
             for field in found.fields:
                 if field.name == "__typename":
                     data[field.key] = "Query"
@@ -143,6 +143,21 @@ def _only_catalog_fields(document: DocumentNode) -> bool:
     names = Names()
     visit(document, names)
     return names.ok
+
+
+# Building a page's statement costs more than SQLAlchemy's run of it once compiled: the
+# statements of the pages asked for most are kept, by filter, cursor, size and channel.
+_STATEMENTS: BoundedCache[tuple[reads.ProductFilter, int | None, int, int], Any] = BoundedCache(256)
+
+
+def _page_statement(query: reads.ProductFilter, after_id: int | None, limit: int, channel_id: int) -> Any:
+    key = (query, after_id, limit, channel_id)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = reads.page_query(select(*_PRODUCT_COLUMNS), query, after_id=after_id, limit=limit,
+                                     channel_id=channel_id)
+        _STATEMENTS.put(key, statement)
+    return statement
 
 
 class _Page:
@@ -179,9 +194,7 @@ class _Page:
             raise _Fallback from None
         page = cls()
         page.channel_id, page.now, page.after = channel.id, now, after_id
-        statement = reads.page_query(select(*_PRODUCT_COLUMNS), query, after_id=after_id, limit=limit,
-                                     channel_id=channel.id)
-        rows = (await conn.execute(statement)).all()
+        rows = (await conn.execute(_page_statement(query, after_id, limit, channel.id))).all()
         page.rows, page.more = rows[:limit], len(rows) > limit
         node = _below(field.shape, "edges", "node")
         if node is None or not page.rows:
@@ -193,15 +206,17 @@ class _Page:
         sku = node.below("skus")
         if sku is None:
             return page
-        page.skus = await reference.skus(conn, [row.id for row in page.rows])
+        page.skus, parts = await reference.skus(conn, [row.id for row in page.rows])
         listed = [s for row in page.rows for s in page.skus[row.id]]
         if sku.wants("stock"):
             kinds = {s.id: s.kind for s in listed}
-            components = {c for s in listed if s.kind is SkuKind.BUNDLE for c, _ in reference.parts(s.id)}
+            components = {c for s in listed if s.kind is SkuKind.BUNDLE for c, _ in parts.get(s.id, ())}
             if components:
                 found = await reference.components(conn, components)
                 kinds.update({c: found[c].kind for c in components if c in found})
-            page.stock = await page_stock(conn, channel.id, kinds, [s.id for s in listed], reference.parts, now)
+            page.stock = await page_stock(
+                conn, channel.id, kinds, [s.id for s in listed], lambda i: parts.get(i, ()), now
+            )
         if sku.wants("price") or sku.wants("priceTiers"):
             page.pricing = await reference.pricing(conn, channel.id, listed, now)
         return page

@@ -65,13 +65,21 @@ LIST_SIZES: Mapping[str, int] = {
     "OrderLine.deliveries": 5,
     "OrderLine.reveals": 5,
     "RiskVerdict.reasons": 5,
+    "Query.riskModels": 20,
+    "Query.buyerSegments": 6,
+    "BuyerProfile.spent": 2,
+    "BuyerProfile.channels": 6,
+    "BuyerProfile.categories": 6,
 }
 
 # Connections whose page, when `first` is not given, is not the usual default.
 PAGE_DEFAULTS: Mapping[str, int] = {"SettlementStatement.lines": 100}
 
 # Values carried by their parent, read with it: they cost no more than a scalar would.
-VALUE_TYPES = frozenset({"Money", "Stock", "PageInfo", "UserError", "RiskReason", "SettlementTotals", "OrderBuyer"})
+VALUE_TYPES = frozenset({
+    "Money", "Stock", "PageInfo", "UserError", "RiskReason", "SettlementTotals", "OrderBuyer", "RiskModelScore",
+    "CountBy", "BuyerSegmentCount",
+})
 
 # Fields whose resolver does much more work than reading rows: aggregates over periods.
 WEIGHTS: Mapping[str, int] = {

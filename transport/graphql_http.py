@@ -246,7 +246,7 @@ class GraphQLEndpoint:
                 return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
         answer: Answer | None = None
         try:
-            result = await self._run_document(request, op, parsed.document, principal, request_id)
+            result = await self._run_document(request, op, parsed.document, operation, principal, request_id)
             if not result.errors:
                 answer = Answer(orjson.dumps({"data": result.data}), self._admission.cost.actual(parsed.document, operation, result.data))
                 return await self._served(answer, admitted, media)
@@ -274,23 +274,25 @@ class GraphQLEndpoint:
         self, request: Request, op: Operation, document: DocumentNode, operation: OperationDefinitionNode,
         principal: Principal, admitted: Admitted, media: str, request_id: str,
     ) -> Response:
-        result = await self._run_document(request, op, document, principal, request_id)
+        result = await self._run_document(request, op, document, operation, principal, request_id)
         return await self._result(result, document, operation, admitted, media, request_id)
 
     async def _run_document(
-        self, request: Request, op: Operation, document: DocumentNode, principal: Principal, request_id: str
+        self, request: Request, op: Operation, document: DocumentNode, operation: OperationDefinitionNode,
+        principal: Principal, request_id: str,
     ) -> ExecutionResult:
         if self._catalog is not None and op.query is not None:
             # A catalog read with a plan is answered from it; anything else, or any error, by graphql-core.
-            operation = get_operation_ast(document, op.operation_name)
-            if operation is not None:
-                data = await self._catalog.data(op.query, document, operation, op.operation_name, op.variables, principal)
-                if data is not None:
-                    return ExecutionResult(data)
+            data = await self._catalog.data(op.query, document, operation, op.operation_name, op.variables, principal)
+            if data is not None:
+                return ExecutionResult(data)
+        context = self._context(request, principal, request_id)
+        if operation.operation is OperationType.MUTATION:
+            context.read_from_primary()  # its answer shows what it wrote
         result = execute(
             self._core,
             document,
-            context_value=self._context(request, principal, request_id),
+            context_value=context,
             variable_values=op.variables,
             operation_name=op.operation_name,
             executor_class=self._executor,

@@ -1,10 +1,12 @@
 """Liveness and readiness probes.
 
-/readyz is ready when the database answers (docs/operations.md). It also says whether every direct
-top-up SKU on sale has a supplier it can reach (`suppliers`): a SKU that has none cannot
-deliver what it sells, but the gateway still serves everything else, so that is a detail
-for operators, not a reason to leave the load balancer. The probe is public: it names SKUs
-(the catalog does too), never suppliers or their settings.
+/readyz is ready when the database answers (docs/operations.md). A read replica that is
+unreachable or behind its bound makes it `degraded`, not unready: the primary serves its reads
+meanwhile, and `replica` says which server serves them and how far behind the replica is.
+It also says whether every direct top-up SKU on sale has a supplier it can reach
+(`suppliers`): a SKU that has none cannot deliver what it sells, but the gateway still serves
+everything else, so that is a detail for operators, not a reason to leave the load balancer.
+The probe is public: it names SKUs (the catalog does too), never suppliers or their settings.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from services.core.replica import LAGGING, UNREACHABLE
 from services.fulfilment import connections
 
 log = logging.getLogger("quanyi.health")
@@ -47,9 +50,15 @@ async def readyz(request: Request) -> JSONResponse:
     registry = getattr(request.app.state, "suppliers", None)
     if registry is not None:
         body["suppliers"] = await _suppliers(request.app.state.db, registry)
+    degraded = not all(r == "ok" for r in results)
+    replica = request.app.state.db.replica
+    if replica is not None:
+        # A replica unreachable or behind its bound: the primary serves its reads meanwhile.
+        body["replica"] = described = replica.describe()
+        degraded = degraded or described["status"] in (UNREACHABLE, LAGGING)
     # Without the broker the gateway still serves: reads, orders and operators' changes work,
     # events reach this process only and Redis counters fall back (docs/operations.md).
-    return JSONResponse({"status": "ok" if all(r == "ok" for r in results) else "degraded", **body}, 200)
+    return JSONResponse({"status": "degraded" if degraded else "ok", **body}, 200)
 
 
 async def _suppliers(db: object, registry: object) -> dict[str, object]:

@@ -27,7 +27,9 @@ from domain.card_codes import MAX_NUMBER_LENGTH, MAX_SECRET_LENGTH
 from domain.contacts import MAX_TYPED
 from domain.settlement import MAX_ORDER_NUMBER, MAX_STATUS
 from domain.catalog_input import MAX_DESCRIPTION, MAX_URL
+from domain.campaigns import MAX_CODE_INPUT
 from models import (
+    Campaign,
     ApiKey,
     Brand,
     CatalogChange,
@@ -156,6 +158,11 @@ LIMITS: Mapping[str, Bound] = {
     "Query.riskVerdicts(channel:)": CHANNEL,
     "Query.riskVerdicts(after:)": CURSOR,
     "Query.riskRuleChanges(after:)": CURSOR,
+    # Campaigns: services/campaigns/admin.py refuses a longer name or code naming the field
+    "CreateCampaignInput.channel": CHANNEL,
+    "CreateCampaignInput.name": own_rule(column(Campaign.name).length),
+    "CreateCampaignInput.code": own_rule(MAX_CODE_INPUT),
+    "Query.campaigns(channel:)": CHANNEL,
     # Money held and settled
     "Mutation.topUpPrepaidBalance(channel:)": CHANNEL,
     "Mutation.topUpPrepaidBalance(reference:)": own_rule(128),  # services/settlement/prepaid.py

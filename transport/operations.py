@@ -133,6 +133,8 @@ class Operations:
             except Refused as refused:
                 yield shape.refused(refused)
                 return
+        if operation.operation is OperationType.MUTATION and isinstance(context, Context):
+            context.read_from_primary()  # its answer shows what it wrote
         arguments: dict[str, Any] = {
             "context_value": context,
             "root_value": root_value,

@@ -13,13 +13,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.analytics import DEMAND
+from domain.analytics import DEMAND, LOW_STOCK_UNITS
 from models import Job, Order, OrderLine, Product, Sku
 from services.core import jobs
 from services.inventory.stock import stock_for
 
-# A SKU with this many sellable units or fewer is running low (the dashboard's figure too).
-LOW_STOCK_UNITS = 10
 # "Selling": ordered within this window.
 SELLING_WINDOW = timedelta(hours=1)
 KNOWN_KINDS = (jobs.FULFIL, jobs.DELIVER, jobs.NOTIFY, jobs.REFUND)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, literal, or_, select, union_all
+from sqlalchemy import bindparam, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.catalog import (
@@ -29,7 +29,10 @@ from models import Allocation, CardCode, ChannelQuota, Sku, StockLevel
 Parts = Callable[[int], Sequence[tuple[int, int]]]
 
 
-def _statement(ids: list[int], channel_id: int, now: datetime):  # type: ignore[no-untyped-def]
+def _statement():  # type: ignore[no-untyped-def]
+    """Built once: its parameters are the SKU ids (`ids`), the channel and the moment."""
+    ids = bindparam("ids", expanding=True)
+
     def codes(tag: str, status: CodeStatus, *where: object):  # type: ignore[no-untyped-def]
         return (
             select(literal(tag), CardCode.sku_id, func.count(), func.coalesce(func.sum(CardCode.uses_left), 0))
@@ -40,7 +43,10 @@ def _statement(ids: list[int], channel_id: int, now: datetime):  # type: ignore[
     return union_all(
         select(literal("p"), Sku.id, Sku.presale_cap, Sku.presale_used).where(Sku.id.in_(ids)),
         # A code that has expired is no longer sellable; a reserved one still counts as reserved.
-        codes("a", CodeStatus.AVAILABLE, or_(CardCode.expires_at.is_(None), CardCode.expires_at > now)),
+        codes(
+            "a", CodeStatus.AVAILABLE,
+            or_(CardCode.expires_at.is_(None), CardCode.expires_at > bindparam("now", type_=CardCode.expires_at.type)),
+        ),
         codes("r", CodeStatus.RESERVED),
         # Uses of serials held by open orders: a serial stays AVAILABLE while it has uses left.
         select(literal("s"), Allocation.sku_id, func.coalesce(func.sum(Allocation.units), 0), literal(0))
@@ -50,9 +56,13 @@ def _statement(ids: list[int], channel_id: int, now: datetime):  # type: ignore[
             StockLevel.sku_id.in_(ids)
         ),
         select(literal("q"), ChannelQuota.sku_id, ChannelQuota.quota, ChannelQuota.used).where(
-            ChannelQuota.channel_id == channel_id, ChannelQuota.sku_id.in_(ids)
+            ChannelQuota.channel_id == bindparam("channel"), ChannelQuota.sku_id.in_(ids)
         ),
     )
+
+
+# Building the statement costs more than running it: it is built once.
+_STOCK = _statement()
 
 
 async def page_stock(
@@ -70,7 +80,9 @@ async def page_stock(
     held: dict[int, int] = {}
     counters: dict[int, tuple[int, int]] = {}
     left: dict[int, int] = {}
-    for tag, sku_id, first, second in await conn.execute(_statement(sorted(every), channel_id, now)):
+    for tag, sku_id, first, second in await conn.execute(
+        _STOCK, {"ids": sorted(every), "channel": channel_id, "now": now}
+    ):
         first, second = int(first or 0), int(second or 0)
         if tag == "p":
             presale[sku_id] = max(first - second, 0)

@@ -133,13 +133,16 @@ class Reference:
             return {**kept, **read}
         return kept
 
-    async def skus(self, conn: AsyncConnection, product_ids: Collection[int]) -> dict[int, tuple[SkuRef, ...]]:
-        """Each product's active SKUs, cheapest first (then by id), and the parts of the
-        bundles among them (`parts`)."""
+    async def skus(
+        self, conn: AsyncConnection, product_ids: Collection[int]
+    ) -> tuple[dict[int, tuple[SkuRef, ...]], dict[int, tuple[tuple[int, int], ...]]]:
+        """Each product's active SKUs, cheapest first (then by id), and each bundle's parts
+        among them: (component id, quantity per bundle). The two maps are read together and
+        stay together, whatever a change does to the copy meanwhile."""
         generation = self._fresh()
         missing = [i for i in product_ids if i not in self._skus]
         if not missing:
-            return self._skus
+            return self._skus, self._parts
         grouped: dict[int, list[SkuRef]] = {i: [] for i in missing}
         for row in await conn.execute(
             select(*_SKU_COLUMNS)
@@ -153,12 +156,8 @@ class Reference:
         if generation == self._generation:
             self._skus.update(read)
             self._parts.update(parts)
-            return self._skus
-        return {**self._skus, **read}
-
-    def parts(self, bundle_id: int) -> tuple[tuple[int, int], ...]:
-        """A bundle's (component id, quantity per bundle), for bundles `skus` returned."""
-        return self._parts.get(bundle_id, ())
+            return self._skus, self._parts
+        return {**self._skus, **read}, {**self._parts, **parts}
 
     async def _read_parts(self, conn: AsyncConnection, bundles: list[int]) -> dict[int, tuple[tuple[int, int], ...]]:
         grouped: dict[int, list[tuple[int, int]]] = {i: [] for i in bundles}

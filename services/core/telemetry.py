@@ -39,6 +39,20 @@ JOB_DURATION = Histogram(
 )
 JOBS_RUNNING = Gauge("quanyi_jobs_running", "Jobs running now.", ["kind"], multiprocess_mode="livesum")
 
+# --- outbound webhooks (services/webhooks/dispatch.py) ---------------------------------------
+
+WEBHOOK_ATTEMPTS = Counter(
+    "quanyi_webhook_attempts_total", "Requests to webhook receivers by outcome: delivered (a 2xx answer) or failed.",
+    ["outcome"],
+)
+WEBHOOK_DURATION = Histogram(
+    "quanyi_webhook_attempt_duration_seconds", "How long a webhook receiver took to answer (or to fail to).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10),
+)
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "quanyi_webhook_endpoints_disabled_total", "Webhook endpoints disabled because every attempt failed for a day.",
+)
+
 # --- suppliers (services/fulfilment/topups.py) ---------------------------------------------
 
 SUPPLIER_CALLS = Counter(
@@ -91,6 +105,26 @@ POOL_LIMIT = Gauge(
     multiprocess_mode="livesum",
 )
 
+# --- read replica (services/core/replica.py) -----------------------------------------------
+
+REPLICA_LAG = Gauge(
+    "quanyi_read_replica_lag_seconds", "Seconds since the read replica was last known to hold every commit "
+    "of the primary (measured by WAL position).", multiprocess_mode="livemax",
+)
+REPLICA_IN_USE = Gauge(
+    "quanyi_read_replica_in_use", "1 while lag-tolerant reads go to the read replica; 0 while they go "
+    "to the primary (replica unreachable or behind the bound).", multiprocess_mode="livemin",
+)
+REPLICA_SET_ASIDE = Counter(
+    "quanyi_read_replica_fallbacks_total", "Times reads moved from the read replica to the primary, by reason "
+    "(unreachable, lagging).", ["reason"],
+)
+LAG_TOLERANT_READS = Counter(
+    "quanyi_lag_tolerant_reads_total", "Catalog and listing reads by the server that answered them "
+    "(replica, primary), while a read replica is configured.", ["served_by"],
+)
+_READS_ON = {True: LAG_TOLERANT_READS.labels("replica"), False: LAG_TOLERANT_READS.labels("primary")}
+
 
 class JobTimer:
     """One job run: running while it lasts, then counted by how it ended."""
@@ -112,6 +146,15 @@ class JobTimer:
 def supplier_call(supplier: str, action: str, outcome: str, seconds: float) -> None:
     SUPPLIER_CALLS.labels(supplier, action, outcome.lower()).inc()
     SUPPLIER_LATENCY.labels(supplier, action).observe(seconds)
+
+
+def webhook_attempt(outcome: str, seconds: float) -> None:
+    WEBHOOK_ATTEMPTS.labels(outcome).inc()
+    WEBHOOK_DURATION.observe(seconds)
+
+
+def webhook_endpoint_disabled() -> None:
+    WEBHOOK_ENDPOINTS_DISABLED.inc()
 
 
 def supplier_down(supplier: str, down: bool) -> None:
@@ -144,6 +187,23 @@ def order_transitions_committed(moves: list[tuple[Any, Any]]) -> None:
 
 def broker_delivered(topic: str, lag_seconds: float) -> None:
     BROKER_LAG.labels(topic.partition(".")[0][:32]).observe(max(lag_seconds, 0.0))
+
+
+def replica_lag(seconds: float | None) -> None:
+    if seconds is not None:
+        REPLICA_LAG.set(seconds)
+
+
+def replica_in_use(in_use: bool) -> None:
+    REPLICA_IN_USE.set(1 if in_use else 0)
+
+
+def replica_set_aside(reason: str) -> None:
+    REPLICA_SET_ASIDE.labels(reason).inc()
+
+
+def replica_read(on_replica: bool) -> None:
+    _READS_ON[on_replica].inc()
 
 
 # --- after commit ----------------------------------------------------------------------------

@@ -57,6 +57,8 @@ from services.inventory.reservation import line_skus, release
 from services.orders.events import move
 from services.orders.lifecycle import announce
 from services.payments import refunds
+from services.webhooks.order_events import order_refunded
+from services.webhooks.platform_events import stock_sold
 
 log = logging.getLogger("quanyi.fulfilment")
 
@@ -175,6 +177,7 @@ class Fulfilment:
         # (A bundle draws on its components' stock; any other line on its own SKU's.)
         drawn = await line_skus(uow.session, line.id) if sku.kind is SkuKind.BUNDLE else []
         stock_event(uow, [line.sku_id, *drawn], by_orders=True)
+        await stock_sold(uow.session, {sku_id: line.quantity for sku_id in [line.sku_id, *drawn]}, now)
         # A direct top-up line holds no codes; the others send what they sold.
         if sku.kind is not SkuKind.DIRECT_RECHARGE and await delivery.sold_codes_count(uow.session, line.id):
             await delivery.enqueue_delivery(uow.session, order, line.id, self._senders, now=now)
@@ -209,6 +212,8 @@ class Fulfilment:
         previous = order.status
         if not await move(uow.session, order, target, actor=ACTOR, reason=reason, at=now):
             raise RuntimeError(f"order {order.number} changed under fulfilment")
+        if refunded:
+            await order_refunded(uow.session, order, amount, now)
         announce(uow, order, previous, now)
         probe = Message(order.id, order.number, None, "", "", phone=order.buyer_phone, email=order.buyer_email)
         queued = bool(refunded)  # the refund's job

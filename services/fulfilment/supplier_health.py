@@ -41,13 +41,14 @@ class SupplierHealth:
         self._clock = clock
         self._states: dict[str, _State] = {}
 
-    def record(self, supplier: str, outcome: Outcome) -> None:
+    def record(self, supplier: str, outcome: Outcome) -> bool:
+        """Count the answer; True when it is the one that takes the supplier for down."""
         state = self._states.setdefault(supplier, _State())
         if outcome not in FAILURES:
             if state.down_since is not None:
                 telemetry.supplier_down(supplier, False)
             self._states[supplier] = _State()  # it answers: up
-            return
+            return False
         state.failures += 1
         now = self._clock()
         if state.down_since is None:
@@ -55,9 +56,11 @@ class SupplierHealth:
                 state.down_since, state.pause = now, self._base
                 state.next_probe = now + state.pause
                 telemetry.supplier_down(supplier, True)
+                return True
         else:  # a probe failed: wait longer before the next one
             state.pause = min(self._cap, state.pause * 2)
             state.next_probe = now + state.pause
+        return False
 
     def forget(self) -> None:
         """Take every supplier for up again (their settings changed; tests start afresh)."""

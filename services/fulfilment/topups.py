@@ -44,6 +44,7 @@ from services.core.database import Database, rows_changed
 from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import SupplierRegistry
 from services.inventory.reservation import HELD, SOLD
+from services.webhooks.platform_events import supplier_failing
 from suppliers.base import Outcome, Result, TopUp
 
 log = logging.getLogger("quanyi.topup")
@@ -233,11 +234,18 @@ class TopUps:
             return Exchange(supplier, SKIP, Result(Outcome.FAILED, task.request_id, message="no connection settings"))
         if announced:
             result = await _call(adapter.submit(self._topup(plan, supplier)), task.request_id, supplier.code, "submit")
-            self.health.record(supplier.code, result.outcome)
+            await self._heard(supplier, result)
             return Exchange(supplier, "SUBMIT", result)
         result = await _call(adapter.query(task.request_id), task.request_id, supplier.code, "query")
-        self.health.record(supplier.code, result.outcome)
+        await self._heard(supplier, result)
         return Exchange(supplier, "QUERY", result)
+
+    async def _heard(self, supplier: Supplier, result: Result) -> None:
+        """Count the supplier's answer; the one that takes it for down is told to webhooks
+        (in a transaction of its own: the change is this process's view, not a row)."""
+        if self.health.record(supplier.code, result.outcome):
+            async with self._db.sessions() as session, session.begin():
+                await supplier_failing(session, supplier.code, supplier.name, self._clock())
 
     async def record(self, session: AsyncSession, task: TopUpTask, exchange: Exchange, now: datetime) -> bool:
         """The exchange's answer, in the caller's transaction: the task moved if it is still as

@@ -12,6 +12,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.campaigns import COUPON_LIMIT, PricedLine
 from domain.contacts import ContactError, device_key, email_address, mainland_mobile
 from domain.limits import Breach, HoldLimit, Identity, PurchaseLimit, Tally, tallies
 from domain.money import Money
@@ -20,6 +21,7 @@ from domain.recharge_accounts import AccountFormat, accepts, describe
 from domain.risk import Decision, Facts, Verdict
 from domain.sales import Refusal as SaleRefusal
 from models import Order, Sku
+from services.campaigns.coupons import Applied, CouponRefusal, apply_coupon, campaign_scope
 from services.inventory.sold_out import SoldOutGate
 from services.orders.terms import SkuTerms, Terms
 from services.risk.check import RiskCheck
@@ -125,6 +127,7 @@ class Draft:
     buyer: Buyer  # canonical
     tallies: list[Tally] = field(default_factory=list)  # what the order adds to its buyers' counts
     limits: dict[int, PurchaseLimit] = field(default_factory=dict)  # the SKUs' limits on the channel
+    coupon: Applied | None = None  # the coupon the order redeems; `total` is net of its discount
 
 
 async def draft(
@@ -194,22 +197,43 @@ async def draft(
 
     units = [on_sale[line.sku_id].pricing.at(now, line.quantity).unit for line in lines]
     total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, currency))
-    facts = _facts(command, buyer, channel_code, lines, total, now)
+    coupon: Applied | None = None
+    if command.coupon_code is not None and command.coupon_code.strip():
+        floors = {sku_id: sku.sku.price_floor_fen for sku_id, sku in on_sale.items()}
+        priced = [
+            PricedLine(line.sku_id, line.quantity, unit, Money(floors[line.sku_id], currency) if floors[line.sku_id] is not None else None)
+            for line, unit in zip(lines, units, strict=True)
+        ]
+        applied = await apply_coupon(session, channel_id, command.coupon_code, priced, now)
+        if isinstance(applied, CouponRefusal):
+            return refused("couponCode", applied.message, applied.code)
+        coupon = applied
+        total -= Money(coupon.total, currency)
+        if coupon.per_buyer_limit is not None:
+            scope = campaign_scope(coupon.campaign_id)
+            counted = [*counted, *(Tally(scope, buyer, 1, coupon.per_buyer_limit) for buyer in who.buyers())]
+    facts = _facts(command, buyer, channel_code, lines, total, now, coupon)
     verdict = Verdict(Decision.PASS, 0)
     if risk is not None:
         # The key makes the check's counting idempotent: a retry is answered as its first try.
         verdict, facts = await risk.screen(session, facts, attempt=key)
     skus = {sku_id: sku.sku for sku_id, sku in on_sale.items()}
-    return Draft(channel_id, currency, key, lines, position, skus, units, total, verdict, facts, buyer, counted, limits)
+    return Draft(
+        channel_id, currency, key, lines, position, skus, units, total, verdict, facts, buyer, counted, limits, coupon,
+    )
 
 
 def _facts(
-    command: PlaceOrder, buyer: Buyer, channel: str, lines: list[LineRequest], total: Money, now: datetime
+    command: PlaceOrder, buyer: Buyer, channel: str, lines: list[LineRequest], total: Money, now: datetime,
+    coupon: Applied | None,
 ) -> Facts:
+    # The risk check sees the campaign, never the code: a generated code is a secret, and
+    # every spelling of a public one is the same campaign to a rule.
     return Facts(
         channel=channel, at=now, amount=total, quantities={line.sku_id: line.quantity for line in lines},
         client_ip=command.client_ip, device_id=buyer.device_id, phone=buyer.phone, email=buyer.email,
-        account=buyer.recharge_account or buyer.email, coupon=command.coupon_code,
+        account=buyer.recharge_account or buyer.email,
+        coupon=f"campaign:{coupon.campaign_id}" if coupon is not None else None,
     )
 
 
@@ -219,6 +243,8 @@ def refused(field: str | None, message: str, code: str) -> Placed:
 
 def limit_refusal(breach: Breach, lines: list[LineRequest], position: dict[int, int]) -> Placed:
     """A limit's refusal, naming the line at fault; for a hold, the largest line (the one to lower)."""
+    if breach.code == COUPON_LIMIT:
+        return refused("couponCode", breach.message, breach.code)
     sku_id = breach.sku_id if breach.sku_id is not None else max(lines, key=lambda line: line.quantity).sku_id
     return refused(f"lines.{position[sku_id]}.quantity", breach.message, breach.code)
 

@@ -13,6 +13,7 @@ from domain.orders import OrderStatus, check_move
 from models import Order, OrderEvent
 from services.core import telemetry
 from services.core.database import rows_changed
+from services.webhooks.order_events import order_moved
 
 ORDER_TOPIC = "order.{number}"
 ORDERS_TOPIC = "orders"
@@ -60,6 +61,7 @@ async def move(
         "at": at,
     })
     telemetry.order_transition(session, current, target)
+    await order_moved(session, order, current, at)  # webhooks, queued with the change
     return True
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.orders import HOLDS_RESERVATION, IllegalTransition, OrderStatus
 from models import Channel, Order, OrderLine
+from services.campaigns import redemption
 from services.core import jobs
 from services.core.events import stock_event
 from services.core.unit_of_work import UnitOfWork
@@ -94,8 +95,9 @@ async def _end_holding(
     lines = sorted(
         await uow.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)), key=lambda line: line.sku_id
     )
-    # Buyers' counts, quotas, then stock, each in its order: the order placeOrder takes them in.
+    # Buyers' counts, the coupon, quotas, then stock, each in its order: the order placeOrder takes them in.
     await tallies.release(uow.session, order)
+    await redemption.release(uow.session, order, now)
     line_ids = [line.id for line in lines]
     quota_moved = await quotas.release(uow.session, line_ids, now)
     changed = sorted(set(await release(uow.session, line_ids)) | set(quota_moved) | {line.sku_id for line in lines})

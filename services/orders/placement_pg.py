@@ -10,7 +10,8 @@ on the driver (services/core/driver.py):
    key) index still decides between concurrent duplicates, here, before any stock is
    touched: the loser waits for the winner's commit, then fails with a unique violation and
    is answered as a retry. The statement also reads which lines' SKUs the channel caps.
-2. The buyers' counts (tallies.py's upsert), then the order's note of them, when a limit applies.
+2. The buyers' counts (tallies.py's upsert), then the order's note of them, when a limit applies;
+   then the coupon, when the order has one (services/campaigns/redemption.py).
 3. Each capped SKU's quota: one conditional UPDATE and its use, in SKU order.
 4. Each line's stock, in SKU order: codes locked as they are chosen (`FOR UPDATE SKIP
    LOCKED` inside `ARRAY(...)`, an uncorrelated sub-select PostgreSQL runs once) and claimed
@@ -35,6 +36,7 @@ from domain.limits import Tally, breach_of, merged
 from domain.orders import OrderStatus
 from domain.risk import Decision
 from models import Order
+from services.campaigns.redemption import CLAIM_CODE_PG, COUNT_CAMPAIGN_PG, SPENT, USED
 from services.core import telemetry
 from services.core.driver import Driver, Session
 from services.orders.draft import Draft, PlaceOrder, Placed, limit_refusal, refused
@@ -44,13 +46,14 @@ ORDER_WITH_LINES = """
 WITH placed AS (
   INSERT INTO "order" (number, channel_id, idempotency_key, status, currency, total_fen, buyer_phone,
                        buyer_email, recharge_account, device_id, coupon_code, client_ip, placed_by,
-                       created_at, updated_at, expires_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)
+                       created_at, updated_at, expires_at, campaign_id, discount_fen)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $27, $28)
   RETURNING id
 ), line AS (
-  INSERT INTO order_line (order_id, sku_id, quantity, unit_price_fen, presale_quantity)
-  SELECT placed.id, wanted.sku_id, wanted.quantity, wanted.unit_price_fen, 0
-  FROM placed, unnest($16::int[], $17::int[], $18::bigint[]) AS wanted(sku_id, quantity, unit_price_fen)
+  INSERT INTO order_line (order_id, sku_id, quantity, unit_price_fen, presale_quantity, discount_fen)
+  SELECT placed.id, wanted.sku_id, wanted.quantity, wanted.unit_price_fen, 0, wanted.discount_fen
+  FROM placed, unnest($16::int[], $17::int[], $18::bigint[], $29::bigint[])
+       AS wanted(sku_id, quantity, unit_price_fen, discount_fen)
   RETURNING id, sku_id
 ), event AS (
   INSERT INTO order_event (order_id, actor, from_status, to_status, reason, at)
@@ -162,6 +165,8 @@ async def write(
         recharge_account=buyer.recharge_account, device_id=buyer.device_id, coupon_code=command.coupon_code,
         client_ip=command.client_ip, placed_by=actor, payment_reference=None, created_at=now, updated_at=now,
         expires_at=expires_at, paid_at=None, buyer_tallies=tallies,
+        campaign_id=draft.coupon.campaign_id if draft.coupon else None,
+        discount_fen=draft.coupon.total if draft.coupon else 0,
     )
     return Written(Placed(order, created=True, changed_skus=sorted(lines)))
 
@@ -171,7 +176,7 @@ async def _write(
     expires_at: datetime, now: datetime,
 ) -> tuple[int, dict[int, int], list[list[int]] | None]:
     """The order's id, its line ids by SKU, and the tallies it raised."""
-    buyer, verdict = command.buyer, draft.verdict
+    buyer, verdict, coupon = command.buyer, draft.verdict, draft.coupon
     reasons = [
         {"rule": r.rule, "observed": r.observed, "threshold": r.threshold, "action": r.action.value, "score": r.score}
         for r in verdict.reasons
@@ -191,6 +196,8 @@ async def _write(
         [OrderStatus.PENDING_RISK.value, status.value], ["placed", why[:500]],
         verdict.decision.value, verdict.score,
         orjson.dumps(reasons).decode(), orjson.dumps(facts_record(draft.facts)).decode(),
+        coupon.campaign_id if coupon else None, coupon.total if coupon else 0,
+        coupon.discounts if coupon else [0] * len(draft.lines),
     )
     order_id = rows[0]["order_id"]
     lines = {row["sku_id"]: row["line_id"] for row in rows}
@@ -201,6 +208,11 @@ async def _write(
     if draft.tallies:
         # The buyers' counts first (tallies.py): a refusal reserves nothing.
         noted = await _raise_tallies(session, draft, order_id)
+    if coupon is not None:
+        if coupon.single_use and not await session.fetch(CLAIM_CODE_PG, coupon.code_id, order_id):
+            raise _Refused(refused("couponCode", USED.message, USED.code))
+        if not await session.fetch(COUNT_CAMPAIGN_PG, coupon.campaign_id, order_id, coupon.total, coupon.code_id, now):
+            raise _Refused(refused("couponCode", SPENT.message, SPENT.code))
     # Quotas, then stock, each in SKU order (see reservation.reserve()): concurrent orders
     # naming the same SKUs queue on their rows in one order instead of deadlocking.
     for sku_id in sorted(capped):

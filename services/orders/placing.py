@@ -11,11 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from domain.access import Principal
+from domain.campaigns import order_tags
 from domain.limits import HoldLimit, Tally, breach_of
 from domain.idempotency import REPLAY_EXPIRED, replayable_since
 from domain.orders import LineRequest, OrderStatus
 from domain.risk import Decision
 from models import Order, OrderLine
+from services.campaigns import redemption
 from services.core.unit_of_work import UnitOfWork
 from services.inventory import quotas
 from services.inventory.reservation import OutOfStock, Want, reserve
@@ -82,6 +84,9 @@ async def place_order(
     if isinstance(drafted, Placed):
         return drafted
     command = replace(command, buyer=drafted.buyer)  # stored and compared in canonical form
+    if isinstance(drafted, Draft):
+        # The coupon as the order records it: a generated code never in plain text.
+        command = replace(command, coupon_code=drafted.coupon.tag if drafted.coupon is not None else None)
     if isinstance(drafted, KeyTaken):
         return await _answer_retry(uow, command, drafted.channel_id, drafted.lines, replayable_since(principal, now))
     sold_out: int | None = None
@@ -136,9 +141,11 @@ async def _write(
         uow.publish(VERDICTS_TOPIC, b"REJECT")  # no order event follows: the dashboard hears this
         return Placed(None, refusals=[RISK_REJECTED]), None
 
+    coupon = draft.coupon
     order = Order(
         number=_order_number(now), channel_id=channel_id, idempotency_key=key,
         status=OrderStatus.PENDING_RISK, currency=currency, total_fen=total.minor,
+        campaign_id=coupon.campaign_id if coupon else None, discount_fen=coupon.total if coupon else 0,
         buyer_phone=command.buyer.phone, buyer_email=command.buyer.email,
         recharge_account=command.buyer.recharge_account, device_id=command.buyer.device_id,
         coupon_code=command.coupon_code, client_ip=command.client_ip, placed_by=principal.actor,
@@ -154,8 +161,10 @@ async def _write(
         return await _answer_retry(uow, command, channel_id, lines, replayable_since(principal, now)), None
     record_transition(session, order, None, OrderStatus.PENDING_RISK, principal.actor, "placed", now)
 
-    rows = [OrderLine(order_id=order.id, sku_id=line.sku_id, quantity=line.quantity, unit_price_fen=unit.minor)
-            for line, unit in zip(lines, units, strict=True)]
+    discounts = coupon.discounts if coupon else [0] * len(lines)
+    rows = [OrderLine(order_id=order.id, sku_id=line.sku_id, quantity=line.quantity, unit_price_fen=unit.minor,
+                      discount_fen=off)
+            for line, unit, off in zip(lines, units, discounts, strict=True)]
     session.add_all(rows)
     await session.flush()
     if draft.tallies:
@@ -165,6 +174,12 @@ async def _write(
             await uow.rollback()
             return limit_refusal(breach_of(taken, draft.limits), lines, position), None
         order.buyer_tallies = taken
+    if coupon is not None:
+        # The coupon next, before quotas and stock (services/campaigns/redemption.py).
+        spent = await redemption.redeem(session, coupon, order.id, now)
+        if spent is not None:
+            await uow.rollback()
+            return refused("couponCode", spent.message, spent.code), None
     # Quotas, then stock, each in SKU order (see reserve()): concurrent orders naming the
     # same SKUs queue on their rows in one order instead of deadlocking.
     by_sku = sorted(zip(lines, rows, strict=True), key=lambda pair: pair[0].sku_id)
@@ -218,8 +233,8 @@ async def _replay(uow: UnitOfWork, order: Order, command: PlaceOrder, lines: lis
     }
     buyer = command.buyer
     same = held == {line.sku_id: line.quantity for line in lines} and (
-        order.buyer_phone, order.buyer_email, order.recharge_account, order.coupon_code
-    ) == (buyer.phone, buyer.email, buyer.recharge_account, command.coupon_code)
+        order.buyer_phone, order.buyer_email, order.recharge_account
+    ) == (buyer.phone, buyer.email, buyer.recharge_account) and order.coupon_code in order_tags(command.coupon_code)
     if not same:
         return refused("idempotencyKey", "this key was already used for a different order", "IDEMPOTENCY_KEY_REUSED")
     return Placed(order)

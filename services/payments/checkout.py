@@ -5,10 +5,15 @@ called outside any transaction, since it may take seconds; the payment is then w
 another. One payment per order and provider: the provider's out_trade_no is the order's
 number, so asking again returns the payment started before (for JSAPI signed afresh), and a
 payment started one way cannot be started another way through the same provider.
+
+Asked again for a payment still STARTED, the provider is queried first: a buyer back from
+paying whose notification has not arrived (or never will: the provider's retries ran out)
+finds the order paid at once, applied exactly as the notification would have been.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,11 +23,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.orders import OrderStatus
 from models import Channel, Order, Payment
-from providers.base import METHODS, NEEDS_PAYER, Checkout, Method, Provider, ProviderError
+from providers.base import METHODS, NEEDS_PAYER, Checkout, Method, PaymentNotice, Provider, ProviderError, TradeState
 from services.core.database import Database
+from services.core.unit_of_work import UnitOfWork
+from services.payments import provider_notices
 from services.payments.accounts import PaymentAccounts
+from services.payments.provider_notices import STARTED
 
-STARTED, PAID, OWED_BACK = "STARTED", "PAID", "OWED_BACK"
 NOTIFY_PATHS = {Provider.WECHAT_PAY: "/webhooks/wechatpay", Provider.ALIPAY: "/webhooks/alipay"}
 
 
@@ -49,7 +56,7 @@ def _refused(code: str, message: str, field: str = "input") -> Outcome:
 
 
 async def start(db: Database, accounts: PaymentAccounts, request: PaymentRequest, *, public_url: str | None,
-                now: datetime) -> Outcome:
+                now: datetime, uow: Callable[[], UnitOfWork]) -> Outcome:
     if request.method not in METHODS[request.provider]:
         return _refused("METHOD_UNSUPPORTED", f"{request.provider.value} does not take {request.method.value}",
                         "input.method")
@@ -78,6 +85,9 @@ async def start(db: Database, accounts: PaymentAccounts, request: PaymentRequest
     if earlier is not None:
         if earlier.method != request.method.value:
             return _refused("PAYMENT_STARTED", f"this order's payment was started as {earlier.method}", "input.method")
+        paid = await _paid_meanwhile(adapter, earlier, order.number, uow, now)
+        if paid is not None:
+            return Outcome(paid)
         return Outcome(earlier, adapter.client_params(checkout, earlier.handle or ""))
     try:
         started = await adapter.create(checkout)
@@ -97,3 +107,17 @@ async def start(db: Database, accounts: PaymentAccounts, request: PaymentRequest
         # A concurrent request for the same order wrote first: its payment is the one.
         return Outcome(payment, adapter.client_params(checkout, payment.handle or ""))
     return Outcome(payment, started.client_params)
+
+
+async def _paid_meanwhile(adapter: Any, payment: Payment, order_number: str, uow: Callable[[], UnitOfWork],
+                          now: datetime) -> Payment | None:
+    """The payment as it is once the provider's answer is applied, if it says it was paid."""
+    try:
+        notice: PaymentNotice | None = await adapter.query(order_number)
+    except ProviderError:
+        return None  # no answer now: the notification will still come
+    if notice is None or notice.state is not TradeState.PAID:
+        return None
+    async with uow() as unit:
+        await provider_notices.apply_payment(unit, notice, now=now)
+        return await unit.session.get(Payment, payment.id, populate_existing=True)

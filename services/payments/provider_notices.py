@@ -24,7 +24,8 @@ from models import Order, Payment, PaymentAccount, PaymentNotification, PaymentR
 from providers.base import PaymentNotice, RefundNotice, RefundState, TradeState
 from services.core.unit_of_work import UnitOfWork
 from services.payments import receipts, refunds
-from services.payments.checkout import OWED_BACK, PAID
+
+STARTED, PAID, OWED_BACK = "STARTED", "PAID", "OWED_BACK"  # a Payment's status
 
 
 class Result(enum.Enum):

@@ -54,6 +54,14 @@ def _sum(account: Account, kind: Kind | None = None, sign: int = 1) -> Any:
     return func.coalesce(total if sign > 0 else -total, 0)
 
 
+def discount_column() -> Any:
+    """What coupons took off the buyers' payments: the delivery's negative channel entry
+    (domain/ledger.delivery_with_discount), less what refunds gave back of it."""
+    taken = and_(E.account == Account.CHANNEL, E.amount_fen < 0, E.kind == Kind.DELIVERY)
+    returned = and_(E.account == Account.CHANNEL, E.amount_fen > 0, E.kind == Kind.REFUND)
+    return func.coalesce(-func.sum(E.amount_fen).filter(taken), 0) - func.coalesce(func.sum(E.amount_fen).filter(returned), 0)
+
+
 def figures_columns() -> list[Any]:
     """gross, cost, commission, margin (of deliveries), refunds, and the account sums for net."""
     return [
@@ -136,6 +144,7 @@ class Line:
     commission: int
     margin: int
     refunded: int
+    discount: int = 0  # what the order's coupon took off the line (the channel collected gross)
 
 
 async def lines(session: AsyncSession, statement: SettlementStatement, *, after: int | None, limit: int) -> list[Line]:
@@ -146,7 +155,7 @@ async def lines(session: AsyncSession, statement: SettlementStatement, *, after:
     gross, cost, commission, margin, refunded, _ = figures_columns()
     per_line = (
         select(E.line_id.label("line_id"), gross.label("gross"), cost.label("cost"), commission.label("commission"),
-               margin.label("margin"), refunded.label("refunded"))
+               margin.label("margin"), refunded.label("refunded"), discount_column().label("discount"))
         .where(*where, E.line_id.is_not(None))
         .group_by(E.line_id)
         .order_by(E.line_id)
@@ -161,8 +170,8 @@ async def lines(session: AsyncSession, statement: SettlementStatement, *, after:
         .order_by(per_line.c.line_id)
     )
     return [
-        Line(line_id, number, key, sku, quantity, int(g), int(c), int(k), int(m), int(r))
-        for line_id, g, c, k, m, r, number, key, sku, quantity in await session.execute(query)
+        Line(line_id, number, key, sku, quantity, int(g), int(c), int(k), int(m), int(r), int(d))
+        for line_id, g, c, k, m, r, d, number, key, sku, quantity in await session.execute(query)
     ]
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import ledger
 from domain.ledger import Account, Kind, Posting
 from domain.money import Money
-from models import Channel, LedgerEntry, LedgerTransaction, Order, OrderLine, Sku, SkuSupplier
+from models import Campaign, Channel, LedgerEntry, LedgerTransaction, Order, OrderLine, Sku, SkuSupplier
 
 
 async def _open(session: AsyncSession, key: str, kind: Kind, at: datetime, actor: str = "system") -> int | None:
@@ -94,8 +94,10 @@ async def post_delivery(session: AsyncSession, line_id: int, *, supplier_id: int
     unit_cost = cost if cost is not None else found.supplier_cost_fen
     figures = ledger.line_figures(Money(found.unit_price_fen, found.currency), Money(unit_cost, found.currency),
                                   found.quantity, found.commission_bp)
+    bearer = found.bearer.value if found.bearer is not None else "PLATFORM"
+    postings = ledger.delivery_with_discount(figures, Money(found.discount_fen, found.currency), bearer)
     await connection.execute(_ENTRY, _entry_rows(
-        transaction_id, Kind.DELIVERY, ledger.delivery(figures), at,
+        transaction_id, Kind.DELIVERY, postings, at,
         channel_id=found.channel_id, supplier_id=supplier_id, order_id=found.order_id, line_id=line_id,
     ))
 
@@ -106,8 +108,10 @@ def _delivered_line(supplier: bool) -> Any:
     own_cost = SkuSupplier.cost_fen if supplier else literal(None, BigInteger)
     query = (
         select(OrderLine.order_id, OrderLine.sku_id, OrderLine.quantity, OrderLine.unit_price_fen, Order.channel_id,
-               Order.currency, Sku.supplier_cost_fen, Channel.commission_bp, own_cost.label("own_cost"))
+               Order.currency, Sku.supplier_cost_fen, Channel.commission_bp, own_cost.label("own_cost"),
+               OrderLine.discount_fen, Campaign.bearer)
         .join(Order, Order.id == OrderLine.order_id)
+        .outerjoin(Campaign, Campaign.id == Order.campaign_id)
         .join(Sku, Sku.id == OrderLine.sku_id)
         .join(Channel, Channel.id == Order.channel_id)
         .where(OrderLine.id == bindparam("line"))

@@ -23,6 +23,8 @@ from domain.settlement import (
 from models import Channel, LedgerEntry, SettlementStatement, Supplier
 from services.core.unit_of_work import UnitOfWork
 from services.settlement import figures
+from services.webhooks import events as webhook_events
+from services.webhooks import payloads
 
 # Suppliers have no cycle or zone of their own: they settle monthly, in Beijing time.
 SUPPLIER_CYCLE = Cycle.MONTHLY
@@ -128,6 +130,10 @@ async def confirm(uow: UnitOfWork, statement: SettlementStatement, *, now: datet
     locked.status, locked.confirmed_at = StatementStatus.CONFIRMED, now
     figures.store(locked, await figures.totals(session, locked))
     await session.flush()
+    # A channel's partner hears of its own statements; a supplier's are the operators' to tell.
+    channel_id = locked.party_id if locked.party is Party.CHANNEL else None
+    await webhook_events.emit(session, webhook_events.STATEMENT_CONFIRMED, payloads.statement(locked),
+                              channel_id=channel_id, now=now)
     return locked
 
 

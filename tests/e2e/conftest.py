@@ -16,4 +16,4 @@ collect_ignore = [] if TEST_REDIS_URL else [
 ]
 # PostgreSQL itself (a cluster of the test's own, pg_dump): the PostgreSQL run only.
 if TEST_DATABASE_URL is None:
-    collect_ignore += ["test_postgres_restart.py", "test_backup_restore.py"]
+    collect_ignore += ["test_postgres_restart.py", "test_backup_restore.py", "test_read_replica.py"]

@@ -246,6 +246,9 @@ async def test_the_operators_dashboard_follows_orders_as_they_are_placed_and_pai
         await showing(page, RESERVED, 2)
         await showing(page, AVAILABLE, available - 3)
         assert await page.evaluate("document.querySelector('#error').hidden") is True, await page.text("#error")
+        # Buyers by segment, for an operator's key: every segment named, with its count.
+        segments = await page.text("#buyer-segments")
+        assert all(name in segments for name in ("新客", "活跃", "流失风险", "高价值", "可疑", "沉睡")), segments
 
         # The key stays in this tab: a reload connects again without asking.
         await page.goto(site.dashboard)

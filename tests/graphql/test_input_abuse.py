@@ -268,6 +268,12 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
     "Mutation.resendDelivery": lambda g: {"orderLineId": g.line},
     "Mutation.setPurchaseLimit": lambda g: {"input": {"channel": "b2b-demo", "skuId": g.counter.gid, "perOrder": 100}},
     "Mutation.setHoldLimit": lambda g: {"input": {"channel": "b2b-demo", "perBuyer": 100, "perAddress": 100}},
+    # Campaigns
+    "Query.campaign": lambda g: {"id": encode_id("Campaign", 1)},
+    "Query.campaigns": lambda g: {"channel": "web", "first": 10},
+    "Mutation.createCampaign": lambda g: {"input": {"name": "Abuse campaign", "channel": "web", "skuIds": [g.codes.gid],
+                                                    "amountOff": "1.00", "maxRedemptions": 10}},
+    "Mutation.generateCouponCodes": lambda g: {"campaignId": encode_id("Campaign", 1), "count": 1},
     # Product center
     "Mutation.createBrand": lambda g: {"input": {"code": _code("brand"), "name": "Abuse brand"}},
     "Mutation.createCategory": lambda g: {"input": {"code": _code("category"), "name": "Abuse category"}},

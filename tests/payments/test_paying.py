@@ -133,3 +133,28 @@ async def test_the_simulators_refuse_a_request_not_signed_by_the_merchant(till: 
                                   headers={"Authorization": 'WECHATPAY2-SHA256-RSA2048 mchid="1",nonce_str="x",signature="AAAA",timestamp="1",serial_no="x"'})
     assert (answer.status_code, answer.json()["code"]) == (401, "SIGN_ERROR")
     assert isinstance(answer, httpx.Response)
+
+
+async def test_a_buyer_back_from_paying_finds_the_order_paid_when_every_notification_was_lost(till: Till) -> None:
+    for sim in ("wechatpay", "alipay"):
+        await till.http.post(f"/demo-payments/{sim}/control", json={"lose_first": 100, "schedule": []})
+    try:
+        wechat_order, alipay_order = await till.place(channel="mini"), await till.place(channel="mini")
+        wechat = await till.create_payment(wechat_order, "WECHAT_PAY", "JSAPI", open_id="o-lost")
+        alipay = await till.create_payment(alipay_order, "ALIPAY", "MINI_PROGRAM", open_id="2088000000000007")
+        await till.http.post("/demo-payments/wechatpay/sim/request-payment", json=wechat["payment"]["clientParams"])
+        await till.http.post("/demo-payments/alipay/sim/trade-pay", json={"tradeNO": alipay["payment"]["clientParams"]["tradeNO"]})
+        await till.settle()
+        unpaid = [(await till.order(o))["status"] for o in (wechat_order, alipay_order)]
+
+        asked_again = [await till.create_payment(wechat_order, "WECHAT_PAY", "JSAPI", open_id="o-lost"),
+                       await till.create_payment(alipay_order, "ALIPAY", "MINI_PROGRAM", open_id="2088000000000007")]
+    finally:
+        for sim in ("wechatpay", "alipay"):
+            await till.http.post(f"/demo-payments/{sim}/control", json={"lose_first": 0, "schedule": [1, 2, 4]})
+
+    assert unpaid == ["PENDING_PAYMENT", "PENDING_PAYMENT"]
+    assert [(a["payment"]["status"], a["payment"]["clientParams"], a["userErrors"]) for a in asked_again] == [
+        ("PAID", None, []), ("PAID", None, [])]
+    for order in (wechat_order, alipay_order):
+        assert (await till.until(order, _delivered))["status"] == "DELIVERED"

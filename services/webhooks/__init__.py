@@ -1,0 +1,1 @@
+"""Outbound webhooks: endpoints, events, signing and delivery."""
