@@ -91,6 +91,9 @@ class Settings:
     demo: bool = False
     limits: Limits = field(default_factory=Limits)
     response_cache: bool = True
+    # Freeze what start-up built and collect young objects less often (services/core/collector.py).
+    # On for served processes (from_env); off where the gateway runs inside another program (tests).
+    collector_tuning: bool = False
     # No cached answer is served longer than this after its computation began: the bound on
     # how far behind the database the stock it shows may be (orders do not drop the cache).
     response_cache_seconds: float = 1.0
@@ -106,6 +109,7 @@ class Settings:
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
     # Buyer profiles: recomputed this often; contacts of settled orders erased after this many days (0: kept).
+    federation: bool = False  # serve the schema as an Apollo Federation v2 subgraph
     buyer_profile_seconds: float = 300.0
     buyer_contact_retention_days: int = 0
     # Empty: the payment webhook answers 503 (no secret configured, nothing can be verified).
@@ -219,9 +223,11 @@ class Settings:
             catalog_plans=env.get("QUANYI_CATALOG_PLANS", "1").strip().lower() not in {"0", "false", "no", "off"},
             compiled_mutations=env.get("QUANYI_COMPILED_MUTATIONS", "1").strip().lower() not in {"0", "false", "no", "off"},
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
+            collector_tuning=env.get("QUANYI_COLLECTOR_TUNING", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
+            federation=_flag(env.get("QUANYI_FEDERATION")),
             buyer_profile_seconds=_seconds(env, "QUANYI_BUYER_PROFILE_SECONDS", 300.0),
             buyer_contact_retention_days=_days(env, "QUANYI_BUYER_CONTACT_RETENTION_DAYS"),
             broker_prefix=env.get("QUANYI_BROKER_PREFIX") or "quanyi:",

@@ -33,7 +33,7 @@ from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
 from services.analytics.buyer_refresh import run_profiles
 from services.analytics.buyers import profile_secret
-from services.core import logs, telemetry
+from services.core import collector, logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
@@ -198,7 +198,7 @@ def create_app(
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     sale_feed = SaleFeed(db, sales, SaleEventUpdate.of)
     proxies = parse_networks(settings.trusted_proxies)
-    schema = build_schema()
+    schema = build_schema(federation=settings.federation)
     budgets = connect_budgets(settings.redis_url, prefix=settings.broker_prefix) if settings.rate_limits else None
     admission = ObservedAdmission(
         schema._schema, budgets, max_cost=settings.limits.max_query_cost, default_page_size=20,
@@ -320,6 +320,8 @@ def create_app(
         if settings.worker:
             followers.append(asyncio.create_task(worker.run(), name="jobs"))
             followers.append(asyncio.create_task(webhook_worker.run(), name="webhooks"))
+        if settings.collector_tuning:
+            collector.settle()
         try:
             yield
         finally:

@@ -1,13 +1,15 @@
 """Catalog benchmark: the gateway against plain strawberry and the HTTP floor.
 
     python bench/catalog.py [--duration 20] [--concurrency 32] [--database sqlite|postgres]
+                            [--during-sale [--orders-per-second 100]]
 
 Prepares its own gateway database (demo data plus products to fill a 20-product page),
 then serves the same catalog answer from four servers in turn, one uvicorn worker each:
 the gateway with QUANYI_RESPONSE_CACHE=0 and =1, Starlette returning the gateway's bytes
 from memory (the HTTP floor), and a plain strawberry schema over in-memory objects.
 Prints the table and writes its section of docs/benchmarks.md ("Catalog", or "Catalog on
-PostgreSQL" with --database postgres).
+PostgreSQL" with --database postgres). With --during-sale it measures the cached page while a
+SKU on it sells instead (bench/catalog_sale.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from servers import BENCH, HOST, ROOT, Server, fetch, serving
 sys.path.insert(1, str(ROOT))
 
 import catalog_doc
+import catalog_sale
 import wrk
 from catalog_doc import Run
 from database import bench_database
@@ -62,6 +65,9 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         "--client", choices=("wrk", "python"), default="wrk",
         help="load generator: wrk (compiled, the default; apt-get install wrk) or bench/load.py",
     )
+    parser.add_argument("--during-sale", action="store_true",
+                        help="the cached page while a SKU on it sells (bench/catalog_sale.py; bench/load.py reads it)")
+    parser.add_argument("--orders-per-second", type=float, default=100.0, help="with --during-sale")
     return parser.parse_args(argv)
 
 
@@ -83,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"note: load average {load_before:.2f}: other work on this machine will move the figures"
         )
+    if args.during_sale:
+        with tempfile.TemporaryDirectory(prefix="quanyi-bench-") as scratch:
+            print(f"preparing the gateway's {args.database} database …", flush=True)
+            with bench_database(args.database, Path(scratch)) as env:
+                return catalog_sale.run(args, {**env, "QUANYI_RATE_LIMITS": "0"}, Path(scratch), BODY, load_before)
     figures: list[Figures] = []
     spawn = multiprocessing.get_context("spawn")
     with (

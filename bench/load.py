@@ -20,7 +20,9 @@ class Plan:
     host: str
     port: int
     request: bytes  # the complete HTTP request, sent as is on every turn
-    expected: bytes  # the `data` every answer must carry, encoded compactly (see same_answer)
+    # The `data` every answer must carry, encoded compactly (see same_answer); None: any
+    # answer with data and no errors (a page whose stock moves while it is measured).
+    expected: bytes | None
     concurrency: int
     warmup: float
     duration: float
@@ -95,10 +97,13 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
 
-def same_answer(body: bytes, data: bytes) -> bool:
+def same_answer(body: bytes, data: bytes | None) -> bool:
     """Whether an answer is `{"data":<data>}`, allowing the gateway's `extensions` after the
     data (its cost, which plain strawberry does not report) but no `errors` and no other data.
-    Both servers encode with orjson, so equal data are equal bytes."""
+    Both servers encode with orjson, so equal data are equal bytes. With `data` None, any
+    answer with data and no errors."""
+    if data is None:
+        return body.startswith(b'{"data":{') and b'"errors":' not in body
     head = b'{"data":' + data
     if not body.startswith(head):
         return False

@@ -28,7 +28,7 @@ from domain.campaigns import (
     code_digest,
     code_key,
     line_discounts,
-    order_tag,
+    generated_tag,
 )
 from domain.limits import COUPON_SCOPE
 from domain.money import Money
@@ -44,7 +44,7 @@ class Applied:
     campaign_id: int
     code_id: int
     single_use: bool
-    tag: str  # how the order records the code (domain/campaigns.order_tag)
+    tag: str  # how the order records the code: the public code, or a generated one's tag
     discounts: list[int]  # fen off each line, in the order's line order
     per_buyer_limit: int | None
 
@@ -109,7 +109,8 @@ async def apply_coupon(
     if campaign.budget_fen is not None and campaign.spent_fen + total > campaign.budget_fen:
         return CouponRefusal("this coupon's budget is used up", COUPON_LIMIT)
     return Applied(
-        campaign.id, code_id, single_use, order_tag(key, public=not single_use), discounts, campaign.per_buyer_limit,
+        campaign.id, code_id, single_use, generated_tag(key) if single_use else campaign.code or key, discounts,
+        campaign.per_buyer_limit,
     )
 
 

@@ -75,10 +75,15 @@ class Followups:
 async def notice(session: AsyncSession, order: Order) -> Message:
     """What the buyer is told about the order's outcome."""
     if order.status is OrderStatus.DELIVERED:
-        subject, body = f"Order {order.number} delivered", "Everything you ordered has been delivered."
-    else:
-        paid_back = sum(refund.amount_fen for refund in await refunds.of_order(session, order.id))
-        subject = f"Order {order.number}: refund of {Money(paid_back, order.currency)}"
-        body = ("We could not deliver this order and are refunding it." if order.status is OrderStatus.REFUNDED
-                else "Part of this order could not be delivered and is being refunded.")
+        return delivered_notice(order)
+    paid_back = sum(refund.amount_fen for refund in await refunds.of_order(session, order.id))
+    subject = f"Order {order.number}: refund of {Money(paid_back, order.currency)}"
+    body = ("We could not deliver this order and are refunding it." if order.status is OrderStatus.REFUNDED
+            else "Part of this order could not be delivered and is being refunded.")
     return Message(order.id, order.number, None, subject, body, phone=order.buyer_phone, email=order.buyer_email)
+
+
+def delivered_notice(order: Order) -> Message:
+    """What the buyer is told when everything was delivered."""
+    return Message(order.id, order.number, None, f"Order {order.number} delivered",
+                   "Everything you ordered has been delivered.", phone=order.buyer_phone, email=order.buyer_email)

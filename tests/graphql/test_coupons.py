@@ -100,7 +100,7 @@ async def test_a_public_code_in_any_spelling_takes_its_amount_off_exactly(shop: 
     assert answers[0]["order"]["total"] == {"amount": "94.49", "currency": "CNY"}  # 3 × 33.33 − 5.50
     assert answers[0]["order"]["discount"] == {"amount": "5.50", "currency": "CNY"}
     assert answers[0]["order"]["lines"] == [{"unitPrice": {"amount": "33.33"}, "discount": {"amount": "5.50"}}]
-    assert {a["order"]["couponCode"] for a in answers} == {"SPR1NG2026"}
+    assert {a["order"]["couponCode"] for a in answers} == {"SPRING-2026"}  # as the campaign spells it
 
 
 async def test_a_percentage_is_capped_and_shared_among_lines_to_the_fen(shop: Shop) -> None:
@@ -323,3 +323,43 @@ async def test_campaign_figures_show_discount_revenue_and_orders(shop: Shop) -> 
         "performance": {"orders": 2, "discountGiven": {"amount": "10.00"}, "paidOrders": 1,
                         "revenue": {"amount": "15.00"}, "revenuePerDiscount": "3.00"},
     }
+
+
+RULE = """
+mutation Rule($input: CreateRiskRuleInput!) { createRiskRule(input: $input) { rule { id } userErrors { field code } } }
+"""
+ARCHIVE = "mutation Archive($id: ID!) { archiveRiskRule(id: $id) { userErrors { code } } }"
+
+
+async def test_a_risk_rule_as_data_stops_one_device_redeeming_for_many_new_accounts(shop: Shop) -> None:
+    coins = await shop.shelf.card_codes(20)
+    await campaign(shop, coins, code="NEWUSER8", amountOff="8")
+    rule = (await shop.gql(RULE, {"input": {
+        "name": "one device, many new accounts redeeming", "kind": "ACCOUNT_SPREAD", "action": "REJECT",
+        "parameters": {"by": "DEVICE", "maxAccounts": 2, "windowSeconds": 3600, "couponOnly": True},
+    }}, key=shop.keys.admin))["data"]["createRiskRule"]
+
+    def on_farm(n: int) -> dict[str, Any]:
+        return {"email": f"new{n}@example.cn", "deviceId": "coupon-farm-1"}
+
+    redeeming = [outcome(await place(shop, (coins, 1), code="newuser8", buyer=on_farm(n))) for n in range(4)]
+    without_coupon = outcome(await place(shop, (coins, 1), code=None, buyer=on_farm(9)))
+    await shop.gql(ARCHIVE, {"id": rule["rule"]["id"]}, key=shop.keys.admin)
+
+    assert rule["userErrors"] == []
+    assert redeeming == ["PLACED", "PLACED", "RISK_REJECTED", "RISK_REJECTED"]
+    assert without_coupon == "PLACED"  # the rule is about coupons
+
+
+async def test_a_retry_with_the_coupon_in_another_spelling_is_the_same_order_and_redeems_once(shop: Shop) -> None:
+    coins = await shop.shelf.card_codes(5)
+    once = await campaign(shop, coins, code="RETRY-ME", amountOff="1")
+    given = order_input((coins, 1), key="coupon-retry-order-0001", buyer={"phone": "13122223333"})
+
+    first = await shop.gql(PLACE, {"input": {**given, "couponCode": "RETRY-ME"}})
+    retried = await shop.gql(PLACE, {"input": {**given, "couponCode": "retry me"}})
+    other = await shop.gql(PLACE, {"input": {**given, "couponCode": None}})
+
+    assert retried["data"]["placeOrder"]["order"]["number"] == first["data"]["placeOrder"]["order"]["number"]
+    assert other["data"]["placeOrder"]["userErrors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert (await figures(shop, once["id"]))["redemptions"] == 1
