@@ -223,7 +223,7 @@ def _cashier(sim: AlipaySim, params: dict[str, str], request: Request) -> Respon
     trade = sim.trade(params, _biz(params))
     if isinstance(trade, str):
         return HTMLResponse(f"<p>{trade}</p>", 400)
-    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width">
+    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width"><link rel="icon" href="data:,">
 <title>支付宝（模拟）</title><h1>支付宝收银台（模拟）</h1><p>{trade.subject}</p><p>¥{wire.yuan(trade.total_fen)}</p>
 <form method="post" action="sim/pay?{urlencode(params)}"><button>确认付款</button></form>""")
 

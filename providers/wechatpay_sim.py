@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import secrets
 import time
 import uuid
@@ -26,6 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -76,6 +78,7 @@ class WechatPaySim:
         self.trades: dict[str, Trade] = {}
         self._by_handle: dict[str, str] = {}
         self.bills: dict[str, bytes] = {}
+        self.queries = 0  # how often the merchant asked about a payment
         self._next = 1
 
     def answer(self, data: object, status: int = 200) -> Response:
@@ -203,6 +206,7 @@ async def _query(request: Request) -> Response:
     sim = _sim(request)
     if (why := sim.check(request, b"")) is not None:
         return sim.error(401, "SIGN_ERROR", why)
+    sim.queries += 1
     trade = sim.trades.get(request.path_params["number"])
     if trade is None or request.query_params.get("mchid") != sim.merchant.mchid:
         return sim.error(404, "ORDER_NOT_EXIST", "no such order")
@@ -321,11 +325,20 @@ async def _h5(request: Request) -> Response:
         return HTMLResponse("<p>链接已失效</p>", 404)
     if request.method == "POST":
         sim.pay(trade)
+        back = _same_site(request, request.query_params.get("redirect_url", ""))
+        if back:  # WeChat Pay sends the buyer back to the merchant's redirect_url
+            return HTMLResponse(f'<link rel="icon" href="data:,"><meta http-equiv="refresh" content="0;url={html.escape(back)}"><p>支付成功</p>')
         return HTMLResponse("<p>支付成功</p>")
     yuan = trade.body["amount"]["total"] / 100  # display only
-    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width">
-<title>微信支付（模拟）</title><h1>微信支付（模拟）</h1><p>{trade.body['description']}</p><p>¥{yuan:.2f}</p>
+    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width"><link rel="icon" href="data:,">
+<title>微信支付（模拟）</title><h1>微信支付（模拟）</h1><p>{html.escape(trade.body["description"])}</p><p>¥{yuan:.2f}</p>
 <form method="post"><button>确认支付</button></form>""")
+
+
+def _same_site(request: Request, url: str) -> str:
+    """`url` if it is on the simulator's own host (no open redirect, even in a simulator)."""
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc == request.url.netloc else ""
 
 
 async def _scan(request: Request) -> Response:

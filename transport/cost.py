@@ -353,6 +353,12 @@ class _Walk:
                 total += own
                 continue
             elements = value if isinstance(value, list) else [value]
+            if len(members) == 1:  # an object type: the common case, without max() over one
+                member = members[0]
+                for element in elements:
+                    if isinstance(element, dict):
+                        total += own + self._actual(member, children, element, root_cost=None)
+                continue
             for element in elements:
                 if isinstance(element, dict):
                     total += own + max(self._actual(member, children, element, root_cost=None) for member in members)

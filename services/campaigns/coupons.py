@@ -57,6 +57,10 @@ class Applied:
 class CouponRefusal:
     message: str
     code: str = COUPON_UNAVAILABLE
+    miss: bool = False  # no such code on the channel: counts as a guess (guesses.py)
+
+
+NOT_FOUND = CouponRefusal(UNKNOWN, miss=True)
 
 
 def discount_of(campaign: Campaign, currency: str) -> Discount:
@@ -75,7 +79,7 @@ async def apply_coupon(
     """The coupon `text` names on this channel applied to `lines`, or why it cannot be."""
     key = code_key(text)
     if key is None:
-        return CouponRefusal(UNKNOWN)
+        return NOT_FOUND
     found = (
         await session.execute(
             select(CouponCode.id, CouponCode.single_use, CouponCode.order_id, Campaign)
@@ -84,7 +88,7 @@ async def apply_coupon(
         )
     ).first()
     if found is None or not found.Campaign.active:
-        return CouponRefusal(UNKNOWN)
+        return NOT_FOUND
     code_id, single_use, held_by, campaign = found
     if single_use and held_by is not None:
         return CouponRefusal("this coupon has already been used")

@@ -41,6 +41,7 @@ from services.webhooks.receivers import Receiver
 log = logging.getLogger("quanyi.webhooks")
 
 SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+PER_ENDPOINT = 4  # sending slots one endpoint may take in a process
 BUSY_DELAY = 0.5  # seconds before a job finding its endpoint's slots taken looks again
 
 
@@ -51,7 +52,7 @@ def _now() -> datetime:
 class Dispatcher:
     def __init__(
         self, box: SecretBox, receiver: Receiver, *, schedule: Sequence[float] = SCHEDULE,
-        disable_after: timedelta = timedelta(days=1), per_endpoint: int = 4, clock: Callable[[], datetime] = _now,
+        disable_after: timedelta = timedelta(days=1), per_endpoint: int = PER_ENDPOINT, clock: Callable[[], datetime] = _now,
     ) -> None:
         self._box, self._receiver = box, receiver
         self._schedule = tuple(schedule)
@@ -68,34 +69,38 @@ class Dispatcher:
 
     async def send(self, run: JobRun) -> None:
         delivery_id = int(run.job.payload["delivery"])  # type: ignore[call-overload]
-        async with run.uow() as uow:
-            found = (await uow.session.execute(
-                select(WebhookDelivery, WebhookEndpoint)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(WebhookDelivery.id == delivery_id)
-            )).first()
-            now = self._clock()
-            if found is None or found[0].status != events.PENDING:
-                await run.done(uow, now)  # deleted with its endpoint, or settled already
-                return
-            delivery, endpoint = found
-            if not endpoint.enabled:
-                await self._settle(uow, delivery, events.FAILED, now)
-                await run.done(uow, now)
-                return
-            if self._busy[endpoint.id] >= self._per_endpoint:
-                await run.later(uow, now, BUSY_DELAY * (1 + random.random()))
-                return
-            secrets = open_secrets(self._box, endpoint, now)
-            url, message_id, body = endpoint.url, delivery.message_id, delivery.body.encode()
-        timestamp = int(self._clock().timestamp())
-        self._busy[endpoint.id] += 1
+        taken: int | None = None  # the endpoint whose sending slot this run holds
         try:
-            answer = await self._receiver.send(url, signing.headers(secrets, message_id, timestamp, body), body)
+            async with run.uow() as uow:
+                found = (await uow.session.execute(
+                    select(WebhookDelivery, WebhookEndpoint)
+                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                    .where(WebhookDelivery.id == delivery_id)
+                )).first()
+                now = self._clock()
+                if found is None or found[0].status != events.PENDING:
+                    await run.done(uow, now)  # deleted with its endpoint, or settled already
+                    return
+                delivery, endpoint = found
+                if not endpoint.enabled:
+                    await self._settle(uow, delivery, events.FAILED, now)
+                    await run.done(uow, now)
+                    return
+                if self._busy[endpoint.id] >= self._per_endpoint:
+                    await run.later(uow, now, BUSY_DELAY * (1 + random.random()))
+                    return
+                # Taken with no await since the check: concurrent runs cannot all pass it.
+                self._busy[endpoint.id] += 1
+                taken = endpoint.id
+            secrets = open_secrets(self._box, endpoint, now)
+            body = delivery.body.encode()
+            headers = signing.headers(secrets, delivery.message_id, int(self._clock().timestamp()), body)
+            answer = await self._receiver.send(endpoint.url, headers, body)
         finally:
-            self._busy[endpoint.id] -= 1
-            if not self._busy[endpoint.id]:
-                del self._busy[endpoint.id]
+            if taken is not None:
+                self._busy[taken] -= 1
+                if not self._busy[taken]:
+                    del self._busy[taken]
         telemetry.webhook_attempt("delivered" if answer.ok else "failed", answer.duration_ms / 1000)
         async with run.uow() as uow:
             now = self._clock()

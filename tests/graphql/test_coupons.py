@@ -363,3 +363,22 @@ async def test_a_retry_with_the_coupon_in_another_spelling_is_the_same_order_and
     assert retried["data"]["placeOrder"]["order"]["number"] == first["data"]["placeOrder"]["order"]["number"]
     assert other["data"]["placeOrder"]["userErrors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert (await figures(shop, once["id"]))["redemptions"] == 1
+
+
+async def test_a_buyer_guessing_codes_is_stopped_even_when_a_guess_would_match(shop: Shop) -> None:
+    coins = await shop.shelf.card_codes(5)
+    await campaign(shop, coins, code="REALCODE77", amountOff="1")
+    guesser = {"phone": "13177770000", "deviceId": "guessing-bot"}
+
+    misses = [await place(shop, (coins, 1), code=f"REALCODE{n:02d}", buyer=guesser) for n in range(10)]
+    lucky = await place(shop, (coins, 1), code="REALCODE77", buyer=guesser)
+    same_device = await place(shop, (coins, 1), code="REALCODE77", buyer={"phone": "13177771111", "deviceId": "Guessing-Bot"})
+    someone_else = await place(shop, (coins, 1), code="REALCODE77", buyer={"phone": "13177772222"})
+
+    assert {m["userErrors"][0]["message"] for m in misses} == {"this coupon is not available"}
+    assert lucky["userErrors"] == [
+        {"field": "couponCode", "message": "too many coupon codes tried; try again later", "code": "COUPON_UNAVAILABLE"},
+    ]
+    assert outcome(same_device) == "COUPON_UNAVAILABLE"  # the device is the same buyer, however spelled
+    assert outcome(someone_else) == "PLACED"
+    assert await shop.ledger.codes(coins) == {"AVAILABLE": 4, "RESERVED": 1}
