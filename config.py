@@ -168,6 +168,9 @@ class Settings:
     # Simulated WeChat Pay and Alipay in the process, the payment accounts pointed at them
     # (services/demo/payments.py): QUANYI_PAYMENT_SIM=1, on with --demo.
     payment_sim: bool = False
+    # A refund the provider is still processing is asked about again this often, in case
+    # its refund notification never comes.
+    refund_check_seconds: float = 600.0
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
     sms_url: str | None = None
     sms_token: str = field(default="", repr=False)
@@ -258,6 +261,7 @@ class Settings:
             webhook_disable_after_seconds=float(env.get("QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS") or 86400.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
             payment_sim=_flag(env.get("QUANYI_PAYMENT_SIM")) or _flag(env.get("QUANYI_DEMO")),
+            refund_check_seconds=_seconds(env, "QUANYI_REFUND_CHECK_SECONDS", 600.0),
             topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",

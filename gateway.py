@@ -159,7 +159,7 @@ def create_app(
             supplier_health,
             connection_wait=timedelta(seconds=settings.topup_connection_wait_seconds),
         ), senders, box,
-        ProviderRefunds(db, payments, settings.public_url),
+        ProviderRefunds(db, payments, settings.public_url), refund_check_seconds=settings.refund_check_seconds,
     )
     demo_secret = demo_suppliers.demo_secret(settings.secret_key) if settings.demo else ""
     demo_sims = demo_suppliers.simulators(demo_secret) if settings.demo else {}
