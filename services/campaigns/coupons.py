@@ -87,9 +87,11 @@ async def apply_coupon(
             .where(CouponCode.digest == code_digest(key), Campaign.channel_id == channel_id)
         )
     ).first()
-    if found is None or not found.Campaign.active:
+    if found is None:
         return NOT_FOUND
     code_id, single_use, held_by, campaign = found
+    if not campaign.active:
+        return CouponRefusal("this coupon has ended")
     if single_use and held_by is not None:
         return CouponRefusal("this coupon has already been used")
     if (late := Window(campaign.starts_at, campaign.ends_at).refusal(now)) is not None:

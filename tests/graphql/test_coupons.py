@@ -54,6 +54,11 @@ CANCEL = "mutation Cancel($id: ID!) { cancelOrder(orderId: $id) { order { status
 PAY = """
 mutation Pay($id: ID!, $reference: String!) { payOrder(orderId: $id, paymentReference: $reference) { userErrors { code } } }
 """
+SALES = """
+query Sales($from: DateTime!, $to: DateTime!) {
+  salesSummary(from: $from, to: $to, bucket: HOUR, channel: "web") { paidOrders revenue { amount } discounts { amount } }
+}
+"""
 FLOOR = """
 mutation Floor($input: SetPriceControlInput!) { setPriceControl(input: $input) { userErrors { code } } }
 """
@@ -318,6 +323,14 @@ async def test_campaign_figures_show_discount_revenue_and_orders(shop: Shop) -> 
     await shop.gql(PAY, {"id": orders[0]["order"]["id"], "reference": "pay-roi-1"}, key=shop.keys.admin)
     await shop.gql(CANCEL, {"id": orders[2]["order"]["id"]}, key=orders[2]["accessToken"])
 
+    now = datetime.now(UTC)
+    sales = await shop.gql(SALES, {"from": (now - timedelta(hours=2)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()},
+                           key=shop.keys.admin)
+
+    # The only paid order of this shop so far: 20.00 less 5.00.
+    assert [(b["revenue"]["amount"], b["discounts"]["amount"]) for b in sales["data"]["salesSummary"] if b["paidOrders"]] == [
+        ("15.00", "5.00"),
+    ]
     assert await figures(shop, roi["id"]) == {
         "redemptions": 2, "spent": {"amount": "10.00", "currency": "CNY"},
         "performance": {"orders": 2, "discountGiven": {"amount": "10.00"}, "paidOrders": 1,
@@ -382,3 +395,21 @@ async def test_a_buyer_guessing_codes_is_stopped_even_when_a_guess_would_match(s
     assert outcome(same_device) == "COUPON_UNAVAILABLE"  # the device is the same buyer, however spelled
     assert outcome(someone_else) == "PLACED"
     assert await shop.ledger.codes(coins) == {"AVAILABLE": 4, "RESERVED": 1}
+
+
+END = "mutation End($id: ID!) { endCampaign(id: $id) { campaign { active redemptions } userErrors { field code } } }"
+
+
+async def test_an_ended_campaign_is_refused_and_its_orders_keep_their_discount(shop: Shop) -> None:
+    coins = await shop.shelf.card_codes(5)
+    ending = await campaign(shop, coins, code="ENDSOON", amountOff="2")
+    kept = await place(shop, (coins, 1), code="ENDSOON", phone="13188880000")
+
+    ended = (await shop.gql(END, {"id": ending["id"]}, key=shop.keys.admin))["data"]["endCampaign"]
+    late = await place(shop, (coins, 1), code="ENDSOON", phone="13188881111")
+    by_partner = await shop.gql(END, {"id": ending["id"]}, key=shop.keys.taobao)
+
+    assert ended == {"campaign": {"active": False, "redemptions": 1}, "userErrors": []}
+    assert late["userErrors"] == [{"field": "couponCode", "message": "this coupon has ended", "code": "COUPON_UNAVAILABLE"}]
+    assert kept["order"]["discount"]["amount"] == "2.00"
+    assert by_partner["errors"][0]["extensions"]["code"] == "FORBIDDEN"
