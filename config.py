@@ -99,6 +99,7 @@ class Settings:
     response_cache_seconds: float = 1.0
     # Catalog reads answered from execution plans (transport/catalog_plan.py); off: graphql-core runs them.
     catalog_plans: bool = True
+    compiled_mutations: bool = True  # placeOrder past graphql-core's executor (transport/compiled_mutation.py)
     # Per-caller budgets of query cost (leaky buckets). Off only for benchmarks and load tests.
     rate_limits: bool = True
     # Budgets per role, e.g. "anonymous=1000/50,partner=2000/100" (maximum/restore a second);
@@ -223,6 +224,7 @@ class Settings:
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 1.0),
             catalog_plans=env.get("QUANYI_CATALOG_PLANS", "1").strip().lower() not in {"0", "false", "no", "off"},
+            compiled_mutations=env.get("QUANYI_COMPILED_MUTATIONS", "1").strip().lower() not in {"0", "false", "no", "off"},
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
             collector_tuning=env.get("QUANYI_COLLECTOR_TUNING", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),

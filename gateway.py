@@ -407,6 +407,7 @@ def create_app(
     app.state.sockets = sockets
     app.state.authenticator = authenticator
     app.state.trusted_documents = trusted
+    app.state.compiled_mutations = endpoint.mutations
     return app
 
 
