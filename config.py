@@ -179,6 +179,13 @@ class Settings:
     smtp_from: str = "orders@quanyi.local"
     smtp_username: str | None = None
     smtp_password: str = field(default="", repr=False)
+    smtp_starttls: bool = True
+    # Aliyun SMS (阿里云短信): codes by SMS through an approved sign name and template.
+    aliyun_sms_key_id: str | None = None
+    aliyun_sms_secret: str = field(default="", repr=False)
+    aliyun_sms_sign_name: str = ""
+    aliyun_sms_template: str = ""
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
     # How the process logs: "json" (one object a line) or "text". None, when Settings are built
     # in code (tests, tools), leaves logging as it is; from the environment (QUANYI_LOG_FORMAT)
     # it is json unless QUANYI_DEBUG or QUANYI_DEMO is on.
@@ -270,6 +277,12 @@ class Settings:
             smtp_from=env.get("QUANYI_SMTP_FROM") or "orders@quanyi.local",
             smtp_username=env.get("QUANYI_SMTP_USERNAME") or None,
             smtp_password=env.get("QUANYI_SMTP_PASSWORD") or "",
+            smtp_starttls=env.get("QUANYI_SMTP_STARTTLS", "1").strip().lower() not in {"0", "false", "no", "off"},
+            aliyun_sms_key_id=env.get("QUANYI_ALIYUN_SMS_ACCESS_KEY_ID") or None,
+            aliyun_sms_secret=env.get("QUANYI_ALIYUN_SMS_ACCESS_KEY_SECRET") or "",
+            aliyun_sms_sign_name=env.get("QUANYI_ALIYUN_SMS_SIGN_NAME") or "",
+            aliyun_sms_template=env.get("QUANYI_ALIYUN_SMS_TEMPLATE_CODE") or "",
+            aliyun_sms_endpoint=env.get("QUANYI_ALIYUN_SMS_ENDPOINT") or "https://dysmsapi.aliyuncs.com/",
             log_format=log_settings(env)[0],
             log_level=log_settings(env)[1],
             otel=_flag(env.get("QUANYI_OTEL"))

@@ -46,6 +46,7 @@ from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
 from services.fulfilment import connections
 from services.fulfilment.fulfil import Fulfilment
+from services.fulfilment.aliyun_sms import AliyunSmsSender
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
 from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
@@ -121,11 +122,18 @@ def payment_factories(transport: httpx.AsyncBaseTransport | None = None) -> dict
 def senders_of(settings: Settings) -> list[Sender]:
     """The inbox always; SMS and email only when configured."""
     senders: list[Sender] = [InboxSender()]
-    if settings.sms_url:
+    if settings.aliyun_sms_key_id:
+        senders.append(AliyunSmsSender(
+            key_id=settings.aliyun_sms_key_id, secret=settings.aliyun_sms_secret,
+            sign_name=settings.aliyun_sms_sign_name, template_code=settings.aliyun_sms_template,
+            endpoint=settings.aliyun_sms_endpoint,
+        ))
+    elif settings.sms_url:
         senders.append(SmsSender(settings.sms_url, settings.sms_token))
     if settings.smtp_host:
         senders.append(EmailSender(settings.smtp_host, settings.smtp_port, settings.smtp_from,
-                                   username=settings.smtp_username, password=settings.smtp_password))
+                                   username=settings.smtp_username, password=settings.smtp_password,
+                                   starttls=settings.smtp_starttls))
     return senders
 
 
