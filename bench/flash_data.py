@@ -2,7 +2,9 @@
 
 Three CARD_CODE SKUs of one product on top of the demo data, each with a code pool of
 its own: the hot SKU the gateway sells, a copy for the raw asyncpg floor (so both paths
-sell out the same number of codes), and a small one that warms the paths up first.
+sell out the same number of codes), and a small one that warms the paths up first. With
+`counter`, the three are DIRECT_RECHARGE SKUs instead, each with as many units of counter
+stock (one stock_level row that every order updates) as the pool would have had codes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from domain.catalog import CodeStatus, SkuKind
 from domain.limits import Period
 from models import (
     Brand,
+    StockLevel,
     CardCode,
     Category,
     Channel,
@@ -46,7 +49,9 @@ class Shelf:
     price_fen: int = PRICE_FEN
 
 
-async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int, *, quota: bool = True) -> Shelf:
+async def stock_flash_sale(
+    settings: Settings, codes: int, warmup_codes: int, *, quota: bool = True, counter: bool = False
+) -> Shelf:
     """Adds the sale's product, its SKUs and their code pools; returns their ids."""
     db = Database.connect(settings)
     box = SecretBox(settings.secret_key)
@@ -83,7 +88,7 @@ async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int, *,
                     product_id=product.id,
                     code=code,
                     name="Q币 100 元（秒杀）",
-                    kind=SkuKind.CARD_CODE,
+                    kind=SkuKind.DIRECT_RECHARGE if counter else SkuKind.CARD_CODE,
                     face_value_fen=10_000,
                     supplier_cost_fen=9_500,
                     base_price_fen=PRICE_FEN,
@@ -95,6 +100,9 @@ async def stock_flash_sale(settings: Settings, codes: int, warmup_codes: int, *,
                         SkuSupplier(sku_id=sku.id, supplier_id=supplier.id, priority=priority)
                     )
                 ids[code] = sku.id
+                if counter:
+                    session.add(StockLevel(sku_id=sku.id, on_hand=size, reserved=0))
+                    continue
                 context = str(sku.id).encode()
                 rows = []
                 for n in range(size):
@@ -171,17 +179,40 @@ SELECT
 """
 
 
+# The same figures for a counter SKU: its units stand for codes ("codes" is what it had on
+# hand); a unit is held twice when the counter holds fewer than the allocations say.
+COUNTER_AUDIT = """
+SELECT
+  (SELECT on_hand FROM stock_level WHERE sku_id = $1) AS codes,
+  (SELECT reserved FROM stock_level WHERE sku_id = $1) AS reserved,
+  (SELECT on_hand - reserved FROM stock_level WHERE sku_id = $1) AS available,
+  GREATEST(0, (SELECT coalesce(sum(units), 0) FROM allocation WHERE sku_id = $1 AND state = 'HELD')
+              - (SELECT reserved FROM stock_level WHERE sku_id = $1)) AS held_twice,
+  (SELECT count(DISTINCT l.order_id) FROM order_line l WHERE l.sku_id = $1) AS orders,
+  (SELECT count(*) FROM (
+     SELECT l.id FROM order_line l
+     JOIN allocation a ON a.line_id = l.id AND a.state <> 'RELEASED'
+     WHERE l.sku_id = $1
+     GROUP BY l.id, l.quantity HAVING sum(a.units) > l.quantity) AS greedy) AS overdrawn,
+  GREATEST(0, (SELECT reserved FROM stock_level WHERE sku_id = $1)
+              - (SELECT coalesce(sum(units), 0) FROM allocation WHERE sku_id = $1 AND state = 'HELD')) AS unrecorded
+"""
+
+
 def asyncpg_dsn(database_url: str) -> str:
     """The gateway's SQLAlchemy URL as a plain libpq DSN for asyncpg."""
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def audit(database_url: str, sku_ids: list[int]) -> tuple[dict[int, Audit], dict[str, str]]:
+async def audit(
+    database_url: str, sku_ids: list[int], *, counter: bool = False
+) -> tuple[dict[int, Audit], dict[str, str]]:
     """Each SKU's audit, and the server's version and durability settings."""
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    query = COUNTER_AUDIT if counter else AUDIT
     try:
         audits = {
-            sku_id: Audit(**dict(await connection.fetchrow(AUDIT, sku_id))) for sku_id in sku_ids
+            sku_id: Audit(**dict(await connection.fetchrow(query, sku_id))) for sku_id in sku_ids
         }
         server = {
             name: await connection.fetchval(f"SHOW {name}")

@@ -37,6 +37,16 @@ INSERT_ALLOCATION = """
 INSERT INTO allocation (line_id, sku_id, code_id, units, state, source)
 VALUES ($1, $2, $3, 1, 'HELD', 'CODE')
 """
+# A counter SKU's unit, as the gateway's placement takes it (services/orders/placement_pg.py):
+# the one stock_level row every order of the SKU updates, and the allocation in one statement.
+TAKE_COUNTER = """
+WITH taken AS (
+  UPDATE stock_level SET reserved = reserved + 1 WHERE sku_id = $2 AND on_hand - reserved >= 1 RETURNING sku_id
+)
+INSERT INTO allocation (line_id, sku_id, code_id, units, state, source)
+SELECT $1, taken.sku_id, NULL, 1, 'HELD', 'COUNTER' FROM taken
+RETURNING id
+"""
 INSERT_EVENT = """
 INSERT INTO order_event (order_id, actor, from_status, to_status, reason, at)
 VALUES ($1, 'guest', NULL, 'PENDING_PAYMENT', 'placed', $2)
@@ -65,6 +75,7 @@ class FloorPlan:
     cap_seconds: float
     warmup: FloorSale
     sale: FloorSale
+    counter: bool = False  # the SKUs keep counter stock, not codes
 
 
 def _place_with(pool: asyncpg.Pool, plan: FloorPlan, sale: FloorSale) -> Place:
@@ -86,11 +97,16 @@ def _place_with(pool: asyncpg.Pool, plan: FloorPlan, sale: FloorSale) -> Place:
                 line_id = await connection.fetchval(
                     INSERT_LINE, order_id, sale.sku_id, plan.price_fen
                 )
-                code_id = await connection.fetchval(CLAIM, line_id, sale.sku_id)
-                if code_id is None:
-                    raise _SoldOut
-                await connection.execute(INSERT_ALLOCATION, line_id, sale.sku_id, code_id)
                 await connection.execute(INSERT_EVENT, order_id, now)
+                # The stock last, as the gateway takes it: its row is locked until COMMIT.
+                if plan.counter:
+                    if await connection.fetchval(TAKE_COUNTER, line_id, sale.sku_id) is None:
+                        raise _SoldOut
+                else:
+                    code_id = await connection.fetchval(CLAIM, line_id, sale.sku_id)
+                    if code_id is None:
+                        raise _SoldOut
+                    await connection.execute(INSERT_ALLOCATION, line_id, sale.sku_id, code_id)
         except _SoldOut:
             return OUT_OF_STOCK
         return PLACED

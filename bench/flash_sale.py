@@ -74,6 +74,11 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="no channel quota on the hot SKU: measures what its one shared row costs",
     )
+    parser.add_argument(
+        "--counter",
+        action="store_true",
+        help="the hot SKU is a direct top-up with counter stock (--codes units in one row), not codes",
+    )
     args = parser.parse_args(argv)
     for name in ("orders", "concurrency", "codes", "warmup", "workers"):
         if getattr(args, name) < 1:
@@ -99,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             url = env["QUANYI_DATABASE_URL"]
             shelf = asyncio.run(
                 stock_flash_sale(
-                    Settings.from_env(env), args.codes, 2 * args.warmup, quota=not args.no_quota
+                    Settings.from_env(env), args.codes, 2 * args.warmup, quota=not args.no_quota,
+                    counter=args.counter,
                 )
             )
 
@@ -150,10 +156,11 @@ def main(argv: list[str] | None = None) -> int:
                 cap_seconds=args.duration,
                 warmup=FloorSale(shelf.warmup_sku, args.warmup, f"W{run_id}"),
                 sale=FloorSale(shelf.floor_sku, args.orders, f"S{run_id}"),
+                counter=args.counter,
             )
             floor_warmup, floor = client.submit(run_floor, floor_plan).result()
             _warmed_up(FLOOR, floor_warmup, None)
-            audits, server_info = asyncio.run(audit(url, [shelf.gateway_sku, shelf.floor_sku]))
+            audits, server_info = asyncio.run(audit(url, [shelf.gateway_sku, shelf.floor_sku], counter=args.counter))
 
     run = SaleRun(
         gateway=PathResult(GATEWAY, gateway, audits[shelf.gateway_sku]),
@@ -185,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("\n" + "\n".join(problems) + "\nfigures not written")
         return 1
-    if not args.no_doc and args.sale_event is None and args.workers == 1:
+    if not args.no_doc and args.sale_event is None and args.workers == 1 and not args.counter:
         flash_doc.update(args.doc, run)
         print(f'\nwrote the section "{flash_doc.HEADING}" of {args.doc}')
     return 0
@@ -240,7 +247,7 @@ def _command(args: argparse.Namespace) -> str:
             ("--warmup", str(args.warmup), "200"),
         )
         if value != default
-    ) + (" --no-quota" if args.no_quota else "")
+    ) + (" --no-quota" if args.no_quota else "") + (" --counter" if args.counter else "")
 
 
 if __name__ == "__main__":

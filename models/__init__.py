@@ -38,6 +38,8 @@ from models.payments import (
     PaymentNotification,
     PaymentRefusal,
     PrepaidAccount,
+    ProviderReconciliation,
+    ProviderReconciliationItem,
 )
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
 from models.buyers import BuyerProfile
@@ -82,6 +84,8 @@ __all__ = [
     "PaymentNotification",
     "PaymentRefusal",
     "PrepaidAccount",
+    "ProviderReconciliation",
+    "ProviderReconciliationItem",
     "Order",
     "OrderEvent",
     "OrderLine",

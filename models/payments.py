@@ -108,3 +108,37 @@ class PaymentRefusal(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProviderReconciliation(Base):
+    """One comparison of a provider's daily statement with our payments and refunds of that
+    day (China time); rows are only added."""
+
+    __tablename__ = "provider_reconciliation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
+    actor: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    records: Mapped[int]
+    matched: Mapped[int]
+    missing_on_their_side: Mapped[int]
+    missing_on_our_side: Mapped[int]
+    amount_mismatches: Mapped[int]
+    status_mismatches: Mapped[int]
+
+
+class ProviderReconciliationItem(Base):
+    """A difference: `reference` is our order number (a payment) or refund number (a refund)."""
+
+    __tablename__ = "provider_reconciliation_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reconciliation_id: Mapped[int] = mapped_column(ForeignKey("provider_reconciliation.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    reference: Mapped[str] = mapped_column(String(64))
+    our_amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    their_amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    our_status: Mapped[str | None] = mapped_column(String(16))
+    their_status: Mapped[str | None] = mapped_column(String(16))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -24,6 +24,7 @@ import httpx
 import orjson
 
 from providers import alipay_wire as wire
+from providers import statements
 from providers.base import (
     Account,
     Checkout,
@@ -37,6 +38,7 @@ from providers.base import (
     RefundState,
     Reply,
     Started,
+    StatementLine,
     TradeState,
 )
 
@@ -162,6 +164,32 @@ class Alipay:
             raise _refused(answer)
         # "Y": the money moved now; otherwise it is under way and a query or notification tells.
         return RefundState.SUCCEEDED if answer.get("fund_change") == "Y" else RefundState.PROCESSING
+
+    async def refund_state(self, order_number: str, refund_number: str) -> RefundState | None:
+        answer = await self._call("alipay.trade.fastpay.refund.query",
+                                  {"out_trade_no": order_number, "out_request_no": refund_number})
+        if answer.get("code") != "10000":
+            raise _refused(answer)
+        # Alipay answers an unknown refund with success and no refund_status.
+        if answer.get("refund_status") == "REFUND_SUCCESS":
+            return RefundState.SUCCEEDED
+        return RefundState.PROCESSING if answer.get("out_request_no") else None
+
+    async def statement(self, day: date) -> list[StatementLine]:
+        answer = await self._call("alipay.data.dataservice.bill.downloadurl.query",
+                                  {"bill_type": "trade", "bill_date": day.isoformat()})
+        if answer.get("sub_code") == "isp.bill_not_exist":
+            return []
+        url = answer.get("bill_download_url")
+        if answer.get("code") != "10000" or not isinstance(url, str):
+            raise _refused(answer)
+        try:
+            archive = await self._client.get(url)
+        except httpx.HTTPError as error:
+            raise ProviderError(f"Alipay's bill did not download ({type(error).__name__})") from None
+        if archive.status_code != 200:
+            raise ProviderError(f"Alipay's bill answered {archive.status_code}")
+        return statements.read_alipay_bill(archive.content)
 
     def reply(self, handled: bool, message: str = "", status: int = 400) -> Reply:
         # Alipay reads the text: `success` stops its retries, anything else asks for them.

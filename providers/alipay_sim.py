@@ -6,6 +6,7 @@
                          arrives with the signed request and sees the cashier page
     POST /sim/pay        the cashier's pay button: the same signed request, paid
     POST /sim/trade-pay  a mini-program's my.tradePay: {"tradeNO": …}
+    GET  /sim/bills/{t}  a day's bill (alipay.data.dataservice.bill.downloadurl.query gives the address)
     GET|POST /control, GET /control/notifications   faults and deliveries
 
 Notifications are forms signed with the simulator's Alipay key (sign and sign_type left out
@@ -32,6 +33,7 @@ from starlette.routing import Route
 from providers import alipay_wire as wire
 from providers import keys
 from providers.sim_courier import Courier, Delivery, Faults
+from providers.statements import write_alipay_bill
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Trade:
     status: str = "WAIT_BUYER_PAY"
     paid_at: str = ""
     refunds: dict[str, int] = field(default_factory=dict)  # out_request_no -> fen
+    refund_times: dict[str, tuple[int, str]] = field(default_factory=dict)  # out_request_no -> (fen, when)
 
 
 class AlipaySim:
@@ -53,6 +56,7 @@ class AlipaySim:
         self.app_id, self.app_public_key, self.private_key = app_id, app_public_key, alipay_private_key
         self.courier = Courier(faults, transport)
         self.trades: dict[str, Trade] = {}
+        self.bills: dict[str, bytes] = {}
         self._next = 1
 
     def answer(self, method: str, data: dict[str, Any]) -> Response:
@@ -133,6 +137,10 @@ async def _gateway(request: Request) -> Response:
     if request.method == "GET":
         return _cashier(sim, dict(request.query_params), request)
     params = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+    return _api(sim, params, request)
+
+
+def _api(sim: AlipaySim, params: dict[str, str], request: Request) -> Response:
     method = params.get("method", "")
     if (why := sim.check(params)) is not None:
         return sim.answer(method, {"code": "40002", "msg": "Invalid Arguments", "sub_code": why, "sub_msg": why})
@@ -154,7 +162,45 @@ async def _gateway(request: Request) -> Response:
                                    "total_amount": wire.yuan(found.total_fen)})
     if method == "alipay.trade.refund":
         return _refund(sim, method, biz)
+    if method == "alipay.trade.fastpay.refund.query":
+        asked = sim.trades.get(str(biz.get("out_trade_no")))
+        number = str(biz.get("out_request_no") or "")
+        if asked is None or number not in asked.refunds:
+            return sim.answer(method, {"code": "10000", "msg": "Success"})
+        return sim.answer(method, {"code": "10000", "msg": "Success", "out_trade_no": asked.out_trade_no,
+                                   "out_request_no": number, "refund_amount": wire.yuan(asked.refunds[number]),
+                                   "refund_status": "REFUND_SUCCESS"})
+    if method == "alipay.data.dataservice.bill.downloadurl.query":
+        rows = _bill_rows(sim, str(biz.get("bill_date", "")))
+        if not rows:
+            return sim.answer(method, {"code": "40004", "msg": "Business Failed", "sub_code": "isp.bill_not_exist"})
+        token = uuid.uuid4().hex
+        sim.bills[token] = write_alipay_bill("20881021778400000156", str(biz["bill_date"]), rows)
+        base = str(request.url).split("?")[0].removesuffix("/gateway.do")
+        return sim.answer(method, {"code": "10000", "msg": "Success", "bill_download_url": f"{base}/sim/bills/{token}"})
     return sim.answer(method, {"code": "40004", "msg": "Business Failed", "sub_code": "isv.invalid-method"})
+
+
+def _bill_rows(sim: AlipaySim, day: str) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for trade in sim.trades.values():
+        common = {"支付宝交易号": trade.trade_no, "商户订单号": trade.out_trade_no, "商品名称": trade.subject,
+                  "对方账户": "159****5620", "订单金额（元）": wire.yuan(trade.total_fen)}
+        if trade.paid_at.startswith(day) and trade.paid_at:
+            rows.append({**common, "业务类型": "交易", "创建时间": trade.paid_at, "完成时间": trade.paid_at,
+                         "商家实收（元）": wire.yuan(trade.total_fen), "服务费（元）": "0.00"})
+        for number, (fen, at) in trade.refund_times.items():
+            if at.startswith(day):
+                rows.append({**common, "业务类型": "退款", "创建时间": at, "完成时间": at,
+                             "商家实收（元）": "-" + wire.yuan(fen), "退款批次号/请求号": number, "服务费（元）": "0.00"})
+    return rows
+
+
+async def _bill(request: Request) -> Response:
+    bill = _sim(request).bills.get(request.path_params["token"])
+    if bill is None:
+        return Response(b"", 404)
+    return Response(bill, media_type="application/zip")
 
 
 def _refund(sim: AlipaySim, method: str, biz: dict[str, Any]) -> Response:
@@ -167,6 +213,7 @@ def _refund(sim: AlipaySim, method: str, biz: dict[str, Any]) -> Response:
         if amount > trade.total_fen - sum(trade.refunds.values()):
             return sim.answer(method, _failed("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"))
         trade.refunds[request_no] = amount
+        trade.refund_times[request_no] = (amount, wire.timestamp(datetime.now(UTC)))
     refunded = sum(trade.refunds.values())
     if first:
         if refunded == trade.total_fen:
@@ -184,7 +231,7 @@ def _cashier(sim: AlipaySim, params: dict[str, str], request: Request) -> Respon
     trade = sim.trade(params, _biz(params))
     if isinstance(trade, str):
         return HTMLResponse(f"<p>{trade}</p>", 400)
-    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width">
+    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width"><link rel="icon" href="data:,">
 <title>支付宝（模拟）</title><h1>支付宝收银台（模拟）</h1><p>{trade.subject}</p><p>¥{wire.yuan(trade.total_fen)}</p>
 <form method="post" action="sim/pay?{urlencode(params)}"><button>确认付款</button></form>""")
 
@@ -247,6 +294,7 @@ def create_alipay_sim(app_id: str, app_public_key: str, alipay_private_key: str,
         Route("/gateway.do", _gateway, methods=["GET", "POST"]),
         Route("/sim/pay", _pay, methods=["POST"]),
         Route("/sim/trade-pay", _trade_pay, methods=["POST"]),
+        Route("/sim/bills/{token}", _bill, methods=["GET"]),
         Route("/control", _control, methods=["GET", "POST"]),
         Route("/control/notifications", _notifications, methods=["GET"]),
     ], lifespan=lifespan)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 
@@ -131,6 +131,18 @@ class RefundNotice:
     provider_refund_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One line of a provider's daily statement: a payment (key: our order number) or a
+    refund (key: our refund number), with what the provider says of it."""
+
+    key: str
+    kind: str  # PAYMENT or REFUND
+    amount_fen: int
+    status: str  # PAID; REFUNDED or PROCESSING for a refund
+    transaction_id: str = ""
+
+
 class ProviderError(Exception):
     """The provider refused a call or gave no answer we can trust; the message is for
     operators (no secrets, no buyer data)."""
@@ -176,6 +188,16 @@ class PaymentProvider(Protocol):
 
     async def refund(self, refund: RefundOrder) -> RefundState:
         """Send a refund (full or part of the payment); ProviderError if refused."""
+        ...
+
+    async def refund_state(self, order_number: str, refund_number: str) -> RefundState | None:
+        """How a refund sent before stands (a refund notification may never come); None if
+        the provider knows no such refund."""
+        ...
+
+    async def statement(self, day: date) -> list[StatementLine]:
+        """The provider's statement of the merchant's payments and refunds on `day` (China
+        time), downloaded in the format it publishes; ProviderError if it cannot be had."""
         ...
 
     def reply(self, handled: bool, message: str = "", status: int = 400) -> Reply:

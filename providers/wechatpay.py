@@ -11,16 +11,18 @@ checked like notifications: signed by the platform key, recently.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
 
+from providers import statements
 from providers import wechatpay_wire as wire
 from providers.base import (
     Account,
@@ -35,6 +37,7 @@ from providers.base import (
     RefundState,
     Reply,
     Started,
+    StatementLine,
     TradeState,
 )
 
@@ -196,6 +199,34 @@ class WechatPay:
         state = _REFUND_STATES.get(refund_status, RefundState.FAILED)
         return RefundNotice(Provider.WECHAT_PAY, state, refund_number, order_number, refunded, mchid,
                             str(refund.get("refund_id") or ""))
+
+    async def refund_state(self, order_number: str, refund_number: str) -> RefundState | None:
+        status, data = await self._call("GET", f"/v3/refund/domestic/refunds/{quote(refund_number, safe='')}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise _refused(status, data)
+        return _REFUND_STATES.get(str(data.get("status")), RefundState.PROCESSING)
+
+    async def statement(self, day: date) -> list[StatementLine]:
+        status, data = await self._call("GET", f"/v3/bill/tradebill?bill_date={day.isoformat()}&bill_type=ALL")
+        if status == 400 and data.get("code") == "NO_STATEMENT_EXIST":
+            return []
+        if status != 200 or not isinstance(data.get("download_url"), str):
+            raise _refused(status, data)
+        # The file itself is not signed: the signed answer carries its SHA-1 instead.
+        url = urlsplit(data["download_url"])
+        path = (url.path + (f"?{url.query}" if url.query else "")).removeprefix(urlsplit(self.account.base_url).path)
+        account = self.account
+        authorization = wire.authorization(account.merchant_id, account.key_serial, account.private_key, "GET", path,
+                                           "", timestamp=str(int(time.time())), nonce_str=wire.nonce())
+        try:
+            answer = await self._client.get(data["download_url"], headers={"Authorization": authorization})
+        except httpx.HTTPError as error:
+            raise ProviderError(f"WeChat Pay's bill did not download ({type(error).__name__})") from None
+        if answer.status_code != 200 or hashlib.sha1(answer.content).hexdigest() != str(data.get("hash_value")).lower():
+            raise ProviderError("WeChat Pay's bill did not download whole")
+        return statements.read_wechat_bill(answer.content.decode("utf-8"))
 
     def reply(self, handled: bool, message: str = "", status: int = 400) -> Reply:
         if handled:

@@ -2,6 +2,7 @@
 
     POST /v3/pay/transactions/{jsapi,h5,native}   start a payment (signed request, signed answer)
     GET  /v3/pay/transactions/out-trade-no/{no}   query it
+    GET  /v3/bill/tradebill, /v3/billdownload/file  the day's trade bill (signed answer, then the file)
     POST /v3/refund/domestic/refunds              refund part or all of it
     POST /sim/request-payment                     the buyer pays as wx.requestPayment would:
                                                   the JSAPI parameters, paySign checked
@@ -17,6 +18,8 @@ the resource encrypted with the merchant's API v3 key, until the merchant answer
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import html
 import secrets
 import time
 import uuid
@@ -24,6 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -33,6 +37,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from providers import keys
+from providers.alipay_wire import yuan
+from providers.statements import write_wechat_bill
 from providers import wechatpay_wire as wire
 from providers.sim_courier import Courier, Delivery, Faults
 
@@ -71,6 +77,8 @@ class WechatPaySim:
         self.courier = Courier(faults, transport)
         self.trades: dict[str, Trade] = {}
         self._by_handle: dict[str, str] = {}
+        self.bills: dict[str, bytes] = {}
+        self.queries = 0  # how often the merchant asked about a payment
         self._next = 1
 
     def answer(self, data: object, status: int = 200) -> Response:
@@ -198,6 +206,7 @@ async def _query(request: Request) -> Response:
     sim = _sim(request)
     if (why := sim.check(request, b"")) is not None:
         return sim.error(401, "SIGN_ERROR", why)
+    sim.queries += 1
     trade = sim.trades.get(request.path_params["number"])
     if trade is None or request.query_params.get("mchid") != sim.merchant.mchid:
         return sim.error(404, "ORDER_NOT_EXIST", "no such order")
@@ -231,6 +240,8 @@ async def _refund(request: Request) -> Response:
               "amount": {"refund": refund_fen, "total": total, "payer_refund": refund_fen, "payer_total": total,
                          "currency": "CNY"}}
     trade.refunds[number] = refund
+    # The money goes back now; whoever asks from here on hears SUCCESS, notified or not.
+    trade.refunds[number] = {**refund, "status": "SUCCESS"}
     if data.get("notify_url"):
         sim.notify("REFUND.SUCCESS", "refund", data["notify_url"], trade.body["out_trade_no"], {
             "mchid": sim.merchant.mchid, "out_trade_no": trade.body["out_trade_no"],
@@ -240,6 +251,68 @@ async def _refund(request: Request) -> Response:
             "amount": {"total": total, "refund": refund_fen, "payer_total": total, "payer_refund": refund_fen},
         })
     return sim.answer(refund)
+
+
+def _bill_rows(sim: WechatPaySim, day: str) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for trade in sim.trades.values():
+        if not trade.transaction_id:
+            continue
+        total = yuan(trade.body["amount"]["total"])
+        common = {"公众账号ID": trade.body["appid"], "商户号": trade.body["mchid"], "特约商户号": "0",
+                  "微信订单号": trade.transaction_id, "商户订单号": trade.body["out_trade_no"],
+                  "用户标识": (trade.body.get("payer") or {}).get("openid", "o-sim-buyer"), "交易类型": trade.kind.upper(),
+                  "付款银行": "OTHERS", "货币种类": "CNY", "应结订单金额": total, "代金券金额": "0.00",
+                  "商品名称": trade.body["description"], "手续费": "0.00000", "费率": "0.60%", "订单金额": total}
+        if trade.success_time.startswith(day):
+            rows.append({**common, "交易时间": trade.success_time.replace("T", " ")[:19], "交易状态": "SUCCESS",
+                         "微信退款单号": "0", "商户退款单号": "0", "退款金额": "0.00", "充值券退款金额": "0.00",
+                         "申请退款金额": "0.00"})
+        for refund in trade.refunds.values():
+            if refund["create_time"].startswith(day):
+                rows.append({**common, "交易时间": refund["create_time"].replace("T", " ")[:19], "交易状态": "REFUND",
+                             "微信退款单号": refund["refund_id"], "商户退款单号": refund["out_refund_no"],
+                             "退款金额": yuan(refund["amount"]["refund"]), "充值券退款金额": "0.00",
+                             "退款类型": "ORIGINAL", "退款状态": "SUCCESS",
+                             "申请退款金额": yuan(refund["amount"]["refund"])})
+    return rows
+
+
+async def _tradebill(request: Request) -> Response:
+    sim = _sim(request)
+    if (why := sim.check(request, b"")) is not None:
+        return sim.error(401, "SIGN_ERROR", why)
+    day = request.query_params.get("bill_date", "")
+    rows = _bill_rows(sim, day)
+    if not rows:
+        return sim.error(400, "NO_STATEMENT_EXIST", "no statement for this day")
+    bill = write_wechat_bill(rows).encode()
+    token = secrets.token_urlsafe(12)
+    sim.bills[token] = bill
+    base = str(request.base_url).rstrip("/") + request.scope.get("root_path", "")
+    return sim.answer({"download_url": f"{base}/v3/billdownload/file?token={token}", "hash_type": "SHA1",
+                       "hash_value": hashlib.sha1(bill).hexdigest()})
+
+
+async def _billdownload(request: Request) -> Response:
+    sim = _sim(request)
+    if (why := sim.check(request, b"")) is not None:
+        return sim.error(401, "SIGN_ERROR", why)
+    bill = sim.bills.get(request.query_params.get("token", ""))
+    if bill is None:
+        return sim.error(404, "RESOURCE_NOT_EXISTS", "no such bill")
+    return Response(bill, media_type="text/plain;charset=utf-8")
+
+
+async def _refund_query(request: Request) -> Response:
+    sim = _sim(request)
+    if (why := sim.check(request, b"")) is not None:
+        return sim.error(401, "SIGN_ERROR", why)
+    number = request.path_params["number"]
+    found = next((t.refunds[number] for t in sim.trades.values() if number in t.refunds), None)
+    if found is None:
+        return sim.error(404, "RESOURCE_NOT_EXISTS", "no such refund")
+    return sim.answer(found)
 
 
 async def _request_payment(request: Request) -> Response:
@@ -265,11 +338,20 @@ async def _h5(request: Request) -> Response:
         return HTMLResponse("<p>链接已失效</p>", 404)
     if request.method == "POST":
         sim.pay(trade)
+        back = _same_site(request, request.query_params.get("redirect_url", ""))
+        if back:  # WeChat Pay sends the buyer back to the merchant's redirect_url
+            return HTMLResponse(f'<link rel="icon" href="data:,"><meta http-equiv="refresh" content="0;url={html.escape(back)}"><p>支付成功</p>')
         return HTMLResponse("<p>支付成功</p>")
     yuan = trade.body["amount"]["total"] / 100  # display only
-    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width">
-<title>微信支付（模拟）</title><h1>微信支付（模拟）</h1><p>{trade.body['description']}</p><p>¥{yuan:.2f}</p>
+    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width"><link rel="icon" href="data:,">
+<title>微信支付（模拟）</title><h1>微信支付（模拟）</h1><p>{html.escape(trade.body["description"])}</p><p>¥{yuan:.2f}</p>
 <form method="post"><button>确认支付</button></form>""")
+
+
+def _same_site(request: Request, url: str) -> str:
+    """`url` if it is on the simulator's own host (no open redirect, even in a simulator)."""
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc == request.url.netloc else ""
 
 
 async def _scan(request: Request) -> Response:
@@ -318,6 +400,9 @@ def create_wechatpay_sim(merchant: Merchant, platform_private_key: str, platform
         Route("/v3/pay/transactions/out-trade-no/{number}", _query, methods=["GET"]),
         Route("/v3/pay/transactions/{kind}", _create, methods=["POST"]),
         Route("/v3/refund/domestic/refunds", _refund, methods=["POST"]),
+        Route("/v3/refund/domestic/refunds/{number}", _refund_query, methods=["GET"]),
+        Route("/v3/bill/tradebill", _tradebill, methods=["GET"]),
+        Route("/v3/billdownload/file", _billdownload, methods=["GET"]),
         Route("/sim/request-payment", _request_payment, methods=["POST"]),
         Route("/sim/h5/{token}", _h5, methods=["GET", "POST"]),
         Route("/sim/scan", _scan, methods=["POST"]),

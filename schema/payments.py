@@ -9,6 +9,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from models import Payment as PaymentRow
+from models import ProviderReconciliation as ProviderReconciliationRow
+from models import ProviderReconciliationItem as ProviderReconciliationItemRow
 from models import Refund as RefundRow
 from providers.base import Method, Provider
 from schema.errors import UserError
@@ -87,3 +89,49 @@ class Refund:
             id=encode_id("Refund", row.id), amount=Money.fen(row.amount_fen, row.currency),
             status=row.status, reference=row.reference, reason=row.reason, created_at=row.created_at,
         )
+
+
+@strawberry.type(description="A difference between a provider's statement and our records.")
+class PaymentReconciliationItem:
+    kind: str = strawberry.field(description="MISSING_ON_THEIR_SIDE, MISSING_ON_OUR_SIDE, AMOUNT_MISMATCH, STATUS_MISMATCH")
+    reference: str = strawberry.field(description="Our order number (a payment) or refund number (a refund).")
+    our_amount: Money | None
+    their_amount: Money | None
+    our_status: str | None
+    their_status: str | None
+
+    @classmethod
+    def from_model(cls, row: ProviderReconciliationItemRow) -> PaymentReconciliationItem:
+        return cls(kind=row.kind, reference=row.reference,
+                   our_amount=Money.fen(row.our_amount_fen, "CNY") if row.our_amount_fen is not None else None,
+                   their_amount=Money.fen(row.their_amount_fen, "CNY") if row.their_amount_fen is not None else None,
+                   our_status=row.our_status, their_status=row.their_status)
+
+
+@strawberry.type(description="A provider's daily statement compared with our payments and refunds of that day.")
+class PaymentReconciliation:
+    id: strawberry.ID
+    provider: PaymentProvider  # type: ignore[valid-type]
+    date: str = strawberry.field(description="The provider's day, YYYY-MM-DD (China time).")
+    records: int
+    matched: int
+    missing_on_their_side: int
+    missing_on_our_side: int
+    amount_mismatches: int
+    status_mismatches: int
+    items: list[PaymentReconciliationItem]
+
+    @classmethod
+    def from_model(cls, row: ProviderReconciliationRow,
+                   items: list[ProviderReconciliationItemRow]) -> PaymentReconciliation:
+        return cls(id=encode_id("PaymentReconciliation", row.id), provider=Provider(row.provider), date=row.day,
+                   records=row.records, matched=row.matched, missing_on_their_side=row.missing_on_their_side,
+                   missing_on_our_side=row.missing_on_our_side, amount_mismatches=row.amount_mismatches,
+                   status_mismatches=row.status_mismatches,
+                   items=[PaymentReconciliationItem.from_model(item) for item in items])
+
+
+@strawberry.type
+class ReconcilePaymentsPayload:
+    report: PaymentReconciliation | None
+    user_errors: list[UserError]

@@ -53,7 +53,8 @@ class Driver:
                     # Connecting gives up after 5 s, as the SQLAlchemy engines do (services/core/database.py).
                     # No floor of idle connections: asyncpg would keep reopening it, a traceback each
                     # time, while the database is down; used connections stay pooled all the same.
-                    self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._size, timeout=5)
+                    self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._size, timeout=5,
+                                                           reset=_reset)
         return self._pool
 
     @contextlib.asynccontextmanager
@@ -62,6 +63,22 @@ class Driver:
         pool = await self._opened()
         async with pool.acquire(timeout=10) as connection, connection.transaction():
             yield Session(connection, self._listeners)
+
+    async def fetchrow(self, statement: str, *args: Any) -> asyncpg.Record | None:
+        """One statement on its own (PostgreSQL makes it atomic): no BEGIN, no COMMIT."""
+        pool = await self._opened()
+        for listener in self._listeners:
+            listener(statement)
+        async with pool.acquire(timeout=10) as connection:
+            return await connection.fetchrow(statement, *args)
+
+    async def fetch(self, statement: str, *args: Any) -> list[asyncpg.Record]:
+        """One statement on its own (PostgreSQL makes it atomic): no BEGIN, no COMMIT."""
+        pool = await self._opened()
+        for listener in self._listeners:
+            listener(statement)
+        async with pool.acquire(timeout=10) as connection:
+            return await connection.fetch(statement, *args)
 
     async def warm(self, connections: int) -> int:
         """Open the pool up to `connections` (at most its size) before a rush needs them: a
@@ -91,6 +108,13 @@ class Driver:
             self._pool = None
 
 
+async def _reset(connection: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool, beyond the rollback of a
+    transaction left open that asyncpg always does: nothing, since these statements leave no
+    session state behind (no SET, LISTEN, advisory lock or cursor). asyncpg's default reset
+    sends a query to clear all of that at every release: a round trip per transaction."""
+
+
 class Session:
     """Statements on one connection inside its transaction."""
 
@@ -109,6 +133,11 @@ class Session:
         for listener in self._listeners:
             listener(statement)
         return await self._connection.fetchrow(statement, *args)
+
+    async def fetchval(self, statement: str, *args: Any) -> Any:
+        for listener in self._listeners:
+            listener(statement)
+        return await self._connection.fetchval(statement, *args)
 
     async def execute(self, statement: str, *args: Any) -> str:
         for listener in self._listeners:

@@ -43,10 +43,16 @@ def stock_message(sku_ids: Iterable[int], at: datetime | None = None) -> bytes:
     return orjson.dumps({"skus": sorted(set(sku_ids)), "at": at or datetime.now(UTC)})
 
 
-def stock_event(uow: UnitOfWork, sku_ids: Iterable[int], *, by_orders: bool = False) -> None:
-    """Queue the catalog and stock events of a command that moved stock (`by_orders`: an
-    order's reservation, release or sale, rather than an operator's change)."""
+def stock_events(sku_ids: Iterable[int], *, by_orders: bool = False) -> list[tuple[str, bytes]]:
+    """The catalog and stock events of a change that moved the stock of `sku_ids` (`by_orders`:
+    an order's reservation, release or sale, rather than an operator's change)."""
     ids = sorted(set(sku_ids))
-    if ids:
-        uow.publish(STOCK_CHANGED, stock_message(ids))
-        uow.publish(CATALOG_CHANGED, STOCK_BY_ORDERS if by_orders else STOCK_BY_OPERATOR)
+    if not ids:
+        return []
+    return [(STOCK_CHANGED, stock_message(ids)), (CATALOG_CHANGED, STOCK_BY_ORDERS if by_orders else STOCK_BY_OPERATOR)]
+
+
+def stock_event(uow: UnitOfWork, sku_ids: Iterable[int], *, by_orders: bool = False) -> None:
+    """Queue the catalog and stock events of a command that moved stock (see `stock_events`)."""
+    for topic, message in stock_events(sku_ids, by_orders=by_orders):
+        uow.publish(topic, message)

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Job, JobAttempt
 from services.core.database import rows_changed
+from services.core.driver import Driver
 
 if TYPE_CHECKING:
     from services.core.unit_of_work import UnitOfWork
@@ -120,6 +121,32 @@ async def claim(
     rows.sort(key=lambda row: (row.run_after, row.id))
     return [Claimed(row.id, row.kind, row.key, row.order_id, orjson.loads(row.payload), row.attempts, lease, now,
                     row.run_after) for row in rows]
+
+
+async def claim_on(
+    driver: Driver, *, worker: str, now: datetime, lease_seconds: float, limit: int, kinds: Sequence[str],
+) -> list[Claimed]:
+    """`claim` on PostgreSQL's driver, in one statement that commits on its own (CLAIM)."""
+    lease = lease_token(worker)
+    rows = await driver.fetch(CLAIM, lease, now + timedelta(seconds=lease_seconds), list(kinds), now, limit)
+    claimed = [Claimed(row["id"], row["kind"], row["key"], row["order_id"], orjson.loads(row["payload"]),
+                       row["attempts"], lease, now, row["run_after"]) for row in rows]
+    claimed.sort(key=lambda job: (job.run_after, job.id))
+    return claimed
+
+
+# The pick inside ARRAY(...): an uncorrelated sub-select that PostgreSQL runs once (unlike
+# `IN (SELECT ...)`, see `claim`), so the UPDATE leases exactly the rows it picked and locked.
+CLAIM = """
+UPDATE job SET lease = $1, locked_until = $2
+WHERE id = ANY(ARRAY(
+        SELECT id FROM job
+        WHERE status = 'READY' AND kind = ANY($3::text[]) AND run_after <= $4
+          AND (locked_until IS NULL OR locked_until <= $4)
+        ORDER BY run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED))
+  AND status = 'READY' AND kind = ANY($3::text[]) AND run_after <= $4 AND (locked_until IS NULL OR locked_until <= $4)
+RETURNING id, kind, key, order_id, payload, attempts, run_after
+"""
 
 
 # The claim's statements, built once (every worker sends them on each claim).

@@ -172,6 +172,11 @@ class Worker:
 
     async def _claim(self, limit: int, now: datetime | None = None) -> list[jobs.Claimed]:
         now = now or _now()
+        driver = self._db.driver
+        if driver is not None and driver.enabled:
+            # One statement on the driver, committed on its own: no BEGIN, no COMMIT, no ORM.
+            return await jobs.claim_on(driver, worker=self.name, now=now, lease_seconds=self._lease, limit=limit,
+                                       kinds=tuple(self._handlers))
         if self._db.engine.dialect.name == "sqlite":
             # A plain read first: an idle worker never takes SQLite's write lock. (PostgreSQL
             # claims with SKIP LOCKED and blocks nobody: the claim itself is the probe.)

@@ -73,6 +73,10 @@ class SupplierHealth:
         state = self._states.get(supplier)
         return state is not None and state.down_since is not None
 
+    def down_now(self) -> list[str]:
+        """The suppliers taken for down at this moment."""
+        return [supplier for supplier, state in self._states.items() if state.down_since is not None]
+
     def wait(self, supplier: str) -> float:
         """Seconds a top-up for `supplier` should wait before it is sent; 0: send it now (the
         supplier is up, this is the probe, or it has been down longer than the hold)."""

@@ -53,6 +53,14 @@ class Audiences:
         return [(endpoint_id, events) for endpoint_id, channel, events in rows
                 if channel is None or (channel_id is not None and channel == channel_id)]
 
+    def silent(self) -> bool | None:
+        """Whether no enabled endpoint hears anything at all, as last read (None: not read, or
+        read too long ago). A path written without the events in it asks this first."""
+        rows = self._rows
+        if rows is None or self._clock() - self._loaded_at > self._ttl:
+            return None
+        return not rows
+
     async def follow(self, broker: Broker) -> None:
         await follow(broker, TOPIC, lambda _: self.forget(), on_lost=self.forget, what="webhook endpoint changes")
 
