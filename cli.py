@@ -1,5 +1,5 @@
 """The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, import-catalog, export-catalog,
-supplier-sim, supplier-config, payment-sim, payment-config, reseal-secrets."""
+coupons generate, supplier-sim, supplier-config, payment-sim, payment-config, reseal-secrets."""
 
 from __future__ import annotations
 
@@ -531,6 +531,55 @@ def cmd_supplier_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coupons_generate(args: argparse.Namespace) -> int:
+    """Generate single-use codes of a campaign into a CSV file, readable by its owner only.
+
+    The codes exist nowhere else (the database keeps digests), so the file is written in full
+    before the codes are committed, and renamed into place after: a failure leaves either no
+    codes or a complete file, never codes nobody can hand out.
+    """
+    from sqlalchemy import select
+
+    from broker import MemoryBroker
+    from domain.campaigns import CampaignError
+    from models import Campaign
+    from schema.relay import decode_pk
+    from services.campaigns.admin import generate_codes, write_codes_csv
+    from services.core.unit_of_work import UnitOfWork
+
+    target = Path(args.out)
+    if target.exists():
+        print(f"quanyi: {target} exists; codes are never written over a file", file=sys.stderr)
+        return 2
+    campaign_id = int(args.campaign) if args.campaign.isdigit() else decode_pk(args.campaign, "Campaign", field="campaign")
+    settings = Settings.from_env()
+    partial = target.with_name(f".{target.name}.partial")
+
+    async def go() -> int:
+        db = Database.connect(settings)
+        try:
+            async with UnitOfWork(db, MemoryBroker()) as uow:
+                campaign = await uow.session.scalar(select(Campaign).where(Campaign.id == campaign_id))
+                if campaign is None:
+                    raise CampaignError("campaign", f"no campaign {args.campaign}")
+                codes = await generate_codes(uow.session, campaign.id, args.count, now=datetime.now(UTC))
+                partial.touch(mode=0o600)
+                write_codes_csv(partial, campaign, codes)
+            partial.replace(target)
+            return len(codes)
+        finally:
+            partial.unlink(missing_ok=True)
+            await db.dispose()
+
+    try:
+        count = asyncio.run(go())
+    except CampaignError as error:
+        print(f"quanyi: {error.field}: {error.message}", file=sys.stderr)
+        return 2
+    print(f"{count} codes written to {target}")
+    return 0
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 50_000:
@@ -634,6 +683,14 @@ def parser() -> argparse.ArgumentParser:
     for each in (risk_train, risk_activate, risk_report):
         each.set_defaults(run=cmd_risk)
     risk.choices["models"].set_defaults(run=cmd_risk)
+
+    coupons = commands.add_parser("coupons", help="campaigns' coupon codes").add_subparsers(
+        dest="coupons_command", required=True)
+    generate = coupons.add_parser("generate", help="generate single-use codes of a campaign into a CSV file")
+    generate.add_argument("--campaign", required=True, help="the campaign's id (number or global ID)")
+    generate.add_argument("--count", type=int, required=True)
+    generate.add_argument("--out", required=True, help="a new CSV file (readable by its owner only)")
+    generate.set_defaults(run=cmd_coupons_generate)
 
     catalog_out = commands.add_parser(
         "export-catalog", help="write the catalog to a file (JSON Lines or CSV) that import-catalog reads back",

@@ -46,6 +46,7 @@ from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
 from services.fulfilment import connections
 from services.fulfilment.fulfil import Fulfilment
+from services.fulfilment.aliyun_sms import AliyunSmsSender
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
 from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
@@ -121,11 +122,18 @@ def payment_factories(transport: httpx.AsyncBaseTransport | None = None) -> dict
 def senders_of(settings: Settings) -> list[Sender]:
     """The inbox always; SMS and email only when configured."""
     senders: list[Sender] = [InboxSender()]
-    if settings.sms_url:
+    if settings.aliyun_sms_key_id:
+        senders.append(AliyunSmsSender(
+            key_id=settings.aliyun_sms_key_id, secret=settings.aliyun_sms_secret,
+            sign_name=settings.aliyun_sms_sign_name, template_code=settings.aliyun_sms_template,
+            endpoint=settings.aliyun_sms_endpoint,
+        ))
+    elif settings.sms_url:
         senders.append(SmsSender(settings.sms_url, settings.sms_token))
     if settings.smtp_host:
         senders.append(EmailSender(settings.smtp_host, settings.smtp_port, settings.smtp_from,
-                                   username=settings.smtp_username, password=settings.smtp_password))
+                                   username=settings.smtp_username, password=settings.smtp_password,
+                                   starttls=settings.smtp_starttls))
     return senders
 
 
@@ -159,7 +167,7 @@ def create_app(
             supplier_health,
             connection_wait=timedelta(seconds=settings.topup_connection_wait_seconds),
         ), senders, box,
-        ProviderRefunds(db, payments, settings.public_url),
+        ProviderRefunds(db, payments, settings.public_url), refund_check_seconds=settings.refund_check_seconds,
     )
     demo_secret = demo_suppliers.demo_secret(settings.secret_key) if settings.demo else ""
     demo_sims = demo_suppliers.simulators(demo_secret) if settings.demo else {}
@@ -198,7 +206,7 @@ def create_app(
     stock_feed = StockFeed(db, broker, StockChange.from_stock)
     sale_feed = SaleFeed(db, sales, SaleEventUpdate.of)
     proxies = parse_networks(settings.trusted_proxies)
-    schema = build_schema()
+    schema = build_schema(federation=settings.federation)
     budgets = connect_budgets(settings.redis_url, prefix=settings.broker_prefix) if settings.rate_limits else None
     admission = ObservedAdmission(
         schema._schema, budgets, max_cost=settings.limits.max_query_cost, default_page_size=20,
@@ -407,6 +415,7 @@ def create_app(
     app.state.sockets = sockets
     app.state.authenticator = authenticator
     app.state.trusted_documents = trusted
+    app.state.compiled_mutations = endpoint.mutations
     return app
 
 

@@ -92,15 +92,22 @@ def verdict(figures: list[Figures]) -> str:
     uncached, cached = off.rps / strawberry.rps, on.rps / strawberry.rps
     parts = [
         f"Without the response cache the gateway answers at {uncached:.2f}× plain strawberry "
-        + ("(the aim is met)." if uncached >= 1.0 else "and misses the aim:")
+        + ("(the aim is met):" if uncached >= 1.0 else "and misses the aim:")
     ]
-    if uncached < 1.0:
+    off_ms = off.server_cpu_us / 1000 if off.server_cpu_us else 0
+    strawberry_ms = strawberry.server_cpu_us / 1000 if strawberry.server_cpu_us else 0
+    if uncached >= 1.0:
+        parts.append(
+            "the page is answered from its execution plan (transport/catalog_plan.py) with two "
+            "statements, the page and its stock, over reference data the process keeps, "
+            f"{off_ms:.1f} ms of CPU a request against {strawberry_ms:.1f} ms for plain strawberry, "
+            "which parses, validates and resolves field by field."
+        )
+    else:
         parts.append(
             "each request builds a context, runs the document through async resolvers and "
             "DataLoaders, opens its own sessions for the SQL and encodes the answer, "
-            f"{off.server_cpu_us / 1000 if off.server_cpu_us else 0:.1f} ms of CPU against "
-            f"{strawberry.server_cpu_us / 1000 if strawberry.server_cpu_us else 0:.1f} ms for "
-            "plain strawberry."
+            f"{off_ms:.1f} ms of CPU against {strawberry_ms:.1f} ms for plain strawberry."
         )
     if abs(on.rps - off.rps) / off.rps < 0.10:
         parts.append("`QUANYI_RESPONSE_CACHE=1` changes nothing measurable: no answer is reused.")

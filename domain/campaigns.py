@@ -72,18 +72,22 @@ def code_digest(key: str) -> str:
     return hashlib.sha256(b"coupon:" + key.encode()).hexdigest()
 
 
-def order_tag(key: str, public: bool) -> str:
-    """How an order records its coupon: a public code as itself, a generated one by a prefix
-    of its digest (not redeemable, but equal for equal codes, which retries compare)."""
-    return key if public else "#" + code_digest(key)[:15]
+def generated_tag(key: str) -> str:
+    """How an order records a generated code: a prefix of its digest, not redeemable but equal
+    for equal codes. (A public code is recorded as the campaign spells it.)"""
+    return "#" + code_digest(key)[:15]
 
 
-def order_tags(text: str | None) -> set[str | None]:
-    """The tags an order placed with `text` may carry (a retry compares them)."""
-    key = code_key(text) if text else None
+def same_coupon(recorded: str | None, text: str | None) -> bool:
+    """Whether an order that recorded `recorded` was placed with the coupon `text` (a retry)."""
+    if recorded is None or text is None or not text.strip():
+        return recorded is None and not (text and text.strip())
+    key = code_key(text)
     if key is None:
-        return {text or None}
-    return {order_tag(key, True), order_tag(key, False)}
+        return False
+    if recorded.startswith("#"):
+        return generated_tag(key) == recorded
+    return code_key(recorded) == key
 
 
 def generate_code() -> str:

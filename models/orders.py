@@ -40,7 +40,8 @@ class Order(Base):
     device_id: Mapped[str | None] = mapped_column(String(128))
     # The buyer's pseudonym (domain.buyers.buyer_key), written when the contacts are erased for retention.
     buyer_ref: Mapped[str | None] = mapped_column(String(32))
-    # The coupon as the order records it (domain/campaigns.order_tag), and its campaign.
+    # The coupon as the order records it (a public code as its campaign spells it, a generated
+    # one only by a tag: domain/campaigns.generated_tag), and its campaign.
     coupon_code: Mapped[str | None] = mapped_column(String(64))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
     discount_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import secrets
 import time
 import uuid
@@ -26,6 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -76,6 +78,7 @@ class WechatPaySim:
         self.trades: dict[str, Trade] = {}
         self._by_handle: dict[str, str] = {}
         self.bills: dict[str, bytes] = {}
+        self.queries = 0  # how often the merchant asked about a payment
         self._next = 1
 
     def answer(self, data: object, status: int = 200) -> Response:
@@ -203,6 +206,7 @@ async def _query(request: Request) -> Response:
     sim = _sim(request)
     if (why := sim.check(request, b"")) is not None:
         return sim.error(401, "SIGN_ERROR", why)
+    sim.queries += 1
     trade = sim.trades.get(request.path_params["number"])
     if trade is None or request.query_params.get("mchid") != sim.merchant.mchid:
         return sim.error(404, "ORDER_NOT_EXIST", "no such order")
@@ -236,6 +240,8 @@ async def _refund(request: Request) -> Response:
               "amount": {"refund": refund_fen, "total": total, "payer_refund": refund_fen, "payer_total": total,
                          "currency": "CNY"}}
     trade.refunds[number] = refund
+    # The money goes back now; whoever asks from here on hears SUCCESS, notified or not.
+    trade.refunds[number] = {**refund, "status": "SUCCESS"}
     if data.get("notify_url"):
         sim.notify("REFUND.SUCCESS", "refund", data["notify_url"], trade.body["out_trade_no"], {
             "mchid": sim.merchant.mchid, "out_trade_no": trade.body["out_trade_no"],
@@ -298,6 +304,17 @@ async def _billdownload(request: Request) -> Response:
     return Response(bill, media_type="text/plain;charset=utf-8")
 
 
+async def _refund_query(request: Request) -> Response:
+    sim = _sim(request)
+    if (why := sim.check(request, b"")) is not None:
+        return sim.error(401, "SIGN_ERROR", why)
+    number = request.path_params["number"]
+    found = next((t.refunds[number] for t in sim.trades.values() if number in t.refunds), None)
+    if found is None:
+        return sim.error(404, "RESOURCE_NOT_EXISTS", "no such refund")
+    return sim.answer(found)
+
+
 async def _request_payment(request: Request) -> Response:
     sim = _sim(request)
     try:
@@ -321,11 +338,20 @@ async def _h5(request: Request) -> Response:
         return HTMLResponse("<p>链接已失效</p>", 404)
     if request.method == "POST":
         sim.pay(trade)
+        back = _same_site(request, request.query_params.get("redirect_url", ""))
+        if back:  # WeChat Pay sends the buyer back to the merchant's redirect_url
+            return HTMLResponse(f'<link rel="icon" href="data:,"><meta http-equiv="refresh" content="0;url={html.escape(back)}"><p>支付成功</p>')
         return HTMLResponse("<p>支付成功</p>")
     yuan = trade.body["amount"]["total"] / 100  # display only
-    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width">
-<title>微信支付（模拟）</title><h1>微信支付（模拟）</h1><p>{trade.body['description']}</p><p>¥{yuan:.2f}</p>
+    return HTMLResponse(f"""<!doctype html><meta name="viewport" content="width=device-width"><link rel="icon" href="data:,">
+<title>微信支付（模拟）</title><h1>微信支付（模拟）</h1><p>{html.escape(trade.body["description"])}</p><p>¥{yuan:.2f}</p>
 <form method="post"><button>确认支付</button></form>""")
+
+
+def _same_site(request: Request, url: str) -> str:
+    """`url` if it is on the simulator's own host (no open redirect, even in a simulator)."""
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc == request.url.netloc else ""
 
 
 async def _scan(request: Request) -> Response:
@@ -374,6 +400,7 @@ def create_wechatpay_sim(merchant: Merchant, platform_private_key: str, platform
         Route("/v3/pay/transactions/out-trade-no/{number}", _query, methods=["GET"]),
         Route("/v3/pay/transactions/{kind}", _create, methods=["POST"]),
         Route("/v3/refund/domestic/refunds", _refund, methods=["POST"]),
+        Route("/v3/refund/domestic/refunds/{number}", _refund_query, methods=["GET"]),
         Route("/v3/bill/tradebill", _tradebill, methods=["GET"]),
         Route("/v3/billdownload/file", _billdownload, methods=["GET"]),
         Route("/sim/request-payment", _request_payment, methods=["POST"]),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import strawberry
+import strawberry.federation
 from strawberry.tools import merge_types
 
 from resolvers.analytics import AnalyticsQuery
@@ -57,15 +59,22 @@ Mutation = merge_types("Mutation", (
 ))
 
 
-def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        types=[Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
-               RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport, CatalogChange],
+def build_schema(*, federation: bool = False) -> strawberry.Schema:
+    """The gateway's schema; with `federation`, the same schema as an Apollo Federation v2 subgraph."""
+    options: dict[str, Any] = {
+        "query": Query,
+        "mutation": Mutation,
+        "subscription": Subscription,
+        "types": [Product, Sku, Brand, Category, Supplier, Channel, ApiKey, PriceChange, Order,
+                  RiskVerdict, RiskRule, SettlementStatement, ReconciliationReport, CatalogChange],
         # Every Decimal input is money, taken only in the contract's form (schema/money.py);
         # a rate (a channel's commission) is a Rate, checked by the domain; every DateTime has
         # a time zone and a year the shop serves (schema/instants.py).
-        scalar_overrides={Decimal: AMOUNT, Rate: RATE, datetime: INSTANT},
-    )
+        "scalar_overrides": {Decimal: AMOUNT, Rate: RATE, datetime: INSTANT},
+    }
+    if not federation:
+        return strawberry.Schema(**options)
+    from resolvers.federation import declare_entities
+
+    declare_entities()
+    return strawberry.federation.Schema(**options)

@@ -56,6 +56,12 @@ class CreateCampaignPayload:
 
 
 @strawberry.type
+class EndCampaignPayload:
+    campaign: Campaign | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
 class GenerateCouponCodesPayload:
     codes: list[str] = strawberry.field(description="The new codes: shown here once, stored only as digests.")
     user_errors: list[UserError]
@@ -123,6 +129,20 @@ class CampaignMutation:
                 return CreateCampaignPayload(campaign=None, user_errors=[_invalid(error)])
             campaign = (await _read(uow.session, [row]))[0]
         return CreateCampaignPayload(campaign=campaign, user_errors=[])
+
+    @strawberry.mutation(permission_classes=ADMIN_ONLY, description=(
+        "End a campaign now (operators): no order redeems it from then on; orders that did keep their discount."
+    ))
+    async def end_campaign(self, info: Info, id: strawberry.ID) -> EndCampaignPayload:
+        pk = decode_pk(id, "Campaign")
+        async with info.context.uow() as uow:
+            row = await admin.end_campaign(uow.session, pk)
+            if row is None:
+                return EndCampaignPayload(campaign=None, user_errors=[
+                    UserError(field="id", message="no such campaign", code="NOT_FOUND"),
+                ])
+            campaign = (await _read(uow.session, [row]))[0]
+        return EndCampaignPayload(campaign=campaign, user_errors=[])
 
     @strawberry.mutation(permission_classes=ADMIN_ONLY, description=(
         f"Generate single-use codes of a campaign, up to {MAX_CODES_PER_REQUEST:,} at a time (operators). "

@@ -47,12 +47,14 @@ class SalesBucket:
     paid_orders: int
     revenue: Money
     refunds: Money
+    discounts: Money = strawberry.field(description="What coupons took off the paid orders; revenue is net of it.")
 
     @classmethod
     def of(cls, row: analytics.SalesBucket) -> SalesBucket:
         return cls(
             start=row.start, orders=row.orders, units=row.units, paid_orders=row.paid_orders,
             revenue=Money.of(row.revenue), refunds=Money.of(row.refunds),
+            discounts=Money.of(row.discounts) if row.discounts is not None else Money.fen(0, row.revenue.currency),
         )
 
 

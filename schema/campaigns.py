@@ -59,6 +59,7 @@ class Campaign:
     starts_at: datetime | None
     ends_at: datetime | None
     subsidised: bool = strawberry.field(description="May sell below a SKU's price floor.")
+    active: bool = strawberry.field(description="False once an operator ended it (endCampaign).")
     bearer: CampaignBearer  # type: ignore[valid-type]
     sku_ids: list[strawberry.ID]
     performance: CampaignPerformance
@@ -77,7 +78,7 @@ class Campaign:
             redemptions=row.redemptions, max_redemptions=row.max_redemptions,
             spent=Money.fen(row.spent_fen, currency), budget=money(row.budget_fen),
             per_buyer_limit=row.per_buyer_limit, starts_at=row.starts_at, ends_at=row.ends_at,
-            subsidised=row.subsidised, bearer=row.bearer,
+            subsidised=row.subsidised, active=row.active, bearer=row.bearer,
             sku_ids=[encode_id("Sku", sku_id) for sku_id in sku_ids],
             performance=CampaignPerformance.of(figures, currency),
         )

@@ -1,4 +1,4 @@
-"""The /dashboard page and its files under /static, served with a strict Content-Security-Policy.
+"""The /dashboard page, the /shop demo storefront, and their files under /static, served with a strict Content-Security-Policy.
 
 The page is plain HTML, CSS and JavaScript from `static/`: no CDN, no inline script or
 style, so the policy can forbid everything but this origin. Only files present in the
@@ -19,6 +19,7 @@ log = logging.getLogger("quanyi.dashboard")
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGE = "dashboard.html"
+SHOP = "shop.html"  # the demo H5 storefront
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -68,14 +69,19 @@ class StaticFolder:
     async def page(self, request: Request) -> Response:
         return self.response(PAGE)
 
+    async def shop(self, request: Request) -> Response:
+        return self.response(SHOP)
+
     async def file(self, request: Request) -> Response:
         return self.response(request.path_params["name"])
 
 
 def dashboard_routes(folder: Path = STATIC) -> list[BaseRoute]:
-    """GET /dashboard (the page) and GET /static/{name} (its scripts, styles and icon)."""
+    """GET /dashboard (the page), GET /shop (the demo storefront) and GET /static/{name} (their
+    scripts, styles and icon)."""
     files = StaticFolder(folder)
     return [
         Route("/dashboard", files.page, methods=["GET", "HEAD"]),
+        Route("/shop", files.shop, methods=["GET", "HEAD"]),
         Route("/static/{name}", files.file, methods=["GET", "HEAD"]),
     ]

@@ -21,6 +21,7 @@ from graphql import (
     NoSchemaIntrospectionCustomRule,
     GraphQLError,
     GraphQLSchema,
+    FieldNode,
     StringValueNode,
     ValidationRule,
     ValuesOfCorrectTypeRule,
@@ -79,7 +80,7 @@ class Documents:
             max_aliases_rule(limits.max_aliases),
             NoNulCharacters,
         )
-        self._public_rules = (*self._rules, NoSchemaIntrospectionCustomRule)
+        self._public_rules = (*self._rules, NoSchemaIntrospectionCustomRule, NoSubgraphSchema)
         self._parsed: BoundedCache[str, Parsed] = BoundedCache(limits.document_cache_size)
         self._validated: BoundedCache[tuple[bool, str], tuple[GraphQLError, ...]] = BoundedCache(
             limits.document_cache_size
@@ -118,6 +119,18 @@ class Documents:
 
 
 NUL_MESSAGE = "strings may not contain the character U+0000"
+
+
+class NoSubgraphSchema(ValidationRule):
+    """A federated gateway's `_service { sdl }` is the whole schema: like introspection, it is
+    for partner and operator keys (or everyone with QUANYI_PUBLIC_INTROSPECTION)."""
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        if node.name.value == "_service":
+            self.report_error(GraphQLError(
+                "the subgraph's schema (_service) is for partner and operator keys", node,
+                extensions={"code": "FORBIDDEN"},
+            ))
 
 
 class NoNulCharacters(ValidationRule):

@@ -90,6 +90,7 @@ class SalesBucket:
     paid_orders: int
     revenue: Money
     refunds: Money
+    discounts: Money | None = None  # what coupons took off the paid orders (revenue is net of it)
 
 
 async def sales_summary(
@@ -105,15 +106,16 @@ async def sales_summary(
     dialect = session.get_bind().dialect.name
     start = bucket_start(dialect, Order.created_at, bucket, period.offset_minutes).label("start")
     where = _in_period(period, channel_id)
-    totals: dict[datetime, tuple[int, int, int, int]] = {}
+    totals: dict[datetime, tuple[int, int, int, int, int]] = {}
     currencies: set[str] = set()
-    for key, row_currency, placed, paid, revenue, refunds in await session.execute(
-        select(start, Order.currency, func.count(), _count(_SOLD), _fen(_SOLD), _fen(_REFUNDED))
+    for key, row_currency, placed, paid, revenue, refunds, discounts in await session.execute(
+        select(start, Order.currency, func.count(), _count(_SOLD), _fen(_SOLD), _fen(_REFUNDED),
+               _fen(_SOLD, Order.discount_fen))
         .where(*where)
         .group_by(start, Order.currency)
     ):
         currencies.add(row_currency)
-        totals[_wall_clock(key, period.zone)] = (int(placed), int(paid), int(revenue), int(refunds))
+        totals[_wall_clock(key, period.zone)] = (int(placed), int(paid), int(revenue), int(refunds), int(discounts))
     if len(currencies) > 1:
         raise AnalyticsInputError(
             "channel", f"orders in {', '.join(sorted(currencies))}: ask for one channel at a time"
@@ -130,10 +132,11 @@ async def sales_summary(
     money = currencies.pop() if currencies else currency or HOME_CURRENCY
     summary = []
     for moment in starts:
-        placed, paid, revenue, refunds = totals.get(moment, (0, 0, 0, 0))
-        summary.append(
-            SalesBucket(moment, placed, units.get(moment, 0), paid, Money(revenue, money), Money(refunds, money))
-        )
+        placed, paid, revenue, refunds, discounts = totals.get(moment, (0, 0, 0, 0, 0))
+        summary.append(SalesBucket(
+            moment, placed, units.get(moment, 0), paid, Money(revenue, money), Money(refunds, money),
+            Money(discounts, money),
+        ))
     return summary
 
 

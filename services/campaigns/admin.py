@@ -119,6 +119,17 @@ async def create_campaign(session: AsyncSession, new: NewCampaign, *, actor: str
     return campaign
 
 
+async def end_campaign(session: AsyncSession, campaign_id: int) -> Campaign | None:
+    """Stop a campaign at once: no order redeems it from now on (the redemption's conditional
+    UPDATE checks `active`, so an order in flight is refused too). Orders that already
+    redeemed keep their discount. None: no such campaign."""
+    campaign = await session.get(Campaign, campaign_id, with_for_update=True)
+    if campaign is not None:
+        campaign.active = False
+        await session.flush()
+    return campaign
+
+
 async def generate_codes(session: AsyncSession, campaign_id: int, count: int, *, now: datetime) -> list[str]:
     """`count` new single-use codes of the campaign. Only their digests are stored: the codes
     exist in the answer and nowhere else, so the caller hands them out (or writes them to a

@@ -28,7 +28,7 @@ from domain.campaigns import (
     code_digest,
     code_key,
     line_discounts,
-    order_tag,
+    generated_tag,
 )
 from domain.limits import COUPON_SCOPE
 from domain.money import Money
@@ -44,7 +44,7 @@ class Applied:
     campaign_id: int
     code_id: int
     single_use: bool
-    tag: str  # how the order records the code (domain/campaigns.order_tag)
+    tag: str  # how the order records the code: the public code, or a generated one's tag
     discounts: list[int]  # fen off each line, in the order's line order
     per_buyer_limit: int | None
 
@@ -57,6 +57,10 @@ class Applied:
 class CouponRefusal:
     message: str
     code: str = COUPON_UNAVAILABLE
+    miss: bool = False  # no such code on the channel: counts as a guess (guesses.py)
+
+
+NOT_FOUND = CouponRefusal(UNKNOWN, miss=True)
 
 
 def discount_of(campaign: Campaign, currency: str) -> Discount:
@@ -75,7 +79,7 @@ async def apply_coupon(
     """The coupon `text` names on this channel applied to `lines`, or why it cannot be."""
     key = code_key(text)
     if key is None:
-        return CouponRefusal(UNKNOWN)
+        return NOT_FOUND
     found = (
         await session.execute(
             select(CouponCode.id, CouponCode.single_use, CouponCode.order_id, Campaign)
@@ -83,9 +87,11 @@ async def apply_coupon(
             .where(CouponCode.digest == code_digest(key), Campaign.channel_id == channel_id)
         )
     ).first()
-    if found is None or not found.Campaign.active:
-        return CouponRefusal(UNKNOWN)
+    if found is None:
+        return NOT_FOUND
     code_id, single_use, held_by, campaign = found
+    if not campaign.active:
+        return CouponRefusal("this coupon has ended")
     if single_use and held_by is not None:
         return CouponRefusal("this coupon has already been used")
     if (late := Window(campaign.starts_at, campaign.ends_at).refusal(now)) is not None:
@@ -109,7 +115,8 @@ async def apply_coupon(
     if campaign.budget_fen is not None and campaign.spent_fen + total > campaign.budget_fen:
         return CouponRefusal("this coupon's budget is used up", COUPON_LIMIT)
     return Applied(
-        campaign.id, code_id, single_use, order_tag(key, public=not single_use), discounts, campaign.per_buyer_limit,
+        campaign.id, code_id, single_use, generated_tag(key) if single_use else campaign.code or key, discounts,
+        campaign.per_buyer_limit,
     )
 
 

@@ -9,16 +9,20 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.campaigns import Bearer, check_public_code, code_digest
 from domain.catalog import SkuKind
 from domain.limits import Period
 from domain.risk import VIRTUAL_OPERATOR_PREFIXES, Decision, RuleKind
 from models import (
     Brand,
     BundleItem,
+    Campaign,
+    CampaignSku,
     CardCode,
     Category,
     Channel,
     ChannelKind,
+    CouponCode,
     Listing,
     Product,
     PurchaseLimit,
@@ -115,6 +119,9 @@ PRODUCTS: list[tuple[str, str, str, str, str, list[DemoSku]]] = [
 # A flash sale (秒杀): one per buyer a day on the public storefronts, a buyer being each of
 # the phone, e-mail, device and account an order names (README "Purchase limits").
 FLASH_SALE = ("STEAM-100", 1, Period.DAY)
+# A welcome coupon on the web shop (README "Campaigns and coupons"): 5.00 off a video month,
+# once per buyer, for the first 1,000 buyers within 5,000.00, paid for by the platform.
+WELCOME = ("新人立减 5 元", "web", "WELCOME5", ("TXV-MONTH", "IQY-MONTH"), 500, 1000, 1, 500_000)
 
 # Starting rules: none tight enough to trouble a demo or a test run from one address.
 RISK_RULES = [
@@ -178,6 +185,16 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
     for bundle, parts in pending_parts:
         for code, quantity in parts:
             session.add(BundleItem(bundle_sku_id=bundle.id, component_sku_id=skus[code].id, quantity=quantity))
+    name, channel_code, coupon, sku_codes, off, uses, per_buyer_uses, budget = WELCOME
+    welcome = Campaign(
+        name=name, channel_id=next(c.id for c in channels if c.code == channel_code), code=coupon,
+        amount_off_fen=off, max_redemptions=uses, per_buyer_limit=per_buyer_uses, budget_fen=budget,
+        bearer=Bearer.PLATFORM, subsidised=False, created_by="demo",
+    )
+    session.add(welcome)
+    await session.flush()
+    session.add_all(CampaignSku(campaign_id=welcome.id, sku_id=skus[code].id) for code in sku_codes)
+    session.add(CouponCode(campaign_id=welcome.id, digest=code_digest(check_public_code(coupon)), single_use=False))
     code, per_buyer, period = FLASH_SALE
     session.add_all(
         PurchaseLimit(channel_id=channel.id, sku_id=skus[code].id, per_order=None, per_buyer=per_buyer,

@@ -21,6 +21,7 @@ from domain.recharge_accounts import AccountFormat, accepts, describe
 from domain.risk import Decision, Facts, Verdict
 from domain.sales import Refusal as SaleRefusal
 from models import Order, Sku
+from services.campaigns import guesses
 from services.campaigns.coupons import Applied, CouponRefusal, apply_coupon, campaign_scope
 from services.inventory.sold_out import SoldOutGate
 from services.orders.terms import SkuTerms, Terms
@@ -199,12 +200,7 @@ async def draft(
     total = sum((unit * line.quantity for unit, line in zip(units, lines, strict=True)), Money(0, currency))
     coupon: Applied | None = None
     if command.coupon_code is not None and command.coupon_code.strip():
-        floors = {sku_id: sku.sku.price_floor_fen for sku_id, sku in on_sale.items()}
-        priced = [
-            PricedLine(line.sku_id, line.quantity, unit, Money(floors[line.sku_id], currency) if floors[line.sku_id] is not None else None)
-            for line, unit in zip(lines, units, strict=True)
-        ]
-        applied = await apply_coupon(session, channel_id, command.coupon_code, priced, now)
+        applied = await _coupon(session, command.coupon_code, channel_id, lines, units, on_sale, who, risk, now)
         if isinstance(applied, CouponRefusal):
             return refused("couponCode", applied.message, applied.code)
         coupon = applied
@@ -221,6 +217,29 @@ async def draft(
     return Draft(
         channel_id, currency, key, lines, position, skus, units, total, verdict, facts, buyer, counted, limits, coupon,
     )
+
+
+async def _coupon(
+    session: AsyncSession, code: str, channel_id: int, lines: list[LineRequest], units: list[Money],
+    on_sale: dict[int, SkuTerms], who: Identity, risk: RiskCheck | None, now: datetime,
+) -> Applied | CouponRefusal:
+    """The coupon applied to the priced lines, or why not; a buyer or address that missed too
+    often is refused before the code is looked up (services/campaigns/guesses.py)."""
+    counters = risk.counters if risk is not None else None
+    if counters is not None and await guesses.barred(counters, who, now.timestamp()):
+        return CouponRefusal(guesses.TOO_MANY)
+    priced = [
+        PricedLine(line.sku_id, line.quantity, unit, _money(on_sale[line.sku_id].sku.price_floor_fen, unit.currency))
+        for line, unit in zip(lines, units, strict=True)
+    ]
+    applied = await apply_coupon(session, channel_id, code, priced, now)
+    if isinstance(applied, CouponRefusal) and applied.miss and counters is not None:
+        await guesses.missed(counters, who, now.timestamp())
+    return applied
+
+
+def _money(fen: int | None, currency: str) -> Money | None:
+    return Money(fen, currency) if fen is not None else None
 
 
 def _facts(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from domain.access import Principal
-from domain.campaigns import order_tags
+from domain.campaigns import same_coupon
 from domain.limits import HoldLimit, Tally, breach_of
 from domain.idempotency import REPLAY_EXPIRED, replayable_since
 from domain.orders import LineRequest, OrderStatus
@@ -234,7 +234,7 @@ async def _replay(uow: UnitOfWork, order: Order, command: PlaceOrder, lines: lis
     buyer = command.buyer
     same = held == {line.sku_id: line.quantity for line in lines} and (
         order.buyer_phone, order.buyer_email, order.recharge_account
-    ) == (buyer.phone, buyer.email, buyer.recharge_account) and order.coupon_code in order_tags(command.coupon_code)
+    ) == (buyer.phone, buyer.email, buyer.recharge_account) and same_coupon(order.coupon_code, command.coupon_code)
     if not same:
         return refused("idempotencyKey", "this key was already used for a different order", "IDEMPOTENCY_KEY_REUSED")
     return Placed(order)

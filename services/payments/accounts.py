@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
@@ -59,11 +61,32 @@ async def configure(
     ))
 
 
+class QueryGate:
+    """At most one query of a payment at the provider per `every` seconds in this process:
+    a buyer's page asking for its payment in a loop must not become a flood of queries."""
+
+    def __init__(self, every: float = 3.0, remembered: int = 10_000) -> None:
+        self._every, self._remembered = every, remembered
+        self._last: OrderedDict[int, float] = OrderedDict()
+
+    def admit(self, payment_id: int) -> bool:
+        now = time.monotonic()
+        last = self._last.get(payment_id)
+        if last is not None and now - last < self._every:
+            return False
+        self._last[payment_id] = now
+        self._last.move_to_end(payment_id)
+        while len(self._last) > self._remembered:
+            self._last.popitem(last=False)
+        return True
+
+
 class PaymentAccounts:
     """The adapters of every configured account: by id, by channel, or all of a provider."""
 
     def __init__(self, db: Database, box: SecretBox, factories: Mapping[Provider, Factory]) -> None:
         self._db, self._box, self._factories = db, box, dict(factories)
+        self.queries = QueryGate()
         self._adapters: dict[int, PaymentProvider] | None = None
         self._scopes: dict[tuple[Provider, str], int] = {}
         self._retired: list[PaymentProvider] = []

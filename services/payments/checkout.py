@@ -85,7 +85,8 @@ async def start(db: Database, accounts: PaymentAccounts, request: PaymentRequest
     if earlier is not None:
         if earlier.method != request.method.value:
             return _refused("PAYMENT_STARTED", f"this order's payment was started as {earlier.method}", "input.method")
-        paid = await _paid_meanwhile(adapter, earlier, order.number, uow, now)
+        paid = await _paid_meanwhile(adapter, earlier, order.number, uow, now) \
+            if earlier.status == STARTED and accounts.queries.admit(earlier.id) else None
         if paid is not None:
             return Outcome(paid)
         return Outcome(earlier, adapter.client_params(checkout, earlier.handle or ""))

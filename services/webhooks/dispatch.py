@@ -36,11 +36,12 @@ from services.core.worker import Handler, JobRun
 from services.webhooks import events, signing
 from services.webhooks.audience import TOPIC as AUDIENCE_CHANGED
 from services.webhooks.endpoints import open_secrets
-from services.webhooks.receivers import Receiver
+from services.webhooks.receivers import Answer, Receiver
 
 log = logging.getLogger("quanyi.webhooks")
 
 SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+PER_ENDPOINT = 4  # sending slots one endpoint may take in a process
 BUSY_DELAY = 0.5  # seconds before a job finding its endpoint's slots taken looks again
 
 
@@ -51,7 +52,7 @@ def _now() -> datetime:
 class Dispatcher:
     def __init__(
         self, box: SecretBox, receiver: Receiver, *, schedule: Sequence[float] = SCHEDULE,
-        disable_after: timedelta = timedelta(days=1), per_endpoint: int = 4, clock: Callable[[], datetime] = _now,
+        disable_after: timedelta = timedelta(days=1), per_endpoint: int = PER_ENDPOINT, clock: Callable[[], datetime] = _now,
     ) -> None:
         self._box, self._receiver = box, receiver
         self._schedule = tuple(schedule)
@@ -67,53 +68,80 @@ class Dispatcher:
         await self._receiver.close()
 
     async def send(self, run: JobRun) -> None:
-        delivery_id = int(run.job.payload["delivery"])  # type: ignore[call-overload]
-        async with run.uow() as uow:
-            found = (await uow.session.execute(
-                select(WebhookDelivery, WebhookEndpoint)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(WebhookDelivery.id == delivery_id)
-            )).first()
-            now = self._clock()
-            if found is None or found[0].status != events.PENDING:
-                await run.done(uow, now)  # deleted with its endpoint, or settled already
-                return
-            delivery, endpoint = found
-            if not endpoint.enabled:
-                await self._settle(uow, delivery, events.FAILED, now)
-                await run.done(uow, now)
-                return
-            if self._busy[endpoint.id] >= self._per_endpoint:
-                await run.later(uow, now, BUSY_DELAY * (1 + random.random()))
-                return
-            secrets = open_secrets(self._box, endpoint, now)
-            url, message_id, body = endpoint.url, delivery.message_id, delivery.body.encode()
-        timestamp = int(self._clock().timestamp())
-        self._busy[endpoint.id] += 1
+        ready = await self._ready(run)
+        if ready is None:
+            return
+        delivery, endpoint, now = ready
         try:
-            answer = await self._receiver.send(url, signing.headers(secrets, message_id, timestamp, body), body)
+            body = delivery.body.encode()
+            secrets = open_secrets(self._box, endpoint, now)
+            headers = signing.headers(secrets, delivery.message_id, int(self._clock().timestamp()), body)
+            answer = await self._receiver.send(endpoint.url, headers, body)
         finally:
-            self._busy[endpoint.id] -= 1
-            if not self._busy[endpoint.id]:
-                del self._busy[endpoint.id]
+            self._release(endpoint.id)
         telemetry.webhook_attempt("delivered" if answer.ok else "failed", answer.duration_ms / 1000)
+        await self._record(run, delivery, endpoint.id, answer)
+
+    async def _ready(self, run: JobRun) -> tuple[WebhookDelivery, WebhookEndpoint, datetime] | None:
+        """The delivery to send and its endpoint, with one of the endpoint's sending slots
+        taken; None when the run ended here (settled already, endpoint disabled, slots taken)."""
+        delivery_id = int(run.job.payload["delivery"])  # type: ignore[call-overload]
+        taken: int | None = None
+        try:
+            async with run.uow() as uow:
+                found = (await uow.session.execute(
+                    select(WebhookDelivery, WebhookEndpoint)
+                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                    .where(WebhookDelivery.id == delivery_id)
+                )).first()
+                now = self._clock()
+                if found is None or found[0].status != events.PENDING:
+                    await run.done(uow, now)  # deleted with its endpoint, or settled already
+                    return None
+                delivery, endpoint = found
+                if not endpoint.enabled:
+                    await self._settle(uow, delivery, events.FAILED, now)
+                    await run.done(uow, now)
+                    return None
+                if self._busy[endpoint.id] >= self._per_endpoint:
+                    await run.later(uow, now, BUSY_DELAY * (1 + random.random()))
+                    return None
+                # Taken with no await since the check: concurrent runs cannot all pass it.
+                self._busy[endpoint.id] += 1
+                taken = endpoint.id
+        except BaseException:
+            if taken is not None:
+                self._release(taken)
+            raise
+        return delivery, endpoint, now
+
+    def _release(self, endpoint_id: int) -> None:
+        self._busy[endpoint_id] -= 1
+        if not self._busy[endpoint_id]:
+            del self._busy[endpoint_id]
+
+    async def _record(self, run: JobRun, delivery: WebhookDelivery, endpoint_id: int, answer: Answer) -> None:
+        """The attempt, the delivery's new state, the endpoint's, and the job's end: one transaction."""
+        attempts = delivery.attempts + 1
+        # The endpoint by id, not its URL: a URL may carry a receiver's own token.
+        log.info("webhook delivery %d (%s) to endpoint %d: attempt %d %s in %d ms", delivery.id, delivery.event_type,
+                 endpoint_id, attempts, answer.status_code or answer.error, answer.duration_ms)
         async with run.uow() as uow:
             now = self._clock()
             session = uow.session
-            session.add(WebhookAttempt(delivery_id=delivery_id, at=now, status_code=answer.status_code,
+            session.add(WebhookAttempt(delivery_id=delivery.id, at=now, status_code=answer.status_code,
                                        duration_ms=answer.duration_ms, error=answer.error, response=answer.response))
-            attempts = delivery.attempts + 1
             if answer.ok:
                 await self._settle(uow, delivery, events.DELIVERED, now, attempts=attempts)
-                await session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id)
+                await session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
                                       .values(failing_since=None).execution_options(synchronize_session=False))
                 await run.done(uow, now)
                 return
             await session.execute(
-                update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id, WebhookEndpoint.failing_since.is_(None))
+                update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_(None))
                 .values(failing_since=now).execution_options(synchronize_session=False)
             )
-            # Redeliveries by hand count on from the delivery's attempts: the schedule restarts for them.
+            # A redelivery by hand counts on from the delivery's attempts; the schedule restarts for it.
             round_attempts = attempts - int(run.job.payload.get("from", 0))  # type: ignore[call-overload]
             if round_attempts <= len(self._schedule):
                 delay = self._schedule[round_attempts - 1] * random.uniform(0.8, 1.2)
@@ -122,7 +150,7 @@ class Dispatcher:
                 await run.later(uow, now, delay)
                 return
             await self._settle(uow, delivery, events.FAILED, now, attempts=attempts)
-            await self._maybe_disable(uow, endpoint.id, now)
+            await self._maybe_disable(uow, endpoint_id, now)
             await run.done(uow, now)
 
     async def _settle(self, uow: UnitOfWork, delivery: WebhookDelivery, status: str, now: datetime, *,

@@ -63,7 +63,9 @@ class Pair:
 
     async def place(self, n: int, sku: StockedSku, code: str, phone: str) -> dict[str, Any]:
         given = {**order_input((sku, 1), buyer={"phone": phone}), "couponCode": code}
-        return (await self.gql(self.a if n % 2 else self.b, PLACE, {"input": given}))["data"]["placeOrder"]
+        answer = await self.gql(self.a if n % 2 else self.b, PLACE, {"input": given})
+        assert answer.get("data"), answer
+        return answer["data"]["placeOrder"]
 
     async def redemptions(self, code: str) -> tuple[int, int, int]:
         """(the campaign's count, its spent fen, redemptions held) as the database has them."""
@@ -95,7 +97,9 @@ async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pair]:
         try:
             keys, shelf = await stock_shop(db, settings)
             env = {"QUANYI_BROKER_PREFIX": settings.broker_prefix, "QUANYI_WORKER": "0"}
-            limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+            # 32 requests in flight at once (16 per gateway): real contention on the campaign row,
+            # within a share of the test database's connections that other suites leave free.
+            limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
             async with (
                 running_gateway(url, settings.secret_key, folder / "a.log", env=env) as a,
                 running_gateway(url, settings.secret_key, folder / "b.log", env=env) as b,

@@ -8,6 +8,7 @@ and one with QUANYI_CATALOG_PLANS=0, where graphql-core resolves field by field.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 from collections.abc import AsyncIterator
@@ -17,12 +18,13 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from config import Settings
 from gateway import create_app
 from models import Channel, ChannelPrice, ChannelQuota, PriceTier, Sku
 from services.core.database import Database
+from services.core.events import CATALOG_CHANGED, STOCK_BY_ORDERS, catalog_changed
 from tests.graphql.conftest import Keys
 from tests.support import GraphQLClient, StatementCounter
 
@@ -239,3 +241,39 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
     for error in answer.get("errors", []):
         error.get("extensions", {}).pop("requestId", None)
     return answer
+
+
+NAMES = """
+{ products(channel: "web", first: 1) { edges { node { skus { id name stock { available } } } } } }
+"""
+
+
+async def test_kept_skus_and_prices_are_dropped_by_a_catalog_change_and_kept_through_stock_moves(
+    gql: GraphQLClient, db: Database, app: object, statements: StatementCounter
+) -> None:
+    broker = app.state.broker  # type: ignore[attr-defined]
+    before = await gql(NAMES)
+    sku = before["data"]["products"]["edges"][0]["node"]["skus"][0]
+    pk = int(base64.b64decode(sku["id"]).decode().split(":")[1])
+
+    # Stock moved by orders: the kept rows stay, the page costs its two statements.
+    await broker.publish(CATALOG_CHANGED, STOCK_BY_ORDERS)
+    await asyncio.sleep(0.05)
+    again, count = await statements.measure(gql(NAMES))
+    assert again == before and count == 2, statements.seen
+
+    # A change of the SKU, published as catalog changes are: the next page shows it.
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(Sku).where(Sku.id == pk).values(name="renamed for the test"))
+    try:
+        await catalog_changed(broker, "sku")
+        for _ in range(50):
+            after = await gql(NAMES)
+            if after["data"]["products"]["edges"][0]["node"]["skus"][0]["name"] == "renamed for the test":
+                break
+            await asyncio.sleep(0.02)
+        assert after["data"]["products"]["edges"][0]["node"]["skus"][0]["name"] == "renamed for the test"
+    finally:
+        async with db.sessions() as session, session.begin():
+            await session.execute(update(Sku).where(Sku.id == pk).values(name=sku["name"]))
+        await catalog_changed(broker, "sku")

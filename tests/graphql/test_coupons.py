@@ -54,6 +54,11 @@ CANCEL = "mutation Cancel($id: ID!) { cancelOrder(orderId: $id) { order { status
 PAY = """
 mutation Pay($id: ID!, $reference: String!) { payOrder(orderId: $id, paymentReference: $reference) { userErrors { code } } }
 """
+SALES = """
+query Sales($from: DateTime!, $to: DateTime!) {
+  salesSummary(from: $from, to: $to, bucket: HOUR, channel: "web") { paidOrders revenue { amount } discounts { amount } }
+}
+"""
 FLOOR = """
 mutation Floor($input: SetPriceControlInput!) { setPriceControl(input: $input) { userErrors { code } } }
 """
@@ -100,7 +105,7 @@ async def test_a_public_code_in_any_spelling_takes_its_amount_off_exactly(shop: 
     assert answers[0]["order"]["total"] == {"amount": "94.49", "currency": "CNY"}  # 3 × 33.33 − 5.50
     assert answers[0]["order"]["discount"] == {"amount": "5.50", "currency": "CNY"}
     assert answers[0]["order"]["lines"] == [{"unitPrice": {"amount": "33.33"}, "discount": {"amount": "5.50"}}]
-    assert {a["order"]["couponCode"] for a in answers} == {"SPR1NG2026"}
+    assert {a["order"]["couponCode"] for a in answers} == {"SPRING-2026"}  # as the campaign spells it
 
 
 async def test_a_percentage_is_capped_and_shared_among_lines_to_the_fen(shop: Shop) -> None:
@@ -318,8 +323,93 @@ async def test_campaign_figures_show_discount_revenue_and_orders(shop: Shop) -> 
     await shop.gql(PAY, {"id": orders[0]["order"]["id"], "reference": "pay-roi-1"}, key=shop.keys.admin)
     await shop.gql(CANCEL, {"id": orders[2]["order"]["id"]}, key=orders[2]["accessToken"])
 
+    now = datetime.now(UTC)
+    sales = await shop.gql(SALES, {"from": (now - timedelta(hours=2)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()},
+                           key=shop.keys.admin)
+
+    # The only paid order of this shop so far: 20.00 less 5.00.
+    assert [(b["revenue"]["amount"], b["discounts"]["amount"]) for b in sales["data"]["salesSummary"] if b["paidOrders"]] == [
+        ("15.00", "5.00"),
+    ]
     assert await figures(shop, roi["id"]) == {
         "redemptions": 2, "spent": {"amount": "10.00", "currency": "CNY"},
         "performance": {"orders": 2, "discountGiven": {"amount": "10.00"}, "paidOrders": 1,
                         "revenue": {"amount": "15.00"}, "revenuePerDiscount": "3.00"},
     }
+
+
+RULE = """
+mutation Rule($input: CreateRiskRuleInput!) { createRiskRule(input: $input) { rule { id } userErrors { field code } } }
+"""
+ARCHIVE = "mutation Archive($id: ID!) { archiveRiskRule(id: $id) { userErrors { code } } }"
+
+
+async def test_a_risk_rule_as_data_stops_one_device_redeeming_for_many_new_accounts(shop: Shop) -> None:
+    coins = await shop.shelf.card_codes(20)
+    await campaign(shop, coins, code="NEWUSER8", amountOff="8")
+    rule = (await shop.gql(RULE, {"input": {
+        "name": "one device, many new accounts redeeming", "kind": "ACCOUNT_SPREAD", "action": "REJECT",
+        "parameters": {"by": "DEVICE", "maxAccounts": 2, "windowSeconds": 3600, "couponOnly": True},
+    }}, key=shop.keys.admin))["data"]["createRiskRule"]
+
+    def on_farm(n: int) -> dict[str, Any]:
+        return {"email": f"new{n}@example.cn", "deviceId": "coupon-farm-1"}
+
+    redeeming = [outcome(await place(shop, (coins, 1), code="newuser8", buyer=on_farm(n))) for n in range(4)]
+    without_coupon = outcome(await place(shop, (coins, 1), code=None, buyer=on_farm(9)))
+    await shop.gql(ARCHIVE, {"id": rule["rule"]["id"]}, key=shop.keys.admin)
+
+    assert rule["userErrors"] == []
+    assert redeeming == ["PLACED", "PLACED", "RISK_REJECTED", "RISK_REJECTED"]
+    assert without_coupon == "PLACED"  # the rule is about coupons
+
+
+async def test_a_retry_with_the_coupon_in_another_spelling_is_the_same_order_and_redeems_once(shop: Shop) -> None:
+    coins = await shop.shelf.card_codes(5)
+    once = await campaign(shop, coins, code="RETRY-ME", amountOff="1")
+    given = order_input((coins, 1), key="coupon-retry-order-0001", buyer={"phone": "13122223333"})
+
+    first = await shop.gql(PLACE, {"input": {**given, "couponCode": "RETRY-ME"}})
+    retried = await shop.gql(PLACE, {"input": {**given, "couponCode": "retry me"}})
+    other = await shop.gql(PLACE, {"input": {**given, "couponCode": None}})
+
+    assert retried["data"]["placeOrder"]["order"]["number"] == first["data"]["placeOrder"]["order"]["number"]
+    assert other["data"]["placeOrder"]["userErrors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert (await figures(shop, once["id"]))["redemptions"] == 1
+
+
+async def test_a_buyer_guessing_codes_is_stopped_even_when_a_guess_would_match(shop: Shop) -> None:
+    coins = await shop.shelf.card_codes(5)
+    await campaign(shop, coins, code="REALCODE77", amountOff="1")
+    guesser = {"phone": "13177770000", "deviceId": "guessing-bot"}
+
+    misses = [await place(shop, (coins, 1), code=f"REALCODE{n:02d}", buyer=guesser) for n in range(10)]
+    lucky = await place(shop, (coins, 1), code="REALCODE77", buyer=guesser)
+    same_device = await place(shop, (coins, 1), code="REALCODE77", buyer={"phone": "13177771111", "deviceId": "Guessing-Bot"})
+    someone_else = await place(shop, (coins, 1), code="REALCODE77", buyer={"phone": "13177772222"})
+
+    assert {m["userErrors"][0]["message"] for m in misses} == {"this coupon is not available"}
+    assert lucky["userErrors"] == [
+        {"field": "couponCode", "message": "too many coupon codes tried; try again later", "code": "COUPON_UNAVAILABLE"},
+    ]
+    assert outcome(same_device) == "COUPON_UNAVAILABLE"  # the device is the same buyer, however spelled
+    assert outcome(someone_else) == "PLACED"
+    assert await shop.ledger.codes(coins) == {"AVAILABLE": 4, "RESERVED": 1}
+
+
+END = "mutation End($id: ID!) { endCampaign(id: $id) { campaign { active redemptions } userErrors { field code } } }"
+
+
+async def test_an_ended_campaign_is_refused_and_its_orders_keep_their_discount(shop: Shop) -> None:
+    coins = await shop.shelf.card_codes(5)
+    ending = await campaign(shop, coins, code="ENDSOON", amountOff="2")
+    kept = await place(shop, (coins, 1), code="ENDSOON", phone="13188880000")
+
+    ended = (await shop.gql(END, {"id": ending["id"]}, key=shop.keys.admin))["data"]["endCampaign"]
+    late = await place(shop, (coins, 1), code="ENDSOON", phone="13188881111")
+    by_partner = await shop.gql(END, {"id": ending["id"]}, key=shop.keys.taobao)
+
+    assert ended == {"campaign": {"active": False, "redemptions": 1}, "userErrors": []}
+    assert late["userErrors"] == [{"field": "couponCode", "message": "this coupon has ended", "code": "COUPON_UNAVAILABLE"}]
+    assert kept["order"]["discount"]["amount"] == "2.00"
+    assert by_partner["errors"][0]["extensions"]["code"] == "FORBIDDEN"

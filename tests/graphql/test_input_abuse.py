@@ -242,6 +242,14 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
                                                    "tiers": [{"minQuantity": 10, "amount": "9.00"}]}},
     "Mutation.setPriceControl": lambda g: {"input": {"skuId": g.counter.gid}},
     "Mutation.setChannelQuota": lambda g: {"input": {"channel": "b2b-demo", "skuId": g.counter.gid, "quota": 100}},
+    "Mutation.createWebhookEndpoint": lambda g: {"input": {"url": "https://93.184.216.34/abuse", "events": ["order.paid"]}},
+    "Mutation.updateWebhookEndpoint": lambda g: {"input": {
+        "id": encode_id("WebhookEndpoint", 1), "url": "https://93.184.216.34/abuse", "events": ["order.paid"], "enabled": True,
+    }},
+    "Mutation.rotateWebhookSecret": lambda g: {"id": encode_id("WebhookEndpoint", 1)},
+    "Mutation.deleteWebhookEndpoint": lambda g: {"id": encode_id("WebhookEndpoint", 1)},
+    "Mutation.redeliverWebhook": lambda g: {"deliveryId": encode_id("WebhookDelivery", 1)},
+    "Query.webhookDeliveries": lambda g: {"endpointId": encode_id("WebhookEndpoint", 1), "first": 5},
     "Mutation.createApiKey": lambda g: {"input": {"role": "PARTNER", "channel": "taobao", "name": "abuse"}},
     "Mutation.revokeApiKey": lambda g: {"id": g.key},
     "Mutation.setApiKeyBudget": lambda g: {"input": {"id": g.key, "maximum": 100, "restoreRate": 10}},
@@ -273,6 +281,7 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
     "Query.campaigns": lambda g: {"channel": "web", "first": 10},
     "Mutation.createCampaign": lambda g: {"input": {"name": "Abuse campaign", "channel": "web", "skuIds": [g.codes.gid],
                                                     "amountOff": "1.00", "maxRedemptions": 10}},
+    "Mutation.endCampaign": lambda g: {"id": encode_id("Campaign", 10_000)},
     "Mutation.generateCouponCodes": lambda g: {"campaignId": encode_id("Campaign", 1), "count": 1},
     # Product center
     "Mutation.createBrand": lambda g: {"input": {"code": _code("brand"), "name": "Abuse brand"}},

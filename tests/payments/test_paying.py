@@ -3,6 +3,7 @@ front ends do, and the order is delivered on the providers' notifications."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -158,3 +159,17 @@ async def test_a_buyer_back_from_paying_finds_the_order_paid_when_every_notifica
         ("PAID", None, []), ("PAID", None, [])]
     for order in (wechat_order, alipay_order):
         assert (await till.until(order, _delivered))["status"] == "DELIVERED"
+
+
+async def test_a_page_asking_for_its_payment_in_a_loop_does_not_flood_the_provider_with_queries(till: Till) -> None:
+    order = await till.place(channel="mini")
+    first = await till.create_payment(order, "WECHAT_PAY", "JSAPI", open_id="o-loop")
+    sim = till.providers.wechatpay.state.sim
+    before = sim.queries
+
+    again = await asyncio.gather(*(till.create_payment(order, "WECHAT_PAY", "JSAPI", open_id="o-loop")
+                                   for _ in range(20)))
+
+    assert {a["payment"]["id"] for a in again} == {first["payment"]["id"]}
+    assert {a["payment"]["status"] for a in again} == {"STARTED"}
+    assert sim.queries - before == 1

@@ -22,7 +22,7 @@ from services.core.secret_box import SecretBox
 from services.core.worker import Worker
 from services.fulfilment.supplier_registry import seal_secret
 from suppliers.base import Outcome
-from tests.fulfilment.conftest import Fulfilling
+from tests.fulfilment.conftest import Fulfilling, _sku_id
 from tests.fulfilment.fakes import FakeSupplier
 from tests.graphql.conftest import Keys, demo, keys  # noqa: F401 - fixtures shared with the GraphQL tests
 from services.webhooks.audience import AUDIENCES
@@ -81,6 +81,9 @@ class Hooks(Fulfilling):
 
     async def disable(self, endpoint: dict[str, Any]) -> None:
         await self.gql(UPDATE, {"input": {"id": endpoint["id"], "enabled": False}}, key=self.keys.admin)
+
+    def demo_sku(self, code: str) -> str:
+        return _sku_id(self.demo, code)
 
     async def deliveries(self, endpoint: dict[str, Any], key: str | None = None) -> list[dict[str, Any]]:
         answer = await self.gql(DELIVERIES, {"endpoint": endpoint["id"], "first": 50}, key=key or self.keys.admin)

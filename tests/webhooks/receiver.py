@@ -10,6 +10,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @dataclass
+class Gate:
+    """Holds requests to one path until opened, counting how many wait at once."""
+
+    path: str
+    opened: threading.Event = field(default_factory=threading.Event)
+    waiting: int = 0
+    most: int = 0
+
+
+@dataclass
 class Received:
     path: str
     headers: dict[str, str]
@@ -21,6 +31,7 @@ class Receiver:
     url: str
     requests: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)  # status codes to answer with, in turn; then 200
+    gate: Gate | None = None  # requests to its path wait until it opens
 
     def at(self, path: str) -> list[Received]:
         return [request for request in self.requests if request.path == path]
@@ -34,6 +45,14 @@ def running_receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            gate = receiver.gate
+            if gate is not None and self.path == gate.path:
+                with lock:
+                    gate.waiting += 1
+                    gate.most = max(gate.most, gate.waiting)
+                gate.opened.wait(timeout=20)
+                with lock:
+                    gate.waiting -= 1
             with lock:
                 receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 status = receiver.answers.pop(0) if receiver.answers else 200
@@ -45,7 +64,10 @@ def running_receiver() -> Iterator[Receiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # a burst of deliveries is not dropped by the listen backlog (5 by default)
+
+    server = Server(("127.0.0.1", 0), Handler)
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -54,3 +76,4 @@ def running_receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import Callable
 import logging
 from datetime import UTC, datetime
 
@@ -13,7 +16,7 @@ from standardwebhooks import Webhook
 from models import Job, WebhookAttempt, WebhookDelivery
 from services.webhooks import dispatch
 from tests.webhooks.conftest import Hooks
-from tests.webhooks.receiver import Receiver
+from tests.webhooks.receiver import Gate, Receiver
 
 REDELIVER = """
 mutation Redeliver($id: ID!) { redeliverWebhook(deliveryId: $id) { delivery { status } userErrors { code } } }
@@ -176,3 +179,40 @@ async def test_the_signing_secret_is_never_logged_nor_stored_in_clear(
 def _pk(endpoint: dict) -> int:
     from schema.relay import decode_pk
     return decode_pk(endpoint["id"], "WebhookEndpoint")
+
+
+async def test_a_slow_receiver_holds_a_few_slots_and_never_the_other_receivers(clean: Hooks, receiver: Receiver) -> None:
+    slow = await clean.endpoint(f"{receiver.url}/slow", ["order.paid"], key=clean.keys.admin)
+    await clean.endpoint(f"{receiver.url}/fast", ["order.paid"], key=clean.keys.admin)
+    for buyer in ("13912350001", "13912350002", "13912350003", "13912350004", "13912350005", "13912350006"):
+        await clean.pay(await clean.place(("QB-10", 1), phone=buyer))
+    receiver.gate = Gate("/slow")
+    worker = asyncio.create_task(clean.webhook_worker.run())  # the worker as it runs in a gateway
+    try:
+        # The fast receiver gets all six while the slow one holds its first requests unanswered.
+        assert await _until(lambda: len(receiver.at("/fast")) == 6)
+        assert receiver.gate.waiting == receiver.gate.most == dispatch.PER_ENDPOINT
+        receiver.gate.opened.set()
+        assert await _until(lambda: len(receiver.at("/slow")) == 6)
+        assert await _until(lambda: _all_delivered(clean, slow))
+    finally:
+        receiver.gate.opened.set()
+        receiver.gate = None
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+
+async def _until(condition: Callable[[], object], seconds: float = 8.0) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        outcome = condition()
+        if asyncio.iscoroutine(outcome):
+            outcome = await outcome
+        if outcome:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _all_delivered(hooks: Hooks, endpoint: dict) -> bool:
+    return {d["status"] for d in await hooks.deliveries(endpoint)} == {"DELIVERED"}
