@@ -99,6 +99,7 @@ class Settings:
     response_cache_seconds: float = 1.0
     # Catalog reads answered from execution plans (transport/catalog_plan.py); off: graphql-core runs them.
     catalog_plans: bool = True
+    compiled_mutations: bool = True  # placeOrder past graphql-core's executor (transport/compiled_mutation.py)
     # Per-caller budgets of query cost (leaky buckets). Off only for benchmarks and load tests.
     rate_limits: bool = True
     # Budgets per role, e.g. "anonymous=1000/50,partner=2000/100" (maximum/restore a second);
@@ -108,6 +109,11 @@ class Settings:
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
     # Buyer profiles: recomputed this often; contacts of settled orders erased after this many days (0: kept).
+    # Operator alerts to chat groups (WeCom / DingTalk group robots), checked this often.
+    wecom_robot_url: str | None = field(default=None, repr=False)
+    dingtalk_robot_url: str | None = field(default=None, repr=False)
+    dingtalk_robot_secret: str = field(default="", repr=False)
+    alert_robot_seconds: float = 30.0
     federation: bool = False  # serve the schema as an Apollo Federation v2 subgraph
     buyer_profile_seconds: float = 300.0
     buyer_contact_retention_days: int = 0
@@ -167,6 +173,9 @@ class Settings:
     # Simulated WeChat Pay and Alipay in the process, the payment accounts pointed at them
     # (services/demo/payments.py): QUANYI_PAYMENT_SIM=1, on with --demo.
     payment_sim: bool = False
+    # A refund the provider is still processing is asked about again this often, in case
+    # its refund notification never comes.
+    refund_check_seconds: float = 600.0
     # SMS gateway (HTTP JSON API with a bearer token) and SMTP relay; unset: not used.
     sms_url: str | None = None
     sms_token: str = field(default="", repr=False)
@@ -175,6 +184,13 @@ class Settings:
     smtp_from: str = "orders@quanyi.local"
     smtp_username: str | None = None
     smtp_password: str = field(default="", repr=False)
+    smtp_starttls: bool = True
+    # Aliyun SMS (阿里云短信): codes by SMS through an approved sign name and template.
+    aliyun_sms_key_id: str | None = None
+    aliyun_sms_secret: str = field(default="", repr=False)
+    aliyun_sms_sign_name: str = ""
+    aliyun_sms_template: str = ""
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
     # How the process logs: "json" (one object a line) or "text". None, when Settings are built
     # in code (tests, tools), leaves logging as it is; from the environment (QUANYI_LOG_FORMAT)
     # it is json unless QUANYI_DEBUG or QUANYI_DEMO is on.
@@ -220,11 +236,16 @@ class Settings:
             response_cache=env.get("QUANYI_RESPONSE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"},
             response_cache_seconds=float(env.get("QUANYI_RESPONSE_CACHE_SECONDS") or 1.0),
             catalog_plans=env.get("QUANYI_CATALOG_PLANS", "1").strip().lower() not in {"0", "false", "no", "off"},
+            compiled_mutations=env.get("QUANYI_COMPILED_MUTATIONS", "1").strip().lower() not in {"0", "false", "no", "off"},
             rate_limits=env.get("QUANYI_RATE_LIMITS", "1").strip().lower() not in {"0", "false", "no", "off"},
             collector_tuning=env.get("QUANYI_COLLECTOR_TUNING", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
+            wecom_robot_url=env.get("QUANYI_WECOM_ROBOT_URL") or None,
+            dingtalk_robot_url=env.get("QUANYI_DINGTALK_ROBOT_URL") or None,
+            dingtalk_robot_secret=env.get("QUANYI_DINGTALK_ROBOT_SECRET") or "",
+            alert_robot_seconds=_seconds(env, "QUANYI_ALERT_ROBOT_SECONDS", 30.0),
             federation=_flag(env.get("QUANYI_FEDERATION")),
             buyer_profile_seconds=_seconds(env, "QUANYI_BUYER_PROFILE_SECONDS", 300.0),
             buyer_contact_retention_days=_days(env, "QUANYI_BUYER_CONTACT_RETENTION_DAYS"),
@@ -256,6 +277,7 @@ class Settings:
             webhook_disable_after_seconds=float(env.get("QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS") or 86400.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
             payment_sim=_flag(env.get("QUANYI_PAYMENT_SIM")) or _flag(env.get("QUANYI_DEMO")),
+            refund_check_seconds=_seconds(env, "QUANYI_REFUND_CHECK_SECONDS", 600.0),
             topup_connection_wait_seconds=_int(env, "QUANYI_TOPUP_CONNECTION_WAIT_SECONDS", 900),
             sms_url=env.get("QUANYI_SMS_URL") or None,
             sms_token=env.get("QUANYI_SMS_TOKEN") or "",
@@ -264,6 +286,12 @@ class Settings:
             smtp_from=env.get("QUANYI_SMTP_FROM") or "orders@quanyi.local",
             smtp_username=env.get("QUANYI_SMTP_USERNAME") or None,
             smtp_password=env.get("QUANYI_SMTP_PASSWORD") or "",
+            smtp_starttls=env.get("QUANYI_SMTP_STARTTLS", "1").strip().lower() not in {"0", "false", "no", "off"},
+            aliyun_sms_key_id=env.get("QUANYI_ALIYUN_SMS_ACCESS_KEY_ID") or None,
+            aliyun_sms_secret=env.get("QUANYI_ALIYUN_SMS_ACCESS_KEY_SECRET") or "",
+            aliyun_sms_sign_name=env.get("QUANYI_ALIYUN_SMS_SIGN_NAME") or "",
+            aliyun_sms_template=env.get("QUANYI_ALIYUN_SMS_TEMPLATE_CODE") or "",
+            aliyun_sms_endpoint=env.get("QUANYI_ALIYUN_SMS_ENDPOINT") or "https://dysmsapi.aliyuncs.com/",
             log_format=log_settings(env)[0],
             log_level=log_settings(env)[1],
             otel=_flag(env.get("QUANYI_OTEL"))

@@ -31,8 +31,10 @@ from schema.sales import SaleEventUpdate
 from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
+from services.analytics.alerting import run_alert_robots
 from services.analytics.buyer_refresh import run_profiles
 from services.analytics.buyers import profile_secret
+from services.analytics.robots import DingTalkRobot, Robot, WeComRobot
 from services.core import collector, logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
@@ -46,6 +48,7 @@ from services.documents.trusted import TrustedDocuments
 from services.demo import suppliers as demo_suppliers
 from services.fulfilment import connections
 from services.fulfilment.fulfil import Fulfilment
+from services.fulfilment.aliyun_sms import AliyunSmsSender
 from services.fulfilment.senders import EmailSender, InboxSender, Sender, SmsSender
 from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import Factory, SupplierRegistry
@@ -118,14 +121,31 @@ def payment_factories(transport: httpx.AsyncBaseTransport | None = None) -> dict
     return {Provider.WECHAT_PAY: wechatpay, Provider.ALIPAY: alipay}
 
 
+def robots_of(settings: Settings) -> list[Robot]:
+    """The chat-group robots operator alerts go to, when configured."""
+    robots: list[Robot] = []
+    if settings.wecom_robot_url:
+        robots.append(WeComRobot(settings.wecom_robot_url))
+    if settings.dingtalk_robot_url:
+        robots.append(DingTalkRobot(settings.dingtalk_robot_url, settings.dingtalk_robot_secret))
+    return robots
+
+
 def senders_of(settings: Settings) -> list[Sender]:
     """The inbox always; SMS and email only when configured."""
     senders: list[Sender] = [InboxSender()]
-    if settings.sms_url:
+    if settings.aliyun_sms_key_id:
+        senders.append(AliyunSmsSender(
+            key_id=settings.aliyun_sms_key_id, secret=settings.aliyun_sms_secret,
+            sign_name=settings.aliyun_sms_sign_name, template_code=settings.aliyun_sms_template,
+            endpoint=settings.aliyun_sms_endpoint,
+        ))
+    elif settings.sms_url:
         senders.append(SmsSender(settings.sms_url, settings.sms_token))
     if settings.smtp_host:
         senders.append(EmailSender(settings.smtp_host, settings.smtp_port, settings.smtp_from,
-                                   username=settings.smtp_username, password=settings.smtp_password))
+                                   username=settings.smtp_username, password=settings.smtp_password,
+                                   starttls=settings.smtp_starttls))
     return senders
 
 
@@ -159,7 +179,7 @@ def create_app(
             supplier_health,
             connection_wait=timedelta(seconds=settings.topup_connection_wait_seconds),
         ), senders, box,
-        ProviderRefunds(db, payments, settings.public_url),
+        ProviderRefunds(db, payments, settings.public_url), refund_check_seconds=settings.refund_check_seconds,
     )
     demo_secret = demo_suppliers.demo_secret(settings.secret_key) if settings.demo else ""
     demo_sims = demo_suppliers.simulators(demo_secret) if settings.demo else {}
@@ -300,6 +320,8 @@ def create_app(
             asyncio.create_task(risk.models.follow(), name="risk-model-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+            *([asyncio.create_task(run_alert_robots(db, robots_of(settings), settings.alert_robot_seconds),
+                                   name="alert-robots")] if robots_of(settings) else []),
             asyncio.create_task(run_profiles(
                 db, profile_secret(settings.secret_key), interval=settings.buyer_profile_seconds,
                 retention_days=settings.buyer_contact_retention_days,
@@ -407,6 +429,7 @@ def create_app(
     app.state.sockets = sockets
     app.state.authenticator = authenticator
     app.state.trusted_documents = trusted
+    app.state.compiled_mutations = endpoint.mutations
     return app
 
 

@@ -1,7 +1,10 @@
 """Catalog benchmark: the gateway against plain strawberry and the HTTP floor.
 
     python bench/catalog.py [--duration 20] [--concurrency 32] [--database sqlite|postgres]
-                            [--during-sale [--orders-per-second 100]]
+                            [--client wrk|python] [--during-sale [--orders-per-second 100]]
+
+The load comes from wrk (`apt-get install -y wrk`; bench/wrk.py), whose one thread uses a few
+percent of a core here, so the figures are the servers'; `--client python` uses bench/load.py.
 
 Prepares its own gateway database (demo data plus products to fill a 20-product page),
 then serves the same catalog answer from four servers in turn, one uvicorn worker each:

@@ -165,6 +165,16 @@ class Alipay:
         # "Y": the money moved now; otherwise it is under way and a query or notification tells.
         return RefundState.SUCCEEDED if answer.get("fund_change") == "Y" else RefundState.PROCESSING
 
+    async def refund_state(self, order_number: str, refund_number: str) -> RefundState | None:
+        answer = await self._call("alipay.trade.fastpay.refund.query",
+                                  {"out_trade_no": order_number, "out_request_no": refund_number})
+        if answer.get("code") != "10000":
+            raise _refused(answer)
+        # Alipay answers an unknown refund with success and no refund_status.
+        if answer.get("refund_status") == "REFUND_SUCCESS":
+            return RefundState.SUCCEEDED
+        return RefundState.PROCESSING if answer.get("out_request_no") else None
+
     async def statement(self, day: date) -> list[StatementLine]:
         answer = await self._call("alipay.data.dataservice.bill.downloadurl.query",
                                   {"bill_type": "trade", "bill_date": day.isoformat()})

@@ -162,6 +162,14 @@ def _api(sim: AlipaySim, params: dict[str, str], request: Request) -> Response:
                                    "total_amount": wire.yuan(found.total_fen)})
     if method == "alipay.trade.refund":
         return _refund(sim, method, biz)
+    if method == "alipay.trade.fastpay.refund.query":
+        asked = sim.trades.get(str(biz.get("out_trade_no")))
+        number = str(biz.get("out_request_no") or "")
+        if asked is None or number not in asked.refunds:
+            return sim.answer(method, {"code": "10000", "msg": "Success"})
+        return sim.answer(method, {"code": "10000", "msg": "Success", "out_trade_no": asked.out_trade_no,
+                                   "out_request_no": number, "refund_amount": wire.yuan(asked.refunds[number]),
+                                   "refund_status": "REFUND_SUCCESS"})
     if method == "alipay.data.dataservice.bill.downloadurl.query":
         rows = _bill_rows(sim, str(biz.get("bill_date", "")))
         if not rows:

@@ -190,6 +190,11 @@ class PaymentProvider(Protocol):
         """Send a refund (full or part of the payment); ProviderError if refused."""
         ...
 
+    async def refund_state(self, order_number: str, refund_number: str) -> RefundState | None:
+        """How a refund sent before stands (a refund notification may never come); None if
+        the provider knows no such refund."""
+        ...
+
     async def statement(self, day: date) -> list[StatementLine]:
         """The provider's statement of the merchant's payments and refunds on `day` (China
         time), downloaded in the format it publishes; ProviderError if it cannot be had."""

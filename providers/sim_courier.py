@@ -34,13 +34,17 @@ class Faults:
     lose_first: int = 0  # the first n attempts of each notification are lost on the way
     amount_offset_fen: int = 0  # notifications report this much more than was paid (a provider's mistake)
     schedule: list[float] = field(default_factory=lambda: list(DEMO_SCHEDULE))
+    drop_kinds: list[str] = field(default_factory=list)  # notifications of these kinds are never sent
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"no fault named {name!r}")
-            if name == "schedule":
+            if name == "drop_kinds":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError("drop_kinds is a list of notification kinds")
+            elif name == "schedule":
                 if not isinstance(value, list) or not all(isinstance(v, int | float) and v >= 0 for v in value):
                     raise ValueError("schedule is a list of seconds")
             elif isinstance(value, bool) or not isinstance(value, int):
@@ -84,6 +88,8 @@ class Courier:
         self._random = random.Random()
 
     def send(self, delivery: Delivery, attempt: Attempt, accepted: Accepted) -> None:
+        if delivery.kind in self.faults.drop_kinds:
+            return
         self.deliveries.append(delivery)
         del self.deliveries[:-10_000]
         task = asyncio.create_task(self._deliver(delivery, attempt, accepted))

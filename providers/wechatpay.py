@@ -200,6 +200,14 @@ class WechatPay:
         return RefundNotice(Provider.WECHAT_PAY, state, refund_number, order_number, refunded, mchid,
                             str(refund.get("refund_id") or ""))
 
+    async def refund_state(self, order_number: str, refund_number: str) -> RefundState | None:
+        status, data = await self._call("GET", f"/v3/refund/domestic/refunds/{quote(refund_number, safe='')}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise _refused(status, data)
+        return _REFUND_STATES.get(str(data.get("status")), RefundState.PROCESSING)
+
     async def statement(self, day: date) -> list[StatementLine]:
         status, data = await self._call("GET", f"/v3/bill/tradebill?bill_date={day.isoformat()}&bill_type=ALL")
         if status == 400 and data.get("code") == "NO_STATEMENT_EXIST":

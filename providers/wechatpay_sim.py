@@ -240,6 +240,8 @@ async def _refund(request: Request) -> Response:
               "amount": {"refund": refund_fen, "total": total, "payer_refund": refund_fen, "payer_total": total,
                          "currency": "CNY"}}
     trade.refunds[number] = refund
+    # The money goes back now; whoever asks from here on hears SUCCESS, notified or not.
+    trade.refunds[number] = {**refund, "status": "SUCCESS"}
     if data.get("notify_url"):
         sim.notify("REFUND.SUCCESS", "refund", data["notify_url"], trade.body["out_trade_no"], {
             "mchid": sim.merchant.mchid, "out_trade_no": trade.body["out_trade_no"],
@@ -300,6 +302,17 @@ async def _billdownload(request: Request) -> Response:
     if bill is None:
         return sim.error(404, "RESOURCE_NOT_EXISTS", "no such bill")
     return Response(bill, media_type="text/plain;charset=utf-8")
+
+
+async def _refund_query(request: Request) -> Response:
+    sim = _sim(request)
+    if (why := sim.check(request, b"")) is not None:
+        return sim.error(401, "SIGN_ERROR", why)
+    number = request.path_params["number"]
+    found = next((t.refunds[number] for t in sim.trades.values() if number in t.refunds), None)
+    if found is None:
+        return sim.error(404, "RESOURCE_NOT_EXISTS", "no such refund")
+    return sim.answer(found)
 
 
 async def _request_payment(request: Request) -> Response:
@@ -387,6 +400,7 @@ def create_wechatpay_sim(merchant: Merchant, platform_private_key: str, platform
         Route("/v3/pay/transactions/out-trade-no/{number}", _query, methods=["GET"]),
         Route("/v3/pay/transactions/{kind}", _create, methods=["POST"]),
         Route("/v3/refund/domestic/refunds", _refund, methods=["POST"]),
+        Route("/v3/refund/domestic/refunds/{number}", _refund_query, methods=["GET"]),
         Route("/v3/bill/tradebill", _tradebill, methods=["GET"]),
         Route("/v3/billdownload/file", _billdownload, methods=["GET"]),
         Route("/sim/request-payment", _request_payment, methods=["POST"]),

@@ -16,7 +16,7 @@ from domain.orders import OrderStatus as StatusValue
 from models import Order as OrderRow
 from resolvers.order_access import NOT_FOUND, locked_order
 from schema.channel import ChannelScope
-from schema.context import Info
+from schema.context import Context, Info
 from schema.errors import BadUserInput, Forbidden, UserError
 from schema.orders import Order, OrderStatus
 from schema.permissions import HasKey
@@ -73,6 +73,11 @@ def _place_order_input(cls: type[PlaceOrderInput], value: Mapping[str, Any], _co
 PlaceOrderInput.__strawberry_definition__.from_input = _place_order_input  # type: ignore[attr-defined]
 
 
+def place_order_input(value: Mapping[str, Any]) -> PlaceOrderInput:
+    """The input from a value coerced as graphql-core coerces it (transport/compiled_mutation.py)."""
+    return _place_order_input(PlaceOrderInput, value, None)
+
+
 @strawberry.type
 class PlaceOrderPayload:
     order: Order | None
@@ -111,64 +116,70 @@ async def _visible_order(info: Info, pk: int) -> tuple[OrderRow, ChannelScope] |
     return row, scope
 
 
-async def _ordering_channel(info: Info, code: str) -> ChannelTerms:
+async def _ordering_channel(context: Context, code: str) -> ChannelTerms:
     """The channel an order names, if it is active and the caller may read it: from the
     process's copy of the terms (services/orders/terms.py), read only when it has none."""
-    terms = info.context.terms or Terms(ttl_seconds=0)
+    terms = context.terms or Terms(ttl_seconds=0)
     channel = terms.cached_channel(code)
     if channel is None:
-        async with info.context.db.fresh_sessions() as session:
+        async with context.db.fresh_sessions() as session:
             channel = await terms.channel(session, code)
     if channel is None or not channel.active:
         raise BadUserInput(f"unknown channel {code!r}", field="channel")
-    if not may_read_channel(info.context.principal, channel.code, public=channel.public):
+    if not may_read_channel(context.principal, channel.code, public=channel.public):
         raise Forbidden(f"channel {code!r} needs a key of that channel", field="channel")
     return channel
+
+
+async def place_order(context: Context, input: PlaceOrderInput) -> PlaceOrderPayload:
+    """placeOrder: the resolver's work, also called by the compiled placeOrder
+    (transport/compiled_mutation.py), so both answer from the same code."""
+    principal = context.principal
+    channel = await _ordering_channel(context, input.channel)
+    if principal.order_number is not None or (principal.role is not None and not principal.is_admin and principal.channel != channel.code):
+        raise Forbidden("a key places orders on its own channel only", field="channel")
+    if guest_key_too_short(principal, input.idempotency_key):
+        raise BadUserInput(GUEST_KEY_TOO_SHORT, field="input.idempotencyKey")
+    command = placing.PlaceOrder(
+        channel=channel.code,
+        idempotency_key=input.idempotency_key,
+        lines=[LineRequest(decode_pk(line.sku_id, "Sku", field=f"lines.{i}.skuId"), line.quantity) for i, line in enumerate(input.lines)],
+        buyer=placing.Buyer(
+            phone=input.buyer.phone, email=input.buyer.email,
+            recharge_account=input.buyer.recharge_account, device_id=input.buyer.device_id or context.device_id,
+        ),
+        coupon_code=input.coupon_code,
+        client_ip=context.client_ip,
+    )
+    settings = context.settings
+    ttl = timedelta(seconds=settings.order_ttl_seconds)
+    # Holds are capped for callers from the public: anonymous, or a storefront key (it
+    # ships inside an app). Partners and operators answer for their orders otherwise.
+    public = principal.role is None or principal.role is Role.STOREFRONT
+    async with context.uow() as uow:
+        placed = await placing.place_order(
+            uow, command, principal, now=context.now, ttl=ttl, risk=context.risk,
+            review_ttl=timedelta(seconds=settings.review_ttl_seconds),
+            public_hold=HoldLimit.of(settings.hold_limit, settings.hold_limit_per_ip) if public else None,
+            terms=context.terms, gate=context.gate,
+            sales=context.sales,
+        )
+        if placed.created and placed.order is not None:
+            lifecycle.announce(uow, placed.order, None, context.now)
+            stock_event(uow, placed.changed_skus, by_orders=True)
+    if placed.order is None:
+        errors = [UserError(field=r.field, message=r.message, code=r.code) for r in placed.refusals]
+        return PlaceOrderPayload(order=None, access_token=None, user_errors=errors)
+    token = context.authenticator.tokens.issue(placed.order.number)
+    scope = ChannelScope(code=channel.code, channel_id=channel.id, currency=channel.currency)
+    return PlaceOrderPayload(order=Order.from_model(placed.order, scope), access_token=token, user_errors=[])
 
 
 @strawberry.type
 class OrderMutation:
     @strawberry.mutation(description="Place an order; stock is reserved at once, prices come from the server.")
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderPayload:
-        principal = info.context.principal
-        channel = await _ordering_channel(info, input.channel)
-        if principal.order_number is not None or (principal.role is not None and not principal.is_admin and principal.channel != channel.code):
-            raise Forbidden("a key places orders on its own channel only", field="channel")
-        if guest_key_too_short(principal, input.idempotency_key):
-            raise BadUserInput(GUEST_KEY_TOO_SHORT, field="input.idempotencyKey")
-        command = placing.PlaceOrder(
-            channel=channel.code,
-            idempotency_key=input.idempotency_key,
-            lines=[LineRequest(decode_pk(line.sku_id, "Sku", field=f"lines.{i}.skuId"), line.quantity) for i, line in enumerate(input.lines)],
-            buyer=placing.Buyer(
-                phone=input.buyer.phone, email=input.buyer.email,
-                recharge_account=input.buyer.recharge_account, device_id=input.buyer.device_id or info.context.device_id,
-            ),
-            coupon_code=input.coupon_code,
-            client_ip=info.context.client_ip,
-        )
-        settings = info.context.settings
-        ttl = timedelta(seconds=settings.order_ttl_seconds)
-        # Holds are capped for callers from the public: anonymous, or a storefront key (it
-        # ships inside an app). Partners and operators answer for their orders otherwise.
-        public = principal.role is None or principal.role is Role.STOREFRONT
-        async with info.context.uow() as uow:
-            placed = await placing.place_order(
-                uow, command, principal, now=info.context.now, ttl=ttl, risk=info.context.risk,
-                review_ttl=timedelta(seconds=settings.review_ttl_seconds),
-                public_hold=HoldLimit.of(settings.hold_limit, settings.hold_limit_per_ip) if public else None,
-                terms=info.context.terms, gate=info.context.gate,
-                sales=info.context.sales,
-            )
-            if placed.created and placed.order is not None:
-                lifecycle.announce(uow, placed.order, None, info.context.now)
-                stock_event(uow, placed.changed_skus, by_orders=True)
-        if placed.order is None:
-            errors = [UserError(field=r.field, message=r.message, code=r.code) for r in placed.refusals]
-            return PlaceOrderPayload(order=None, access_token=None, user_errors=errors)
-        token = info.context.authenticator.tokens.issue(placed.order.number)
-        scope = ChannelScope(code=channel.code, channel_id=channel.id, currency=channel.currency)
-        return PlaceOrderPayload(order=Order.from_model(placed.order, scope), access_token=token, user_errors=[])
+        return await place_order(info.context, input)
 
     @strawberry.mutation(permission_classes=[HasKey], description=(
         "Record a payment: operators, or the order channel's partner. A payment the order cannot take "

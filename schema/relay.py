@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Sequence
 
@@ -34,18 +35,23 @@ _MAX_PK = 2**31 - 1
 
 def decode_id(global_id: str, *, field: str = "id") -> tuple[str, int]:
     """The type name and primary key of a global ID; a malformed ID is the caller's error."""
-    invalid = BadUserInput(f"{global_id!r} is not a valid ID", field=field)
-    if not isinstance(global_id, str):
-        raise invalid
+    decoded = _decoded(global_id) if isinstance(global_id, str) else None
+    if decoded is None:
+        raise BadUserInput(f"{global_id!r} is not a valid ID", field=field)
+    return decoded
+
+
+@functools.lru_cache(maxsize=4096)  # a sale sends the same few IDs again and again
+def _decoded(global_id: str) -> tuple[str, int] | None:
     try:
         text = base64.b64decode(global_id.encode("ascii"), validate=True).decode("utf-8")
     except ValueError:  # binascii.Error and UnicodeError are ValueErrors
-        raise invalid from None
+        return None
     type_name, _, raw = text.partition(":")
     if not (_TYPE_NAME.fullmatch(type_name) and _PK.fullmatch(raw) and int(raw) <= _MAX_PK):
-        raise invalid
+        return None
     if encode_id(type_name, int(raw)) != global_id:  # e.g. stray padding bits
-        raise invalid
+        return None
     return type_name, int(raw)
 
 

@@ -21,7 +21,7 @@ from domain.access import Allowance, Principal
 from domain.admission import ALLOWANCES, MAX_QUERY_COST, Allowances, allowance_of, bucket_of
 from schema.errors import ErrorCode
 from services.access.budgets import Budgets
-from transport.cost import QueryCost
+from transport.cost import QueryCost, pages_by_variable
 from transport.documents import BoundedCache
 
 
@@ -72,12 +72,20 @@ class Admission:
         self.max_cost = max_cost
         # The same few documents arrive again and again: their requested cost is kept.
         self._requested: BoundedCache[tuple[str, str | None, bytes], int] = BoundedCache(cache_size)
+        self._paged_by_variables: BoundedCache[str, bool] = BoundedCache(cache_size)
 
     def requested(self, query: str, document: DocumentNode, operation: OperationDefinitionNode,
                   variables: Mapping[str, Any] | None) -> int:
+        # The cost reads variables only as page sizes (`first: $n`): a document that takes
+        # none that way costs the same whatever its variables (an order's input, say).
+        name = operation.name.value if operation.name else None
+        paged = self._paged_by_variables.get(query)
+        if paged is None:
+            paged = pages_by_variable(document)
+            self._paged_by_variables.put(query, paged)
         try:
-            key = (query, operation.name.value if operation.name else None,
-                   orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b"")
+            key = (query, name,
+                   orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables and paged else b"")
         except (TypeError, orjson.JSONEncodeError):
             return self.cost.requested(document, operation, variables)
         found = self._requested.get(key)

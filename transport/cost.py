@@ -131,6 +131,15 @@ class QueryCost:
         mutation = operation.operation is OperationType.MUTATION
         return walk.actual(root, operation.selection_set, data, root_cost=MUTATION_COST if mutation else None)
 
+    def compiled_actual(self, document: DocumentNode, operation: OperationDefinitionNode) -> ActualCost | None:
+        """`actual` for answers of this operation, worked out once: None where its selection
+        reaches an interface, a union or introspection (those are walked each time)."""
+        walk = _Walk(self, document, {})
+        root = self._root(operation)
+        mutation = operation.operation is OperationType.MUTATION
+        tree = walk.tree(root, (operation.selection_set,), root_cost=MUTATION_COST if mutation else None, depth=0)
+        return ActualCost(tree) if tree is not None else None
+
     def _root(self, operation: OperationDefinitionNode) -> GraphQLObjectType:
         root = self._schema.get_root_type(operation.operation)
         assert root is not None, "validated documents name an existing root type"
@@ -160,6 +169,23 @@ class QueryCost:
             page_default=PAGE_DEFAULTS.get(qualified, self._default_page_size) if is_connection else None,
             sized_by_first=is_list and "first" in definition.args,
         )
+
+
+def pages_by_variable(document: DocumentNode) -> bool:
+    """Whether any field of the document takes its `first` from a variable: the only way
+    variables change what a document is costed."""
+    pending: list[Any] = [d.selection_set for d in document.definitions if getattr(d, "selection_set", None)]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode) and any(
+                argument.name.value == "first" and not isinstance(argument.value, IntValueNode)
+                for argument in selection.arguments or ()
+            ):
+                return True
+            inner = getattr(selection, "selection_set", None)  # a fragment spread has none: its definition is walked
+            if inner is not None:
+                pending.append(inner)
+    return False
 
 
 # Deeper than any document the depth limit lets run: a document is costed before it is
@@ -282,6 +308,32 @@ class _Walk:
     def _page(self, first: int) -> int:
         return min(max(0, first), self._cost.max_page_size)
 
+    def tree(self, parent: Any, selections: Selections, *, root_cost: int | None, depth: int) -> _Tree | None:
+        """The actual walk's rules for these selections, by response key (see ActualCost)."""
+        if depth > MAX_WALK_DEPTH:
+            return None
+        tree: _Tree = {}
+        for key, nodes in self._grouped(selections).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                continue
+            if name in INTROSPECTION_COST:
+                return None
+            facts = self._cost.field(parent, name)
+            if facts is None:
+                continue
+            own = root_cost if root_cost is not None else self._own_cost(facts, name)
+            if not is_composite_type(facts.named):
+                tree[key] = (facts.weight, own, None)
+                continue
+            if not isinstance(facts.named, GraphQLObjectType):
+                return None
+            child = self.tree(facts.named, self._children(nodes), root_cost=None, depth=depth + 1)
+            if child is None:
+                return None
+            tree[key] = (facts.weight, own, child)
+        return tree
+
     # -- actual: the same rules over the answer -----------------------------------------------
 
     def actual(self, parent: Any, selection_set: SelectionSetNode | None, data: dict[str, Any], *, root_cost: int | None = None) -> int:
@@ -340,3 +392,34 @@ class _Walk:
 # what one element costs by itself, its sub-selections, and the types they may apply to
 # (None for a leaf).
 _Step = tuple[str, _Field | None, int, Selections, list[Any] | None]
+
+# Response key: (the field's weight, what one element costs by itself, the tree of its
+# object's fields, or None for a leaf).
+_Tree = dict[str, tuple[int, int, "_Tree | None"]]
+
+
+class ActualCost:
+    """`QueryCost.actual` of one operation's answers, its selection walked once beforehand:
+    the same rules (a key absent from the answer costs nothing), for object types only."""
+
+    def __init__(self, tree: _Tree) -> None:
+        self._tree = tree
+
+    def of(self, data: Any) -> int:
+        return _cost_of(self._tree, data) if isinstance(data, dict) else 0
+
+
+def _cost_of(tree: _Tree, data: dict[str, Any]) -> int:
+    total = 0
+    for key, (weight, own, child) in tree.items():
+        if key not in data:
+            continue
+        total += weight
+        value = data[key]
+        if child is None or value is None:
+            total += own
+            continue
+        for element in value if isinstance(value, list) else (value,):
+            if isinstance(element, dict):
+                total += own + _cost_of(child, element)
+    return total

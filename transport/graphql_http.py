@@ -43,6 +43,7 @@ from schema.context import Context
 from schema.errors import ApiError, ErrorCode
 from transport.admission import Admission, Admitted, Refused
 from transport.catalog_run import CatalogRun
+from transport.compiled_mutation import CompiledMutations
 from transport.cost_floor import CostFloor
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport.errors import (
@@ -69,6 +70,14 @@ ContextFactory = Callable[[Request, Principal, str], Context]
 ClientAddress = Callable[[Request], str | None]
 
 ALLOWED_METHODS = "GET, POST"
+
+
+class CallerRefused(Exception):
+    """The request's credentials were refused: no step after authentication runs."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class GraphQLEndpoint:
@@ -101,6 +110,11 @@ class GraphQLEndpoint:
         self._bounds = InputBounds(self._core, cache_size=settings.limits.document_cache_size)
         self._executor = schema.execution_context_class
         self._persisted = persisted
+        # placeOrder documents compiled past graphql-core's executor (transport/compiled_mutation.py).
+        self.mutations = (
+            CompiledMutations(self._core, admission.cost, cache_size=settings.limits.document_cache_size)
+            if settings.compiled_mutations else None
+        )
         self._catalog = catalog
 
     async def handle(self, request: Request) -> Response:
@@ -126,6 +140,8 @@ class GraphQLEndpoint:
         except RequestError as error:
             body = {"errors": [request_error(error.message, error.code)]}
             return _json(body, _request_error_status(media), media)
+        except CallerRefused as refused:
+            return self._refused(refused.error, media, request_id)
         except Exception:
             # A bug in the gateway itself, outside any resolver: log it, say nothing of it.
             log.exception("unexpected error serving request %s", request_id)
@@ -150,10 +166,7 @@ class GraphQLEndpoint:
         resolved = None
         if self._persisted is not None:
             if self._persisted.needs_caller(op.query):
-                try:
-                    principal = await self._authenticate(request)
-                except ApiError as error:
-                    return self._refused(error, media, request_id)
+                principal = await self._caller(request, principal)
             # Before parsing: an untrusted document costs no more than this lookup.
             resolved = await self._persisted.resolve(op.query, op.extensions, principal)
             op = replace(op, query=resolved.query)
@@ -165,11 +178,7 @@ class GraphQLEndpoint:
             # one far too costly is refused for a fraction of the parser's work.
             floor = self._cost_floor.requested(query)
             if floor > self._admission.max_cost:
-                if principal is None:
-                    try:
-                        principal = await self._authenticate(request)
-                    except ApiError as error:
-                        return self._refused(error, media, request_id)
+                principal = await self._caller(request, principal)
                 try:
                     await self._admission.admit(floor, principal, self._client_address(request))
                 except Refused as refused:
@@ -192,12 +201,8 @@ class GraphQLEndpoint:
         # The cost before validation: validating a large document takes tens of milliseconds,
         # so one too costly to run is refused without that work (a flood of them stays cheap).
         requested = self._admission.requested(query, parsed.document, operation, op.variables)
-        if principal is None:
-            # Before validation: whether its errors may name what the schema holds.
-            try:
-                principal = await self._authenticate(request)
-            except ApiError as error:
-                return self._refused(error, media, request_id)
+        # Before validation: whether its errors may name what the schema holds.
+        principal = await self._caller(request, principal)
         public = not (self._settings.public_introspection or may_see_schema(principal))
         if requested <= self._admission.max_cost:
             errors = self._documents.validate(query, parsed.document, public=public)
@@ -214,6 +219,12 @@ class GraphQLEndpoint:
             return self._throttled(refused, media)
         if resolved is not None and self._persisted is not None:
             await self._persisted.remember(resolved)  # it validated, and its caller is within budget
+        compiled = self.mutations.plan(query, parsed.document, operation) if self.mutations else None
+        variables = compiled.variables(op.variables) if compiled is not None else None
+        if compiled is not None and variables is not None:
+            result = await compiled.execute(lambda: self._context(request, principal, request_id), variables)
+            actual = compiled.actual_cost(result.data)
+            return await self._result(result, parsed.document, operation, admitted, media, request_id, actual)
         # A cached answer is looked up before any per-request state is built.
         key = None
         if self._cache is not None and ResponseCache.cacheable(operation):
@@ -242,6 +253,16 @@ class GraphQLEndpoint:
             return await self._result(result, parsed.document, operation, admitted, media, request_id)
         finally:
             self._cache.landed(key, answer)
+
+    async def _caller(self, request: Request, known: Principal | None) -> Principal:
+        """The request's caller: authenticated once, by whichever step first needs to know.
+        An unknown or revoked key raises CallerRefused (answered 401, or 403)."""
+        if known is not None:
+            return known
+        try:
+            return await self._authenticate(request)
+        except ApiError as error:
+            raise CallerRefused(error) from None
 
     async def _served(self, answer: Answer, admitted: Admitted, media: str) -> Response:
         # The shared answer is `{"data": ...}`: this caller's cost goes in before its last brace.
@@ -316,8 +337,9 @@ class GraphQLEndpoint:
 
     async def _result(
         self, result: ExecutionResult, document: DocumentNode, operation: OperationDefinitionNode,
-        admitted: Admitted, media: str, request_id: str,
+        admitted: Admitted, media: str, request_id: str, actual: int | None = None,
     ) -> Response:
+        """`actual`: the answer's cost when the caller worked it out; else it is walked here."""
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             # Variables that do not coerce: a request error, not a field error. Nothing ran.
             await self._admission.settle(admitted, 0)
@@ -330,7 +352,8 @@ class GraphQLEndpoint:
                 request_id=request_id,
                 debug=self._settings.debug,
             )
-        actual = self._admission.cost.actual(document, operation, result.data)
+        if actual is None:
+            actual = self._admission.cost.actual(document, operation, result.data)
         body["extensions"] = {"cost": await self._admission.settle(admitted, actual)}
         return _json(body, 200, media)
 

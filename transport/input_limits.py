@@ -43,6 +43,8 @@ from models import (
     SkuSupplier,
     Supplier,
     TrustedDocument,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 ID_LENGTH = 100
@@ -181,6 +183,13 @@ LIMITS: Mapping[str, Bound] = {
     "Query.salesSummary(channel:)": CHANNEL,
     "Query.topProducts(channel:)": CHANNEL,
     "Query.channelPerformance(channel:)": CHANNEL,
+    # Webhooks: a URL as long as its column; event names as long as the delivery's
+    "CreateWebhookEndpointInput.url": column(WebhookEndpoint.url),
+    "CreateWebhookEndpointInput.events": column(WebhookDelivery.event_type),
+    "CreateWebhookEndpointInput.channel": CHANNEL,
+    "UpdateWebhookEndpointInput.url": column(WebhookEndpoint.url),
+    "UpdateWebhookEndpointInput.events": column(WebhookDelivery.event_type),
+    "Query.webhookDeliveries(after:)": CURSOR,
     # Live feeds
     "Subscription.stockChanged(channel:)": CHANNEL,
     "Subscription.saleEvent(channel:)": CHANNEL,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.money import Money
@@ -24,8 +25,9 @@ from services.payments import refunds
 
 class Followups:
     def __init__(self, db: Database, senders: Sequence[Sender], box: SecretBox, provider_refunds: refunds.Refunds,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], refund_check_seconds: float = 600.0) -> None:
         self._db, self._box, self._refunds, self._clock = db, box, provider_refunds, clock
+        self._refund_check = refund_check_seconds
         self._by_channel = {sender.channel: sender for sender in senders}
 
     def handlers(self) -> dict[str, Handler]:
@@ -62,14 +64,23 @@ class Followups:
             refund = await session.get(Refund, int(run.job.payload["refund"]))  # type: ignore[call-overload]
             order = await session.get(Order, refund.order_id) if refund else None
         status = None
-        if refund is not None and order is not None and refund.status == refunds.REQUESTED:
+        if refund is not None and order is not None:
             reference = run.job.payload.get("reference")
-            status = await self._refunds.request(refund, order.number, str(reference) if reference else None)
+            paid_with = str(reference) if reference else None
+            if refund.status == refunds.REQUESTED:
+                status = await self._refunds.request(refund, order.number, paid_with)
+            elif refund.status == refunds.PROCESSING:
+                status = await self._refunds.check(refund, order.number, paid_with)
         async with run.uow() as uow:
             now = self._clock()
             if status is not None and refund is not None:
                 await refunds.advance(uow.session, refund.id, status)
-            await run.done(uow, now)
+            current = await uow.session.scalar(select(Refund.status).where(Refund.id == refund.id)) if refund else None
+            if current == refunds.PROCESSING:
+                # The provider's notification settles it; if it never comes, ask again later.
+                await run.later(uow, now, self._refund_check)
+            else:
+                await run.done(uow, now)
 
 
 async def notice(session: AsyncSession, order: Order) -> Message:

@@ -80,15 +80,16 @@ def _now() -> datetime:
 class Fulfilment:
     def __init__(
         self, db: Database, broker: Broker, topups: TopUps, senders: Sequence[Sender], box: SecretBox,
-        provider_refunds: refunds.Refunds, clock: Callable[[], datetime] = _now,
+        provider_refunds: refunds.Refunds, clock: Callable[[], datetime] = _now, refund_check_seconds: float = 600.0,
     ) -> None:
         self._db, self._broker, self._topups = db, broker, topups
+        self._refund_check = refund_check_seconds
         self._senders = list(senders)
         self._box, self._refunds, self._clock = box, provider_refunds, clock
         self._fast = FastFulfilment(db, topups, self._senders, broker, clock)
 
     def handlers(self) -> dict[str, Handler]:
-        followups = Followups(self._db, self._senders, self._box, self._refunds, self._clock)
+        followups = Followups(self._db, self._senders, self._box, self._refunds, self._clock, self._refund_check)
         return {jobs.FULFIL: self.fulfil, **followups.handlers()}
 
     # --- FULFIL -----------------------------------------------------------------------

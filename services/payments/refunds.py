@@ -44,6 +44,10 @@ class Refunds(Protocol):
         leave it REQUESTED; raise to be retried. Called outside any transaction."""
         ...
 
+    async def check(self, refund: Refund, order_number: str, payment_reference: str | None) -> str | None:
+        """How a refund sent before (PROCESSING) stands now: its new status, or None."""
+        ...
+
 
 class RecordedRefunds:
     """Leaves the refund REQUESTED for an operator: no provider refund API for this payment."""
@@ -51,6 +55,9 @@ class RecordedRefunds:
     async def request(self, refund: Refund, order_number: str, payment_reference: str | None) -> str | None:
         log.info("refund %s of order %s recorded for the payment provider (%s fen)", refund.id, order_number,
                  refund.amount_fen)
+        return None
+
+    async def check(self, refund: Refund, order_number: str, payment_reference: str | None) -> str | None:
         return None
 
 

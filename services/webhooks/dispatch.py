@@ -36,7 +36,7 @@ from services.core.worker import Handler, JobRun
 from services.webhooks import events, signing
 from services.webhooks.audience import TOPIC as AUDIENCE_CHANGED
 from services.webhooks.endpoints import open_secrets
-from services.webhooks.receivers import Receiver
+from services.webhooks.receivers import Answer, Receiver
 
 log = logging.getLogger("quanyi.webhooks")
 
@@ -68,8 +68,25 @@ class Dispatcher:
         await self._receiver.close()
 
     async def send(self, run: JobRun) -> None:
+        ready = await self._ready(run)
+        if ready is None:
+            return
+        delivery, endpoint, now = ready
+        try:
+            body = delivery.body.encode()
+            secrets = open_secrets(self._box, endpoint, now)
+            headers = signing.headers(secrets, delivery.message_id, int(self._clock().timestamp()), body)
+            answer = await self._receiver.send(endpoint.url, headers, body)
+        finally:
+            self._release(endpoint.id)
+        telemetry.webhook_attempt("delivered" if answer.ok else "failed", answer.duration_ms / 1000)
+        await self._record(run, delivery, endpoint.id, answer)
+
+    async def _ready(self, run: JobRun) -> tuple[WebhookDelivery, WebhookEndpoint, datetime] | None:
+        """The delivery to send and its endpoint, with one of the endpoint's sending slots
+        taken; None when the run ended here (settled already, endpoint disabled, slots taken)."""
         delivery_id = int(run.job.payload["delivery"])  # type: ignore[call-overload]
-        taken: int | None = None  # the endpoint whose sending slot this run holds
+        taken: int | None = None
         try:
             async with run.uow() as uow:
                 found = (await uow.session.execute(
@@ -80,45 +97,51 @@ class Dispatcher:
                 now = self._clock()
                 if found is None or found[0].status != events.PENDING:
                     await run.done(uow, now)  # deleted with its endpoint, or settled already
-                    return
+                    return None
                 delivery, endpoint = found
                 if not endpoint.enabled:
                     await self._settle(uow, delivery, events.FAILED, now)
                     await run.done(uow, now)
-                    return
+                    return None
                 if self._busy[endpoint.id] >= self._per_endpoint:
                     await run.later(uow, now, BUSY_DELAY * (1 + random.random()))
-                    return
+                    return None
                 # Taken with no await since the check: concurrent runs cannot all pass it.
                 self._busy[endpoint.id] += 1
                 taken = endpoint.id
-            secrets = open_secrets(self._box, endpoint, now)
-            body = delivery.body.encode()
-            headers = signing.headers(secrets, delivery.message_id, int(self._clock().timestamp()), body)
-            answer = await self._receiver.send(endpoint.url, headers, body)
-        finally:
+        except BaseException:
             if taken is not None:
-                self._busy[taken] -= 1
-                if not self._busy[taken]:
-                    del self._busy[taken]
-        telemetry.webhook_attempt("delivered" if answer.ok else "failed", answer.duration_ms / 1000)
+                self._release(taken)
+            raise
+        return delivery, endpoint, now
+
+    def _release(self, endpoint_id: int) -> None:
+        self._busy[endpoint_id] -= 1
+        if not self._busy[endpoint_id]:
+            del self._busy[endpoint_id]
+
+    async def _record(self, run: JobRun, delivery: WebhookDelivery, endpoint_id: int, answer: Answer) -> None:
+        """The attempt, the delivery's new state, the endpoint's, and the job's end: one transaction."""
+        attempts = delivery.attempts + 1
+        # The endpoint by id, not its URL: a URL may carry a receiver's own token.
+        log.info("webhook delivery %d (%s) to endpoint %d: attempt %d %s in %d ms", delivery.id, delivery.event_type,
+                 endpoint_id, attempts, answer.status_code or answer.error, answer.duration_ms)
         async with run.uow() as uow:
             now = self._clock()
             session = uow.session
-            session.add(WebhookAttempt(delivery_id=delivery_id, at=now, status_code=answer.status_code,
+            session.add(WebhookAttempt(delivery_id=delivery.id, at=now, status_code=answer.status_code,
                                        duration_ms=answer.duration_ms, error=answer.error, response=answer.response))
-            attempts = delivery.attempts + 1
             if answer.ok:
                 await self._settle(uow, delivery, events.DELIVERED, now, attempts=attempts)
-                await session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id)
+                await session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
                                       .values(failing_since=None).execution_options(synchronize_session=False))
                 await run.done(uow, now)
                 return
             await session.execute(
-                update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id, WebhookEndpoint.failing_since.is_(None))
+                update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_(None))
                 .values(failing_since=now).execution_options(synchronize_session=False)
             )
-            # Redeliveries by hand count on from the delivery's attempts: the schedule restarts for them.
+            # A redelivery by hand counts on from the delivery's attempts; the schedule restarts for it.
             round_attempts = attempts - int(run.job.payload.get("from", 0))  # type: ignore[call-overload]
             if round_attempts <= len(self._schedule):
                 delay = self._schedule[round_attempts - 1] * random.uniform(0.8, 1.2)
@@ -127,7 +150,7 @@ class Dispatcher:
                 await run.later(uow, now, delay)
                 return
             await self._settle(uow, delivery, events.FAILED, now, attempts=attempts)
-            await self._maybe_disable(uow, endpoint.id, now)
+            await self._maybe_disable(uow, endpoint_id, now)
             await run.done(uow, now)
 
     async def _settle(self, uow: UnitOfWork, delivery: WebhookDelivery, status: str, now: datetime, *,

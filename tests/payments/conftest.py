@@ -112,7 +112,7 @@ class Till:
 @contextlib.asynccontextmanager
 async def open_till(folder: Any, faults: Faults | None = None) -> AsyncIterator[Till]:
     async with migrated_database(folder) as url:
-        settings = replace(shop_settings(url), payment_sim=True, public_url=BASE, worker=True,
+        settings = replace(shop_settings(url), payment_sim=True, public_url=BASE, worker=True, refund_check_seconds=0.5,
                            worker_poll_seconds=0.2)
         db = Database.connect(settings)
         try:

@@ -70,3 +70,18 @@ async def test_an_order_paid_through_both_providers_gives_the_second_payment_bac
     assert seen["status"] == "DELIVERED"
     assert seen["refunds"] == [{"amount": {"amount": "9.90", "currency": "CNY"}, "status": "SUCCEEDED",
                                 "reference": alipay["payment"]["clientParams"]["tradeNO"]}]
+
+
+async def test_a_refund_whose_notification_never_comes_is_settled_by_asking_the_provider(till: Till) -> None:
+    await till.http.post("/demo-payments/wechatpay/control", json={"drop_kinds": ["REFUND.SUCCESS"]})
+    try:
+        order = await till.place("GS-60", channel="mini")
+        created = await till.create_payment(order, "WECHAT_PAY", "MINI_PROGRAM", open_id="o-no-refund-notice")
+        await till.http.post("/demo-payments/wechatpay/sim/request-payment", json=created["payment"]["clientParams"])
+        seen = await till.until(order, _refund_settled, seconds=30)
+    finally:
+        await till.http.post("/demo-payments/wechatpay/control", json={"drop_kinds": []})
+
+    assert (seen["status"], [r["status"] for r in seen["refunds"]]) == ("REFUNDED", ["SUCCEEDED"])
+    deliveries = (await till.http.get("/demo-payments/wechatpay/control/notifications")).json()
+    assert [d["kind"] for d in deliveries if d["out_trade_no"] == order["number"]] == ["TRANSACTION.SUCCESS"]

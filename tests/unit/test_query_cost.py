@@ -109,3 +109,37 @@ def test_fragments_spread_many_times_are_costed_once_and_quickly() -> None:
 def test_a_document_nested_past_any_depth_limit_is_costed_without_recursing_into_it() -> None:
     deep = '{ product(channel: "web", slug: "x") { ' + "skus { product { " * 60 + "name" + " } }" * 60 + " } }"
     assert requested(deep) > 0
+
+
+@pytest.mark.parametrize(
+    ("query", "data"),
+    [
+        ('{ products(channel: "web", first: 50) { edges { node { name skus { code } } } } }',
+         {"products": {"edges": [{"node": {"name": "a", "skus": [{"code": "a1"}, {"code": "a2"}]}},
+                                 {"node": {"name": "b", "skus": []}}]}}),
+        ('{ product(channel: "web", slug: "nope") { skus { code } } }', {"product": None}),
+        ('mutation P($i: PlaceOrderInput!) { placeOrder(input: $i) { order { lines { quantity } events { actor } } '
+         'userErrors { code } } }',
+         {"placeOrder": {"order": {"lines": [{"quantity": 1}, {"quantity": 2}], "events": [{"actor": "a"}]},
+                         "userErrors": []}}),
+        ('mutation P($i: PlaceOrderInput!) { p: placeOrder(input: $i) { ... on PlaceOrderPayload { order { id } } '
+         'userErrors { code } } }', {"p": {"order": None, "userErrors": [{"code": "OUT_OF_STOCK"}]}}),
+        ('mutation P($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } } }', {"placeOrder": None}),
+    ],
+)
+def test_the_actual_cost_worked_out_once_is_the_walk_over_each_answer(query: str, data: dict[str, Any]) -> None:
+    document = parse(query)
+    operation = get_operation_ast(document)
+    assert operation is not None
+    compiled = COST.compiled_actual(document, operation)
+
+    assert compiled is not None
+    assert compiled.of(data) == actual(query, data)
+
+
+def test_an_actual_cost_through_an_interface_is_not_worked_out_beforehand() -> None:
+    document = parse('{ node(id: "T3JkZXI6MQ==") { id ... on Order { number } } }')
+    operation = get_operation_ast(document)
+    assert operation is not None
+
+    assert COST.compiled_actual(document, operation) is None

@@ -87,3 +87,48 @@ async def test_loopback_private_and_odd_spellings_are_refused_without_the_overri
     monkeypatch.setattr(Context, "__init__", init)
     answer = await _create(hooks, hooks.keys.admin, url, ["order.paid"])
     assert answer["endpoint"] is None and [(e["field"], e["code"]) for e in answer["userErrors"]] == [("url", "URL_REFUSED")]
+
+
+DELETE = "mutation D($id: ID!) { deleteWebhookEndpoint(id: $id) { endpoint { id } userErrors { code } } }"
+UPDATE_URL = """
+mutation U($input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $input) { endpoint { url } userErrors { field code } } }
+"""
+
+
+async def test_a_partner_cannot_flood_the_table_with_endpoints(clean: Hooks, receiver: Receiver) -> None:
+    from services.webhooks.endpoints import MAX_ENDPOINTS_PER_CHANNEL
+    before = len((await clean.gql(LIST, key=clean.keys.b2b))["data"]["webhookEndpoints"])
+    made, refused = [], None
+    for n in range(MAX_ENDPOINTS_PER_CHANNEL + 1 - before):
+        answer = await _create(clean, clean.keys.b2b, f"{receiver.url}/flood-{n}", ["order.paid", "order.paid"])
+        if answer["endpoint"] is None:
+            refused = answer["userErrors"]
+            break
+        assert answer["endpoint"]["events"] == ["order.paid"]  # the same event twice is one subscription
+        made.append(answer["endpoint"]["id"])
+    try:
+        assert len(made) == MAX_ENDPOINTS_PER_CHANNEL - before
+        assert [e["code"] for e in refused or []] == ["TOO_MANY_ENDPOINTS"]
+    finally:
+        for endpoint_id in made:  # and a partner deletes its own, once
+            deleted = await clean.gql(DELETE, {"id": endpoint_id}, key=clean.keys.b2b)
+            assert deleted["data"]["deleteWebhookEndpoint"]["userErrors"] == []
+    again = await clean.gql(DELETE, {"id": made[0]}, key=clean.keys.b2b)
+    assert again["data"]["deleteWebhookEndpoint"]["userErrors"] == [{"code": "NOT_FOUND"}]
+
+
+async def test_another_channels_endpoint_cannot_be_changed_or_deleted(clean: Hooks, receiver: Receiver) -> None:
+    theirs = await clean.endpoint(f"{receiver.url}/theirs", ["order.paid"], key=clean.keys.taobao)
+    changed = await clean.gql(UPDATE_URL, {"input": {"id": theirs["id"], "url": f"{receiver.url}/mine"}}, key=clean.keys.b2b)
+    deleted = await clean.gql(DELETE, {"id": theirs["id"]}, key=clean.keys.b2b)
+    assert changed["data"]["updateWebhookEndpoint"]["userErrors"] == [{"field": "id", "code": "NOT_FOUND"}]
+    assert deleted["data"]["deleteWebhookEndpoint"]["userErrors"] == [{"code": "NOT_FOUND"}]
+
+
+async def test_a_long_url_is_taken_and_an_overlong_one_refused(clean: Hooks, receiver: Receiver) -> None:
+    long = f"{receiver.url}/hook?token={'a' * 1500}"
+    taken = await _create(clean, clean.keys.admin, long, ["order.paid"])
+    overlong = await clean.gql(CREATE, {"input": {"url": f"{receiver.url}/{'a' * 2100}", "events": ["order.paid"]}},
+                               key=clean.keys.admin)
+    assert taken["endpoint"]["url"] == long
+    assert [e["extensions"] for e in overlong["errors"]] == [{"code": "BAD_USER_INPUT", "field": "input.url"}]
