@@ -109,6 +109,11 @@ class Settings:
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
     # Buyer profiles: recomputed this often; contacts of settled orders erased after this many days (0: kept).
+    # Operator alerts to chat groups (WeCom / DingTalk group robots), checked this often.
+    wecom_robot_url: str | None = field(default=None, repr=False)
+    dingtalk_robot_url: str | None = field(default=None, repr=False)
+    dingtalk_robot_secret: str = field(default="", repr=False)
+    alert_robot_seconds: float = 30.0
     federation: bool = False  # serve the schema as an Apollo Federation v2 subgraph
     buyer_profile_seconds: float = 300.0
     buyer_contact_retention_days: int = 0
@@ -237,6 +242,10 @@ class Settings:
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
+            wecom_robot_url=env.get("QUANYI_WECOM_ROBOT_URL") or None,
+            dingtalk_robot_url=env.get("QUANYI_DINGTALK_ROBOT_URL") or None,
+            dingtalk_robot_secret=env.get("QUANYI_DINGTALK_ROBOT_SECRET") or "",
+            alert_robot_seconds=_seconds(env, "QUANYI_ALERT_ROBOT_SECONDS", 30.0),
             federation=_flag(env.get("QUANYI_FEDERATION")),
             buyer_profile_seconds=_seconds(env, "QUANYI_BUYER_PROFILE_SECONDS", 300.0),
             buyer_contact_retention_days=_days(env, "QUANYI_BUYER_CONTACT_RETENTION_DAYS"),

@@ -31,8 +31,10 @@ from schema.sales import SaleEventUpdate
 from services.access.authenticator import Authenticator
 from services.access.budgets import connect_budgets
 from services.access.tokens import AccessTokens
+from services.analytics.alerting import run_alert_robots
 from services.analytics.buyer_refresh import run_profiles
 from services.analytics.buyers import profile_secret
+from services.analytics.robots import DingTalkRobot, Robot, WeComRobot
 from services.core import collector, logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
@@ -117,6 +119,16 @@ def payment_factories(transport: httpx.AsyncBaseTransport | None = None) -> dict
         return Alipay(account, transport=transport)
 
     return {Provider.WECHAT_PAY: wechatpay, Provider.ALIPAY: alipay}
+
+
+def robots_of(settings: Settings) -> list[Robot]:
+    """The chat-group robots operator alerts go to, when configured."""
+    robots: list[Robot] = []
+    if settings.wecom_robot_url:
+        robots.append(WeComRobot(settings.wecom_robot_url))
+    if settings.dingtalk_robot_url:
+        robots.append(DingTalkRobot(settings.dingtalk_robot_url, settings.dingtalk_robot_secret))
+    return robots
 
 
 def senders_of(settings: Settings) -> list[Sender]:
@@ -308,6 +320,8 @@ def create_app(
             asyncio.create_task(risk.models.follow(), name="risk-model-changes"),
             asyncio.create_task(suppliers.follow(broker), name="supplier-changes"),
             asyncio.create_task(run_expiry(db, broker, settings.expiry_interval_seconds), name="order-expiry"),
+            *([asyncio.create_task(run_alert_robots(db, robots_of(settings), settings.alert_robot_seconds),
+                                   name="alert-robots")] if robots_of(settings) else []),
             asyncio.create_task(run_profiles(
                 db, profile_secret(settings.secret_key), interval=settings.buyer_profile_seconds,
                 retention_days=settings.buyer_contact_retention_days,

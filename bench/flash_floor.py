@@ -97,9 +97,9 @@ def _place_with(pool: asyncpg.Pool, plan: FloorPlan, sale: FloorSale) -> Place:
                 line_id = await connection.fetchval(
                     INSERT_LINE, order_id, sale.sku_id, plan.price_fen
                 )
-                await connection.execute(INSERT_EVENT, order_id, now)
-                # The stock last, as the gateway takes it: its row is locked until COMMIT.
                 if plan.counter:
+                    # The counter last, as the gateway takes it: its row is locked until COMMIT.
+                    await connection.execute(INSERT_EVENT, order_id, now)
                     if await connection.fetchval(TAKE_COUNTER, line_id, sale.sku_id) is None:
                         raise _SoldOut
                 else:
@@ -107,6 +107,7 @@ def _place_with(pool: asyncpg.Pool, plan: FloorPlan, sale: FloorSale) -> Place:
                     if code_id is None:
                         raise _SoldOut
                     await connection.execute(INSERT_ALLOCATION, line_id, sale.sku_id, code_id)
+                    await connection.execute(INSERT_EVENT, order_id, now)
         except _SoldOut:
             return OUT_OF_STOCK
         return PLACED

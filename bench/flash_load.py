@@ -262,6 +262,7 @@ class Sale:
     sku_gid: str  # the SKU's global ID
     orders: int
     key_prefix: str
+    top_up: bool = False  # a direct top-up SKU: each buyer names the account to credit (their phone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +289,8 @@ def order_request(host: str, port: int, channel: str, sale: Sale, n: int) -> byt
             "buyer": {"phone": buyer_phone(n), "deviceId": f"bench-{n}"},
         }
     }
+    if sale.top_up:
+        variables["input"]["buyer"]["rechargeAccount"] = buyer_phone(n)  # type: ignore[index]
     body = orjson.dumps({"query": PLACE_ORDER, "operationName": "Place", "variables": variables})
     return http_post(host, port, "/graphql", body)
 

@@ -137,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                     concurrency=args.concurrency,
                     cap_seconds=args.duration,
                     warmup=Sale(
-                        str(encode_id("Sku", shelf.warmup_sku)), args.warmup, f"warm-{run_id}"
+                        str(encode_id("Sku", shelf.warmup_sku)), args.warmup, f"warm-{run_id}", args.counter
                     ),
-                    sale=Sale(sale_gid, args.orders, f"rush-{run_id}"),
+                    sale=Sale(sale_gid, args.orders, f"rush-{run_id}", args.counter),
                     sale_starts_at=starts_at,
                 )
                 warmup, gateway = client.submit(run_gateway, plan).result()

@@ -42,6 +42,7 @@ from models.payments import (
     ProviderReconciliationItem,
 )
 from models.pricing import ChannelPrice, ChannelQuota, PriceChange, PriceTier, QuotaUse
+from models.alerts import AlertNotice
 from models.buyers import BuyerProfile
 from models.risk import RiskLabel, RiskModel, RiskRule, RiskRuleChange, RiskVerdict
 from models.sales import SaleEvent, SaleRegistration
@@ -95,6 +96,7 @@ __all__ = [
     "PriceChange",
     "PriceTier",
     "QuotaUse",
+    "AlertNotice",
     "BuyerProfile",
     "RiskLabel",
     "RiskModel",

@@ -88,16 +88,12 @@ class PlaceOrderPlan:
         if not _plain_input(value):
             return None
         coerced: dict[str, Any] = {self._input: value}
-        for name, (nullable, default) in self._conditions.items():
-            if name in given:
-                flag = given[name]
-                if not (type(flag) is bool or (flag is None and nullable)):
-                    return None
-                coerced[name] = flag
-            elif default is not None:
-                coerced[name] = default
-            elif not nullable:
+        for name, (_nullable, default) in self._conditions.items():
+            # `if:` takes a Boolean!: a null or missing one is graphql-core's error to answer.
+            flag = given[name] if name in given else default
+            if type(flag) is not bool:
                 return None
+            coerced[name] = flag
         return coerced
 
     async def execute(self, context: Callable[[], Context], variables: dict[str, Any]) -> ExecutionResult:

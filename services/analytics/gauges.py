@@ -17,10 +17,11 @@ from domain.analytics import DEMAND, LOW_STOCK_UNITS
 from models import Job, Order, OrderLine, Product, Sku
 from services.core import jobs
 from services.inventory.stock import stock_for
+from services.webhooks.events import WEBHOOK
 
 # "Selling": ordered within this window.
 SELLING_WINDOW = timedelta(hours=1)
-KNOWN_KINDS = (jobs.FULFIL, jobs.DELIVER, jobs.NOTIFY, jobs.REFUND)
+KNOWN_KINDS = (jobs.FULFIL, jobs.DELIVER, jobs.NOTIFY, jobs.REFUND, WEBHOOK)
 
 
 @dataclass(frozen=True, slots=True)

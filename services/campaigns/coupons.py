@@ -12,7 +12,6 @@ a buyer probing codes learns nothing about other channels' campaigns.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from datetime import datetime
 
 from sqlalchemy import select

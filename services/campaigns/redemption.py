@@ -28,9 +28,9 @@ from datetime import datetime
 from sqlalchemy import and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.campaigns import COUPON_LIMIT
 from models import Campaign, CouponCode, CouponRedemption, Order
 from services.campaigns.coupons import Applied, CouponRefusal
-from domain.campaigns import COUPON_LIMIT
 
 USED = CouponRefusal("this coupon has already been used")
 SPENT = CouponRefusal("this coupon has been used up", COUPON_LIMIT)

@@ -67,6 +67,33 @@ async def test_workers_sharing_a_burst_of_due_jobs_each_take_no_more_than_they_h
     assert len(set(keys)) == 6
 
 
+async def test_concurrent_claims_on_the_driver_take_each_due_job_once_within_their_room(db: Database) -> None:
+    if db.driver is None:
+        pytest.skip("PostgreSQL's driver: the claim in one statement")
+    # Given twenty due jobs and one that is not due yet
+    kind, now = f"race-{uuid4().hex[:6]}", datetime.now(UTC)
+    for n in range(20):
+        await _enqueue(db, kind, f"race:{n}:{uuid4().hex}", now)
+    await _enqueue(db, kind, f"race:later:{uuid4().hex}", now + timedelta(seconds=60))
+
+    # When eight workers with room for 3 claim at once, each in its own statement
+    taken = await asyncio.gather(*(
+        jobs.claim_on(db.driver, worker=f"w{n}", now=now, lease_seconds=60, limit=3, kinds=[kind]) for n in range(8)
+    ))
+
+    # Then none took more than its room, no job went to two workers, every due job was taken,
+    # and the job table names the worker holding each lease
+    assert all(len(claimed) <= 3 for claimed in taken)
+    keys = [job.key for claimed in taken for job in claimed]
+    assert len(keys) == len(set(keys)) == 20
+    assert not any(key.startswith("race:later") for key in keys)
+    async with db.fresh_sessions() as session:
+        leases = dict((await session.execute(select(Job.key, Job.lease).where(Job.kind == kind))).all())
+    assert {key: jobs.lease_holder(leases[key]) for key in keys} == {
+        job.key: f"w{n}" for n, claimed in enumerate(taken) for job in claimed
+    }
+
+
 async def test_a_worker_runs_no_more_jobs_at_once_than_its_concurrency(db: Database) -> None:
     kind, now = f"busy-{uuid4().hex[:6]}", datetime.now(UTC)
     for n in range(5):

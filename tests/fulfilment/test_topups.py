@@ -5,10 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from domain.catalog import CodeStatus
-from models import CardCode, Refund, StockLevel, SupplierAttempt, TopUpTask
+from models import (
+    CardCode,
+    InboxMessage,
+    Job,
+    LedgerTransaction,
+    OrderLine,
+    Refund,
+    StockLevel,
+    SupplierAttempt,
+    TopUpTask,
+)
+from services.core.jobs import READY
 from schema.relay import decode_pk
 from suppliers.base import Outcome, TopUp
 from tests.fulfilment.conftest import Fulfilling
@@ -200,3 +211,47 @@ async def test_a_bundle_delivers_its_codes_after_its_top_up_succeeded(fulfilling
     async with fulfilling.db.fresh_sessions() as session:
         task = await session.scalar(select(TopUpTask).where(TopUpTask.line_id == decode_pk(line["id"], "OrderLine")))
     assert (task.request_id, task.status) == (order["number"], "SUCCEEDED")
+
+
+async def test_a_run_that_lost_its_lease_during_the_call_keeps_no_decision_and_the_next_delivers_once(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    # Given a paid top-up whose run loses its job to another worker while the supplier answers
+    order = await fulfilling.place(("GS-60", 1))
+    order_id = decode_pk(order["id"], "Order")
+    async with fulfilling.db.fresh_sessions() as session:
+        before = await session.scalar(select(StockLevel.on_hand).where(StockLevel.sku_id == fulfilling.demo.skus["GS-60"]))
+
+    async def taken_over(topup: TopUp) -> None:
+        async with fulfilling.db.sessions() as session, session.begin():
+            await session.execute(update(Job).where(Job.order_id == order_id).values(lease="other:gateway-2"))
+
+    fakes["sim-fast"].before_answering = taken_over
+    await fulfilling.pay(order)
+    await fulfilling.worker.run_once()
+
+    # Then that run decided nothing: the order is not delivered and the job is not done
+    assert (await fulfilling.status(order))["status"] == "FULFILLING"
+    async with fulfilling.db.fresh_sessions() as session:
+        assert await session.scalar(select(Job.status).where(Job.order_id == order_id)) == READY
+
+    # When the other worker's lease ends and the job runs again
+    fakes["sim-fast"].before_answering = None
+    async with fulfilling.db.sessions() as session, session.begin():
+        await session.execute(update(Job).where(Job.order_id == order_id).values(lease=None, locked_until=None))
+    await fulfilling.settle()
+
+    # Then the order is delivered once: one submission, one delivery posting, one notice, one unit sold
+    assert (await fulfilling.status(order))["status"] == "DELIVERED"
+    assert [t.request_id for t in fakes["sim-fast"].submissions] == [order["number"]]
+    # (the first run's answer is kept as applied on PostgreSQL's driver path, which records it
+    # apart from the decision; the general path rolls it back with the decision and queries)
+    assert [row[2:] for row in await _audit(fulfilling, order)].count(("SUCCEEDED", True)) == 1
+    async with fulfilling.db.fresh_sessions() as session:
+        line = await session.scalar(select(OrderLine.id).where(OrderLine.order_id == order_id))
+        postings = await session.scalar(select(func.count()).select_from(LedgerTransaction)
+                                        .where(LedgerTransaction.key == f"delivery:{line}"))
+        notices = await session.scalar(select(func.count()).select_from(InboxMessage)
+                                       .where(InboxMessage.order_id == order_id))
+        after = await session.scalar(select(StockLevel.on_hand).where(StockLevel.sku_id == fulfilling.demo.skus["GS-60"]))
+    assert (postings, notices, before - after) == (1, 1, 1)

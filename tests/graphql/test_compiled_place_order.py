@@ -174,13 +174,16 @@ async def test_variables_graphql_core_must_coerce_are_left_to_it(shop: SellingSh
         {"input": {**variables(sku)["input"], "lines": [{"skuId": sku.gid, "quantity": True}]}},
         {"input": None},
         {},
+        {**variables(sku), "withOrder": None},  # `if:` must not be null
+        {**variables(sku), "withOrder": True, "terse": None},  # nor be a nullable variable's null
     ]
     for given in odd:
-        compiled, other = await both(shop, interpreted, PLAIN, given)
+        query = CONDITIONAL if "withOrder" in given else PLAIN
+        compiled, other = await both(shop, interpreted, query, given)
         replaced = orjson.loads(compiled)
         if replaced.get("data") and replaced["data"]["placeOrder"]["order"] is not None:
             # A list of one placed an order through graphql-core; its replay answers alike.
-            compiled, other = await both(shop, interpreted, PLAIN, given)
+            compiled, other = await both(shop, interpreted, query, given)
         assert compiled == other
 
 

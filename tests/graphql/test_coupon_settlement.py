@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from domain.ledger import Account
 from models import LedgerEntry, LedgerTransaction
 from tests.e2e.shop import Shop, open_shop
 from tests.settlement_support import Partner, delivered_order, new_partner, refund, supplier_of, unbalanced_transactions
