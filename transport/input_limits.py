@@ -37,6 +37,7 @@ from models import (
     Channel,
     Order,
     Product,
+    RiskModel,
     RiskRule,
     SettlementStatement,
     Sku,
@@ -160,6 +161,11 @@ LIMITS: Mapping[str, Bound] = {
     "Query.riskVerdicts(channel:)": CHANNEL,
     "Query.riskVerdicts(after:)": CURSOR,
     "Query.riskRuleChanges(after:)": CURSOR,
+    "Mutation.activateRiskModel(version:)": column(RiskModel.version),
+    # Buyer profiles: the cursor names a 32-character pseudonym
+    "Query.buyerProfiles(after:)": CURSOR,
+    # Payments: a WeChat or Alipay openId is at most 128 characters (services/payments/checkout.py)
+    "CreatePaymentInput.openId": Bound(128),
     # Campaigns: services/campaigns/admin.py refuses a longer name or code naming the field
     "CreateCampaignInput.channel": CHANNEL,
     "CreateCampaignInput.name": own_rule(column(Campaign.name).length),

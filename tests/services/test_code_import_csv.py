@@ -15,7 +15,7 @@ from domain.card_codes import Rejection, RowRejection
 from domain.catalog import SkuKind
 from models import CardCode, Product, Sku
 from services.core.database import Database
-from services.core.events import CATALOG_CHANGED, STOCK_CHANGED
+from services.core.events import CATALOG_CHANGED, STOCK_BY_OPERATOR, STOCK_CHANGED
 from services.core.secret_box import SecretBox
 from services.inventory import csv_import
 from services.inventory.csv_import import CsvImport, import_csv
@@ -101,7 +101,7 @@ async def test_each_batch_is_committed_announced_and_reported(
     )
     # One stock event per batch, after its commit: live stock views and the catalog cache hear it.
     assert [(topic, _skus(message) if topic == STOCK_CHANGED else message) for topic, message in broker.published] == [
-        (STOCK_CHANGED, [sku.id]), (CATALOG_CHANGED, b"stock"),
+        (STOCK_CHANGED, [sku.id]), (CATALOG_CHANGED, STOCK_BY_OPERATOR),
     ] * 3
     assert progress.calls == [
         ("start", 26),
