@@ -12,7 +12,7 @@ from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL
 
 collect_ignore = [] if TEST_REDIS_URL else [
     "test_cross_process.py", "test_risk_cross_process.py", "test_payment_races.py", "test_key_sessions.py", "test_redis_restart.py",
-    "test_cache_cross_process.py",
+    "test_cache_cross_process.py", "test_partner_cache_cross_process.py",
 ]
 # PostgreSQL itself (a cluster of the test's own, pg_dump): the PostgreSQL run only.
 if TEST_DATABASE_URL is None:

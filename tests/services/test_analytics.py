@@ -92,7 +92,8 @@ def cny(yuan: str) -> Money:
 
 
 def bucket(start: datetime, orders: int = 0, units: int = 0, paid: int = 0, revenue: str = "0", refunds: str = "0") -> sales.SalesBucket:
-    return sales.SalesBucket(start, orders, units, paid, cny(revenue), cny(refunds))
+    # No order of this history redeemed a coupon: each bucket's discounts are zero in its currency.
+    return sales.SalesBucket(start, orders, units, paid, cny(revenue), cny(refunds), cny("0"))
 
 
 async def _summary(db: Database, start: datetime, end: datetime, size: TimeBucket, channel_id: int | None = None) -> list[sales.SalesBucket]:
@@ -151,7 +152,7 @@ async def test_sales_in_two_currencies_are_refused_unless_one_channel_is_asked(c
     jp = await _summary(catalog_db, day, day + 24 * H, TimeBucket.DAY, history.channels["jp"])
 
     assert refused.value.field == "channel"
-    assert jp == [sales.SalesBucket(day, 1, 1, 1, Money(19800, "JPY"), Money(0, "JPY"))]
+    assert jp == [sales.SalesBucket(day, 1, 1, 1, Money(19800, "JPY"), Money(0, "JPY"), Money(0, "JPY"))]
 
 
 async def test_an_empty_period_is_in_the_channels_currency(catalog_db: Database, history: History) -> None:
@@ -160,7 +161,7 @@ async def test_an_empty_period_is_in_the_channels_currency(catalog_db: Database,
             session, Period.of(T - 24 * H, T - 23 * H), TimeBucket.HOUR, channel_id=history.channels["jp"], currency="JPY"
         )
 
-    assert summary == [sales.SalesBucket(T - 24 * H, 0, 0, 0, Money(0, "JPY"), Money(0, "JPY"))]
+    assert summary == [sales.SalesBucket(T - 24 * H, 0, 0, 0, Money(0, "JPY"), Money(0, "JPY"), Money(0, "JPY"))]
 
 
 async def test_top_products_rank_paid_orders_by_units_or_revenue(catalog_db: Database, history: History) -> None:
