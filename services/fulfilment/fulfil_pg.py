@@ -187,6 +187,10 @@ class FastFulfilment:
         first recording the supplier's answer this path got and did not keep, if any."""
         if not await self._unheard():
             return None  # webhooks listen: the general path tells them
+        if not self._topups.health.all_well():
+            # A supplier failing or down: holding, probing and failing over are the general
+            # path's (tests/e2e/test_supplier_outage.py); this path is for suppliers that answer.
+            return None
         order_id, now = run.job.order_id or 0, self._clock()
         row = await driver.fetchrow(START, order_id, now, ACTOR, self._topups.health.down_now())
         if row is None:

@@ -73,6 +73,10 @@ class SupplierHealth:
         state = self._states.get(supplier)
         return state is not None and state.down_since is not None
 
+    def all_well(self) -> bool:
+        """No supplier down and none with a failure since its last success."""
+        return not any(state.failures or state.down_since is not None for state in self._states.values())
+
     def down_now(self) -> list[str]:
         """The suppliers taken for down at this moment."""
         return [supplier for supplier, state in self._states.items() if state.down_since is not None]
