@@ -105,6 +105,19 @@ async function followOrder(saved) {
     error: () => {}, complete: () => {} });
   socket.start();
   await revealWhenDelivered(order.status);
+  // A change that lands between the query above and the subscription's start is not pushed:
+  // until the order settles, read it again every few seconds as well.
+  const settled = new Set(["DELIVERED", "PARTIALLY_DELIVERED", "REFUNDED", "CANCELLED", "EXPIRED", "REJECTED", "FAILED"]);
+  const recheck = async () => {
+    if (settled.has($("#order-status").dataset.status)) return;
+    try {
+      await revealWhenDelivered((await gql(ORDER, { id: saved.id }, saved.token)).order.status);
+    } catch {
+      // the next look may fare better; the subscription goes on meanwhile
+    }
+    setTimeout(recheck, 3000);
+  };
+  setTimeout(recheck, 3000);
 }
 
 async function start() {
