@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,22 +64,15 @@ def train(data: Examples, *, version: str | None = None, trees: int = 120, depth
     fitted = GradientBoostingClassifier(
         n_estimators=trees, max_depth=depth, learning_rate=0.1, subsample=0.8, random_state=seed
     ).fit(data.rows, data.labels)
-    prior = positives / len(data.labels)
-    base = float(fitted.init_.predict_proba([data.rows[0]])[0][1])
+    prior = positives / len(data.labels)  # what the trees start from: the log-odds of the prior
     exported = tuple(_tree(stage[0].tree_) for stage in fitted.estimators_)
     digest = hashlib.sha256(json.dumps([data.rows, data.labels, data.channels, trees, depth, seed]).encode()).hexdigest()
     return Model(
         version=version or f"gbt-{digest[:12]}", features=FEATURES, channels=data.channels,
-        base=_logit(base), rate=float(fitted.learning_rate), trees=exported,
+        base=math.log(prior / (1 - prior)), rate=float(fitted.learning_rate), trees=exported,
         metrics={"examples": len(data.labels), "fraud": positives, "fraudShare": round(prior, 4),
                  "trees": trees, "depth": depth},
     )
-
-
-def _logit(p: float) -> float:
-    import math
-
-    return math.log(p / (1 - p))
 
 
 def _tree(tree: Any) -> Tree:
