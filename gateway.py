@@ -258,7 +258,7 @@ def create_app(
             new_loaders=Loaders.create, risk=risk, senders=senders,
             supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
-            sales=sales, sale_feed=sale_feed, payments=payments,
+            sales=sales, sale_feed=sale_feed, payments=payments, seeds=box,
         )
 
     async def http_principal(request: Request) -> Principal:

@@ -27,6 +27,7 @@ from models.fulfilment import (
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.documents import TrustedDocument
+from models.draws import BlindBoxItem, BoxDraw, DrawRound
 from models.keys import ApiKey
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.ledger import LedgerEntry, LedgerTransaction
@@ -50,6 +51,9 @@ from models.settlement import Reconciliation, ReconciliationItem, SettlementStat
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "BlindBoxItem",
+    "BoxDraw",
+    "DrawRound",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

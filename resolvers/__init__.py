@@ -18,6 +18,7 @@ from resolvers.catalog_bulk import CatalogBulkMutation, CatalogChangesQuery
 from resolvers.channel_admin import ChannelAdminMutation
 from resolvers.codes import CodesMutation
 from resolvers.documents import DocumentsMutation, DocumentsQuery
+from resolvers.draws import DrawsMutation, DrawsQuery
 from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.limits import LimitsMutation
@@ -49,13 +50,13 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
     CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
-    WebhooksQuery, BuyersQuery,
+    WebhooksQuery, BuyersQuery, DrawsQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
-    RiskModelMutation, CampaignMutation, WebhooksMutation,
+    RiskModelMutation, CampaignMutation, WebhooksMutation, DrawsMutation,
 ))
 
 

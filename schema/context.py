@@ -14,6 +14,7 @@ from config import Settings
 from domain.access import Principal
 from services.access.authenticator import Authenticator
 from services.core.database import Database
+from services.core.secret_box import SecretBox
 from services.core.unit_of_work import UnitOfWork
 from services.fulfilment.senders import Sender
 from services.inventory.sold_out import SoldOutGate
@@ -57,6 +58,7 @@ class Context:
     # Why a top-up cannot be sent to a supplier (None: it can): the process's supplier registry.
     supplier_problem: Callable[[Any], Awaitable[str | None]] | None = None
     payments: PaymentAccounts | None = None  # the process's payment provider accounts (createPayment)
+    seeds: SecretBox | None = None  # opens blind box and lottery seeds (services/draws/)
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.
