@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 SEED_BYTES = 32
 MAX_WEIGHT = 1_000_000
@@ -136,3 +137,30 @@ def winners(seed: bytes, label: str, entries: Sequence[str], count: int) -> list
     for i in range(min(count, len(left))):
         drawn.append(left.pop(uniform(seed, label, i, len(left))))
     return drawn
+
+
+def check_round(answer: Mapping[str, Any]) -> list[str]:
+    """Every problem with a revealed round as the public `drawRounds` query answers it (one
+    element of the list: seed, commitment, draws with their attempts); empty: it all holds."""
+    seed_hex, committed = answer.get("seed"), answer.get("commitment")
+    if not seed_hex:
+        return ["the round's seed is not revealed yet"]
+    try:
+        seed = bytes.fromhex(str(seed_hex))
+    except ValueError:
+        return ["the seed is not hex"]
+    problems: list[str] = []
+    if not opens(seed, str(committed or "")):
+        problems.append("SHA-256 of the seed is not the published commitment")
+    for draw in answer.get("draws") or []:
+        label = unit_label(str(draw["orderNumber"]), int(draw["unit"]))
+        attempts = [
+            Attempt(tuple(Weighted(str(w["item"]), int(w["weight"])) for w in a["eligible"]), str(a["picked"]))
+            for a in draw["attempts"]
+        ]
+        why = recheck(seed, label, attempts)
+        if why is None and attempts[-1].picked != draw["item"]:
+            why = f"the last attempt drew {attempts[-1].picked}, the order got {draw['item']}"
+        if why is not None:
+            problems.append(f"{label}: {why}")
+    return problems

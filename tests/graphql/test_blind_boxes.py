@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,6 +69,7 @@ query Order($id: ID!) {
   order(id: $id) { status lines { outcome drawn { unit code } codes { secret } } }
 }
 """
+ROOT = Path(__file__).resolve().parents[2]
 CANCEL = "mutation Cancel($id: ID!) { cancelOrder(orderId: $id) { order { status } userErrors { code } } }"
 
 
@@ -111,6 +116,15 @@ async def secret_seed(shop: SellingShop, box: StockedSku) -> str:
         assert row is not None
     sealed = SecretBox(shop.settings.secret_key).open(row.seed_ciphertext, context=f"draw-round:{box.pk}:{row.number}".encode())
     return sealed
+
+
+def verify_draws(saved: Path) -> tuple[int, str]:
+    """`quanyi verify-draws FILE`, run as a buyer would run it."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from cli import run; run(sys.argv[1:])", "verify-draws", str(saved)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    return done.returncode, done.stdout
 
 
 def outsider_pick(seed: bytes, label: str, attempt: int, eligible: list[tuple[str, int]]) -> str:
@@ -208,7 +222,7 @@ async def test_the_line_shows_the_box_until_delivery_then_the_drawn_codes(shop: 
 
 
 async def test_every_draw_recomputes_from_the_seed_revealed_after_the_round_settles(
-    shop: SellingShop, caplog: pytest.LogCaptureFixture,
+    shop: SellingShop, caplog: pytest.LogCaptureFixture, tmp_path: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     items = [await shop.sealed_codes(n) for n in (4, 6, 1)]
@@ -247,6 +261,14 @@ async def test_every_draw_recomputes_from_the_seed_revealed_after_the_round_sett
             eligible = [(e["item"], e["weight"]) for e in attempt["eligible"]]
             assert outsider_pick(seed, f"{draw['orderNumber']}:{draw['unit']}", n, eligible) == attempt["picked"]
         assert draw["item"] == draw["attempts"][-1]["picked"]
+    # The shipped verifier agrees, from the saved answer alone; and catches a draw tampered with.
+    saved = tmp_path / "rounds.json"
+    saved.write_text(json.dumps({"data": {"drawRounds": [revealed]}}))
+    assert verify_draws(saved) == (0, "round 1: the seed opens the commitment; all 8 draws verify\n")
+    revealed["draws"][0]["attempts"][-1]["picked"] = next(
+        e["item"] for e in revealed["draws"][0]["attempts"][-1]["eligible"] if e["item"] != revealed["draws"][0]["item"])
+    saved.write_text(json.dumps([revealed]))
+    assert verify_draws(saved)[0] == 1
     # What the delivered orders received is what the seed drew for them.
     for placed in orders[:3]:
         order = (await shop.gql(ORDER, {"id": placed["order"]["id"]}, key=placed["accessToken"]))["data"]["order"]
@@ -332,3 +354,29 @@ async def test_a_drawn_top_up_is_delivered_to_the_buyers_account(shop: SellingSh
     assert order["status"] == "DELIVERED"
     assert order["lines"][0]["drawn"] == [{"unit": 0, "code": counter.code}]
     assert await shop.ledger.counter(counter) == (2, 0)
+
+
+async def test_an_item_gone_under_the_draw_is_drawn_again_over_what_remains_and_recorded(
+    shop: SellingShop, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As when a concurrent order holds an item's last code: stock looked there, the take finds none.
+    gone, kept = await shop.sealed_codes(0), await shop.sealed_codes(4)
+    box = await new_box(shop, (gone, 1_000_000), (kept, 1))
+    from services.draws import boxes
+
+    async def everything_looks_stocked(session: Any, items: list[Any], now: Any) -> set[int]:
+        return {sku.id for sku in items}
+
+    monkeypatch.setattr(boxes, "in_stock", everything_looks_stocked)
+    placed = await place(shop, box)
+    monkeypatch.undo()
+    await shop.pay(placed["order"]["id"])
+    await shop.fulfil()
+    await shop.gql(CLOSE, {"id": box.gid}, key=shop.keys.admin)
+
+    revealed = next(r for r in await rounds(shop, box) if r["number"] == 1)
+    draw = revealed["draws"][0]
+    assert draw["item"] == kept.code and draw["valid"] is True
+    assert [a["picked"] for a in draw["attempts"]] == [gone.code, kept.code]
+    assert [[e["item"] for e in a["eligible"]] for a in draw["attempts"]] == [[gone.code, kept.code], [kept.code]]
+    assert await shop.ledger.codes(kept) == {"SOLD": 1, "AVAILABLE": 3}
