@@ -39,6 +39,7 @@ from services.core import collector, logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
+from services.draws.lottery_jobs import LotteryDraws
 from services.core.worker import Worker
 from services.webhooks.audience import AUDIENCES
 from services.webhooks.dispatch import Dispatcher
@@ -196,7 +197,8 @@ def create_app(
     gate = SoldOutGate(broker, connect_placed_keys(settings.redis_url, prefix=settings.broker_prefix))
     warmer = SaleWarmer(db, broker, sales, risk, terms)
     worker = Worker(
-        db, broker, {**fulfilment.handlers(), **warmer.handlers()}, concurrency=settings.worker_concurrency,
+        db, broker, {**fulfilment.handlers(), **warmer.handlers(), **LotteryDraws(box).handlers()},
+        concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     # Webhook receivers get a worker of their own: a slow one never takes the slots that fulfil orders.

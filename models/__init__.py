@@ -30,6 +30,7 @@ from models.documents import TrustedDocument
 from models.draws import BlindBoxItem, BoxDraw, DrawRound
 from models.keys import ApiKey
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
+from models.lotteries import Lottery, LotteryEntry
 from models.ledger import LedgerEntry, LedgerTransaction
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import (
@@ -51,6 +52,8 @@ from models.settlement import Reconciliation, ReconciliationItem, SettlementStat
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "Lottery",
+    "LotteryEntry",
     "BlindBoxItem",
     "BoxDraw",
     "DrawRound",

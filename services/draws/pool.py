@@ -40,9 +40,6 @@ async def set_pool(
 ) -> PoolRefusal | None:
     """Replace the box's items and weights (published in the given order); the first pool
     also opens the box's first round, so its commitment is public before any sale."""
-    box = await session.get(Sku, box_sku_id)
-    if box is None or box.kind is not SkuKind.BLIND_BOX:
-        return PoolRefusal("skuId", "no such blind box", "NOT_FOUND")
     if not 1 <= len(items) <= MAX_POOL:
         return PoolRefusal("items", f"a box holds 1 to {MAX_POOL} SKUs", "INVALID_INPUT")
     seen: set[int] = set()
@@ -52,6 +49,9 @@ async def set_pool(
         seen.add(item.sku_id)
         if not 1 <= item.weight <= MAX_WEIGHT:
             return PoolRefusal(f"items.{index}.weight", f"a weight is a whole number from 1 to {MAX_WEIGHT}", "INVALID_INPUT")
+    box = await session.get(Sku, box_sku_id)
+    if box is None or box.kind is not SkuKind.BLIND_BOX:
+        return PoolRefusal("skuId", "no such blind box", "NOT_FOUND")
     found = {sku.id: sku for sku in await session.scalars(select(Sku).where(Sku.id.in_(seen)))}
     for index, item in enumerate(items):
         sku = found.get(item.sku_id)
