@@ -30,6 +30,7 @@ from models.documents import TrustedDocument
 from models.keys import ApiKey
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.ledger import LedgerEntry, LedgerTransaction
+from models.memberships import Membership, MembershipEvent, MembershipPlan
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import (
     BalanceMovement,
@@ -77,6 +78,9 @@ __all__ = [
     "PurchaseLimit",
     "LedgerEntry",
     "LedgerTransaction",
+    "Membership",
+    "MembershipEvent",
+    "MembershipPlan",
     "Reconciliation",
     "ReconciliationItem",
     "SettlementStatement",

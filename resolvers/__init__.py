@@ -21,6 +21,7 @@ from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.limits import LimitsMutation
+from resolvers.memberships import MembershipMutation, MembershipQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.payments import PaymentMutation
 from resolvers.prepaid import PrepaidMutation
@@ -49,13 +50,13 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
     CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
-    WebhooksQuery, BuyersQuery,
+    WebhooksQuery, BuyersQuery, MembershipQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
-    RiskModelMutation, CampaignMutation, WebhooksMutation,
+    RiskModelMutation, CampaignMutation, WebhooksMutation, MembershipMutation,
 ))
 
 
