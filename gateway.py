@@ -436,6 +436,7 @@ def create_app(
     app.state.suppliers = suppliers
     app.state.payments = payments
     app.state.memberships = memberships
+    app.state.renewals = renewals
     app.state.demo_providers = demo_providers
     app.state.supplier_health = supplier_health
     app.state.sockets = sockets

@@ -26,7 +26,7 @@ async def views(session: AsyncSession, rows: list[Membership]) -> list[Membershi
         return []
     ids = [row.id for row in rows]
     channels = {c.id: c for c in await session.scalars(select(Channel).where(Channel.id.in_({r.channel_id for r in rows})))}
-    skus = dict((await session.execute(select(Sku.id, Sku.code).where(Sku.id.in_({r.sku_id for r in rows})))).tuples())
+    skus = {pk: code for pk, code in await session.execute(select(Sku.id, Sku.code).where(Sku.id.in_({r.sku_id for r in rows})))}
     history: dict[int, list[tuple[MembershipEvent, Order | None]]] = {pk: [] for pk in ids}
     for event, order in await session.execute(
         select(MembershipEvent, Order).outerjoin(Order, Order.id == MembershipEvent.order_id)
