@@ -29,10 +29,11 @@ class RecurringSim:
     name: str = "SIM"
     charges: dict[str, ChargeResult] = field(default_factory=dict)  # by our key
     cancelled: set[str] = field(default_factory=set)
-    declines: int = 0
+    declines: dict[str | None, int] = field(default_factory=dict)  # by subscriber; None: anyone's
 
-    def decline_next(self, count: int) -> None:
-        self.declines = count
+    def decline_next(self, count: int, subscriber: str | None = None) -> None:
+        """Decline the next `count` new charges (of `subscriber`, or of anyone)."""
+        self.declines[subscriber] = count
 
     def charged(self, subscriber: str | None = None) -> list[ChargeResult]:
         """The charges that moved money (tests and the demo read them)."""
@@ -62,14 +63,20 @@ class RecurringSim:
             result = ChargeResult(ChargeState.DECLINED, charge.key, "", charge.amount_fen, "AGREEMENT_ENDED", now)
         elif charge.amount_fen > agreement.cap_fen:
             result = ChargeResult(ChargeState.DECLINED, charge.key, "", charge.amount_fen, "OVER_AGREED_LIMIT", now)
-        elif self.declines > 0:
-            self.declines -= 1
+        elif self._declines_now(charge.subscriber):
             result = ChargeResult(ChargeState.DECLINED, charge.key, "", charge.amount_fen, "NOT_ENOUGH_BALANCE", now)
         else:
             result = ChargeResult(ChargeState.SUCCEEDED, charge.key, f"sim_txn_{secrets.token_hex(12)}",
                                   charge.amount_fen, "", now)
         self.charges[charge.key] = result
         return result
+
+    def _declines_now(self, subscriber: str) -> bool:
+        for turn in (subscriber, None):
+            if self.declines.get(turn, 0) > 0:
+                self.declines[turn] -= 1
+                return True
+        return False
 
     async def cancel(self, agreement_id: str, subscriber: str) -> None:
         await self.agreement(agreement_id, subscriber)

@@ -13,15 +13,18 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import update
 
+from broker import Broker
 from config import Settings
 from domain.memberships import REMINDER_LEAD
 from gateway import create_app
 from models import Supplier
 from providers.recurring_sim import RecurringSim
-from schema.relay import encode_id
+from schema.relay import decode_pk, encode_id
 from services.core.database import Database
 from services.core.secret_box import SecretBox
-from services.core.worker import Worker
+from services.core import jobs
+from services.core.worker import JobRun, Worker
+from services.memberships import schedule
 from services.fulfilment.supplier_registry import seal_secret
 from services.memberships.desk import Memberships
 from services.memberships.renewals import Renewals
@@ -85,6 +88,7 @@ class Subscribing:
     worker: Worker
     renewals: Renewals
     suppliers: dict[str, FakeSupplier]
+    broker: Broker
     counter: list[int] = field(default_factory=lambda: [0])
 
     async def subscribe(self, sku: str = "NCM-MONTH", *, channel: str = "web", key: str | None = None,
@@ -118,6 +122,26 @@ class Subscribing:
         assert after is not None
         return after
 
+    async def claim_renewal(self, membership: dict[str, Any]) -> jobs.Claimed:
+        """Move the clock to the membership's next renewal and lease its job, to run by hand."""
+        seen = await self.read(membership)
+        assert seen is not None
+        self.clock.move_to(seen["nextRenewalAt"])
+        async with self.db.sessions() as session, session.begin():
+            claimed = await jobs.claim(session, worker="test", now=self.clock(), lease_seconds=60, limit=100,
+                                       kinds=[schedule.RENEW])
+        mine = [job for job in claimed if job.key == schedule.renew_key(decode_pk(membership["id"], "Membership"),
+                                                                         seen["paidPeriods"] + 1)]
+        assert len(mine) == 1
+        async with self.db.sessions() as session, session.begin():
+            for job in claimed:
+                if job is not mine[0]:
+                    await jobs.release(session, job, worker="test", now=self.clock())
+        return mine[0]
+
+    def run_of(self, job: jobs.Claimed, worker: str) -> JobRun:
+        return JobRun(job, worker, self.db, self.broker)
+
     async def run_jobs(self) -> int:
         """Run every job due at the clock's time, and what they make due, to the end."""
         ran = 0
@@ -146,12 +170,12 @@ async def subscribing(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://quanyi.test") as http:
             yield Subscribing(GraphQLClient(http), db, keys, demo, clock, provider, app.state.worker,
-                              app.state.renewals, fakes)
+                              app.state.renewals, fakes, app.state.broker)
 
 
 @pytest.fixture
 def subs(subscribing: Subscribing) -> Subscribing:
-    subscribing.provider.decline_next(0)
+    subscribing.provider.declines.clear()
     for fake in subscribing.suppliers.values():
         fake.reset(default=Outcome.SUCCEEDED)
     return subscribing
