@@ -108,9 +108,10 @@ async def subscribe(
     if not charged.paid:
         # Nothing of the membership stays; the order it placed stays, cancelled (on
         # PostgreSQL it was written on a connection of its own: cancelled there too).
+        left = charged.order.id if charged.order is not None else None  # read before the rollback expires it
         await uow.rollback()
-        if charged.order is not None:
-            await _cancel_left_order(uow, charged.order.id, now)
+        if left is not None:
+            await _cancel_left_order(uow, left, now)
         field = "input.skuId" if charged.code in ("OUT_OF_STOCK", "QUOTA_EXCEEDED") else None
         return Subscribed(None, None, Refusal(field, charged.reason, charged.code or "PAYMENT_DECLINED"))
     assert charged.order is not None
