@@ -70,6 +70,7 @@ def retry_after(declined: int) -> timedelta | None:
     return DUNNING[declined - 1] if 1 <= declined <= len(DUNNING) else None
 
 
-def grace_ends(due: datetime) -> datetime:
-    """The last retry of a renewal first due at `due`."""
-    return due + sum(DUNNING, timedelta())
+def next_charge(started_at: datetime, period: Period, paid_periods: int, declined: int) -> datetime:
+    """When the next charge is due: the renewal, or after `declined` declined charges of it,
+    its next retry (as the job runs them, on time)."""
+    return renewal_due(started_at, period, paid_periods) + sum(DUNNING[:declined], timedelta())

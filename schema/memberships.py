@@ -7,7 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from domain.memberships import RENEWING, MembershipStatus, Period, period_end, renewal_due
+from domain.memberships import RENEWING, MembershipStatus, Period, next_charge, period_end
 from schema.money import Money
 from schema.relay import encode_id
 from services.memberships.reads import MembershipView
@@ -58,7 +58,8 @@ class Membership:
     paid_periods: int
     started_at: datetime
     current_period_end: datetime = strawberry.field(description="The end of the last period paid for.")
-    next_renewal_at: datetime | None = strawberry.field(description="When the next charge is due; null once ended.")
+    next_renewal_at: datetime | None = strawberry.field(description=(
+        "When the next charge is due (past due: its next retry); null once ended."))
     ended_at: datetime | None
     orders: list[MembershipOrder] = strawberry.field(description="The order of each period's charge, oldest first.")
     events: list[MembershipEvent]
@@ -84,6 +85,6 @@ class Membership:
             sku_id=encode_id("Sku", row.sku_id), sku_code=view.sku_code, period=row.period, status=row.status,
             paid_periods=row.paid_periods, started_at=row.started_at,
             current_period_end=period_end(row.started_at, row.period, row.paid_periods),
-            next_renewal_at=renewal_due(row.started_at, row.period, row.paid_periods) if renewing else None,
+            next_renewal_at=next_charge(row.started_at, row.period, row.paid_periods, row.declined) if renewing else None,
             ended_at=row.ended_at, orders=orders, events=events,
         )

@@ -21,8 +21,9 @@ async def test_a_declined_renewal_is_retried_and_a_success_in_grace_makes_it_act
     assert [(o["period"], o["status"]) for o in declined["orders"]] == [(1, "DELIVERED"), (2, "CANCELLED")]
     assert declined["events"][-1]["kind"] == "DECLINED"
     assert declined["events"][-1]["detail"] == "PAYMENT_DECLINED: NOT_ENOUGH_BALANCE"
+    assert datetime.fromisoformat(declined["nextRenewalAt"]) == subs.clock() + timedelta(days=1)
 
-    subs.clock.advance(days=1)  # the first retry of the grace period
+    subs.clock.move_to(declined["nextRenewalAt"])  # the first retry of the grace period
     await subs.run_jobs()
     seen = await subs.read(membership)
     assert seen is not None
