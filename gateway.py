@@ -41,6 +41,8 @@ from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.draws.lottery_jobs import LotteryDraws
 from services.core.worker import Worker
+from services.memberships.desk import Memberships
+from services.memberships.renewals import Renewals
 from services.webhooks.audience import AUDIENCES
 from services.webhooks.dispatch import Dispatcher
 from services.webhooks.receivers import HttpReceiver
@@ -71,6 +73,7 @@ from services.sales.book import SaleBook
 from services.sales.warm import SaleWarmer
 from providers.alipay import Alipay
 from providers.base import Account, Provider
+from providers.recurring_sim import RecurringSim, sim_key
 from providers.wechatpay import WechatPay
 from suppliers.base import SupplierAdapter
 from suppliers.http import HttpSupplier
@@ -97,6 +100,7 @@ from transport.sockets import OpenSockets
 from transport.supplier_webhook import SupplierWebhook
 from transport.provider_webhooks import ProviderWebhook
 from transport.webhooks import PaymentWebhook
+from transport.outlets import SocketSend
 from transport.websocket import GraphQLWebSocket
 
 log = logging.getLogger("quanyi")
@@ -153,9 +157,12 @@ def senders_of(settings: Settings) -> list[Sender]:
 def create_app(
     settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None,
     span_exporter: object | None = None, payment_transport: httpx.AsyncBaseTransport | None = None,
+    memberships: Memberships | None = None,
 ) -> Starlette:
     """`span_exporter`: trace into it (tests), as if tracing were configured. `payment_transport`:
-    how payment adapters and simulated providers reach HTTP (tests: the app itself)."""
+    how payment adapters and simulated providers reach HTTP (tests: the app itself).
+    `memberships`: the recurring payment provider and the clock of renewals (tests: a
+    simulator and a clock they move); by default the simulator where payments are simulated."""
     if settings is None:
         logs.configure(*log_settings(os.environ))  # first: reading the settings may warn
         settings = Settings.from_env()
@@ -196,8 +203,12 @@ def create_app(
     reference = Reference()
     gate = SoldOutGate(broker, connect_placed_keys(settings.redis_url, prefix=settings.broker_prefix))
     warmer = SaleWarmer(db, broker, sales, risk, terms)
+    if memberships is None:
+        memberships = Memberships(RecurringSim(sim_key(settings.secret_key)) if settings.payment_sim else None)
+    renewals = Renewals(db, broker, memberships.provider, senders, memberships.clock,
+                        timedelta(seconds=settings.order_ttl_seconds))
     worker = Worker(
-        db, broker, {**fulfilment.handlers(), **warmer.handlers(), **LotteryDraws(box).handlers()},
+        db, broker, {**fulfilment.handlers(), **warmer.handlers(), **renewals.handlers(), **LotteryDraws(box).handlers()},
         concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
@@ -260,7 +271,7 @@ def create_app(
             new_loaders=Loaders.create, risk=risk, senders=senders,
             supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
-            sales=sales, sale_feed=sale_feed, payments=payments, seeds=box,
+            sales=sales, sale_feed=sale_feed, payments=payments, memberships=memberships, seeds=box,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -405,7 +416,7 @@ def create_app(
     routes += demo_suppliers.mounts(demo_sims)
     if demo_providers is not None:
         routes += demo_providers.mounts()
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Observe)])
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SocketSend), Middleware(Observe)])
     if settings.otel or span_exporter is not None:
         traces = tracing.install(app, list(db.engines().values()), exporter=span_exporter)
         if db.driver is not None:
@@ -426,6 +437,8 @@ def create_app(
     app.state.draining = draining
     app.state.suppliers = suppliers
     app.state.payments = payments
+    app.state.memberships = memberships
+    app.state.renewals = renewals
     app.state.demo_providers = demo_providers
     app.state.supplier_health = supplier_health
     app.state.sockets = sockets

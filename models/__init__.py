@@ -32,6 +32,7 @@ from models.keys import ApiKey
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.lotteries import Lottery, LotteryEntry
 from models.ledger import LedgerEntry, LedgerTransaction
+from models.memberships import Membership, MembershipEvent, MembershipPlan
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import (
     BalanceMovement,
@@ -84,6 +85,9 @@ __all__ = [
     "PurchaseLimit",
     "LedgerEntry",
     "LedgerTransaction",
+    "Membership",
+    "MembershipEvent",
+    "MembershipPlan",
     "Reconciliation",
     "ReconciliationItem",
     "SettlementStatement",

@@ -23,6 +23,7 @@ from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.limits import LimitsMutation
 from resolvers.lotteries import LotteryMutation, LotteryQuery
+from resolvers.memberships import MembershipMutation, MembershipQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.payments import PaymentMutation
 from resolvers.prepaid import PrepaidMutation
@@ -51,13 +52,13 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
     CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
-    WebhooksQuery, BuyersQuery, DrawsQuery, LotteryQuery,
+    WebhooksQuery, BuyersQuery, MembershipQuery, DrawsQuery, LotteryQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
-    RiskModelMutation, CampaignMutation, WebhooksMutation, DrawsMutation, LotteryMutation,
+    RiskModelMutation, CampaignMutation, WebhooksMutation, MembershipMutation, DrawsMutation, LotteryMutation,
 ))
 
 

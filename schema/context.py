@@ -20,6 +20,7 @@ from services.fulfilment.senders import Sender
 from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.live.stock_feed import StockFeed
+from services.memberships.desk import Memberships
 from services.orders.terms import Terms
 from services.payments.accounts import PaymentAccounts
 from services.risk.check import RiskCheck
@@ -59,6 +60,7 @@ class Context:
     supplier_problem: Callable[[Any], Awaitable[str | None]] | None = None
     payments: PaymentAccounts | None = None  # the process's payment provider accounts (createPayment)
     seeds: SecretBox | None = None  # opens blind box and lottery seeds (services/draws/)
+    memberships: Memberships | None = None  # the recurring payment provider and the clock of renewals
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.
