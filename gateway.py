@@ -39,7 +39,7 @@ from services.core import collector, logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
-from services.draws.lottery_jobs import LotteryDraws
+from services.lotteries.jobs import LotteryDraws
 from services.core.worker import Worker
 from services.memberships.desk import Memberships
 from services.memberships.renewals import Renewals

@@ -20,7 +20,7 @@ from schema.lotteries import Lottery, LotteryEntry
 from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_pk
 from services.core.secret_box import SecretBox
-from services.draws import lotteries
+from services.lotteries import draw as lotteries
 from services.orders.draft import Buyer, canonical_buyer
 
 

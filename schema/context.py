@@ -59,7 +59,7 @@ class Context:
     # Why a top-up cannot be sent to a supplier (None: it can): the process's supplier registry.
     supplier_problem: Callable[[Any], Awaitable[str | None]] | None = None
     payments: PaymentAccounts | None = None  # the process's payment provider accounts (createPayment)
-    seeds: SecretBox | None = None  # opens blind box and lottery seeds (services/draws/)
+    seeds: SecretBox | None = None  # opens blind box and lottery seeds (services/draws/, services/lotteries/)
     memberships: Memberships | None = None  # the recurring payment provider and the clock of renewals
 
     def for_operation(self) -> Context:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from models import CouponCode, Job, Lottery, LotteryEntry
 from schema.relay import decode_pk
 from services.core.secret_box import SecretBox
-from services.draws import lotteries
+from services.lotteries import draw as lotteries
 from tests.e2e.shop import StockedSku, order_input
 from tests.graphql.selling_shop import SellingShop, open_selling_shop
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from models import Lottery
 from services.core.secret_box import SecretBox
 from services.core.worker import Handler, JobRun
-from services.draws.lotteries import LOTTERY_DRAW, PrizesShort, draw, next_check
+from services.lotteries.draw import LOTTERY_DRAW, PrizesShort, draw, next_check
 
 log = logging.getLogger("quanyi.lotteries")
 PRIZES_WAIT = 600.0  # a draw short of prize codes tries again after this many seconds
