@@ -41,6 +41,7 @@ from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
 from services.core.worker import Worker
 from services.marketplace_events.connected import CONNECTED
+from services.marketplaces.connections import Factory as MarketFactory
 from services.marketplaces.connections import Markets
 from services.marketplaces.imports import Importer
 from services.marketplaces.pull import Puller
@@ -160,9 +161,11 @@ def senders_of(settings: Settings) -> list[Sender]:
 def create_app(
     settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None,
     span_exporter: object | None = None, payment_transport: httpx.AsyncBaseTransport | None = None,
+    marketplace_adapters: Mapping[str, MarketFactory] | None = None,
 ) -> Starlette:
     """`span_exporter`: trace into it (tests), as if tracing were configured. `payment_transport`:
-    how payment adapters and simulated providers reach HTTP (tests: the app itself)."""
+    how payment adapters and simulated providers reach HTTP (tests: the app itself).
+    `marketplace_adapters`: how each kind of marketplace connection is reached (tests: a simulator in process)."""
     if settings is None:
         logs.configure(*log_settings(os.environ))  # first: reading the settings may warn
         settings = Settings.from_env()
@@ -215,7 +218,7 @@ def create_app(
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     # Marketplaces: pulls and delivery reports on a worker of their own, like webhooks.
-    markets = Markets(db, box)
+    markets = Markets(db, box, marketplace_adapters)
     importer = Importer(db, broker, on_event=lambda topic, message: on_event(topic, message))
     refund_desk = RefundDesk(db, broker, on_event=lambda topic, message: on_event(topic, message))
     market_worker = Worker(

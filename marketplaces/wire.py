@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
+
 from domain.money import Money, MoneyError
 from marketplaces.base import MarketRefund, Trade, TradeLine
 from marketplaces.signing import parse_time, timestamp
@@ -46,6 +48,10 @@ def form(body: bytes, *, max_fields: int = 50) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise WireError("the body is not a form") from None
     return dict(pairs)
+
+
+def orjson_text(data: object) -> str:
+    return orjson.dumps(data).decode()
 
 
 def response_name(method: str) -> str:

@@ -144,7 +144,7 @@ class Importer:
         """Our SKU id for each line, or why a line has none."""
         codes = [connection.outer_ids.get(line.outer_id or "", line.outer_id or "") for line in trade.lines]
         async with self._db.fresh_sessions() as session:
-            found = dict((await session.execute(select(Sku.code, Sku.id).where(Sku.code.in_(set(codes))))).tuples())
+            found = {code: sku_id for code, sku_id in await session.execute(select(Sku.code, Sku.id).where(Sku.code.in_(set(codes))))}
         for line, code in zip(trade.lines, codes, strict=True):
             if code not in found:
                 return f"no SKU for outer id {line.outer_id!r} (item {line.item_id})"
