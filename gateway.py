@@ -105,6 +105,7 @@ from transport.marketplace_push import MarketplacePush
 from transport.supplier_webhook import SupplierWebhook
 from transport.provider_webhooks import ProviderWebhook
 from transport.webhooks import PaymentWebhook
+from transport.outlets import SocketSend
 from transport.websocket import GraphQLWebSocket
 
 log = logging.getLogger("quanyi")
@@ -438,7 +439,7 @@ def create_app(
     routes += demo_marketplace.mounts(demo_market)
     if demo_providers is not None:
         routes += demo_providers.mounts()
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Observe)])
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SocketSend), Middleware(Observe)])
     if settings.otel or span_exporter is not None:
         traces = tracing.install(app, list(db.engines().values()), exporter=span_exporter)
         if db.driver is not None:

@@ -60,6 +60,12 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
+    @property
+    def visibility(self) -> tuple[Role | None, str | None, str | None]:
+        """What decides the answers this caller may read: callers alike in it read alike.
+        Which key it is, its expiry and its budget decide whether it may ask, not what it sees."""
+        return (self.role, self.channel, self.order_number)
+
 
 ANONYMOUS = Principal()
 

@@ -5,15 +5,19 @@ strawberry's WebSocket handlers call `schema.stream(...)` (graphql-transport-ws)
 the same `Documents` (limits, bounded caches) and errors through `format_errors`
 (a code on each, internals masked), and any operation type may run on either protocol.
 
-A subscription event that a feed hands to many subscribers as one object (a `SharedEvent`)
-is executed once per document, variables and caller: the subscribers asking the same of the
-same event receive the same result, not one execution each.
+A subscription whose stream is a `SharedStream` joins the group of subscriptions identical to
+it (transport/fanout.py): one task follows the stream for all of them and writes each event's
+result, executed and encoded once, to every member's connection. Another subscription event
+that a feed hands to many subscribers as one object (a `SharedEvent`) is executed once per
+document, variables and caller: the subscribers asking the same of the same event receive
+the same result, not one execution each.
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
+from functools import partial
 from collections.abc import AsyncGenerator, Hashable, Iterable
 from datetime import UTC, datetime
 from inspect import isawaitable
@@ -31,12 +35,13 @@ from config import Limits
 from domain.access import Principal, may_see_schema
 from schema.context import Context
 from schema.errors import ErrorCode
-from schema.live import SharedEvent
+from schema.live import SharedEvent, SharedStream
 from transport.admission import Admission, Refused
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
+from transport import fanout
 from transport.errors import MASKED_MESSAGE, RequestError, format_errors, request_error
 from transport.input_bounds import InputBounds
-from transport.metrics import counted_subscription
+from transport.metrics import counted_subscription, running_subscription
 from transport.persisted import PersistedDocuments
 
 log = logging.getLogger("quanyi.ws")
@@ -58,6 +63,7 @@ class Operations:
         self._documents: dict[Limits, Documents] = {}
         self._bounds = InputBounds(self._core, cache_size=1000)
         self.shared = SharedResults()
+        self.groups = fanout.Groups()
 
     async def stream(
         self,
@@ -159,6 +165,18 @@ class Operations:
         if isinstance(events, CoreResult):
             yield shape.result(events)
             return
+        recipient = fanout.recipient.get()
+        if isinstance(events, SharedStream) and recipient is not None:
+            del executor, source  # kept by this frame while it waits: a parked member holds little
+            key = (events.key, query, _variables_key(variables), operation_name or None,
+                   getattr(principal, "visibility", None))
+            run = partial(self._run_event, parsed.document, arguments, shape)
+            with running_subscription():
+                ended = await self.groups.follow(key, events, recipient, run)
+            await recipient.outlet.drained()  # its last `next` before its `complete`
+            if not ended:
+                yield shape.internal_error()
+            return
         events = counted_subscription(events)
         asked: Hashable | None = None  # what, besides the event, decides a result
         async with aclosing(events):
@@ -180,6 +198,11 @@ class Operations:
                 # The event source failed (a broker gone, a bug): end the stream, say nothing of it.
                 log.exception("subscription stream failed (request %s)", context.request_id)
                 yield shape.internal_error()
+
+    async def _run_event(
+        self, document: DocumentNode, arguments: dict[str, Any], shape: _Shaper, event: object
+    ) -> ExecutionResult:
+        return shape.result(await self._execute_event(document, arguments, event))
 
     async def _execute_event(self, document: DocumentNode, arguments: dict[str, Any], event: object) -> CoreResult:
         # An executor of its own for each event: graphql-core's per-event copies share one

@@ -8,6 +8,10 @@
 - A connection can be ended from outside (`end`: its key was revoked or expired,
   transport/sockets.py): its operations are stopped first, then it is closed, and no
   message it sends meanwhile starts anything.
+- Each operation runs knowing where its messages go (`fanout.recipient`): a subscription of
+  a shared stream is then delivered by its group straight to the connection's outlet
+  (transport/fanout.py, transport/outlets.py). A connection too slow to take its messages
+  is ended with 1008.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from schema.errors import ErrorCode
-from transport import sockets
+from transport import fanout, sockets
+from transport.outlets import SLOW, SLOW_REASON, Outlet, outlet_for
 
 INIT_TIMEOUT = 4408
 INIT_TIMEOUT_REASON = "Connection initialisation timeout"
@@ -41,9 +46,14 @@ def with_code(error: object, default: str = ErrorCode.BAD_USER_INPUT.value) -> d
 
 
 class _Session:
-    """What both handlers share: the connection they serve in this process's registry."""
+    """What both handlers share: the connection they serve in this process's registry, and
+    the outlet its shared subscriptions are written to."""
 
     socket: sockets.Socket | None
+    websocket: Any
+    view: Any
+    _outlet: Outlet | None = None
+    _ending: asyncio.Task[None] | None = None
 
     def _attach(self) -> None:
         self.socket = sockets.current.get()
@@ -57,6 +67,22 @@ class _Session:
     async def end(self, code: int, reason: str) -> None:
         raise NotImplementedError
 
+    def outlet(self) -> Outlet:
+        if self._outlet is None:
+            ws = self.websocket.ws  # starlette's WebSocket
+            self._outlet = outlet_for(ws.scope, ws.send_text, self._too_slow, self.view.max_unsent_bytes)
+        return self._outlet
+
+    def _too_slow(self) -> None:
+        if self._ending is None:
+            if self.socket is not None:
+                self.socket.ended = True
+            self._ending = asyncio.create_task(self._end_quietly(SLOW, SLOW_REASON), name="ws-too-slow")
+
+    async def _end_quietly(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):  # closed meanwhile
+            await self.end(code, reason)
+
 
 class TransportWSHandler(_Session, BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -66,6 +92,10 @@ class TransportWSHandler(_Session, BaseGraphQLTransportWSHandler):  # type: igno
     async def handle_message(self, message: Any) -> None:
         if not self.ended:
             await super().handle_message(message)
+
+    async def run_operation(self, operation: Any) -> None:
+        fanout.recipient.set(fanout.Recipient.transport_ws(self.outlet(), operation.id))
+        await super().run_operation(operation)
 
     async def send_message(self, message: Any) -> None:
         if message.get("type") == "error":
@@ -98,6 +128,10 @@ class LegacyWSHandler(_Session, BaseGraphQLWSHandler):  # type: ignore[type-arg]
         if not self._init_received:
             with contextlib.suppress(Exception):  # closed meanwhile
                 await self.websocket.close(INIT_TIMEOUT, INIT_TIMEOUT_REASON)
+
+    async def handle_async_results(self, operation_id: str, *args: Any) -> None:
+        fanout.recipient.set(fanout.Recipient.legacy_ws(self.outlet(), operation_id))
+        await super().handle_async_results(operation_id, *args)
 
     async def handle_message(self, message: Any) -> None:
         if self.ended:
