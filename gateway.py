@@ -362,7 +362,7 @@ def create_app(
             asyncio.create_task(sales.follow(), name="sale-changes"),
             asyncio.create_task(warmer.follow(), name="sale-warm-ups"),
             asyncio.create_task(AUDIENCES.follow(broker), name="webhook-endpoints"),
-            asyncio.create_task(CONNECTED.follow(broker), name="marketplace-connections"),
+            asyncio.create_task(CONNECTED.follow(broker, db), name="marketplace-connections"),
         ]
         if db.replica is not None:
             followers.append(asyncio.create_task(db.replica.watch(), name="read-replica"))

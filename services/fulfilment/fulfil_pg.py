@@ -255,15 +255,16 @@ class FastFulfilment:
         return None
 
     async def _unheard(self) -> bool:
-        """Whether no webhook endpoint is enabled and no channel has a marketplace waiting
-        for delivery reports (each read again at most every few seconds)."""
-        silent, unconnected = AUDIENCES.silent(), CONNECTED.none()
-        if silent is None or unconnected is None:
+        """Whether no channel has a marketplace (as the background read last found) and no
+        webhook endpoint is enabled (read again at most every few seconds)."""
+        if not CONNECTED.none():  # connected, or not known yet (read in the background)
+            return False
+        silent = AUDIENCES.silent()
+        if silent is None:
             async with self._db.fresh_sessions() as session:
                 await AUDIENCES.of(session, None)
-                await CONNECTED.channels(session)
-            silent, unconnected = AUDIENCES.silent(), CONNECTED.none()
-        return bool(silent) and bool(unconnected)
+            silent = AUDIENCES.silent()
+        return bool(silent)
 
     async def _announce(self, order: Order, previous: OrderStatus, at: datetime) -> None:
         message = status_message(order, previous, at)

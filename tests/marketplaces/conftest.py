@@ -119,7 +119,7 @@ class Market:
         return [d for d in (await self.shop.get("/control/deliveries")).json() if d["tid"] == tid]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # torn down before other modules run: their orders take the fast path again
 async def market(settings: Settings, db: Database, keys: Keys, demo: Any) -> AsyncIterator[Market]:  # noqa: F811
     fakes = {"sim-fast": FakeSupplier("sim-fast"), "sim-backup": FakeSupplier("sim-backup")}
     box = SecretBox(settings.secret_key)
@@ -138,7 +138,7 @@ async def market(settings: Settings, db: Database, keys: Keys, demo: Any) -> Asy
                 await connections.configure(session, box, channel="taobao", base_url="http://market.test",
                                             app_key=KEY, app_secret=SECRET, now=datetime.now(UTC),
                                             outer_ids={"TB-QB10": "QB-10"})
-            CONNECTED.forget()
+            await CONNECTED.refresh(db)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://quanyi.test") as http:
                 yield Market(GraphQLClient(http), http, shop, sim_app.state.marketplace, app.state.worker,
@@ -147,7 +147,7 @@ async def market(settings: Settings, db: Database, keys: Keys, demo: Any) -> Asy
             async with db.sessions() as session, session.begin():
                 await session.execute(update(Job).where(Job.kind == connections.PULL).values(status="DONE"))
                 await session.execute(delete(MarketplaceConnection))
-            CONNECTED.forget()
+            await CONNECTED.refresh(db)
         await shop.aclose()
 
 
