@@ -47,6 +47,8 @@ from services.marketplaces.imports import Importer
 from services.marketplaces.pull import Puller
 from services.marketplaces.refunds import RefundDesk
 from services.marketplaces.reports import Reporter
+from services.memberships.desk import Memberships
+from services.memberships.renewals import Renewals
 from services.webhooks.audience import AUDIENCES
 from services.webhooks.dispatch import Dispatcher
 from services.webhooks.receivers import HttpReceiver
@@ -78,6 +80,7 @@ from services.sales.book import SaleBook
 from services.sales.warm import SaleWarmer
 from providers.alipay import Alipay
 from providers.base import Account, Provider
+from providers.recurring_sim import RecurringSim, sim_key
 from providers.wechatpay import WechatPay
 from suppliers.base import SupplierAdapter
 from suppliers.http import HttpSupplier
@@ -162,10 +165,12 @@ def senders_of(settings: Settings) -> list[Sender]:
 def create_app(
     settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None,
     span_exporter: object | None = None, payment_transport: httpx.AsyncBaseTransport | None = None,
-    marketplace_adapters: Mapping[str, MarketFactory] | None = None,
+    memberships: Memberships | None = None, marketplace_adapters: Mapping[str, MarketFactory] | None = None,
 ) -> Starlette:
     """`span_exporter`: trace into it (tests), as if tracing were configured. `payment_transport`:
     how payment adapters and simulated providers reach HTTP (tests: the app itself).
+    `memberships`: the recurring payment provider and the clock of renewals (tests: a
+    simulator and a clock they move); by default the simulator where payments are simulated.
     `marketplace_adapters`: how each kind of marketplace connection is reached (tests: a simulator in process)."""
     if settings is None:
         logs.configure(*log_settings(os.environ))  # first: reading the settings may warn
@@ -207,8 +212,13 @@ def create_app(
     reference = Reference()
     gate = SoldOutGate(broker, connect_placed_keys(settings.redis_url, prefix=settings.broker_prefix))
     warmer = SaleWarmer(db, broker, sales, risk, terms)
+    if memberships is None:
+        memberships = Memberships(RecurringSim(sim_key(settings.secret_key)) if settings.payment_sim else None)
+    renewals = Renewals(db, broker, memberships.provider, senders, memberships.clock,
+                        timedelta(seconds=settings.order_ttl_seconds))
     worker = Worker(
-        db, broker, {**fulfilment.handlers(), **warmer.handlers()}, concurrency=settings.worker_concurrency,
+        db, broker, {**fulfilment.handlers(), **warmer.handlers(), **renewals.handlers()},
+        concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     # Webhook receivers get a worker of their own: a slow one never takes the slots that fulfil orders.
@@ -282,7 +292,7 @@ def create_app(
             new_loaders=Loaders.create, risk=risk, senders=senders,
             supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
-            sales=sales, sale_feed=sale_feed, payments=payments,
+            sales=sales, sale_feed=sale_feed, payments=payments, memberships=memberships,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -463,6 +473,8 @@ def create_app(
     app.state.draining = draining
     app.state.suppliers = suppliers
     app.state.payments = payments
+    app.state.memberships = memberships
+    app.state.renewals = renewals
     app.state.demo_providers = demo_providers
     app.state.supplier_health = supplier_health
     app.state.sockets = sockets

@@ -31,6 +31,7 @@ from models.keys import ApiKey
 from models.marketplaces import MarketplaceConnection, MarketplaceOrder
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.ledger import LedgerEntry, LedgerTransaction
+from models.memberships import Membership, MembershipEvent, MembershipPlan
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import (
     BalanceMovement,
@@ -80,6 +81,9 @@ __all__ = [
     "PurchaseLimit",
     "LedgerEntry",
     "LedgerTransaction",
+    "Membership",
+    "MembershipEvent",
+    "MembershipPlan",
     "Reconciliation",
     "ReconciliationItem",
     "SettlementStatement",

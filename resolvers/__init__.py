@@ -21,6 +21,7 @@ from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.limits import LimitsMutation
+from resolvers.memberships import MembershipMutation, MembershipQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.payments import PaymentMutation
 from resolvers.prepaid import PrepaidMutation
@@ -50,13 +51,13 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
     CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
-    WebhooksQuery, BuyersQuery, MarketplacesQuery,
+    WebhooksQuery, BuyersQuery, MembershipQuery, MarketplacesQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
-    RiskModelMutation, CampaignMutation, WebhooksMutation, MarketplacesMutation,
+    RiskModelMutation, CampaignMutation, WebhooksMutation, MembershipMutation, MarketplacesMutation,
 ))
 
 

@@ -19,6 +19,7 @@ from services.fulfilment.senders import Sender
 from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.live.stock_feed import StockFeed
+from services.memberships.desk import Memberships
 from services.orders.terms import Terms
 from services.payments.accounts import PaymentAccounts
 from services.risk.check import RiskCheck
@@ -57,6 +58,7 @@ class Context:
     # Why a top-up cannot be sent to a supplier (None: it can): the process's supplier registry.
     supplier_problem: Callable[[Any], Awaitable[str | None]] | None = None
     payments: PaymentAccounts | None = None  # the process's payment provider accounts (createPayment)
+    memberships: Memberships | None = None  # the recurring payment provider and the clock of renewals
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.

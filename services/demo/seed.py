@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.campaigns import Bearer, check_public_code, code_digest
 from domain.catalog import SkuKind
 from domain.limits import Period
+from domain.memberships import Period as MembershipPeriod
 from domain.risk import VIRTUAL_OPERATOR_PREFIXES, Decision, RuleKind
 from models import (
     Brand,
@@ -24,6 +25,7 @@ from models import (
     ChannelKind,
     CouponCode,
     Listing,
+    MembershipPlan,
     Product,
     PurchaseLimit,
     RiskRule,
@@ -33,6 +35,7 @@ from models import (
     StockLevel,
     Supplier,
 )
+from models.base import utcnow
 from services.core.database import Database
 from services.core.secret_box import SecretBox
 
@@ -123,6 +126,10 @@ FLASH_SALE = ("STEAM-100", 1, Period.DAY)
 # once per buyer, for the first 1,000 buyers within 5,000.00, paid for by the platform.
 WELCOME = ("新人立减 5 元", "web", "WELCOME5", ("TXV-MONTH", "IQY-MONTH"), 500, 1000, 1, 500_000)
 
+# A membership (会员订阅, README "Membership subscriptions"): the music VIP month, renewed
+# every month through the buyer's payment agreement, never charging more than its face value.
+MEMBERSHIP = ("NCM-MONTH", MembershipPeriod.MONTH)
+
 # Starting rules: none tight enough to trouble a demo or a test run from one address.
 RISK_RULES = [
     ("virtual-operator phone", RuleKind.PHONE_SEGMENT, {"prefixes": sorted(VIRTUAL_OPERATOR_PREFIXES)}, Decision.REVIEW, 50),
@@ -202,6 +209,9 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
         for channel in channels
         if channel.public
     )
+    code, renews = MEMBERSHIP
+    session.add(MembershipPlan(sku_id=skus[code].id, period=renews, enabled=True, cap_fen=skus[code].face_value_fen,
+                               updated_at=utcnow(), updated_by="demo"))
 
 
 def _stock(session: AsyncSession, box: SecretBox, sku: Sku, spec: DemoSku) -> None:

@@ -1,7 +1,7 @@
 """marketplaces: each channel's connection to its marketplace's open platform, and every trade it took
 
-Revision ID: 0029_marketplaces
-Revises: 0028_alert_notices
+Revision ID: 0030_marketplaces
+Revises: 0029_memberships
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0029_marketplaces'
-down_revision = '0028_alert_notices'
+revision = '0030_marketplaces'
+down_revision = '0029_memberships'
 branch_labels = None
 depends_on = None
 
