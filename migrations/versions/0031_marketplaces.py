@@ -1,7 +1,7 @@
 """marketplaces: each channel's connection to its marketplace's open platform, and every trade it took
 
-Revision ID: 0030_marketplaces
-Revises: 0029_memberships
+Revision ID: 0031_marketplaces
+Revises: 0030_statement_discounts
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0030_marketplaces'
-down_revision = '0029_memberships'
+revision = '0031_marketplaces'
+down_revision = '0030_statement_discounts'
 branch_labels = None
 depends_on = None
 
