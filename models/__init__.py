@@ -28,6 +28,7 @@ from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.documents import TrustedDocument
 from models.keys import ApiKey
+from models.marketplaces import MarketplaceConnection, MarketplaceOrder
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.ledger import LedgerEntry, LedgerTransaction
 from models.memberships import Membership, MembershipEvent, MembershipPlan
@@ -51,6 +52,8 @@ from models.settlement import Reconciliation, ReconciliationItem, SettlementStat
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "MarketplaceConnection",
+    "MarketplaceOrder",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
