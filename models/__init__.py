@@ -29,6 +29,7 @@ from models.inventory import CardCode, StockLevel
 from models.documents import TrustedDocument
 from models.draws import BlindBoxItem, BoxDraw, DrawRound
 from models.keys import ApiKey
+from models.marketplaces import MarketplaceConnection, MarketplaceOrder
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
 from models.lotteries import Lottery, LotteryEntry
 from models.ledger import LedgerEntry, LedgerTransaction
@@ -58,6 +59,8 @@ __all__ = [
     "BlindBoxItem",
     "BoxDraw",
     "DrawRound",
+    "MarketplaceConnection",
+    "MarketplaceOrder",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -36,6 +36,7 @@ from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.sku_admin import SkuAdminMutation
 from resolvers.subscriptions import Subscription
 from resolvers.supplier_admin import SupplierAdminMutation, SupplierAdminQuery
+from resolvers.marketplaces import MarketplacesMutation, MarketplacesQuery
 from resolvers.webhooks import WebhooksMutation, WebhooksQuery
 from schema.amount import RATE, Rate
 from schema.catalog import Brand, Category, Product, Sku, Supplier
@@ -52,13 +53,14 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
     CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
-    WebhooksQuery, BuyersQuery, MembershipQuery, DrawsQuery, LotteryQuery,
+    WebhooksQuery, BuyersQuery, MembershipQuery, MarketplacesQuery, DrawsQuery, LotteryQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
-    RiskModelMutation, CampaignMutation, WebhooksMutation, MembershipMutation, DrawsMutation, LotteryMutation,
+    RiskModelMutation, CampaignMutation, WebhooksMutation, MembershipMutation, MarketplacesMutation, DrawsMutation,
+    LotteryMutation,
 ))
 
 

@@ -13,8 +13,9 @@ On PostgreSQL a paid one-line top-up, the order a sale brings by the thousand, t
 shorter path first (services/fulfilment/fulfil_pg.py: two statements and the supplier call);
 whatever it cannot finish, the steps above take up from what it committed.
 
-Final status: every line delivered -> DELIVERED; every line refunded -> REFUNDED; some of
-each -> PARTIALLY_DELIVERED with a refund of the refunded lines. A bundle line is all or
+Final status: every line delivered -> DELIVERED; every line refunded -> REFUNDED (its
+coupon's use given back); some of each -> PARTIALLY_DELIVERED with a refund of the refunded
+lines. A bundle line is all or
 nothing: its top-ups run one after another, its codes are sold and shown only after all of
 them succeeded, and if one fails the whole line is refunded and its held codes go back to
 stock (a component top-up that had already succeeded is not taken back from the supplier;
@@ -36,6 +37,8 @@ from broker import Broker
 from domain.catalog import SkuKind
 from domain.orders import OrderStatus
 from models import Allocation, BundleItem, Order, OrderLine, Sku, TopUpTask
+from services.campaigns import redemption
+from services.campaigns.coupons import campaign_scope
 from services.core import jobs
 from services.core.database import Database, rows_changed
 from services.core.events import stock_event
@@ -60,6 +63,7 @@ from services.fulfilment.topups import (
 from services.inventory import quotas
 from services.inventory.reservation import line_skus, release
 from services.orders.events import move
+from services.orders import tallies
 from services.orders.lifecycle import announce
 from services.payments import refunds
 from services.webhooks.order_events import order_refunded
@@ -232,6 +236,14 @@ class Fulfilment:
             raise RuntimeError(f"order {order.number} changed under fulfilment")
         if refunded:
             await order_refunded(uow.session, order, amount, now)
+        if target is OrderStatus.REFUNDED:
+            # Nothing was delivered and everything is paid back: the coupon's use, its budget,
+            # its code and the buyer's count of it come back, once (this transaction won the
+            # move to REFUNDED), as for an order cancelled unpaid. Purchase limits (限购) keep
+            # counting the order; a partly delivered order keeps its discount and redemption.
+            await redemption.release(uow.session, order, now)
+            if order.campaign_id is not None:
+                await tallies.release(uow.session, order, scope=campaign_scope(order.campaign_id))
         announce(uow, order, previous, now)
         probe = Message(order.id, order.number, None, "", "", phone=order.buyer_phone, email=order.buyer_email)
         queued = bool(refunded)  # the refund's job

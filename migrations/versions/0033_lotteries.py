@@ -1,7 +1,7 @@
 """lotteries: entries numbered within a window, a committed seed, winners drawn once at a set time
 
-Revision ID: 0032_lotteries
-Revises: 0031_blind_boxes
+Revision ID: 0033_lotteries
+Revises: 0032_blind_boxes
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0032_lotteries'
-down_revision = '0031_blind_boxes'
+revision = '0033_lotteries'
+down_revision = '0032_blind_boxes'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """blind boxes: each box's weighted pool, its seed rounds (commit, then reveal) and every draw
 
-Revision ID: 0031_blind_boxes
-Revises: 0030_statement_discounts
+Revision ID: 0032_blind_boxes
+Revises: 0031_marketplaces
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0031_blind_boxes'
-down_revision = '0030_statement_discounts'
+revision = '0032_blind_boxes'
+down_revision = '0031_marketplaces'
 branch_labels = None
 depends_on = None
 
