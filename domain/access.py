@@ -110,6 +110,12 @@ def may_read_order(principal: Principal, channel: str, number: str) -> bool:
     return principal.role is Role.PARTNER and principal.channel == channel
 
 
+def may_read_membership(principal: Principal, channel: str, number: str) -> bool:
+    """A membership: its buyer (the access token `subscribe` returned), its channel's partner,
+    operators. Its token opens the membership alone, never an order (numbers differ)."""
+    return may_read_order(principal, channel, number)
+
+
 def may_read_risk(principal: Principal, channel: str) -> bool:
     """Risk verdicts of a channel's attempts: operators and that channel's partner.
 
