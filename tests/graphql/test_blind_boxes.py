@@ -10,8 +10,6 @@ import hashlib
 import hmac
 import json
 import logging
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from models import Allocation, BoxDraw, DrawRound
 from schema.relay import encode_id
 from services.core.secret_box import SecretBox
 from tests.e2e.shop import StockedSku, order_input
+from tests.graphql.draws_support import verify_draws
 from tests.graphql.selling_shop import SellingShop, open_selling_shop
 
 SET_POOL = """
@@ -69,7 +68,6 @@ query Order($id: ID!) {
   order(id: $id) { status lines { outcome drawn { unit code } codes { secret } } }
 }
 """
-ROOT = Path(__file__).resolve().parents[2]
 CANCEL = "mutation Cancel($id: ID!) { cancelOrder(orderId: $id) { order { status } userErrors { code } } }"
 
 
@@ -116,15 +114,6 @@ async def secret_seed(shop: SellingShop, box: StockedSku) -> str:
         assert row is not None
     sealed = SecretBox(shop.settings.secret_key).open(row.seed_ciphertext, context=f"draw-round:{box.pk}:{row.number}".encode())
     return sealed
-
-
-def verify_draws(saved: Path) -> tuple[int, str]:
-    """`quanyi verify-draws FILE`, run as a buyer would run it."""
-    done = subprocess.run(
-        [sys.executable, "-c", "import sys; from cli import run; run(sys.argv[1:])", "verify-draws", str(saved)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )
-    return done.returncode, done.stdout
 
 
 def outsider_pick(seed: bytes, label: str, attempt: int, eligible: list[tuple[str, int]]) -> str:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from services.core.secret_box import SecretBox
 from services.lotteries import draw as lotteries
 from tests.e2e.shop import StockedSku, order_input
 from tests.graphql.selling_shop import SellingShop, open_selling_shop
+from tests.graphql.draws_support import verify_draws
 
 CREATE = """
 mutation Create($input: CreateLotteryInput!) {
@@ -36,7 +39,7 @@ mutation Enter($input: EnterLotteryInput!) {
   enterLottery(input: $input) { entry { number status } token userErrors { field message code } }
 }
 """
-LOTTERY = "query L($id: ID!) { lottery(id: $id) { status entryCount commitment seed winningNumbers } }"
+LOTTERY = "query L($id: ID!) { lottery(id: $id) { id status entryCount winners commitment seed winningNumbers } }"
 ENTRY = "query E($token: String!) { lotteryEntry(token: $token) { number status prize lottery { status } } }"
 DRAW = "mutation D($id: ID!) { drawLottery(id: $id) { lottery { status winningNumbers } userErrors { code } } }"
 CAMPAIGN = """
@@ -170,7 +173,9 @@ async def test_only_operators_create_lotteries_and_bad_ones_are_refused(shop: Se
     }
 
 
-async def test_the_draw_runs_at_its_time_on_the_queue_verifies_and_pays_winners_a_working_coupon(shop: SellingShop) -> None:
+async def test_the_draw_runs_at_its_time_on_the_queue_verifies_and_pays_winners_a_working_coupon(
+    shop: SellingShop, tmp_path: Path,
+) -> None:
     sku = await shop.sealed_codes(10)
     lottery = await new_lottery(shop, winners=3, campaignId=await coupon_campaign(shop, sku))
     entries = [await enter(shop, lottery, phone=f"1580015{n:04d}") for n in range(8)]
@@ -188,6 +193,12 @@ async def test_the_draw_runs_at_its_time_on_the_queue_verifies_and_pays_winners_
     assert hashlib.sha256(seed).hexdigest() == drawn["commitment"] == lottery["commitment"]
     pk = decode_pk(lottery["id"], "Lottery")
     assert drawn["winningNumbers"] == outsider_winners(seed, f"lottery:{pk}", 3, 8)
+    # The shipped verifier agrees from the saved answer alone, and catches a winner swapped.
+    saved = tmp_path / "lottery.json"
+    saved.write_text(json.dumps({"data": {"lottery": drawn}}))
+    assert verify_draws(saved)[0] == 0
+    saved.write_text(json.dumps({"data": {"lottery": {**drawn, "winningNumbers": [9, *drawn["winningNumbers"][1:]]}}}))
+    assert verify_draws(saved)[0] == 1
     read = {e["entry"]["number"]: await read_entry(shop, e["token"]) for e in entries}
     assert {n for n, r in read.items() if r["status"] == "WON"} == set(drawn["winningNumbers"])
     assert Counter(r["status"] for r in read.values()) == {"WON": 3, "LOST": 5}
