@@ -150,7 +150,8 @@ async def enter(
     scope = f"lottery:{lottery.id}"
     counted = [Tally(scope, identity, 1, lottery.per_buyer_limit) for identity in who.buyers()]
     if counted and isinstance(await tallies.take(session, counted), Tally):
-        return LotteryRefusal("buyer", f"at most {lottery.per_buyer_limit} entries per buyer", "ENTRY_LIMIT")
+        entries = "entry" if lottery.per_buyer_limit == 1 else "entries"
+        return LotteryRefusal("buyer", f"at most {lottery.per_buyer_limit} {entries} per buyer", "ENTRY_LIMIT")
     number = await session.scalar(
         update(Lottery).where(Lottery.id == lottery.id, Lottery.status == OPEN)
         .values(entry_count=Lottery.entry_count + 1).returning(Lottery.entry_count)
