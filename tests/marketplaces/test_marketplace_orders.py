@@ -276,3 +276,13 @@ async def test_an_import_that_stopped_midway_is_taken_up_by_the_next_pull(shop: 
     assert (await shop.trade(tid))["status"] == "IMPORTED"
     assert (await shop.order(tid))["status"] == "DELIVERED"
     assert len(await shop.deliveries(tid)) == 1
+
+
+async def test_a_trade_we_cannot_stock_is_a_failed_import_that_holds_nothing(shop: Market) -> None:
+    before = await _available(shop, "NE-50")
+    tid = await shop.sell("NE-50", 999)
+    await shop.pull()
+    trade = await shop.trade(tid)
+    assert trade["status"] == "FAILED" and trade["orderId"] is None
+    assert trade["reason"].split(":")[0] in ("OUT_OF_STOCK", "INVALID_INPUT", "QUOTA_EXCEEDED")
+    assert await _available(shop, "NE-50") == before
