@@ -47,8 +47,13 @@ class Renewals:
         async with run.uow() as uow:
             now = self._clock()
             membership = await charging.locked(uow.session, membership_id)
-            if membership is None or not _due(membership, period) or self._provider is None:
+            if membership is None or not _due(membership, period):
                 await run.done(uow, now)
+                return
+            if self._provider is None:
+                # Not a decline: the membership waits, and the job with it, for a provider.
+                log.warning("membership %s: no recurring payment provider to renew it with", membership.number)
+                await run.later(uow, now, 3600.0)
                 return
             charged = await charging.charge_period(uow, membership, period, self._provider, now=now, ttl=self._ttl)
             if charged.order is None:

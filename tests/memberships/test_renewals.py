@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from models import InboxMessage, LedgerEntry, Order
+from schema.relay import encode_id
 from tests.memberships.conftest import Subscribing
 
 
@@ -82,3 +83,20 @@ async def test_the_buyer_is_reminded_before_the_renewal_is_charged(subs: Subscri
         subjects = list(await session.scalars(
             select(InboxMessage.subject).join(Order, Order.id == InboxMessage.order_id).where(Order.number == first)))
     assert f"Membership {seen['number']} renews on {due:%Y-%m-%d}" in subjects
+
+
+SET_PRICE = "mutation S($input: SetChannelPriceInput!) { setChannelPrice(input: $input) { userErrors { code } } }"
+
+
+async def test_a_renewal_is_charged_at_the_channels_price_of_the_day(subs: Subscribing) -> None:
+    subscribed = await subs.subscribe(channel="h5")
+    membership = subscribed["subscription"]
+    await subs.run_jobs()
+    changed = await subs.gql(SET_PRICE, {"input": {"channel": "h5", "skuId": encode_id("Sku", subs.demo.skus["NCM-MONTH"]),
+                                                   "amount": "13.90"}}, key=subs.keys.admin)
+    assert changed["data"]["setChannelPrice"]["userErrors"] == []
+
+    renewed = await subs.live_to_next_renewal(membership)
+    assert [(o["period"], o["total"]["amount"]) for o in renewed["orders"]] == [
+        (1, subscribed["order"]["total"]["amount"]), (2, "13.90")]
+    assert [c.amount_fen for c in subs.provider.charged(renewed["number"])][-1] == 1390
