@@ -69,7 +69,8 @@ def cmd_reseal_secrets(args: argparse.Namespace) -> int:
             await db.dispose()
 
     done, remaining = asyncio.run(go())
-    print(f"re-sealed {done.codes} codes and {done.suppliers} supplier secrets; {remaining} left under old keys")
+    print(f"re-sealed {done.codes} codes, {done.suppliers} supplier secrets and {done.marketplaces} marketplace "
+          f"app secrets; {remaining} left under old keys")
     if remaining:
         print("run it again (rows in use were skipped)", file=sys.stderr)
         return 1
@@ -730,7 +731,7 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(run=cmd_seed_demo)
 
     reseal = commands.add_parser(
-        "reseal-secrets", help="seal card codes and supplier secrets under the current QUANYI_SECRET_KEY",
+        "reseal-secrets", help="seal card codes, supplier and marketplace secrets under the current QUANYI_SECRET_KEY",
     )
     reseal.add_argument("--batch", type=int, default=500, help="codes per transaction (default 500)")
     reseal.set_defaults(run=cmd_reseal_secrets)
