@@ -1,11 +1,12 @@
 """The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, import-catalog, export-catalog,
-coupons generate, supplier-sim, supplier-config, payment-sim, payment-config, marketplace-sim, marketplace-config,
-reseal-secrets."""
+coupons generate, verify-draws, supplier-sim, supplier-config, payment-sim, payment-config, marketplace-sim,
+marketplace-config, reseal-secrets."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -68,7 +69,8 @@ def cmd_reseal_secrets(args: argparse.Namespace) -> int:
             await db.dispose()
 
     done, remaining = asyncio.run(go())
-    print(f"re-sealed {done.codes} codes and {done.suppliers} supplier secrets; {remaining} left under old keys")
+    print(f"re-sealed {done.codes} codes, {done.suppliers} supplier secrets and {done.marketplaces} marketplace "
+          f"app secrets; {remaining} left under old keys")
     if remaining:
         print("run it again (rows in use were skipped)", file=sys.stderr)
         return 1
@@ -645,6 +647,33 @@ def cmd_coupons_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_draws(args: argparse.Namespace) -> int:
+    """Check revealed blind box rounds from a saved `drawRounds` answer, with nothing of ours
+    but the published algorithm (domain/draws.py, docs/draws.md)."""
+    from domain.draws import check_round
+
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    answer = json.loads(text)
+    found = answer.get("data", answer) if isinstance(answer, dict) else answer
+    rounds = found.get("drawRounds", found) if isinstance(found, dict) else found
+    rounds = rounds if isinstance(rounds, list) else [rounds]
+    failed = 0
+    for round_ in rounds:
+        if round_.get("status") != "REVEALED":
+            print(f"round {round_.get('number')}: {round_.get('status')}, seed not revealed yet; skipped")
+            continue
+        problems = check_round(round_)
+        draws = len(round_.get("draws") or [])
+        if problems:
+            failed += 1
+            print(f"round {round_.get('number')}: {len(problems)} of {draws} draws do not verify")
+            for problem in problems:
+                print(f"  {problem}")
+        else:
+            print(f"round {round_.get('number')}: the seed opens the commitment; all {draws} draws verify")
+    return 1 if failed else 0
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 50_000:
@@ -685,7 +714,7 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(run=cmd_seed_demo)
 
     reseal = commands.add_parser(
-        "reseal-secrets", help="seal card codes and supplier secrets under the current QUANYI_SECRET_KEY",
+        "reseal-secrets", help="seal card codes, supplier and marketplace secrets under the current QUANYI_SECRET_KEY",
     )
     reseal.add_argument("--batch", type=int, default=500, help="codes per transaction (default 500)")
     reseal.set_defaults(run=cmd_reseal_secrets)
@@ -756,6 +785,12 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--count", type=int, required=True)
     generate.add_argument("--out", required=True, help="a new CSV file (readable by its owner only)")
     generate.set_defaults(run=cmd_coupons_generate)
+
+    verify = commands.add_parser(
+        "verify-draws", help="recompute a blind box's revealed draws from a saved drawRounds answer (JSON)",
+    )
+    verify.add_argument("file", help="the JSON answer of drawRounds(skuId: …) with its draws, or - for stdin")
+    verify.set_defaults(run=cmd_verify_draws)
 
     catalog_out = commands.add_parser(
         "export-catalog", help="write the catalog to a file (JSON Lines or CSV) that import-catalog reads back",

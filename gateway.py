@@ -39,6 +39,7 @@ from services.core import collector, logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
+from services.lotteries.jobs import LotteryDraws
 from services.core.worker import Worker
 from services.marketplace_events.connected import CONNECTED
 from services.marketplaces.connections import Factory as MarketFactory
@@ -217,7 +218,7 @@ def create_app(
     renewals = Renewals(db, broker, memberships.provider, senders, memberships.clock,
                         timedelta(seconds=settings.order_ttl_seconds))
     worker = Worker(
-        db, broker, {**fulfilment.handlers(), **warmer.handlers(), **renewals.handlers()},
+        db, broker, {**fulfilment.handlers(), **warmer.handlers(), **renewals.handlers(), **LotteryDraws(box).handlers()},
         concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
@@ -292,7 +293,7 @@ def create_app(
             new_loaders=Loaders.create, risk=risk, senders=senders,
             supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
-            sales=sales, sale_feed=sale_feed, payments=payments, memberships=memberships,
+            sales=sales, sale_feed=sale_feed, payments=payments, memberships=memberships, seeds=box,
         )
 
     async def http_principal(request: Request) -> Principal:

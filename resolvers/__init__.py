@@ -18,9 +18,11 @@ from resolvers.catalog_bulk import CatalogBulkMutation, CatalogChangesQuery
 from resolvers.channel_admin import ChannelAdminMutation
 from resolvers.codes import CodesMutation
 from resolvers.documents import DocumentsMutation, DocumentsQuery
+from resolvers.draws import DrawsMutation, DrawsQuery
 from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.limits import LimitsMutation
+from resolvers.lotteries import LotteryMutation, LotteryQuery
 from resolvers.memberships import MembershipMutation, MembershipQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.payments import PaymentMutation
@@ -51,13 +53,14 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
     CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
-    WebhooksQuery, BuyersQuery, MembershipQuery, MarketplacesQuery,
+    WebhooksQuery, BuyersQuery, MembershipQuery, MarketplacesQuery, DrawsQuery, LotteryQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
-    RiskModelMutation, CampaignMutation, WebhooksMutation, MembershipMutation, MarketplacesMutation,
+    RiskModelMutation, CampaignMutation, WebhooksMutation, MembershipMutation, MarketplacesMutation, DrawsMutation,
+    LotteryMutation,
 ))
 
 

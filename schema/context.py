@@ -14,6 +14,7 @@ from config import Settings
 from domain.access import Principal
 from services.access.authenticator import Authenticator
 from services.core.database import Database
+from services.core.secret_box import SecretBox
 from services.core.unit_of_work import UnitOfWork
 from services.fulfilment.senders import Sender
 from services.inventory.sold_out import SoldOutGate
@@ -58,6 +59,7 @@ class Context:
     # Why a top-up cannot be sent to a supplier (None: it can): the process's supplier registry.
     supplier_problem: Callable[[Any], Awaitable[str | None]] | None = None
     payments: PaymentAccounts | None = None  # the process's payment provider accounts (createPayment)
+    seeds: SecretBox | None = None  # opens blind box and lottery seeds (services/draws/, services/lotteries/)
     memberships: Memberships | None = None  # the recurring payment provider and the clock of renewals
 
     def for_operation(self) -> Context:

@@ -14,7 +14,6 @@ without a key on an address of their own, for a network only Prometheus reaches
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import tempfile
@@ -103,16 +102,6 @@ class CountedSubscription:
         close = getattr(self._events, "aclose", None)
         if close is not None:
             await close()
-
-
-@contextlib.contextmanager
-def running_subscription() -> Iterator[None]:
-    """A subscription delivered by its group (transport/fanout.py), counted while it runs."""
-    SUBSCRIPTIONS.inc()
-    try:
-        yield
-    finally:
-        SUBSCRIPTIONS.dec()
 
 
 def counted_subscription(events: Any) -> Any:

@@ -41,7 +41,7 @@ from transport.documents import NUL_MESSAGE, Documents, has_nul_character
 from transport import fanout
 from transport.errors import MASKED_MESSAGE, RequestError, format_errors, request_error
 from transport.input_bounds import InputBounds
-from transport.metrics import counted_subscription, running_subscription
+from transport.metrics import counted_subscription
 from transport.persisted import PersistedDocuments
 
 log = logging.getLogger("quanyi.ws")
@@ -167,12 +167,19 @@ class Operations:
             return
         recipient = fanout.recipient.get()
         if isinstance(events, SharedStream) and recipient is not None:
-            del executor, source  # kept by this frame while it waits: a parked member holds little
             key = (events.key, query, _variables_key(variables), operation_name or None,
                    getattr(principal, "visibility", None))
-            run = partial(self._run_event, parsed.document, arguments, shape)
-            with running_subscription():
-                ended = await self.groups.follow(key, events, recipient, run)
+            member = fanout.Member(recipient, shape)
+            if recipient.adopt is not None:
+                recipient.adopt(member)  # its handler keeps it: this stream ends without a message
+                await self.groups.join(key, events, member, partial(self._execute_event, parsed.document, arguments))
+                return
+            # A parked member keeps this frame: what it holds goes before it waits.
+            run = partial(self._execute_event, parsed.document, arguments)
+            del executor, source, arguments, context, parsed, documents, operation
+            await self.groups.join(key, events, member, run)
+            del run
+            ended = await member.parked()
             await recipient.outlet.drained()  # its last `next` before its `complete`
             if not ended:
                 yield shape.internal_error()
@@ -198,11 +205,6 @@ class Operations:
                 # The event source failed (a broker gone, a bug): end the stream, say nothing of it.
                 log.exception("subscription stream failed (request %s)", context.request_id)
                 yield shape.internal_error()
-
-    async def _run_event(
-        self, document: DocumentNode, arguments: dict[str, Any], shape: _Shaper, event: object
-    ) -> ExecutionResult:
-        return shape.result(await self._execute_event(document, arguments, event))
 
     async def _execute_event(self, document: DocumentNode, arguments: dict[str, Any], event: object) -> CoreResult:
         # An executor of its own for each event: graphql-core's per-event copies share one
@@ -250,8 +252,10 @@ class SharedResults:
         return len(self._by_event)
 
 
-def _variables_key(variables: dict[str, Any] | None) -> bytes:
-    return orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+def _variables_key(variables: dict[str, Any] | None) -> str:
+    # A str: orjson's bytes keep the capacity of its output buffer (4 KB), and every
+    # subscriber of a group holds its key while it is subscribed.
+    return orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class _Shaper:

@@ -29,14 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from broker import Broker
 from domain.catalog import SkuKind
 from domain.orders import OrderStatus
-from models import BundleItem, Order, OrderLine, Sku, TopUpTask
+from models import Allocation, BundleItem, Order, OrderLine, Sku, TopUpTask
 from services.campaigns import redemption
 from services.campaigns.coupons import campaign_scope
 from services.core import jobs
@@ -73,6 +73,7 @@ log = logging.getLogger("quanyi.fulfilment")
 
 DELIVERED, REFUNDED = "DELIVERED", "REFUNDED"
 CODE_KINDS = (SkuKind.CARD_CODE, SkuKind.SERIAL)
+HOLDERS = (SkuKind.BUNDLE, SkuKind.BLIND_BOX)  # lines that hold other SKUs' stock
 ACTOR = "fulfilment"
 PRESALE_WAIT = 3600.0  # a line waiting for codes is woken by the import; this is the fallback
 
@@ -195,8 +196,8 @@ class Fulfilment:
         await hooks.line_delivered(uow.session, line.id, supplier_id, now)
         # Its units are sold now (codes here, counter units when their top-up succeeded):
         # live stock views stop counting them as reserved.
-        # (A bundle draws on its components' stock; any other line on its own SKU's.)
-        drawn = await line_skus(uow.session, line.id) if sku.kind is SkuKind.BUNDLE else []
+        # (A bundle or a blind box draws on its items' stock; any other line on its own SKU's.)
+        drawn = await line_skus(uow.session, line.id) if sku.kind in HOLDERS else []
         stock_event(uow, [line.sku_id, *drawn], by_orders=True)
         await stock_sold(uow.session, {sku_id: line.quantity for sku_id in [line.sku_id, *drawn]}, now)
         # A direct top-up line holds no codes; the others send what they sold.
@@ -297,10 +298,10 @@ async def _tasks(session: AsyncSession, line_ids: list[int]) -> list[TopUpTask]:
 
 async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
                        now: datetime, *, existing: bool = True) -> list[TopUpTask]:
-    """The order's top-up tasks, created once: one per DIRECT_RECHARGE line and per top-up
-    component of a bundle line. request_id is the order number, suffixed -1, -2 ... when the
+    """The order's top-up tasks, created once: one per DIRECT_RECHARGE line, per top-up
+    component of a bundle line and per top-up item drawn for a blind box line. request_id is the order number, suffixed -1, -2 ... when the
     order holds more than one top-up. `existing`: they may have been created before."""
-    if not any(skus[line.sku_id].kind in (SkuKind.DIRECT_RECHARGE, SkuKind.BUNDLE) for line in lines):
+    if not any(skus[line.sku_id].kind in (SkuKind.DIRECT_RECHARGE, *HOLDERS) for line in lines):
         return []
     if existing and (made := await _tasks(session, [line.id for line in lines])):
         return made
@@ -317,6 +318,14 @@ async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLin
                 .order_by(BundleItem.component_sku_id)
             )).all()
             wanted.extend((line.id, component, line.quantity * per) for component, per in parts)
+        elif sku.kind is SkuKind.BLIND_BOX:
+            # The top-ups its draws reserved (services/draws/boxes.py), one task per item drawn.
+            drawn = (await session.execute(
+                select(Allocation.sku_id, func.sum(Allocation.units))
+                .where(Allocation.line_id == line.id, Allocation.source == "COUNTER", Allocation.state == "HELD")
+                .group_by(Allocation.sku_id).order_by(Allocation.sku_id)
+            )).all()
+            wanted.extend((line.id, item, int(units)) for item, units in drawn)
     # Core INSERTs: the tasks are held as plain objects outside the session (nothing to flush).
     connection = await session.connection()
     created: list[TopUpTask] = []

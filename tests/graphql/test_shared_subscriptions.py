@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from httpx_ws import WebSocketDisconnect
 from starlette.routing import WebSocketRoute
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -58,6 +59,14 @@ async def _heard(ws: Any, timeout: float) -> dict[str, Any]:
             return message
 
 
+async def _drain(*sockets: Any) -> None:
+    """Past what late changes of a warm-up sent."""
+    for ws in sockets:
+        with contextlib.suppress(TimeoutError):
+            while True:
+                await _heard(ws, 0.3)
+
+
 async def _quota(gql: GraphQLClient, keys: Keys, channel: str, sku: str, quota: int | None) -> None:
     answer = await gql(SET_QUOTA, {"input": {"channel": channel, "skuId": sku, "quota": quota}}, key=keys.admin)
     assert answer["data"]["setChannelQuota"]["userErrors"] == [], answer
@@ -95,6 +104,7 @@ async def test_one_document_answers_each_subscriber_for_what_its_key_may_see(
             if len(first) == 3:
                 break
         web = first["w"]["payload"]["data"]["stockChanged"]
+        await _drain(partner, operator, storefront)
         # Partner and operator see alike, yet are told apart: three groups, one member each.
         assert len(groups_of(app)) == 3 and groups_of(app).members() == 3
 
@@ -208,3 +218,64 @@ async def test_a_subscriber_that_stops_reading_holds_up_no_one_and_is_closed(
             await fast.close()
             await slow.close()
             await _quota(gql, keys, "web", sku, None)
+
+
+CREATE = """
+mutation Create($input: CreateApiKeyInput!) { createApiKey(input: $input) { apiKey { id } secret userErrors { code } } }
+"""
+REVOKE = "mutation Revoke($id: ID!) { revokeApiKey(id: $id) { userErrors { code } } }"
+
+
+async def test_a_revoked_key_closes_its_socket_while_its_group_goes_on(
+    app: Any, gql: GraphQLClient, keys: Keys, demo: DemoCatalog
+) -> None:
+    sku = demo.sku_id("TXV-MONTH")
+    created = (await gql(CREATE, {"input": {"role": "PARTNER", "channel": "taobao", "name": "grouped"}}, key=keys.admin))["data"]["createApiKey"]
+    taobao = {"query": STOCK, "variables": {"channel": "taobao", "skuIds": [sku]}}
+    async with connected(app, TRANSPORT_WS) as revoked, connected(app, TRANSPORT_WS) as kept:
+        for ws, key in ((revoked, created["secret"]), (kept, keys.taobao)):
+            await _init(ws, key)
+            await ws.send_json({"id": "s", "type": "subscribe", "payload": taobao})
+        heard: set[int] = set()
+        for turn in range(20):
+            await _quota(gql, keys, "taobao", sku, 30 + turn % 2)
+            for index, ws in enumerate((revoked, kept)):
+                with contextlib.suppress(TimeoutError):
+                    await _heard(ws, 0.5)
+                    heard.add(index)
+            if heard == {0, 1}:
+                break
+        await _drain(revoked, kept)
+        # Two keys of one channel see alike: one group.
+        assert len(groups_of(app)) == 1 and groups_of(app).members() == 2
+
+        assert (await gql(REVOKE, {"id": created["apiKey"]["id"]}, key=keys.admin))["data"]["revokeApiKey"]["userErrors"] == []
+
+        with pytest.raises(WebSocketDisconnect) as closing:
+            while True:
+                await revoked.receive_json(timeout=8)
+        assert closing.value.code == 4403
+        await _quota(gql, keys, "taobao", sku, 25)
+        assert (await receive(kept))["payload"]["data"]["stockChanged"]["available"] == 25
+        assert groups_of(app).members() == 1
+    await _quota(gql, keys, "taobao", sku, None)
+
+
+async def test_a_subscription_id_stays_taken_until_its_client_completes_it(
+    app: Any, gql: GraphQLClient, keys: Keys, demo: DemoCatalog
+) -> None:
+    web = {"query": STOCK, "variables": {"channel": "web", "skuIds": [demo.sku_id("NE-15")]}}
+    async with connected(app, TRANSPORT_WS) as ws:
+        await _init(ws, None)
+        await ws.send_json({"id": "s", "type": "subscribe", "payload": web})
+        for _ in range(50):
+            if groups_of(app).members() == 1:
+                break
+            await asyncio.sleep(0.05)
+        await ws.send_json({"id": "s", "type": "complete"})
+        await ws.send_json({"id": "s", "type": "subscribe", "payload": web})  # free again
+        await ws.send_json({"id": "s", "type": "subscribe", "payload": web})
+
+        with pytest.raises(WebSocketDisconnect) as closing:
+            await ws.receive_json(timeout=5)
+        assert (closing.value.code, closing.value.reason) == (4409, "Subscriber for s already exists")
