@@ -16,9 +16,11 @@ before is counted and left alone, whatever it became (imported, failed, cancelle
    IMPORTED, in one transaction.
 
 A failed import is recorded with its reason for operators (`marketplaceOrders`) and never
-retried by itself. A crash between the steps leaves the record RECEIVED: the next time the
-trade is pulled it is taken up again, and each step finds what the last one did (the
-order by its key, the payment by its reference).
+retried by itself. A trade pushed and pulled at once is imported by whichever claimed it
+first; the other counts it and leaves it. A crash between the steps leaves the record
+RECEIVED: once it has stalled for STALLED, the next pull of the trade takes it over (one
+taker only), and each step finds what the last one did (the order by its key, the payment
+by its reference).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from domain.access import Principal, Role
 from domain.orders import LineRequest
 from marketplaces.base import PAID, Trade
 from models import MarketplaceOrder, Order, OrderLine, Sku
-from services.core.database import Database
+from services.core.database import Database, rows_changed
 from services.core.events import stock_event
 from services.core.unit_of_work import UnitOfWork
 from services.marketplace_events.states import FAILED, IMPORTED, RECEIVED
@@ -47,6 +49,7 @@ log = logging.getLogger("quanyi.marketplaces")
 
 PULL, PUSH = "PULL", "PUSH"
 HOLD = timedelta(minutes=30)  # how long a placed order waits for its payment step
+STALLED = timedelta(minutes=2)  # an import not finished by then stopped midway: another may take it over
 
 
 def _now() -> datetime:
@@ -75,7 +78,7 @@ class Importer:
         if trade.status != PAID or not trade.tid:
             return None
         claimed = await self._claim(connection, trade, source)
-        if claimed.status != RECEIVED:
+        if claimed.status != RECEIVED or claimed.duplicate:
             return claimed
         record_id = claimed.record_id
         skus = await self._skus(connection, trade)
@@ -136,9 +139,20 @@ class Importer:
                 update(MarketplaceOrder)
                 .where(MarketplaceOrder.channel_id == connection.channel_id, MarketplaceOrder.tid == trade.tid)
                 .values(seen=MarketplaceOrder.seen + 1)
-                .returning(MarketplaceOrder.id, MarketplaceOrder.status, MarketplaceOrder.order_id)
+                .returning(MarketplaceOrder.id, MarketplaceOrder.status, MarketplaceOrder.order_id,
+                           MarketplaceOrder.updated_at)
             )).one()
-        return Taken(row.id, row.status, row.order_id, duplicate=row.status != RECEIVED)
+            if row.status != RECEIVED or row.updated_at > now - STALLED:
+                # Done, or being imported right now (a push and a pull of it at once): left to that import.
+                return Taken(row.id, row.status, row.order_id, duplicate=True)
+            # An import that stopped midway (its process died): taken over by one taker only.
+            took = await session.execute(
+                update(MarketplaceOrder)
+                .where(MarketplaceOrder.id == row.id, MarketplaceOrder.status == RECEIVED,
+                       MarketplaceOrder.updated_at == row.updated_at)
+                .values(updated_at=now).execution_options(synchronize_session=False)
+            )
+        return Taken(row.id, RECEIVED, row.order_id, duplicate=rows_changed(took) != 1)
 
     async def _skus(self, connection: Connection, trade: Trade) -> list[int] | str:
         """Our SKU id for each line, or why a line has none."""

@@ -64,7 +64,7 @@ class Reporter:
             if record is None or record.report_status != PENDING or found is None or record.order_id is None:
                 await run.done(uow, now)  # reported already, or nothing left to report it to
                 return
-            _, adapter = found
+            connection, adapter = found
             shipment, code_lines = await self._shipment(uow.session, record.tid, record.order_id)
         error: str | None = None
         final = False
@@ -80,7 +80,7 @@ class Reporter:
             if error is None:
                 reported = await _settle(uow.session, record_id, REPORTED, now, attempts, None, reported_at=now)
                 if reported:
-                    actor = f"marketplace:{record.tid}"
+                    actor = f"marketplace:{connection.channel}"
                     for line_id in code_lines:
                         reveal.record(uow.session, record.order_id, line_id, actor, None, now)
                 log.info("marketplace trade %s: delivery reported (attempt %d)", record.tid, attempts)

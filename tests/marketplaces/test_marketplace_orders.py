@@ -3,13 +3,14 @@ the delivery reported back once, refunds honoured."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
 from domain.catalog import CodeStatus
 from marketplaces import wire
-from models import CardCode, Job, MarketplaceConnection, MarketplaceOrder, Sku
+from models import CardCode, MarketplaceConnection, MarketplaceOrder, Order, Sku
 from services.core import jobs
 from services.marketplace_events.states import REPORT, report_key
 from tests.marketplaces.conftest import TRADES, Market
@@ -243,7 +244,45 @@ async def test_no_code_reaches_a_log_line(shop: Market, caplog) -> None:
     assert codes and not any(code.secret in record.getMessage() for record in caplog.records for code in codes)
 
 
-async def test_jobs_left_are_only_the_pull(shop: Market) -> None:
+async def test_pushes_and_a_pull_of_one_trade_at_once_make_one_order(shop: Market) -> None:
+    tid = await shop.sell("QB-10")
+    trade = await shop.sim_trade(tid)
+    answers = await asyncio.gather(*(shop.push(shop.push_params(wire.TRADE_TOPIC, trade)) for _ in range(6)),
+                                   shop.pull())
+    assert all(answer.status_code == 200 for answer in answers[:-1])
+    await shop.pull()
+    await shop.settle()
     async with shop.db.fresh_sessions() as session:
-        kinds = set(await session.scalars(select(Job.kind).where(Job.status == "READY", Job.kind.like("marketplace%"))))
-    assert kinds <= {"marketplace.pull"}
+        orders = await session.scalar(select(func.count()).select_from(Order).where(Order.idempotency_key == tid))
+        records = list(await session.scalars(select(MarketplaceOrder).where(MarketplaceOrder.tid == tid)))
+    assert orders == 1 and len(records) == 1 and records[0].seen >= 8
+    assert (await shop.order(tid))["status"] == "DELIVERED"
+    assert [d["requests"] for d in await shop.deliveries(tid)] == [1]
+
+
+async def test_an_import_that_stopped_midway_is_taken_up_by_the_next_pull(shop: Market) -> None:
+    tid = await shop.sell("QB-10")
+    # Given a process that died after claiming the trade, before placing its order
+    async with shop.db.sessions() as session, session.begin():
+        channel_id = await session.scalar(select(MarketplaceConnection.channel_id))
+        session.add(MarketplaceOrder(channel_id=channel_id, tid=tid, status="RECEIVED", source="PULL", seen=1, lines=[],
+                                     paid_fen=990, report_attempts=0,
+                                     created_at=datetime.now(UTC) - timedelta(minutes=5),
+                                     updated_at=datetime.now(UTC) - timedelta(minutes=5)))
+    # When the trade is pulled again
+    await shop.pull()
+    await shop.settle()
+    # Then the import is taken up and finished: one order, delivered and reported
+    assert (await shop.trade(tid))["status"] == "IMPORTED"
+    assert (await shop.order(tid))["status"] == "DELIVERED"
+    assert len(await shop.deliveries(tid)) == 1
+
+
+async def test_a_trade_we_cannot_stock_is_a_failed_import_that_holds_nothing(shop: Market) -> None:
+    before = await _available(shop, "NE-50")
+    tid = await shop.sell("NE-50", 999)
+    await shop.pull()
+    trade = await shop.trade(tid)
+    assert trade["status"] == "FAILED" and trade["orderId"] is None
+    assert trade["reason"].split(":")[0] in ("OUT_OF_STOCK", "INVALID_INPUT", "QUOTA_EXCEEDED")
+    assert await _available(shop, "NE-50") == before
