@@ -655,6 +655,8 @@ def cmd_verify_draws(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     answer = json.loads(text)
     found = answer.get("data", answer) if isinstance(answer, dict) else answer
+    if isinstance(found, dict) and "lottery" in found:
+        return _verify_lottery(found["lottery"])
     rounds = found.get("drawRounds", found) if isinstance(found, dict) else found
     rounds = rounds if isinstance(rounds, list) else [rounds]
     failed = 0
@@ -672,6 +674,21 @@ def cmd_verify_draws(args: argparse.Namespace) -> int:
         else:
             print(f"round {round_.get('number')}: the seed opens the commitment; all {draws} draws verify")
     return 1 if failed else 0
+
+
+def _verify_lottery(lottery: dict[str, object]) -> int:
+    from domain.draws import check_lottery
+    from schema.relay import decode_pk
+
+    problems = check_lottery(lottery, decode_pk(str(lottery.get("id")), "Lottery"))
+    if problems:
+        print("the lottery does not verify:")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    print(f"the seed opens the commitment; the winners of {lottery.get('entryCount')} entries verify: "
+          f"{lottery.get('winningNumbers')}")
+    return 0
 
 
 def _batch_size(text: str) -> int:
@@ -787,9 +804,10 @@ def parser() -> argparse.ArgumentParser:
     generate.set_defaults(run=cmd_coupons_generate)
 
     verify = commands.add_parser(
-        "verify-draws", help="recompute a blind box's revealed draws from a saved drawRounds answer (JSON)",
+        "verify-draws", help="recompute a blind box's or a lottery's draws from a saved drawRounds or lottery answer",
     )
-    verify.add_argument("file", help="the JSON answer of drawRounds(skuId: …) with its draws, or - for stdin")
+    verify.add_argument("file", help="the JSON answer of drawRounds(skuId: …) with its draws, or of lottery(id: …) "
+                                     "with id, status, commitment, seed, entryCount, winners and winningNumbers; - for stdin")
     verify.set_defaults(run=cmd_verify_draws)
 
     catalog_out = commands.add_parser(

@@ -164,3 +164,23 @@ def check_round(answer: Mapping[str, Any]) -> list[str]:
         if why is not None:
             problems.append(f"{label}: {why}")
     return problems
+
+
+def check_lottery(answer: Mapping[str, Any], lottery_id: int) -> list[str]:
+    """Every problem with a drawn lottery as the public `lottery` query answers it (seed,
+    commitment, entryCount, winners, winningNumbers); empty: it all holds."""
+    seed_hex = answer.get("seed")
+    if answer.get("status") != "DRAWN" or not seed_hex:
+        return ["the lottery is not drawn yet"]
+    try:
+        seed = bytes.fromhex(str(seed_hex))
+    except ValueError:
+        return ["the seed is not hex"]
+    problems: list[str] = []
+    if not opens(seed, str(answer.get("commitment") or "")):
+        problems.append("SHA-256 of the seed is not the published commitment")
+    entries = [str(n) for n in range(1, int(answer.get("entryCount") or 0) + 1)]
+    expected = [int(n) for n in winners(seed, f"lottery:{lottery_id}", entries, int(answer.get("winners") or 0))]
+    if list(answer.get("winningNumbers") or []) != expected:
+        problems.append(f"the seed draws entries {expected}, the lottery published {answer.get('winningNumbers')}")
+    return problems

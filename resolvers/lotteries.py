@@ -140,9 +140,9 @@ class LotteryMutation:
         if not may_read_channel(principal, channel.code, public=channel.public):
             raise Forbidden(f"lottery of channel {channel.code!r} needs a key of that channel", field="lotteryId")
         public = principal.role is None or principal.role is Role.STOREFRONT
-        async with context.uow() as uow:
+        async with context.uow() as uow, uow.fresh_reads() as reads:
             entered = await lotteries.enter(uow.session, context.risk, pk, buyer, context.client_ip, context.now,
-                                            public=public)
+                                            public=public, reads=reads)
             if isinstance(entered, lotteries.LotteryRefusal):
                 await uow.rollback()
                 return EnterLotteryPayload(entry=None, token=None, user_errors=_refused(entered))

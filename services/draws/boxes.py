@@ -77,10 +77,15 @@ async def in_stock(session: AsyncSession, items: list[Sku], now: datetime) -> se
 
 async def draw(
     session: AsyncSession, seeds: SecretBox, want: BoxWant, order_id: int, order_number: str, now: datetime,
-) -> set[int]:
+    *, may_wait: bool = True,
+) -> tuple[set[int], bool]:
     """Draw and reserve every unit of a box line; returns the pool's SKU ids (all of them,
-    so that stock events say nothing of which was drawn). Raises OutOfStock when the pool
-    runs dry before the last unit."""
+    so that stock events say nothing of which was drawn) and whether the transaction now holds
+    a top-up counter's row. Raises OutOfStock when the pool runs dry before the last unit.
+
+    `may_wait`: the transaction holds no counter row yet, so it may queue for one. One that
+    holds a counter never waits for another (two orders each holding the other's would
+    deadlock): a counter another order has locked counts as gone, and the unit is drawn again."""
     round_ = await session.scalar(
         select(DrawRound).where(DrawRound.box_sku_id == want.box.id, DrawRound.status == OPEN)
         .with_for_update(read=True)
@@ -91,7 +96,9 @@ async def draw(
     seed = seed_of(seeds, round_)
     by_code = {sku.code: sku for sku, _ in items}
     pool = [Weighted(sku.code, weight) for sku, weight in items]
-    stocked = {sku.code for sku, _ in items if sku.id in await in_stock(session, [sku for sku, _ in items], now)}
+    with_stock = await in_stock(session, [sku for sku, _ in items], now)
+    stocked = {sku.code for sku, _ in items if sku.id in with_stock}
+    holds_counter = False
     for unit in range(want.quantity):
         label = unit_label(order_number, unit)
         eligible = eligible_of(pool, stocked)
@@ -102,7 +109,8 @@ async def draw(
             picked = pick(seed, label, len(attempts), eligible)
             attempts.append(Attempt(eligible, picked))
             item = by_code[picked]
-            if await take_now(session, want.line_id, item, 1, now) == 1:
+            if await _take(session, want.line_id, item, now, wait=may_wait and not holds_counter) == 1:
+                holds_counter = holds_counter or item.kind is SkuKind.DIRECT_RECHARGE
                 break
             stocked.discard(picked)  # gone under us: drawn again over what remains
             eligible = tuple(w for w in eligible if w.item != picked)
@@ -113,4 +121,16 @@ async def draw(
             order_number=order_number, unit=unit, item_sku_id=item.id, created_at=now,
             attempts=[{"eligible": [[w.item, w.weight] for w in a.eligible], "picked": a.picked} for a in attempts],
         ))
-    return {sku.id for sku, _ in items}
+    return {sku.id for sku, _ in items}, holds_counter
+
+
+async def _take(session: AsyncSession, line_id: int, item: Sku, now: datetime, *, wait: bool) -> int:
+    """One unit of the item for the line (codes are taken SKIP LOCKED anyway)."""
+    if item.kind is SkuKind.DIRECT_RECHARGE and not wait:
+        free = await session.scalar(
+            select(StockLevel.sku_id).where(StockLevel.sku_id == item.id, StockLevel.on_hand - StockLevel.reserved >= 1)
+            .with_for_update(skip_locked=True)
+        )
+        if free is None:
+            return 0
+    return await take_now(session, line_id, item, 1, now)

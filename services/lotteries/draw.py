@@ -124,16 +124,19 @@ class Entered:
 
 async def enter(
     session: AsyncSession, risk: RiskCheck | None, lottery_id: int, buyer: Buyer, client_ip: str | None,
-    now: datetime, *, public: bool,
+    now: datetime, *, public: bool, reads: AsyncSession | None = None,
 ) -> Entered | LotteryRefusal:
     """One entry for a buyer (canonical contacts), or why not. `public`: a caller from the
-    public, whose address counts as a buyer when it gives nothing else."""
-    lottery = await session.get(Lottery, lottery_id)
+    public, whose address counts as a buyer when it gives nothing else. `reads`: a session
+    beside the entry's for the lottery and the risk check, so that they do not hold its write
+    transaction open (on SQLite, the writer lock) across a Redis round trip."""
+    reads = reads or session
+    lottery = await reads.get(Lottery, lottery_id)
     if lottery is None:
         return LotteryRefusal("lotteryId", "no such lottery", "NOT_FOUND")
     if lottery.status != OPEN or not lottery.opens_at <= now < lottery.closes_at:
         return LotteryRefusal("lotteryId", "the lottery is not taking entries now", "LOTTERY_CLOSED")
-    channel = await session.get(Channel, lottery.channel_id)
+    channel = await reads.get(Channel, lottery.channel_id)
     assert channel is not None
     if risk is not None:
         facts = Facts(
@@ -141,7 +144,7 @@ async def enter(
             device_id=buyer.device_id, phone=buyer.phone, email=buyer.email, account=buyer.email,
             coupon=f"lottery:{lottery.id}",
         )
-        verdict, _ = await risk.screen(session, facts)
+        verdict, _ = await risk.screen(reads, facts)
         if verdict.decision is Decision.REJECT:
             return LotteryRefusal(None, "this entry cannot be accepted; contact the shop if you think this is a mistake",
                                   "RISK_REJECTED")
@@ -150,7 +153,8 @@ async def enter(
     scope = f"lottery:{lottery.id}"
     counted = [Tally(scope, identity, 1, lottery.per_buyer_limit) for identity in who.buyers()]
     if counted and isinstance(await tallies.take(session, counted), Tally):
-        return LotteryRefusal("buyer", f"at most {lottery.per_buyer_limit} entries per buyer", "ENTRY_LIMIT")
+        entries = "entry" if lottery.per_buyer_limit == 1 else "entries"
+        return LotteryRefusal("buyer", f"at most {lottery.per_buyer_limit} {entries} per buyer", "ENTRY_LIMIT")
     number = await session.scalar(
         update(Lottery).where(Lottery.id == lottery.id, Lottery.status == OPEN)
         .values(entry_count=Lottery.entry_count + 1).returning(Lottery.entry_count)

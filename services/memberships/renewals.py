@@ -14,13 +14,12 @@ membership ended or the period was paid meanwhile.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
 from broker import Broker
 from domain.memberships import CHARGED, DECLINED, LAPSED, REMINDED, RENEWING, MembershipStatus
-from domain.memberships import renewal_due, retry_after
+from domain.memberships import next_charge, renewal_due, retry_after
 from domain.money import Money
 from models import Membership, Order
 from providers.recurring import RecurringPayments
@@ -30,8 +29,6 @@ from services.core.worker import Handler, JobRun
 from services.fulfilment.senders import Message, Sender
 from services.memberships import charging, schedule
 
-log = logging.getLogger("quanyi.memberships")
-
 
 class Renewals:
     def __init__(self, db: Database, broker: Broker, provider: RecurringPayments | None, senders: Sequence[Sender],
@@ -40,6 +37,9 @@ class Renewals:
         self._senders, self._clock, self._ttl = list(senders), clock, order_ttl
 
     def handlers(self) -> dict[str, Handler]:
+        """None without a provider: a process that cannot charge leaves renewals to one that can."""
+        if self._provider is None:
+            return {}
         return {schedule.RENEW: self.renew, schedule.REMIND: self.remind}
 
     async def renew(self, run: JobRun) -> None:
@@ -50,10 +50,10 @@ class Renewals:
             if membership is None or not _due(membership, period):
                 await run.done(uow, now)
                 return
-            if self._provider is None:
-                # Not a decline: the membership waits, and the job with it, for a provider.
-                log.warning("membership %s: no recurring payment provider to renew it with", membership.number)
-                await run.later(uow, now, 3600.0)
+            due = next_charge(membership.started_at, membership.period, membership.paid_periods, membership.declined)
+            if self._provider is None or now < due:
+                # Woken early (the job's time is the membership's, not the job's): wait for it.
+                await run.later(uow, now, max((due - now).total_seconds(), 60.0))
                 return
             charged = await charging.charge_period(uow, membership, period, self._provider, now=now, ttl=self._ttl)
             if charged.order is None:

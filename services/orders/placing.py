@@ -205,9 +205,15 @@ async def _write(
             if seeds is None:
                 raise OutOfStock(boxes[0].box.id, boxes[0].line_id)
             # Boxes after every other line: each unit is drawn over the pool items with
-            # stock, its drawn unit reserved at once (services/draws/boxes.py).
+            # stock, its drawn unit reserved at once (services/draws/boxes.py). Only an order
+            # holding no other stock may queue for a top-up counter (no deadlock between two).
+            may_wait = len(boxes) == len(by_sku)
             for box in boxes:
-                reserved.sku_ids |= await boxes_.draw(session, seeds, box, order.id, order.number, now)
+                moved, holds_counter = await boxes_.draw(
+                    session, seeds, box, order.id, order.number, now, may_wait=may_wait,
+                )
+                reserved.sku_ids |= moved
+                may_wait = may_wait and not holds_counter
     except OutOfStock as error:
         sku_id = next(line.sku_id for line, row in by_sku if row.id == error.line_id)
         await uow.rollback()

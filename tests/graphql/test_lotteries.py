@@ -8,20 +8,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select, update
 
+from gateway import create_app
 from models import CouponCode, Job, Lottery, LotteryEntry
 from schema.relay import decode_pk
 from services.core.secret_box import SecretBox
 from services.lotteries import draw as lotteries
 from tests.e2e.shop import StockedSku, order_input
 from tests.graphql.selling_shop import SellingShop, open_selling_shop
+from tests.graphql.draws_support import verify_draws
 
 CREATE = """
 mutation Create($input: CreateLotteryInput!) {
@@ -36,7 +42,7 @@ mutation Enter($input: EnterLotteryInput!) {
   enterLottery(input: $input) { entry { number status } token userErrors { field message code } }
 }
 """
-LOTTERY = "query L($id: ID!) { lottery(id: $id) { status entryCount commitment seed winningNumbers } }"
+LOTTERY = "query L($id: ID!) { lottery(id: $id) { id status entryCount winners commitment seed winningNumbers } }"
 ENTRY = "query E($token: String!) { lotteryEntry(token: $token) { number status prize lottery { status } } }"
 DRAW = "mutation D($id: ID!) { drawLottery(id: $id) { lottery { status winningNumbers } userErrors { code } } }"
 CAMPAIGN = """
@@ -170,24 +176,37 @@ async def test_only_operators_create_lotteries_and_bad_ones_are_refused(shop: Se
     }
 
 
-async def test_the_draw_runs_at_its_time_on_the_queue_verifies_and_pays_winners_a_working_coupon(shop: SellingShop) -> None:
+async def test_the_draw_runs_at_its_time_on_the_queue_verifies_and_pays_winners_a_working_coupon(
+    shop: SellingShop, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
     sku = await shop.sealed_codes(10)
     lottery = await new_lottery(shop, winners=3, campaignId=await coupon_campaign(shop, sku))
     entries = [await enter(shop, lottery, phone=f"1580015{n:04d}") for n in range(8)]
-    assert (await shop.gql(LOTTERY, {"id": lottery["id"]}))["data"]["lottery"]["seed"] is None
+    published = (await shop.gql(LOTTERY, {"id": lottery["id"]}))["data"]["lottery"]
+    assert published["seed"] is None and published["winningNumbers"] is None
     before = await shop.gql(DRAW, {"id": lottery["id"]}, key=shop.keys.admin)
     assert before["data"]["drawLottery"]["userErrors"] == [{"code": "NOT_DUE"}]
-    assert {(await read_entry(shop, e["token"]))["status"] for e in entries} == {"ENTERED"}
+    read_before = [await read_entry(shop, e["token"]) for e in entries]
+    assert {r["status"] for r in read_before} == {"ENTERED"}
+    seed_hex = await secret_seed(shop, lottery)
+    assert seed_hex not in str([lottery, entries, published, before, read_before]) and seed_hex not in caplog.text
 
     await due_now(shop, lottery)
     await shop.fulfil()
 
     drawn = (await shop.gql(LOTTERY, {"id": lottery["id"]}))["data"]["lottery"]
-    assert drawn["status"] == "DRAWN"
+    assert drawn["status"] == "DRAWN" and drawn["seed"] == seed_hex
     seed = bytes.fromhex(drawn["seed"])
     assert hashlib.sha256(seed).hexdigest() == drawn["commitment"] == lottery["commitment"]
     pk = decode_pk(lottery["id"], "Lottery")
     assert drawn["winningNumbers"] == outsider_winners(seed, f"lottery:{pk}", 3, 8)
+    # The shipped verifier agrees from the saved answer alone, and catches a winner swapped.
+    saved = tmp_path / "lottery.json"
+    saved.write_text(json.dumps({"data": {"lottery": drawn}}))
+    assert verify_draws(saved)[0] == 0
+    saved.write_text(json.dumps({"data": {"lottery": {**drawn, "winningNumbers": [9, *drawn["winningNumbers"][1:]]}}}))
+    assert verify_draws(saved)[0] == 1
     read = {e["entry"]["number"]: await read_entry(shop, e["token"]) for e in entries}
     assert {n for n, r in read.items() if r["status"] == "WON"} == set(drawn["winningNumbers"])
     assert Counter(r["status"] for r in read.values()) == {"WON": 3, "LOST": 5}
@@ -202,11 +221,19 @@ async def test_the_draw_runs_at_its_time_on_the_queue_verifies_and_pays_winners_
     assert outcome(await enter(shop, lottery, phone="13800138099")) == "LOTTERY_CLOSED"
 
 
+async def secret_seed(shop: SellingShop, lottery: dict[str, Any]) -> str:
+    """The seed as only the server can read it: to look for it where it must not be."""
+    pk = decode_pk(lottery["id"], "Lottery")
+    async with shop.db.sessions() as session:
+        row = await session.get_one(Lottery, pk)
+    return SecretBox(shop.settings.secret_key).open(row.seed_ciphertext, context=f"lottery:{pk}".encode())
+
+
 async def read_entry(shop: SellingShop, token: str) -> dict[str, Any]:
     return (await shop.gql(ENTRY, {"token": token}))["data"]["lotteryEntry"]
 
 
-async def test_a_draw_raced_by_workers_and_an_operator_happens_once(shop: SellingShop) -> None:
+async def test_a_draw_raced_by_two_gateways_workers_and_an_operator_happens_once(shop: SellingShop) -> None:
     prize = await shop.sealed_codes(5)
     lottery = await new_lottery(shop, winners=2, prizeSkuId=prize.gid)
     entries = [await enter(shop, lottery, phone=f"1590015{n:04d}") for n in range(6)]
@@ -218,10 +245,13 @@ async def test_a_draw_raced_by_workers_and_an_operator_happens_once(shop: Sellin
         async with shop.db.sessions() as session, session.begin():
             return await lotteries.draw(session, seeds, pk, datetime.now(UTC))
 
-    raced = await asyncio.gather(
-        by_process(), by_process(), shop.gql(DRAW, {"id": lottery["id"]}, key=shop.keys.admin), shop.fulfil(),
-        return_exceptions=True,
-    )
+    # A second gateway on the same database: its own engine, its own job worker.
+    other = create_app(shop.settings)
+    async with LifespanManager(other):
+        raced = await asyncio.gather(
+            by_process(), by_process(), shop.gql(DRAW, {"id": lottery["id"]}, key=shop.keys.admin), shop.fulfil(),
+            other.state.worker.drain(), return_exceptions=True,
+        )
 
     assert not [r for r in raced if isinstance(r, BaseException)], raced
     drawn = (await shop.gql(LOTTERY, {"id": lottery["id"]}))["data"]["lottery"]

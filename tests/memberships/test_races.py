@@ -69,3 +69,18 @@ async def test_a_cancel_racing_a_renewal_is_never_followed_by_a_charge(subs: Sub
         assert seen["paidPeriods"] in (1, 2)
         assert len(subs.provider.charged(seen["number"])) == seen["paidPeriods"] == kinds.count("CHARGED")
         assert len(subs.provider.cancelled) == ended + 1  # the agreement is ended at the provider too
+
+
+async def test_a_renewal_job_woken_early_waits_for_the_membership_s_time(subs: Subscribing) -> None:
+    membership = (await subs.subscribe())["subscription"]
+    await subs.run_jobs()
+    async with subs.db.sessions() as session, session.begin():
+        await session.execute(update(Job).where(Job.key.like("membership_renew:%"), Job.status == READY)
+                              .values(run_after=subs.clock()))
+    await subs.run_jobs()
+
+    seen = await subs.read(membership)
+    assert seen is not None and seen["paidPeriods"] == 1
+    assert len(subs.provider.charged(seen["number"])) == 1
+    renewed = await subs.live_to_next_renewal(membership)  # and on time it renews
+    assert renewed["paidPeriods"] == 2
