@@ -13,6 +13,7 @@ from domain.campaigns import Bearer, check_public_code, code_digest
 from domain.catalog import SkuKind
 from domain.limits import Period
 from domain.risk import VIRTUAL_OPERATOR_PREFIXES, Decision, RuleKind
+from domain.slots import DEFAULT_SLOTS
 from models import (
     Brand,
     BundleItem,
@@ -35,6 +36,7 @@ from models import (
 )
 from services.core.database import Database
 from services.core.secret_box import SecretBox
+from services.inventory.slots import laid_out
 
 log = logging.getLogger("quanyi.demo")
 
@@ -206,7 +208,7 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
 
 def _stock(session: AsyncSession, box: SecretBox, sku: Sku, spec: DemoSku) -> None:
     if spec.kind is SkuKind.DIRECT_RECHARGE:
-        session.add(StockLevel(sku_id=sku.id, on_hand=spec.on_hand, reserved=0))
+        session.add_all(StockLevel(**row) for row in laid_out(sku.id, spec.on_hand, DEFAULT_SLOTS))
     context = str(sku.id).encode()
     for n in range(spec.codes):
         secret = "-".join(secrets.token_hex(2).upper() for _ in range(4))

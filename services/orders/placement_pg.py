@@ -16,7 +16,8 @@ on the driver (services/core/driver.py):
 4. Each line's stock, in SKU order: codes locked as they are chosen (`FOR UPDATE SKIP
    LOCKED` inside `ARRAY(...)`, an uncorrelated sub-select PostgreSQL runs once) and claimed
    by an UPDATE that checks them again, with their allocations in the same statement; or
-   the counter's conditional UPDATE with its allocation.
+   the conditional UPDATE of one of the counter's slots with its allocation (several
+   slots in slot order when no one of them holds enough: services/inventory/slots.py).
 
 Any refusal raises inside the transaction, which rolls everything back. Only CARD_CODE and
 DIRECT_RECHARGE lines without presale come this way (`handles`); bundles, serials and
@@ -106,13 +107,42 @@ SELECT $1, $2, claimed.id, 1, 'HELD', 'CODE' FROM claimed
 RETURNING code_id
 """
 
+# A slot with enough, at random: first among those no other order holds, then (only when
+# every one of them is held) waiting for one. PostgreSQL runs the second sub-select only when
+# the first finds nothing (services/inventory/slots.py tells the whole story).
 TAKE_COUNTER = """
 WITH taken AS (
-  UPDATE stock_level SET reserved = reserved + $3 WHERE sku_id = $2 AND on_hand - reserved >= $3 RETURNING sku_id
+  UPDATE stock_level SET reserved = reserved + $3
+  WHERE sku_id = $2 AND on_hand - reserved >= $3 AND slot = COALESCE(
+    (SELECT slot FROM stock_level WHERE sku_id = $2 AND on_hand - reserved >= $3
+     ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED),
+    (SELECT slot FROM stock_level WHERE sku_id = $2 AND on_hand - reserved >= $3
+     ORDER BY random() LIMIT 1 FOR UPDATE))
+  RETURNING sku_id, slot
 )
-INSERT INTO allocation (line_id, sku_id, code_id, units, state, source)
-SELECT $1, taken.sku_id, NULL, $3, 'HELD', 'COUNTER' FROM taken
+INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
+SELECT $1, taken.sku_id, NULL, $3, 'HELD', 'COUNTER', taken.slot FROM taken
 RETURNING id
+"""
+
+# No one slot holds enough: every slot of the SKU locked in slot order (the order of every
+# statement holding more than one), and the units drawn from them in that order, all or none.
+TAKE_COUNTER_SLOTS = """
+WITH locked AS MATERIALIZED (
+  SELECT slot, GREATEST(on_hand - reserved, 0) AS free FROM stock_level WHERE sku_id = $2 ORDER BY slot FOR UPDATE
+), plan AS (
+  SELECT slot, LEAST(free, $3 - COALESCE(sum(free) OVER (ORDER BY slot ROWS BETWEEN UNBOUNDED PRECEDING
+                                                          AND 1 PRECEDING), 0)) AS units
+  FROM locked
+), taken AS (
+  UPDATE stock_level SET reserved = reserved + plan.units FROM plan
+  WHERE (SELECT sum(free) FROM locked) >= $3 AND plan.units > 0
+    AND stock_level.sku_id = $2 AND stock_level.slot = plan.slot
+  RETURNING stock_level.slot, plan.units
+)
+INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
+SELECT $1, $2, NULL, taken.units, 'HELD', 'COUNTER', taken.slot FROM taken
+RETURNING units
 """
 
 DIRECT_KINDS = (SkuKind.CARD_CODE, SkuKind.DIRECT_RECHARGE)
@@ -223,6 +253,8 @@ async def _write(
         sku, quantity = draft.skus[sku_id], quantities[sku_id]
         if sku.kind is SkuKind.DIRECT_RECHARGE:
             taken = quantity if await session.fetch(TAKE_COUNTER, lines[sku_id], sku_id, quantity) else 0
+            if not taken and quantity > 1:
+                taken = sum(row["units"] for row in await session.fetch(TAKE_COUNTER_SLOTS, lines[sku_id], sku_id, quantity))
         else:
             taken = len(await session.fetch(TAKE_CODES, lines[sku_id], sku_id, quantity, now))
         if taken < quantity:
