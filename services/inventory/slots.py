@@ -4,17 +4,26 @@ One counter row that every order updates makes the SKU's orders queue: each hold
 from its UPDATE to its COMMIT. Here the stock is spread over the SKU's slots (domain/slots.py)
 and an order takes its units from one slot, so orders on different slots pass each other:
 
-1. One statement takes the units from a slot with enough, chosen at random among them,
-   first skipping slots that other orders hold (`FOR UPDATE SKIP LOCKED`), and only when
-   every slot with enough is held, waiting for one of them (PostgreSQL checks it again
-   after the wait and moves on to the next if it no longer has enough). The two picks are
-   the arguments of one COALESCE: PostgreSQL runs the second sub-select only when the
-   first finds nothing.
-2. Only when no single slot holds enough, an order takes them from several: it locks every
-   slot of the SKU in slot order and draws from them in that order. Slot order is the order
-   every statement holding more than one slot of a SKU takes them (this one, setting the
-   stock, releasing and selling), and an order holds at most one slot of a SKU otherwise,
-   so none of them can deadlock with another.
+1. One statement takes the units from a slot with enough that no other order holds,
+   chosen at random among them (`FOR UPDATE SKIP LOCKED`): concurrent orders spread over
+   the slots without waiting.
+2. When every slot with enough is held by another order, one statement waits for the
+   first of them in slot order (PostgreSQL checks it again after the wait and moves on to
+   the next if it no longer has enough).
+3. Only when neither found a slot, the order locks every slot of the SKU in slot order
+   and draws from them in that order (from several when no one holds enough). Once more
+   if they hold too few: the steps before read the slots as they were when each began, and
+   when one waited for the stock being set, that may have moved units into slots they did
+   not see (a slot it added, one that was empty before); after that wait a new statement
+   sees them.
+
+A statement that waits must hold no slot of the SKU out of slot order, or two orders
+could each wait for a slot the other holds. Yet a statement that finds nothing may keep
+locks: PostgreSQL keeps the lock on a row it locked and then found no longer had enough.
+So the steps run inside a savepoint, rolled back (its locks with it) before the next step.
+Slot order is the order in which every statement that waits for slots takes them (steps 2
+and 3, setting the stock, releasing and selling), so none of them can deadlock with another;
+an order that took its units from one slot waits for no other slot of that SKU.
 
 An order is refused only when all the SKU's slots together hold fewer units than it wants.
 Its allocations name their slots: releasing an order returns the units there, and the
@@ -41,25 +50,25 @@ _ALLOCATION = Allocation.__table__
 _FREE = _SLOT.c.on_hand - _SLOT.c.reserved
 
 
-def _pick(*, skip_locked: bool):  # type: ignore[no-untyped-def]
-    return (
+def _take_one(*, waiting: bool):  # type: ignore[no-untyped-def]
+    pick = (
         select(_SLOT.c.slot)
         .where(_SLOT.c.sku_id == bindparam("sku"), _FREE >= bindparam("units"))
-        .order_by(func.random())
+        .order_by(_SLOT.c.slot if waiting else func.random())
         .limit(1)
-        .with_for_update(skip_locked=skip_locked)
+        .with_for_update(skip_locked=not waiting)
         .scalar_subquery()
+    )
+    return (
+        update(_SLOT)
+        .where(_SLOT.c.sku_id == bindparam("sku"), _FREE >= bindparam("units"), _SLOT.c.slot == pick)
+        .values(reserved=_SLOT.c.reserved + bindparam("units"))
+        .returning(_SLOT.c.slot)
     )
 
 
 # Statements every counter order sends, built once (their cache keys too).
-_TAKE_ONE = (
-    update(_SLOT)
-    .where(_SLOT.c.sku_id == bindparam("sku"), _FREE >= bindparam("units"),
-           _SLOT.c.slot == func.coalesce(_pick(skip_locked=True), _pick(skip_locked=False)))
-    .values(reserved=_SLOT.c.reserved + bindparam("units"))
-    .returning(_SLOT.c.slot)
-)
+_TAKE_ANY, _TAKE_WAITING = _take_one(waiting=False), _take_one(waiting=True)
 _LOCK_ALL = (
     select(_SLOT.c.slot, _FREE).where(_SLOT.c.sku_id == bindparam("sku")).order_by(_SLOT.c.slot).with_for_update()
 )
@@ -98,18 +107,28 @@ TOTALS = (
 async def take(session: AsyncSession, line_id: int, sku_id: int, units: int) -> int:
     """Hold `units` of the SKU's counter stock for a line, all or nothing: units taken."""
     connection = await session.connection()
-    slot = (await connection.execute(_TAKE_ONE, {"sku": sku_id, "units": units})).scalar_one_or_none()
-    if slot is not None:
-        plan = [(slot, units)]
-    elif units > 1:
-        # No one slot holds enough: several, locked and drawn in slot order.
-        free = [(row[0], row[1]) for row in await connection.execute(_LOCK_ALL, {"sku": sku_id})]
-        plan = draw(free, units)
-        for at, part in plan:
-            changed = await connection.execute(_TAKE_FROM, {"sku": sku_id, "at": at, "units": part})
-            assert rows_changed(changed) == 1, "a locked slot changed under its lock"
-    else:
-        plan = []
+    # Only PostgreSQL locks rows: there a step that finds nothing is rolled back before the
+    # next, so that the locks it may keep (rows it locked that no longer had enough) are
+    # not held out of slot order while the next step waits.
+    savepoint = connection.dialect.name == "postgresql"
+    if savepoint:
+        await connection.exec_driver_sql("SAVEPOINT counter_slot")
+    plan: list[tuple[int, int]] = []
+    for step in (_TAKE_ANY, _TAKE_WAITING, _LOCK_ALL, _LOCK_ALL):
+        if savepoint and step is not _TAKE_ANY:
+            await connection.exec_driver_sql("ROLLBACK TO SAVEPOINT counter_slot")
+        if step is _LOCK_ALL:
+            free = [(row[0], row[1]) for row in await connection.execute(_LOCK_ALL, {"sku": sku_id})]
+            if plan := draw(free, units):
+                for at, part in plan:
+                    changed = await connection.execute(_TAKE_FROM, {"sku": sku_id, "at": at, "units": part})
+                    assert rows_changed(changed) == 1, "a locked slot changed under its lock"
+                break
+            continue
+        slot = (await connection.execute(step, {"sku": sku_id, "units": units})).scalar_one_or_none()
+        if slot is not None:
+            plan = [(slot, units)]
+            break
     session.add_all(
         Allocation(line_id=line_id, sku_id=sku_id, code_id=None, units=part, state=HELD, source="COUNTER", slot=at)
         for at, part in plan

@@ -107,26 +107,27 @@ SELECT $1, $2, claimed.id, 1, 'HELD', 'CODE' FROM claimed
 RETURNING code_id
 """
 
-# A slot with enough, at random: first among those no other order holds, then (only when
-# every one of them is held) waiting for one. PostgreSQL runs the second sub-select only when
-# the first finds nothing (services/inventory/slots.py tells the whole story).
+# Counter stock in slots (services/inventory/slots.py tells why each step is as it is):
+# a slot with enough that no other order holds, at random; failing that (inside a savepoint
+# rolled back first, so that no lock is kept out of slot order), the first slot with enough,
+# waiting for it.
+SAVEPOINT, BACK_TO_SAVEPOINT = "SAVEPOINT counter_slot", "ROLLBACK TO SAVEPOINT counter_slot"
 TAKE_COUNTER = """
 WITH taken AS (
   UPDATE stock_level SET reserved = reserved + $3
-  WHERE sku_id = $2 AND on_hand - reserved >= $3 AND slot = COALESCE(
-    (SELECT slot FROM stock_level WHERE sku_id = $2 AND on_hand - reserved >= $3
-     ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED),
-    (SELECT slot FROM stock_level WHERE sku_id = $2 AND on_hand - reserved >= $3
-     ORDER BY random() LIMIT 1 FOR UPDATE))
+  WHERE sku_id = $2 AND on_hand - reserved >= $3 AND slot = (
+    SELECT slot FROM stock_level WHERE sku_id = $2 AND on_hand - reserved >= $3
+    ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
   RETURNING sku_id, slot
 )
 INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
 SELECT $1, taken.sku_id, NULL, $3, 'HELD', 'COUNTER', taken.slot FROM taken
-RETURNING id
+RETURNING units
 """
+TAKE_COUNTER_WAITING = TAKE_COUNTER.replace("ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED", "ORDER BY slot LIMIT 1 FOR UPDATE")
 
-# No one slot holds enough: every slot of the SKU locked in slot order (the order of every
-# statement holding more than one), and the units drawn from them in that order, all or none.
+# Neither found a slot: every slot of the SKU locked in slot order (the order of every
+# statement waiting for slots), and the units drawn from them in that order, all or none.
 TAKE_COUNTER_SLOTS = """
 WITH locked AS MATERIALIZED (
   SELECT slot, GREATEST(on_hand - reserved, 0) AS free FROM stock_level WHERE sku_id = $2 ORDER BY slot FOR UPDATE
@@ -252,9 +253,7 @@ async def _write(
     for sku_id in sorted(lines):
         sku, quantity = draft.skus[sku_id], quantities[sku_id]
         if sku.kind is SkuKind.DIRECT_RECHARGE:
-            taken = quantity if await session.fetch(TAKE_COUNTER, lines[sku_id], sku_id, quantity) else 0
-            if not taken and quantity > 1:
-                taken = sum(row["units"] for row in await session.fetch(TAKE_COUNTER_SLOTS, lines[sku_id], sku_id, quantity))
+            taken = await _take_counter(session, lines[sku_id], sku_id, quantity)
         else:
             taken = len(await session.fetch(TAKE_CODES, lines[sku_id], sku_id, quantity, now))
         if taken < quantity:
@@ -265,6 +264,17 @@ async def _write(
             empty = taken == 0 and (sku.kind is SkuKind.CARD_CODE or quantity == 1)
             raise _Refused(placed, sold_out=sku_id if empty else None)
     return order_id, lines, noted
+
+
+async def _take_counter(session: Session, line_id: int, sku_id: int, quantity: int) -> int:
+    """Units of a counter taken for a line: all of them or none (the steps of slots.take)."""
+    await session.execute(SAVEPOINT)
+    for statement in (TAKE_COUNTER, TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS):
+        if statement is not TAKE_COUNTER:
+            await session.execute(BACK_TO_SAVEPOINT)
+        if taken := sum(row["units"] for row in await session.fetch(statement, line_id, sku_id, quantity)):
+            return taken
+    return 0
 
 
 async def _raise_tallies(session: Session, draft: Draft, order_id: int) -> list[list[int]]:
