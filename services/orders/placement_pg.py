@@ -1,5 +1,6 @@
 """An order's write transaction on PostgreSQL in four round trips: BEGIN, the order, its
-stock, COMMIT (a limited order adds its buyers' counts; a capped SKU its quota).
+stock, COMMIT (a limited order adds its buyers' counts; a capped SKU its quota; a top-up
+its savepoint).
 
 The same rows and rules as the general path in placing.py, written as prepared statements
 on the driver (services/core/driver.py):
@@ -16,8 +17,9 @@ on the driver (services/core/driver.py):
 4. Each line's stock, in SKU order: codes locked as they are chosen (`FOR UPDATE SKIP
    LOCKED` inside `ARRAY(...)`, an uncorrelated sub-select PostgreSQL runs once) and claimed
    by an UPDATE that checks them again, with their allocations in the same statement; or
-   the conditional UPDATE of one of the counter's slots with its allocation (several
-   slots in slot order when no one of them holds enough: services/inventory/slots.py).
+   a savepoint, then the conditional UPDATE of one of the counter's slots with its
+   allocation; only when every slot with enough is held by another order, or none holds
+   enough, further steps after rolling back to the savepoint (services/inventory/slots.py).
 
 Any refusal raises inside the transaction, which rolls everything back. Only CARD_CODE and
 DIRECT_RECHARGE lines without presale come this way (`handles`); bundles, serials and
@@ -253,7 +255,7 @@ async def _write(
     for sku_id in sorted(lines):
         sku, quantity = draft.skus[sku_id], quantities[sku_id]
         if sku.kind is SkuKind.DIRECT_RECHARGE:
-            taken = await _take_counter(session, lines[sku_id], sku_id, quantity)
+            taken = await take_counter(session, lines[sku_id], sku_id, quantity)
         else:
             taken = len(await session.fetch(TAKE_CODES, lines[sku_id], sku_id, quantity, now))
         if taken < quantity:
@@ -266,7 +268,7 @@ async def _write(
     return order_id, lines, noted
 
 
-async def _take_counter(session: Session, line_id: int, sku_id: int, quantity: int) -> int:
+async def take_counter(session: Session, line_id: int, sku_id: int, quantity: int) -> int:
     """Units of a counter taken for a line: all of them or none (the steps of slots.take)."""
     await session.execute(SAVEPOINT)
     for statement in (TAKE_COUNTER, TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS):
