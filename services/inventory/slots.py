@@ -6,7 +6,10 @@ and an order takes its units from one slot, so orders on different slots pass ea
 
 1. One statement takes the units from a slot with enough that no other order holds,
    chosen at random among them (`FOR UPDATE SKIP LOCKED`): concurrent orders spread over
-   the slots without waiting.
+   the slots without waiting. When it finds none, and all the slots hold fewer units than
+   the order wants as it reads them, the order is refused there: rightly, since that read
+   is a state the database committed (what other orders hold or give back meanwhile only
+   comes after it).
 2. When every slot with enough is held by another order, one statement waits for the
    first of them in slot order (PostgreSQL checks it again after the wait and moves on to
    the next if it no longer has enough).
@@ -69,6 +72,7 @@ def _take_one(*, waiting: bool):  # type: ignore[no-untyped-def]
 
 # Statements every counter order sends, built once (their cache keys too).
 _TAKE_ANY, _TAKE_WAITING = _take_one(waiting=False), _take_one(waiting=True)
+_FREE_TOTAL = select(func.coalesce(func.sum(_FREE), 0)).where(_SLOT.c.sku_id == bindparam("sku"))
 _LOCK_ALL = (
     select(_SLOT.c.slot, _FREE).where(_SLOT.c.sku_id == bindparam("sku")).order_by(_SLOT.c.slot).with_for_update()
 )
@@ -114,7 +118,11 @@ async def take(session: AsyncSession, line_id: int, sku_id: int, units: int) -> 
     if savepoint:
         await connection.exec_driver_sql("SAVEPOINT counter_slot")
     plan: list[tuple[int, int]] = []
-    for step in (_TAKE_ANY, _TAKE_WAITING, _LOCK_ALL, _LOCK_ALL):
+    for step in (_TAKE_ANY, _FREE_TOTAL, _TAKE_WAITING, _LOCK_ALL, _LOCK_ALL):
+        if step is _FREE_TOTAL:
+            if (await connection.execute(_FREE_TOTAL, {"sku": sku_id})).scalar_one() < units:
+                break  # refused, rightly: the slots hold too few
+            continue
         if savepoint and step is not _TAKE_ANY:
             await connection.exec_driver_sql("ROLLBACK TO SAVEPOINT counter_slot")
         if step is _LOCK_ALL:

@@ -121,10 +121,13 @@ WITH taken AS (
     SELECT slot FROM stock_level WHERE sku_id = $2 AND on_hand - reserved >= $3
     ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
   RETURNING sku_id, slot
+), held AS (
+  INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
+  SELECT $1, taken.sku_id, NULL, $3, 'HELD', 'COUNTER', taken.slot FROM taken
+  RETURNING units
 )
-INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
-SELECT $1, taken.sku_id, NULL, $3, 'HELD', 'COUNTER', taken.slot FROM taken
-RETURNING units
+SELECT (SELECT sum(units) FROM held) AS units,
+       (SELECT coalesce(sum(on_hand - reserved), 0) FROM stock_level WHERE sku_id = $2) AS free
 """
 TAKE_COUNTER_WAITING = TAKE_COUNTER.replace("ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED", "ORDER BY slot LIMIT 1 FOR UPDATE")
 
@@ -271,10 +274,14 @@ async def _write(
 async def take_counter(session: Session, line_id: int, sku_id: int, quantity: int) -> int:
     """Units of a counter taken for a line: all of them or none (the steps of slots.take)."""
     await session.execute(SAVEPOINT)
-    for statement in (TAKE_COUNTER, TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS):
-        if statement is not TAKE_COUNTER:
-            await session.execute(BACK_TO_SAVEPOINT)
-        if taken := sum(row["units"] for row in await session.fetch(statement, line_id, sku_id, quantity)):
+    first = await session.fetchrow(TAKE_COUNTER, line_id, sku_id, quantity)
+    assert first is not None
+    if first["units"] or first["free"] < quantity:
+        # Taken; or refused, rightly: the slots held too few as the statement found them.
+        return first["units"] or 0
+    for statement in (TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS):
+        await session.execute(BACK_TO_SAVEPOINT)
+        if taken := sum(row["units"] or 0 for row in await session.fetch(statement, line_id, sku_id, quantity)):
             return taken
     return 0
 
