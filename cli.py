@@ -1,10 +1,12 @@
 """The `quanyi` command: serve, migrate, seed-demo, keys, import-codes, import-catalog, export-catalog,
-coupons generate, supplier-sim, supplier-config, payment-sim, payment-config, reseal-secrets."""
+coupons generate, verify-draws, supplier-sim, supplier-config, payment-sim, payment-config, marketplace-sim,
+marketplace-config, reseal-secrets."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -67,7 +69,8 @@ def cmd_reseal_secrets(args: argparse.Namespace) -> int:
             await db.dispose()
 
     done, remaining = asyncio.run(go())
-    print(f"re-sealed {done.codes} codes and {done.suppliers} supplier secrets; {remaining} left under old keys")
+    print(f"re-sealed {done.codes} codes, {done.suppliers} supplier secrets and {done.marketplaces} marketplace "
+          f"app secrets; {remaining} left under old keys")
     if remaining:
         print("run it again (rows in use were skipped)", file=sys.stderr)
         return 1
@@ -531,6 +534,70 @@ def cmd_supplier_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_marketplace_sim(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from marketplaces.simulator import create_marketplace
+
+    secret = args.app_secret or os.environ.get("QUANYI_MARKETPLACE_SIM_SECRET", "")
+    if not secret:
+        raise ValueError("give the app secret: --app-secret or QUANYI_MARKETPLACE_SIM_SECRET")
+    app = create_marketplace(
+        args.app_key, secret, seed=args.seed, latency_ms=args.latency_ms, duplicate_rate=args.duplicate_rate,
+        pull_fail_rate=args.fail_rate, ship_fail_rate=args.fail_rate, failure=args.failure,
+        push_url=args.push_url or "",
+    )
+    base = f"http://{args.host}:{args.port}"
+    print(f"Marketplace simulator on {base}/router/rest (app key {args.app_key}; latency {args.latency_ms} ms, "
+          f"duplicates {args.duplicate_rate}, failures {args.fail_rate} as {args.failure}); "
+          f"buy with POST {base}/control/trades, faults: {base}/control", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_marketplace_config(args: argparse.Namespace) -> int:
+    from services.marketplaces import connections
+
+    secret = os.environ.get("QUANYI_MARKETPLACE_APP_SECRET", "")
+    if not secret:
+        raise ValueError("give the marketplace's app secret in QUANYI_MARKETPLACE_APP_SECRET")
+    outer_ids: dict[str, str] = {}
+    for pair in args.outer_id or []:
+        outer, sep, sku = pair.partition("=")
+        if not sep or not outer or not sku:
+            raise ValueError(f"--outer-id is OUTER_ID=SKU_CODE, not {pair!r}")
+        outer_ids[outer] = sku
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+    async def go() -> None:
+        from broker import connect
+
+        db = Database.connect(settings)
+        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+        await broker.start()
+        try:
+            async with db.sessions() as session, session.begin():
+                await connections.configure(
+                    session, SecretBox(settings.secret_key, settings.old_secret_keys), channel=args.channel,
+                    base_url=args.endpoint, app_key=args.app_key, app_secret=secret, now=datetime.now(UTC),
+                    poll_seconds=args.poll_seconds, timeout_seconds=args.timeout, outer_ids=outer_ids,
+                )
+            await broker.publish(connections.TOPIC, b"")
+        finally:
+            await broker.close()
+            await db.dispose()
+
+    try:
+        asyncio.run(go())
+    except connections.ConfigError as error:
+        raise ValueError(str(error)) from None
+    print(f"channel {args.channel} now pulls its marketplace at {args.endpoint} every {args.poll_seconds} s "
+          f"(app key {args.app_key}; the secret stored encrypted); pushes go to /marketplaces/{args.channel}/push")
+    return 0
+
+
 def cmd_coupons_generate(args: argparse.Namespace) -> int:
     """Generate single-use codes of a campaign into a CSV file, readable by its owner only.
 
@@ -580,6 +647,50 @@ def cmd_coupons_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_draws(args: argparse.Namespace) -> int:
+    """Check revealed blind box rounds from a saved `drawRounds` answer, with nothing of ours
+    but the published algorithm (domain/draws.py, docs/draws.md)."""
+    from domain.draws import check_round
+
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    answer = json.loads(text)
+    found = answer.get("data", answer) if isinstance(answer, dict) else answer
+    if isinstance(found, dict) and "lottery" in found:
+        return _verify_lottery(found["lottery"])
+    rounds = found.get("drawRounds", found) if isinstance(found, dict) else found
+    rounds = rounds if isinstance(rounds, list) else [rounds]
+    failed = 0
+    for round_ in rounds:
+        if round_.get("status") != "REVEALED":
+            print(f"round {round_.get('number')}: {round_.get('status')}, seed not revealed yet; skipped")
+            continue
+        problems = check_round(round_)
+        draws = len(round_.get("draws") or [])
+        if problems:
+            failed += 1
+            print(f"round {round_.get('number')}: {len(problems)} of {draws} draws do not verify")
+            for problem in problems:
+                print(f"  {problem}")
+        else:
+            print(f"round {round_.get('number')}: the seed opens the commitment; all {draws} draws verify")
+    return 1 if failed else 0
+
+
+def _verify_lottery(lottery: dict[str, object]) -> int:
+    from domain.draws import check_lottery
+    from schema.relay import decode_pk
+
+    problems = check_lottery(lottery, decode_pk(str(lottery.get("id")), "Lottery"))
+    if problems:
+        print("the lottery does not verify:")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    print(f"the seed opens the commitment; the winners of {lottery.get('entryCount')} entries verify: "
+          f"{lottery.get('winningNumbers')}")
+    return 0
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 50_000:
@@ -620,7 +731,7 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(run=cmd_seed_demo)
 
     reseal = commands.add_parser(
-        "reseal-secrets", help="seal card codes and supplier secrets under the current QUANYI_SECRET_KEY",
+        "reseal-secrets", help="seal card codes, supplier and marketplace secrets under the current QUANYI_SECRET_KEY",
     )
     reseal.add_argument("--batch", type=int, default=500, help="codes per transaction (default 500)")
     reseal.set_defaults(run=cmd_reseal_secrets)
@@ -692,6 +803,13 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", required=True, help="a new CSV file (readable by its owner only)")
     generate.set_defaults(run=cmd_coupons_generate)
 
+    verify = commands.add_parser(
+        "verify-draws", help="recompute a blind box's or a lottery's draws from a saved drawRounds or lottery answer",
+    )
+    verify.add_argument("file", help="the JSON answer of drawRounds(skuId: …) with its draws, or of lottery(id: …) "
+                                     "with id, status, commitment, seed, entryCount, winners and winningNumbers; - for stdin")
+    verify.set_defaults(run=cmd_verify_draws)
+
     catalog_out = commands.add_parser(
         "export-catalog", help="write the catalog to a file (JSON Lines or CSV) that import-catalog reads back",
     )
@@ -747,6 +865,40 @@ def parser() -> argparse.ArgumentParser:
     supplier.add_argument("--base-url", required=True)
     supplier.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
     supplier.set_defaults(run=cmd_supplier_config)
+
+    market_sim = commands.add_parser(
+        "marketplace-sim",
+        help="run a simulated marketplace open platform (signed calls, trades to buy, duplicates and failures on demand)",
+    )
+    market_sim.add_argument("--host", default="127.0.0.1")
+    market_sim.add_argument("--port", type=int, default=8300)
+    market_sim.add_argument("--app-key", default="12345678")
+    market_sim.add_argument("--app-secret", help="the app secret (prefer QUANYI_MARKETPLACE_SIM_SECRET)")
+    market_sim.add_argument("--latency-ms", type=_milliseconds, default=0)
+    market_sim.add_argument("--duplicate-rate", type=_share, default=0.0,
+                            help="share of trades repeated in pull pages, 0 to 1 (default 0)")
+    market_sim.add_argument("--fail-rate", type=_share, default=0.0,
+                            help="share of pulls and deliveries that fail, 0 to 1 (default 0)")
+    market_sim.add_argument("--failure", choices=["error", "timeout"], default="error",
+                            help="how a call fails: HTTP 500, or no answer for 15 s")
+    market_sim.add_argument("--push-url", help="push new trades and refunds here, e.g. "
+                            "http://127.0.0.1:8000/marketplaces/taobao/push (when a trade asks for it)")
+    market_sim.add_argument("--seed", type=int, help="make duplicates and failures repeatable")
+    market_sim.add_argument("--log-level", default="warning")
+    market_sim.set_defaults(run=cmd_marketplace_sim)
+
+    market = commands.add_parser(
+        "marketplace-config",
+        help="connect a channel to its marketplace (the app secret from QUANYI_MARKETPLACE_APP_SECRET, stored encrypted)",
+    )
+    market.add_argument("--channel", required=True, help="the marketplace's channel, e.g. taobao")
+    market.add_argument("--endpoint", required=True, help="the open platform's base URL (its router is /router/rest)")
+    market.add_argument("--app-key", required=True)
+    market.add_argument("--poll-seconds", type=int, default=60, help="seconds between pulls (default 60)")
+    market.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer (default 10)")
+    market.add_argument("--outer-id", action="append", help="OUTER_ID=SKU_CODE where the marketplace's outer id "
+                        "is not our SKU code (repeat)")
+    market.set_defaults(run=cmd_marketplace_config)
     return root
 
 

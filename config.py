@@ -173,6 +173,7 @@ class Settings:
     # an endpoint failing every attempt for this long is disabled.
     webhook_allow_private: bool = False
     webhook_concurrency: int = 16
+    marketplace_concurrency: int = 4  # marketplace pulls and delivery reports run at once, per process
     webhook_disable_after_seconds: float = 86400.0
     # A paid top-up none of whose suppliers has a usable connection waits this long for an
     # operator to connect one before it is refused and refunded.
@@ -284,6 +285,7 @@ class Settings:
             supplier_outage_hold_seconds=float(env.get("QUANYI_SUPPLIER_OUTAGE_HOLD_SECONDS") or 600.0),
             webhook_allow_private=_flag(env.get("QUANYI_WEBHOOK_ALLOW_PRIVATE")),
             webhook_concurrency=_int(env, "QUANYI_WEBHOOK_CONCURRENCY", 16),
+            marketplace_concurrency=_int(env, "QUANYI_MARKETPLACE_CONCURRENCY", 4),
             webhook_disable_after_seconds=float(env.get("QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS") or 86400.0),
             public_url=env.get("QUANYI_PUBLIC_URL") or None,
             payment_sim=_flag(env.get("QUANYI_PAYMENT_SIM")) or _flag(env.get("QUANYI_DEMO")),

@@ -39,12 +39,23 @@ from services.core import collector, logs, telemetry
 from services.core.database import Database
 from services.core.log_privacy import install_contact_masking
 from services.core.secret_box import SecretBox
+from services.lotteries.jobs import LotteryDraws
 from services.core.worker import Worker
+from services.marketplace_events.connected import CONNECTED
+from services.marketplaces.connections import Factory as MarketFactory
+from services.marketplaces.connections import Markets
+from services.marketplaces.imports import Importer
+from services.marketplaces.pull import Puller
+from services.marketplaces.refunds import RefundDesk
+from services.marketplaces.reports import Reporter
+from services.memberships.desk import Memberships
+from services.memberships.renewals import Renewals
 from services.webhooks.audience import AUDIENCES
 from services.webhooks.dispatch import Dispatcher
 from services.webhooks.receivers import HttpReceiver
 from services.documents.persisted import connect_persisted_queries
 from services.documents.trusted import TrustedDocuments
+from services.demo import marketplace as demo_marketplace
 from services.demo import suppliers as demo_suppliers
 from services.fulfilment import connections
 from services.fulfilment.fulfil import Fulfilment
@@ -70,6 +81,7 @@ from services.sales.book import SaleBook
 from services.sales.warm import SaleWarmer
 from providers.alipay import Alipay
 from providers.base import Account, Provider
+from providers.recurring_sim import RecurringSim, sim_key
 from providers.wechatpay import WechatPay
 from suppliers.base import SupplierAdapter
 from suppliers.http import HttpSupplier
@@ -93,9 +105,11 @@ from transport.persisted import PersistedDocuments
 from transport.settlement import SettlementFiles
 from transport.shutdown import Draining
 from transport.sockets import OpenSockets
+from transport.marketplace_push import MarketplacePush
 from transport.supplier_webhook import SupplierWebhook
 from transport.provider_webhooks import ProviderWebhook
 from transport.webhooks import PaymentWebhook
+from transport.outlets import SocketSend
 from transport.websocket import GraphQLWebSocket
 
 log = logging.getLogger("quanyi")
@@ -152,9 +166,13 @@ def senders_of(settings: Settings) -> list[Sender]:
 def create_app(
     settings: Settings | None = None, *, supplier_adapters: Mapping[str, Factory] | None = None,
     span_exporter: object | None = None, payment_transport: httpx.AsyncBaseTransport | None = None,
+    memberships: Memberships | None = None, marketplace_adapters: Mapping[str, MarketFactory] | None = None,
 ) -> Starlette:
     """`span_exporter`: trace into it (tests), as if tracing were configured. `payment_transport`:
-    how payment adapters and simulated providers reach HTTP (tests: the app itself)."""
+    how payment adapters and simulated providers reach HTTP (tests: the app itself).
+    `memberships`: the recurring payment provider and the clock of renewals (tests: a
+    simulator and a clock they move); by default the simulator where payments are simulated.
+    `marketplace_adapters`: how each kind of marketplace connection is reached (tests: a simulator in process)."""
     if settings is None:
         logs.configure(*log_settings(os.environ))  # first: reading the settings may warn
         settings = Settings.from_env()
@@ -195,8 +213,13 @@ def create_app(
     reference = Reference()
     gate = SoldOutGate(broker, connect_placed_keys(settings.redis_url, prefix=settings.broker_prefix))
     warmer = SaleWarmer(db, broker, sales, risk, terms)
+    if memberships is None:
+        memberships = Memberships(RecurringSim(sim_key(settings.secret_key)) if settings.payment_sim else None)
+    renewals = Renewals(db, broker, memberships.provider, senders, memberships.clock,
+                        timedelta(seconds=settings.order_ttl_seconds))
     worker = Worker(
-        db, broker, {**fulfilment.handlers(), **warmer.handlers()}, concurrency=settings.worker_concurrency,
+        db, broker, {**fulfilment.handlers(), **warmer.handlers(), **renewals.handlers(), **LotteryDraws(box).handlers()},
+        concurrency=settings.worker_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
     # Webhook receivers get a worker of their own: a slow one never takes the slots that fulfil orders.
@@ -206,6 +229,18 @@ def create_app(
         db, broker, dispatcher.handlers(), concurrency=settings.webhook_concurrency,
         poll_interval=settings.worker_poll_seconds, lease_seconds=settings.worker_lease_seconds,
     )
+    # Marketplaces: pulls and delivery reports on a worker of their own, like webhooks.
+    markets = Markets(db, box, marketplace_adapters)
+    importer = Importer(db, broker, on_event=lambda topic, message: on_event(topic, message))
+    refund_desk = RefundDesk(db, broker, on_event=lambda topic, message: on_event(topic, message))
+    market_worker = Worker(
+        db, broker, {**Puller(markets, importer, refund_desk).handlers(), **Reporter(markets, box).handlers()},
+        concurrency=settings.marketplace_concurrency, poll_interval=settings.worker_poll_seconds,
+        lease_seconds=settings.worker_lease_seconds,
+    )
+    demo_market_secret = demo_marketplace.demo_secret(settings.secret_key) if settings.demo else ""
+    demo_market = (demo_marketplace.simulator(demo_market_secret, settings.public_url or "http://127.0.0.1:8000")
+                   if settings.demo else None)
     cache = MeasuredResponseCache(settings.response_cache_seconds) if settings.response_cache else None
     authenticator = Authenticator(db, broker, AccessTokens(settings.secret_key, settings.old_secret_keys), ttl_seconds=settings.key_cache_seconds)
     trusted = TrustedDocuments(db, broker)
@@ -258,7 +293,7 @@ def create_app(
             new_loaders=Loaders.create, risk=risk, senders=senders,
             supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
-            sales=sales, sale_feed=sale_feed, payments=payments,
+            sales=sales, sale_feed=sale_feed, payments=payments, memberships=memberships, seeds=box,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -290,6 +325,7 @@ def create_app(
     async def stop_claiming() -> None:
         worker.stop_claiming()
         webhook_worker.stop_claiming()
+        market_worker.stop_claiming()
 
     draining.on_drain(stop_claiming)
 
@@ -311,6 +347,10 @@ def create_app(
                 demo_providers, db, box, settings.public_url or "http://127.0.0.1:8000",
             ))
             payments.forget()
+        if demo_market is not None:
+            await demo_stack.enter_async_context(demo_marketplace.running(
+                demo_market, db, broker, box, demo_market_secret, settings.public_url or "http://127.0.0.1:8000",
+            ))
         await _say_which_skus_cannot_deliver(db, suppliers)
         followers = [
             asyncio.create_task(authenticator.follow(), name="key-revocations"),
@@ -333,6 +373,7 @@ def create_app(
             asyncio.create_task(sales.follow(), name="sale-changes"),
             asyncio.create_task(warmer.follow(), name="sale-warm-ups"),
             asyncio.create_task(AUDIENCES.follow(broker), name="webhook-endpoints"),
+            asyncio.create_task(CONNECTED.follow(broker, db), name="marketplace-connections"),
         ]
         if db.replica is not None:
             followers.append(asyncio.create_task(db.replica.watch(), name="read-replica"))
@@ -342,6 +383,7 @@ def create_app(
         if settings.worker:
             followers.append(asyncio.create_task(worker.run(), name="jobs"))
             followers.append(asyncio.create_task(webhook_worker.run(), name="webhooks"))
+            followers.append(asyncio.create_task(market_worker.run(), name="marketplaces"))
         if settings.collector_tuning:
             collector.settle()
         try:
@@ -350,6 +392,7 @@ def create_app(
             # Job runs get what is left of the grace period; the ones still running give back their jobs.
             await worker.shutdown(draining.remaining())
             await webhook_worker.shutdown(draining.remaining())
+            await market_worker.shutdown(draining.remaining())
             draining.uninstall()
             metrics_apart.close()
             for follower in followers:
@@ -366,6 +409,7 @@ def create_app(
             await persisted.close()
             await suppliers.close()
             await dispatcher.close()
+            await markets.close()
             await payments.close()
             await demo_stack.aclose()
             await broker.close()
@@ -396,14 +440,17 @@ def create_app(
         Route("/webhooks/alipay", ProviderWebhook(Provider.ALIPAY, payments, db, broker, on_event).handle,
               methods=["POST"]),
         Route("/webhooks/supplier/{code}", SupplierWebhook(db, broker, suppliers).handle, methods=["POST"]),
+        Route("/marketplaces/{channel}/push", MarketplacePush(db, markets, importer, refund_desk).handle,
+              methods=["POST"]),
     ]
     routes += SettlementFiles(db, broker, principal_of).routes()
     routes += dashboard_routes()
     routes += graphiql.routes()
     routes += demo_suppliers.mounts(demo_sims)
+    routes += demo_marketplace.mounts(demo_market)
     if demo_providers is not None:
         routes += demo_providers.mounts()
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Observe)])
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SocketSend), Middleware(Observe)])
     if settings.otel or span_exporter is not None:
         traces = tracing.install(app, list(db.engines().values()), exporter=span_exporter)
         if db.driver is not None:
@@ -421,9 +468,14 @@ def create_app(
     app.state.worker = worker
     app.state.webhook_worker = webhook_worker
     app.state.webhook_dispatcher = dispatcher
+    app.state.market_worker = market_worker
+    app.state.markets = markets
+    app.state.demo_marketplace = demo_market
     app.state.draining = draining
     app.state.suppliers = suppliers
     app.state.payments = payments
+    app.state.memberships = memberships
+    app.state.renewals = renewals
     app.state.demo_providers = demo_providers
     app.state.supplier_health = supplier_health
     app.state.sockets = sockets

@@ -60,6 +60,12 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
+    @property
+    def visibility(self) -> tuple[Role | None, str | None, str | None]:
+        """What decides the answers this caller may read: callers alike in it read alike.
+        Which key it is, its expiry and its budget decide whether it may ask, not what it sees."""
+        return (self.role, self.channel, self.order_number)
+
 
 ANONYMOUS = Principal()
 
@@ -102,6 +108,12 @@ def may_read_order(principal: Principal, channel: str, number: str) -> bool:
     if principal.order_number is not None:
         return principal.order_number == number
     return principal.role is Role.PARTNER and principal.channel == channel
+
+
+def may_read_membership(principal: Principal, channel: str, number: str) -> bool:
+    """A membership: its buyer (the access token `subscribe` returned), its channel's partner,
+    operators. Its token opens the membership alone, never an order (numbers differ)."""
+    return may_read_order(principal, channel, number)
 
 
 def may_read_risk(principal: Principal, channel: str) -> bool:

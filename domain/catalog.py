@@ -12,6 +12,7 @@ class SkuKind(enum.Enum):
     SERIAL = "SERIAL"  # one serial with a number of uses
     DIRECT_RECHARGE = "DIRECT_RECHARGE"  # top-up at a supplier, no code
     BUNDLE = "BUNDLE"  # a fixed set of other SKUs, all or nothing
+    BLIND_BOX = "BLIND_BOX"  # one SKU drawn from a weighted pool (domain/draws.py)
 
     @property
     def is_code_backed(self) -> bool:
@@ -48,6 +49,15 @@ def bundle_stock(components: Iterable[tuple[StockFigures, int]]) -> StockFigures
         sets = figures.available // per_bundle
         available = sets if available is None else min(available, sets)
     return StockFigures(available=available or 0, reserved=0, presale=0)
+
+
+# The quantity a blind box's item carries among "parts": drawn, not a fixed number per unit.
+DRAWN = 0
+
+
+def box_stock(items: Iterable[StockFigures]) -> StockFigures:
+    """A blind box sells one unit of whichever item is drawn: as often as its items have units."""
+    return StockFigures(available=sum(figures.available for figures in items), reserved=0, presale=0)
 
 
 def channel_stock(shared: StockFigures, quota_left: int | None) -> StockFigures:

@@ -178,8 +178,8 @@ def check_suppliers(
 
     `known` maps the codes of existing suppliers to whether they are archived.
     """
-    if kind is SkuKind.BUNDLE and lines:
-        check.add("suppliers", "a bundle is fulfilled by its components' suppliers", "INVALID_FOR_KIND")
+    if kind in (SkuKind.BUNDLE, SkuKind.BLIND_BOX) and lines:
+        check.add("suppliers", "a bundle or blind box is fulfilled by its items' suppliers", "INVALID_FOR_KIND")
         return []
     if len(lines) > MAX_SUPPLIERS:
         check.add("suppliers", f"at most {MAX_SUPPLIERS} suppliers", "TOO_MANY")

@@ -27,9 +27,13 @@ from models.fulfilment import (
 from models.channel import Channel, ChannelKind, SettlementCycle
 from models.inventory import CardCode, StockLevel
 from models.documents import TrustedDocument
+from models.draws import BlindBoxItem, BoxDraw, DrawRound
 from models.keys import ApiKey
+from models.marketplaces import MarketplaceConnection, MarketplaceOrder
 from models.limits import BuyerTally, HoldLimit, PurchaseLimit
+from models.lotteries import Lottery, LotteryEntry
 from models.ledger import LedgerEntry, LedgerTransaction
+from models.memberships import Membership, MembershipEvent, MembershipPlan
 from models.orders import Allocation, Order, OrderEvent, OrderLine
 from models.payments import (
     BalanceMovement,
@@ -50,6 +54,13 @@ from models.settlement import Reconciliation, ReconciliationItem, SettlementStat
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "Lottery",
+    "LotteryEntry",
+    "BlindBoxItem",
+    "BoxDraw",
+    "DrawRound",
+    "MarketplaceConnection",
+    "MarketplaceOrder",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
@@ -77,6 +88,9 @@ __all__ = [
     "PurchaseLimit",
     "LedgerEntry",
     "LedgerTransaction",
+    "Membership",
+    "MembershipEvent",
+    "MembershipPlan",
     "Reconciliation",
     "ReconciliationItem",
     "SettlementStatement",

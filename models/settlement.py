@@ -37,6 +37,8 @@ class SettlementStatement(Base):
     margin_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     refunds_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     prepaid_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # What coupons took off the buyers' payments for the lines (gross is net of it).
+    discount_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     net_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     order_count: Mapped[int] = mapped_column(default=0)
     generated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,9 +18,12 @@ from resolvers.catalog_bulk import CatalogBulkMutation, CatalogChangesQuery
 from resolvers.channel_admin import ChannelAdminMutation
 from resolvers.codes import CodesMutation
 from resolvers.documents import DocumentsMutation, DocumentsQuery
+from resolvers.draws import DrawsMutation, DrawsQuery
 from resolvers.fulfilment import FulfilmentMutation
 from resolvers.keys import KeysMutation, KeysQuery
 from resolvers.limits import LimitsMutation
+from resolvers.lotteries import LotteryMutation, LotteryQuery
+from resolvers.memberships import MembershipMutation, MembershipQuery
 from resolvers.orders import OrderMutation, OrderQuery
 from resolvers.payments import PaymentMutation
 from resolvers.prepaid import PrepaidMutation
@@ -33,6 +36,7 @@ from resolvers.settlement import SettlementMutation, SettlementQuery
 from resolvers.sku_admin import SkuAdminMutation
 from resolvers.subscriptions import Subscription
 from resolvers.supplier_admin import SupplierAdminMutation, SupplierAdminQuery
+from resolvers.marketplaces import MarketplacesMutation, MarketplacesQuery
 from resolvers.webhooks import WebhooksMutation, WebhooksQuery
 from schema.amount import RATE, Rate
 from schema.catalog import Brand, Category, Product, Sku, Supplier
@@ -49,13 +53,14 @@ from schema.settlement import ReconciliationReport, SettlementStatement
 Query = merge_types("Query", (
     CatalogQuery, OrderQuery, PricingQuery, KeysQuery, AnalyticsQuery, RiskQuery, SettlementQuery,
     CatalogChangesQuery, SupplierAdminQuery, SalesQuery, DocumentsQuery, RiskModelQuery, CampaignQuery,
-    WebhooksQuery, BuyersQuery,
+    WebhooksQuery, BuyersQuery, MembershipQuery, MarketplacesQuery, DrawsQuery, LotteryQuery,
 ))
 Mutation = merge_types("Mutation", (
     OrderMutation, PrepaidMutation, PricingMutation, KeysMutation, CodesMutation, RiskMutation, SettlementMutation,
     FulfilmentMutation, LimitsMutation, CatalogAdminMutation, SkuAdminMutation, ChannelAdminMutation,
     SupplierAdminMutation, CatalogBulkMutation, SalesMutation, DocumentsMutation, PaymentMutation,
-    RiskModelMutation, CampaignMutation, WebhooksMutation,
+    RiskModelMutation, CampaignMutation, WebhooksMutation, MembershipMutation, MarketplacesMutation, DrawsMutation,
+    LotteryMutation,
 ))
 
 

@@ -162,7 +162,7 @@ async def place_order(context: Context, input: PlaceOrderInput) -> PlaceOrderPay
             review_ttl=timedelta(seconds=settings.review_ttl_seconds),
             public_hold=HoldLimit.of(settings.hold_limit, settings.hold_limit_per_ip) if public else None,
             terms=context.terms, gate=context.gate,
-            sales=context.sales,
+            sales=context.sales, seeds=context.seeds,
         )
         if placed.created and placed.order is not None:
             lifecycle.announce(uow, placed.order, None, context.now)

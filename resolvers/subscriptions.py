@@ -15,7 +15,7 @@ from resolvers.access import readable_channel
 from schema.analytics import DashboardSnapshot
 from schema.context import Info
 from schema.errors import Forbidden
-from schema.live import OrderStatusChange, StockChange
+from schema.live import OrderStatusChange, SharedStream, StockChange
 from schema.sales import SaleEventUpdate
 from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_pk, encode_id
@@ -41,7 +41,10 @@ class Subscription:
     ) -> AsyncGenerator[StockChange, None]:
         # Checked before the stream starts, so a refusal is an error, not a broken stream.
         row = await readable_channel(info, channel)
-        return _stock_feed(info, row.id, row.code, _sku_ids(sku_ids))
+        wanted = _sku_ids(sku_ids)
+        # The events depend on the channel and the SKUs only: subscribers asking alike share them.
+        key = ("stockChanged", row.id, frozenset(wanted) if wanted is not None else None)
+        return SharedStream(key, _stock_feed(info, row.id, row.code, wanted))  # type: ignore[return-value]
 
     @strawberry.subscription(description="Each status change of one order: its buyer (access token), its channel's partner, or an operator.")
     async def order_status_changed(self, info: Info, order_id: strawberry.ID) -> AsyncGenerator[OrderStatusChange, None]:

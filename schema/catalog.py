@@ -15,6 +15,7 @@ from domain.recharge_accounts import AccountFormat, parse_formats
 from models import catalog as rows
 from schema.channel import ChannelScope
 from schema.context import Info
+from schema.draws import BlindBox, blind_box
 from schema.limits import PurchaseLimit
 from schema.money import Money
 from schema.pricing import ChannelQuota, PriceControl, PriceTier
@@ -216,6 +217,12 @@ class Sku(Node):
             return None
         limit = await info.context.loaders.purchase_limit_by_channel_sku.load((channel_id, self._row.id))
         return PurchaseLimit.of(limit, code) if limit is not None else None
+
+    @strawberry.field(description="A BLIND_BOX's published items, weights, odds and seed commitment; null for other kinds.")
+    async def blind_box(self, info: Info) -> BlindBox | None:
+        if self._row.kind is not domain.SkuKind.BLIND_BOX:
+            return None
+        return await blind_box(info, self._row.id)
 
     @strawberry.field(description="What one unit of a BUNDLE contains; empty for other kinds.")
     async def components(self, info: Info) -> list[BundleComponent]:

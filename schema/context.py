@@ -14,11 +14,13 @@ from config import Settings
 from domain.access import Principal
 from services.access.authenticator import Authenticator
 from services.core.database import Database
+from services.core.secret_box import SecretBox
 from services.core.unit_of_work import UnitOfWork
 from services.fulfilment.senders import Sender
 from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.live.stock_feed import StockFeed
+from services.memberships.desk import Memberships
 from services.orders.terms import Terms
 from services.payments.accounts import PaymentAccounts
 from services.risk.check import RiskCheck
@@ -57,6 +59,8 @@ class Context:
     # Why a top-up cannot be sent to a supplier (None: it can): the process's supplier registry.
     supplier_problem: Callable[[Any], Awaitable[str | None]] | None = None
     payments: PaymentAccounts | None = None  # the process's payment provider accounts (createPayment)
+    seeds: SecretBox | None = None  # opens blind box and lottery seeds (services/draws/, services/lotteries/)
+    memberships: Memberships | None = None  # the recurring payment provider and the clock of renewals
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.

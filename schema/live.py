@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -17,6 +19,28 @@ class SharedEvent:
     The WebSocket transport executes a subscription's selection on such an event once for
     all the subscribers that sent the same document and variables with the same caller.
     """
+
+
+class SharedStream:
+    """A subscription's events, the same for every subscriber whose stream has the same `key`.
+
+    `key` names everything that decides the events (the feed and what of it is followed), so
+    the WebSocket transport may follow one such stream for a whole group of subscribers who
+    asked the same document and variables with the same visibility, and execute each event
+    once for all of them (transport/fanout.py). Iterated as it is, it is just its events.
+    """
+
+    __slots__ = ("_events", "key")
+
+    def __init__(self, key: Hashable, events: AsyncGenerator[Any, None]) -> None:
+        self.key = key
+        self._events = events
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._events
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
 
 
 @strawberry.type(description="A channel's available-to-sell of one SKU after a change.")

@@ -17,6 +17,7 @@ from models import risk as risk_rows
 from schema.catalog import Sku, load_skus
 from schema.channel import ChannelScope
 from schema.context import Info
+from schema.draws import DrawnItem, drawn
 from schema.fulfilment import (
     CodeReveal,
     DeliveredCode,
@@ -79,6 +80,14 @@ class OrderLine:
     @strawberry.field(description="The codes sold to this line; secrets masked unless `reveal` (audited).")
     async def codes(self, info: Info, reveal: bool = False) -> list[DeliveredCode]:
         return await line_codes(info, self._row, self._order, self._scope.code or "", reveal)
+
+    @strawberry.field(description=(
+        "What a blind box line's units turned out to hold: empty until the line is delivered."
+    ))
+    async def drawn(self, info: Info) -> list[DrawnItem]:
+        if self._row.outcome != "DELIVERED":
+            return []
+        return await drawn(info, self._row.id)
 
     @strawberry.field(description="How the codes went out: one entry per channel.")
     async def deliveries(self, info: Info) -> list[Delivery]:

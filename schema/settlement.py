@@ -39,6 +39,10 @@ class SettlementTotals:
     gross: Money = strawberry.field(description="Buyers' payments for the lines delivered.")
     commission: Money = strawberry.field(description="The channel's commission at its rate, rounded once per line.")
     refunds: Money = strawberry.field(description="Gross refunded; refunded cost and commission come back with it.")
+    discount: Money = strawberry.field(description=(
+        "What coupons took off the buyers' payments for the lines, less what refunds gave back of it; `gross` is "
+        "what the buyers paid. Booked to whoever bears each campaign (the lines show it per line)."
+    ))
     prepaid: Money = strawberry.field(description=(
         "A channel: the part of gross − refunds it already paid from its prepaid balance (a refund of a "
         "line paid from the balance went back to the balance). A supplier: 0."
@@ -182,7 +186,7 @@ class SettlementStatement(Node):
         totals = SettlementTotals(
             gross=money(row.gross_fen), _cost=money(row.cost_fen), commission=money(row.commission_fen),
             _margin=money(row.margin_fen), refunds=money(row.refunds_fen), prepaid=money(row.prepaid_fen),
-            net=money(row.net_fen),
+            discount=money(row.discount_fen), net=money(row.net_fen),
             order_count=row.order_count,
         )
         return cls(

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("transport", "resolvers", "schema", "services", "domain", "models", "broker", "suppliers", "providers")
+LAYERS = ("transport", "resolvers", "schema", "services", "domain", "models", "broker", "suppliers", "providers", "marketplaces")
 
 
 def test_the_import_contracts_hold() -> None:

@@ -210,7 +210,7 @@ class _Page:
         listed = [s for row in page.rows for s in page.skus[row.id]]
         if sku.wants("stock"):
             kinds = {s.id: s.kind for s in listed}
-            components = {c for s in listed if s.kind is SkuKind.BUNDLE for c, _ in parts.get(s.id, ())}
+            components = {c for s in listed if s.kind in (SkuKind.BUNDLE, SkuKind.BLIND_BOX) for c, _ in parts.get(s.id, ())}
             if components:
                 found = await reference.components(conn, components)
                 kinds.update({c: found[c].kind for c in components if c in found})

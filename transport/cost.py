@@ -70,6 +70,10 @@ LIST_SIZES: Mapping[str, int] = {
     "BuyerProfile.spent": 2,
     "BuyerProfile.channels": 6,
     "BuyerProfile.categories": 6,
+    "Query.drawRounds": 5,
+    "BlindBox.items": 10,
+    "DrawRound.draws": 100,  # its `first`, at most MAX_DRAWS_PAGE
+    "OrderLine.drawn": 3,
 }
 
 # Connections whose page, when `first` is not given, is not the usual default.
@@ -78,6 +82,7 @@ PAGE_DEFAULTS: Mapping[str, int] = {"SettlementStatement.lines": 100}
 # Values carried by their parent, read with it: they cost no more than a scalar would.
 VALUE_TYPES = frozenset({
     "Money", "Stock", "PageInfo", "UserError", "RiskReason", "SettlementTotals", "OrderBuyer", "RiskModelScore",
+    "DrawAttempt", "DrawWeight", "BlindBoxItem",
     "CountBy", "BuyerSegmentCount",
 })
 

@@ -5,15 +5,19 @@ strawberry's WebSocket handlers call `schema.stream(...)` (graphql-transport-ws)
 the same `Documents` (limits, bounded caches) and errors through `format_errors`
 (a code on each, internals masked), and any operation type may run on either protocol.
 
-A subscription event that a feed hands to many subscribers as one object (a `SharedEvent`)
-is executed once per document, variables and caller: the subscribers asking the same of the
-same event receive the same result, not one execution each.
+A subscription whose stream is a `SharedStream` joins the group of subscriptions identical to
+it (transport/fanout.py): one task follows the stream for all of them and writes each event's
+result, executed and encoded once, to every member's connection. Another subscription event
+that a feed hands to many subscribers as one object (a `SharedEvent`) is executed once per
+document, variables and caller: the subscribers asking the same of the same event receive
+the same result, not one execution each.
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
+from functools import partial
 from collections.abc import AsyncGenerator, Hashable, Iterable
 from datetime import UTC, datetime
 from inspect import isawaitable
@@ -31,9 +35,10 @@ from config import Limits
 from domain.access import Principal, may_see_schema
 from schema.context import Context
 from schema.errors import ErrorCode
-from schema.live import SharedEvent
+from schema.live import SharedEvent, SharedStream
 from transport.admission import Admission, Refused
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
+from transport import fanout
 from transport.errors import MASKED_MESSAGE, RequestError, format_errors, request_error
 from transport.input_bounds import InputBounds
 from transport.metrics import counted_subscription
@@ -58,6 +63,7 @@ class Operations:
         self._documents: dict[Limits, Documents] = {}
         self._bounds = InputBounds(self._core, cache_size=1000)
         self.shared = SharedResults()
+        self.groups = fanout.Groups()
 
     async def stream(
         self,
@@ -159,6 +165,25 @@ class Operations:
         if isinstance(events, CoreResult):
             yield shape.result(events)
             return
+        recipient = fanout.recipient.get()
+        if isinstance(events, SharedStream) and recipient is not None:
+            key = (events.key, query, _variables_key(variables), operation_name or None,
+                   getattr(principal, "visibility", None))
+            member = fanout.Member(recipient, shape)
+            if recipient.adopt is not None:
+                recipient.adopt(member)  # its handler keeps it: this stream ends without a message
+                await self.groups.join(key, events, member, partial(self._execute_event, parsed.document, arguments))
+                return
+            # A parked member keeps this frame: what it holds goes before it waits.
+            run = partial(self._execute_event, parsed.document, arguments)
+            del executor, source, arguments, context, parsed, documents, operation
+            await self.groups.join(key, events, member, run)
+            del run
+            ended = await member.parked()
+            await recipient.outlet.drained()  # its last `next` before its `complete`
+            if not ended:
+                yield shape.internal_error()
+            return
         events = counted_subscription(events)
         asked: Hashable | None = None  # what, besides the event, decides a result
         async with aclosing(events):
@@ -227,8 +252,10 @@ class SharedResults:
         return len(self._by_event)
 
 
-def _variables_key(variables: dict[str, Any] | None) -> bytes:
-    return orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+def _variables_key(variables: dict[str, Any] | None) -> str:
+    # A str: orjson's bytes keep the capacity of its output buffer (4 KB), and every
+    # subscriber of a group holds its key while it is subscribed.
+    return orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class _Shaper:

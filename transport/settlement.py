@@ -33,6 +33,7 @@ from transport.media import BodyTooLarge, bounded_body
 PAGE = 1000
 COLUMNS = (
     "order_number", "external_order_number", "sku", "quantity", "gross", "cost", "commission", "margin", "refunded",
+    "discount",
 )
 # Supplier cost and the platform's margin are for operators only: a partner's file leaves them out.
 OPERATOR_ONLY = frozenset({"cost", "margin"})
@@ -157,6 +158,7 @@ def _cells(line: figures.Line, currency: str) -> dict[str, Cell]:
         "order_number": line.order_number, "external_order_number": line.external_order_number,
         "sku": line.sku_code, "quantity": line.quantity, "gross": amount(line.gross), "cost": amount(line.cost),
         "commission": amount(line.commission), "margin": amount(line.margin), "refunded": amount(line.refunded),
+        "discount": amount(line.discount),
     }
 
 

@@ -90,6 +90,9 @@ class GraphQLWebSocket(GraphQL):
     # A client message is an operation and its variables: 64 KiB is ample, and bounds
     # what one connection can make the process parse.
     max_message_bytes: int = 64 * 1024
+    # What a connection may have written to it and not yet taken before it is closed as too
+    # slow (transport/outlets.py): some 1,500 stock messages.
+    max_unsent_bytes: int = 256 * 1024
     websocket_adapter_class = BoundedMessages  # type: ignore[assignment]
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler

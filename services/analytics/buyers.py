@@ -129,12 +129,16 @@ def _utc(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-async def refresh(session: AsyncSession, secret: bytes, *, now: datetime) -> int | None:
-    """Replace every profile with what the orders say now; None when another process is at it."""
+async def refresh(session: AsyncSession, secret: bytes, *, now: datetime, found: dict[str, Figures] | None = None) -> int | None:
+    """Replace every profile with what the orders say now; None when another process is at it.
+
+    `found`: figures already summed outside this transaction (SQLite, where a write
+    transaction holds the database's one write lock and the sums must not run under it)."""
     if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
         if not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)").bindparams(k=_REFRESH_LOCK)):
             return None
-    found = await figures(session, secret)
+    if found is None:
+        found = await figures(session, secret)
     await session.execute(delete(BuyerProfile))
     session.add_all(
         BuyerProfile(

@@ -21,6 +21,7 @@ from domain.catalog import (
     CodeStatus,
     SkuKind,
     StockFigures,
+    box_stock,
     channel_bundle_stock,
     channel_stock,
 )
@@ -119,7 +120,10 @@ async def page_stock(
 
     result: dict[int, StockFigures] = {}
     for sku_id in wanted:
-        if kinds.get(sku_id) is SkuKind.BUNDLE:
+        if kinds.get(sku_id) is SkuKind.BLIND_BOX:
+            drawn = box_stock(channel_stock(shared(c), left.get(c)) for c, _ in parts(sku_id))
+            result[sku_id] = channel_stock(drawn, left.get(sku_id))
+        elif kinds.get(sku_id) is SkuKind.BUNDLE:
             items = [(shared(c), left.get(c), quantity) for c, quantity in parts(sku_id)]
             result[sku_id] = channel_bundle_stock(items, left.get(sku_id))
         else:

@@ -21,13 +21,13 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from broker import Broker
 from broker.follow import follow
-from domain.catalog import SkuKind
-from models import Brand, BundleItem, Category, Channel, Sku
+from domain.catalog import DRAWN, SkuKind
+from models import BlindBoxItem, Brand, BundleItem, Category, Channel, Sku
 from services.core.events import CATALOG_CHANGED, STOCK_ONLY
 from services.pricing.prices import SkuPricing, pricing_for
 
@@ -150,7 +150,7 @@ class Reference:
             .order_by(Sku.product_id, Sku.base_price_fen, Sku.id)
         ):
             grouped[row[1]].append(SkuRef(*row))
-        bundles = [sku.id for skus in grouped.values() for sku in skus if sku.kind is SkuKind.BUNDLE]
+        bundles = [sku.id for skus in grouped.values() for sku in skus if sku.kind in (SkuKind.BUNDLE, SkuKind.BLIND_BOX)]
         parts = await self._read_parts(conn, bundles) if bundles else {}
         read = {i: tuple(skus) for i, skus in grouped.items()}
         if generation == self._generation:
@@ -161,11 +161,13 @@ class Reference:
 
     async def _read_parts(self, conn: AsyncConnection, bundles: list[int]) -> dict[int, tuple[tuple[int, int], ...]]:
         grouped: dict[int, list[tuple[int, int]]] = {i: [] for i in bundles}
-        for bundle_id, component_id, quantity in await conn.execute(
+        # A blind box's items come as parts of quantity DRAWN (domain/catalog.py).
+        for bundle_id, component_id, quantity in sorted((await conn.execute(union_all(
             select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity)
-            .where(BundleItem.bundle_sku_id.in_(bundles))
-            .order_by(BundleItem.bundle_sku_id, BundleItem.component_sku_id)
-        ):
+            .where(BundleItem.bundle_sku_id.in_(bundles)),
+            select(BlindBoxItem.box_sku_id, BlindBoxItem.item_sku_id, literal(DRAWN))
+            .where(BlindBoxItem.box_sku_id.in_(bundles)),
+        ))).all()):
             grouped[bundle_id].append((component_id, quantity))
         return {i: tuple(parts) for i, parts in grouped.items()}
 

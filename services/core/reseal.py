@@ -4,7 +4,7 @@ After QUANYI_SECRET_KEY changes (the old key moved to QUANYI_SECRET_KEYS_OLD), s
 sealed under the old key still open, and `quanyi reseal-secrets` moves them to the new one
 in the background: card codes in batches (each batch one short transaction, rows taken
 with SKIP LOCKED so orders and deliveries are not held up), with their duplicate digest
-under the new key, then the suppliers' signing secrets. It can be stopped and run again at
+under the new key, then the suppliers' signing secrets and the marketplaces' app secrets. It can be stopped and run again at
 any time: it only looks at what is not sealed under the current key yet. When it reports
 nothing left, the old key can be removed.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 
-from models import CardCode, Supplier
+from models import CardCode, MarketplaceConnection, Supplier
 from services.core.database import Database
 from services.core.secret_box import SecretBox
 
@@ -25,6 +25,7 @@ from services.core.secret_box import SecretBox
 class Resealed:
     codes: int = 0
     suppliers: int = 0
+    marketplaces: int = 0
 
 
 def _not_current(column: object, box: SecretBox) -> object:
@@ -39,7 +40,9 @@ async def left(db: Database, box: SecretBox) -> int:
             _not_current(CardCode.secret_ciphertext, box)))
         suppliers = await session.scalar(select(func.count()).select_from(Supplier).where(
             Supplier.secret_ciphertext.is_not(None), _not_current(Supplier.secret_ciphertext, box)))
-    return int(codes or 0) + int(suppliers or 0)
+        markets = await session.scalar(select(func.count()).select_from(MarketplaceConnection).where(
+            _not_current(MarketplaceConnection.secret_ciphertext, box)))
+    return int(codes or 0) + int(suppliers or 0) + int(markets or 0)
 
 
 async def reseal(db: Database, box: SecretBox, *, batch: int = 500,
@@ -79,4 +82,17 @@ async def reseal(db: Database, box: SecretBox, *, batch: int = 500,
                 .execution_options(synchronize_session=False)
             )
         done.suppliers = len(suppliers)
+        markets = (await session.execute(
+            select(MarketplaceConnection.id, MarketplaceConnection.channel_id, MarketplaceConnection.secret_ciphertext)
+            .where(_not_current(MarketplaceConnection.secret_ciphertext, box))
+            .with_for_update(skip_locked=True)
+        )).all()
+        for connection_id, channel_id, sealed in markets:
+            context = f"marketplace:{channel_id}".encode()  # services/marketplaces/connections.py
+            await session.execute(
+                update(MarketplaceConnection).where(MarketplaceConnection.id == connection_id)
+                .values(secret_ciphertext=box.seal(box.open(sealed, context=context), context=context))
+                .execution_options(synchronize_session=False)
+            )
+        done.marketplaces = len(markets)
     return done

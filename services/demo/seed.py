@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.campaigns import Bearer, check_public_code, code_digest
 from domain.catalog import SkuKind
 from domain.limits import Period
+from domain.memberships import Period as MembershipPeriod
 from domain.risk import VIRTUAL_OPERATOR_PREFIXES, Decision, RuleKind
 from domain.slots import DEFAULT_SLOTS
 from models import (
+    BlindBoxItem,
     Brand,
     BundleItem,
     Campaign,
@@ -25,6 +27,7 @@ from models import (
     ChannelKind,
     CouponCode,
     Listing,
+    MembershipPlan,
     Product,
     PurchaseLimit,
     RiskRule,
@@ -34,8 +37,10 @@ from models import (
     StockLevel,
     Supplier,
 )
+from models.base import utcnow
 from services.core.database import Database
 from services.core.secret_box import SecretBox
+from services.draws.seeds import open_round
 from services.inventory.slots import laid_out
 
 log = logging.getLogger("quanyi.demo")
@@ -118,12 +123,28 @@ PRODUCTS: list[tuple[str, str, str, str, str, list[DemoSku]]] = [
 ]
 
 
+# A blind box (盲盒, README "Blind boxes"): one Steam wallet code drawn at reservation, its odds
+# published as weights. What it holds is a product listed on no channel: the box is the only way
+# to buy its items, so their stock is no public hint of what a box holds.
+MYSTERY_BOX = DemoSku("BOX-STEAM", "Steam 钱包盲盒", SkuKind.BLIND_BOX, 5000, 3400, 3990)
+MYSTERY_PRODUCT = ("steam-mystery-box", "Steam 钱包盲盒", "steam", "gift-pack",
+                   "随机一张 Steam 钱包充值码：20 / 50 / 100 元，概率按公示权重。")
+MYSTERY_ITEMS = ("steam-mystery-box-items", "盲盒奖池（不单独出售）", [
+    (DemoSku("BOX-STEAM-100", "Steam 钱包 100 元（盲盒）", SkuKind.CARD_CODE, 10000, 9600, 10000, codes=5), 1),
+    (DemoSku("BOX-STEAM-50", "Steam 钱包 50 元（盲盒）", SkuKind.CARD_CODE, 5000, 4800, 5000, codes=15), 3),
+    (DemoSku("BOX-STEAM-20", "Steam 钱包 20 元（盲盒）", SkuKind.CARD_CODE, 2000, 1920, 2000, codes=40), 6),
+])
+
 # A flash sale (秒杀): one per buyer a day on the public storefronts, a buyer being each of
 # the phone, e-mail, device and account an order names (README "Purchase limits").
 FLASH_SALE = ("STEAM-100", 1, Period.DAY)
 # A welcome coupon on the web shop (README "Campaigns and coupons"): 5.00 off a video month,
 # once per buyer, for the first 1,000 buyers within 5,000.00, paid for by the platform.
 WELCOME = ("新人立减 5 元", "web", "WELCOME5", ("TXV-MONTH", "IQY-MONTH"), 500, 1000, 1, 500_000)
+
+# A membership (会员订阅, README "Membership subscriptions"): the music VIP month, renewed
+# every month through the buyer's payment agreement, never charging more than its face value.
+MEMBERSHIP = ("NCM-MONTH", MembershipPeriod.MONTH)
 
 # Starting rules: none tight enough to trouble a demo or a test run from one address.
 RISK_RULES = [
@@ -187,6 +208,7 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
     for bundle, parts in pending_parts:
         for code, quantity in parts:
             session.add(BundleItem(bundle_sku_id=bundle.id, component_sku_id=skus[code].id, quantity=quantity))
+    await _mystery_box(session, box, channels, brands, categories, suppliers, len(PRODUCTS) + 1)
     name, channel_code, coupon, sku_codes, off, uses, per_buyer_uses, budget = WELCOME
     welcome = Campaign(
         name=name, channel_id=next(c.id for c in channels if c.code == channel_code), code=coupon,
@@ -204,6 +226,38 @@ async def _seed(session: AsyncSession, box: SecretBox) -> None:
         for channel in channels
         if channel.public
     )
+    code, renews = MEMBERSHIP
+    session.add(MembershipPlan(sku_id=skus[code].id, period=renews, enabled=True, cap_fen=skus[code].face_value_fen,
+                               updated_at=utcnow(), updated_by="demo"))
+
+
+async def _mystery_box(
+    session: AsyncSession, box: SecretBox, channels: list[Channel], brands: dict[str, Brand],
+    categories: dict[str, Category], suppliers: list[Supplier], position: int,
+) -> None:
+    """The blind box, listed everywhere; its items, on a product listed nowhere; its pool and
+    first round (the seed's commitment is public before the first sale)."""
+    slug, name, brand, category, description = MYSTERY_PRODUCT
+    listed = Product(slug=slug, name=name, description=description, brand_id=brands[brand].id,
+                     category_id=categories[category].id)
+    slug, name, items = MYSTERY_ITEMS
+    hidden = Product(slug=slug, name=name, description="", brand_id=brands[brand].id,
+                     category_id=categories[category].id)
+    session.add_all([listed, hidden])
+    await session.flush()
+    session.add_all(Listing(channel_id=c.id, product_id=listed.id, position=position) for c in channels)
+    spec = MYSTERY_BOX
+    mystery = Sku(product_id=listed.id, code=spec.code, name=spec.name, kind=spec.kind, face_value_fen=spec.face,
+                  supplier_cost_fen=spec.cost, base_price_fen=spec.price)
+    pool = [(Sku(product_id=hidden.id, code=item.code, name=item.name, kind=item.kind, face_value_fen=item.face,
+                 supplier_cost_fen=item.cost, base_price_fen=item.price), item, weight) for item, weight in items]
+    session.add_all([mystery, *(sku for sku, _, _ in pool)])
+    await session.flush()
+    for position_in_pool, (sku, item, weight) in enumerate(pool):
+        _stock(session, box, sku, item)
+        session.add_all(SkuSupplier(sku_id=sku.id, supplier_id=s.id, priority=p) for p, s in enumerate(suppliers, start=1))
+        session.add(BlindBoxItem(box_sku_id=mystery.id, item_sku_id=sku.id, weight=weight, position=position_in_pool))
+    await open_round(session, box, mystery.id, utcnow())
 
 
 def _stock(session: AsyncSession, box: SecretBox, sku: Sku, spec: DemoSku) -> None:

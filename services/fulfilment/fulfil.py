@@ -13,8 +13,9 @@ On PostgreSQL a paid one-line top-up, the order a sale brings by the thousand, t
 shorter path first (services/fulfilment/fulfil_pg.py: two statements and the supplier call);
 whatever it cannot finish, the steps above take up from what it committed.
 
-Final status: every line delivered -> DELIVERED; every line refunded -> REFUNDED; some of
-each -> PARTIALLY_DELIVERED with a refund of the refunded lines. A bundle line is all or
+Final status: every line delivered -> DELIVERED; every line refunded -> REFUNDED (its
+coupon's use given back); some of each -> PARTIALLY_DELIVERED with a refund of the refunded
+lines. A bundle line is all or
 nothing: its top-ups run one after another, its codes are sold and shown only after all of
 them succeeded, and if one fails the whole line is refunded and its held codes go back to
 stock (a component top-up that had already succeeded is not taken back from the supplier;
@@ -28,14 +29,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from broker import Broker
 from domain.catalog import SkuKind
 from domain.orders import OrderStatus
-from models import BundleItem, Order, OrderLine, Sku, TopUpTask
+from models import Allocation, BundleItem, Order, OrderLine, Sku, TopUpTask
+from services.campaigns import redemption
+from services.campaigns.coupons import campaign_scope
 from services.core import jobs
 from services.core.database import Database, rows_changed
 from services.core.events import stock_event
@@ -60,6 +63,7 @@ from services.fulfilment.topups import (
 from services.inventory import quotas
 from services.inventory.reservation import line_skus, release
 from services.orders.events import move
+from services.orders import tallies
 from services.orders.lifecycle import announce
 from services.payments import refunds
 from services.webhooks.order_events import order_refunded
@@ -69,6 +73,7 @@ log = logging.getLogger("quanyi.fulfilment")
 
 DELIVERED, REFUNDED = "DELIVERED", "REFUNDED"
 CODE_KINDS = (SkuKind.CARD_CODE, SkuKind.SERIAL)
+HOLDERS = (SkuKind.BUNDLE, SkuKind.BLIND_BOX)  # lines that hold other SKUs' stock
 ACTOR = "fulfilment"
 PRESALE_WAIT = 3600.0  # a line waiting for codes is woken by the import; this is the fallback
 
@@ -191,8 +196,8 @@ class Fulfilment:
         await hooks.line_delivered(uow.session, line.id, supplier_id, now)
         # Its units are sold now (codes here, counter units when their top-up succeeded):
         # live stock views stop counting them as reserved.
-        # (A bundle draws on its components' stock; any other line on its own SKU's.)
-        drawn = await line_skus(uow.session, line.id) if sku.kind is SkuKind.BUNDLE else []
+        # (A bundle or a blind box draws on its items' stock; any other line on its own SKU's.)
+        drawn = await line_skus(uow.session, line.id) if sku.kind in HOLDERS else []
         stock_event(uow, [line.sku_id, *drawn], by_orders=True)
         await stock_sold(uow.session, {sku_id: line.quantity for sku_id in [line.sku_id, *drawn]}, now)
         # A direct top-up line holds no codes; the others send what they sold.
@@ -231,6 +236,14 @@ class Fulfilment:
             raise RuntimeError(f"order {order.number} changed under fulfilment")
         if refunded:
             await order_refunded(uow.session, order, amount, now)
+        if target is OrderStatus.REFUNDED:
+            # Nothing was delivered and everything is paid back: the coupon's use, its budget,
+            # its code and the buyer's count of it come back, once (this transaction won the
+            # move to REFUNDED), as for an order cancelled unpaid. Purchase limits (限购) keep
+            # counting the order; a partly delivered order keeps its discount and redemption.
+            await redemption.release(uow.session, order, now)
+            if order.campaign_id is not None:
+                await tallies.release(uow.session, order, scope=campaign_scope(order.campaign_id))
         announce(uow, order, previous, now)
         probe = Message(order.id, order.number, None, "", "", phone=order.buyer_phone, email=order.buyer_email)
         queued = bool(refunded)  # the refund's job
@@ -285,10 +298,10 @@ async def _tasks(session: AsyncSession, line_ids: list[int]) -> list[TopUpTask]:
 
 async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLine], skus: dict[int, Sku],
                        now: datetime, *, existing: bool = True) -> list[TopUpTask]:
-    """The order's top-up tasks, created once: one per DIRECT_RECHARGE line and per top-up
-    component of a bundle line. request_id is the order number, suffixed -1, -2 ... when the
+    """The order's top-up tasks, created once: one per DIRECT_RECHARGE line, per top-up
+    component of a bundle line and per top-up item drawn for a blind box line. request_id is the order number, suffixed -1, -2 ... when the
     order holds more than one top-up. `existing`: they may have been created before."""
-    if not any(skus[line.sku_id].kind in (SkuKind.DIRECT_RECHARGE, SkuKind.BUNDLE) for line in lines):
+    if not any(skus[line.sku_id].kind in (SkuKind.DIRECT_RECHARGE, *HOLDERS) for line in lines):
         return []
     if existing and (made := await _tasks(session, [line.id for line in lines])):
         return made
@@ -305,6 +318,14 @@ async def _plan_topups(session: AsyncSession, order: Order, lines: list[OrderLin
                 .order_by(BundleItem.component_sku_id)
             )).all()
             wanted.extend((line.id, component, line.quantity * per) for component, per in parts)
+        elif sku.kind is SkuKind.BLIND_BOX:
+            # The top-ups its draws reserved (services/draws/boxes.py), one task per item drawn.
+            drawn = (await session.execute(
+                select(Allocation.sku_id, func.sum(Allocation.units))
+                .where(Allocation.line_id == line.id, Allocation.source == "COUNTER", Allocation.state == "HELD")
+                .group_by(Allocation.sku_id).order_by(Allocation.sku_id)
+            )).all()
+            wanted.extend((line.id, item, int(units)) for item, units in drawn)
     # Core INSERTs: the tasks are held as plain objects outside the session (nothing to flush).
     connection = await session.connection()
     created: list[TopUpTask] = []

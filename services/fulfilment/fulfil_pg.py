@@ -17,9 +17,10 @@ on the driver (services/core/driver.py), for the order a sale brings by the thou
    it or (a callback or another worker came first, the lease was lost) nothing we keep:
    then it rolls back and the general path takes over from the rows as they are.
 
-Webhooks are told in the transactions of these changes on the general path; this path has
-none of them, so it runs only while no webhook endpoint is enabled (services/webhooks/
-audience.py, known per process). Anything else (another kind of line, more than one line, an order that is no longer PAID,
+Webhooks and marketplace delivery reports are queued in the transactions of these changes
+on the general path; this path has none of them, so it runs only while no webhook endpoint
+is enabled (services/webhooks/audience.py) and no channel has a marketplace
+(services/marketplace_events/connected.py), both known per process. Anything else (another kind of line, more than one line, an order that is no longer PAID,
 a supplier that looks down, an answer other than success, a buyer an SMS or email sender
 would also tell) goes to the general path, which picks up from whatever step committed:
 every step of it reads the order again and moves only what is still as it read.
@@ -49,6 +50,7 @@ from services.fulfilment.followups import delivered_notice
 from services.fulfilment.senders import INBOX, Message, Sender
 from services.fulfilment.topups import SUBMITTING, Exchange, Plan, TopUps
 from services.orders.events import ORDER_TOPIC, ORDERS_TOPIC, status_message
+from services.marketplace_events.connected import CONNECTED
 from services.webhooks.audience import AUDIENCES
 from suppliers.base import Outcome
 
@@ -256,7 +258,10 @@ class FastFulfilment:
         return None
 
     async def _unheard(self) -> bool:
-        """Whether no webhook endpoint is enabled (read again at most every few seconds)."""
+        """Whether no channel has a marketplace (as the background read last found) and no
+        webhook endpoint is enabled (read again at most every few seconds)."""
+        if not CONNECTED.none():  # connected, or not known yet (read in the background)
+            return False
         silent = AUDIENCES.silent()
         if silent is None:
             async with self._db.fresh_sessions() as session:

@@ -1,7 +1,8 @@
 """What each channel may sell: the shared pool capped by the channel's quotas.
 
 A bundle is capped by the channel's quota of each of its components as well as by its own:
-selling one takes from all of them (see quotas.consume).
+selling one takes from all of them (see quotas.consume). A blind box sells as often as its
+items have units, each capped by the channel's quota of it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.catalog import StockFigures, channel_bundle_stock, channel_stock
+from domain.catalog import DRAWN, StockFigures, box_stock, channel_bundle_stock, channel_stock
 from services.inventory.quotas import quotas_for
 from services.inventory.stock import bundle_parts, stock_for
 
@@ -41,6 +42,9 @@ async def channel_stock_for(
         return quota.remaining if quota is not None else None
 
     def figures(channel_id: int, sku_id: int) -> StockFigures:
+        if sku_id in parts and all(per == DRAWN for _, per in parts[sku_id]):
+            drawn = box_stock(channel_stock(shared[c], left(channel_id, c)) for c, _ in parts[sku_id])
+            return channel_stock(drawn, left(channel_id, sku_id))
         if sku_id in parts:
             items = [(shared[c], left(channel_id, c), per_bundle) for c, per_bundle in parts[sku_id]]
             return channel_bundle_stock(items, left(channel_id, sku_id))

@@ -77,7 +77,7 @@ async def reserve(session: AsyncSession, wants: Sequence[Want], now: datetime) -
     reserved = Reserved()
     missing: list[tuple[Want, int]] = []
     for sku, want, units, strict in sorted(steps, key=lambda step: (step[0].id, step[1].line_id)):
-        taken = await _reserve_now(session, want.line_id, sku, units, now)
+        taken = await take_now(session, want.line_id, sku, units, now)
         if taken < units and strict:
             # A counter refuses all or nothing: only a refused single unit says it is empty.
             empty = sku.id == want.sku.id and taken == 0 and (sku.kind is not SkuKind.DIRECT_RECHARGE or units == 1)
@@ -92,8 +92,8 @@ async def reserve(session: AsyncSession, wants: Sequence[Want], now: datetime) -
     return reserved
 
 
-async def _reserve_now(session: AsyncSession, line_id: int, sku: Sku, quantity: int, now: datetime) -> int:
-    """Units taken from stock on hand, at most `quantity`."""
+async def take_now(session: AsyncSession, line_id: int, sku: Sku, quantity: int, now: datetime) -> int:
+    """Units taken from stock on hand, at most `quantity`, held for the line."""
     if sku.kind is SkuKind.DIRECT_RECHARGE:
         return await slots.take(session, line_id, sku.id, quantity)
     return await take_codes(session, line_id, sku, quantity, now)

@@ -7,11 +7,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.catalog import NO_STOCK, CodeStatus, SkuKind, StockFigures, bundle_stock
-from models import Allocation, BundleItem, CardCode, Sku
+from domain.catalog import DRAWN, NO_STOCK, CodeStatus, SkuKind, StockFigures, box_stock, bundle_stock
+from models import Allocation, BlindBoxItem, BundleItem, CardCode, Sku
 from services.inventory import slots
 
 _COUNTED = (CodeStatus.AVAILABLE, CodeStatus.RESERVED)
@@ -30,13 +30,16 @@ class _Tally:
 
 
 async def bundle_parts(session: AsyncSession, sku_ids: Collection[int]) -> dict[int, list[tuple[int, int]]]:
-    """(component SKU id, quantity per bundle) of each bundle among `sku_ids`, in one statement."""
+    """(component SKU id, quantity per bundle) of each bundle among `sku_ids`, and (item SKU
+    id, DRAWN) of each blind box, in one statement."""
     components: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for bundle_id, component_id, quantity in await session.execute(
+    rows = await session.execute(union_all(
         select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity)
-        .where(BundleItem.bundle_sku_id.in_(sku_ids))
-        .order_by(BundleItem.bundle_sku_id, BundleItem.component_sku_id)
-    ):
+        .where(BundleItem.bundle_sku_id.in_(sku_ids)),
+        select(BlindBoxItem.box_sku_id, BlindBoxItem.item_sku_id, literal(DRAWN))
+        .where(BlindBoxItem.box_sku_id.in_(sku_ids)),
+    ))
+    for bundle_id, component_id, quantity in sorted(rows.all()):
         components[bundle_id].append((component_id, quantity))
     return dict(components)
 
@@ -45,7 +48,8 @@ async def stock_for(
     session: AsyncSession, sku_ids: Collection[int], *, now: datetime | None = None,
     parts: dict[int, list[tuple[int, int]]] | None = None,
 ) -> dict[int, StockFigures]:
-    """Stock of each SKU; a bundle's from its components. Five statements whatever the count.
+    """Stock of each SKU; a bundle's from its components, a blind box's from its items. Five
+    statements whatever the count.
 
     A code that has expired by `now` (default: the current time) is no longer sellable;
     a reserved one still counts as reserved, since an order holds it. `parts`: the
@@ -111,6 +115,8 @@ async def stock_for(
         kind = skus.get(sku_id, (None, 0))[0]
         if kind is SkuKind.BUNDLE:
             result[sku_id] = bundle_stock((single(c), q) for c, q in components.get(sku_id, []))
+        elif kind is SkuKind.BLIND_BOX:
+            result[sku_id] = box_stock(single(c) for c, _ in components.get(sku_id, []))
         else:
             result[sku_id] = single(sku_id)
     return result

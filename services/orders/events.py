@@ -13,6 +13,7 @@ from domain.orders import OrderStatus, check_move
 from models import Order, OrderEvent
 from services.core import telemetry
 from services.core.database import rows_changed
+from services.marketplace_events.delivered import order_delivered
 from services.webhooks.order_events import order_moved
 
 ORDER_TOPIC = "order.{number}"
@@ -62,6 +63,7 @@ async def move(
     })
     telemetry.order_transition(session, current, target)
     await order_moved(session, order, current, at)  # webhooks, queued with the change
+    await order_delivered(session, order, at)  # a marketplace's delivery report, likewise
     return True
 
 

@@ -12,13 +12,17 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.access import Principal
 from domain.campaigns import same_coupon
+from domain.catalog import SkuKind
 from domain.limits import HoldLimit, Tally, breach_of
 from domain.idempotency import REPLAY_EXPIRED, replayable_since
 from domain.orders import LineRequest, OrderStatus
 from domain.risk import Decision
 from models import Order, OrderLine
 from services.campaigns import redemption
+from services.core.secret_box import SecretBox
 from services.core.unit_of_work import UnitOfWork
+from services.draws import boxes as boxes_
+from services.draws.boxes import BoxWant
 from services.inventory import quotas
 from services.inventory.reservation import OutOfStock, Want, reserve
 from services.inventory.sold_out import SoldOutGate
@@ -55,6 +59,7 @@ async def place_order(
     uow: UnitOfWork, command: PlaceOrder, principal: Principal, *, now: datetime, ttl: timedelta,
     risk: RiskCheck | None = None, review_ttl: timedelta | None = None, public_hold: HoldLimit | None = None,
     sales: SaleCheck | None = None, terms: Terms | None = None, gate: SoldOutGate | None = None,
+    seeds: SecretBox | None = None,
 ) -> Placed:
     """Place an order; the risk check scores the attempt before any stock is reserved.
 
@@ -73,7 +78,8 @@ async def place_order(
     On PostgreSQL, orders of codes and counters are written in four round trips
     (placement_pg.py); the rest, and SQLite, take the general path below. `gate`: the
     sold-out gate (services/inventory/sold_out.py), told when the database finds a SKU
-    without stock, and of every key that placed an order.
+    without stock, and of every key that placed an order. `seeds`: what opens a blind box's
+    seed for its draws (none: boxes are out of stock).
     """
     since = time.time()
     driver = uow.driver()
@@ -100,7 +106,9 @@ async def place_order(
             return await _answer_retry(uow, command, drafted.channel_id, drafted.lines, since_for_guest)
         placed, sold_out = written.placed, written.sold_out
     else:
-        placed, sold_out = await _write(uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl)
+        placed, sold_out = await _write(
+            uow, drafted, command, principal, now=now, ttl=ttl, review_ttl=review_ttl, seeds=seeds,
+        )
     if gate is not None:
         if sold_out is not None:
             await gate.sold_out(drafted.channel_id, sold_out, since)
@@ -127,7 +135,7 @@ async def _answer_retry(
 
 async def _write(
     uow: UnitOfWork, draft: Draft, command: PlaceOrder, principal: Principal, *,
-    now: datetime, ttl: timedelta, review_ttl: timedelta | None,
+    now: datetime, ttl: timedelta, review_ttl: timedelta | None, seeds: SecretBox | None = None,
 ) -> tuple[Placed, int | None]:
     """The order's write transaction: the verdict, the order, its quotas and its stock; with
     the SKU the database found without any stock, if that refused the order."""
@@ -188,8 +196,24 @@ async def _write(
         sku_id = next(line.sku_id for line, row in by_sku if row.id == over)
         await uow.rollback()
         return refused(f"lines.{position[sku_id]}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED"), None
+    boxes = [BoxWant(row.id, skus[line.sku_id], line.quantity) for line, row in by_sku
+             if skus[line.sku_id].kind is SkuKind.BLIND_BOX]
     try:
-        reserved = await reserve(session, [Want(row.id, skus[line.sku_id], line.quantity) for line, row in by_sku], now)
+        reserved = await reserve(session, [Want(row.id, skus[line.sku_id], line.quantity) for line, row in by_sku
+                                           if skus[line.sku_id].kind is not SkuKind.BLIND_BOX], now)
+        if boxes:
+            if seeds is None:
+                raise OutOfStock(boxes[0].box.id, boxes[0].line_id)
+            # Boxes after every other line: each unit is drawn over the pool items with
+            # stock, its drawn unit reserved at once (services/draws/boxes.py). Only an order
+            # holding no other stock may queue for a top-up counter (no deadlock between two).
+            may_wait = len(boxes) == len(by_sku)
+            for box in boxes:
+                moved, holds_counter = await boxes_.draw(
+                    session, seeds, box, order.id, order.number, now, may_wait=may_wait,
+                )
+                reserved.sku_ids |= moved
+                may_wait = may_wait and not holds_counter
     except OutOfStock as error:
         sku_id = next(line.sku_id for line, row in by_sku if row.id == error.line_id)
         await uow.rollback()

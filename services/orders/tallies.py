@@ -57,10 +57,12 @@ async def take(session: AsyncSession, found: Sequence[Tally]) -> list[list[int]]
     return [[ids[t.key], t.units, int(t.held)] for t in wanted]
 
 
-async def release(session: AsyncSession, order: Order, *, holds_only: bool = False) -> None:
+async def release(session: AsyncSession, order: Order, *, holds_only: bool = False, scope: str | None = None) -> None:
     """Give back what the order raised: its holds when it is paid, everything when it ends
-    unsold (cancelled, expired, rejected). The caller has just won the order's status change,
-    so this runs once per order and reason. No statement for an order that raised nothing."""
+    unsold (cancelled, expired, rejected), the counts of one `scope` only when asked (a
+    coupon's per-buyer uses, when a paid order is refunded whole). The caller has just won
+    the order's status change, so this runs once per order and reason. No statement for an
+    order that raised nothing."""
     given = {tally_id: units for tally_id, units, held in order.buyer_tallies or () if held or not holds_only}
     if not given:
         return
@@ -68,7 +70,7 @@ async def release(session: AsyncSession, order: Order, *, holds_only: bool = Fal
     # Locked in (scope, buyer) order, as take() locks them (SQLite: the writer lock holds all).
     locked = (
         select(BuyerTally.id)
-        .where(BuyerTally.id.in_(list(given)))
+        .where(BuyerTally.id.in_(list(given)), *([BuyerTally.scope == scope] if scope is not None else []))
         .order_by(BuyerTally.scope, BuyerTally.buyer)
         .with_for_update()
     )

@@ -27,7 +27,7 @@ from broker.follow import follow
 from domain.catalog import SkuKind
 from domain.limits import HoldLimit, PurchaseLimit
 from domain.recharge_accounts import AccountFormat, parse_formats
-from models import BundleItem, Channel, Listing, Product, Sku
+from models import BlindBoxItem, BundleItem, Channel, Listing, Product, Sku
 from models import HoldLimit as HoldLimitRow
 from models import PurchaseLimit as PurchaseLimitRow
 from services.core.events import CATALOG_CHANGED, STOCK_ONLY
@@ -198,6 +198,15 @@ async def _skus_of(
             .where(BundleItem.bundle_sku_id.in_(bundles), Sku.kind == SkuKind.DIRECT_RECHARGE)
         ):
             components.setdefault(bundle_id, []).append(formats)
+    boxes = [sku.id for sku in skus.values() if sku.kind is SkuKind.BLIND_BOX]
+    if boxes:
+        # A box may draw a top-up: its buyer names the account, as for any top-up it may hold.
+        for box_id, formats in await session.execute(
+            select(BlindBoxItem.box_sku_id, Sku.account_formats)
+            .join(Sku, Sku.id == BlindBoxItem.item_sku_id)
+            .where(BlindBoxItem.box_sku_id.in_(boxes), Sku.kind == SkuKind.DIRECT_RECHARGE)
+        ):
+            components.setdefault(box_id, []).append(formats)
     terms = {}
     for sku_id, (sku, listed, limit) in rows.items():
         own = [sku.account_formats] if sku.kind is SkuKind.DIRECT_RECHARGE else components.get(sku_id, [])

@@ -99,6 +99,7 @@ class Sums:
     refunded_commission: int
     prepaid: int
     order_count: int
+    discount: int = 0  # what coupons took off the buyers' payments, less what refunds gave back
 
     def net(self, party: Party) -> int:
         channel = self.gross - self.refunds
@@ -116,6 +117,7 @@ async def totals(session: AsyncSession, statement: SettlementStatement) -> Sums:
                 _sum(Account.COMMISSION, Kind.REFUND),
                 prepaid_column(statement),
                 func.count(func.distinct(E.order_id)).filter(E.kind == Kind.DELIVERY),
+                discount_column(),
             ).where(*entries_of(statement))
         )
     ).one()
@@ -126,6 +128,7 @@ def store(statement: SettlementStatement, sums: Sums) -> None:
     statement.gross_fen, statement.cost_fen = sums.gross, sums.cost
     statement.commission_fen, statement.margin_fen = sums.commission, sums.margin
     statement.refunds_fen, statement.prepaid_fen = sums.refunds, sums.prepaid
+    statement.discount_fen = sums.discount
     statement.net_fen = sums.net(statement.party)
     statement.order_count = sums.order_count
 

@@ -83,7 +83,7 @@ async def generate(
             channel_id=found.pk if party is Party.CHANNEL else None,
             supplier_id=found.pk if party is Party.SUPPLIER else None,
             status=StatementStatus.DRAFT, currency=found.currency, generated_at=now,
-            gross_fen=0, cost_fen=0, commission_fen=0, margin_fen=0, refunds_fen=0, prepaid_fen=0, net_fen=0,
+            gross_fen=0, cost_fen=0, commission_fen=0, margin_fen=0, refunds_fen=0, prepaid_fen=0, discount_fen=0, net_fen=0,
             order_count=0,
         )
         .on_conflict_do_nothing(index_elements=["party", "party_id", "period_start", "period_end"])

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from schema.relay import encode_id
-from services.demo.seed import PRODUCTS
+from services.demo.seed import MYSTERY_PRODUCT, PRODUCTS
 
 # The demo products in catalog order (the order they were created in).
-DEMO_SLUGS = [slug for slug, *_ in PRODUCTS]
+DEMO_SLUGS = [*(slug for slug, *_ in PRODUCTS), MYSTERY_PRODUCT[0]]  # the blind box's product comes last
 
 
 @dataclass(frozen=True)

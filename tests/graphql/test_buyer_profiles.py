@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
-from services.analytics.buyer_refresh import keep_once
+from models.buyers import BuyerProfile
+from services.analytics.buyer_refresh import keep_once, until_due
 from services.analytics.buyers import profile_secret
 from tests.e2e.shop import Shop, StockedSku, open_shop, order_input
 
@@ -166,3 +167,12 @@ async def test_retention_erases_contacts_of_settled_orders_and_keeps_every_figur
     assert erased == [("CANCELLED", zhao)] and after[zhao]["contact"] is None
     rejected = next(b for b, p in before.items() if p["contact"] == "137****7000")
     assert "13700137000" not in json.dumps(facts) and after[rejected] == {**before[rejected], "contact": None}
+
+
+async def test_a_gateway_started_beside_fresh_profiles_waits_before_summing_them_again(shop: Shop, buyers: None) -> None:
+    # Every gateway (each worker, each restart) keeps the profiles; only the first of a period sums every order.
+    assert await until_due(shop.db, 300.0) > 290.0
+    async with shop.db.sessions() as session, session.begin():
+        await session.execute(update(BuyerProfile).values(refreshed_at=datetime.now(UTC) - timedelta(seconds=400)))
+    assert await until_due(shop.db, 300.0) == 0.0
+    await keep(shop)

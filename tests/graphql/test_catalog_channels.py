@@ -34,7 +34,7 @@ async def test_anonymous_callers_see_the_public_storefronts_without_commission(
 async def test_every_public_storefront_shows_the_demo_catalog(
     gql: GraphQLClient, channel: str
 ) -> None:
-    assert await gql(CATALOG, {"channel": channel}) == {"data": {"products": {"totalCount": 9}}}
+    assert await gql(CATALOG, {"channel": channel}) == {"data": {"products": {"totalCount": 10}}}
 
 
 @pytest.mark.parametrize("channel", ["taobao", "b2b-demo"])

@@ -30,10 +30,11 @@ async def _filtered(gql: GraphQLClient, f: dict[str, Any], **variables: Any) -> 
     ("f", "expected"),
     [
         ({"brand": "tencent"}, ["qq-coins", "tencent-video-vip", "gamer-gift-pack"]),
-        ({"brand": "steam"}, ["steam-wallet", "office-license"]),
+        ({"brand": "steam"}, ["steam-wallet", "office-license", "steam-mystery-box"]),
         ({"brand": "nintendo"}, []),
         ({"category": "video-vip"}, ["tencent-video-vip", "iqiyi-vip", "netease-cloud-music"]),
-        ({"category": "gift-pack"}, ["gamer-gift-pack"]),
+        ({"category": "gift-pack"}, ["gamer-gift-pack", "steam-mystery-box"]),
+        ({"kind": "BLIND_BOX"}, ["steam-mystery-box"]),
         ({"kind": "BUNDLE"}, ["gamer-gift-pack"]),
         ({"kind": "SERIAL"}, ["office-license"]),
         (
@@ -42,9 +43,9 @@ async def _filtered(gql: GraphQLClient, f: dict[str, Any], **variables: Any) -> 
         ),
         ({"kind": "CARD_CODE"}, ["qq-coins", "iqiyi-vip", "netease-one-card", "steam-wallet"]),
         ({"text": "会员"}, ["tencent-video-vip", "iqiyi-vip"]),  # a name, then a description
-        ({"text": "钱包充值"}, ["steam-wallet"]),
+        ({"text": "钱包充值"}, ["steam-wallet", "steam-mystery-box"]),
         ({"text": "vip"}, ["tencent-video-vip", "netease-cloud-music"]),
-        ({"text": "STEAM"}, ["steam-wallet"]),
+        ({"text": "STEAM"}, ["steam-wallet", "steam-mystery-box"]),
         ({"text": "q币"}, ["qq-coins", "gamer-gift-pack"]),
         ({"text": "%"}, []),
         ({"text": "_"}, []),

@@ -76,7 +76,7 @@ async def test_the_demo_catalog_sells_every_kind_of_sku(gql: GraphQLClient) -> N
     kinds = {
         sku["kind"] for edge in answer["data"]["products"]["edges"] for sku in edge["node"]["skus"]
     }
-    assert kinds == {"CARD_CODE", "SERIAL", "DIRECT_RECHARGE", "BUNDLE"}
+    assert kinds == {"CARD_CODE", "SERIAL", "DIRECT_RECHARGE", "BUNDLE", "BLIND_BOX"}
 
 
 async def test_a_bundle_lists_its_components_and_sells_as_often_as_the_scarcest(

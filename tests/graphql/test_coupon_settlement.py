@@ -23,7 +23,8 @@ FLOOR = "mutation Floor($input: SetPriceControlInput!) { setPriceControl(input: 
 GENERATE = """
 mutation Generate($input: GenerateSettlementInput!) {
   generateSettlementStatement(input: $input) {
-    statement { lines { edges { node { externalOrderNumber gross { amount } discount { amount } cost { amount }
+    statement { totals { gross { amount } discount { amount } refunds { amount } }
+                lines { edges { node { externalOrderNumber gross { amount } discount { amount } cost { amount }
                                        commission { amount } margin { amount } refunded { amount } } } } }
     userErrors { code }
   }
@@ -88,6 +89,9 @@ async def test_each_bearer_pays_the_discount_and_the_statement_shows_it(shop: Sh
     assert await postings(shop, supplier.line_ids[0]) == {"CHANNEL": 500, "SUPPLIER": -400, "COMMISSION": -60, "MARGIN": -40}
     assert await unbalanced_transactions(shop.db) == []
     lines = [edge["node"] for edge in statement["data"]["generateSettlementStatement"]["statement"]["lines"]["edges"]]
+    # The totals add the lines up: the refunded order's discount came back with its refund.
+    assert statement["data"]["generateSettlementStatement"]["statement"]["totals"] == {
+        "gross": {"amount": "32.50"}, "discount": {"amount": "6.50"}, "refunds": {"amount": "9.00"}}
 
     def line(gross: str, discount: str, cost: str, commission: str, refunded: str = "0.00") -> dict[str, Any]:
         return {"gross": {"amount": gross}, "discount": {"amount": discount}, "cost": {"amount": cost},

@@ -288,6 +288,19 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
                                                     "amountOff": "1.00", "maxRedemptions": 10}},
     "Mutation.endCampaign": lambda g: {"id": encode_id("Campaign", 10_000)},
     "Mutation.generateCouponCodes": lambda g: {"campaignId": encode_id("Campaign", 1), "count": 1},
+    # Blind boxes and lotteries
+    "Query.drawRounds": lambda g: {"skuId": g.codes.gid},
+    "Mutation.setBlindBoxPool": lambda g: {"input": {"skuId": g.codes.gid, "items": [{"skuId": g.counter.gid, "weight": 1}]}},
+    "Mutation.closeDrawRound": lambda g: {"skuId": g.codes.gid},
+    "Mutation.createLottery": lambda g: {"input": {
+        "name": "Abuse lottery", "channel": "web", "opensAt": "2026-06-01T00:00:00+08:00",
+        "closesAt": "2099-06-01T00:00:00+08:00", "drawAt": "2099-06-02T00:00:00+08:00", "winners": 1,
+        "perBuyerLimit": 1, "prizeSkuId": g.codes.gid,
+    }},
+    "Mutation.enterLottery": lambda g: {"input": {"lotteryId": encode_id("Lottery", 1), "buyer": {"phone": "13800138000"}}},
+    "Mutation.drawLottery": lambda g: {"id": encode_id("Lottery", 1)},
+    "Query.lottery": lambda g: {"id": encode_id("Lottery", 1)},
+    "Query.lotteryEntry": lambda g: {"token": "le_abuse"},
     # Product center
     "Mutation.createBrand": lambda g: {"input": {"code": _code("brand"), "name": "Abuse brand"}},
     "Mutation.createCategory": lambda g: {"input": {"code": _code("category"), "name": "Abuse category"}},

@@ -107,10 +107,10 @@ async def test_the_csv_export_lists_every_line_with_money_as_decimals(shop: Shop
     sku = shop.extra["ten"].code
     first, second, third = (o.number for o in books.orders)
     assert response.text.splitlines() == [
-        "order_number,external_order_number,sku,quantity,gross,cost,commission,margin,refunded",
-        f"{first},TB-1,{sku},1,10.00,9.00,0.50,0.50,0.00",
-        f"{second},TB-2,{sku},2,20.00,18.00,1.00,1.00,0.00",
-        f"{third},TB-3,{sku},3,30.00,27.00,1.50,1.50,30.00",
+        "order_number,external_order_number,sku,quantity,gross,cost,commission,margin,refunded,discount",
+        f"{first},TB-1,{sku},1,10.00,9.00,0.50,0.50,0.00,0.00",
+        f"{second},TB-2,{sku},2,20.00,18.00,1.00,1.00,0.00,0.00",
+        f"{third},TB-3,{sku},3,30.00,27.00,1.50,1.50,30.00,0.00",
     ]
 
 
@@ -121,10 +121,10 @@ async def test_a_partners_export_leaves_out_supplier_cost_and_margin(shop: Shop,
     sku = shop.extra["ten"].code
     first, second, third = (o.number for o in books.orders)
     assert response.text.splitlines() == [
-        "order_number,external_order_number,sku,quantity,gross,commission,refunded",
-        f"{first},TB-1,{sku},1,10.00,0.50,0.00",
-        f"{second},TB-2,{sku},2,20.00,1.00,0.00",
-        f"{third},TB-3,{sku},3,30.00,1.50,30.00",
+        "order_number,external_order_number,sku,quantity,gross,commission,refunded,discount",
+        f"{first},TB-1,{sku},1,10.00,0.50,0.00,0.00",
+        f"{second},TB-2,{sku},2,20.00,1.00,0.00,0.00",
+        f"{third},TB-3,{sku},3,30.00,1.50,30.00,0.00",
     ]
 
 

@@ -22,7 +22,7 @@ from services.orders import lifecycle
 from services.orders.placing import Buyer, PlaceOrder, place_order
 from tests.e2e.shop import migrated_database, shop_settings, stock_shop
 
-BEFORE = "0028_alert_notices"
+BEFORE = "0033_lotteries"
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """stock slots: a top-up SKU's counter stock spread over slots that orders claim independently
 
-Revision ID: 0029_stock_slots
-Revises: 0028_alert_notices
+Revision ID: 0034_stock_slots
+Revises: 0033_lotteries
 
 stock_level gets a slot (primary key (sku_id, slot)) and allocation the slot its counter
 units came from. The counter stock there is spread over eight slots: slot 0 keeps what
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0029_stock_slots'
-down_revision = '0028_alert_notices'
+revision = '0034_stock_slots'
+down_revision = '0033_lotteries'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,62 @@
+"""Marketplace connectors, for operators: the trades taken and their delivery reports, the
+connections, and a failed report sent again."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.context import Info
+from schema.errors import UserError
+from schema.marketplaces import (
+    MarketplaceConnection,
+    MarketplaceTrade,
+    MarketplaceTradeConnection,
+    MarketplaceTradeEdge,
+    RetryMarketplaceDeliveryPayload,
+)
+from schema.permissions import ADMIN_ONLY
+from schema.relay import decode_cursor, decode_pk, encode_cursor, page_info, page_size
+from services.core.jobs import JOBS_TOPIC
+from services.marketplaces import reads, reports
+
+
+@strawberry.type
+class MarketplacesQuery:
+    @strawberry.field(permission_classes=ADMIN_ONLY, description=(
+        "Trades taken from marketplaces, newest first: imported, failed (with the reason) or cancelled, "
+        "and how each delivery was reported back."))
+    async def marketplace_trades(
+        self, info: Info, channel: str | None = None, status: str | None = None, report_status: str | None = None,
+        first: int | None = 20, after: str | None = None,
+    ) -> MarketplaceTradeConnection:
+        limit = page_size(first, default=20, maximum=info.context.settings.limits.max_page_size)
+        before = decode_cursor(after, "MarketplaceTrade") if after is not None else None
+        async with info.context.db.fresh_sessions() as session:
+            rows, more = await reads.trades(session, channel=channel, status=status, report_status=report_status,
+                                            before_id=before, limit=limit)
+        edges = [MarketplaceTradeEdge(cursor=encode_cursor("MarketplaceTrade", row.id),
+                                      node=MarketplaceTrade.from_model(row, code, number)) for row, code, number in rows]
+        return MarketplaceTradeConnection(edges=edges, page_info=page_info([e.cursor for e in edges], more=more, after=after))
+
+    @strawberry.field(permission_classes=ADMIN_ONLY, description="Each channel's marketplace and how far its pulls have come.")
+    async def marketplace_connections(self, info: Info) -> list[MarketplaceConnection]:
+        async with info.context.db.fresh_sessions() as session:
+            rows = await reads.connections(session)
+        return [MarketplaceConnection.from_model(row, code) for row, code in rows]
+
+
+@strawberry.type
+class MarketplacesMutation:
+    @strawberry.mutation(permission_classes=ADMIN_ONLY, description=(
+        "Report a delivery whose report FAILED to its marketplace again (its retries start over)."))
+    async def retry_marketplace_delivery(self, info: Info, id: strawberry.ID) -> RetryMarketplaceDeliveryPayload:
+        pk = decode_pk(id, "MarketplaceTrade")
+        async with info.context.uow() as uow:
+            record = await reports.retry(uow.session, pk, info.context.now)
+            if record is None:
+                return RetryMarketplaceDeliveryPayload(trade=None, user_errors=[UserError(
+                    field="id", code="INVALID_STATE", message="only a delivery report that FAILED can be retried")])
+            shown = await reads.trade(uow.session, record.id)
+            uow.publish(JOBS_TOPIC, b"")
+        assert shown is not None
+        return RetryMarketplaceDeliveryPayload(trade=MarketplaceTrade.from_model(*shown), user_errors=[])

@@ -1,0 +1,95 @@
+"""Refunds a buyer asked for on the marketplace, pulled or pushed, each honoured once.
+
+Before delivery a refund is honoured at once: the order, still PAID (its fulfilment not
+begun), becomes REFUNDED and its reserved stock goes back; its fulfilment job then finds
+nothing to do, and no delivery is ever reported. Once fulfilment has begun (a top-up may
+already be on its way) or the order is delivered, the platform's rule for a delivered
+order applies: the refund is recorded REQUESTED for operators to decide, nothing is taken
+back by itself. The marketplace returns the buyer's money either way; our side writes no
+refund of its own to a payment provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from broker import Broker
+from domain.orders import OrderStatus
+from marketplaces.base import MarketRefund
+from models import MarketplaceOrder, Order, OrderLine
+from services.core.database import Database
+from services.core.events import stock_event
+from services.core.unit_of_work import UnitOfWork
+from services.inventory import quotas
+from services.inventory.reservation import release
+from services.marketplaces.connections import Connection
+from services.marketplace_events.states import CANCELLED, IMPORTED, REFUNDED, REQUESTED
+from services.orders import tallies
+from services.orders.events import move
+from services.orders.lifecycle import announce
+
+log = logging.getLogger("quanyi.marketplaces")
+
+# The marketplace's statuses of a refund it will not make: nothing to honour.
+_NOT_MADE = frozenset({"CLOSED", "SELLER_REFUSE_BUYER"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RefundDesk:
+    def __init__(self, db: Database, broker: Broker, clock: Callable[[], datetime] = _now,
+                 on_event: Callable[[str, bytes], None] | None = None) -> None:
+        self._db, self._broker, self._clock, self._on_event = db, broker, clock, on_event
+
+    async def honour(self, connection: Connection, refund: MarketRefund) -> str | None:
+        """How the refund was taken (REFUNDED, REQUESTED), or None when there was nothing
+        to do (an unknown trade, a refund seen before, one the marketplace will not make)."""
+        if refund.status in _NOT_MADE:
+            return None
+        async with UnitOfWork(self._db, self._broker, self._on_event) as uow:
+            session = uow.session
+            record = await session.scalar(
+                select(MarketplaceOrder).where(MarketplaceOrder.channel_id == connection.channel_id,
+                                               MarketplaceOrder.tid == refund.tid)
+                .with_for_update().execution_options(populate_existing=True)
+            )
+            if record is None or record.refund_id == refund.refund_id:
+                return None
+            now = self._clock()
+            taken = REQUESTED
+            if record.status == IMPORTED and record.order_id is not None:
+                order = await session.scalar(select(Order).where(Order.id == record.order_id).with_for_update()
+                                             .execution_options(populate_existing=True))
+                if order is not None and order.status is OrderStatus.PAID and await move(
+                    session, order, OrderStatus.REFUNDED, actor=f"marketplace:{connection.channel}",
+                    reason=f"refunded on the marketplace ({refund.refund_id})", at=now,
+                ):
+                    await _give_back(uow, order, now)
+                    announce(uow, order, OrderStatus.PAID, now)
+                    taken = REFUNDED
+            elif record.status != IMPORTED:
+                taken = REFUNDED  # never became an order of ours: nothing to give back
+            values: dict[str, object] = {"refund_id": refund.refund_id[:64], "refund_status": taken, "updated_at": now}
+            if taken == REFUNDED and record.status == IMPORTED:
+                values["status"] = CANCELLED
+            await session.execute(update(MarketplaceOrder).where(MarketplaceOrder.id == record.id).values(**values)
+                                  .execution_options(synchronize_session=False))
+        log.info("marketplace %s refund %s of trade %s: %s", connection.channel, refund.refund_id, refund.tid, taken)
+        return taken
+
+
+async def _give_back(uow: UnitOfWork, order: Order, now: datetime) -> None:
+    """A paid order that will not be fulfilled: its quotas, its stock and its buyers' counts back."""
+    session = uow.session
+    line_ids = sorted(await session.scalars(select(OrderLine.id).where(OrderLine.order_id == order.id)))
+    skus = set(await session.scalars(select(OrderLine.sku_id).where(OrderLine.order_id == order.id)))
+    await tallies.release(session, order)
+    moved = await quotas.release(session, line_ids, now)
+    changed = set(await release(session, line_ids)) | set(moved) | skus
+    stock_event(uow, changed, by_orders=True)
