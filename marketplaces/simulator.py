@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from domain.money import Money, MoneyError
 from marketplaces import signing, wire
-from marketplaces.base import PAID, DeliveredCode, SignatureError, TopUpResult
+from marketplaces.base import DeliveredCode, SignatureError, TopUpResult
 from marketplaces.sim_state import Faults, Shop
 
 log = logging.getLogger("quanyi.marketplace_sim")
@@ -271,5 +271,3 @@ def create_marketplace(
     app.state.marketplace = sim
     return app
 
-
-__all__ = ["PAID", "Marketplace", "create_marketplace"]

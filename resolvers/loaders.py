@@ -35,6 +35,8 @@ from models import (
 from services.catalog import reads as catalog
 from services.core.database import Database, unreachable
 from services.core.replica import on_replica
+from services.draws import reads as draws
+from services.draws.reads import BoxView
 from services.inventory import channel_stock, quotas, stock
 from services.orders import limits
 from services.orders import reads as order_reads
@@ -126,6 +128,13 @@ class Loaders:
     def stock_by_channel_sku(self) -> DataLoader[tuple[int, int], StockFigures]:
         # What a channel may sell: its quotas applied, a bundle's components' quotas too.
         return _batched(self._db, channel_stock.channel_stock_of, lambda: StockFigures(0, 0, 0))
+
+    @cached_property
+    def blind_box_by_sku(self) -> DataLoader[int, BoxView]:
+        # Read from the primary: a box's stock decides its odds, as a buyer is about to see them.
+        fetch = partial(draws.box_views, now=self._now)
+        return _batched(self._db, lambda session, ids: fetch(session, ids), lambda: BoxView([], None, None, False),
+                        primary=True)
 
     @cached_property
     def suppliers_by_sku(self) -> DataLoader[int, list[tuple[int, Supplier]]]:

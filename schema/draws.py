@@ -129,8 +129,7 @@ class DrawnItem:
 
 
 async def blind_box(info: Info, sku_id: int) -> BlindBox:
-    async with info.context.db.fresh_sessions() as session:
-        return BlindBox.of(await reads.box_view(session, sku_id, info.context.now))
+    return BlindBox.of(await info.context.loaders.blind_box_by_sku.load(sku_id))
 
 
 async def drawn(info: Info, line_id: int) -> list[DrawnItem]:

@@ -8,6 +8,7 @@ an undelivered box holds, and one who disliked it could let the order expire.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,18 +69,27 @@ class RoundView:
     round_id: int
 
 
-async def box_view(session: AsyncSession, box_sku_id: int, now: datetime) -> BoxView:
-    items = (await pool_of(session, [box_sku_id]))[box_sku_id]
-    stocked = await in_stock(session, [sku for sku, _ in items], now)
-    current = await session.scalar(
-        select(DrawRound).where(DrawRound.box_sku_id == box_sku_id, DrawRound.status == OPEN)
-    )
-    drawn = await session.scalar(select(func.count()).select_from(BoxDraw).where(BoxDraw.box_sku_id == box_sku_id))
-    return BoxView(
-        items=[ItemView(sku.id, sku.code, sku.name, weight, sku.id in stocked) for sku, weight in items],
-        round=current.number if current else None, commitment=current.commitment if current else None,
-        frozen=bool(drawn),
-    )
+async def box_views(session: AsyncSession, box_sku_ids: Sequence[int], now: datetime) -> dict[int, BoxView]:
+    """Each box's published rules, in five statements however many boxes are asked for."""
+    pools = await pool_of(session, list(box_sku_ids))
+    stocked = await in_stock(session, [sku for items in pools.values() for sku, _ in items], now)
+    current = {
+        row.box_sku_id: row for row in await session.scalars(
+            select(DrawRound).where(DrawRound.box_sku_id.in_(box_sku_ids), DrawRound.status == OPEN)
+        )
+    }
+    drawn = set(await session.scalars(
+        select(BoxDraw.box_sku_id).where(BoxDraw.box_sku_id.in_(box_sku_ids)).distinct()
+    ))
+    return {
+        box: BoxView(
+            items=[ItemView(sku.id, sku.code, sku.name, weight, sku.id in stocked) for sku, weight in items],
+            round=current[box].number if box in current else None,
+            commitment=current[box].commitment if box in current else None,
+            frozen=box in drawn,
+        )
+        for box, items in pools.items()
+    }
 
 
 async def box_stock(session: AsyncSession, box_sku_ids: list[int], stock: dict[int, int]) -> dict[int, int]:

@@ -20,9 +20,10 @@ on the driver (services/core/driver.py), for the order a sale brings by the thou
 Webhooks and marketplace delivery reports are queued in the transactions of these changes
 on the general path; this path has none of them, so it runs only while no webhook endpoint
 is enabled (services/webhooks/audience.py) and no channel has a marketplace
-(services/marketplace_events/connected.py), both known per process. Anything else (another kind of line, more than one line, an order that is no longer PAID,
-a supplier that looks down, an answer other than success, a buyer an SMS or email sender
-would also tell) goes to the general path, which picks up from whatever step committed:
+(services/marketplace_events/connected.py), both known per process. Anything else
+(another kind of line, more than one line, an order that is no longer PAID, a supplier
+that looks down, an answer other than success, a buyer an SMS or email sender would also
+tell) goes to the general path, which picks up from whatever step committed:
 every step of it reads the order again and moves only what is still as it read.
 """
 

@@ -173,7 +173,7 @@ class Importer:
     async def _mark(self, uow: UnitOfWork, record_id: int, status: str, order_id: int | None, reason: str | None) -> None:
         await uow.session.execute(
             update(MarketplaceOrder).where(MarketplaceOrder.id == record_id, MarketplaceOrder.status == RECEIVED)
-            .values(status=status, order_id=order_id, reason=(reason or None) and reason[:300], updated_at=self._clock())
+            .values(status=status, order_id=order_id, reason=reason[:300] if reason else None, updated_at=self._clock())
             .execution_options(synchronize_session=False)
         )
 

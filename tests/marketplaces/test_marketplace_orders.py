@@ -15,6 +15,7 @@ from services.core import jobs
 from services.marketplace_events.states import REPORT, report_key
 from tests.marketplaces.conftest import TRADES, Market
 
+CONNECTIONS = "{ marketplaceConnections { channel adapter endpoint appKey pollSeconds enabled tradesCursor lastError } }"
 RETRY = """
 mutation Retry($id: ID!) {
   retryMarketplaceDelivery(id: $id) { trade { tid deliveryReport { status attempts } } userErrors { code } }
@@ -233,6 +234,11 @@ async def test_only_operators_read_marketplace_trades(shop: Market) -> None:
         assert answer.get("data") is None and answer["errors"][0]["extensions"]["code"] == code
     answer = await shop.gql(RETRY, {"id": "TWFya2V0cGxhY2VUcmFkZTox"}, key=shop.keys.taobao)
     assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    answer = await shop.gql(CONNECTIONS, key=shop.keys.taobao)
+    assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    shown = (await shop.gql(CONNECTIONS, key=shop.keys.admin))["data"]["marketplaceConnections"]
+    assert [(c["channel"], c["appKey"], c["enabled"]) for c in shown] == [("taobao", "23456789", True)]
+    assert "secret" not in str(shown).lower()
 
 
 async def test_no_code_reaches_a_log_line(shop: Market, caplog) -> None:
