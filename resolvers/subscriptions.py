@@ -62,7 +62,9 @@ class Subscription:
     ))
     async def sale_event(self, info: Info, channel: str, sku_id: strawberry.ID) -> AsyncGenerator[SaleEventUpdate, None]:
         row = await readable_channel(info, channel)
-        return _sale_feed(info, row.id, row.code, decode_pk(sku_id, "Sku", field="skuId"))
+        pk = decode_pk(sku_id, "Sku", field="skuId")
+        # A late subscriber hears the sale's state at once: its group's latest moment.
+        return SharedStream(("saleEvent", row.id, pk), _sale_feed(info, row.id, row.code, pk), replays=True)  # type: ignore[return-value]
 
     @strawberry.subscription(
         permission_classes=ADMIN_ONLY,

@@ -27,14 +27,17 @@ class SharedStream:
     `key` names everything that decides the events (the feed and what of it is followed), so
     the WebSocket transport may follow one such stream for a whole group of subscribers who
     asked the same document and variables with the same visibility, and execute each event
-    once for all of them (transport/fanout.py). Iterated as it is, it is just its events.
+    once for all of them (transport/fanout.py). With `replays`, a subscriber who joins a
+    stream already followed first hears its latest event (a state, such as a sale's, rather
+    than a change). Iterated as it is, it is just its events.
     """
 
-    __slots__ = ("_events", "key")
+    __slots__ = ("_events", "key", "replays")
 
-    def __init__(self, key: Hashable, events: AsyncGenerator[Any, None]) -> None:
+    def __init__(self, key: Hashable, events: AsyncGenerator[Any, None], *, replays: bool = False) -> None:
         self.key = key
         self._events = events
+        self.replays = replays
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._events

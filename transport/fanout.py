@@ -115,12 +115,15 @@ class _Group:
         self._stream, self._run, self._on_finish = stream, run, on_finish
         self.members: dict[Member, None] = {}  # in joining order
         self.finished = False
+        self._latest: CoreResult | None = None  # of a stream that replays it to late members
         self.task = asyncio.create_task(self._follow(), name="subscription-group")
 
     def add(self, member: Member) -> None:
         self.members[member] = None
         member._group = self
         SUBSCRIPTIONS.inc()
+        if self._latest is not None:  # set and sent to the others with no await between
+            member.send(payload_of(member.shaper.result(self._latest)))
 
     def remove(self, member: Member) -> None:
         if self.members.pop(member, 0) is None:
@@ -150,6 +153,8 @@ class _Group:
 
     async def _deliver(self, event: object) -> None:
         result = await self._run(event)
+        if self._stream.replays:
+            self._latest = result
         members = list(self.members)
         if not members:
             return

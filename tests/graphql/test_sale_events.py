@@ -20,6 +20,7 @@ from models import SaleEvent
 from schema.relay import decode_pk
 from services.core.database import Database
 from tests.e2e.shop import Ledger, Shop, StockedSku, migrated_database, order_input, shop_settings, stock_shop
+from tests.graphql.test_shared_subscriptions import groups_of
 from tests.graphql.test_websocket import TRANSPORT_WS, connected
 from tests.support import GraphQLClient
 
@@ -398,3 +399,19 @@ async def test_every_process_warms_for_a_sale_a_few_seconds_before_its_start(sho
             break
         await asyncio.sleep(0.1)
     assert pk in app.state.sale_warmer.warmed
+
+
+async def test_a_late_subscriber_of_a_followed_sale_hears_its_state_at_once_and_then_its_end(shop: Shop) -> None:
+    sku = await shop.shelf.card_codes(1)
+    sale = await scheduled(shop, sku, registrationClosesAt=_at(timedelta(minutes=30)))
+
+    async with following(shop, sku) as first:
+        opened = (await first.receive_json(timeout=5))["payload"]["data"]["saleEvent"]
+        async with following(shop, sku) as late:
+            joined = (await late.receive_json(timeout=5))["payload"]["data"]["saleEvent"]
+            assert groups_of(shop.extra["app"]).members() == 2  # one delivery for both
+            await shop.gql(CANCEL, {"id": sale}, key=shop.keys.admin)
+            ends = [await _moments(ws) for ws in (first, late)]
+
+    assert opened["state"] == joined["state"] == "REGISTRATION_OPEN"
+    assert [[moment["state"] for moment in end] for end in ends] == [["CANCELLED"], ["CANCELLED"]]
