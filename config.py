@@ -33,6 +33,13 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _stock_slots(env: dict[str, str]) -> int:
+    value = _int(env, "QUANYI_STOCK_SLOTS", Settings.stock_slots)
+    if not 1 <= value <= 64:
+        raise ValueError(f"QUANYI_STOCK_SLOTS must be from 1 to 64, got {value}")
+    return value
+
+
 def _days(env: dict[str, str], name: str) -> int:
     value = _int(env, name, 0)
     if not 0 <= value <= 36_500:
@@ -108,6 +115,8 @@ class Settings:
     broker_prefix: str = "quanyi:"
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
+    # Slots a top-up SKU's counter stock is spread over when it is set (domain/slots.py); 1: one counter row.
+    stock_slots: int = 8
     # Buyer profiles: recomputed this often; contacts of settled orders erased after this many days (0: kept).
     # Operator alerts to chat groups (WeCom / DingTalk group robots), checked this often.
     wecom_robot_url: str | None = field(default=None, repr=False)
@@ -242,6 +251,7 @@ class Settings:
             collector_tuning=env.get("QUANYI_COLLECTOR_TUNING", "1").strip().lower() not in {"0", "false", "no", "off"},
             budgets=env.get("QUANYI_BUDGETS", ""),
             order_ttl_seconds=_int(env, "QUANYI_ORDER_TTL_SECONDS", 900),
+            stock_slots=_stock_slots(env),
             expiry_interval_seconds=float(env.get("QUANYI_EXPIRY_INTERVAL_SECONDS") or 1.0),
             wecom_robot_url=env.get("QUANYI_WECOM_ROBOT_URL") or None,
             dingtalk_robot_url=env.get("QUANYI_DINGTALK_ROBOT_URL") or None,

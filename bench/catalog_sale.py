@@ -145,17 +145,19 @@ def _hot_sku(body: bytes) -> tuple[str, str]:
 
 
 async def _restock(env: dict[str, str], code: str, units: int) -> None:
-    from sqlalchemy import select, update
+    from sqlalchemy import select
 
     from config import Settings
-    from models import Sku, StockLevel
+    from domain.slots import DEFAULT_SLOTS
+    from models import Sku
     from services.core.database import Database
+    from services.inventory.slots import rebalance
 
     db = Database.connect(Settings.from_env(env))
     try:
         async with db.sessions() as session, session.begin():
             sku_id = await session.scalar(select(Sku.id).where(Sku.code == code))
-            await session.execute(update(StockLevel).where(StockLevel.sku_id == sku_id).values(on_hand=units))
+            assert sku_id is not None and await rebalance(session, sku_id, units, DEFAULT_SLOTS) is None
     finally:
         await db.dispose()
 

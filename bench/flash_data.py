@@ -4,7 +4,8 @@ Three CARD_CODE SKUs of one product on top of the demo data, each with a code po
 its own: the hot SKU the gateway sells, a copy for the raw asyncpg floor (so both paths
 sell out the same number of codes), and a small one that warms the paths up first. With
 `counter`, the three are DIRECT_RECHARGE SKUs instead, each with as many units of counter
-stock (one stock_level row that every order updates) as the pool would have had codes.
+stock as the pool would have had codes, spread over `slots` stock_level rows (slots=1: the
+one row that every order updates).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from models import (
 )
 from services.core.database import Database
 from services.core.secret_box import SecretBox
+from services.inventory.slots import laid_out
 
 CHANNEL = "web"
 PRICE_FEN = 9_900
@@ -50,7 +52,8 @@ class Shelf:
 
 
 async def stock_flash_sale(
-    settings: Settings, codes: int, warmup_codes: int, *, quota: bool = True, counter: bool = False
+    settings: Settings, codes: int, warmup_codes: int, *, quota: bool = True, counter: bool = False,
+    slots: int = 1,
 ) -> Shelf:
     """Adds the sale's product, its SKUs and their code pools; returns their ids."""
     db = Database.connect(settings)
@@ -101,7 +104,8 @@ async def stock_flash_sale(
                     )
                 ids[code] = sku.id
                 if counter:
-                    session.add(StockLevel(sku_id=sku.id, on_hand=size, reserved=0))
+                    # Spread over `slots` slots, as setTopUpStock spreads it.
+                    session.add_all(StockLevel(**row) for row in laid_out(sku.id, size, slots))
                     continue
                 context = str(sku.id).encode()
                 rows = []
@@ -180,21 +184,24 @@ SELECT
 
 
 # The same figures for a counter SKU: its units stand for codes ("codes" is what it had on
-# hand); a unit is held twice when the counter holds fewer than the allocations say.
+# hand, summed over its slots); a unit is held twice when a slot holds fewer than the
+# allocations naming it say.
 COUNTER_AUDIT = """
 SELECT
-  (SELECT on_hand FROM stock_level WHERE sku_id = $1) AS codes,
-  (SELECT reserved FROM stock_level WHERE sku_id = $1) AS reserved,
-  (SELECT on_hand - reserved FROM stock_level WHERE sku_id = $1) AS available,
-  GREATEST(0, (SELECT coalesce(sum(units), 0) FROM allocation WHERE sku_id = $1 AND state = 'HELD')
-              - (SELECT reserved FROM stock_level WHERE sku_id = $1)) AS held_twice,
+  (SELECT sum(on_hand) FROM stock_level WHERE sku_id = $1) AS codes,
+  (SELECT sum(reserved) FROM stock_level WHERE sku_id = $1) AS reserved,
+  (SELECT sum(on_hand - reserved) FROM stock_level WHERE sku_id = $1) AS available,
+  (SELECT coalesce(sum(GREATEST(0, held.units - s.reserved)), 0) FROM stock_level s
+   JOIN (SELECT slot, sum(units) AS units FROM allocation WHERE sku_id = $1 AND state = 'HELD' GROUP BY slot) AS held
+     ON held.slot = s.slot
+   WHERE s.sku_id = $1) AS held_twice,
   (SELECT count(DISTINCT l.order_id) FROM order_line l WHERE l.sku_id = $1) AS orders,
   (SELECT count(*) FROM (
      SELECT l.id FROM order_line l
      JOIN allocation a ON a.line_id = l.id AND a.state <> 'RELEASED'
      WHERE l.sku_id = $1
      GROUP BY l.id, l.quantity HAVING sum(a.units) > l.quantity) AS greedy) AS overdrawn,
-  GREATEST(0, (SELECT reserved FROM stock_level WHERE sku_id = $1)
+  GREATEST(0, (SELECT sum(reserved) FROM stock_level WHERE sku_id = $1)
               - (SELECT coalesce(sum(units), 0) FROM allocation WHERE sku_id = $1 AND state = 'HELD')) AS unrecorded
 """
 

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from flash_load import OUT_OF_STOCK, PLACED, Place, Tally, drive, rush
 
+from services.orders.placement_pg import take_counter
+
 INSERT_ORDER = """
 INSERT INTO "order" (number, channel_id, idempotency_key, status, currency, total_fen,
                      buyer_phone, device_id, placed_by, created_at, updated_at, expires_at)
@@ -36,16 +38,6 @@ RETURNING id
 INSERT_ALLOCATION = """
 INSERT INTO allocation (line_id, sku_id, code_id, units, state, source)
 VALUES ($1, $2, $3, 1, 'HELD', 'CODE')
-"""
-# A counter SKU's unit, as the gateway's placement takes it (services/orders/placement_pg.py):
-# the one stock_level row every order of the SKU updates, and the allocation in one statement.
-TAKE_COUNTER = """
-WITH taken AS (
-  UPDATE stock_level SET reserved = reserved + 1 WHERE sku_id = $2 AND on_hand - reserved >= 1 RETURNING sku_id
-)
-INSERT INTO allocation (line_id, sku_id, code_id, units, state, source)
-SELECT $1, taken.sku_id, NULL, 1, 'HELD', 'COUNTER' FROM taken
-RETURNING id
 """
 INSERT_EVENT = """
 INSERT INTO order_event (order_id, actor, from_status, to_status, reason, at)
@@ -100,7 +92,9 @@ def _place_with(pool: asyncpg.Pool, plan: FloorPlan, sale: FloorSale) -> Place:
                 if plan.counter:
                     # The counter last, as the gateway takes it: its row is locked until COMMIT.
                     await connection.execute(INSERT_EVENT, order_id, now)
-                    if await connection.fetchval(TAKE_COUNTER, line_id, sale.sku_id) is None:
+                    # A unit of one of its slots with the allocation, by the gateway's own
+                    # statements (services/orders/placement_pg.py).
+                    if not await take_counter(connection, line_id, sale.sku_id, 1):
                         raise _SoldOut
                 else:
                     code_id = await connection.fetchval(CLAIM, line_id, sale.sku_id)

@@ -79,8 +79,12 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="the hot SKU is a direct top-up with counter stock (--codes units in one row), not codes",
     )
+    parser.add_argument(
+        "--slots", type=int, default=8,
+        help="with --counter: the slots each SKU's counter stock is spread over (1: one row)",
+    )
     args = parser.parse_args(argv)
-    for name in ("orders", "concurrency", "codes", "warmup", "workers"):
+    for name in ("orders", "concurrency", "codes", "warmup", "workers", "slots"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     return args
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             shelf = asyncio.run(
                 stock_flash_sale(
                     Settings.from_env(env), args.codes, 2 * args.warmup, quota=not args.no_quota,
-                    counter=args.counter,
+                    counter=args.counter, slots=args.slots,
                 )
             )
 
@@ -247,7 +251,7 @@ def _command(args: argparse.Namespace) -> str:
             ("--warmup", str(args.warmup), "200"),
         )
         if value != default
-    ) + (" --no-quota" if args.no_quota else "") + (" --counter" if args.counter else "")
+    ) + (" --no-quota" if args.no_quota else "") + (f" --counter --slots {args.slots}" if args.counter else "")
 
 
 if __name__ == "__main__":

@@ -43,12 +43,14 @@ from config import Settings
 from domain.access import Role
 from domain.money import Money
 from domain.orders import OrderStatus
-from models import Order, Sku, StockLevel, Supplier
+from domain.slots import DEFAULT_SLOTS
+from models import Order, Sku, Supplier
 from schema.relay import encode_id
 from services.access.keys import issue_key
 from services.core.database import Database
 from services.core.secret_box import SecretBox
 from services.fulfilment.supplier_registry import seal_secret
+from services.inventory.slots import rebalance
 from suppliers.base import TopUp
 from suppliers.http import HttpSupplier
 
@@ -95,7 +97,7 @@ async def prepare(env: dict[str, str], supplier_url: str, orders: int) -> str:
             for row in await session.scalars(select(Supplier)):
                 row.secret_ciphertext = seal_secret(box, row.code, SECRET)
             sku_id = await session.scalar(select(Sku.id).where(Sku.code == SKU))
-            await session.execute(update(StockLevel).where(StockLevel.sku_id == sku_id).values(on_hand=orders * 2))
+            assert sku_id is not None and await rebalance(session, sku_id, orders * 2, DEFAULT_SLOTS) is None
         return admin.plaintext
     finally:
         await db.dispose()

@@ -42,7 +42,9 @@ from config import Settings  # noqa: E402
 from domain.access import Principal, Role  # noqa: E402
 from domain.orders import LineRequest  # noqa: E402
 from domain.risk import Decision, Rule, RuleKind, counters_needed  # noqa: E402
-from models import RiskRule, Sku, StockLevel  # noqa: E402
+from domain.slots import DEFAULT_SLOTS  # noqa: E402
+from models import RiskRule, Sku  # noqa: E402
+from services.inventory.slots import rebalance  # noqa: E402
 from services.core.database import Database  # noqa: E402
 from services.core.migrate import upgrade  # noqa: E402
 from services.core.secret_box import SecretBox  # noqa: E402
@@ -93,7 +95,7 @@ async def prepare(db: Database, secret: bytes) -> int:
     async with db.sessions() as session, session.begin():
         sku = await session.scalar(select(Sku.id).where(Sku.code == "NCM-MONTH"))
         assert sku is not None
-        await session.execute(update(StockLevel).where(StockLevel.sku_id == sku).values(on_hand=10**8))
+        assert await rebalance(session, sku, 10**8, DEFAULT_SLOTS) is None
         # The demo's starting rules step aside: exactly the twenty below are active.
         await session.execute(update(RiskRule).values(enabled=False))
         now = datetime.now(UTC)

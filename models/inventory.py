@@ -43,10 +43,16 @@ class CardCode(Base):
 
 
 class StockLevel(Base):
-    """Counter stock of a direct top-up SKU."""
+    """One slot of a direct top-up SKU's counter stock (services/inventory/slots.py).
+
+    The SKU's stock is spread over its slots so that concurrent orders take units from
+    different rows instead of queueing on one; its totals are the sums over them. Slots
+    are numbered from 0; a SKU with one slot is a single counter.
+    """
 
     __tablename__ = "stock_level"
 
     sku_id: Mapped[int] = mapped_column(ForeignKey("sku.id"), primary_key=True)
+    slot: Mapped[int] = mapped_column(primary_key=True, default=0)
     on_hand: Mapped[int] = mapped_column(default=0)
     reserved: Mapped[int] = mapped_column(default=0)

@@ -107,3 +107,5 @@ class Allocation(Base):
     # HELD (reserved), PRESALE (waiting for codes), SOLD, RELEASED
     state: Mapped[str] = mapped_column(String(16), default="HELD")
     source: Mapped[str] = mapped_column(String(16))  # CODE, COUNTER, PRESALE
+    # The counter slot (stock_level.slot) COUNTER units came from: released and sold there.
+    slot: Mapped[int | None]

@@ -169,7 +169,7 @@ class SkuAdminMutation:
         pk = decode_pk(input.sku_id, "Sku", field="skuId")
         try:
             async with info.context.uow() as uow:
-                await set_on_hand(uow.session, pk, input.on_hand)
+                await set_on_hand(uow.session, pk, input.on_hand, info.context.settings.stock_slots)
                 stock_event(uow, [pk])
         except CounterRefused as error:
             return SkuPayload(sku=None, user_errors=[UserError(field=error.field, message=error.message, code=error.code)])

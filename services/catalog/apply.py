@@ -199,7 +199,8 @@ class _Writer:
                     for s in suppliers for line in s.after["suppliers"]]
             if rows:
                 await self.session.execute(insert(SkuSupplier), rows)
-        counters = [{"sku_id": self.id_of("sku", s.key), "on_hand": 0, "reserved": 0}
+        # One empty slot: setting the stock (counters.set_on_hand) spreads it over the SKU's slots.
+        counters = [{"sku_id": self.id_of("sku", s.key), "slot": 0, "on_hand": 0, "reserved": 0}
                     for s in steps if s.action is Action.CREATE and s.after["kind"] == SkuKind.DIRECT_RECHARGE.value]
         if counters:
             await self.session.execute(insert(StockLevel), counters)

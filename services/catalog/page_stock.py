@@ -53,9 +53,10 @@ def _statement():  # type: ignore[no-untyped-def]
         select(literal("s"), Allocation.sku_id, func.coalesce(func.sum(Allocation.units), 0), literal(0))
         .where(Allocation.sku_id.in_(ids), Allocation.source == "SERIAL", Allocation.state == "HELD")
         .group_by(Allocation.sku_id),
-        select(literal("l"), StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved).where(
-            StockLevel.sku_id.in_(ids)
-        ),
+        # Counter stock: sums over each SKU's slots.
+        select(literal("l"), StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved))
+        .where(StockLevel.sku_id.in_(ids))
+        .group_by(StockLevel.sku_id),
         select(literal("q"), ChannelQuota.sku_id, ChannelQuota.quota, ChannelQuota.used).where(
             ChannelQuota.channel_id == bindparam("channel"), ChannelQuota.sku_id.in_(ids)
         ),

@@ -14,6 +14,7 @@ from domain.catalog import SkuKind
 from domain.limits import Period
 from domain.memberships import Period as MembershipPeriod
 from domain.risk import VIRTUAL_OPERATOR_PREFIXES, Decision, RuleKind
+from domain.slots import DEFAULT_SLOTS
 from models import (
     BlindBoxItem,
     Brand,
@@ -40,6 +41,7 @@ from models.base import utcnow
 from services.core.database import Database
 from services.core.secret_box import SecretBox
 from services.draws.seeds import open_round
+from services.inventory.slots import laid_out
 
 log = logging.getLogger("quanyi.demo")
 
@@ -260,7 +262,7 @@ async def _mystery_box(
 
 def _stock(session: AsyncSession, box: SecretBox, sku: Sku, spec: DemoSku) -> None:
     if spec.kind is SkuKind.DIRECT_RECHARGE:
-        session.add(StockLevel(sku_id=sku.id, on_hand=spec.on_hand, reserved=0))
+        session.add_all(StockLevel(**row) for row in laid_out(sku.id, spec.on_hand, DEFAULT_SLOTS))
     context = str(sku.id).encode()
     for n in range(spec.codes):
         secret = "-".join(secrets.token_hex(2).upper() for _ in range(4))

@@ -128,8 +128,9 @@ async def _take(session: AsyncSession, line_id: int, item: Sku, now: datetime, *
     """One unit of the item for the line (codes are taken SKIP LOCKED anyway)."""
     if item.kind is SkuKind.DIRECT_RECHARGE and not wait:
         free = await session.scalar(
+            # One slot of its counter (services/inventory/slots.py) with a unit, if one is not locked.
             select(StockLevel.sku_id).where(StockLevel.sku_id == item.id, StockLevel.on_hand - StockLevel.reserved >= 1)
-            .with_for_update(skip_locked=True)
+            .limit(1).with_for_update(skip_locked=True)
         )
         if free is None:
             return 0

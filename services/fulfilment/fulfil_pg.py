@@ -11,7 +11,7 @@ on the driver (services/core/driver.py), for the order a sale brings by the thou
 2. (no transaction) the submission, through the same adapter and health record as the
    general path (`TopUps.exchange`).
 3. (BEGIN, ANSWER, COMMIT) when the supplier credited the buyer: the task's move and the
-   exchange's record, the held counter units sold, the line's outcome, its ledger posting,
+   exchange's record, the held counter units sold (from the slots they were held in), the line's outcome, its ledger posting,
    DELIVERED with its event, the inbox notice, the job's completion and its attempt row,
    all in one statement, each part conditional on the one before, so that it writes all of
    it or (a callback or another worker came first, the lease was lost) nothing we keep:
@@ -71,6 +71,9 @@ WITH moved AS (
     AND EXISTS (SELECT 1 FROM order_line JOIN sku ON sku.id = order_line.sku_id
                 WHERE order_line.order_id = $1 AND sku.kind = 'DIRECT_RECHARGE'
                   AND order_line.outcome IS NULL AND order_line.presale_quantity = 0)
+    -- Units held in several slots are sold in slot order, by the general path.
+    AND (SELECT count(*) FROM allocation JOIN order_line ON order_line.id = allocation.line_id
+         WHERE order_line.order_id = $1 AND allocation.source = 'COUNTER') <= 1
   RETURNING id, number, channel_id, currency, buyer_phone, buyer_email, recharge_account
 ), event AS (
   INSERT INTO order_event (order_id, actor, from_status, to_status, reason, at)
@@ -121,11 +124,11 @@ WITH task AS (
 ), sold AS (
   UPDATE allocation SET state = 'SOLD'
   WHERE line_id = (SELECT line_id FROM task) AND sku_id = $8 AND source = 'COUNTER' AND state = 'HELD'
-  RETURNING units
+  RETURNING slot, units
 ), stock AS (
   UPDATE stock_level SET on_hand = on_hand - taken.units, reserved = reserved - taken.units
-  FROM (SELECT sum(units) AS units FROM sold) AS taken
-  WHERE stock_level.sku_id = $8 AND taken.units IS NOT NULL
+  FROM (SELECT COALESCE(slot, 0) AS slot, sum(units) AS units FROM sold GROUP BY 1) AS taken
+  WHERE stock_level.sku_id = $8 AND stock_level.slot = taken.slot
     AND stock_level.reserved >= taken.units AND stock_level.on_hand >= taken.units
 ), line AS (
   UPDATE order_line SET outcome = 'DELIVERED', supplier_id = $5

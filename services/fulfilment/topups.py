@@ -25,16 +25,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.money import Money
 from models import (
-    Allocation,
     OrderLine,
     Sku,
     SkuSupplier,
-    StockLevel,
     Supplier,
     SupplierAttempt,
     TopUpTask,
@@ -43,7 +41,7 @@ from services.core import telemetry
 from services.core.database import Database, rows_changed
 from services.fulfilment.supplier_health import SupplierHealth
 from services.fulfilment.supplier_registry import SupplierRegistry
-from services.inventory.reservation import HELD, SOLD
+from services.inventory.slots import sell_held
 from services.webhooks.platform_events import supplier_failing
 from suppliers.base import Outcome, Result, TopUp
 
@@ -358,28 +356,13 @@ async def apply(
     if task is None:
         return False
     if values.get("status") == SUCCEEDED:
-        await _take_counter(connection, task.line_id, task.sku_id)
+        await sell_held(connection, task.line_id, task.sku_id)
     return True
 
 
 # Statements the answer of every top-up sends, built once (their cache keys too).
 _TASK = TopUpTask.__table__
 _ATTEMPT = insert(SupplierAttempt.__table__)
-_ALLOCATION = Allocation.__table__
-_STOCK = StockLevel.__table__
-_SELL_HELD = (
-    update(_ALLOCATION)
-    .where(_ALLOCATION.c.line_id == bindparam("line"), _ALLOCATION.c.sku_id == bindparam("sku"),
-           _ALLOCATION.c.source == "COUNTER", _ALLOCATION.c.state == HELD)
-    .values(state=SOLD)
-    .returning(_ALLOCATION.c.units)
-)
-_TAKE_STOCK = (
-    update(_STOCK)
-    .where(_STOCK.c.sku_id == bindparam("sku"), _STOCK.c.reserved >= bindparam("units"),
-           _STOCK.c.on_hand >= bindparam("units"))
-    .values(on_hand=_STOCK.c.on_hand - bindparam("units"), reserved=_STOCK.c.reserved - bindparam("units"))
-)
 
 
 async def record_exchange(
@@ -394,13 +377,6 @@ async def record_exchange(
     })
     log.info("top-up %s %s at supplier %s: %s%s", request_id, action.lower(), supplier_id, result.outcome.value,
              "" if applied else " (not applied: the task had moved on)")
-
-
-async def _take_counter(connection: AsyncConnection, line_id: int, sku_id: int) -> None:
-    """The supplier credited the buyer: the held counter units are sold (on hand and reserved shrink)."""
-    sold = (await connection.execute(_SELL_HELD, {"line": line_id, "sku": sku_id})).scalars().all()
-    if sold:
-        await connection.execute(_TAKE_STOCK, {"sku": sku_id, "units": sum(sold)})
 
 
 async def apply_callback(session: AsyncSession, supplier_id: int, result: Result, now: datetime) -> int | None:

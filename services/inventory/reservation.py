@@ -1,7 +1,7 @@
 """Taking stock for an order line, and giving it back, as single atomic statements.
 
-Every reservation is decided by the database: counters and presale headroom by a
-conditional UPDATE; codes are locked as they are chosen (PostgreSQL: `FOR UPDATE SKIP
+Every reservation is decided by the database: counters (a slot of them, slots.py) and
+presale headroom by a conditional UPDATE; codes are locked as they are chosen (PostgreSQL: `FOR UPDATE SKIP
 LOCKED`, so concurrent buyers take different codes without waiting on each other) and
 claimed by an UPDATE that checks them again. On SQLite the whole order runs in one
 write transaction (BEGIN IMMEDIATE). Nothing is read into Python, checked and written
@@ -18,8 +18,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import CodeStatus, SkuKind
-from models import Allocation, BundleItem, CardCode, Sku, StockLevel
+from models import Allocation, BundleItem, CardCode, Sku
 from services.core.database import rows_changed
+from services.inventory import slots
 
 HELD, PRESALE, SOLD, RELEASED = "HELD", "PRESALE", "SOLD", "RELEASED"
 
@@ -94,7 +95,7 @@ async def reserve(session: AsyncSession, wants: Sequence[Want], now: datetime) -
 async def take_now(session: AsyncSession, line_id: int, sku: Sku, quantity: int, now: datetime) -> int:
     """Units taken from stock on hand, at most `quantity`, held for the line."""
     if sku.kind is SkuKind.DIRECT_RECHARGE:
-        return await _counter(session, line_id, sku, quantity)
+        return await slots.take(session, line_id, sku.id, quantity)
     return await take_codes(session, line_id, sku, quantity, now)
 
 
@@ -173,18 +174,6 @@ async def _serial_uses(session: AsyncSession, line_id: int, sku: Sku, quantity: 
     return taken
 
 
-async def _counter(session: AsyncSession, line_id: int, sku: Sku, quantity: int) -> int:
-    result = await session.execute(
-        update(StockLevel)
-        .where(StockLevel.sku_id == sku.id, StockLevel.on_hand - StockLevel.reserved >= quantity)
-        .values(reserved=StockLevel.reserved + quantity)
-    )
-    if rows_changed(result) != 1:
-        return 0
-    session.add(Allocation(line_id=line_id, sku_id=sku.id, code_id=None, units=quantity, state=HELD, source="COUNTER"))
-    return quantity
-
-
 async def _presale(session: AsyncSession, line_id: int, sku: Sku, missing: int) -> bool:
     result = await session.execute(
         update(Sku)
@@ -212,11 +201,11 @@ async def release(session: AsyncSession, line_ids: Sequence[int]) -> list[int]:
             update(Allocation)
             .where(Allocation.line_id.in_(line_ids), Allocation.state.in_((HELD, PRESALE)))
             .values(state=RELEASED)
-            .returning(Allocation.sku_id, Allocation.code_id, Allocation.units, Allocation.source)
+            .returning(Allocation.sku_id, Allocation.code_id, Allocation.units, Allocation.source, Allocation.slot)
             .execution_options(synchronize_session=False)
         )
     ).all()
-    codes = sorted(code_id for _, code_id, _, source in held if source == "CODE" and code_id is not None)
+    codes = sorted(code_id for _, code_id, _, source, _ in held if source == "CODE" and code_id is not None)
     if codes:
         await session.execute(
             update(CardCode)
@@ -224,7 +213,7 @@ async def release(session: AsyncSession, line_ids: Sequence[int]) -> list[int]:
             .values(status=CodeStatus.AVAILABLE, order_line_id=None)
             .execution_options(synchronize_session=False)
         )
-    serials = sorted((sku_id, code_id, units) for sku_id, code_id, units, source in held if source == "SERIAL")
+    serials = sorted((sku_id, code_id, units) for sku_id, code_id, units, source, _ in held if source == "SERIAL")
     for _, code_id, units in serials:
         await session.execute(
             update(CardCode)
@@ -232,13 +221,8 @@ async def release(session: AsyncSession, line_ids: Sequence[int]) -> list[int]:
             .values(uses_left=CardCode.uses_left + units)
             .execution_options(synchronize_session=False)
         )
-    for sku_id, units in _per_sku(held, "COUNTER"):
-        await session.execute(
-            update(StockLevel)
-            .where(StockLevel.sku_id == sku_id, StockLevel.reserved >= units)
-            .values(reserved=StockLevel.reserved - units)
-            .execution_options(synchronize_session=False)
-        )
+    # Counter units go back to the slots their allocations name.
+    await slots.give_back(session, ((sku_id, slot, units) for sku_id, _, units, source, slot in held if source == "COUNTER"))
     for sku_id, units in _per_sku(held, "PRESALE"):
         await session.execute(
             update(Sku)
@@ -254,9 +238,9 @@ async def line_skus(session: AsyncSession, line_id: int) -> list[int]:
     return sorted(set(await session.scalars(select(Allocation.sku_id).where(Allocation.line_id == line_id))))
 
 
-def _per_sku(held: Sequence[tuple[int, int | None, int, str]], source: str) -> list[tuple[int, int]]:
+def _per_sku(held: Sequence[tuple[int, int | None, int, str, int | None]], source: str) -> list[tuple[int, int]]:
     totals: dict[int, int] = {}
-    for sku_id, _, units, kind in held:
+    for sku_id, _, units, kind, _ in held:
         if kind == source:
             totals[sku_id] = totals.get(sku_id, 0) + units
     return sorted(totals.items())

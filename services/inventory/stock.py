@@ -11,7 +11,8 @@ from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import DRAWN, NO_STOCK, CodeStatus, SkuKind, StockFigures, box_stock, bundle_stock
-from models import Allocation, BlindBoxItem, BundleItem, CardCode, Sku, StockLevel
+from models import Allocation, BlindBoxItem, BundleItem, CardCode, Sku
+from services.inventory import slots
 
 _COUNTED = (CodeStatus.AVAILABLE, CodeStatus.RESERVED)
 
@@ -90,13 +91,9 @@ async def stock_for(
         .group_by(CardCode.sku_id, CardCode.status)
     ):
         codes[sku_id][status] = _Tally(codes=int(count), uses=int(uses or 0))
-    counters = {
-        sku_id: (on_hand, reserved)
-        for sku_id, on_hand, reserved in await session.execute(
-            select(StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved).where(
-                StockLevel.sku_id.in_(wanted)
-            )
-        )
+    counters = {  # sums over each SKU's slots
+        sku_id: (int(on_hand), int(reserved))
+        for sku_id, on_hand, reserved in await session.execute(slots.TOTALS, {"skus": list(wanted)})
     }
 
     def single(sku_id: int) -> StockFigures:

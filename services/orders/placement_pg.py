@@ -1,5 +1,6 @@
 """An order's write transaction on PostgreSQL in four round trips: BEGIN, the order, its
-stock, COMMIT (a limited order adds its buyers' counts; a capped SKU its quota).
+stock, COMMIT (a limited order adds its buyers' counts; a capped SKU its quota; a top-up
+its savepoint).
 
 The same rows and rules as the general path in placing.py, written as prepared statements
 on the driver (services/core/driver.py):
@@ -16,7 +17,9 @@ on the driver (services/core/driver.py):
 4. Each line's stock, in SKU order: codes locked as they are chosen (`FOR UPDATE SKIP
    LOCKED` inside `ARRAY(...)`, an uncorrelated sub-select PostgreSQL runs once) and claimed
    by an UPDATE that checks them again, with their allocations in the same statement; or
-   the counter's conditional UPDATE with its allocation.
+   a savepoint, then the conditional UPDATE of one of the counter's slots with its
+   allocation; only when every slot with enough is held by another order, or none holds
+   enough, further steps after rolling back to the savepoint (services/inventory/slots.py).
 
 Any refusal raises inside the transaction, which rolls everything back. Only CARD_CODE and
 DIRECT_RECHARGE lines without presale come this way (`handles`); bundles, serials and
@@ -106,13 +109,46 @@ SELECT $1, $2, claimed.id, 1, 'HELD', 'CODE' FROM claimed
 RETURNING code_id
 """
 
+# Counter stock in slots (services/inventory/slots.py tells why each step is as it is):
+# a slot with enough that no other order holds, at random; failing that (inside a savepoint
+# rolled back first, so that no lock is kept out of slot order), the first slot with enough,
+# waiting for it.
+SAVEPOINT, BACK_TO_SAVEPOINT = "SAVEPOINT counter_slot", "ROLLBACK TO SAVEPOINT counter_slot"
 TAKE_COUNTER = """
 WITH taken AS (
-  UPDATE stock_level SET reserved = reserved + $3 WHERE sku_id = $2 AND on_hand - reserved >= $3 RETURNING sku_id
+  UPDATE stock_level SET reserved = reserved + $3
+  WHERE sku_id = $2 AND on_hand - reserved >= $3 AND slot = (
+    SELECT slot FROM stock_level WHERE sku_id = $2 AND on_hand - reserved >= $3
+    ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
+  RETURNING sku_id, slot
+), held AS (
+  INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
+  SELECT $1, taken.sku_id, NULL, $3, 'HELD', 'COUNTER', taken.slot FROM taken
+  RETURNING units
 )
-INSERT INTO allocation (line_id, sku_id, code_id, units, state, source)
-SELECT $1, taken.sku_id, NULL, $3, 'HELD', 'COUNTER' FROM taken
-RETURNING id
+SELECT (SELECT sum(units) FROM held) AS units,
+       (SELECT coalesce(sum(on_hand - reserved), 0) FROM stock_level WHERE sku_id = $2) AS free
+"""
+TAKE_COUNTER_WAITING = TAKE_COUNTER.replace("ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED", "ORDER BY slot LIMIT 1 FOR UPDATE")
+
+# Neither found a slot: every slot of the SKU locked in slot order (the order of every
+# statement waiting for slots), and the units drawn from them in that order, all or none.
+TAKE_COUNTER_SLOTS = """
+WITH locked AS MATERIALIZED (
+  SELECT slot, GREATEST(on_hand - reserved, 0) AS free FROM stock_level WHERE sku_id = $2 ORDER BY slot FOR UPDATE
+), plan AS (
+  SELECT slot, LEAST(free, $3 - COALESCE(sum(free) OVER (ORDER BY slot ROWS BETWEEN UNBOUNDED PRECEDING
+                                                          AND 1 PRECEDING), 0)) AS units
+  FROM locked
+), taken AS (
+  UPDATE stock_level SET reserved = reserved + plan.units FROM plan
+  WHERE (SELECT sum(free) FROM locked) >= $3 AND plan.units > 0
+    AND stock_level.sku_id = $2 AND stock_level.slot = plan.slot
+  RETURNING stock_level.slot, plan.units
+)
+INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
+SELECT $1, $2, NULL, taken.units, 'HELD', 'COUNTER', taken.slot FROM taken
+RETURNING units
 """
 
 DIRECT_KINDS = (SkuKind.CARD_CODE, SkuKind.DIRECT_RECHARGE)
@@ -222,7 +258,7 @@ async def _write(
     for sku_id in sorted(lines):
         sku, quantity = draft.skus[sku_id], quantities[sku_id]
         if sku.kind is SkuKind.DIRECT_RECHARGE:
-            taken = quantity if await session.fetch(TAKE_COUNTER, lines[sku_id], sku_id, quantity) else 0
+            taken = await take_counter(session, lines[sku_id], sku_id, quantity)
         else:
             taken = len(await session.fetch(TAKE_CODES, lines[sku_id], sku_id, quantity, now))
         if taken < quantity:
@@ -233,6 +269,21 @@ async def _write(
             empty = taken == 0 and (sku.kind is SkuKind.CARD_CODE or quantity == 1)
             raise _Refused(placed, sold_out=sku_id if empty else None)
     return order_id, lines, noted
+
+
+async def take_counter(session: Session, line_id: int, sku_id: int, quantity: int) -> int:
+    """Units of a counter taken for a line: all of them or none (the steps of slots.take)."""
+    await session.execute(SAVEPOINT)
+    first = await session.fetchrow(TAKE_COUNTER, line_id, sku_id, quantity)
+    assert first is not None
+    if first["units"] or first["free"] < quantity:
+        # Taken; or refused, rightly: the slots held too few as the statement found them.
+        return first["units"] or 0
+    for statement in (TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS):
+        await session.execute(BACK_TO_SAVEPOINT)
+        if taken := sum(row["units"] or 0 for row in await session.fetch(statement, line_id, sku_id, quantity)):
+            return taken
+    return 0
 
 
 async def _raise_tallies(session: Session, draft: Draft, order_id: int) -> list[list[int]]:

@@ -48,7 +48,8 @@ async def stock(db: Database) -> Stock:
     async with db.fresh_sessions() as session:
         codes = (await session.execute(
             select(CardCode.id, CardCode.sku_id, CardCode.uses_left, CardCode.status))).all()
-        counters = (await session.execute(select(StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved))).all()
+        counters = (await session.execute(
+            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).group_by(StockLevel.sku_id))).all()
     assert all(status is CodeStatus.AVAILABLE for *_, status in codes), "take the snapshot before selling"
     by_sku: dict[int, set[int]] = defaultdict(set)
     for code_id, sku_id, _, _ in codes:
@@ -137,7 +138,7 @@ async def assert_stock_consistent(db: Database, before: Stock) -> None:
         components = (await session.execute(
             select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity))).all()
         counters = {sku_id: (on_hand, reserved) for sku_id, on_hand, reserved in await session.execute(
-            select(StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved))}
+            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).group_by(StockLevel.sku_id)))}
     assert set(codes) == set(before.uses), "codes appeared or vanished"
     wrong: list[object] = []
 

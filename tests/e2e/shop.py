@@ -183,8 +183,10 @@ class Ledger:
     async def counter(self, sku: StockedSku) -> tuple[int, int]:
         """(on hand, reserved) of a top-up SKU."""
         async with self.db.sessions() as session:
-            level = await session.get_one(StockLevel, sku.pk)
-            return level.on_hand, level.reserved
+            on_hand, reserved = (await session.execute(
+                select(func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).where(StockLevel.sku_id == sku.pk)
+            )).one()
+            return int(on_hand), int(reserved)
 
     async def presale_used(self, sku: StockedSku) -> int:
         async with self.db.sessions() as session:

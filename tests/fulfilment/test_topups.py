@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 
 from domain.catalog import CodeStatus
 from models import (
+    Allocation,
     CardCode,
     InboxMessage,
     Job,
@@ -20,6 +21,7 @@ from models import (
     TopUpTask,
 )
 from services.core.jobs import READY
+from services.inventory.slots import rebalance
 from schema.relay import decode_pk
 from suppliers.base import Outcome, TopUp
 from tests.fulfilment.conftest import Fulfilling
@@ -30,8 +32,11 @@ S, F, P, U = Outcome.SUCCEEDED, Outcome.FAILED, Outcome.PENDING, Outcome.UNKNOWN
 
 async def _stock(f: Fulfilling, code: str) -> tuple[int, int]:
     async with f.db.fresh_sessions() as session:
-        level = await session.get(StockLevel, f.demo.skus[code])
-        return level.on_hand, level.reserved
+        # The SKU's figures are sums over its slots.
+        on_hand, reserved = (await session.execute(
+            select(func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved))
+            .where(StockLevel.sku_id == f.demo.skus[code]))).one()
+        return int(on_hand), int(reserved)
 
 
 async def _attempts(f: Fulfilling, order: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -69,6 +74,27 @@ async def test_a_top_up_succeeds_and_takes_the_counter_stock(fulfilling: Fulfill
     assert await _stock(fulfilling, "TXV-MONTH") == (before[0] - 1, before[1])
     assert [t.request_id for t in fakes["sim-fast"].submissions] == [order["number"]]
     assert await _attempts(fulfilling, order) == [("sim-fast", "SUBMIT", "SUCCEEDED")]
+
+
+async def test_a_top_up_held_in_several_slots_is_sold_from_each_of_them(
+    fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]
+) -> None:
+    sku_id = fulfilling.demo.skus["IQY-YEAR"]
+    async with fulfilling.db.sessions() as session, session.begin():
+        assert await rebalance(session, sku_id, 60, 30) is None  # two units a slot
+    order = await fulfilling.place(("IQY-YEAR", 3))
+    await fulfilling.pay(order)
+    await fulfilling.settle()
+    assert (await fulfilling.status(order))["status"] == "DELIVERED"
+    assert await _stock(fulfilling, "IQY-YEAR") == (57, 0)
+    async with fulfilling.db.fresh_sessions() as session:
+        sold = (await session.execute(
+            select(Allocation.slot, Allocation.units, Allocation.state).where(Allocation.sku_id == sku_id))).all()
+        first = (await session.execute(
+            select(StockLevel.slot, StockLevel.on_hand).where(StockLevel.sku_id == sku_id, StockLevel.slot < 3)
+            .order_by(StockLevel.slot))).all()
+    assert sorted(sold) == [(0, 2, "SOLD"), (1, 1, "SOLD")]
+    assert first == [(0, 0), (1, 1), (2, 2)]
 
 
 async def test_a_definitive_failure_fails_over_to_the_next_supplier(fulfilling: Fulfilling, fakes: dict[str, FakeSupplier]) -> None:
@@ -220,7 +246,7 @@ async def test_a_run_that_lost_its_lease_during_the_call_keeps_no_decision_and_t
     order = await fulfilling.place(("GS-60", 1))
     order_id = decode_pk(order["id"], "Order")
     async with fulfilling.db.fresh_sessions() as session:
-        before = await session.scalar(select(StockLevel.on_hand).where(StockLevel.sku_id == fulfilling.demo.skus["GS-60"]))
+        before = await session.scalar(select(func.sum(StockLevel.on_hand)).where(StockLevel.sku_id == fulfilling.demo.skus["GS-60"]))
 
     async def taken_over(topup: TopUp) -> None:
         async with fulfilling.db.sessions() as session, session.begin():
@@ -253,5 +279,5 @@ async def test_a_run_that_lost_its_lease_during_the_call_keeps_no_decision_and_t
                                         .where(LedgerTransaction.key == f"delivery:{line}"))
         notices = await session.scalar(select(func.count()).select_from(InboxMessage)
                                        .where(InboxMessage.order_id == order_id))
-        after = await session.scalar(select(StockLevel.on_hand).where(StockLevel.sku_id == fulfilling.demo.skus["GS-60"]))
+        after = await session.scalar(select(func.sum(StockLevel.on_hand)).where(StockLevel.sku_id == fulfilling.demo.skus["GS-60"]))
     assert (postings, notices, before - after) == (1, 1, 1)

@@ -1,0 +1,50 @@
+"""How a top-up SKU's counter stock is spread over its slots (services/inventory/slots.py).
+
+Concurrent orders of one SKU each take their units from one slot, so N slots let N of them
+commit without waiting on each other. Setting the stock lays the units that no order holds
+evenly over slots 0..N-1; a slot keeps the units its open orders hold, since their
+allocations name it and give them back there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# A direct top-up SKU's stock is spread over this many slots unless configured otherwise
+# (QUANYI_STOCK_SLOTS). Eight, because an order holds its slot until it commits: with the
+# default pool of a gateway process (services/core/database.py) a handful of its orders
+# are in their write transaction at once, and eight slots let about that many take stock
+# side by side; more slots would only add rows to sum and, when a SKU runs low, more
+# slots too small for an order. docs/benchmarks.md "Hot counters" has the figures.
+DEFAULT_SLOTS = 8
+MAX_SLOTS = 64
+
+
+def spread(on_hand: int, reserved: Mapping[int, int], slots: int) -> dict[int, int]:
+    """Each slot's units on hand after setting the SKU's total to `on_hand`.
+
+    `reserved` is what open orders hold in each existing slot; `on_hand` is at least their
+    sum. Slots 0..slots-1 share the free units (the first ones one more when they do not
+    divide evenly); a slot past them is kept only while it holds reserved units, with
+    nothing free, and is left out otherwise (the caller deletes it).
+    """
+    if not 1 <= slots <= MAX_SLOTS:
+        raise ValueError(f"slots from 1 to {MAX_SLOTS}")
+    free = on_hand - sum(reserved.values())
+    if free < 0:
+        raise ValueError("on hand below what open orders hold")
+    share, extra = divmod(free, slots)
+    result = {slot: reserved.get(slot, 0) + share + (1 if slot < extra else 0) for slot in range(slots)}
+    result.update({slot: held for slot, held in reserved.items() if slot >= slots and held > 0})
+    return result
+
+
+def draw(free: list[tuple[int, int]], wanted: int) -> list[tuple[int, int]]:
+    """(slot, units) taking `wanted` units from slots in slot order, or [] when all of
+    them together hold fewer. `free` is each slot's free units, in slot order."""
+    plan: list[tuple[int, int]] = []
+    for slot, units in free:
+        take = min(max(units, 0), wanted - sum(units for _, units in plan))
+        if take > 0:
+            plan.append((slot, take))
+    return plan if sum(units for _, units in plan) == wanted else []
