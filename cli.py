@@ -325,7 +325,8 @@ def cmd_import_catalog(args: argparse.Namespace) -> int:
         await broker.start()
         try:
             return await import_file(db, broker, path, dry_run=args.dry_run,
-                                     progress=TerminalProgress(f"{path.name}:", unit="changes"))
+                                     progress=TerminalProgress(f"{path.name}:", unit="changes"),
+                                     seeds=SecretBox(settings.secret_key, settings.old_secret_keys))
         finally:
             await broker.close()
             await db.dispose()
