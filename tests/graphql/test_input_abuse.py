@@ -306,7 +306,8 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
     "Mutation.drawLottery": lambda g: {"id": encode_id("Lottery", 1)},
     "Query.lottery": lambda g: {"id": encode_id("Lottery", 1)},
     "Query.lotteryEntry": lambda g: {"token": "le_abuse"},
-    # Memberships: the counter SKU is sold by subscription (Ground)
+    # Memberships: the counter SKU is sold by subscription (Ground). This shop has no recurring payment
+    # provider: a valid subscribe passes every check of its inputs, then stops at UNAVAILABLE.
     "Mutation.setMembershipPlan": lambda g: {"input": {"skuId": g.counter.gid, "period": "MONTH", "maxCharge": "10.00"}},
     "Mutation.subscribe": lambda g: {"input": {
         "channel": "web", "skuId": g.counter.gid, "idempotencyKey": _fresh("subscribe"), "period": "MONTH",
