@@ -138,7 +138,7 @@ async def assert_stock_consistent(db: Database, before: Stock) -> None:
         components = (await session.execute(
             select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity))).all()
         counters = {sku_id: (on_hand, reserved) for sku_id, on_hand, reserved in await session.execute(
-            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).group_by(StockLevel.sku_id)))}
+            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).group_by(StockLevel.sku_id))}
     assert set(codes) == set(before.uses), "codes appeared or vanished"
     wrong: list[object] = []
 
