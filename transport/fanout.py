@@ -12,7 +12,7 @@ and it leaves when its client completes it, its connection closes or is ended. O
 its operation's task waits, parked, until then.
 
 Messages reach each member in the stream's order. A result with errors names the request
-that caused it, so then each member's own execution answers it instead.
+that caused it, so then it is shaped for each member's own request instead of shared.
 """
 
 from __future__ import annotations

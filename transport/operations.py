@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import weakref
-from functools import partial
 from collections.abc import AsyncGenerator, Hashable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from inspect import isawaitable
 from typing import Any
 
@@ -36,9 +36,9 @@ from domain.access import Principal, may_see_schema
 from schema.context import Context
 from schema.errors import ErrorCode
 from schema.live import SharedEvent, SharedStream
+from transport import fanout
 from transport.admission import Admission, Refused
 from transport.documents import NUL_MESSAGE, Documents, has_nul_character
-from transport import fanout
 from transport.errors import MASKED_MESSAGE, RequestError, format_errors, request_error
 from transport.input_bounds import InputBounds
 from transport.metrics import counted_subscription
