@@ -112,12 +112,14 @@ class OpenPlatformAdapter:
             raise MarketplaceUnavailable(f"{wire.TRADE}: {error}") from None
 
     async def ship(self, shipment: Shipment) -> Shipped:
+        # A bundle of codes and top-ups is one MIXED delivery carrying both.
+        params: dict[str, str] = {"delivery_type": wire.delivery_type(bool(shipment.codes), bool(shipment.topups))}
         if shipment.codes:
-            params = {"delivery_type": "CODES", "codes": orjson.dumps(
-                [{"number": code.number, "secret": code.secret} for code in shipment.codes]).decode()}
-        else:
-            params = {"delivery_type": "RECHARGE", "recharge_result": orjson.dumps(
-                [{"account": t.account, "status": "SUCCESS", "reference": t.reference} for t in shipment.topups]).decode()}
+            params["codes"] = orjson.dumps(
+                [{"number": code.number, "secret": code.secret} for code in shipment.codes]).decode()
+        if shipment.topups or not shipment.codes:
+            params["recharge_result"] = orjson.dumps(
+                [{"account": t.account, "status": "SUCCESS", "reference": t.reference} for t in shipment.topups]).decode()
         try:
             answer = await self._call(wire.SHIP, {"tid": shipment.tid, **params})
         except MarketplaceRefused as refused:

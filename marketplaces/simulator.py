@@ -165,20 +165,21 @@ async def _ship(sim: Marketplace, params: dict[str, str]) -> Response:
     tid = params.get("tid", "")
     codes: list[DeliveredCode] = []
     topups: list[TopUpResult] = []
-    if params.get("delivery_type") == "CODES":
+    kind = params.get("delivery_type")
+    if kind not in (wire.CODES, wire.RECHARGE, wire.MIXED):
+        raise ValueError("delivery_type is CODES, RECHARGE or MIXED")
+    if kind in (wire.CODES, wire.MIXED):
         for item in orjson.loads(params.get("codes", "")):
             if not isinstance(item, dict) or not isinstance(item.get("secret"), str) or not item["secret"]:
                 raise ValueError("codes is a list of {number, secret}")
             codes.append(DeliveredCode(item.get("number"), item["secret"]))
-    elif params.get("delivery_type") == "RECHARGE":
+    if kind in (wire.RECHARGE, wire.MIXED):
         for item in orjson.loads(params.get("recharge_result", "")):
             if not isinstance(item, dict) or item.get("status") != "SUCCESS":
                 raise ValueError("recharge_result is a list of {account, status: SUCCESS, reference}")
             topups.append(TopUpResult(str(item.get("account") or ""), str(item.get("reference") or "")))
-    else:
-        raise ValueError("delivery_type is CODES or RECHARGE")
-    if not codes and not topups:
-        raise ValueError("a delivery carries codes or a recharge result")
+    if wire.delivery_type(bool(codes), bool(topups)) != kind or not (codes or topups):
+        raise ValueError("CODES carries codes, RECHARGE a recharge result, MIXED both")
     if sim.fails("fail_ships", sim.faults.ship_fail_rate):
         return await sim.failure(wire.SHIP)
     refused = sim.shop.ship(tid, codes, topups)
