@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 # A direct top-up SKU's stock is spread over this many slots unless configured otherwise
-# (QUANYI_STOCK_SLOTS). Eight, because an order holds its slot until it commits: with the
-# default pool of a gateway process (services/core/database.py) a handful of its orders
-# are in their write transaction at once, and eight slots let about that many take stock
-# side by side; more slots would only add rows to sum and, when a SKU runs low, more
-# slots too small for an order. docs/benchmarks.md "Hot counters" has the figures.
+# (QUANYI_STOCK_SLOTS). Eight: at the database floor of a flash sale (32 concurrent orders),
+# eight slots sell a top-up SKU at the rate of a code pool, 2.3-2.5x one slot; 16 and 32 did
+# not gain measurably beyond the run-to-run spread. Fewer slots keep each one large enough
+# that a multi-unit order rarely needs several (docs/benchmarks.md "Hot counters").
 DEFAULT_SLOTS = 8
 MAX_SLOTS = 64
 

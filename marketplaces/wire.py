@@ -5,8 +5,11 @@ them, ids are strings (Taobao's tids outgrow a double). The method names follow 
 
     taobao.trades.sold.increment.get   paid trades modified in a window, paged
     taobao.trade.fullinfo.get          one trade
-    taobao.virtual.delivery.send       虚拟发货: the codes, or the top-up's result
+    taobao.virtual.delivery.send       虚拟发货: the codes (CODES), the top-ups' results (RECHARGE),
+                                       or both for a bundle of codes and top-ups (MIXED)
     taobao.refunds.receive.get         refunds buyers asked for, modified in a window, paged
+    taobao.rp.refunds.agree            the seller agrees to a refund (refund_id, refund_fee)
+    taobao.rp.refund.refuse            the seller refuses one (refund_id, refuse_message)
 
 An answer is `{"<method without the taobao. prefix, dots as underscores>_response": {...}}`,
 or `{"error_response": {"code", "msg", "sub_code", "sub_msg"}}`.
@@ -27,12 +30,16 @@ TRADES = "taobao.trades.sold.increment.get"
 TRADE = "taobao.trade.fullinfo.get"
 SHIP = "taobao.virtual.delivery.send"
 REFUNDS = "taobao.refunds.receive.get"
-METHODS = (TRADES, TRADE, SHIP, REFUNDS)
+AGREE = "taobao.rp.refunds.agree"
+REFUSE = "taobao.rp.refund.refuse"
+METHODS = (TRADES, TRADE, SHIP, REFUNDS, AGREE, REFUSE)
 
 TRADE_TOPIC = "taobao_trade_TradeBuyerPay"  # pushed: a trade was paid
 REFUND_TOPIC = "taobao_refund_RefundCreate"  # pushed: a buyer asked for a refund
 
 ALREADY_DELIVERED = "isv.trade-already-delivered"
+ALREADY_DECIDED = "isv.refund-already-decided"  # the same decision on a refund, sent again
+CODES, RECHARGE, MIXED = "CODES", "RECHARGE", "MIXED"  # delivery_type of a delivery
 CURRENCY = "CNY"
 
 
@@ -48,6 +55,13 @@ def form(body: bytes, *, max_fields: int = 50) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise WireError("the body is not a form") from None
     return dict(pairs)
+
+
+def delivery_type(codes: bool, topups: bool) -> str:
+    """What a delivery carries: codes, top-up results, or both (MIXED)."""
+    if codes and topups:
+        return MIXED
+    return CODES if codes else RECHARGE
 
 
 def orjson_text(data: object) -> str:

@@ -26,7 +26,9 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from marketplaces.http import ROUTER
 from services.core.logs import FIELDS
+from services.demo import marketplace as demo_marketplace
 from transport import metrics, tracing
 from transport.exchange import Exchange, begin, end
 
@@ -35,7 +37,8 @@ log = logging.getLogger("quanyi.request")
 MAX_OPERATION_NAMES = 100
 GRAPHQL_PATH = "/graphql"
 # Probes and scrapes come every few seconds: their lines are at DEBUG.
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Probes, scrapes, and the demo gateway polling the marketplace it mounts itself: no line each.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", f"{demo_marketplace.PREFIX}{ROUTER}"})
 
 
 class OperationNames:

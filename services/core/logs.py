@@ -136,6 +136,9 @@ def configure(kind: str, level: str = "INFO") -> None:
     root.addHandler(handler)
     # The gateway's own records at `level`; other libraries keep theirs (WARNING by default).
     logging.getLogger("quanyi").setLevel(level.upper())
+    # httpx says every outbound request at INFO, with its whole URL (a signed call's query
+    # string included): its warnings only. Ours log the calls that matter, without secrets.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvicorn configures its own loggers before it builds the app: same format, same mask.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         for own in logging.getLogger(name).handlers:

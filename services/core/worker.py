@@ -200,7 +200,9 @@ class Worker:
         finally:
             seconds = time.perf_counter() - started
             timer.ended(outcome, seconds)
-            job_log.info("job %s %s", job.key, outcome, extra={FIELDS: {
+            # A job that only waits for its next turn (a marketplace's poll, a supplier not due
+            # yet) says so at DEBUG: at INFO a poll every few seconds would drown the log.
+            job_log.log(logging.DEBUG if outcome == "later" else logging.INFO, "job %s %s", job.key, outcome, extra={FIELDS: {
                 "job_id": job.id, "kind": job.kind, "key": job.key, "order_id": job.order_id,
                 "attempt": job.attempts + 1, "outcome": outcome, "duration_ms": round(seconds * 1000, 2),
                 "worker": self.name, "error": reason,

@@ -50,8 +50,7 @@ async def stock(db: Database) -> Stock:
         codes = (await session.execute(
             select(CardCode.id, CardCode.sku_id, CardCode.uses_left, CardCode.status))).all()
         counters = (await session.execute(
-            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved))
-            .group_by(StockLevel.sku_id))).all()
+            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).group_by(StockLevel.sku_id))).all()
     assert all(status is CodeStatus.AVAILABLE for *_, status in codes), "take the snapshot before selling"
     by_sku: dict[int, set[int]] = defaultdict(set)
     for code_id, sku_id, _, _ in codes:
@@ -140,8 +139,7 @@ async def assert_stock_consistent(db: Database, before: Stock) -> None:
         components = (await session.execute(
             select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity))).all()
         counters = {sku_id: (on_hand, reserved) for sku_id, on_hand, reserved in await session.execute(
-            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved))
-            .group_by(StockLevel.sku_id))}
+            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).group_by(StockLevel.sku_id))}
     assert set(codes) == set(before.uses), "codes appeared or vanished"
     wrong: list[object] = []
 
@@ -225,9 +223,7 @@ async def expected_figures(db: Database, before: Stock) -> dict[str, tuple[int, 
     """What a catalog should show of each SKU, by SKU code: (available, reserved), worked out
     from what each SKU had `before` and the units orders hold or bought since (their
     allocations), independently of how the gateway computes it. A bundle is available as
-    often as its scarcest component allows and reserves nothing of its own. A blind box has
-    no stock of its own either: a unit is one of its pool's items, drawn at reservation (the
-    allocation is the item's), so it is available as often as its items have units together."""
+    often as its scarcest component allows and reserves nothing of its own."""
     async with db.fresh_sessions() as session:
         skus = {sku_id: (code, kind)
                 for sku_id, code, kind in await session.execute(select(Sku.id, Sku.code, Sku.kind))}
@@ -236,7 +232,7 @@ async def expected_figures(db: Database, before: Stock) -> dict[str, tuple[int, 
             .where(Allocation.state.in_(("HELD", "SOLD"))).group_by(Allocation.sku_id, Allocation.state))).all()
         components = (await session.execute(
             select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity))).all()
-        pools = (await session.execute(select(BlindBoxItem.box_sku_id, BlindBoxItem.item_sku_id))).all()
+        box_items = (await session.execute(select(BlindBoxItem.box_sku_id, BlindBoxItem.item_sku_id))).all()
     had: Counter[int] = Counter()
     for sku_id, ids in before.codes_by_sku.items():
         serial = skus[sku_id][1] is SkuKind.SERIAL
@@ -255,9 +251,10 @@ async def expected_figures(db: Database, before: Stock) -> dict[str, tuple[int, 
         parts[bundle].append((component, quantity))
     for bundle, pieces in parts.items():
         figures[bundle] = (min(figures[component][0] // quantity for component, quantity in pieces), 0)
-    items: dict[int, list[int]] = defaultdict(list)
-    for box, item in pools:
-        items[box].append(item)
-    for box, drawn_from in items.items():
-        figures[box] = (sum(figures[item][0] for item in drawn_from), 0)
+    # A blind box sells one unit of whichever item is drawn: as often as its items have units.
+    boxes: dict[int, list[int]] = defaultdict(list)
+    for box, item in box_items:
+        boxes[box].append(item)
+    for box, items in boxes.items():
+        figures[box] = (sum(figures[item][0] for item in items), 0)
     return {skus[sku_id][0]: figure for sku_id, figure in figures.items()}

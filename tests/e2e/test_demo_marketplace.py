@@ -60,3 +60,10 @@ async def test_serve_demo_delivers_the_simulated_marketplaces_trades(demo_databa
     assert len(delivered[pulled.json()["trade"]["tid"]]["codes"]) == 1
     assert len(delivered[pushed.json()["trade"]["tid"]]["topups"]) == 1
     assert all(d["requests"] == 1 for d in delivered.values())
+    # The gateway polling the marketplace it mounts (every 5 s) writes no line per poll: no outbound
+    # request lines (their URLs carry signed queries), no request line of the polled route, no job
+    # line of a poll that only waits for its next turn. The trades' own jobs are still told.
+    lines = (tmp_path / "gateway.log").read_text().splitlines()
+    assert not [line for line in lines if "httpx" in line or "router/rest" in line], lines
+    assert not [line for line in lines if "marketplace.pull" in line and " later" in line], lines
+    assert [line for line in lines if "job marketplace.report" in line or "job fulfil" in line], lines

@@ -292,3 +292,16 @@ async def test_a_trade_we_cannot_stock_is_a_failed_import_that_holds_nothing(sho
     assert trade["status"] == "FAILED" and trade["orderId"] is None
     assert trade["reason"].split(":")[0] in ("OUT_OF_STOCK", "INVALID_INPUT", "QUOTA_EXCEEDED")
     assert await _available(shop, "NE-50") == before
+
+
+async def test_a_bundle_of_codes_and_a_top_up_reports_both_in_one_delivery(shop: Market) -> None:
+    # Given a buyer who paid for the gamer pack (a Q币 card and a video membership top-up)
+    tid = await shop.sell("PACK-GAMER", account="13800138000", price="52.00")
+    # When it is imported, fulfilled and reported
+    await shop.pull()
+    await shop.settle()
+    assert (await shop.order(tid))["status"] == "DELIVERED"
+    # Then the marketplace has one delivery carrying the code and the top-up's result, asked once
+    delivered = await shop.deliveries(tid)
+    assert [(len(d["codes"]), len(d["topups"]), d["requests"]) for d in delivered] == [(1, 1, 1)]
+    assert (await shop.trade(tid))["deliveryReport"] == {"status": "REPORTED", "attempts": 1, "error": None}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from marketplaces import signing
-from marketplaces.base import DeliveredCode, MarketplaceRefused, MarketplaceUnavailable, Shipment
+from marketplaces.base import DeliveredCode, MarketplaceRefused, MarketplaceUnavailable, Shipment, TopUpResult
 from marketplaces.http import OpenPlatformAdapter
 from marketplaces.simulator import create_marketplace
 
@@ -92,6 +92,16 @@ async def test_a_trade_is_delivered_once_however_often_it_is_reported(market) ->
     assert (first.ok, first.already, again.ok, again.already) == (True, False, True, True)
     assert (await client.get("/control/deliveries")).json() == [
         {"tid": tid, "requests": 2, "codes": ["*********ET-1"], "topups": []}
+    ]
+
+
+async def test_a_bundle_of_codes_and_top_ups_is_one_mixed_delivery(market) -> None:
+    client, _ = market
+    tid = await _sell(client, "PACK-GAMER")
+    shipment = Shipment(tid, codes=(DeliveredCode(None, "PACK-CODE-1"),), topups=(TopUpResult("13800138000", "SUP-1"),))
+    assert (await _adapter(client).ship(shipment)).ok
+    assert (await client.get("/control/deliveries")).json() == [
+        {"tid": tid, "requests": 1, "codes": ["*******DE-1"], "topups": [{"account": "*******8000", "reference": "SUP-1"}]}
     ]
 
 
