@@ -223,8 +223,8 @@ class _Writer:
             refusal = await set_pool(self.session, self.seeds, box_id, items, self.at)
             if refusal is not None:
                 # A unit sold since the plan was read: the whole import is refused.
-                raise refused(f"pool{refusal.field.removeprefix('items')}" if refusal.field else "pool",
-                              refusal.message, refusal.code)
+                where = (refusal.field or "items").removeprefix("items").replace("skuId", "sku")
+                raise refused(f"pool{where}", refusal.message, refusal.code)
             self.applied.stock_skus.add(box_id)
 
     async def _listings(self, steps: list[Step]) -> None:
