@@ -45,6 +45,7 @@ class SkuKind(enum.Enum):
     SERIAL = "SERIAL"
     DIRECT_RECHARGE = "DIRECT_RECHARGE"
     BUNDLE = "BUNDLE"
+    BLIND_BOX = "BLIND_BOX"
 
 
 @strawberry.type
