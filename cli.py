@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from datetime import UTC, datetime
 
 from config import Settings, log_settings
@@ -19,7 +22,25 @@ from services.core.migrate import newest_revision, upgrade
 from services.core.secret_box import SecretBox
 from services.demo.seed import seed_demo
 
+if TYPE_CHECKING:
+    from broker import Broker
+
 log = logging.getLogger("quanyi")
+
+
+@contextlib.asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[tuple[Database, Broker]]:
+    """The database and the broker a command works with, both closed when it is done."""
+    from broker import connect
+
+    db = Database.connect(settings)
+    broker = connect(settings.redis_url, prefix=settings.broker_prefix)
+    await broker.start()
+    try:
+        yield db, broker
+    finally:
+        await broker.close()
+        await db.dispose()
 
 
 def _seed(settings: Settings) -> bool:
@@ -171,7 +192,6 @@ def cmd_import_codes(args: argparse.Namespace) -> int:
 
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-    from broker import connect
     from services.core.progress import TerminalProgress
     from services.inventory.csv_import import CsvImport, Report, import_csv
 
@@ -181,15 +201,9 @@ def cmd_import_codes(args: argparse.Namespace) -> int:
     job = CsvImport(Path(args.file), args.sku, batch_size=args.batch, resume=args.resume)
 
     async def go() -> Report:
-        db = Database.connect(settings)
-        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
-        await broker.start()
-        try:
+        async with connected(settings) as (db, broker):
             progress = TerminalProgress(f"{args.sku}:")
             return await import_csv(db, broker, SecretBox(settings.secret_key, settings.old_secret_keys), job, progress)
-        finally:
-            await broker.close()
-            await db.dispose()
 
     started = time.monotonic()
     try:
@@ -229,7 +243,6 @@ def cmd_trusted_documents(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from broker import connect
     from models import ApiKey
     from resolvers import build_schema
     from resolvers.documents import check_document
@@ -278,10 +291,7 @@ def cmd_trusted_documents(args: argparse.Namespace) -> int:
         return 1
 
     async def go() -> int:
-        db = Database.connect(settings)
-        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
-        await broker.start()
-        try:
+        async with connected(settings) as (db, broker):
             if args.key:
                 async with db.fresh_sessions() as session:
                     active = await session.scalar(
@@ -293,9 +303,6 @@ def cmd_trusted_documents(args: argparse.Namespace) -> int:
                 rows = await trusted.register(uow.session, documents, key_prefix=args.key or EVERYONE, actor="cli")
                 uow.publish(TRUSTED_DOCUMENTS_CHANGED, b"")
             return len(rows)
-        finally:
-            await broker.close()
-            await db.dispose()
 
     count = asyncio.run(go())
     if count < 0:
@@ -309,7 +316,6 @@ def cmd_import_catalog(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from broker import connect
     from services.catalog.catalog_file import UnusableFile
     from services.catalog.import_file import import_file
     from services.core.progress import TerminalProgress
@@ -320,15 +326,9 @@ def cmd_import_catalog(args: argparse.Namespace) -> int:
     path = Path(args.file)
 
     async def go():  # type: ignore[no-untyped-def]
-        db = Database.connect(settings)
-        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
-        await broker.start()
-        try:
+        async with connected(settings) as (db, broker):
             return await import_file(db, broker, path, dry_run=args.dry_run,
                                      progress=TerminalProgress(f"{path.name}:", unit="changes"))
-        finally:
-            await broker.close()
-            await db.dispose()
 
     started = time.monotonic()
     try:
@@ -512,21 +512,14 @@ def cmd_supplier_config(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
 
     async def go() -> None:
-        from broker import connect
         from services.core.events import SUPPLIERS_CHANGED
 
-        db = Database.connect(settings)
-        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
-        await broker.start()
-        try:
+        async with connected(settings) as (db, broker):
             async with db.sessions() as session, session.begin():
                 await configure(session, SecretBox(settings.secret_key, settings.old_secret_keys), args.code, base_url=args.base_url,
                                 secret=secret, timeout_seconds=args.timeout)
             # Gateways sharing this Redis build the supplier's adapter again at once.
             await broker.publish(SUPPLIERS_CHANGED, args.code.encode())
-        finally:
-            await broker.close()
-            await db.dispose()
 
     asyncio.run(go())
     follows = "running gateways use it at once" if settings.redis_url else "restart running gateways to use it"
@@ -572,12 +565,8 @@ def cmd_marketplace_config(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
 
     async def go() -> None:
-        from broker import connect
 
-        db = Database.connect(settings)
-        broker = connect(settings.redis_url, prefix=settings.broker_prefix)
-        await broker.start()
-        try:
+        async with connected(settings) as (db, broker):
             async with db.sessions() as session, session.begin():
                 await connections.configure(
                     session, SecretBox(settings.secret_key, settings.old_secret_keys), channel=args.channel,
@@ -585,9 +574,6 @@ def cmd_marketplace_config(args: argparse.Namespace) -> int:
                     poll_seconds=args.poll_seconds, timeout_seconds=args.timeout, outer_ids=outer_ids,
                 )
             await broker.publish(connections.TOPIC, b"")
-        finally:
-            await broker.close()
-            await db.dispose()
 
     try:
         asyncio.run(go())

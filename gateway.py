@@ -46,6 +46,7 @@ from services.marketplaces.connections import Factory as MarketFactory
 from services.marketplaces.connections import Markets
 from services.marketplaces.imports import Importer
 from services.marketplaces.pull import Puller
+from services.marketplaces.refund_decisions import DecisionReporter
 from services.marketplaces.refunds import RefundDesk
 from services.marketplaces.reports import Reporter
 from services.memberships.desk import Memberships
@@ -234,7 +235,8 @@ def create_app(
     importer = Importer(db, broker, on_event=lambda topic, message: on_event(topic, message))
     refund_desk = RefundDesk(db, broker, on_event=lambda topic, message: on_event(topic, message))
     market_worker = Worker(
-        db, broker, {**Puller(markets, importer, refund_desk).handlers(), **Reporter(markets, box).handlers()},
+        db, broker, {**Puller(markets, importer, refund_desk).handlers(), **Reporter(markets, box).handlers(),
+                     **DecisionReporter(markets).handlers()},
         concurrency=settings.marketplace_concurrency, poll_interval=settings.worker_poll_seconds,
         lease_seconds=settings.worker_lease_seconds,
     )

@@ -18,6 +18,7 @@ from domain.ledger import Account, Kind
 from domain.orders import OrderStatus
 from models import (
     Allocation,
+    BlindBoxItem,
     BundleItem,
     CardCode,
     LedgerEntry,
@@ -138,7 +139,7 @@ async def assert_stock_consistent(db: Database, before: Stock) -> None:
         components = (await session.execute(
             select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity))).all()
         counters = {sku_id: (on_hand, reserved) for sku_id, on_hand, reserved in await session.execute(
-            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).group_by(StockLevel.sku_id)))}
+            select(StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).group_by(StockLevel.sku_id))}
     assert set(codes) == set(before.uses), "codes appeared or vanished"
     wrong: list[object] = []
 
@@ -231,6 +232,7 @@ async def expected_figures(db: Database, before: Stock) -> dict[str, tuple[int, 
             .where(Allocation.state.in_(("HELD", "SOLD"))).group_by(Allocation.sku_id, Allocation.state))).all()
         components = (await session.execute(
             select(BundleItem.bundle_sku_id, BundleItem.component_sku_id, BundleItem.quantity))).all()
+        box_items = (await session.execute(select(BlindBoxItem.box_sku_id, BlindBoxItem.item_sku_id))).all()
     had: Counter[int] = Counter()
     for sku_id, ids in before.codes_by_sku.items():
         serial = skus[sku_id][1] is SkuKind.SERIAL
@@ -249,4 +251,10 @@ async def expected_figures(db: Database, before: Stock) -> dict[str, tuple[int, 
         parts[bundle].append((component, quantity))
     for bundle, pieces in parts.items():
         figures[bundle] = (min(figures[component][0] // quantity for component, quantity in pieces), 0)
+    # A blind box sells one unit of whichever item is drawn: as often as its items have units.
+    boxes: dict[int, list[int]] = defaultdict(list)
+    for box, item in box_items:
+        boxes[box].append(item)
+    for box, items in boxes.items():
+        figures[box] = (sum(figures[item][0] for item in items), 0)
     return {skus[sku_id][0]: figure for sku_id, figure in figures.items()}
