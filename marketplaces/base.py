@@ -98,6 +98,18 @@ class MarketRefund:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundDecision:
+    """The seller's answer to a refund the buyer asked for after delivery: agreed (the
+    marketplace returns `amount` to the buyer) or refused, with the seller's `reason`."""
+
+    refund_id: str
+    tid: str
+    agree: bool
+    amount: Money
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RefundPage:
     refunds: list[MarketRefund]
     has_next: bool
@@ -141,6 +153,11 @@ class MarketplaceAdapter(Protocol):
     async def ship(self, shipment: Shipment) -> Shipped: ...
 
     async def refunds_since(self, start: datetime, end: datetime, page: int, page_size: int) -> RefundPage: ...
+
+    async def decide_refund(self, decision: RefundDecision) -> None:
+        """Tell the marketplace the seller agrees to (or refuses) a refund. A decision it had
+        recorded before (sent twice) counts as told; MarketplaceRefused if it will not take it."""
+        ...
 
     def verify_push(self, params: Mapping[str, str], now: datetime) -> None:
         """Raise SignatureError unless the pushed message was signed by this marketplace recently."""

@@ -24,6 +24,7 @@ from marketplaces.base import (
     MarketplaceRefused,
     MarketplaceUnavailable,
     Push,
+    RefundDecision,
     RefundPage,
     Shipment,
     Shipped,
@@ -105,7 +106,7 @@ class OpenPlatformAdapter:
         return TradePage(trades, bool(answer.get("has_next")))
 
     async def trade(self, tid: str) -> Trade:
-        answer = await self._call(wire.TRADE, {"tid": tid, "fields": "tid,status,modified,payment,orders"})
+        answer = await self._call(wire.TRADE, {"tid": tid, "fields": "tid,status,modified,pay_time,payment,receiver_mobile,recharge_account,orders"})
         try:
             return wire.parse_trade(answer.get("trade"))
         except wire.WireError as error:
@@ -143,6 +144,20 @@ class OpenPlatformAdapter:
         except wire.WireError as error:
             raise MarketplaceUnavailable(f"{wire.REFUNDS}: {error}") from None
         return RefundPage(refunds, bool(answer.get("has_next")))
+
+    async def decide_refund(self, decision: RefundDecision) -> None:
+        if decision.agree:
+            method, params = wire.AGREE, {"refund_id": decision.refund_id, "refund_fee": str(decision.amount.amount)}
+        else:
+            method, params = wire.REFUSE, {"refund_id": decision.refund_id, "refuse_message": decision.reason}
+        try:
+            answer = await self._call(method, {"tid": decision.tid, **params})
+        except MarketplaceRefused as refused:
+            if refused.code == wire.ALREADY_DECIDED:
+                return  # told before (a report sent twice): the platform keeps one decision
+            raise
+        if answer.get("is_success") is not True:
+            raise MarketplaceUnavailable(f"{method}: no is_success in the answer")
 
     def verify_push(self, params: Mapping[str, str], now: datetime) -> None:
         signing.verify(self._secret, self._app_key, params, now, tolerance_seconds=self._tolerance)

@@ -8,6 +8,7 @@ trades in the past.
 from __future__ import annotations
 
 import random
+import secrets
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -32,6 +33,7 @@ class Faults:
     ship_fail_rate: float = 0.0  # share of deliveries that fail (the delivery is not recorded)
     fail_pulls: int = 0  # the next this many pulls fail, whatever the rates say
     fail_ships: int = 0  # the next this many deliveries fail
+    fail_decisions: int = 0  # the next this many refund decisions (agree, refuse) fail
     failure: str = "error"  # how a call fails: "error" (HTTP 500) or "timeout" (no answer for hang_ms)
     hang_ms: int = 15_000
     push_url: str = ""  # where new trades and refunds are pushed, signed; empty: pulled only
@@ -79,6 +81,20 @@ class Delivery:
         }
 
 
+@dataclass
+class Decision:
+    """The seller's one decision on a refund, and how often it was sent."""
+
+    refund_id: str
+    agree: bool
+    message: str
+    amount: str
+    requests: int = 1
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def _mask(text: str) -> str:
     keep = min(4, len(text) // 2)
     return "*" * (len(text) - keep) + text[len(text) - keep:]
@@ -93,8 +109,11 @@ class Shop:
         self.trades: OrderedDict[str, Trade] = OrderedDict()
         self.refunds: OrderedDict[str, MarketRefund] = OrderedDict()
         self.deliveries: dict[str, Delivery] = {}
+        self.decisions: dict[str, Decision] = {}
         self._max = max_trades
-        self._next = 1
+        # Trade numbers start at a random place: a marketplace never numbers two trades alike, so
+        # neither does a simulator started again against the same database.
+        self._next = secrets.randbelow(10**9) * 1000 + 1
 
     def _number(self) -> str:
         number = f"{3_900_000_000_000 + self._next}"
@@ -153,6 +172,27 @@ class Shop:
         refund = MarketRefund(f"R{tid}", tid, status, trade.payment, now, reason)
         self.refunds[refund.refund_id] = refund
         return refund
+
+
+    def decide(self, refund_id: str, tid: str, agree: bool, message: str, amount: str) -> str | None:
+        """The seller agrees to or refuses a refund waiting for them; None, or why it is refused
+        (ALREADY when this decision was recorded before, STATUS for the other decision or a
+        refund not waiting, NOT_FOUND)."""
+        refund = self.refunds.get(refund_id)
+        if refund is None or refund.tid != tid:
+            return "NOT_FOUND"
+        known = self.decisions.get(refund_id)
+        if known is not None:
+            known.requests += 1
+            return "ALREADY" if known.agree == agree else "STATUS"
+        if refund.status != "WAIT_SELLER_AGREE":
+            return "STATUS"
+        self.decisions[refund_id] = Decision(refund_id, agree, message, amount)
+        status = "SUCCESS" if agree else "SELLER_REFUSE_BUYER"
+        self.refunds[refund_id] = MarketRefund(refund_id, tid, status, refund.amount, self.clock(), refund.reason)
+        if agree:
+            self.trades[tid] = _moved(self.trades[tid], CLOSED, self.clock())
+        return None
 
 
 def _moved(trade: Trade, status: str, at: datetime) -> Trade:

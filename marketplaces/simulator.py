@@ -8,6 +8,7 @@
     POST /control/refunds      a buyer asks for a refund: {"tid": "...", "reason": "..."}
     GET  /control/trades       every trade, with its status
     GET  /control/deliveries   every delivery recorded (codes masked) and how often it was reported
+    GET  /control/refunds      every refund and the seller's decision on it, how often it was sent
 
 A trade or refund is pushed to `push_url` (signed the same way) when that is set and the
 control call asks for it. /control is unsigned: the simulator is a test and demo tool,
@@ -124,6 +125,8 @@ async def _api(request: Request) -> Response:
             return await _refunds(sim, params)
         if method == wire.TRADE:
             return _trade(sim, params)
+        if method in (wire.AGREE, wire.REFUSE):
+            return await _decide(sim, method, params)
         return await _ship(sim, params)
     except (ValueError, wire.WireError) as error:  # JSONDecodeError is a ValueError
         return _json(wire.error_json(40, "Missing or invalid arguments", "isv.invalid-parameter", str(error)[:200]))
@@ -192,6 +195,25 @@ async def _ship(sim: Marketplace, params: dict[str, str]) -> Response:
     return _json({wire.response_name(wire.SHIP): {"shipping": {"is_success": True}}})
 
 
+async def _decide(sim: Marketplace, method: str, params: dict[str, str]) -> Response:
+    refund_id, tid = params.get("refund_id", ""), params.get("tid", "")
+    agree = method == wire.AGREE
+    message = params.get("refuse_message", "")
+    if not refund_id or not tid or (not agree and not message.strip()):
+        raise ValueError("refund_id and tid, and a refuse_message to refuse")
+    amount = str(Money.of(params.get("refund_fee", ""), wire.CURRENCY).amount) if agree else ""
+    if sim.fails("fail_decisions", 0.0):
+        return await sim.failure(method)
+    refused = sim.shop.decide(refund_id, tid, agree, message[:500], amount)
+    if refused == "ALREADY":
+        return _json(wire.error_json(15, "Remote service error", wire.ALREADY_DECIDED, "the refund was decided already"))
+    if refused == "NOT_FOUND":
+        return _json(wire.error_json(15, "Remote service error", "isv.refund-not-exist", "no such refund"))
+    if refused == "STATUS":
+        return _json(wire.error_json(15, "Remote service error", "isv.refund-status-invalid", "the refund is not waiting"))
+    return _json({wire.response_name(method): {"is_success": True}})
+
+
 async def _control(request: Request) -> Response:
     sim = _sim(request)
     if request.method == "POST":
@@ -246,6 +268,12 @@ async def _all_trades(request: Request) -> Response:
     return _json([wire.trade_json(trade) for trade in _sim(request).shop.trades.values()])
 
 
+async def _refunds_decided(request: Request) -> Response:
+    shop = _sim(request).shop
+    return _json([{**wire.refund_json(refund), "decision": decision.as_json() if decision else None}
+                  for refund in shop.refunds.values() for decision in [shop.decisions.get(refund.refund_id)]])
+
+
 async def _deliveries(request: Request) -> Response:
     return _json([delivery.as_json() for delivery in _sim(request).shop.deliveries.values()])
 
@@ -265,6 +293,7 @@ def create_marketplace(
             Route("/control/trades", _sell, methods=["POST"]),
             Route("/control/trades", _all_trades, methods=["GET"]),
             Route("/control/refunds", _refund, methods=["POST"]),
+            Route("/control/refunds", _refunds_decided, methods=["GET"]),
             Route("/control/deliveries", _deliveries, methods=["GET"]),
         ],
         lifespan=sim.running,

@@ -8,6 +8,8 @@ them, ids are strings (Taobao's tids outgrow a double). The method names follow 
     taobao.virtual.delivery.send       虚拟发货: the codes (CODES), the top-ups' results (RECHARGE),
                                        or both for a bundle of codes and top-ups (MIXED)
     taobao.refunds.receive.get         refunds buyers asked for, modified in a window, paged
+    taobao.rp.refunds.agree            the seller agrees to a refund (refund_id, refund_fee)
+    taobao.rp.refund.refuse            the seller refuses one (refund_id, refuse_message)
 
 An answer is `{"<method without the taobao. prefix, dots as underscores>_response": {...}}`,
 or `{"error_response": {"code", "msg", "sub_code", "sub_msg"}}`.
@@ -28,12 +30,15 @@ TRADES = "taobao.trades.sold.increment.get"
 TRADE = "taobao.trade.fullinfo.get"
 SHIP = "taobao.virtual.delivery.send"
 REFUNDS = "taobao.refunds.receive.get"
-METHODS = (TRADES, TRADE, SHIP, REFUNDS)
+AGREE = "taobao.rp.refunds.agree"
+REFUSE = "taobao.rp.refund.refuse"
+METHODS = (TRADES, TRADE, SHIP, REFUNDS, AGREE, REFUSE)
 
 TRADE_TOPIC = "taobao_trade_TradeBuyerPay"  # pushed: a trade was paid
 REFUND_TOPIC = "taobao_refund_RefundCreate"  # pushed: a buyer asked for a refund
 
 ALREADY_DELIVERED = "isv.trade-already-delivered"
+ALREADY_DECIDED = "isv.refund-already-decided"  # the same decision on a refund, sent again
 CODES, RECHARGE, MIXED = "CODES", "RECHARGE", "MIXED"  # delivery_type of a delivery
 CURRENCY = "CNY"
 

@@ -45,7 +45,8 @@ class MarketplaceOrder(Base):
     the marketplace before it was delivered). report_status: PENDING (the delivery is being
     reported), REPORTED, FAILED (every attempt failed: operators may retry). refund_status:
     REFUNDED (honoured: our order refunded before delivery) or REQUESTED (delivered or being
-    delivered: for operators to decide, as any refund of a delivered order)."""
+    delivered: a Refund on the order, for operators to decide), then AGREED or REFUSED, the
+    decision reported back to the marketplace (refund_report_status)."""
 
     __tablename__ = "marketplace_order"
     __table_args__ = (
@@ -69,5 +70,9 @@ class MarketplaceOrder(Base):
     reported_at: Mapped[datetime | None]
     refund_id: Mapped[str | None] = mapped_column(String(64))
     refund_status: Mapped[str | None] = mapped_column(String(16))
+    # The operators' decision on the refund (AGREED or REFUSED), reported back: PENDING, REPORTED, FAILED.
+    refund_report_status: Mapped[str | None] = mapped_column(String(16))
+    refund_report_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    refund_report_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,12 +12,15 @@ from schema.marketplaces import (
     MarketplaceTrade,
     MarketplaceTradeConnection,
     MarketplaceTradeEdge,
+    ResolveMarketplaceRefundPayload,
     RetryMarketplaceDeliveryPayload,
+    RetryMarketplaceImportPayload,
 )
+from schema.payments import Refund
 from schema.permissions import ADMIN_ONLY
 from schema.relay import decode_cursor, decode_pk, encode_cursor, page_info, page_size
 from services.core.jobs import JOBS_TOPIC
-from services.marketplaces import reads, reports
+from services.marketplaces import reads, refund_decisions, reports
 
 
 @strawberry.type
@@ -60,3 +63,46 @@ class MarketplacesMutation:
             uow.publish(JOBS_TOPIC, b"")
         assert shown is not None
         return RetryMarketplaceDeliveryPayload(trade=MarketplaceTrade.from_model(*shown), user_errors=[])
+
+    @strawberry.mutation(permission_classes=ADMIN_ONLY, description=(
+        "Agree to or refuse a refund a marketplace's buyer asked for after delivery (a REQUESTED Refund on "
+        "Order.refunds), once. Agreeing refunds the order and books the reversal on the ledger; the decision is "
+        "reported to the marketplace (with retries), which returns the buyer's money if agreed."))
+    async def resolve_marketplace_refund(
+        self, info: Info, id: strawberry.ID, agree: bool, reason: str | None = None,
+    ) -> ResolveMarketplaceRefundPayload:
+        pk = decode_pk(id, "Refund")
+        why = (reason or "").strip()
+        if not agree and not why:
+            return ResolveMarketplaceRefundPayload(refund=None, trade=None, user_errors=[UserError(
+                field="reason", code="INVALID_INPUT", message="say why the refund is refused: the buyer reads it")])
+        async with info.context.uow() as uow:
+            decided = await refund_decisions.resolve(uow, pk, agree=agree, reason=why,
+                                                     actor=info.context.principal.actor, now=info.context.now)
+            if decided.refund is None:
+                return ResolveMarketplaceRefundPayload(refund=None, trade=None, user_errors=[UserError(
+                    field="id", code=decided.error_code or "INVALID_STATE", message=decided.message)])
+            shown = await reads.trade_of_order(uow.session, decided.refund.order_id)
+            uow.publish(JOBS_TOPIC, b"")
+        return ResolveMarketplaceRefundPayload(
+            refund=Refund.from_model(decided.refund), trade=MarketplaceTrade.from_model(*shown) if shown else None,
+            user_errors=[])
+
+    @strawberry.mutation(permission_classes=ADMIN_ONLY, description=(
+        "Import again a marketplace trade whose import FAILED (stock came in, its outer id is mapped now): the "
+        "trade is read again from the marketplace and imported once. Refused for a trade that is not FAILED."))
+    async def retry_marketplace_import(self, info: Info, id: strawberry.ID) -> RetryMarketplaceImportPayload:
+        pk = decode_pk(id, "MarketplaceTrade")
+        retrier = info.context.marketplace_imports
+        if retrier is None:
+            return RetryMarketplaceImportPayload(trade=None, user_errors=[UserError(
+                field="id", code="MARKETPLACE_UNAVAILABLE", message="marketplaces are not served here")])
+        retried = await retrier.retry(pk)
+        errors = [] if retried.error_code is None else [
+            UserError(field="id", code=retried.error_code, message=retried.message)]
+        if retried.taken is None:
+            return RetryMarketplaceImportPayload(trade=None, user_errors=errors)
+        async with info.context.db.fresh_sessions() as session:
+            shown = await reads.trade(session, retried.taken.record_id)
+        return RetryMarketplaceImportPayload(
+            trade=MarketplaceTrade.from_model(*shown) if shown else None, user_errors=errors)

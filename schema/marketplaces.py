@@ -9,10 +9,11 @@ import strawberry
 from models import MarketplaceConnection as ConnectionRow
 from models import MarketplaceOrder as TradeRow
 from schema.errors import UserError
+from schema.payments import Refund
 from schema.relay import PageInfo, encode_id
 
 
-@strawberry.type(description="How the delivery was reported back to the marketplace (虚拟发货).")
+@strawberry.type(description="How a delivery (虚拟发货), or a decision on a refund, was reported back to the marketplace.")
 class MarketplaceDeliveryReport:
     status: str = strawberry.field(description="PENDING (being reported or retried), REPORTED or FAILED.")
     attempts: int
@@ -33,8 +34,11 @@ class MarketplaceTrade:
     order_number: str | None
     delivery_report: MarketplaceDeliveryReport | None
     refund_id: str | None
-    refund_status: str | None = strawberry.field(
-        description="REFUNDED (honoured before delivery) or REQUESTED (delivered: for operators to decide).")
+    refund_status: str | None = strawberry.field(description=(
+        "REFUNDED (honoured before delivery), REQUESTED (delivered: a Refund on the order for operators to "
+        "decide with resolveMarketplaceRefund), AGREED or REFUSED."))
+    refund_report: MarketplaceDeliveryReport | None = strawberry.field(
+        description="How the decision on the refund was reported back to the marketplace.")
     created_at: datetime
     updated_at: datetime
 
@@ -46,6 +50,9 @@ class MarketplaceTrade:
             id=encode_id("MarketplaceTrade", row.id), channel=channel, tid=row.tid, status=row.status, reason=row.reason,
             source=row.source, seen=row.seen, order_id=encode_id("Order", row.order_id) if row.order_id else None,
             order_number=order_number, delivery_report=report, refund_id=row.refund_id, refund_status=row.refund_status,
+            refund_report=None if row.refund_report_status is None else MarketplaceDeliveryReport(
+                status=row.refund_report_status, attempts=row.refund_report_attempts, error=row.refund_report_error,
+                reported_at=None),
             created_at=row.created_at, updated_at=row.updated_at,
         )
 
@@ -84,5 +91,18 @@ class MarketplaceConnection:
 
 @strawberry.type
 class RetryMarketplaceDeliveryPayload:
+    trade: MarketplaceTrade | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ResolveMarketplaceRefundPayload:
+    refund: Refund | None
+    trade: MarketplaceTrade | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class RetryMarketplaceImportPayload:
     trade: MarketplaceTrade | None
     user_errors: list[UserError]

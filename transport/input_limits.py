@@ -86,6 +86,7 @@ LIMITS: Mapping[str, Bound] = {
     "BuyerInput.deviceId": own_rule(column(Order.device_id).length),  # draft.py
     "Mutation.payOrder(paymentReference:)": own_rule(column(Order.payment_reference).length),  # lifecycle.py
     "Mutation.reviewOrder(note:)": own_rule(400),  # services/orders/review.py: written into the event's reason
+    "Mutation.resolveMarketplaceRefund(reason:)": Bound(200),  # sent to the marketplace, shown to the buyer
     "Query.orders(channel:)": CHANNEL,
     "SetPurchaseLimitInput.channel": CHANNEL,
     "SetHoldLimitInput.channel": CHANNEL,

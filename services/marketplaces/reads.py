@@ -43,3 +43,8 @@ async def connections(session: AsyncSession) -> list[tuple[MarketplaceConnection
 async def trade(session: AsyncSession, record_id: int) -> tuple[MarketplaceOrder, str, str | None] | None:
     rows, _ = await trades(session, channel=None, status=None, report_status=None, before_id=record_id + 1, limit=1)
     return rows[0] if rows and rows[0][0].id == record_id else None
+
+
+async def trade_of_order(session: AsyncSession, order_id: int) -> tuple[MarketplaceOrder, str, str | None] | None:
+    record_id = await session.scalar(select(MarketplaceOrder.id).where(MarketplaceOrder.order_id == order_id))
+    return None if record_id is None else await trade(session, record_id)

@@ -4,9 +4,14 @@ Before delivery a refund is honoured at once: the order, still PAID (its fulfilm
 begun), becomes REFUNDED and its reserved stock goes back; its fulfilment job then finds
 nothing to do, and no delivery is ever reported. Once fulfilment has begun (a top-up may
 already be on its way) or the order is delivered, the platform's rule for a delivered
-order applies: the refund is recorded REQUESTED for operators to decide, nothing is taken
-back by itself. The marketplace returns the buyer's money either way; our side writes no
-refund of its own to a payment provider.
+order applies: a Refund (REQUESTED, the marketplace's reason, its refund id as reference) is
+written on the order for operators to agree to or refuse (services/marketplaces/
+refund_decisions.py); nothing is taken back by itself. The marketplace returns the buyer's
+money either way; our side hands nothing to a payment provider.
+
+Once per refund: the trade's record is locked while a refund is taken, and the Refund's key
+(`marketplace:<channel id>:<refund id>`) is unique, so a refund pulled and pushed, or a push
+replayed, is one request.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker import Broker
 from domain.orders import OrderStatus
 from marketplaces.base import MarketRefund
-from models import MarketplaceOrder, Order, OrderLine
+from models import MarketplaceOrder, Order, OrderLine, Refund
 from services.core.database import Database
 from services.core.events import stock_event
 from services.core.unit_of_work import UnitOfWork
@@ -73,15 +80,38 @@ class RefundDesk:
                     await _give_back(uow, order, now)
                     announce(uow, order, OrderStatus.PAID, now)
                     taken = REFUNDED
+                elif order is not None:
+                    await _request(session, connection, order, refund, now)
             elif record.status != IMPORTED:
                 taken = REFUNDED  # never became an order of ours: nothing to give back
-            values: dict[str, object] = {"refund_id": refund.refund_id[:64], "refund_status": taken, "updated_at": now}
+            values: dict[str, object] = {"refund_id": refund.refund_id[:64], "refund_status": taken, "updated_at": now,
+                                         "refund_report_status": None, "refund_report_attempts": 0,
+                                         "refund_report_error": None}
             if taken == REFUNDED and record.status == IMPORTED:
                 values["status"] = CANCELLED
             await session.execute(update(MarketplaceOrder).where(MarketplaceOrder.id == record.id).values(**values)
                                   .execution_options(synchronize_session=False))
         log.info("marketplace %s refund %s of trade %s: %s", connection.channel, refund.refund_id, refund.tid, taken)
         return taken
+
+
+def refund_key(channel_id: int, refund_id: str) -> str:
+    return f"marketplace:{channel_id}:{refund_id}"
+
+
+async def _request(session: AsyncSession, connection: Connection, order: Order, refund: MarketRefund,
+                   now: datetime) -> None:
+    """The refund of a delivered (or delivering) order as a Refund on it, REQUESTED, once.
+    It asks no more than the order's total."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(Refund).values(
+            key=refund_key(connection.channel_id, refund.refund_id), order_id=order.id, line_ids="",
+            amount_fen=min(refund.amount.minor, order.total_fen), currency=order.currency,
+            reason=(refund.reason or "refund asked on the marketplace")[:500], reference=refund.refund_id[:128],
+            status=REQUESTED, created_at=now,
+        ).on_conflict_do_nothing(index_elements=[Refund.key])
+    )
 
 
 async def _give_back(uow: UnitOfWork, order: Order, now: datetime) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, select, update
 
 from config import Settings
 from gateway import create_app
@@ -36,7 +36,7 @@ KEY, SECRET = "23456789", "market-app-secret"
 TRADES = """
 query Trades($channel: String, $status: String, $first: Int) {
   marketplaceTrades(channel: $channel, status: $status, first: $first) {
-    edges { node { id tid status reason source seen orderId orderNumber refundId refundStatus
+    edges { node { id tid status reason source seen orderId orderNumber refundId refundStatus refundReport { status attempts error }
                    deliveryReport { status attempts error } } }
   }
 }
@@ -145,7 +145,10 @@ async def market(settings: Settings, db: Database, keys: Keys, demo: Any) -> Asy
                              app.state.market_worker, db, keys, fakes, app)
             # Other tests' orders take the fast path again: no channel has a marketplace.
             async with db.sessions() as session, session.begin():
-                await session.execute(update(Job).where(Job.kind == connections.PULL).values(status="DONE"))
+                # Keyed apart as well as DONE: SQLite may give the next module's connection the same
+                # id, and a DONE job of the same key would keep its pull from being queued.
+                await session.execute(update(Job).where(Job.kind == connections.PULL)
+                                      .values(status="DONE", key=Job.key + ":ended:" + cast(Job.id, String)))
                 await session.execute(delete(MarketplaceConnection))
             await CONNECTED.refresh(db)
         await shop.aclose()
