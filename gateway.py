@@ -404,6 +404,8 @@ def create_app(
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await follower
+            if cache is not None:
+                await cache.close()
             await stock_feed.close()
             await sale_feed.close()
             await warmer.close()
