@@ -44,6 +44,7 @@ from services.core.worker import Worker
 from services.marketplace_events.connected import CONNECTED
 from services.marketplaces.connections import Factory as MarketFactory
 from services.marketplaces.connections import Markets
+from services.marketplaces.import_retry import ImportRetry
 from services.marketplaces.imports import Importer
 from services.marketplaces.pull import Puller
 from services.marketplaces.refund_decisions import DecisionReporter
@@ -233,6 +234,7 @@ def create_app(
     # Marketplaces: pulls and delivery reports on a worker of their own, like webhooks.
     markets = Markets(db, box, marketplace_adapters)
     importer = Importer(db, broker, on_event=lambda topic, message: on_event(topic, message))
+    import_retry = ImportRetry(db, markets, importer)
     refund_desk = RefundDesk(db, broker, on_event=lambda topic, message: on_event(topic, message))
     market_worker = Worker(
         db, broker, {**Puller(markets, importer, refund_desk).handlers(), **Reporter(markets, box).handlers(),
@@ -296,6 +298,7 @@ def create_app(
             supplier_problem=suppliers.problem,
             terms=terms, gate=gate,
             sales=sales, sale_feed=sale_feed, payments=payments, memberships=memberships, seeds=box,
+            marketplace_imports=import_retry,
         )
 
     async def http_principal(request: Request) -> Principal:
@@ -401,6 +404,8 @@ def create_app(
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await follower
+            if cache is not None:
+                await cache.close()
             await stock_feed.close()
             await sale_feed.close()
             await warmer.close()

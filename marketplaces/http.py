@@ -106,7 +106,7 @@ class OpenPlatformAdapter:
         return TradePage(trades, bool(answer.get("has_next")))
 
     async def trade(self, tid: str) -> Trade:
-        answer = await self._call(wire.TRADE, {"tid": tid, "fields": "tid,status,modified,payment,orders"})
+        answer = await self._call(wire.TRADE, {"tid": tid, "fields": "tid,status,modified,pay_time,payment,receiver_mobile,recharge_account,orders"})
         try:
             return wire.parse_trade(answer.get("trade"))
         except wire.WireError as error:

@@ -87,3 +87,22 @@ class MarketplacesMutation:
         return ResolveMarketplaceRefundPayload(
             refund=Refund.from_model(decided.refund), trade=MarketplaceTrade.from_model(*shown) if shown else None,
             user_errors=[])
+
+    @strawberry.mutation(permission_classes=ADMIN_ONLY, description=(
+        "Import again a marketplace trade whose import FAILED (stock came in, its outer id is mapped now): the "
+        "trade is read again from the marketplace and imported once. Refused for a trade that is not FAILED."))
+    async def retry_marketplace_import(self, info: Info, id: strawberry.ID) -> RetryMarketplaceImportPayload:
+        pk = decode_pk(id, "MarketplaceTrade")
+        retrier = info.context.marketplace_imports
+        if retrier is None:
+            return RetryMarketplaceImportPayload(trade=None, user_errors=[UserError(
+                field="id", code="MARKETPLACE_UNAVAILABLE", message="marketplaces are not served here")])
+        retried = await retrier.retry(pk)
+        errors = [] if retried.error_code is None else [
+            UserError(field="id", code=retried.error_code, message=retried.message)]
+        if retried.taken is None:
+            return RetryMarketplaceImportPayload(trade=None, user_errors=errors)
+        async with info.context.db.fresh_sessions() as session:
+            shown = await reads.trade(session, retried.taken.record_id)
+        return RetryMarketplaceImportPayload(
+            trade=MarketplaceTrade.from_model(*shown) if shown else None, user_errors=errors)

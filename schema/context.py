@@ -20,6 +20,7 @@ from services.fulfilment.senders import Sender
 from services.inventory.sold_out import SoldOutGate
 from services.live.sale_feed import SaleFeed
 from services.live.stock_feed import StockFeed
+from services.marketplaces.import_retry import ImportRetry
 from services.memberships.desk import Memberships
 from services.orders.terms import Terms
 from services.payments.accounts import PaymentAccounts
@@ -61,6 +62,7 @@ class Context:
     payments: PaymentAccounts | None = None  # the process's payment provider accounts (createPayment)
     seeds: SecretBox | None = None  # opens blind box and lottery seeds (services/draws/, services/lotteries/)
     memberships: Memberships | None = None  # the recurring payment provider and the clock of renewals
+    marketplace_imports: ImportRetry | None = None  # retries failed marketplace imports (retryMarketplaceImport)
 
     def for_operation(self) -> Context:
         """This caller's context for one more operation: its own clock reading and loaders.

@@ -234,16 +234,16 @@ class GraphQLEndpoint:
         assert self._cache is not None
         cached = self._cache.get(key)
         if cached is not None:
-            if not self._cache.renew(key):
-                return await self._served(cached, admitted, media)
-            # Due for renewal: this request computes the successor, the others get `cached`.
-        else:
-            flight = self._cache.in_flight(key)
-            if flight is not None:
-                shared = await flight
-                if shared is not None:
-                    return await self._served(shared, admitted, media)
-                return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
+            if self._cache.due(key):
+                # Its successor is computed beside the readers: none of them, this one included, waits.
+                self._cache.renew(key, self._renewed(request, op, parsed.document, operation, principal, request_id))
+            return await self._served(cached, admitted, media)
+        flight = self._cache.in_flight(key)
+        if flight is not None:
+            shared = await flight
+            if shared is not None:
+                return await self._served(shared, admitted, media)
+            return await self._execute(request, op, parsed.document, operation, principal, admitted, media, request_id)
         answer: Answer | None = None
         try:
             result = await self._run_document(request, op, parsed.document, operation, principal, request_id)
@@ -253,6 +253,16 @@ class GraphQLEndpoint:
             return await self._result(result, parsed.document, operation, admitted, media, request_id)
         finally:
             self._cache.landed(key, answer)
+
+    async def _renewed(
+        self, request: Request, op: Operation, document: DocumentNode, operation: OperationDefinitionNode,
+        principal: Principal, request_id: str,
+    ) -> Answer | None:
+        """A cached answer's successor, or None when it has errors (not to be cached)."""
+        result = await self._run_document(request, op, document, operation, principal, request_id)
+        if result.errors:
+            return None
+        return Answer(orjson.dumps({"data": result.data}), self._admission.cost.actual(document, operation, result.data))
 
     async def _caller(self, request: Request, known: Principal | None) -> Principal:
         """The request's caller: authenticated once, by whichever step first needs to know.

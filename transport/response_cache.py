@@ -12,9 +12,11 @@ who asks (role and channel).
   than `max_age` seconds (the stock bound, 1 s by default) after its computation began,
   whatever events were heard or missed, so the stock it shows is never further behind
   the database than that, in any process.
-- Past half its age, the next request computes the entry's successor while the others
-  are still served the entry: a page in demand is renewed about twice per bound, and
-  readers never queue behind the database for it.
+- Past half its age, the next request starts the computation of the entry's successor in
+  a task of its own and is served the entry, like everyone else meanwhile: a page in demand
+  is renewed about twice per bound, and no reader waits for a renewal. Only a reader that
+  finds the entry past its bound (the successor not yet landed) waits, for that successor,
+  which began within the bound.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import NamedTuple
+from collections.abc import Coroutine
+from typing import Any, NamedTuple
 
 import orjson
 from graphql import FieldNode, OperationDefinitionNode, OperationType
@@ -73,6 +76,7 @@ class ResponseCache:
         self._entries: BoundedCache[Key, _Entry] = BoundedCache(size)
         self._generation = 0
         self._flights: dict[Key, _Flight] = {}
+        self._renewals: set[asyncio.Task[None]] = set()
         self._broker: Broker | None = None
 
     @staticmethod
@@ -100,17 +104,37 @@ class ResponseCache:
     def put(self, key: Key, answer: Answer, started: float | None = None) -> None:
         self._entries.put(key, _Entry(time.monotonic() if started is None else started, self._generation, answer))
 
-    def renew(self, key: Key) -> bool:
-        """Whether the caller, holding a servable entry, should compute its successor now.
-
-        True for the first caller past the entry's renewal point: the computation is then
-        in flight for the key (end it with `landed`). Everyone else serves the entry.
-        """
+    def due(self, key: Key) -> bool:
+        """Whether the caller, holding a servable entry, should have its successor computed
+        (`renew`): past the entry's renewal point, with no computation for the key under way."""
         entry = self._entries.get(key)
-        if entry is None or key in self._flights or time.monotonic() - entry.started < self._renew_after:
-            return False
+        return entry is not None and key not in self._flights and time.monotonic() - entry.started >= self._renew_after
+
+    def renew(self, key: Key, compute: Coroutine[Any, Any, Answer | None]) -> None:
+        """Computes the entry's successor in a task of its own (the caller serves the entry).
+
+        `compute` answers None for an answer not to keep (errors); what it raises is logged
+        and lands as None, so the next reader past the bound computes the answer itself.
+        """
         self._start(key)
-        return True
+        task = asyncio.get_running_loop().create_task(self._renewing(key, compute))
+        self._renewals.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(self._renewals.discard)
+
+    async def _renewing(self, key: Key, compute: Coroutine[Any, Any, Answer | None]) -> None:
+        answer: Answer | None = None
+        try:
+            answer = await compute
+        except Exception:
+            log.exception("renewing a cached answer failed")
+        finally:
+            self.landed(key, answer)
+
+    async def close(self) -> None:
+        """Cancels the renewals under way (at shutdown)."""
+        for task in list(self._renewals):
+            task.cancel()
+        await asyncio.gather(*self._renewals, return_exceptions=True)
 
     def in_flight(self, key: Key) -> asyncio.Future[Answer | None] | None:
         """The computation of this key under way, if any; else the caller computes it."""

@@ -15,8 +15,9 @@ before is counted and left alone, whatever it became (imported, failed, cancelle
    `<channel>:<trade number>`), which queues its fulfilment, and the record marked
    IMPORTED, in one transaction.
 
-A failed import is recorded with its reason for operators (`marketplaceOrders`) and never
-retried by itself. A trade pushed and pulled at once is imported by whichever claimed it
+A failed import is recorded with its reason for operators (`marketplaceTrades`) and never
+retried by itself; an operator retries it with `retryMarketplaceImport` (services/
+marketplaces/import_retry.py), which reads the trade again and runs these steps once more. A trade pushed and pulled at once is imported by whichever claimed it
 first; the other counts it and leaves it. A crash between the steps leaves the record
 RECEIVED: once it has stalled for STALLED, the next pull of the trade takes it over (one
 taker only), and each step finds what the last one did (the order by its key, the payment
@@ -80,7 +81,27 @@ class Importer:
         claimed = await self._claim(connection, trade, source)
         if claimed.status != RECEIVED or claimed.duplicate:
             return claimed
-        record_id = claimed.record_id
+        return await self._import(connection, trade, claimed.record_id)
+
+    async def retake(self, connection: Connection, trade: Trade, record_id: int) -> Taken | None:
+        """Import again a trade whose import FAILED (an operator's retry): taken from FAILED
+        back to RECEIVED by one taker only; None when it was not FAILED (or another took it)."""
+        if trade.status != PAID:
+            return None
+        async with self._uow() as uow:
+            took = await uow.session.execute(
+                update(MarketplaceOrder)
+                .where(MarketplaceOrder.id == record_id, MarketplaceOrder.status == FAILED,
+                       MarketplaceOrder.order_id.is_(None))
+                .values(status=RECEIVED, reason=None, updated_at=self._clock())
+                .execution_options(synchronize_session=False))
+            if rows_changed(took) != 1:
+                return None
+        log.info("marketplace %s trade %s: import retried", connection.channel, trade.tid)
+        return await self._import(connection, trade, record_id)
+
+    async def _import(self, connection: Connection, trade: Trade, record_id: int) -> Taken:
+        """Steps 1 to 4 of the module's story, for a record this taker holds RECEIVED."""
         skus = await self._skus(connection, trade)
         if isinstance(skus, str):
             return await self._fail(record_id, "UNKNOWN_OUTER_ID", skus)

@@ -89,7 +89,9 @@ async def test_a_top_up_held_in_several_slots_is_sold_from_each_of_them(
     assert await _stock(fulfilling, "IQY-YEAR") == (57, 0)
     async with fulfilling.db.fresh_sessions() as session:
         sold = (await session.execute(
-            select(Allocation.slot, Allocation.units, Allocation.state).where(Allocation.sku_id == sku_id))).all()
+            select(Allocation.slot, Allocation.units, Allocation.state)
+            .join(OrderLine, OrderLine.id == Allocation.line_id)
+            .where(OrderLine.order_id == decode_pk(order["id"], "Order")))).all()
         first = (await session.execute(
             select(StockLevel.slot, StockLevel.on_hand).where(StockLevel.sku_id == sku_id, StockLevel.slot < 3)
             .order_by(StockLevel.slot))).all()

@@ -277,6 +277,7 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
     "Mutation.reviewOrder": lambda g: {"orderId": g.order, "decision": "PASS"},
     # Marketplaces
     "Mutation.resolveMarketplaceRefund": lambda g: {"id": encode_id("Refund", 1), "agree": False, "reason": "abuse"},
+    "Mutation.retryMarketplaceImport": lambda g: {"id": encode_id("MarketplaceTrade", 1)},
     "Mutation.generateSettlementStatement": lambda g: {"input": {"party": "CHANNEL", "code": "taobao",
                                                                  "periodStart": JUNE, "periodEnd": JULY}},
     "Mutation.confirmSettlementStatement": lambda g: {"id": g.statement},

@@ -19,6 +19,7 @@ from config import Settings
 from gateway import create_app
 from models import Sku
 from services.core.database import Database
+from transport.graphql_http import GraphQLEndpoint
 from services.core.events import CATALOG_CHANGED, STOCK_BY_OPERATOR, STOCK_BY_ORDERS, catalog_changed
 from tests.graphql.catalog_support import DemoCatalog
 from tests.graphql.conftest import Keys
@@ -181,3 +182,79 @@ async def test_a_page_read_without_pause_through_changes_is_never_older_than_the
         return {*held_then, *(value for at, value in history if at > since)}
 
     assert [(value, began) for began, value in seen if value not in current_within_bound(began)] == []
+
+
+RENEWAL_BOUND = 2.0  # seconds: long enough that a loaded machine keeps the steps in their windows
+
+
+@pytest.fixture
+async def renewed(settings: Settings, db: Database) -> AsyncIterator[tuple[GraphQLClient, object]]:
+    async with _gateway(settings, RENEWAL_BOUND) as opened:
+        yield opened
+
+
+async def test_a_renewal_under_way_holds_up_no_reader_and_never_outlives_the_bound(
+    renewed, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gql, _ = renewed
+    await gql(NE15)  # cached, 14.80
+    computed = time.monotonic()  # its computation began before this: ages below are at least as stated
+    release = asyncio.Event()
+    original = GraphQLEndpoint._run_document
+
+    async def slow(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await release.wait()  # the database is slow to answer the renewal
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GraphQLEndpoint, "_run_document", slow)
+    await _set_base_price(db, "NE-15", 1470)  # behind the gateway's back
+    try:
+        await asyncio.sleep(computed + RENEWAL_BOUND / 2 + 0.05 - time.monotonic())
+        # Past the renewal point: the reader that starts the renewal and those after it are
+        # served the entry, while the renewal waits for the database until released.
+        for _ in range(3):
+            assert _price(await asyncio.wait_for(gql(NE15), 0.5), "NE-15") == "14.80"
+        await asyncio.sleep(computed + RENEWAL_BOUND + 0.05 - time.monotonic())
+        # Past the bound the entry is never served: a reader waits for the renewal, which
+        # began after the change, and gets what it read.
+        late = asyncio.create_task(gql(NE15))
+        await asyncio.sleep(0.05)
+        assert not late.done()
+        release.set()
+        assert _price(await asyncio.wait_for(late, 5), "NE-15") == "14.70"
+        assert _price(await gql(NE15), "NE-15") == "14.70"
+    finally:
+        release.set()
+        await _set_base_price(db, "NE-15", 1480)
+
+
+async def test_a_renewal_that_fails_leaves_the_next_reader_past_the_bound_to_read_the_database(
+    renewed, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gql, _ = renewed
+    await gql(NE15)
+    computed = time.monotonic()
+    original = GraphQLEndpoint._run_document
+    failures = 0
+
+    async def failing_once(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise ConnectionResetError("the database went away")
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GraphQLEndpoint, "_run_document", failing_once)
+    await _set_base_price(db, "NE-15", 1470)
+    try:
+        await asyncio.sleep(computed + RENEWAL_BOUND / 2 + 0.05 - time.monotonic())
+        assert _price(await gql(NE15), "NE-15") == "14.80"  # served; its renewal fails beside it
+        for _ in range(100):
+            if failures:
+                break
+            await asyncio.sleep(0.01)
+        assert failures == 1
+        await asyncio.sleep(computed + RENEWAL_BOUND + 0.05 - time.monotonic())
+        assert _price(await gql(NE15), "NE-15") == "14.70"
+    finally:
+        await _set_base_price(db, "NE-15", 1480)
