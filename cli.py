@@ -328,7 +328,8 @@ def cmd_import_catalog(args: argparse.Namespace) -> int:
     async def go():  # type: ignore[no-untyped-def]
         async with connected(settings) as (db, broker):
             return await import_file(db, broker, path, dry_run=args.dry_run,
-                                     progress=TerminalProgress(f"{path.name}:", unit="changes"))
+                                     progress=TerminalProgress(f"{path.name}:", unit="changes"),
+                                     seeds=SecretBox(settings.secret_key, settings.old_secret_keys))
 
     started = time.monotonic()
     try:

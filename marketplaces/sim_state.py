@@ -174,6 +174,15 @@ class Shop:
         return refund
 
 
+    def withdraw(self, tid: str) -> MarketRefund | None:
+        """The buyer withdraws the refund waiting for the seller: CLOSED."""
+        found = [r for r in self.refunds.values() if r.tid == tid and r.status == "WAIT_SELLER_AGREE"]
+        if not found:
+            return None
+        closed = MarketRefund(found[-1].refund_id, tid, "CLOSED", found[-1].amount, self.clock(), found[-1].reason)
+        self.refunds[closed.refund_id] = closed
+        return closed
+
     def decide(self, refund_id: str, tid: str, agree: bool, message: str, amount: str) -> str | None:
         """The seller agrees to or refuses a refund waiting for them; None, or why it is refused
         (ALREADY when this decision was recorded before, STATUS for the other decision or a

@@ -5,7 +5,8 @@
     POST /control              change them: {"duplicate_rate": 0.3, "fail_pulls": 2}
     POST /control/trades       a buyer pays: {"outer_id": "QB-10", "quantity": 1, "price": "9.90",
                                "account": "...", "phone": "...", "push": false}
-    POST /control/refunds      a buyer asks for a refund: {"tid": "...", "reason": "..."}
+    POST /control/refunds      a buyer asks for a refund: {"tid": "...", "reason": "..."}, or withdraws
+                               the one waiting for the seller: {"tid": "...", "withdraw": true}
     GET  /control/trades       every trade, with its status
     GET  /control/deliveries   every delivery recorded (codes masked) and how often it was reported
     GET  /control/refunds      every refund and the seller's decision on it, how often it was sent
@@ -257,9 +258,12 @@ async def _refund(request: Request) -> Response:
             raise ValueError("send {\"tid\": \"...\"}")
     except ValueError as error:
         return _json({"error": "BAD_REQUEST", "message": str(error)}, 400)
-    refund = sim.shop.refund(asked["tid"], str(asked.get("reason") or "buyer asked"))
+    if asked.get("withdraw"):
+        refund = sim.shop.withdraw(asked["tid"])
+    else:
+        refund = sim.shop.refund(asked["tid"], str(asked.get("reason") or "buyer asked"))
     if refund is None:
-        return _json({"error": "NOT_FOUND", "message": "no such trade"}, 404)
+        return _json({"error": "NOT_FOUND", "message": "no such trade or refund"}, 404)
     pushed = await sim.push(wire.REFUND_TOPIC, wire.refund_json(refund)) if asked.get("push") else None
     return _json({"refund": wire.refund_json(refund), "pushed": pushed})
 

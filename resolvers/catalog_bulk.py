@@ -22,6 +22,7 @@ from schema.relay import decode_cursor, encode_cursor, page_info, page_size
 from services.catalog.changes import change_page
 from services.catalog.commands import MAX_BULK, import_records
 from services.catalog.plan import Action
+from services.core.secret_box import SecretBox
 
 
 @strawberry.type(description="What an import did (or, in a dry run, would do); with any userError, nothing.")
@@ -44,7 +45,9 @@ class CatalogBulkMutation:
             error = UserError(field="records", message=f"at most {MAX_BULK} records a call; use `quanyi import-catalog` for a file", code="TOO_MANY")
             return ImportCatalogPayload(applied=False, counts=[], changes=[], user_errors=[error])
         async with info.context.uow() as uow:
-            done = await import_records(uow, records, dry_run=dry_run, actor=info.context.principal.actor, at=info.context.now)
+            seeds = info.context.seeds or SecretBox(info.context.settings.secret_key, info.context.settings.old_secret_keys)
+            done = await import_records(uow, records, dry_run=dry_run, actor=info.context.principal.actor,
+                                        at=info.context.now, seeds=seeds)
         plan = done.plan
         counts = [CatalogImportCount(type=kind, created=c["CREATE"], updated=c["UPDATE"], unchanged=c["UNCHANGED"])
                   for kind, c in plan.counts().items()]

@@ -36,7 +36,7 @@ class MarketplaceTrade:
     refund_id: str | None
     refund_status: str | None = strawberry.field(description=(
         "REFUNDED (honoured before delivery), REQUESTED (delivered: a Refund on the order for operators to "
-        "decide with resolveMarketplaceRefund), AGREED or REFUSED."))
+        "decide with resolveMarketplaceRefund), AGREED, REFUSED, or CLOSED (closed on the marketplace first)."))
     refund_report: MarketplaceDeliveryReport | None = strawberry.field(
         description="How the decision on the refund was reported back to the marketplace.")
     created_at: datetime

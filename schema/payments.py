@@ -78,7 +78,7 @@ class Refund:
         "REQUESTED: recorded, to be paid back; PROCESSING: sent to the payment provider; SUCCEEDED: the "
         "provider paid it back; FAILED: the provider could not, an operator pays it back; CREDITED: returned "
         "to the channel's prepaid balance. A refund asked on a marketplace after delivery: REQUESTED, then "
-        "AGREED (the marketplace returns the money) or REFUSED."
+        "AGREED (the marketplace returns the money), REFUSED, or CLOSED (withdrawn on the marketplace first)."
     ))
     reference: str | None = strawberry.field(description="The payment it returns (a marketplace refund: its refund id).")
     reason: str

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import csv
 import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 
 from config import Settings
@@ -72,13 +74,26 @@ async def test_the_demo_catalog_moves_to_an_empty_database_and_exports_back_byte
     exported, again = tmp_path / f"demo.{suffix}", tmp_path / f"again.{suffix}"
     out = await databases.quanyi(databases.demo, "export-catalog", exported)
     assert out.code == 0, out.stderr
-    assert out.stdout.strip() == f"91 records written to {exported}"  # 5 channels, 2 suppliers, 5 brands, 4 categories, 9 products, 21 SKUs, 45 listings
+    assert out.stdout.strip() == f"102 records written to {exported}"  # 5 channels, 2 suppliers, 5 brands, 4 categories, 11 products, 25 SKUs, 50 listings
 
     imported = await databases.quanyi(databases.empty, "import-catalog", exported)
     assert imported.code == 0, imported.stderr + imported.stdout
     assert (await databases.quanyi(databases.empty, "export-catalog", again)).code == 0
 
     assert again.read_bytes() == exported.read_bytes()
+    # The blind box moved with its pool: the items and weights it publishes, in its order.
+    assert _pool_of(again, "BOX-STEAM") == [
+        {"sku": "BOX-STEAM-100", "weight": 1}, {"sku": "BOX-STEAM-50", "weight": 3}, {"sku": "BOX-STEAM-20", "weight": 6},
+    ]
+
+
+def _pool_of(path: Path, code: str) -> list[dict[str, object]]:
+    if path.suffix == ".jsonl":
+        records = [orjson.loads(line) for line in path.read_text().splitlines()]
+    else:
+        records = [{**row, "pool": orjson.loads(row["pool"]) if row["pool"] else None}
+                   for row in csv.DictReader(path.read_text().splitlines())]
+    return next(record["pool"] for record in records if record["type"] == "sku" and record["code"] == code)
 
 
 async def test_a_summary_and_the_same_file_again_changes_nothing(databases: Databases, tmp_path: Path) -> None:
@@ -89,9 +104,9 @@ async def test_a_summary_and_the_same_file_again_changes_nothing(databases: Data
 
     assert again.code == 0, again.stderr
     lines = again.stdout.splitlines()
-    assert "sku:        0 created, 0 updated, 21 unchanged" in lines
-    assert "listing:    0 created, 0 updated, 45 unchanged" in lines
-    assert "records:    91" in lines
+    assert "sku:        0 created, 0 updated, 25 unchanged" in lines
+    assert "listing:    0 created, 0 updated, 50 unchanged" in lines
+    assert "records:    102" in lines
 
 
 async def test_a_dry_run_lists_each_change_and_writes_nothing(databases: Databases, tmp_path: Path) -> None:
@@ -104,7 +119,7 @@ async def test_a_dry_run_lists_each_change_and_writes_nothing(databases: Databas
     dry = await databases.quanyi(databases.demo, "import-catalog", exported, "--dry-run")
 
     assert dry.code == 0, dry.stderr
-    assert [line for line in dry.stdout.splitlines() if line.startswith("line ")] == ["line 37: update sku QB-10 (name)"]
+    assert [line for line in dry.stdout.splitlines() if line.startswith("line ")] == ["line 43: update sku QB-10 (name)"]
     assert "dry run:    nothing was written" in dry.stdout
     after = tmp_path / "after.jsonl"
     await databases.quanyi(databases.demo, "export-catalog", after)

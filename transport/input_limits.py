@@ -36,6 +36,7 @@ from models import (
     Category,
     Channel,
     Lottery,
+    MarketplaceOrder,
     Order,
     Product,
     RiskModel,
@@ -177,6 +178,16 @@ LIMITS: Mapping[str, Bound] = {
     "CreateLotteryInput.channel": CHANNEL,
     "CreateLotteryInput.name": own_rule(column(Lottery.name).length),
     "Query.lotteryEntry(token:)": Bound(64),
+    # Memberships: services/memberships/signup.py refuses a key of more than 100 characters naming the field
+    "SubscribeInput.channel": CHANNEL,
+    "SubscribeInput.idempotencyKey": own_rule(100),
+    "Query.subscriptions(channel:)": CHANNEL,
+    "Query.subscriptions(after:)": CURSOR,
+    # Marketplace connectors: a trade's status and report status are filters on their columns
+    "Query.marketplaceTrades(channel:)": CHANNEL,
+    "Query.marketplaceTrades(status:)": column(MarketplaceOrder.status),
+    "Query.marketplaceTrades(reportStatus:)": column(MarketplaceOrder.report_status),
+    "Query.marketplaceTrades(after:)": CURSOR,
     # Money held and settled
     "Mutation.topUpPrepaidBalance(channel:)": CHANNEL,
     "Mutation.topUpPrepaidBalance(reference:)": own_rule(128),  # services/settlement/prepaid.py

@@ -2,7 +2,9 @@
 
 Creations are multi-row INSERTs with RETURNING (SQLAlchemy sends them as pages of VALUES);
 updates are one executemany UPDATE by id that also moves each row's version on; the
-children of a SKU (components, suppliers) are replaced when they changed. One creation or
+children of a SKU (components, suppliers) are replaced when they changed, and a blind box's
+pool is set as `setBlindBoxPool` sets it (services/draws/pool.py: the first pool opens the
+box's first round; a box that sold refuses a change, checked again under its round's lock). One creation or
 update of the API is the same, for one record: its UPDATE names the version the operator
 read, and finding none at it is a CONFLICT.
 """
@@ -41,6 +43,8 @@ from models import (
 )
 from services.catalog.plan import Action, Plan, Step
 from services.core.database import rows_changed
+from services.core.secret_box import SecretBox
+from services.draws.pool import PoolItem, set_pool
 
 _MODELS: dict[str, Any] = {"channel": Channel, "supplier": Supplier, "brand": Brand, "category": Category,
                            "product": Product, "sku": Sku}
@@ -74,8 +78,9 @@ def _fen(amount: str | None, currency: str) -> int | None:
 
 class _Writer:
     def __init__(self, session: AsyncSession, plan: Plan, *, actor: str, at: datetime, version: int | None,
-                 progress: Callable[[int], None] | None) -> None:
+                 progress: Callable[[int], None] | None, seeds: SecretBox | None) -> None:
         self.session, self.plan, self.state = session, plan, plan.state
+        self.seeds = seeds
         self.actor, self.at, self.version = actor, at, version
         self.applied = Applied()
         self.changes: list[dict[str, Any]] = []
@@ -133,6 +138,7 @@ class _Writer:
         for kind in ("channel", "supplier", "brand", "category", "product", "sku"):
             await self._objects(kind, by_kind[kind])
         await self._sku_children(by_kind["sku"])
+        await self._pools(by_kind["sku"])
         await self._listings(by_kind["listing"])
         for batch in _batches(self.changes):
             await self.session.execute(insert(CatalogChange), list(batch))
@@ -205,6 +211,22 @@ class _Writer:
         if counters:
             await self.session.execute(insert(StockLevel), counters)
 
+    async def _pools(self, steps: list[Step]) -> None:
+        """The pools of the boxes whose pool changed (or new boxes given one)."""
+        for step in steps:
+            if "pool" not in step.changed:
+                continue
+            if self.seeds is None:
+                raise ValueError("setting a blind box's pool opens a round: pass the seeds' SecretBox")
+            box_id = self.id_of("sku", step.key)
+            items = [PoolItem(self.id_of("sku", item["sku"]), item["weight"]) for item in step.after["pool"]]
+            refusal = await set_pool(self.session, self.seeds, box_id, items, self.at)
+            if refusal is not None:
+                # A unit sold since the plan was read: the whole import is refused.
+                where = (refusal.field or "items").removeprefix("items").replace("skuId", "sku")
+                raise refused(f"pool{where}", refusal.message, refusal.code)
+            self.applied.stock_skus.add(box_id)
+
     async def _listings(self, steps: list[Step]) -> None:
         if not steps:
             return
@@ -248,10 +270,11 @@ class _Writer:
 
 async def apply_plan(
     session: AsyncSession, plan: Plan, *, actor: str, at: datetime, version: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, seeds: SecretBox | None = None,
 ) -> Applied:
     """Write a valid plan; `version`: the one object's update is conditional on it;
-    `progress` hears how many of the plan's changes are written, batch by batch."""
+    `progress` hears how many of the plan's changes are written, batch by batch; `seeds`
+    seal the seed of a box's first round, needed when the plan sets a box's pool."""
     if not plan.ok:
         raise ValueError("an invalid plan is never applied")
-    return await _Writer(session, plan, actor=actor, at=at, version=version, progress=progress).write()
+    return await _Writer(session, plan, actor=actor, at=at, version=version, progress=progress, seeds=seeds).write()

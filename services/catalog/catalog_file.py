@@ -1,8 +1,8 @@
 """Catalog files: JSON Lines (`.jsonl`, `.ndjson`) or CSV (`.csv`), one record per line.
 
 JSON Lines: one object per line, the records of services/catalog/records.py. CSV: a header
-of the columns in use, one record per row; lists and objects (components, suppliers,
-pictures, attributes, account formats) are JSON in their cell, and an empty cell leaves
+of the columns in use, one record per row; lists and objects (components, a blind box's
+pool, suppliers, pictures, attributes, account formats) are JSON in their cell, and an empty cell leaves
 the field as it is (or at its default, for a new object). Both are written the one way,
 so an exported file imported elsewhere exports back to the same bytes.
 
@@ -27,7 +27,7 @@ from services.catalog.records import COLUMNS, KEYS
 from services.core.csv_cells import FORMULA_STARTS
 
 MAX_LINE = 1_000_000
-_JSON_COLUMNS = {"imageUrls", "attributes", "rechargeAccountFormats", "components", "suppliers"}
+_JSON_COLUMNS = {"imageUrls", "attributes", "rechargeAccountFormats", "components", "pool", "suppliers"}
 _INT_COLUMNS = {"presaleCap", "serialUses", "position"}
 _BOOL_COLUMNS = {"public", "active"}
 

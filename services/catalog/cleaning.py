@@ -2,8 +2,8 @@
 records, every problem named by its field. Nothing is written here.
 
 A record for an object that exists changes only the keys it gives: the others keep their
-stored values. References (a product's brand, a SKU's product, components and suppliers, a
-listing's channel and product) resolve to stored objects or to objects of the same import.
+stored values. References (a product's brand, a SKU's product, components, a box's pool
+items and suppliers, a listing's channel and product) resolve to stored objects or to objects of the same import.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from domain.catalog_skus import (
     check_suppliers,
 )
 from domain.channel_rules import check_currency, check_time_zone, commission_bp, rate_of
+from domain.draws import MAX_POOL, MAX_WEIGHT
 from domain.recharge_accounts import AccountFormat
 from models import ChannelKind, SettlementCycle
 from services.catalog.records import KEYS, TYPES
@@ -127,6 +128,7 @@ class Cleaner:
                                           serial_uses=r.get("serialUses", 1), account_formats=formats)
         suppliers = check_suppliers(check, kind, currency, _supplier_lines(check, r.get("suppliers")), self._supplier_states)
         components = self._components(check, code, kind, currency, r.get("components"))
+        pool = self._pool(check, code, kind, currency, r.get("pool"), stored)
         amount = (lambda m: str(m.amount) if m is not None else None)
         return {
             "type": "sku", "code": code, "product": product, "name": check.name("name", r.get("name")),
@@ -137,6 +139,7 @@ class Cleaner:
             "presaleCap": presale, "serialUses": uses,
             "rechargeAccountFormats": [f.value for f in AccountFormat if f in formats],
             "components": sorted(components, key=lambda c: c["sku"]),
+            "pool": pool,
             "suppliers": [{"supplier": s.supplier, "priority": s.priority, "productCode": s.product_code,
                            "cost": amount(s.cost)} for s in suppliers],
         }
@@ -184,6 +187,52 @@ class Cleaner:
         check_components(check, code, kind, currency, parts, facts, self._contents)
         return [{"sku": str(p.sku), "quantity": p.quantity} for p in parts]
 
+    def _pool(
+        self, check: Checker, code: str, kind: SkuKind, currency: str, value: Any, stored: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
+        """A blind box's items and weights, in the order it publishes them (the rules of
+        services/draws/pool.py); once the stored box sold a unit they cannot change."""
+        if value is None or value == []:
+            items: list[dict[str, Any]] = []
+            if stored is not None and stored["pool"]:
+                check.add("pool", f"a box holds 1 to {MAX_POOL} SKUs", "INVALID_INPUT")
+        elif not isinstance(value, list):
+            check.add("pool", "a list of {sku, weight}", "INVALID_VALUE")
+            return []
+        elif kind is not SkuKind.BLIND_BOX:
+            check.add("pool", "only a blind box has a pool", "INVALID_FOR_KIND")
+            return []
+        elif len(value) > MAX_POOL:
+            check.add("pool", f"a box holds 1 to {MAX_POOL} SKUs", "INVALID_INPUT")
+            return []
+        else:
+            items = [self._pool_item(check, index, currency, item) for index, item in enumerate(value)]
+            seen: set[str] = set()
+            for index, item in enumerate(items):
+                if item["sku"] and item["sku"] in seen:
+                    check.add(f"pool.{index}.sku", "each SKU once", "DUPLICATE")
+                seen.add(item["sku"])
+        if stored is not None and stored["pool"] != items and self.state.box_sold(code):
+            check.add("pool", "the box has sold: its items and weights are frozen", "POOL_FROZEN")
+        return items
+
+    def _pool_item(self, check: Checker, index: int, currency: str, item: Any) -> dict[str, Any]:
+        item = item if isinstance(item, dict) else {}
+        sku = check.code(f"pool.{index}.sku", item.get("sku"), CodeKind.SKU)
+        weight = item.get("weight")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
+            check.add(f"pool.{index}.weight", f"a weight is a whole number from 1 to {MAX_WEIGHT}", "INVALID_INPUT")
+        facts = self._facts(sku) if sku else None
+        if sku and facts is None:
+            check.add(f"pool.{index}.sku", f"no sku {sku!r}", "NOT_FOUND")
+        elif facts is not None and facts.archived:
+            check.add(f"pool.{index}.sku", f"the sku {sku!r} is archived", "ARCHIVED")
+        elif facts is not None and facts.kind not in _DRAWABLE:
+            check.add(f"pool.{index}.sku", "a box holds codes, serials and top-ups", "INVALID_FOR_KIND")
+        elif facts is not None and facts.currency != currency:
+            check.add(f"pool.{index}.sku", f"the SKU is sold in {facts.currency}", "CURRENCY_MISMATCH")
+        return {"sku": sku, "weight": weight}
+
     def _facts(self, code: str) -> ComponentFacts | None:
         incoming = self.raw_index.get(("sku", code))
         if incoming is not None:
@@ -213,6 +262,9 @@ class Cleaner:
                 ]
         return contents
 
+
+# What a blind box may hold (services/draws/boxes.py DRAWABLE).
+_DRAWABLE = (SkuKind.CARD_CODE, SkuKind.SERIAL, SkuKind.DIRECT_RECHARGE)
 
 _STATE_FIELD = {"channel": "channels", "supplier": "suppliers", "brand": "brands", "category": "categories",
                 "product": "products", "sku": "skus"}

@@ -20,6 +20,7 @@ from models import Brand, Category, Channel, Product, Sku, Supplier
 from services.catalog.apply import Applied, apply_plan
 from services.catalog.plan import Mode, Plan, at_index, make_plan
 from services.core.events import CATALOG_CHANGED, SUPPLIERS_CHANGED, stock_event
+from services.core.secret_box import SecretBox
 from services.core.unit_of_work import UnitOfWork
 
 MAX_BULK = 100
@@ -94,7 +95,7 @@ class Progress(Protocol):
 
 async def import_records(
     uow: UnitOfWork, records: Sequence[dict[str, Any]], *, dry_run: bool, actor: str, at: datetime,
-    prefix: Callable[[int], str] = at_index, progress: Progress | None = None,
+    prefix: Callable[[int], str] = at_index, progress: Progress | None = None, seeds: SecretBox | None = None,
 ) -> Imported:
     """Create or update by code. All or nothing: any invalid record and nothing is written;
     a dry run reports what would change and writes nothing either."""
@@ -108,7 +109,7 @@ async def import_records(
     if progress is not None:
         progress.start(sum(1 for step in plan.steps if step.action.value != "UNCHANGED"), 0)
     try:
-        applied = await apply_plan(uow.session, plan, actor=actor, at=at,
+        applied = await apply_plan(uow.session, plan, actor=actor, at=at, seeds=seeds,
                                    progress=progress.update if progress is not None else None)
     finally:
         if progress is not None:

@@ -17,6 +17,7 @@ from services.catalog import catalog_file
 from services.catalog.commands import Progress, import_records
 from services.catalog.plan import Action, Plan
 from services.core.database import Database
+from services.core.secret_box import SecretBox
 from services.core.unit_of_work import UnitOfWork
 
 ACTOR = "cli:import-catalog"
@@ -33,8 +34,10 @@ class Outcome:
 
 async def import_file(
     db: Database, broker: Broker, path: Path, *, dry_run: bool, progress: Progress | None = None,
+    seeds: SecretBox | None = None,
 ) -> Outcome:
-    """Raises catalog_file.UnusableFile when the file cannot be read as a catalog at all."""
+    """Raises catalog_file.UnusableFile when the file cannot be read as a catalog at all;
+    `seeds`: for the first round of a box whose pool the file sets."""
     lines = catalog_file.read(path)
     records = [line for line in lines if line.record is not None]
     numbers = [line.number for line in records]
@@ -42,7 +45,7 @@ async def import_file(
     async with UnitOfWork(db, broker) as uow:
         done = await import_records(
             uow, [line.record for line in records if line.record is not None], dry_run=dry_run or bool(invalid),
-            actor=ACTOR, at=datetime.now(UTC), prefix=lambda _: "", progress=progress,
+            actor=ACTOR, at=datetime.now(UTC), prefix=lambda _: "", progress=progress, seeds=seeds,
         )
     plan = done.plan
     for index, problems in plan.invalid.items():

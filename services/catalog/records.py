@@ -29,7 +29,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "product": ("type", "slug", "name", "brand", "category", "description", "imageUrls", "attributes"),
     "sku": ("type", "code", "product", "name", "kind", "currency", "basePrice", "faceValue", "supplierCost",
             "priceFloor", "priceCeiling", "presaleCap", "serialUses", "rechargeAccountFormats", "components",
-            "suppliers"),
+            "pool", "suppliers"),
     "listing": ("type", "channel", "product", "position"),
 }
 
@@ -89,9 +89,10 @@ def product_record(row: Product, brand: str, category: str) -> dict[str, Any]:
 
 def sku_record(
     row: Sku, product: str, components: Iterable[tuple[str, int]],
-    suppliers: Iterable[tuple[str, int, str | None, int | None]],
+    suppliers: Iterable[tuple[str, int, str | None, int | None]], pool: Iterable[tuple[str, int]] = (),
 ) -> dict[str, Any]:
-    """`components`: (SKU code, quantity); `suppliers`: (code, priority, product code, cost fen)."""
+    """`components`: (SKU code, quantity); `suppliers`: (code, priority, product code, cost fen);
+    `pool`: a blind box's (item SKU code, weight), in the order the box publishes them."""
     currency = row.currency
     return {
         "type": "sku", "code": row.code, "product": product, "name": row.name, "kind": row.kind.value,
@@ -101,6 +102,7 @@ def sku_record(
         "presaleCap": row.presale_cap, "serialUses": row.serial_uses,
         "rechargeAccountFormats": [f.value for f in parse_formats(row.account_formats)],
         "components": [{"sku": code, "quantity": quantity} for code, quantity in sorted(components)],
+        "pool": [{"sku": code, "weight": weight} for code, weight in pool],
         "suppliers": [
             {"supplier": code, "priority": priority, "productCode": product_code, "cost": _amount(cost, currency)}
             for code, priority, product_code, cost in sorted(suppliers, key=lambda s: s[1])

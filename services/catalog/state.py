@@ -1,7 +1,7 @@
 """The part of the catalog a set of records touches, read in a few batched statements.
 
-An import of ten thousand SKUs reads its SKUs, products, their bundle components,
-suppliers and listings a chunk of codes at a time, not a row at a time. With `lock`, the
+An import of ten thousand SKUs reads its SKUs, products, their bundle components, blind-box
+pools, suppliers and listings a chunk of codes at a time, not a row at a time. With `lock`, the
 rows the records name are read FOR UPDATE: the import changes them in this transaction,
 and an operator's update from the same version then finds its version gone (CONFLICT)
 instead of silently undoing the import, or being undone by it.
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog_input import CodeKind, fold_code
-from models import Brand, BundleItem, Category, Channel, Listing, Product, Sku, SkuSupplier, Supplier
+from models import BlindBoxItem, BoxDraw, Brand, BundleItem, Category, Channel, Listing, Product, Sku, SkuSupplier, Supplier
 from services.catalog import records
 
 CHUNK = 500
@@ -56,6 +56,9 @@ class CatalogState:
     components: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     sku_suppliers: dict[int, list[tuple[int, int, str | None, int | None]]] = field(
         default_factory=lambda: defaultdict(list))
+    # box sku id -> (item SKU id, weight) in published order; the boxes that sold a unit (their pool is frozen)
+    pools: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    sold_boxes: set[int] = field(default_factory=set)
     # (channel id, product id) -> position
     listings: dict[tuple[int, int], int] = field(default_factory=dict)
     _records: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
@@ -97,7 +100,12 @@ class CatalogState:
             row, self.product_slugs[row.product_id],
             [(self.sku_codes[c], q) for c, q in self.components.get(row.id, [])],
             [(supplier_codes[s], p, code, cost) for s, p, code, cost in self.sku_suppliers.get(row.id, [])],
+            [(self.sku_codes[item], weight) for item, weight in self.pools.get(row.id, [])],
         )
+
+    def box_sold(self, code: str) -> bool:
+        """The stored box `code` has drawn a unit: its items and weights are frozen."""
+        return code in self.skus and self.skus[code].id in self.sold_boxes
 
     def listing_position(self, channel: str, product: str) -> int | None:
         if channel not in self.channels or product not in self.products:
@@ -161,8 +169,18 @@ class CatalogState:
                        SkuSupplier.cost_fen).where(SkuSupplier.sku_id.in_(chunk)).order_by(SkuSupplier.priority)
             ):
                 self.sku_suppliers[sku_id].append((supplier_id, priority, code, cost))
-        # The components of the bundles read, and the products of every SKU read.
-        missing = sorted({c for parts in self.components.values() for c, _ in parts} - set(found))
+            for box, item, weight in await session.execute(
+                select(BlindBoxItem.box_sku_id, BlindBoxItem.item_sku_id, BlindBoxItem.weight)
+                .where(BlindBoxItem.box_sku_id.in_(chunk)).order_by(BlindBoxItem.box_sku_id, BlindBoxItem.position)
+            ):
+                self.pools[box].append((item, weight))
+            self.sold_boxes.update(await session.scalars(
+                select(BoxDraw.box_sku_id).where(BoxDraw.box_sku_id.in_(chunk)).distinct()
+            ))
+        # The components of the bundles and the items of the boxes read, and the products of every SKU read.
+        referred = {c for parts in self.components.values() for c, _ in parts}
+        referred |= {item for items in self.pools.values() for item, _ in items}
+        missing = sorted(referred - set(found))
         for chunk in _chunks(missing):
             found.update({row.id: row for row in await session.scalars(select(Sku).where(Sku.id.in_(chunk)))})
         for row in found.values():
@@ -210,9 +228,10 @@ def _references(record: dict[str, Any], named: dict[str, set[str]]) -> None:
     elif kind == "sku":
         note("sku", record.get("code"))
         note("product", record.get("product"))
-        for part in record.get("components") or () if isinstance(record.get("components"), list) else ():
-            if isinstance(part, dict):
-                note("sku", part.get("sku"))
+        for name in ("components", "pool"):
+            for part in record.get(name) or () if isinstance(record.get(name), list) else ():
+                if isinstance(part, dict):
+                    note("sku", part.get("sku"))
         for line in record.get("suppliers") or () if isinstance(record.get("suppliers"), list) else ():
             if isinstance(line, dict):
                 note("supplier", line.get("supplier"))

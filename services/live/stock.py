@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import StockFigures
-from models import BundleItem, Sku
+from models import BlindBoxItem, BundleItem, Sku
 from services.inventory.channel_stock import channel_stock_for
 
 
 async def affected(session: AsyncSession, sku_ids: Collection[int]) -> set[int]:
-    """The SKUs whose availability moves with these: themselves and bundles holding them."""
+    """The SKUs whose availability moves with these: themselves, the bundles holding them and
+    the blind boxes drawing from them (a box has no stock of its own)."""
     if not sku_ids:
         return set()
-    bundles = await session.scalars(
-        select(BundleItem.bundle_sku_id).where(BundleItem.component_sku_id.in_(sku_ids))
-    )
-    return set(sku_ids) | set(bundles)
+    holders = await session.scalars(union(
+        select(BundleItem.bundle_sku_id).where(BundleItem.component_sku_id.in_(sku_ids)),
+        select(BlindBoxItem.box_sku_id).where(BlindBoxItem.item_sku_id.in_(sku_ids)),
+    ))
+    return set(sku_ids) | set(holders)
 
 
 async def every_sku(session: AsyncSession) -> set[int]:

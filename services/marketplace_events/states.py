@@ -8,6 +8,7 @@ RECEIVED, IMPORTED, FAILED, CANCELLED = "RECEIVED", "IMPORTED", "FAILED", "CANCE
 PENDING, REPORTED, REPORT_FAILED = "PENDING", "REPORTED", "FAILED"
 # MarketplaceOrder.refund_status (AGREED, REFUSED: the operators' decision; also the Refund's status)
 REFUNDED, REQUESTED, AGREED, REFUSED = "REFUNDED", "REQUESTED", "AGREED", "REFUSED"
+CLOSED = "CLOSED"  # the refund was closed on the marketplace before an operator decided it
 
 REPORT = "marketplace.report"  # the job kind: report one trade's delivery
 DECISION = "marketplace.refund-decision"  # the job kind: report the decision on one refund

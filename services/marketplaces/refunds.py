@@ -28,13 +28,13 @@ from broker import Broker
 from domain.orders import OrderStatus
 from marketplaces.base import MarketRefund
 from models import MarketplaceOrder, Order, OrderLine, Refund
-from services.core.database import Database
+from services.core.database import Database, rows_changed
 from services.core.events import stock_event
 from services.core.unit_of_work import UnitOfWork
 from services.inventory import quotas
 from services.inventory.reservation import release
 from services.marketplaces.connections import Connection
-from services.marketplace_events.states import CANCELLED, IMPORTED, REFUNDED, REQUESTED
+from services.marketplace_events.states import CANCELLED, CLOSED, IMPORTED, REFUNDED, REQUESTED
 from services.orders import tallies
 from services.orders.events import move
 from services.orders.lifecycle import announce
@@ -55,10 +55,10 @@ class RefundDesk:
         self._db, self._broker, self._clock, self._on_event = db, broker, clock, on_event
 
     async def honour(self, connection: Connection, refund: MarketRefund) -> str | None:
-        """How the refund was taken (REFUNDED, REQUESTED), or None when there was nothing
-        to do (an unknown trade, a refund seen before, one the marketplace will not make)."""
+        """How the refund was taken (REFUNDED, REQUESTED, CLOSED), or None when there was
+        nothing to do (an unknown trade, a refund seen before, one the marketplace will not make)."""
         if refund.status in _NOT_MADE:
-            return None
+            return await self._closed(connection, refund)
         async with UnitOfWork(self._db, self._broker, self._on_event) as uow:
             session = uow.session
             record = await session.scalar(
@@ -93,6 +93,26 @@ class RefundDesk:
                                   .execution_options(synchronize_session=False))
         log.info("marketplace %s refund %s of trade %s: %s", connection.channel, refund.refund_id, refund.tid, taken)
         return taken
+
+
+    async def _closed(self, connection: Connection, refund: MarketRefund) -> str | None:
+        """A refund closed on the marketplace (the buyer withdrew it, or the seller refused it
+        there) while its request waits here: the request is CLOSED, no operator can agree to
+        it any more. Nothing for a refund decided here already or never requested."""
+        async with UnitOfWork(self._db, self._broker, self._on_event) as uow:
+            closed = await uow.session.execute(
+                update(Refund).where(Refund.key == refund_key(connection.channel_id, refund.refund_id),
+                                     Refund.status == REQUESTED)
+                .values(status=CLOSED).execution_options(synchronize_session=False))
+            if rows_changed(closed) != 1:
+                return None
+            await uow.session.execute(
+                update(MarketplaceOrder).where(MarketplaceOrder.channel_id == connection.channel_id,
+                                               MarketplaceOrder.tid == refund.tid,
+                                               MarketplaceOrder.refund_id == refund.refund_id[:64])
+                .values(refund_status=CLOSED, updated_at=self._clock()).execution_options(synchronize_session=False))
+        log.info("marketplace %s refund %s of trade %s: closed there", connection.channel, refund.refund_id, refund.tid)
+        return CLOSED
 
 
 def refund_key(channel_id: int, refund_id: str) -> str:

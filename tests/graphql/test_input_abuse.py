@@ -48,6 +48,9 @@ mutation Place($input: PlaceOrderInput!) { placeOrder(input: $input) { order { i
 RULE = """
 mutation Rule($input: CreateRiskRuleInput!) { createRiskRule(input: $input) { rule { id } userErrors { code } } }
 """
+PLAN = """
+mutation Plan($input: SetMembershipPlanInput!) { setMembershipPlan(input: $input) { plan { period } userErrors { code } } }
+"""
 GENERATE = """
 mutation Generate($input: GenerateSettlementInput!) { generateSettlementStatement(input: $input) { statement { id } } }
 """
@@ -198,6 +201,8 @@ async def ground(shop: Shop) -> Ground:
     statement = await shop.gql(GENERATE, {"input": {"party": "CHANNEL", "code": partner.channel, "periodStart": JUNE,
                                                     "periodEnd": JULY}}, key=shop.keys.admin)
     keys = await shop.gql("query { apiKeys { id } }", key=shop.keys.admin)
+    plan = await shop.gql(PLAN, {"input": {"skuId": counter.gid, "period": "MONTH"}}, key=shop.keys.admin)
+    assert plan["data"]["setMembershipPlan"]["userErrors"] == [], plan
     return Ground(
         codes, counter, order["id"], order["lines"][0]["id"], rule["data"]["createRiskRule"]["rule"]["id"],
         statement["data"]["generateSettlementStatement"]["statement"]["id"], keys["data"]["apiKeys"][-1]["id"],
@@ -304,6 +309,19 @@ BASELINES: dict[str, Callable[[Ground], dict[str, Any]]] = {
     "Mutation.drawLottery": lambda g: {"id": encode_id("Lottery", 1)},
     "Query.lottery": lambda g: {"id": encode_id("Lottery", 1)},
     "Query.lotteryEntry": lambda g: {"token": "le_abuse"},
+    # Memberships: the counter SKU is sold by subscription (Ground). This shop has no recurring payment
+    # provider: a valid subscribe passes every check of its inputs, then stops at UNAVAILABLE.
+    "Mutation.setMembershipPlan": lambda g: {"input": {"skuId": g.counter.gid, "period": "MONTH", "maxCharge": "10.00"}},
+    "Mutation.subscribe": lambda g: {"input": {
+        "channel": "web", "skuId": g.counter.gid, "idempotencyKey": _fresh("subscribe"), "period": "MONTH",
+        "buyer": {"phone": "13800138000", "rechargeAccount": "13800138000"},
+    }},
+    "Mutation.cancelSubscription": lambda g: {"id": encode_id("Membership", 1)},
+    "Query.subscription": lambda g: {"id": encode_id("Membership", 1)},
+    "Query.subscriptions": lambda g: {"channel": "web", "status": "ACTIVE", "first": 10},
+    # Marketplace connectors
+    "Query.marketplaceTrades": lambda g: {"channel": "web", "status": "IMPORTED", "reportStatus": "FAILED", "first": 10},
+    "Mutation.retryMarketplaceDelivery": lambda g: {"id": encode_id("MarketplaceTrade", 1)},
     # Product center
     "Mutation.createBrand": lambda g: {"input": {"code": _code("brand"), "name": "Abuse brand"}},
     "Mutation.createCategory": lambda g: {"input": {"code": _code("category"), "name": "Abuse category"}},

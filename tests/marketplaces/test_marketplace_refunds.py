@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from marketplaces import wire
 from models import LedgerTransaction, OrderLine, Refund
-from tests.marketplaces.conftest import KEY, Market
+from tests.marketplaces.conftest import Market
 
 REFUNDS = """
 query Order($id: ID!) { order(id: $id) { status total { amount } refunds { id amount { amount } status reference reason } } }
@@ -161,7 +161,6 @@ async def test_forged_refund_pushes_and_partners_change_nothing(shop: Market) ->
         answer = await shop.gql(RESOLVE, {"id": requested["id"], "agree": True}, key=key)
         assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert [r["status"] for r in (await _order(shop, tid))["refunds"]] == ["REQUESTED"]
-    assert KEY != "another-app"
 
 
 async def test_only_marketplace_refunds_are_resolved_here(shop: Market) -> None:
@@ -170,3 +169,22 @@ async def test_only_marketplace_refunds_are_resolved_here(shop: Market) -> None:
     too_long = await shop.gql(RESOLVE, {"id": "UmVmdW5kOjk5OTk5OTk=", "agree": False, "reason": "x" * 201},
                               key=shop.keys.admin)
     assert too_long["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_refund_withdrawn_on_the_marketplace_can_no_longer_be_agreed_to(shop: Market) -> None:
+    tid, refund = await _delivered_with_refund(shop)
+    await shop.pull()
+    requested = (await _order(shop, tid))["refunds"][0]
+    # When the buyer withdraws it on the marketplace, and that is pushed (twice)
+    withdrawn = (await shop.shop.post("/control/refunds", json={"tid": tid, "withdraw": True})).json()["refund"]
+    assert withdrawn["status"] == "CLOSED"
+    answers = [await shop.push(shop.push_params(wire.REFUND_TOPIC, withdrawn)) for _ in range(2)]
+    assert [a.json()["status"] for a in answers] == ["CLOSED", "IGNORED"]
+    # Then the request is closed, the order kept, and an operator can no longer agree to it
+    order = await _order(shop, tid)
+    assert (order["status"], [r["status"] for r in order["refunds"]]) == ("DELIVERED", ["CLOSED"])
+    assert (await shop.trade(tid))["refundStatus"] == "CLOSED"
+    late = await shop.gql(RESOLVE, {"id": requested["id"], "agree": True}, key=shop.keys.admin)
+    assert late["data"]["resolveMarketplaceRefund"]["userErrors"] == [{"field": "id", "code": "INVALID_STATE"}]
+    await shop.settle()
+    assert await _reversals(shop, tid) == 0 and await _decisions(shop, refund["refund_id"]) == []

@@ -14,7 +14,7 @@ from sqlalchemy import event
 
 from broker import MemoryBroker
 from domain.catalog import CodeStatus, SkuKind, StockFigures
-from models import Channel, ChannelKind, Product, Sku
+from models import BlindBoxItem, Channel, ChannelKind, Product, Sku
 from services.core.database import Database
 from services.core.events import STOCK_CHANGED, stock_message
 from services.inventory import quotas
@@ -185,6 +185,30 @@ async def test_a_subscriber_receives_only_the_skus_it_follows_and_bundles_move_w
         ]
         assert await _next(pack_only) == ChannelStock(shop.web.code, pack.id, StockFigures(available=2, reserved=0), WHEN)
         await _nothing(video_only)
+
+
+async def test_a_blind_box_moves_with_the_items_it_draws_from(catalog_db: Database, shop: Shop) -> None:
+    small, large = await _codes(catalog_db, shop, 3), await _codes(catalog_db, shop, 4)
+    async with catalog_db.sessions() as session, session.begin():
+        box = await rows.sku(session, shop.product, SkuKind.BLIND_BOX)
+        session.add_all([BlindBoxItem(box_sku_id=box.id, item_sku_id=small.id, weight=3, position=0),
+                         BlindBoxItem(box_sku_id=box.id, item_sku_id=large.id, weight=1, position=1)])
+
+    async with (
+        _feed(catalog_db) as (feed, broker),
+        feed.follow(shop.web.id, shop.web.code, {box.id}) as box_only,
+        feed.follow(shop.web.id, shop.web.code, {large.id}) as large_only,
+    ):
+        await _live(broker, large_only, large)
+        await _drain(box_only)
+
+        # Codes of one item arrive (its stock event names the item only): the box has them too.
+        async with catalog_db.sessions() as session, session.begin():
+            rows.codes(session, await session.get_one(Sku, small.id), CodeStatus.AVAILABLE, 2)
+        await _changed(broker, small)
+
+        assert await _next(box_only) == ChannelStock(shop.web.code, box.id, StockFigures(available=9, reserved=0), WHEN)
+        await _nothing(large_only)
 
 
 async def test_a_subscriber_too_slow_to_keep_up_loses_its_oldest_updates(catalog_db: Database, shop: Shop) -> None:
