@@ -22,7 +22,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import SkuKind
-from domain.catalog_input import Checker, refused
+from domain.catalog_input import Checker, Problem, refused
 from domain.channel_rules import commission_bp
 from domain.money import Money
 from domain.recharge_accounts import AccountFormat, store_formats
@@ -56,6 +56,15 @@ BATCH = 1_000
 def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), BATCH):
         yield items[start:start + BATCH]
+
+
+class RecordRefused(Exception):
+    """A record found invalid only as it was written (a box that sold since the plan was
+    read): the caller rolls back, and reports the problem as the record's."""
+
+    def __init__(self, index: int, problem: Problem) -> None:
+        super().__init__(f"{problem.field}: {problem.message}")
+        self.index, self.problem = index, problem
 
 
 @dataclass
@@ -224,7 +233,7 @@ class _Writer:
             if refusal is not None:
                 # A unit sold since the plan was read: the whole import is refused.
                 where = (refusal.field or "items").removeprefix("items").replace("skuId", "sku")
-                raise refused(f"pool{where}", refusal.message, refusal.code)
+                raise RecordRefused(step.index, Problem(f"pool{where}", refusal.message, refusal.code))
             self.applied.stock_skus.add(box_id)
 
     async def _listings(self, steps: list[Step]) -> None:

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from domain.catalog_input import CatalogRefused, refused
+from domain.catalog_input import CatalogRefused, Problem, refused
 from models import Brand, Category, Channel, Product, Sku, Supplier
-from services.catalog.apply import Applied, apply_plan
+from services.catalog.apply import Applied, RecordRefused, apply_plan
 from services.catalog.plan import Mode, Plan, at_index, make_plan
 from services.core.events import CATALOG_CHANGED, SUPPLIERS_CHANGED, stock_event
 from services.core.secret_box import SecretBox
@@ -111,6 +111,12 @@ async def import_records(
     try:
         applied = await apply_plan(uow.session, plan, actor=actor, at=at, seeds=seeds,
                                    progress=progress.update if progress is not None else None)
+    except RecordRefused as refusal:
+        await uow.rollback()
+        problem = Problem(prefix(refusal.index) + refusal.problem.field, refusal.problem.message, refusal.problem.code)
+        plan.invalid.setdefault(refusal.index, []).append(problem)
+        plan.problems.append(problem)
+        return Imported(plan, applied=False)
     finally:
         if progress is not None:
             progress.close()

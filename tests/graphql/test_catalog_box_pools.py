@@ -14,6 +14,7 @@ from sqlalchemy import select
 from domain.catalog import SkuKind
 from models import Brand
 from schema.relay import encode_id
+from services.catalog.state import CatalogState
 from tests.e2e.shop import StockedSku, order_input
 from tests.graphql.selling_shop import SellingShop, open_selling_shop
 
@@ -122,3 +123,23 @@ async def test_only_a_blind_box_has_a_pool(shop: SellingShop) -> None:
     answer = await import_records(shop, [pool_record(codes, (other, 1))])
 
     assert (answer["applied"], answer["userErrors"]) == (False, [{"field": "records.0.pool", "code": "INVALID_FOR_KIND"}])
+
+
+async def test_a_box_that_sells_while_an_import_is_planned_keeps_its_pool(
+    shop: SellingShop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small, large, box = await shop.shelf.card_codes(3), await shop.shelf.card_codes(2), await new_box(shop)
+    assert (await import_records(shop, [pool_record(box, (small, 3), (large, 1))]))["applied"]
+    placed = await shop.gql(PLACE, {"input": order_input((box, 1), buyer={"phone": "13800138000"})})
+    assert placed["data"]["placeOrder"]["userErrors"] == [], placed
+    before = await published(shop, box)
+    # The plan was read before the sale: only the write, under the box's round lock, sees it.
+    monkeypatch.setattr(CatalogState, "box_sold", lambda self, code: False)
+
+    answer = await import_records(shop, [{"type": "brand", "code": "pool-raced-brand", "name": "新品牌"},
+                                         pool_record(box, (small, 1), (large, 1))])
+
+    assert (answer["applied"], answer["userErrors"]) == (False, [{"field": "records.1.pool", "code": "POOL_FROZEN"}])
+    assert await published(shop, box) == before
+    async with shop.db.sessions() as session:
+        assert await session.scalar(select(Brand.id).where(Brand.code == "pool-raced-brand")) is None
