@@ -85,24 +85,43 @@ async def test_a_supplier_down_for_a_while_holds_top_ups_back_instead_of_refundi
                         numbers = dict((await session.execute(select(Order.payment_reference, Order.number))).all())
                     heard = await submissions(sim)
                     probed = [ref for ref in waiting if numbers[ref] in heard]
-                    held = [ref for ref in waiting if ref not in probed]
                     assert 1 <= len(probed) <= 3, probed
                     statuses = await _until(db, dict.fromkeys(probed, OrderStatus.REFUNDED))
-                    assert [statuses[ref] for ref in held] == [OrderStatus.FULFILLING] * len(held)
+                    # Read after the statuses: an order refunded in them had been sent, so it is in here.
+                    sent = await submissions(sim)
+                    unsent = [ref for ref in waiting if numbers[ref] not in sent]
+                    assert len(unsent) >= 9 - 4
+                    assert [statuses[ref] for ref in unsent] == [OrderStatus.FULFILLING] * len(unsent)
                     scraped = Scrape.parse((await http.get("/metrics", headers={"authorization": f"Bearer {admin}"})).text)
                     assert scraped.value("quanyi_supplier_down", supplier="sim-fast") == 1
 
                     # When the supplier answers again
                     await control(sim, fail_all=False)
 
-                    # Then every order held back is delivered; the refunded ones stay refunded
-                    statuses = await _until(db, dict.fromkeys(held, OrderStatus.DELIVERED), 30)
+                    # Then every order held back is delivered and the refunded ones stay refunded. A probe
+                    # may still leave in the instant before the supplier recovers (pauses of 1 s, 2 s, ...,
+                    # and a loaded machine stretches the steps above), and the supplier refuses it: so each
+                    # order is judged by what the supplier answered it — refunded exactly when it refused.
+                    settled = {OrderStatus.DELIVERED, OrderStatus.REFUNDED}
+                    deadline = time.monotonic() + 30
+                    while True:
+                        statuses = await _statuses(db)
+                        if all(statuses.get(ref) in settled for ref in waiting):
+                            break
+                        assert time.monotonic() < deadline, statuses
+                        await asyncio.sleep(0.1)
+                    heard = await submissions(sim)
+                    refused = {ref for ref in waiting if heard.get(numbers[ref], {}).get("status") == "FAILED"}
+                    assert set(probed) <= refused
+                    late_probes = refused - set(probed)
+                    assert len(late_probes) <= 1, late_probes  # at most the one probe in flight at recovery
+                    held = [ref for ref in waiting if ref not in refused]
+                    assert len(held) >= 9 - 4
                     assert [statuses[ref] for ref in held] == [OrderStatus.DELIVERED] * len(held)
-                    assert [statuses[ref] for ref in first + probed] == [OrderStatus.REFUNDED] * (THRESHOLD + len(probed))
+                    assert [statuses[ref] for ref in first + sorted(refused)] == [OrderStatus.REFUNDED] * (THRESHOLD + len(refused))
                     scraped = Scrape.parse((await http.get("/metrics", headers={"authorization": f"Bearer {admin}"})).text)
                     assert scraped.value("quanyi_supplier_down", supplier="sim-fast") == 0
                     # And the supplier heard each held order's request once
-                    heard = await submissions(sim)
                     assert {heard[numbers[ref]]["received"] for ref in held} == {1}
                     assert "Traceback" not in gateway.output(), gateway.output()[-3000:]
             finally:
