@@ -104,8 +104,12 @@ async def _sell(plan: SalePlan) -> SaleTally:
         async with freed:
             while not idle and len(opened) >= plan.connections:
                 await freed.wait()
-            if idle:
-                return idle.pop()
+            while idle:
+                reused = idle.pop()
+                if not reused.closed:
+                    return reused
+                # Closed by the server while idle (uvicorn's keep-alive timeout): a new one instead.
+                opened.remove(reused)
             placeholder = Connection()
             opened.append(placeholder)
         try:
@@ -126,7 +130,8 @@ async def _sell(plan: SalePlan) -> SaleTally:
         tally.sent += 1
         try:
             status, body = await used.exchange(_order(plan, n))
-        except (ConnectionError, ValueError, OSError) as error:
+        except (ConnectionError, ValueError, OSError, RuntimeError) as error:
+            # RuntimeError: uvloop's word for a write to a transport closed under it.
             tally.errors += 1
             tally.first_error = tally.first_error or repr(error)
             opened.remove(used)

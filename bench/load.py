@@ -64,6 +64,11 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is gone (a server closes a keep-alive connection idle past its timeout)."""
+        return self._transport is None or self._transport.is_closing()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(ConnectionError("the server closed the connection"))
