@@ -191,6 +191,9 @@ async def test_a_slow_receiver_holds_a_few_slots_and_never_the_other_receivers(c
     try:
         # The fast receiver gets all six while the slow one holds its first requests unanswered.
         assert await _until(lambda: len(receiver.at("/fast")) == 6)
+        # The slow one fills its slots (the last may arrive just after the fast six) and never more.
+        assert await _until(lambda: receiver.gate.waiting == dispatch.PER_ENDPOINT)
+        await asyncio.sleep(0.3)
         assert receiver.gate.waiting == receiver.gate.most == dispatch.PER_ENDPOINT
         receiver.gate.opened.set()
         assert await _until(lambda: len(receiver.at("/slow")) == 6)
