@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.money import Money
 from domain.orders import OrderStatus
-from marketplaces.base import MarketplaceRefused, MarketplaceUnavailable, RefundDecision
-from models import Channel, MarketplaceOrder, Order, OrderLine, Refund
+from marketplaces.base import RefundDecision
+from models import MarketplaceOrder, Order, OrderLine, Refund
 from services.core import jobs
 from services.core.database import rows_changed
 from services.core.unit_of_work import UnitOfWork
@@ -47,6 +47,7 @@ from services.marketplace_events.states import (
     decision_key,
 )
 from services.marketplaces.connections import Markets
+from services.marketplaces.reports import attempt, channel_code
 from services.orders.events import move
 from services.orders.lifecycle import announce
 
@@ -129,8 +130,7 @@ class DecisionReporter:
             refund = await uow.session.get(Refund, refund_id)
             found = None
             if record is not None and refund is not None and record.refund_report_status == PENDING:
-                code = await uow.session.scalar(select(Channel.code).where(Channel.id == record.channel_id))
-                found = await self._markets.connection(uow.session, channel=code or "")
+                found = await self._markets.connection(uow.session, channel=await channel_code(uow.session, record.channel_id))
             if record is None or refund is None or record.refund_report_status != PENDING or found is None:
                 await run.done(uow, now)  # reported already, or nothing left to report it to
                 return
@@ -138,14 +138,7 @@ class DecisionReporter:
             decision = RefundDecision(refund_id=refund.reference or "", tid=record.tid, agree=bool(payload["agree"]),
                                       amount=Money(refund.amount_fen, refund.currency), reason=str(payload["reason"]))
             attempts = record.refund_report_attempts + 1
-        error: str | None = None
-        final = False
-        try:
-            await adapter.decide_refund(decision)
-        except MarketplaceUnavailable as failure:
-            error = str(failure)
-        except MarketplaceRefused as refused:
-            error, final = str(refused), True
+        error, final = await attempt(adapter.decide_refund(decision))
         async with run.uow() as uow:
             now = self._clock()
             if error is None:

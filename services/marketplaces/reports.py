@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -60,20 +60,13 @@ class Reporter:
             record = await uow.session.get(MarketplaceOrder, record_id)
             found = None
             if record is not None and record.report_status == PENDING:
-                found = await self._markets.connection(uow.session, channel=await _channel_code(uow.session, record))
+                found = await self._markets.connection(uow.session, channel=await channel_code(uow.session, record.channel_id))
             if record is None or record.report_status != PENDING or found is None or record.order_id is None:
                 await run.done(uow, now)  # reported already, or nothing left to report it to
                 return
             connection, adapter = found
             shipment, code_lines = await self._shipment(uow.session, record.tid, record.order_id)
-        error: str | None = None
-        final = False
-        try:
-            await adapter.ship(shipment)
-        except MarketplaceUnavailable as failure:
-            error = str(failure)
-        except MarketplaceRefused as refused:
-            error, final = str(refused), True
+        error, final = await attempt(adapter.ship(shipment))
         async with run.uow() as uow:
             now = self._clock()
             attempts = record.report_attempts + 1
@@ -131,8 +124,20 @@ async def retry(session: AsyncSession, record_id: int, now: datetime) -> Marketp
     return record
 
 
-async def _channel_code(session: AsyncSession, record: MarketplaceOrder) -> str:
-    return (await session.scalar(select(Channel.code).where(Channel.id == record.channel_id))) or ""
+async def channel_code(session: AsyncSession, channel_id: int) -> str:
+    return (await session.scalar(select(Channel.code).where(Channel.id == channel_id))) or ""
+
+
+async def attempt(call: Awaitable[object]) -> tuple[str | None, bool]:
+    """One call to the marketplace: (None, False) when it went through, else why not and whether
+    trying again is useless (the marketplace refused it, rather than not answering)."""
+    try:
+        await call
+    except MarketplaceUnavailable as failure:
+        return str(failure), False
+    except MarketplaceRefused as refused:
+        return str(refused), True
+    return None, False
 
 
 async def _settle(session: AsyncSession, record_id: int, status: str, now: datetime, attempts: int, error: str | None,
