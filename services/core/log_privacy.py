@@ -13,8 +13,10 @@ import logging
 from typing import Any
 
 from domain.contacts import mask_contacts
+from services.core.logs import CleanTexts
 
 _FORMATTER = logging.Formatter()
+_CLEAN = CleanTexts()
 
 
 def mask_record(record: logging.LogRecord) -> logging.LogRecord:
@@ -23,9 +25,12 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a malformed call: logging reports it when the record is emitted
         return record
-    masked = mask_contacts(message)
-    if masked != message:
-        record.msg, record.args = masked, None
+    if message not in _CLEAN:
+        masked = mask_contacts(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        else:
+            _CLEAN.add(message)
     if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
         # Formatted now, once, masked; handlers use the cached text instead of formatting it again.
         record.exc_text = mask_contacts(_FORMATTER.formatException(record.exc_info))

@@ -46,14 +46,47 @@ def _masked_phone(match: re.Match[str]) -> str:
 
 def mask(text: str) -> str:
     """`text` with phone numbers and e-mail addresses masked."""
-    if "@" in text:
-        text = _EMAIL.sub(r"\1***@\2", text)
-    return _PHONE.sub(_masked_phone, text)
+    if text in _CLEAN:
+        return text
+    if text.isascii() and text.isalnum() and not text.isdigit():
+        # Letters and digits alone, not all digits: both patterns want a non-word character
+        # (or the text's ends) on either side, so only a text of digits alone could match.
+        return text
+    masked = text
+    if "@" in masked:
+        masked = _EMAIL.sub(r"\1***@\2", masked)
+    masked = _PHONE.sub(_masked_phone, masked)
+    if masked == text:
+        _CLEAN.add(text)
+    return masked
+
+
+class CleanTexts(set[str]):
+    """Texts seen to hold no contact, by one masking function.
+
+    A request line says the same method, path, operation, role and message again and again;
+    a set lookup costs far less than the patterns. Only texts that came out of the mask
+    unchanged are added, so it never holds a phone or an address; bounded, and emptied when
+    full. One per masking function: their patterns differ.
+    """
+
+    SIZE = 4096
+    LONGEST = 256
+
+    def add(self, text: str) -> None:
+        if len(text) > self.LONGEST:
+            return
+        if len(self) >= self.SIZE:
+            self.clear()
+        super().add(text)
+
+
+_CLEAN = CleanTexts()
 
 
 def _masked_value(value: Any) -> Any:
     if isinstance(value, str):
-        return mask(value)
+        return value if value in _CLEAN else mask(value)
     if isinstance(value, (list, tuple)):
         return [_masked_value(item) for item in value]
     return value
@@ -66,7 +99,15 @@ class ContactMask(logging.Filter):
         record.msg, record.args = mask(record.getMessage()), None
         fields = getattr(record, FIELDS, None)
         if isinstance(fields, dict):
-            setattr(record, FIELDS, {key: _masked_value(value) for key, value in fields.items()})
+            masked: dict[str, Any] = {}
+            for key, value in fields.items():  # _masked_value's work, inline: a request line has a dozen
+                if isinstance(value, str):
+                    masked[key] = value if value in _CLEAN else mask(value)
+                elif isinstance(value, (list, tuple)):
+                    masked[key] = [_masked_value(item) for item in value]
+                else:
+                    masked[key] = value
+            setattr(record, FIELDS, masked)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -88,7 +129,9 @@ class JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, FIELDS, None)
         if isinstance(fields, dict):
-            entry.update((key, value) for key, value in fields.items() if value is not None)
+            for key, value in fields.items():
+                if value is not None:
+                    entry[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
