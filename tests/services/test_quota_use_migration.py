@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from broker import MemoryBroker
 from domain.access import ANONYMOUS
@@ -62,7 +62,7 @@ class Store:
 
     async def used(self, sku: StockedSku) -> int:
         async with self.db.sessions() as session:
-            return await session.scalar(select(ChannelQuota.used).where(ChannelQuota.sku_id == sku.pk)) or 0
+            return await session.scalar(select(func.sum(ChannelQuota.used)).where(ChannelQuota.sku_id == sku.pk)) or 0
 
     async def uses(self, sku: StockedSku) -> list[tuple[int, int]]:
         """(order id, units) of every use of the SKU's quota, newest order first."""
