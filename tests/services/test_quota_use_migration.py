@@ -58,7 +58,8 @@ class Store:
     async def set_quota(self, sku: StockedSku, quota: int) -> None:
         async with self.db.sessions() as session, session.begin():
             channel_id = await session.scalar(select(Channel.id).where(Channel.code == "web"))
-            await quotas.set_quota(session, channel_id, sku.pk, quota)
+            # One slot: quotas were one row each when this migration ran.
+            await quotas.set_quota(session, channel_id, sku.pk, quota, slots=1)
 
     async def used(self, sku: StockedSku) -> int:
         async with self.db.sessions() as session:
