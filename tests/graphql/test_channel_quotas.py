@@ -224,3 +224,24 @@ async def test_a_refunded_order_gives_back_its_quota_and_a_delivered_one_keeps_i
     assert (await status(shop, failing), await status(shop, delivered)) == ("REFUNDED", "DELIVERED")
     assert await seen_on_web(shop, video) == [(2, {"quota": 5, "used": 3, "remaining": 2})]
     assert await place(shop, (video, 3)) == quota_exceeded()
+
+
+async def test_a_quota_spread_over_slots_reads_as_one_and_sells_across_them(shop: SellingShop) -> None:
+    coins = await shop.shelf.card_codes(30)
+    set_to_ten = await set_quota(shop, coins, 10)  # over the shop's 8 slots: none holds 7
+
+    seven = await place(shop, (coins, 7))
+    raised = await set_quota(shop, coins, 12)
+    lowered = await set_quota(shop, coins, 5)
+    refused = await place(shop, (coins, 1))
+
+    assert set_to_ten == {"quota": {"quota": 10, "used": 0, "remaining": 10}, "userErrors": []}
+    assert seven["userErrors"] == []
+    assert raised == {"quota": {"quota": 12, "used": 7, "remaining": 5}, "userErrors": []}
+    assert lowered == {"quota": {"quota": 5, "used": 7, "remaining": 0}, "userErrors": []}
+    assert refused == quota_exceeded()
+    assert await seen_on_web(shop, coins) == [(0, {"quota": 5, "used": 7, "remaining": 0})]
+    await cancel(shop, seven)
+    assert await seen_on_web(shop, coins) == [(5, {"quota": 5, "used": 0, "remaining": 5})]
+    assert (await place(shop, (coins, 5)))["userErrors"] == []
+    assert await place(shop, (coins, 1)) == quota_exceeded()
