@@ -89,7 +89,8 @@ async def consume(session: AsyncSession, channel_id: int, takes: Sequence[Take])
 
     A bundle takes from its own quota and from each component's (quantity x the component's
     quantity per bundle). Quotas are taken in SKU order, as reserve() takes stock, so orders
-    naming the same SKUs queue instead of deadlocking. Returns the line refused (the first
+    naming the same SKUs queue instead of deadlocking; each SKU's units at once, from its
+    slots (quota_slots.take), the uses naming the slots. Returns the line refused (the first
     asking for a quota that would be exceeded), else None; the caller then rolls back.
     """
     if not takes:
