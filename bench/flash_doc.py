@@ -172,10 +172,10 @@ def verdict(run: SaleRun) -> str:
             f"A placed order costs the gateway {trips + 2:.1f} round trips to PostgreSQL "
             f"({trips:.1f} statements between BEGIN and COMMIT), the floor {floor_trips:.1f}."
         )
-    client = g.client_cpu / g.elapsed if g.elapsed else 0.0
+    client = _client_busy(g)
     parts.append(
         f"The load generator's process ({run.load_generator}) was busy {client:.0%} of the gateway's "
-        f"sale, {_per_request_ms(g):.3f} ms of CPU per request"
+        f"sale, {_client_ms(g):.3f} ms of CPU per request"
         + (": it was not the limit." if client < 0.8 else ": close to a core, so it may be part of the limit.")
     )
     return " ".join(parts)
@@ -184,15 +184,19 @@ def verdict(run: SaleRun) -> str:
 def load_generator(run: SaleRun) -> str:
     """What sent the gateway's orders, and the CPU it spent doing so."""
     g = run.gateway.tally
-    busy = g.client_cpu / g.elapsed if g.elapsed else 0.0
     return (
         f"{run.load_generator}: {g.client_cpu:.2f} s of CPU for {g.sent:,} requests, "
-        f"{_per_request_ms(g):.3f} ms each, busy {busy:.0%} of the sale"
+        f"{_client_ms(g):.3f} ms each, busy {_client_busy(g):.0%} of the sale"
     )
 
 
-def _per_request_ms(tally: Tally) -> float:
+def _client_ms(tally: Tally) -> float:
+    """The load generator's CPU per request sent, in milliseconds."""
     return tally.client_cpu / tally.sent * 1000 if tally.sent else 0.0
+
+
+def _client_busy(tally: Tally) -> float:
+    return tally.client_cpu / tally.elapsed if tally.elapsed else 0.0
 
 
 def section(run: SaleRun) -> str:
@@ -224,12 +228,12 @@ asyncpg statements, on a fresh pool of {run.codes:,} codes of another SKU.
   has a purchase limit on the channel (one per buyer per day) and a channel quota of twice
   its pool, so the buyers' counts and the quota are taken in every order's transaction;
   idempotency keys are checked by the order's unique index.
-  The load generator for the gateway, {run.load_generator}, runs in its own process: HTTP/1.1
+  The gateway's load generator, {run.load_generator}, runs in its own process: HTTP/1.1
   keep-alive connections, one mutation at a time each, every answer classed as placed,
-  OUT_OF_STOCK or an error, and timed on the clock the counters are read by. wrk
-  (`bench/flash_rush.lua`) is compiled, so on two cores it leaves the cycles to the gateway and
-  PostgreSQL (`--client python` sends the same requests from Python, at 0.2–0.3 ms of CPU each);
-  its CPU per request is given below the table. The floor's orders come from its own process.
+  OUT_OF_STOCK or an error and timed on the clock the counters are read by. wrk is compiled,
+  so on two cores it leaves the cycles to the gateway and PostgreSQL; the Python client
+  (`--client python`) costs 0.2–0.3 ms of CPU a request. Its CPU per request is given below
+  the table.
 - Floor (`bench/flash_floor.py`): an asyncpg pool of {run.concurrency} connections and as many
   tasks; per order one transaction: INSERT order, INSERT order_line, the claim `UPDATE card_code
   … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id`, INSERT allocation, INSERT

@@ -5,7 +5,9 @@ on one connection (`Place`): a placeOrder mutation over a keep-alive HTTP/1.1 co
 (`bench/load.py`'s bare asyncio client), or the raw asyncpg floor (`bench/flash_floor.py`).
 Every request is timed, and every answer is classed as placed, refused OUT_OF_STOCK, or an
 error. It runs in a process of its own, like the catalog's load generator, and meters the
-CPU the application and PostgreSQL spend while the sale runs.
+CPU the application and PostgreSQL spend while the sale runs. The gateway path's orders can
+come from wrk instead (`bench/flash_wrk.py`, the default when it is installed): the same
+requests, tallied the same way, for a fraction of this client's CPU.
 """
 
 from __future__ import annotations

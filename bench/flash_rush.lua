@@ -102,9 +102,9 @@ local function finish()
   file:write("x")
   file:close()
   file = assert(io.open(marker, "rb"))
-  local finished = #file:read("*a")
+  local threads_done = #file:read("*a")
   file:close()
-  if finished >= step then
+  if threads_done >= step then
     ffi.C.kill(ffi.C.getpid(), SIGINT)
   end
 end

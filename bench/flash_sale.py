@@ -45,8 +45,8 @@ from config import Settings
 from schema.relay import encode_id
 
 LOAD_GENERATORS = {
-    "wrk": f"wrk, {flash_wrk.THREADS} thread{'s' if flash_wrk.THREADS > 1 else ''} (bench/flash_rush.lua)",
-    "python": "the Python asyncio client (bench/flash_load.py, bench/load.py)",
+    "wrk": f"wrk with {flash_wrk.THREADS} thread{'s' if flash_wrk.THREADS > 1 else ''} and bench/flash_rush.lua",
+    "python": "the Python asyncio client of bench/flash_load.py",
 }
 # The gateway is ready once it answers a query that reads the database.
 PROBE = orjson.dumps({"query": "{ channels { code } }"})
