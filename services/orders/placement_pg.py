@@ -1,9 +1,15 @@
-"""An order's write transaction on PostgreSQL in four round trips: BEGIN, the order, its
-stock, COMMIT (a limited order adds its buyers' counts; a capped SKU its quota; a top-up
-its savepoint).
+"""An order's write on PostgreSQL: one call of the placement function for an order without a
+coupon; BEGIN, four statements and COMMIT for one with a coupon.
 
-The same rows and rules as the general path in placing.py, written as prepared statements
-on the driver (services/core/driver.py):
+The same rows and rules as the general path in placing.py. Without a coupon the whole
+order is one round trip, `quanyi_place_order_v1` (migrations/versions/0037_order_placement_function.py),
+called on its own so that PostgreSQL makes it one transaction: the buyers' counts, the order
+noting them, its two events, the risk verdict, its lines, then each capped SKU's quota and
+each line's stock in SKU order; a refusal raises an error of its own SQLSTATE that rolls
+the call back and is answered here (`_refusal`). A key another order holds fails on the
+order's unique index, as below.
+
+With a coupon, the statements below inside one transaction on the driver:
 
 1. The order, its lines, its two events (placed; then waiting for payment or held for
    review) and the risk verdict, in one statement of data-modifying CTEs. The order is
@@ -12,7 +18,7 @@ on the driver (services/core/driver.py):
    touched: the loser waits for the winner's commit, then fails with a unique violation and
    is answered as a retry. The statement also reads which lines' SKUs the channel caps.
 2. The buyers' counts (tallies.py's upsert), then the order's note of them, when a limit applies;
-   then the coupon, when the order has one (services/campaigns/redemption.py).
+   then the coupon (services/campaigns/redemption.py).
 3. Each capped SKU's quota: one conditional UPDATE and its use, in SKU order.
 4. Each line's stock, in SKU order: codes locked as they are chosen (`FOR UPDATE SKIP
    LOCKED` inside `ARRAY(...)`, an uncorrelated sub-select PostgreSQL runs once) and claimed
