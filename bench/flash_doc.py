@@ -119,16 +119,16 @@ def markdown_table(run: SaleRun) -> str:
     return tables.markdown_table(HEADER, rows(run))
 
 
-def statements_per_order(run: SaleRun) -> float | None:
+def round_trips_per_order(run: SaleRun) -> float | None:
     """Round trips to PostgreSQL per placed order through the gateway: its writes per
     attempt while selling, less the HTTP answer's (an attempt refused at the gate writes
-    only its answer), less BEGIN and COMMIT."""
+    only its answer and its log line)."""
     selling, sold_out = run.gateway.tally.phases()
     placed = selling.per_attempt(selling.app_writes)
     answer = sold_out.per_attempt(sold_out.app_writes)
     if placed is None or answer is None:
         return None
-    return placed - answer - 2
+    return placed - answer
 
 
 def verdict(run: SaleRun) -> str:
@@ -165,12 +165,12 @@ def verdict(run: SaleRun) -> str:
             f"Once the SKU was sold out it refused {sold_out.rate:,.0f} attempts/s at {refused_ms:.2f} ms "
             f"of CPU each (the floor, which asks the database every time, {floor_sold_out.rate:,.0f}/s)."
         )
-    trips = statements_per_order(run)
+    trips = round_trips_per_order(run)
     floor_trips = floor_selling.per_attempt(floor_selling.app_writes)
     if trips is not None and floor_trips is not None:
         parts.append(
-            f"A placed order costs the gateway {trips + 2:.1f} round trips to PostgreSQL "
-            f"({trips:.1f} statements between BEGIN and COMMIT), the floor {floor_trips:.1f}."
+            f"A placed order costs the gateway {trips:.1f} round trips to PostgreSQL "
+            f"(BEGIN and COMMIT among them, when sent), the floor {floor_trips:.1f}."
         )
     client = _client_busy(g)
     parts.append(
@@ -251,8 +251,8 @@ asyncpg statements, on a fresh pool of {run.codes:,} codes of another SKU.
   write system calls (`syscw` in `/proc/<pid>/io`) per attempt, one per message it sends
   PostgreSQL (each statement, BEGIN, COMMIT, ROLLBACK, a pool's checks), plus the gateway's HTTP
   answer and its request log line. An attempt the sold-out gate refuses writes only those two
-  or three, so "statements per placed order" is the placed attempts' writes less the refused
-  ones', less BEGIN and COMMIT.
+  or three, so "round trips per placed order" is the placed attempts' writes less the refused
+  ones'.
 
 {markdown_table(run)}
 

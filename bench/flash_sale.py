@@ -201,10 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text_table(run))
     print()
-    trips = flash_doc.statements_per_order(run)
+    trips = flash_doc.round_trips_per_order(run)
     print(f"gateway: {run.gateway.tally.orders_per_second / max(run.floor.tally.orders_per_second, 1e-9):.3f}× the floor")
     if trips is not None:
-        print(f"gateway: {trips:.1f} statements per placed order between BEGIN and COMMIT")
+        print(f"gateway: {trips:.1f} round trips to PostgreSQL per placed order")
     print(f"gateway's load generator: {flash_doc.load_generator(run)}")
     print(flash_doc.verdict(run))
     print()

@@ -1,9 +1,15 @@
-"""An order's write transaction on PostgreSQL in four round trips: BEGIN, the order, its
-stock, COMMIT (a limited order adds its buyers' counts; a capped SKU its savepoint and
-quota; a top-up its savepoint).
+"""An order's write on PostgreSQL: one call of the placement function for an order without a
+coupon; BEGIN, four statements and COMMIT for one with a coupon.
 
-The same rows and rules as the general path in placing.py, written as prepared statements
-on the driver (services/core/driver.py):
+The same rows and rules as the general path in placing.py. Without a coupon the whole
+order is one round trip, `quanyi_place_order_v1` (migrations/versions/0037_order_placement_function.py),
+called on its own so that PostgreSQL makes it one transaction: the buyers' counts, the order
+noting them, its two events, the risk verdict, its lines, then each capped SKU's quota and
+each line's stock in SKU order; a refusal raises an error of its own SQLSTATE that rolls
+the call back and is answered here (`_refusal`). A key another order holds fails on the
+order's unique index, as below.
+
+With a coupon, the statements below inside one transaction on the driver:
 
 1. The order, its lines, its two events (placed; then waiting for payment or held for
    review) and the risk verdict, in one statement of data-modifying CTEs. The order is
@@ -12,7 +18,7 @@ on the driver (services/core/driver.py):
    touched: the loser waits for the winner's commit, then fails with a unique violation and
    is answered as a retry. The statement also reads which lines' SKUs the channel caps.
 2. The buyers' counts (tallies.py's upsert), then the order's note of them, when a limit applies;
-   then the coupon, when the order has one (services/campaigns/redemption.py).
+   then the coupon (services/campaigns/redemption.py).
 3. Each capped SKU's quota, in SKU order: a savepoint, then the conditional UPDATE of one
    of the quota's slots with its use; further steps only when no slot with room was free
    (services/inventory/quota_slots.py).
@@ -39,7 +45,7 @@ import orjson
 from domain.catalog import SkuKind
 from domain.limits import Tally, breach_of, merged
 from domain.orders import OrderStatus
-from domain.risk import Decision
+from domain.risk import Decision, Verdict
 from models import Order
 from services.campaigns.redemption import CLAIM_CODE_PG, COUNT_CAMPAIGN_PG, SPENT, USED
 from services.core import telemetry
@@ -137,8 +143,11 @@ async def write(
     status = OrderStatus.REVIEW if review else OrderStatus.PENDING_PAYMENT
     expires_at = now + ((review_ttl or ttl) if review else ttl)
     try:
-        async with driver.transaction() as session:
-            order_id, lines, tallies = await _write(session, draft, command, actor, number, status, expires_at, now)
+        if draft.coupon is None:
+            order_id, lines, tallies = await _call(driver, draft, command, actor, number, status, expires_at, now)
+        else:
+            async with driver.transaction() as session:
+                order_id, lines, tallies = await _write(session, draft, command, actor, number, status, expires_at, now)
     except _Refused as refusal:
         return Written(refusal.placed, refusal.sold_out)
     except asyncpg.UniqueViolationError as error:
@@ -165,14 +174,6 @@ async def _write(
 ) -> tuple[int, dict[int, int], list[list[int]] | None]:
     """The order's id, its line ids by SKU, and the tallies it raised."""
     buyer, verdict, coupon = command.buyer, draft.verdict, draft.coupon
-    reasons = [
-        {"rule": r.rule, "observed": r.observed, "threshold": r.threshold, "action": r.action.value, "score": r.score}
-        for r in verdict.reasons
-    ]
-    if status is OrderStatus.REVIEW:
-        why = "held for review: " + ", ".join(reason.rule for reason in verdict.reasons)
-    else:
-        why = "no risk rules matched"
     rows = await session.fetch(
         ORDER_WITH_LINES,
         number, draft.channel_id, draft.key, status.value, draft.currency, draft.total.minor,
@@ -181,9 +182,8 @@ async def _write(
         [line.sku_id for line in draft.lines], [line.quantity for line in draft.lines],
         [unit.minor for unit in draft.units],
         [actor, "system"], [None, OrderStatus.PENDING_RISK.value],
-        [OrderStatus.PENDING_RISK.value, status.value], ["placed", why[:500]],
-        verdict.decision.value, verdict.score,
-        orjson.dumps(reasons).decode(), orjson.dumps(facts_record(draft.facts)).decode(),
+        [OrderStatus.PENDING_RISK.value, status.value], ["placed", _why(status, verdict)[:500]],
+        verdict.decision.value, verdict.score, _reasons(verdict), orjson.dumps(facts_record(draft.facts)).decode(),
         coupon.campaign_id if coupon else None, coupon.total if coupon else 0,
         coupon.discounts if coupon else [0] * len(draft.lines),
     )
@@ -236,3 +236,74 @@ async def _raise_tallies(session: Session, draft: Draft, order_id: int) -> list[
     noted = [[ids[t.key], t.units, int(t.held)] for t in wanted]
     await session.execute(NOTE_TALLIES, order_id, orjson.dumps(noted).decode())
     return noted
+
+
+def _why(status: OrderStatus, verdict: Verdict) -> str:
+    """The reason of the order's second event."""
+    if status is OrderStatus.REVIEW:
+        return "held for review: " + ", ".join(reason.rule for reason in verdict.reasons)
+    return "no risk rules matched"
+
+
+def _reasons(verdict: Verdict) -> str:
+    """The verdict's reasons as stored (JSON)."""
+    return orjson.dumps([
+        {"rule": r.rule, "observed": r.observed, "threshold": r.threshold, "action": r.action.value, "score": r.score}
+        for r in verdict.reasons
+    ]).decode()
+
+
+# One round trip (migrations/versions/0037_order_placement_function.py): on its own, so
+# PostgreSQL makes the call one transaction, rolled back whole by any refusal it raises.
+PLACE_ORDER = (
+    "SELECT o_order, o_line, o_sku, o_tallies FROM quanyi_place_order_v1("
+    + ", ".join(f"${n}" for n in range(1, 29))
+    + ")"
+)
+LIMIT_FULL, QUOTA_USED_UP, NO_STOCK = "QY001", "QY002", "QY003"
+
+
+async def _call(
+    driver: Driver, draft: Draft, command: PlaceOrder, actor: str, number: str, status: OrderStatus,
+    expires_at: datetime, now: datetime,
+) -> tuple[int, dict[int, int], list[list[int]] | None]:
+    """A coupon-free order in one call of the placement function: the same rows and rules as
+    _write, refusals raised by the function and answered here."""
+    buyer, verdict = command.buyer, draft.verdict
+    wanted = merged(draft.tallies) if draft.tallies else []
+    try:
+        rows = await driver.fetch(
+            PLACE_ORDER,
+            number, draft.channel_id, draft.key, status.value, draft.currency, draft.total.minor,
+            buyer.phone, buyer.email, buyer.recharge_account, buyer.device_id, command.client_ip, actor,
+            now, expires_at, _why(status, verdict)[:500],
+            [line.sku_id for line in draft.lines], [line.quantity for line in draft.lines],
+            [unit.minor for unit in draft.units],
+            [sku_id for sku_id, sku in draft.skus.items() if sku.kind is SkuKind.DIRECT_RECHARGE],
+            verdict.decision.value, verdict.score, _reasons(verdict), orjson.dumps(facts_record(draft.facts)).decode(),
+            [t.scope for t in wanted], [t.buyer for t in wanted], [t.units for t in wanted],
+            [t.cap for t in wanted], [int(t.held) for t in wanted],
+        )
+    except asyncpg.PostgresError as error:
+        raise _refusal(error, draft, wanted) from None
+    noted = orjson.loads(rows[0]["o_tallies"]) if rows[0]["o_tallies"] is not None else None
+    return rows[0]["o_order"], {row["o_sku"]: row["o_line"] for row in rows}, noted
+
+
+def _refusal(error: asyncpg.PostgresError, draft: Draft, wanted: list[Tally]) -> Exception:
+    """What the function's refusal tells the buyer; any other error as it came."""
+    code, detail = error.sqlstate, getattr(error, "detail", None) or ""
+    if code == LIMIT_FULL:
+        return _Refused(limit_refusal(breach_of(wanted[int(detail) - 1], draft.limits), draft.lines, draft.position))
+    if code == QUOTA_USED_UP:
+        at = draft.position[int(detail)]
+        return _Refused(refused(f"lines.{at}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED"))
+    if code == NO_STOCK:
+        sku_id, taken = (int(part) for part in detail.split(":"))
+        quantity = next(line.quantity for line in draft.lines if line.sku_id == sku_id)
+        placed = refused(f"lines.{draft.position[sku_id]}.quantity", "not enough stock for this quantity", "OUT_OF_STOCK")
+        # None left at all (a counter refusing one unit, a pool without a code to lock):
+        # the sold-out gate may close. A counter refusing more units may still sell fewer.
+        empty = taken == 0 and (draft.skus[sku_id].kind is SkuKind.CARD_CODE or quantity == 1)
+        return _Refused(placed, sold_out=sku_id if empty else None)
+    return error
