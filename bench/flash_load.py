@@ -5,7 +5,9 @@ on one connection (`Place`): a placeOrder mutation over a keep-alive HTTP/1.1 co
 (`bench/load.py`'s bare asyncio client), or the raw asyncpg floor (`bench/flash_floor.py`).
 Every request is timed, and every answer is classed as placed, refused OUT_OF_STOCK, or an
 error. It runs in a process of its own, like the catalog's load generator, and meters the
-CPU the application and PostgreSQL spend while the sale runs.
+CPU the application and PostgreSQL spend while the sale runs. The gateway path's orders can
+come from wrk instead (`bench/flash_wrk.py`, the default when it is installed): the same
+requests, tallied the same way, for a fraction of this client's CPU.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class Tally:
     app_writes: int | None = None  # write system calls of the application process: its round
     # trips to PostgreSQL, and for the gateway its HTTP answers
     database_cpu: float | None = None  # CPU seconds of PostgreSQL's processes during the sale
-    client_cpu: float = 0.0  # CPU seconds of this process during the sale
+    client_cpu: float = 0.0  # CPU seconds of the load generator during the sale (this process, or wrk)
     answers: list[tuple[float, str]] = field(default_factory=list)  # (seconds after start, verdict)
     marks: list[Mark] = field(default_factory=list)  # counters read every MARK_SECONDS
 
@@ -280,10 +282,12 @@ class GatewayPlan:
 
 
 def order_request(host: str, port: int, channel: str, sale: Sale, n: int) -> bytes:
+    """Order n's placeOrder request; bench/flash_rush.lua builds the same bytes for wrk."""
+    key = order_key(sale, n)
     variables = {
         "input": {
             "channel": channel,
-            "idempotencyKey": f"{sale.key_prefix}-order-{n:08d}",  # a guest's key: 16 characters at least
+            "idempotencyKey": key,
             "lines": [{"skuId": sale.sku_gid, "quantity": 1}],
             # A buyer of its own per order, as in a real rush.
             "buyer": {"phone": buyer_phone(n), "deviceId": f"bench-{n}"},
@@ -292,7 +296,13 @@ def order_request(host: str, port: int, channel: str, sale: Sale, n: int) -> byt
     if sale.top_up:
         variables["input"]["buyer"]["rechargeAccount"] = buyer_phone(n)  # type: ignore[index]
     body = orjson.dumps({"query": PLACE_ORDER, "operationName": "Place", "variables": variables})
-    return http_post(host, port, "/graphql", body)
+    # The key as the request's id too: the gateway echoes it in X-Request-Id, which pairs each
+    # answer with its order for wrk (whose script is told the answer, not the connection).
+    return http_post(host, port, "/graphql", body, {"X-Request-Id": key})
+
+
+def order_key(sale: Sale, n: int) -> str:
+    return f"{sale.key_prefix}-order-{n:08d}"  # a guest's key: 16 characters at least
 
 
 def buyer_phone(n: int) -> str:
@@ -312,7 +322,12 @@ def verdict_of(status: int, body: bytes) -> str:
     return OUT_OF_STOCK if codes == [OUT_OF_STOCK] else f"userErrors: {codes}"
 
 
-async def _through_gateway(plan: GatewayPlan, sale: Sale) -> Tally:
+# How one sale (the warm-up or the rush) is sent to the gateway and tallied.
+SaleDriver = Callable[[GatewayPlan, Sale], Awaitable[Tally]]
+
+
+async def through_gateway(plan: GatewayPlan, sale: Sale) -> Tally:
+    """The sale from this process's asyncio client: `rush()` over plan.concurrency connections."""
     loop = asyncio.get_running_loop()
     connections = [
         (await loop.create_connection(Connection, plan.host, plan.port))[1]
@@ -335,16 +350,16 @@ async def _through_gateway(plan: GatewayPlan, sale: Sale) -> Tally:
             connection.close()
 
 
-async def _gateway_sale(plan: GatewayPlan) -> tuple[Tally, Tally]:
-    warmup = await _through_gateway(plan, plan.warmup)
+async def gateway_sale(plan: GatewayPlan, through: SaleDriver) -> tuple[Tally, Tally]:
+    warmup = await through(plan, plan.warmup)
     if plan.sale_starts_at is not None:
         await asyncio.sleep(max(0.0, plan.sale_starts_at - time.time()))
-    return warmup, await _through_gateway(plan, plan.sale)
+    return warmup, await through(plan, plan.sale)
 
 
 def run_gateway(plan: GatewayPlan) -> tuple[Tally, Tally]:
-    """The warm-up's tally and the sale's; the entry of the client process."""
-    return drive(_gateway_sale(plan))
+    """The warm-up's tally and the sale's from the Python client; the entry of the client process."""
+    return drive(gateway_sale(plan, through_gateway))
 
 
 def drive(work: Awaitable[tuple[Tally, Tally]]) -> tuple[Tally, Tally]:

@@ -1,12 +1,14 @@
 """Flash sale benchmark: a hot SKU under concurrent placeOrder on PostgreSQL, beside the floor.
 
     python bench/flash_sale.py [--orders 3000] [--concurrency 32] [--codes 2000] [--duration 60]
+                               [--client wrk|python]
 
 Creates a PostgreSQL database for the run on 127.0.0.1 (migrated, the demo data, and a hot
 CARD_CODE SKU with --codes codes on the channel `web`), serves it with one uvicorn worker of
 the gateway, and sends --orders placeOrder mutations from --concurrency connections, more
-orders than codes so the sale sells out. Then the database floor sells a copy of the pool
-with raw asyncpg statements. Counts in the database what each path sold, prints the table
+orders than codes so the sale sells out; wrk sends them when it is installed, so the load
+generator leaves the cycles to the gateway and PostgreSQL (`--client python`: the Python client).
+Then the database floor sells a copy of the pool with raw asyncpg statements. Counts in the database what each path sold, prints the table
 and "oversold: N" (exit 1 unless 0), writes the "Flash sale" section of docs/benchmarks.md,
 and drops the database whatever happened.
 """
@@ -31,6 +33,7 @@ from servers import HOST, ROOT, serving
 sys.path.insert(1, str(ROOT))
 
 import flash_doc
+import flash_wrk
 from database import bench_database
 from flash_data import CHANNEL, asyncpg_dsn, audit, stock_flash_sale
 from flash_doc import FLOOR, GATEWAY, PathResult, SaleRun, text_table
@@ -41,6 +44,10 @@ from flash_load import GatewayPlan, Sale, Tally, run_gateway
 from config import Settings
 from schema.relay import encode_id
 
+LOAD_GENERATORS = {
+    "wrk": f"wrk with {flash_wrk.THREADS} thread{'s' if flash_wrk.THREADS > 1 else ''} and bench/flash_rush.lua",
+    "python": "the Python asyncio client of bench/flash_load.py",
+}
 # The gateway is ready once it answers a query that reads the database.
 PROBE = orjson.dumps({"query": "{ channels { code } }"})
 
@@ -51,6 +58,11 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         "--orders", type=int, default=10_000, help="placeOrder mutations sent (10× the codes)"
     )
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent connections")
+    parser.add_argument(
+        "--client", choices=("wrk", "python"), default="wrk" if flash_wrk.available() else "python",
+        help="what sends the gateway's orders: wrk (compiled; the default when installed) or the "
+        "Python asyncio client",
+    )
     parser.add_argument("--codes", type=int, default=1_000, help="codes of the hot SKU")
     parser.add_argument(
         "--duration", type=float, default=60.0, help="cap in seconds on each path's sale"
@@ -84,6 +96,8 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         help="with --counter: the slots each SKU's counter stock is spread over (1: one row)",
     )
     args = parser.parse_args(argv)
+    if args.client == "wrk" and not flash_wrk.available():
+        parser.error(f"--client wrk: {flash_wrk.MISSING}")
     for name in ("orders", "concurrency", "codes", "warmup", "workers", "slots"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
@@ -146,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                     sale=Sale(sale_gid, args.orders, f"rush-{run_id}", args.counter),
                     sale_starts_at=starts_at,
                 )
-                warmup, gateway = client.submit(run_gateway, plan).result()
+                print(f"gateway's load generator: {LOAD_GENERATORS[args.client]}", flush=True)
+                runner = flash_wrk.run_gateway if args.client == "wrk" else run_gateway
+                warmup, gateway = client.submit(runner, plan).result()
                 _warmed_up(GATEWAY, warmup, log)
 
             print(
@@ -177,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup_orders=args.warmup,
         load_before=load_before,
         server=server_info,
+        load_generator=LOAD_GENERATORS[args.client],
     )
     print(
         f"\n{args.orders:,} orders for {args.codes:,} codes, {args.concurrency} connections; "
@@ -184,10 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text_table(run))
     print()
-    trips = flash_doc.statements_per_order(run)
+    trips = flash_doc.round_trips_per_order(run)
     print(f"gateway: {run.gateway.tally.orders_per_second / max(run.floor.tally.orders_per_second, 1e-9):.3f}× the floor")
     if trips is not None:
-        print(f"gateway: {trips:.1f} statements per placed order between BEGIN and COMMIT")
+        print(f"gateway: {trips:.1f} round trips to PostgreSQL per placed order")
+    print(f"gateway's load generator: {flash_doc.load_generator(run)}")
     print(flash_doc.verdict(run))
     print()
     problems = [p for result in (run.gateway, run.floor) for p in _checks(result, args.codes)]
@@ -251,7 +269,7 @@ def _command(args: argparse.Namespace) -> str:
             ("--warmup", str(args.warmup), "200"),
         )
         if value != default
-    ) + (" --no-quota" if args.no_quota else "") + (f" --counter --slots {args.slots}" if args.counter else "")
+    ) + (" --client python" if args.client == "python" else "") + (" --no-quota" if args.no_quota else "") + (f" --counter --slots {args.slots}" if args.counter else "")
 
 
 if __name__ == "__main__":

@@ -40,12 +40,14 @@ class Outcome:
     first_failure: str | None = None
 
 
-def http_post(host: str, port: int, path: str, body: bytes) -> bytes:
+def http_post(host: str, port: int, path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (
         f"POST {path} HTTP/1.1\r\n"
         f"Host: {host}:{port}\r\n"
         "Content-Type: application/json\r\n"
         "Accept: application/json\r\n"
+        f"{extra}"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body

@@ -13,6 +13,7 @@ from models.base import Base, str_enum, utcnow
 
 # The codes the unique digest covers: every one but VOID.
 IN_POOL = "status <> 'VOID'"
+AVAILABLE = "status = 'AVAILABLE'"
 
 
 class CardCode(Base):
@@ -27,6 +28,10 @@ class CardCode(Base):
         # The older, per-SKU rule: it also keeps a VOID code from coming back to its own SKU.
         UniqueConstraint("sku_id", "secret_digest", name="uq_card_code_sku_digest"),
         Index("ix_card_code_sku_status", "sku_id", "status"),
+        # A SKU's codes still for sale, in id order: a claim reads the first ones that no one
+        # holds instead of walking past every code the sale already reserved.
+        Index("ix_card_code_available", "sku_id", "id",
+              postgresql_where=text(AVAILABLE), sqlite_where=text(AVAILABLE)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,9 +1,15 @@
-"""An order's write transaction on PostgreSQL in four round trips: BEGIN, the order, its
-stock, COMMIT (a limited order adds its buyers' counts; a capped SKU its quota; a top-up
-its savepoint).
+"""An order's write on PostgreSQL: one call of the placement function for an order without a
+coupon; BEGIN, four statements and COMMIT for one with a coupon.
 
-The same rows and rules as the general path in placing.py, written as prepared statements
-on the driver (services/core/driver.py):
+The same rows and rules as the general path in placing.py. Without a coupon the whole
+order is one round trip, `quanyi_place_order_v1` (migrations/versions/0037_order_placement_function.py),
+called on its own so that PostgreSQL makes it one transaction: the buyers' counts, the order
+noting them, its two events, the risk verdict, its lines, then each capped SKU's quota and
+each line's stock in SKU order; a refusal raises an error of its own SQLSTATE that rolls
+the call back and is answered here (`_refusal`). A key another order holds fails on the
+order's unique index, as below.
+
+With a coupon, the statements below inside one transaction on the driver:
 
 1. The order, its lines, its two events (placed; then waiting for payment or held for
    review) and the risk verdict, in one statement of data-modifying CTEs. The order is
@@ -12,8 +18,10 @@ on the driver (services/core/driver.py):
    touched: the loser waits for the winner's commit, then fails with a unique violation and
    is answered as a retry. The statement also reads which lines' SKUs the channel caps.
 2. The buyers' counts (tallies.py's upsert), then the order's note of them, when a limit applies;
-   then the coupon, when the order has one (services/campaigns/redemption.py).
-3. Each capped SKU's quota: one conditional UPDATE and its use, in SKU order.
+   then the coupon (services/campaigns/redemption.py).
+3. Each capped SKU's quota, in SKU order: a savepoint, then the conditional UPDATE of one
+   of the quota's slots with its use; further steps only when no slot with room was free
+   (services/inventory/quota_slots.py).
 4. Each line's stock, in SKU order: codes locked as they are chosen (`FOR UPDATE SKIP
    LOCKED` inside `ARRAY(...)`, an uncorrelated sub-select PostgreSQL runs once) and claimed
    by an UPDATE that checks them again, with their allocations in the same statement; or
@@ -37,12 +45,13 @@ import orjson
 from domain.catalog import SkuKind
 from domain.limits import Tally, breach_of, merged
 from domain.orders import OrderStatus
-from domain.risk import Decision
+from domain.risk import Decision, Verdict
 from models import Order
 from services.campaigns.redemption import CLAIM_CODE_PG, COUNT_CAMPAIGN_PG, SPENT, USED
 from services.core import telemetry
 from services.core.driver import Driver, Session
 from services.orders.draft import Draft, PlaceOrder, Placed, limit_refusal, refused
+from services.orders.slots_pg import take_counter, take_quota
 from services.risk.check import facts_record
 
 ORDER_WITH_LINES = """
@@ -68,9 +77,9 @@ WITH placed AS (
   INSERT INTO risk_verdict (order_id, channel_id, idempotency_key, decision, score, reasons, facts, created_at)
   SELECT placed.id, $2, $3, $23, $24, $25::json, $26::json, $14 FROM placed
 )
-SELECT placed.id AS order_id, line.id AS line_id, line.sku_id, quota.id AS quota_id
+SELECT placed.id AS order_id, line.id AS line_id, line.sku_id,
+       EXISTS (SELECT 1 FROM channel_quota WHERE channel_id = $2 AND sku_id = line.sku_id) AS capped
 FROM placed CROSS JOIN line
-LEFT JOIN channel_quota AS quota ON quota.channel_id = $2 AND quota.sku_id = line.sku_id
 """
 
 RAISE_TALLIES = """
@@ -82,15 +91,6 @@ RETURNING scope, buyer, id
 """
 
 NOTE_TALLIES = 'UPDATE "order" SET buyer_tallies = $2::json WHERE id = $1'
-
-TAKE_QUOTA = """
-WITH taken AS (
-  UPDATE channel_quota SET used = used + $3 WHERE id = $1 AND quota - used >= $3 RETURNING id
-)
-INSERT INTO quota_use (line_id, quota_id, sku_id, units)
-SELECT $2, taken.id, $4, $3 FROM taken
-RETURNING id
-"""
 
 # SKIP LOCKED: concurrent buyers take different codes instead of queueing on the same rows.
 TAKE_CODES = """
@@ -107,48 +107,6 @@ WITH claimed AS (
 INSERT INTO allocation (line_id, sku_id, code_id, units, state, source)
 SELECT $1, $2, claimed.id, 1, 'HELD', 'CODE' FROM claimed
 RETURNING code_id
-"""
-
-# Counter stock in slots (services/inventory/slots.py tells why each step is as it is):
-# a slot with enough that no other order holds, at random; failing that (inside a savepoint
-# rolled back first, so that no lock is kept out of slot order), the first slot with enough,
-# waiting for it.
-SAVEPOINT, BACK_TO_SAVEPOINT = "SAVEPOINT counter_slot", "ROLLBACK TO SAVEPOINT counter_slot"
-TAKE_COUNTER = """
-WITH taken AS (
-  UPDATE stock_level SET reserved = reserved + $3
-  WHERE sku_id = $2 AND on_hand - reserved >= $3 AND slot = (
-    SELECT slot FROM stock_level WHERE sku_id = $2 AND on_hand - reserved >= $3
-    ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
-  RETURNING sku_id, slot
-), held AS (
-  INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
-  SELECT $1, taken.sku_id, NULL, $3, 'HELD', 'COUNTER', taken.slot FROM taken
-  RETURNING units
-)
-SELECT (SELECT sum(units) FROM held) AS units,
-       (SELECT coalesce(sum(on_hand - reserved), 0) FROM stock_level WHERE sku_id = $2) AS free
-"""
-TAKE_COUNTER_WAITING = TAKE_COUNTER.replace("ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED", "ORDER BY slot LIMIT 1 FOR UPDATE")
-
-# Neither found a slot: every slot of the SKU locked in slot order (the order of every
-# statement waiting for slots), and the units drawn from them in that order, all or none.
-TAKE_COUNTER_SLOTS = """
-WITH locked AS MATERIALIZED (
-  SELECT slot, GREATEST(on_hand - reserved, 0) AS free FROM stock_level WHERE sku_id = $2 ORDER BY slot FOR UPDATE
-), plan AS (
-  SELECT slot, LEAST(free, $3 - COALESCE(sum(free) OVER (ORDER BY slot ROWS BETWEEN UNBOUNDED PRECEDING
-                                                          AND 1 PRECEDING), 0)) AS units
-  FROM locked
-), taken AS (
-  UPDATE stock_level SET reserved = reserved + plan.units FROM plan
-  WHERE (SELECT sum(free) FROM locked) >= $3 AND plan.units > 0
-    AND stock_level.sku_id = $2 AND stock_level.slot = plan.slot
-  RETURNING stock_level.slot, plan.units
-)
-INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
-SELECT $1, $2, NULL, taken.units, 'HELD', 'COUNTER', taken.slot FROM taken
-RETURNING units
 """
 
 DIRECT_KINDS = (SkuKind.CARD_CODE, SkuKind.DIRECT_RECHARGE)
@@ -185,8 +143,11 @@ async def write(
     status = OrderStatus.REVIEW if review else OrderStatus.PENDING_PAYMENT
     expires_at = now + ((review_ttl or ttl) if review else ttl)
     try:
-        async with driver.transaction() as session:
-            order_id, lines, tallies = await _write(session, draft, command, actor, number, status, expires_at, now)
+        if draft.coupon is None:
+            order_id, lines, tallies = await _call(driver, draft, command, actor, number, status, expires_at, now)
+        else:
+            async with driver.transaction() as session:
+                order_id, lines, tallies = await _write(session, draft, command, actor, number, status, expires_at, now)
     except _Refused as refusal:
         return Written(refusal.placed, refusal.sold_out)
     except asyncpg.UniqueViolationError as error:
@@ -213,14 +174,6 @@ async def _write(
 ) -> tuple[int, dict[int, int], list[list[int]] | None]:
     """The order's id, its line ids by SKU, and the tallies it raised."""
     buyer, verdict, coupon = command.buyer, draft.verdict, draft.coupon
-    reasons = [
-        {"rule": r.rule, "observed": r.observed, "threshold": r.threshold, "action": r.action.value, "score": r.score}
-        for r in verdict.reasons
-    ]
-    if status is OrderStatus.REVIEW:
-        why = "held for review: " + ", ".join(reason.rule for reason in verdict.reasons)
-    else:
-        why = "no risk rules matched"
     rows = await session.fetch(
         ORDER_WITH_LINES,
         number, draft.channel_id, draft.key, status.value, draft.currency, draft.total.minor,
@@ -229,15 +182,14 @@ async def _write(
         [line.sku_id for line in draft.lines], [line.quantity for line in draft.lines],
         [unit.minor for unit in draft.units],
         [actor, "system"], [None, OrderStatus.PENDING_RISK.value],
-        [OrderStatus.PENDING_RISK.value, status.value], ["placed", why[:500]],
-        verdict.decision.value, verdict.score,
-        orjson.dumps(reasons).decode(), orjson.dumps(facts_record(draft.facts)).decode(),
+        [OrderStatus.PENDING_RISK.value, status.value], ["placed", _why(status, verdict)[:500]],
+        verdict.decision.value, verdict.score, _reasons(verdict), orjson.dumps(facts_record(draft.facts)).decode(),
         coupon.campaign_id if coupon else None, coupon.total if coupon else 0,
         coupon.discounts if coupon else [0] * len(draft.lines),
     )
     order_id = rows[0]["order_id"]
     lines = {row["sku_id"]: row["line_id"] for row in rows}
-    capped = {row["sku_id"]: row["quota_id"] for row in rows if row["quota_id"] is not None}
+    capped = [row["sku_id"] for row in rows if row["capped"]]
     quantities = {line.sku_id: line.quantity for line in draft.lines}
 
     noted = None
@@ -252,7 +204,7 @@ async def _write(
     # Quotas, then stock, each in SKU order (see reservation.reserve()): concurrent orders
     # naming the same SKUs queue on their rows in one order instead of deadlocking.
     for sku_id in sorted(capped):
-        if not await session.fetch(TAKE_QUOTA, capped[sku_id], lines[sku_id], quantities[sku_id], sku_id):
+        if await take_quota(session, lines[sku_id], sku_id, quantities[sku_id], draft.channel_id) < quantities[sku_id]:
             message = "the channel's quota for this SKU is used up"
             raise _Refused(refused(f"lines.{draft.position[sku_id]}.quantity", message, "QUOTA_EXCEEDED"))
     for sku_id in sorted(lines):
@@ -271,21 +223,6 @@ async def _write(
     return order_id, lines, noted
 
 
-async def take_counter(session: Session, line_id: int, sku_id: int, quantity: int) -> int:
-    """Units of a counter taken for a line: all of them or none (the steps of slots.take)."""
-    await session.execute(SAVEPOINT)
-    first = await session.fetchrow(TAKE_COUNTER, line_id, sku_id, quantity)
-    assert first is not None
-    if first["units"] or first["free"] < quantity:
-        # Taken; or refused, rightly: the slots held too few as the statement found them.
-        return first["units"] or 0
-    for statement in (TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS):
-        await session.execute(BACK_TO_SAVEPOINT)
-        if taken := sum(row["units"] or 0 for row in await session.fetch(statement, line_id, sku_id, quantity)):
-            return taken
-    return 0
-
-
 async def _raise_tallies(session: Session, draft: Draft, order_id: int) -> list[list[int]]:
     wanted = merged(draft.tallies)
     raised = await session.fetch(
@@ -299,3 +236,74 @@ async def _raise_tallies(session: Session, draft: Draft, order_id: int) -> list[
     noted = [[ids[t.key], t.units, int(t.held)] for t in wanted]
     await session.execute(NOTE_TALLIES, order_id, orjson.dumps(noted).decode())
     return noted
+
+
+def _why(status: OrderStatus, verdict: Verdict) -> str:
+    """The reason of the order's second event."""
+    if status is OrderStatus.REVIEW:
+        return "held for review: " + ", ".join(reason.rule for reason in verdict.reasons)
+    return "no risk rules matched"
+
+
+def _reasons(verdict: Verdict) -> str:
+    """The verdict's reasons as stored (JSON)."""
+    return orjson.dumps([
+        {"rule": r.rule, "observed": r.observed, "threshold": r.threshold, "action": r.action.value, "score": r.score}
+        for r in verdict.reasons
+    ]).decode()
+
+
+# One round trip (migrations/versions/0037_order_placement_function.py): on its own, so
+# PostgreSQL makes the call one transaction, rolled back whole by any refusal it raises.
+PLACE_ORDER = (
+    "SELECT o_order, o_line, o_sku, o_tallies FROM quanyi_place_order_v1("
+    + ", ".join(f"${n}" for n in range(1, 29))
+    + ")"
+)
+LIMIT_FULL, QUOTA_USED_UP, NO_STOCK = "QY001", "QY002", "QY003"
+
+
+async def _call(
+    driver: Driver, draft: Draft, command: PlaceOrder, actor: str, number: str, status: OrderStatus,
+    expires_at: datetime, now: datetime,
+) -> tuple[int, dict[int, int], list[list[int]] | None]:
+    """A coupon-free order in one call of the placement function: the same rows and rules as
+    _write, refusals raised by the function and answered here."""
+    buyer, verdict = command.buyer, draft.verdict
+    wanted = merged(draft.tallies) if draft.tallies else []
+    try:
+        rows = await driver.fetch(
+            PLACE_ORDER,
+            number, draft.channel_id, draft.key, status.value, draft.currency, draft.total.minor,
+            buyer.phone, buyer.email, buyer.recharge_account, buyer.device_id, command.client_ip, actor,
+            now, expires_at, _why(status, verdict)[:500],
+            [line.sku_id for line in draft.lines], [line.quantity for line in draft.lines],
+            [unit.minor for unit in draft.units],
+            [sku_id for sku_id, sku in draft.skus.items() if sku.kind is SkuKind.DIRECT_RECHARGE],
+            verdict.decision.value, verdict.score, _reasons(verdict), orjson.dumps(facts_record(draft.facts)).decode(),
+            [t.scope for t in wanted], [t.buyer for t in wanted], [t.units for t in wanted],
+            [t.cap for t in wanted], [int(t.held) for t in wanted],
+        )
+    except asyncpg.PostgresError as error:
+        raise _refusal(error, draft, wanted) from None
+    noted = orjson.loads(rows[0]["o_tallies"]) if rows[0]["o_tallies"] is not None else None
+    return rows[0]["o_order"], {row["o_sku"]: row["o_line"] for row in rows}, noted
+
+
+def _refusal(error: asyncpg.PostgresError, draft: Draft, wanted: list[Tally]) -> Exception:
+    """What the function's refusal tells the buyer; any other error as it came."""
+    code, detail = error.sqlstate, getattr(error, "detail", None) or ""
+    if code == LIMIT_FULL:
+        return _Refused(limit_refusal(breach_of(wanted[int(detail) - 1], draft.limits), draft.lines, draft.position))
+    if code == QUOTA_USED_UP:
+        at = draft.position[int(detail)]
+        return _Refused(refused(f"lines.{at}.quantity", "the channel's quota for this SKU is used up", "QUOTA_EXCEEDED"))
+    if code == NO_STOCK:
+        sku_id, taken = (int(part) for part in detail.split(":"))
+        quantity = next(line.quantity for line in draft.lines if line.sku_id == sku_id)
+        placed = refused(f"lines.{draft.position[sku_id]}.quantity", "not enough stock for this quantity", "OUT_OF_STOCK")
+        # None left at all (a counter refusing one unit, a pool without a code to lock):
+        # the sold-out gate may close. A counter refusing more units may still sell fewer.
+        empty = taken == 0 and (draft.skus[sku_id].kind is SkuKind.CARD_CODE or quantity == 1)
+        return _Refused(placed, sold_out=sku_id if empty else None)
+    return error

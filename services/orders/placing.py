@@ -75,8 +75,9 @@ async def place_order(
     draft()) are counted in the write transaction, before quotas and stock. A scheduled sale
     (`sales`) refuses its SKU before the start, and an unregistered buyer, among the reads.
 
-    On PostgreSQL, orders of codes and counters are written in four round trips
-    (placement_pg.py); the rest, and SQLite, take the general path below. `gate`: the
+    On PostgreSQL, orders of codes and counters are written in one call of the placement
+    function, or with a coupon in a few round trips (placement_pg.py); the rest, and SQLite,
+    take the general path below. `gate`: the
     sold-out gate (services/inventory/sold_out.py), told when the database finds a SKU
     without stock, and of every key that placed an order. `seeds`: what opens a blind box's
     seed for its draws (none: boxes are out of stock).
