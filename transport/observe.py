@@ -28,6 +28,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketplaces.http import ROUTER
+from services.core import log_lines
 from services.core.logs import FIELDS
 from services.demo import marketplace as demo_marketplace
 from transport import metrics, tracing
@@ -194,6 +195,8 @@ def _log(exchange: Exchange, seconds: float) -> None:
     if trace_id is not None:
         fields["trace_id"] = trace_id
     what = "websocket closed" if exchange.websocket else f"{exchange.method} {exchange.path} {exchange.status}"
+    if log_lines.write(log, level, what, fields):
+        return  # the line the record below would make, written as the process's one handler would
     # The record made and handled as Logger.log would, less its search of the stack for the
     # caller: the caller is this line (one a request, so the search was a tenth of its cost).
     here = sys._getframe()

@@ -25,16 +25,27 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a malformed call: logging reports it when the record is emitted
         return record
-    if message not in _CLEAN:
-        masked = mask_contacts(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        else:
-            _CLEAN.add(message)
+    masked = masked_message(message)
+    if masked != message:
+        record.msg, record.args = masked, None
     if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
         # Formatted now, once, masked; handlers use the cached text instead of formatting it again.
         record.exc_text = mask_contacts(_FORMATTER.formatException(record.exc_info))
     return record
+
+
+def masked_message(message: str) -> str:
+    """A record's message as it is made: contacts masked."""
+    if message in _CLEAN:
+        return message
+    masked = mask_contacts(message)
+    if masked == message:
+        _CLEAN.add(message)
+    return masked
+
+
+# The factory installed over logging's own LogRecord, if that is what it was installed over.
+_OVER_PLAIN_RECORDS: list[Any] = []
 
 
 def install_contact_masking() -> None:
@@ -48,3 +59,10 @@ def install_contact_masking() -> None:
 
     factory.masks_contacts = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+    if made is logging.LogRecord:
+        _OVER_PLAIN_RECORDS[:] = [factory]
+
+
+def masks_plain_records() -> bool:
+    """Whether records are made by logging's LogRecord and masked, and nothing else."""
+    return bool(_OVER_PLAIN_RECORDS) and logging.getLogRecordFactory() is _OVER_PLAIN_RECORDS[0]

@@ -99,15 +99,7 @@ class ContactMask(logging.Filter):
         record.msg, record.args = mask(record.getMessage()), None
         fields = getattr(record, FIELDS, None)
         if isinstance(fields, dict):
-            masked: dict[str, Any] = {}
-            for key, value in fields.items():  # _masked_value's work, inline: a request line has a dozen
-                if isinstance(value, str):
-                    masked[key] = value if value in _CLEAN else mask(value)
-                elif isinstance(value, (list, tuple)):
-                    masked[key] = [_masked_value(item) for item in value]
-                else:
-                    masked[key] = value
-            setattr(record, FIELDS, masked)
+            setattr(record, FIELDS, masked_fields(fields))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -117,28 +109,52 @@ class ContactMask(logging.Filter):
         return True
 
 
+def masked_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields as ContactMask leaves them."""
+    masked: dict[str, Any] = {}
+    for key, value in fields.items():  # _masked_value's work, inline: a request line has a dozen
+        if isinstance(value, str):
+            masked[key] = value if value in _CLEAN else mask(value)
+        elif isinstance(value, (list, tuple)):
+            masked[key] = [_masked_value(item) for item in value]
+        else:
+            masked[key] = value
+    return masked
+
+
 class JsonFormatter(logging.Formatter):
     """`{"ts", "level", "logger", "message", ...fields, "exception"?}` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, FIELDS, None)
-        if isinstance(fields, dict):
-            for key, value in fields.items():
-                if value is not None:
-                    entry[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            entry["exception"] = record.exc_text
-        if record.stack_info:
-            entry["stack"] = record.stack_info
-        return orjson.dumps(entry, default=str).decode()
+        fields = getattr(record, FIELDS, None)
+        return json_line(
+            record.created, record.levelname, record.name, record.getMessage(),
+            fields if isinstance(fields, dict) else None, record.exc_text, record.stack_info,
+        )
+
+
+def json_line(
+    created: float, level_name: str, logger: str, message: str, fields: dict[str, Any] | None,
+    exception: str | None = None, stack: str | None = None,
+) -> str:
+    """The JSON line of a record made at `created` (time.time()): JsonFormatter's form."""
+    entry: dict[str, Any] = {
+        "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level_name.lower(),
+        "logger": logger,
+        "message": message,
+    }
+    if fields is not None:
+        for key, value in fields.items():
+            if value is not None:
+                entry[key] = value
+    if exception:
+        entry["exception"] = exception
+    if stack:
+        entry["stack"] = stack
+    return orjson.dumps(entry, default=str).decode()
 
 
 class TextFormatter(logging.Formatter):
