@@ -10,6 +10,7 @@ Masking at the record, not at a handler, holds whatever handlers an operator con
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from domain.contacts import mask_contacts
@@ -44,12 +45,13 @@ def masked_message(message: str) -> str:
     return masked
 
 
-# The factory installed over logging's own LogRecord, if that is what it was installed over.
-_OVER_PLAIN_RECORDS: list[Any] = []
+# The factory installed here, when what it wraps is logging's own LogRecord.
+_over_plain_records: Callable[..., logging.LogRecord] | None = None
 
 
 def install_contact_masking() -> None:
     """Mask every log record made in this process from now on; calling it again changes nothing."""
+    global _over_plain_records
     made = logging.getLogRecordFactory()
     if getattr(made, "masks_contacts", False):
         return
@@ -60,9 +62,9 @@ def install_contact_masking() -> None:
     factory.masks_contacts = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
     if made is logging.LogRecord:
-        _OVER_PLAIN_RECORDS[:] = [factory]
+        _over_plain_records = factory
 
 
 def masks_plain_records() -> bool:
     """Whether records are made by logging's LogRecord and masked, and nothing else."""
-    return bool(_OVER_PLAIN_RECORDS) and logging.getLogRecordFactory() is _OVER_PLAIN_RECORDS[0]
+    return _over_plain_records is not None and logging.getLogRecordFactory() is _over_plain_records
