@@ -115,7 +115,8 @@ class Settings:
     broker_prefix: str = "quanyi:"
     order_ttl_seconds: int = 900
     expiry_interval_seconds: float = 1.0
-    # Slots a top-up SKU's counter stock is spread over when it is set (domain/slots.py); 1: one counter row.
+    # Slots a top-up SKU's counter stock, and a channel's quota, is spread over when it is set
+    # (domain/slots.py); 1: one row.
     stock_slots: int = 8
     # Buyer profiles: recomputed this often; contacts of settled orders erased after this many days (0: kept).
     # Operator alerts to chat groups (WeCom / DingTalk group robots), checked this often.

@@ -35,6 +35,7 @@ from models import (
 )
 from services.core.database import Database
 from services.core.secret_box import SecretBox
+from services.inventory.quota_slots import laid_out as quota_laid_out
 from services.inventory.slots import laid_out
 
 CHANNEL = "web"
@@ -132,8 +133,11 @@ async def stock_flash_sale(
                     updated_by="bench",
                 )
             )
-            if quota:  # --no-quota measures what the quota's one row costs (docs/benchmarks.md)
-                session.add(ChannelQuota(channel_id=channel_id, sku_id=hot, quota=2 * codes, used=0))
+            if quota:  # --no-quota measures what the quota costs (docs/benchmarks.md)
+                # Spread over slots as setChannelQuota spreads it (QUANYI_STOCK_SLOTS).
+                await session.execute(
+                    insert(ChannelQuota), quota_laid_out(channel_id, hot, 2 * codes, settings.stock_slots)
+                )
     finally:
         await db.dispose()
     return Shelf(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from flash_load import OUT_OF_STOCK, PLACED, Place, Tally, drive, rush
 
-from services.orders.placement_pg import take_counter
+from services.orders.slots_pg import take_counter
 
 INSERT_ORDER = """
 INSERT INTO "order" (number, channel_id, idempotency_key, status, currency, total_fen,
@@ -93,7 +93,7 @@ def _place_with(pool: asyncpg.Pool, plan: FloorPlan, sale: FloorSale) -> Place:
                     # The counter last, as the gateway takes it: its row is locked until COMMIT.
                     await connection.execute(INSERT_EVENT, order_id, now)
                     # A unit of one of its slots with the allocation, by the gateway's own
-                    # statements (services/orders/placement_pg.py).
+                    # statements (services/orders/slots_pg.py).
                     if not await take_counter(connection, line_id, sale.sku_id, 1):
                         raise _SoldOut
                 else:

@@ -1,9 +1,11 @@
-"""How a top-up SKU's counter stock is spread over its slots (services/inventory/slots.py).
+"""How a top-up SKU's counter stock, and a channel's quota on a SKU, are spread over their
+slots (services/inventory/slots.py, services/inventory/quota_slots.py).
 
 Concurrent orders of one SKU each take their units from one slot, so N slots let N of them
 commit without waiting on each other. Setting the stock lays the units that no order holds
 evenly over slots 0..N-1; a slot keeps the units its open orders hold, since their
-allocations name it and give them back there.
+allocations name it and give them back there. A quota is laid out the same way, its `used`
+units in the place of the reserved ones.
 """
 
 from __future__ import annotations
@@ -36,6 +38,33 @@ def spread(on_hand: int, reserved: Mapping[int, int], slots: int) -> dict[int, i
     result = {slot: reserved.get(slot, 0) + share + (1 if slot < extra else 0) for slot in range(slots)}
     result.update({slot: held for slot, held in reserved.items() if slot >= slots and held > 0})
     return result
+
+
+def quota_shares(quota: int, used: Mapping[int, int], slots: int) -> dict[int, int]:
+    """Each slot's quota after setting a channel's quota on a SKU to `quota`; `used` is
+    what orders took from each existing slot. The shares add up to `quota`.
+
+    A quota that covers what is used is spread as stock is (`spread`). One below it still
+    adds up: each slot that was used keeps the same fraction of its used units as its
+    quota (the first ones one more while some is left over), every other slot of 0..slots-1
+    gets none. No slot then has room, and releases reopen one only once they bring it under
+    its share (while other slots may still be over theirs).
+    """
+    total = sum(used.values())
+    if quota >= total:
+        return spread(quota, used, slots)
+    if not 1 <= slots <= MAX_SLOTS:
+        raise ValueError(f"slots from 1 to {MAX_SLOTS}")
+    if quota < 0:
+        raise ValueError("a quota cannot be negative")
+    shares = {slot: 0 for slot in range(slots)}
+    shares.update({slot: units * quota // total for slot, units in used.items() if units > 0})
+    left = quota - sum(shares.values())
+    for slot in sorted(shares):
+        if left and shares[slot] < used.get(slot, 0):
+            shares[slot] += 1
+            left -= 1
+    return shares
 
 
 def draw(free: list[tuple[int, int]], wanted: int) -> list[tuple[int, int]]:

@@ -54,14 +54,17 @@ class PriceChange(Base):
 
 
 class ChannelQuota(Base):
-    """A channel's cap on a SKU over the shared pool; `used` moves with its reservations."""
+    """One slot of a channel's cap on a SKU over the shared pool; `used` moves with its
+    reservations. The channel's quota is the sum over the pair's slots, and so is what is
+    used (services/inventory/quota_slots.py)."""
 
     __tablename__ = "channel_quota"
-    __table_args__ = (UniqueConstraint("channel_id", "sku_id", name="uq_channel_quota_channel_sku"),)
+    __table_args__ = (UniqueConstraint("channel_id", "sku_id", "slot", name="uq_channel_quota_channel_sku_slot"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"))
     sku_id: Mapped[int] = mapped_column(ForeignKey("sku.id"))
+    slot: Mapped[int] = mapped_column(default=0, server_default="0")
     quota: Mapped[int]
     used: Mapped[int] = mapped_column(default=0)
 

@@ -185,7 +185,9 @@ class PricingMutation:
             channel = await channel_for_operator(uow.session, input.channel)
             if await uow.session.get(SkuRow, sku_id) is None:
                 return SetChannelQuotaPayload(quota=None, user_errors=[_not_found("skuId")])
-            quota = await quotas.set_quota(uow.session, channel.id, sku_id, input.quota)
+            quota = await quotas.set_quota(
+                uow.session, channel.id, sku_id, input.quota, info.context.settings.stock_slots
+            )
             stock_event(uow, [sku_id])
         if quota is None:
             return SetChannelQuotaPayload(quota=None, user_errors=[])

@@ -57,9 +57,10 @@ def _statement():  # type: ignore[no-untyped-def]
         select(literal("l"), StockLevel.sku_id, func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved))
         .where(StockLevel.sku_id.in_(ids))
         .group_by(StockLevel.sku_id),
-        select(literal("q"), ChannelQuota.sku_id, ChannelQuota.quota, ChannelQuota.used).where(
-            ChannelQuota.channel_id == bindparam("channel"), ChannelQuota.sku_id.in_(ids)
-        ),
+        # The channel's quotas: sums over each quota's slots.
+        select(literal("q"), ChannelQuota.sku_id, func.sum(ChannelQuota.quota), func.sum(ChannelQuota.used))
+        .where(ChannelQuota.channel_id == bindparam("channel"), ChannelQuota.sku_id.in_(ids))
+        .group_by(ChannelQuota.sku_id),
     )
 
 

@@ -19,7 +19,9 @@ With a coupon, the statements below inside one transaction on the driver:
    is answered as a retry. The statement also reads which lines' SKUs the channel caps.
 2. The buyers' counts (tallies.py's upsert), then the order's note of them, when a limit applies;
    then the coupon (services/campaigns/redemption.py).
-3. Each capped SKU's quota: one conditional UPDATE and its use, in SKU order.
+3. Each capped SKU's quota, in SKU order: a savepoint, then the conditional UPDATE of one
+   of the quota's slots with its use; further steps only when no slot with room was free
+   (services/inventory/quota_slots.py).
 4. Each line's stock, in SKU order: codes locked as they are chosen (`FOR UPDATE SKIP
    LOCKED` inside `ARRAY(...)`, an uncorrelated sub-select PostgreSQL runs once) and claimed
    by an UPDATE that checks them again, with their allocations in the same statement; or
@@ -49,6 +51,7 @@ from services.campaigns.redemption import CLAIM_CODE_PG, COUNT_CAMPAIGN_PG, SPEN
 from services.core import telemetry
 from services.core.driver import Driver, Session
 from services.orders.draft import Draft, PlaceOrder, Placed, limit_refusal, refused
+from services.orders.slots_pg import take_counter, take_quota
 from services.risk.check import facts_record
 
 ORDER_WITH_LINES = """
@@ -74,9 +77,9 @@ WITH placed AS (
   INSERT INTO risk_verdict (order_id, channel_id, idempotency_key, decision, score, reasons, facts, created_at)
   SELECT placed.id, $2, $3, $23, $24, $25::json, $26::json, $14 FROM placed
 )
-SELECT placed.id AS order_id, line.id AS line_id, line.sku_id, quota.id AS quota_id
+SELECT placed.id AS order_id, line.id AS line_id, line.sku_id,
+       EXISTS (SELECT 1 FROM channel_quota WHERE channel_id = $2 AND sku_id = line.sku_id) AS capped
 FROM placed CROSS JOIN line
-LEFT JOIN channel_quota AS quota ON quota.channel_id = $2 AND quota.sku_id = line.sku_id
 """
 
 RAISE_TALLIES = """
@@ -88,15 +91,6 @@ RETURNING scope, buyer, id
 """
 
 NOTE_TALLIES = 'UPDATE "order" SET buyer_tallies = $2::json WHERE id = $1'
-
-TAKE_QUOTA = """
-WITH taken AS (
-  UPDATE channel_quota SET used = used + $3 WHERE id = $1 AND quota - used >= $3 RETURNING id
-)
-INSERT INTO quota_use (line_id, quota_id, sku_id, units)
-SELECT $2, taken.id, $4, $3 FROM taken
-RETURNING id
-"""
 
 # SKIP LOCKED: concurrent buyers take different codes instead of queueing on the same rows.
 TAKE_CODES = """
@@ -113,48 +107,6 @@ WITH claimed AS (
 INSERT INTO allocation (line_id, sku_id, code_id, units, state, source)
 SELECT $1, $2, claimed.id, 1, 'HELD', 'CODE' FROM claimed
 RETURNING code_id
-"""
-
-# Counter stock in slots (services/inventory/slots.py tells why each step is as it is):
-# a slot with enough that no other order holds, at random; failing that (inside a savepoint
-# rolled back first, so that no lock is kept out of slot order), the first slot with enough,
-# waiting for it.
-SAVEPOINT, BACK_TO_SAVEPOINT = "SAVEPOINT counter_slot", "ROLLBACK TO SAVEPOINT counter_slot"
-TAKE_COUNTER = """
-WITH taken AS (
-  UPDATE stock_level SET reserved = reserved + $3
-  WHERE sku_id = $2 AND on_hand - reserved >= $3 AND slot = (
-    SELECT slot FROM stock_level WHERE sku_id = $2 AND on_hand - reserved >= $3
-    ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
-  RETURNING sku_id, slot
-), held AS (
-  INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
-  SELECT $1, taken.sku_id, NULL, $3, 'HELD', 'COUNTER', taken.slot FROM taken
-  RETURNING units
-)
-SELECT (SELECT sum(units) FROM held) AS units,
-       (SELECT coalesce(sum(on_hand - reserved), 0) FROM stock_level WHERE sku_id = $2) AS free
-"""
-TAKE_COUNTER_WAITING = TAKE_COUNTER.replace("ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED", "ORDER BY slot LIMIT 1 FOR UPDATE")
-
-# Neither found a slot: every slot of the SKU locked in slot order (the order of every
-# statement waiting for slots), and the units drawn from them in that order, all or none.
-TAKE_COUNTER_SLOTS = """
-WITH locked AS MATERIALIZED (
-  SELECT slot, GREATEST(on_hand - reserved, 0) AS free FROM stock_level WHERE sku_id = $2 ORDER BY slot FOR UPDATE
-), plan AS (
-  SELECT slot, LEAST(free, $3 - COALESCE(sum(free) OVER (ORDER BY slot ROWS BETWEEN UNBOUNDED PRECEDING
-                                                          AND 1 PRECEDING), 0)) AS units
-  FROM locked
-), taken AS (
-  UPDATE stock_level SET reserved = reserved + plan.units FROM plan
-  WHERE (SELECT sum(free) FROM locked) >= $3 AND plan.units > 0
-    AND stock_level.sku_id = $2 AND stock_level.slot = plan.slot
-  RETURNING stock_level.slot, plan.units
-)
-INSERT INTO allocation (line_id, sku_id, code_id, units, state, source, slot)
-SELECT $1, $2, NULL, taken.units, 'HELD', 'COUNTER', taken.slot FROM taken
-RETURNING units
 """
 
 DIRECT_KINDS = (SkuKind.CARD_CODE, SkuKind.DIRECT_RECHARGE)
@@ -237,7 +189,7 @@ async def _write(
     )
     order_id = rows[0]["order_id"]
     lines = {row["sku_id"]: row["line_id"] for row in rows}
-    capped = {row["sku_id"]: row["quota_id"] for row in rows if row["quota_id"] is not None}
+    capped = [row["sku_id"] for row in rows if row["capped"]]
     quantities = {line.sku_id: line.quantity for line in draft.lines}
 
     noted = None
@@ -252,7 +204,7 @@ async def _write(
     # Quotas, then stock, each in SKU order (see reservation.reserve()): concurrent orders
     # naming the same SKUs queue on their rows in one order instead of deadlocking.
     for sku_id in sorted(capped):
-        if not await session.fetch(TAKE_QUOTA, capped[sku_id], lines[sku_id], quantities[sku_id], sku_id):
+        if await take_quota(session, lines[sku_id], sku_id, quantities[sku_id], draft.channel_id) < quantities[sku_id]:
             message = "the channel's quota for this SKU is used up"
             raise _Refused(refused(f"lines.{draft.position[sku_id]}.quantity", message, "QUOTA_EXCEEDED"))
     for sku_id in sorted(lines):
@@ -269,21 +221,6 @@ async def _write(
             empty = taken == 0 and (sku.kind is SkuKind.CARD_CODE or quantity == 1)
             raise _Refused(placed, sold_out=sku_id if empty else None)
     return order_id, lines, noted
-
-
-async def take_counter(session: Session, line_id: int, sku_id: int, quantity: int) -> int:
-    """Units of a counter taken for a line: all of them or none (the steps of slots.take)."""
-    await session.execute(SAVEPOINT)
-    first = await session.fetchrow(TAKE_COUNTER, line_id, sku_id, quantity)
-    assert first is not None
-    if first["units"] or first["free"] < quantity:
-        # Taken; or refused, rightly: the slots held too few as the statement found them.
-        return first["units"] or 0
-    for statement in (TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS):
-        await session.execute(BACK_TO_SAVEPOINT)
-        if taken := sum(row["units"] or 0 for row in await session.fetch(statement, line_id, sku_id, quantity)):
-            return taken
-    return 0
 
 
 async def _raise_tallies(session: Session, draft: Draft, order_id: int) -> list[list[int]]:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models import ChannelQuota
 from tests.e2e.shop import order_input
@@ -26,7 +26,7 @@ async def rush(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rush]:
 
 async def quota_used(rush: Rush, sku_pk: int) -> int:
     async with rush.db.sessions() as session:
-        return int(await session.scalar(select(ChannelQuota.used).where(ChannelQuota.sku_id == sku_pk)) or 0)
+        return int(await session.scalar(select(func.sum(ChannelQuota.used)).where(ChannelQuota.sku_id == sku_pk)) or 0)
 
 
 async def test_300_buyers_of_a_sku_and_its_bundle_under_a_quota_of_30(rush: Rush) -> None:

@@ -34,6 +34,9 @@ query Skus($channel: String!, $id: ID!) {
   product(channel: $channel, id: $id) { skus { code stock { available } channelQuota { quota used remaining } } }
 }
 """
+CREATE_CAMPAIGN = """
+mutation Create($input: CreateCampaignInput!) { createCampaign(input: $input) { campaign { id } userErrors { code } } }
+"""
 TOP_UP = {"phone": "13800138000", "rechargeAccount": "qq:10001"}
 VIRTUAL = {"phone": "17012345678"}  # held for review by the demo's rules
 
@@ -44,8 +47,11 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sellin
         yield opened
 
 
-async def place(shop: SellingShop, *lines: tuple[StockedSku, int], buyer: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer = await shop.gql(PLACE, {"input": order_input(*lines, buyer=buyer or TOP_UP)})
+async def place(
+    shop: SellingShop, *lines: tuple[StockedSku, int], buyer: dict[str, Any] | None = None, coupon: str | None = None,
+) -> dict[str, Any]:
+    given = order_input(*lines, buyer=buyer or TOP_UP)
+    answer = await shop.gql(PLACE, {"input": {**given, "couponCode": coupon} if coupon else given})
     return answer["data"]["placeOrder"]
 
 
@@ -224,3 +230,40 @@ async def test_a_refunded_order_gives_back_its_quota_and_a_delivered_one_keeps_i
     assert (await status(shop, failing), await status(shop, delivered)) == ("REFUNDED", "DELIVERED")
     assert await seen_on_web(shop, video) == [(2, {"quota": 5, "used": 3, "remaining": 2})]
     assert await place(shop, (video, 3)) == quota_exceeded()
+
+
+async def test_a_quota_spread_over_slots_reads_as_one_and_sells_across_them(shop: SellingShop) -> None:
+    coins = await shop.shelf.card_codes(30)
+    set_to_ten = await set_quota(shop, coins, 10)  # over the shop's 8 slots: none holds 7
+
+    seven = await place(shop, (coins, 7))
+    raised = await set_quota(shop, coins, 12)
+    lowered = await set_quota(shop, coins, 5)
+    refused = await place(shop, (coins, 1))
+
+    assert set_to_ten == {"quota": {"quota": 10, "used": 0, "remaining": 10}, "userErrors": []}
+    assert seven["userErrors"] == []
+    assert raised == {"quota": {"quota": 12, "used": 7, "remaining": 5}, "userErrors": []}
+    assert lowered == {"quota": {"quota": 5, "used": 7, "remaining": 0}, "userErrors": []}
+    assert refused == quota_exceeded()
+    assert await seen_on_web(shop, coins) == [(0, {"quota": 5, "used": 7, "remaining": 0})]
+    await cancel(shop, seven)
+    assert await seen_on_web(shop, coins) == [(5, {"quota": 5, "used": 0, "remaining": 5})]
+    assert (await place(shop, (coins, 5)))["userErrors"] == []
+    assert await place(shop, (coins, 1)) == quota_exceeded()
+
+
+async def test_orders_with_a_coupon_take_a_quota_spread_over_slots_the_same_way(shop: SellingShop) -> None:
+    coins = await shop.shelf.card_codes(30)
+    campaign = {"name": "配额券", "channel": "web", "code": "QUOTASLOTS", "skuIds": [coins.gid], "amountOff": "1.00"}
+    created = await shop.gql(CREATE_CAMPAIGN, {"input": campaign}, key=shop.keys.admin)
+    assert created["data"]["createCampaign"]["userErrors"] == []
+    await set_quota(shop, coins, 10)  # over the shop's 8 slots: none holds 7
+
+    seven = await place(shop, (coins, 7), coupon="QUOTASLOTS")
+    rush = await asyncio.gather(*(place(shop, (coins, 1), coupon="QUOTASLOTS") for _ in range(8)))
+
+    assert seven["userErrors"] == []
+    assert sorted(bool(a["order"]) for a in rush) == [False] * 5 + [True] * 3
+    assert all(a == quota_exceeded() for a in rush if not a["order"])
+    assert await seen_on_web(shop, coins) == [(0, {"quota": 10, "used": 10, "remaining": 0})]

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from broker import MemoryBroker
 from domain.access import ANONYMOUS
@@ -58,11 +58,12 @@ class Store:
     async def set_quota(self, sku: StockedSku, quota: int) -> None:
         async with self.db.sessions() as session, session.begin():
             channel_id = await session.scalar(select(Channel.id).where(Channel.code == "web"))
-            await quotas.set_quota(session, channel_id, sku.pk, quota)
+            # One slot: quotas were one row each when this migration ran.
+            await quotas.set_quota(session, channel_id, sku.pk, quota, slots=1)
 
     async def used(self, sku: StockedSku) -> int:
         async with self.db.sessions() as session:
-            return await session.scalar(select(ChannelQuota.used).where(ChannelQuota.sku_id == sku.pk)) or 0
+            return await session.scalar(select(func.sum(ChannelQuota.used)).where(ChannelQuota.sku_id == sku.pk)) or 0
 
     async def uses(self, sku: StockedSku) -> list[tuple[int, int]]:
         """(order id, units) of every use of the SKU's quota, newest order first."""

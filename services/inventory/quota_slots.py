@@ -1,0 +1,127 @@
+"""A channel's quota on a SKU, spread over slots that orders take from independently.
+
+One quota row that every order of a capped SKU updates makes those orders queue: each holds
+the row from its UPDATE to its COMMIT. So a quota is spread over slots as a top-up SKU's
+counter stock is (services/inventory/slots.py, whose docstring tells why each step is as it
+is): each slot row has its own share of the quota and its own `used`, the channel's quota
+is the sum of the shares, what is used the sum of `used` (domain/slots.quota_shares lays
+them out). An order takes its units the same way:
+
+1. from one slot with enough room that no other order holds, at random (`SKIP LOCKED`);
+   refused when it finds none and the slots together have less room than it wants;
+2. else waiting for the first slot with enough in slot order;
+3. else locking every slot of the pair in slot order and drawing from several.
+
+On PostgreSQL each step runs inside a savepoint rolled back before the next, so no lock a
+step kept is held out of slot order while the next one waits. Every statement that waits
+for quota slots (steps 2 and 3, setting the quota, releases) takes them in slot order.
+An order's uses (QuotaUse) name the slot rows they took from: a release gives back there.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.slots import draw, quota_shares
+from models import ChannelQuota
+from services.core.database import rows_changed
+
+_SLOT = ChannelQuota.__table__
+_ROOM = _SLOT.c.quota - _SLOT.c.used
+
+
+def _pair():  # type: ignore[no-untyped-def]
+    return (_SLOT.c.channel_id == bindparam("channel"), _SLOT.c.sku_id == bindparam("sku"))
+
+
+def _take_one(*, waiting: bool):  # type: ignore[no-untyped-def]
+    pick = (
+        select(_SLOT.c.slot)
+        .where(*_pair(), _ROOM >= bindparam("units"))
+        .order_by(_SLOT.c.slot if waiting else func.random())
+        .limit(1)
+        .with_for_update(skip_locked=not waiting)
+        .scalar_subquery()
+    )
+    return (
+        update(_SLOT)
+        .where(*_pair(), _ROOM >= bindparam("units"), _SLOT.c.slot == pick)
+        .values(used=_SLOT.c.used + bindparam("units"))
+        .returning(_SLOT.c.id)
+    )
+
+
+# Built once (their cache keys too).
+_TAKE_ANY, _TAKE_WAITING = _take_one(waiting=False), _take_one(waiting=True)
+# A slot lowered below what it had used has no room, not negative room.
+_ROOM_TOTAL = select(func.coalesce(func.sum(case((_ROOM > 0, _ROOM), else_=0)), 0)).where(*_pair())
+_LOCK_ALL = select(_SLOT.c.id, _ROOM).where(*_pair()).order_by(_SLOT.c.slot).with_for_update()
+_TAKE_FROM = (
+    update(_SLOT)
+    .where(_SLOT.c.id == bindparam("at"), _ROOM >= bindparam("units"))
+    .values(used=_SLOT.c.used + bindparam("units"))
+)
+
+
+async def take(session: AsyncSession, channel_id: int, sku_id: int, units: int) -> list[tuple[int, int]]:
+    """Take `units` of the channel's quota on the SKU, all or nothing: (slot row id, units)
+    taken from each slot, or [] when the slots together have less room."""
+    connection = await session.connection()
+    savepoint = connection.dialect.name == "postgresql"  # only PostgreSQL locks rows
+    if savepoint:
+        await connection.exec_driver_sql("SAVEPOINT quota_slot")
+    params = {"channel": channel_id, "sku": sku_id, "units": units}
+    for step in (_TAKE_ANY, _ROOM_TOTAL, _TAKE_WAITING, _LOCK_ALL, _LOCK_ALL):
+        if step is _ROOM_TOTAL:
+            if (await connection.execute(step, params)).scalar_one() < units:
+                return []  # refused, rightly: the slots have too little room
+            continue
+        if savepoint and step is not _TAKE_ANY:
+            await connection.exec_driver_sql("ROLLBACK TO SAVEPOINT quota_slot")
+        if step is _LOCK_ALL:
+            room = [(row[0], row[1]) for row in await connection.execute(step, params)]
+            if plan := draw(room, units):
+                for at, part in plan:
+                    taken = await connection.execute(_TAKE_FROM, {"at": at, "units": part})
+                    assert rows_changed(taken) == 1, "a locked quota slot changed under its lock"
+                return plan
+            continue
+        slot_id = (await connection.execute(step, params)).scalar_one_or_none()
+        if slot_id is not None:
+            return [(slot_id, units)]
+    return []
+
+
+async def lay_out(session: AsyncSession, channel_id: int, sku_id: int, quota: int, slots: int) -> tuple[int, int]:
+    """Set the channel's quota on the SKU to `quota`, spread over `slots` slots, holding all
+    of them (locked in slot order) meanwhile; each keeps what it has used. Returns the
+    sums (quota, used)."""
+    connection = await session.connection()
+    used = {
+        slot: taken for slot, taken in await connection.execute(
+            select(_SLOT.c.slot, _SLOT.c.used)
+            .where(_SLOT.c.channel_id == channel_id, _SLOT.c.sku_id == sku_id)
+            .order_by(_SLOT.c.slot).with_for_update()
+        )
+    }
+    shares = quota_shares(quota, used, slots)
+    for slot in sorted(set(used) | set(shares)):
+        at = (_SLOT.c.channel_id == channel_id, _SLOT.c.sku_id == sku_id, _SLOT.c.slot == slot)
+        if slot not in shares:
+            await connection.execute(delete(_SLOT).where(*at))
+        elif slot in used:
+            await connection.execute(update(_SLOT).where(*at).values(quota=shares[slot]))
+        else:
+            await connection.execute(
+                insert(_SLOT).values(channel_id=channel_id, sku_id=sku_id, slot=slot, quota=shares[slot], used=0)
+            )
+    return quota, sum(used.values())
+
+
+def laid_out(channel_id: int, sku_id: int, quota: int, slots: int) -> list[dict[str, int]]:
+    """The rows of a new quota: `quota` spread over `slots` unused slots."""
+    return [
+        {"channel_id": channel_id, "sku_id": sku_id, "slot": slot, "quota": share, "used": 0}
+        for slot, share in quota_shares(quota, {}, slots).items()
+    ]
