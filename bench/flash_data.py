@@ -125,19 +125,20 @@ async def stock_flash_sale(
                 for start in range(0, len(rows), BATCH):
                     await session.execute(insert(CardCode), rows[start : start + BATCH])
             # The hot SKU sells as a real sale would: one per buyer a day (限购), from a channel
-            # quota twice its pool, so every order takes its buyer's count and the quota.
-            hot = ids["FLASH-QB-100"]
-            session.add(
-                PurchaseLimit(
-                    channel_id=channel_id, sku_id=hot, per_order=1, per_buyer=1, period=Period.DAY,
-                    updated_by="bench",
+            # quota twice its pool, so every order takes its buyer's count and the quota. The
+            # warm-up SKU is limited the same way, so the warm-up runs the path the sale takes.
+            for sku_id, pool in ((ids["FLASH-QB-100"], codes), (ids["FLASH-QB-100-WARMUP"], warmup_codes)):
+                session.add(
+                    PurchaseLimit(
+                        channel_id=channel_id, sku_id=sku_id, per_order=1, per_buyer=1, period=Period.DAY,
+                        updated_by="bench",
+                    )
                 )
-            )
-            if quota:  # --no-quota measures what the quota costs (docs/benchmarks.md)
-                # Spread over slots as setChannelQuota spreads it (QUANYI_STOCK_SLOTS).
-                await session.execute(
-                    insert(ChannelQuota), quota_laid_out(channel_id, hot, 2 * codes, settings.stock_slots)
-                )
+                if quota:  # --no-quota measures what the quota costs (docs/benchmarks.md)
+                    # Spread over slots as setChannelQuota spreads it (QUANYI_STOCK_SLOTS).
+                    await session.execute(
+                        insert(ChannelQuota), quota_laid_out(channel_id, sku_id, 2 * pool, settings.stock_slots)
+                    )
     finally:
         await db.dispose()
     return Shelf(

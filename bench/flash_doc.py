@@ -226,8 +226,9 @@ asyncpg statements, on a fresh pool of {run.codes:,} codes of another SKU.
 - Gateway: one uvicorn worker (`gateway:create_app`), default settings: every order is screened
   by the demo's risk rules (in-process counters) before its write transaction, the hot SKU
   has a purchase limit on the channel (one per buyer per day) and a channel quota of twice
-  its pool, so the buyers' counts and the quota are taken in every order's transaction;
-  idempotency keys are checked by the order's unique index.
+  its pool spread over the configured slots (8), so the buyers' counts and the quota are
+  taken in every order's transaction; idempotency keys are checked by the order's unique
+  index. The warm-up SKU has the same limit and quota, so the warm-up runs the sale's path.
   The gateway's load generator, {run.load_generator}, runs in its own process: HTTP/1.1
   keep-alive connections, one mutation at a time each, every answer classed as placed,
   OUT_OF_STOCK or an error and timed on the clock the counters are read by. wrk is compiled,
