@@ -1,6 +1,7 @@
 """A channel's quota spread over slots: buyers racing never sell beyond it, an order draws
 from several slots when no one has room enough, a quota lowered below what is used takes
-nothing more, and a release gives each unit back to the slot it came from.
+nothing more until releases bring what is used under it (however they race buyers and the
+quota being set again), and a release gives each unit back to the slot it came from.
 
 Each case runs on both placement paths: PostgreSQL's driver path (slots_pg.py) and the
 general one (on SQLite, the general one twice).
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from broker import MemoryBroker
 from domain.access import ANONYMOUS
@@ -323,7 +324,8 @@ async def test_buyers_racing_releases_after_a_lowering_never_end_beyond_the_quot
     await settle(store, coins)
 
     assert await store.assert_consistent(coins) == (6, 6)
-    assert all(len(await store.uses(coins, order.id)) == 1 for order in by_slot[6] + by_slot[7])
+    held = [await store.uses(coins, order.id) for order in by_slot[6] + by_slot[7]]
+    assert held == [{6: 1}, {6: 1}, {7: 1}, {7: 1}]  # still where they took their units
 
 
 async def test_releases_racing_buyers_and_the_quota_being_laid_out_again_never_end_beyond_it(store: Store) -> None:
@@ -345,3 +347,53 @@ async def test_releases_racing_buyers_and_the_quota_being_laid_out_again_never_e
     await settle(store, coins)
 
     assert await store.assert_consistent(coins) == (6, 6)
+
+
+async def test_a_release_that_waited_for_the_quota_laid_out_over_more_slots_lays_out_all_of_them(store: Store) -> None:
+    if store.db.engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL lets a release wait on the slots while the quota is set")
+    coins = await store.capped(12, 3)  # 4 in each slot
+    eight = await store.place(coins, 8)  # 4 + 4 from slots 0 and 1
+    four = await store.place(coins, 4)  # slot 2
+    assert eight is not None and four is not None and await store.uses(coins, four.id) == {2: 4}
+    assert await store.set_quota(coins, 8, 3) == quotas.Quota(8, 12)  # shares 3, 3, 2
+
+    async with UnitOfWork(store.db, store.broker) as uow:  # the same quota over 8 slots, not yet committed
+        await quotas.set_quota(uow.session, store.web, coins.pk, 8, 8)
+        cancelling = asyncio.create_task(store.cancel(eight.id))
+        async with asyncio.timeout(10):
+            while not await waiting_on_a_lock(store):
+                await asyncio.sleep(0.01)
+    await cancelling
+
+    # Slot 2 was over its share: the release laid out the 8 slots there are now, not the 3
+    # its lock statement began with (the 4 units of room spread from slot 0 on).
+    assert await store.slots(coins) == [
+        (0, 1, 0), (1, 1, 0), (2, 5, 4), (3, 1, 0), (4, 0, 0), (5, 0, 0), (6, 0, 0), (7, 0, 0),
+    ]
+    assert await store.assert_consistent(coins) == (8, 4)
+
+
+async def test_setting_a_quota_that_waited_for_it_being_set_over_more_slots_sets_all_of_them(store: Store) -> None:
+    if store.db.engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL lets one setting wait on the slots while another is made")
+    coins = await store.capped(6, 3)
+
+    async with UnitOfWork(store.db, store.broker) as uow:  # 10 over 8 slots, not yet committed
+        await quotas.set_quota(uow.session, store.web, coins.pk, 10, 8)
+        setting = asyncio.create_task(store.set_quota(coins, 5, 3))
+        async with asyncio.timeout(10):
+            while not await waiting_on_a_lock(store):
+                await asyncio.sleep(0.01)
+
+    assert await setting == quotas.Quota(5, 0)
+    assert await store.slots(coins) == [(0, 2, 0), (1, 2, 0), (2, 1, 0)]
+
+
+async def waiting_on_a_lock(store: Store) -> bool:
+    async with store.db.fresh_sessions() as session:
+        waiting = await session.scalar(
+            text("SELECT count(*) FROM pg_stat_activity"
+                 " WHERE datname = current_database() AND wait_event_type = 'Lock'")
+        )
+        return bool(waiting)
