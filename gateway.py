@@ -95,6 +95,7 @@ from transport.exchange import ObservedAdmission, note_caller
 from transport.graphiql import GraphiQL
 from transport.catalog_run import CatalogRun
 from transport.graphql_http import GraphQLEndpoint
+from transport.graphql_post import GraphQLPost
 from transport.health import healthz, readyz
 from transport.metrics import (
     MeasuredResponseCache,
@@ -457,7 +458,9 @@ def create_app(
     routes += demo_marketplace.mounts(demo_market)
     if demo_providers is not None:
         routes += demo_providers.mounts()
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SocketSend), Middleware(Observe)])
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[
+        Middleware(SocketSend), Middleware(Observe), Middleware(GraphQLPost, handle=endpoint.handle),
+    ])
     if settings.otel or span_exporter is not None:
         traces = tracing.install(app, list(db.engines().values()), exporter=span_exporter)
         if db.driver is not None:

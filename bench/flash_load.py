@@ -232,26 +232,50 @@ def _write_calls(pid: int) -> float | None:
     return total if seen else None
 
 
-def _postgres_cpu() -> float | None:
-    """User + system CPU seconds of every PostgreSQL process on this machine (Linux only).
+class _PostgresMeter:
+    """CPU seconds PostgreSQL's processes on this machine have spent since the first reading
+    (Linux only): each process's user + system time counted from that reading, or from its
+    start when it appeared later.
 
-    Connections live as long as the pools that opened them, so the difference of two
-    readings is the CPU PostgreSQL spent between them.
+    A sum over the processes alive at each reading would drop whenever one exits (another
+    client's backend closing), so readings would go backwards; each process's own increase
+    never does. What a process spends between its last reading and its exit is not counted:
+    a connection of the sale lives as long as its pool, the whole sale.
     """
-    total, found = 0.0, False
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/comm", "rb") as comm:
-                if comm.read().strip() != b"postgres":
-                    continue
-        except OSError:
-            continue
-        cpu = server_cpu(int(entry.name))
-        if cpu is not None:
-            total, found = total + cpu, True
-    return total if found else None
+
+    def __init__(self) -> None:
+        self._last: dict[int, float] = {}  # each process's CPU at its last reading
+        self._total = 0.0
+        self._read = False
+
+    def read(self) -> float | None:
+        found = False
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/comm", "rb") as comm:
+                    if comm.read().strip() != b"postgres":
+                        continue
+            except OSError:
+                continue
+            pid = int(entry.name)
+            cpu = server_cpu(pid)
+            if cpu is None:
+                continue
+            found = True
+            before = self._last.get(pid, 0.0 if self._read else cpu)
+            self._total += max(cpu - before, 0.0)
+            self._last[pid] = cpu
+        self._read = True
+        return self._total if found else None
+
+
+_postgres = _PostgresMeter()  # the client process makes every reading
+
+
+def _postgres_cpu() -> float | None:
+    return _postgres.read()
 
 
 # The gateway path ------------------------------------------------------------------------

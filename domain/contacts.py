@@ -48,6 +48,8 @@ def mainland_mobile(text: str) -> str:
     """
     if len(text) > MAX_TYPED:
         raise ContactError(NOT_A_MOBILE)
+    if MOBILE.fullmatch(text):
+        return text  # already the national number (no separators, no country code to take off)
     compact = _compact(text)
     national = _COUNTRY.sub("", compact, count=1) if _COUNTRY.match(compact) else compact
     if not MOBILE.fullmatch(national):

@@ -158,6 +158,40 @@ def purchase_scope(channel_id: int, sku_id: int, period_start: datetime) -> str:
     return f"sku:{channel_id}:{sku_id}:{period_start.astimezone(UTC):%Y%m%dT%H%M%S}"
 
 
+_EVER = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+# Each limit's current scope, with the period it holds for: every order of a SKU on a channel
+# names the same one all day (or week, month, sale), so it is worked out once per period.
+_SCOPES: dict[tuple[int, int, Period, datetime | None], tuple[datetime, datetime, str]] = {}
+_SCOPES_KEPT = 4096
+
+
+def _next_start(limit: PurchaseLimit, start: datetime) -> datetime:
+    """When the period that began at `start` ends (Beijing time keeps no daylight saving)."""
+    if limit.period is Period.DAY:
+        return start + timedelta(days=1)
+    if limit.period is Period.WEEK:
+        return start + timedelta(days=7)
+    local = start.astimezone(LIMIT_ZONE)
+    following = local.replace(year=local.year + 1, month=1) if local.month == 12 else local.replace(month=local.month + 1)
+    return following.astimezone(UTC)
+
+
+def current_scope(channel_id: int, sku_id: int, limit: PurchaseLimit, now: datetime) -> str:
+    """`purchase_scope` of the period `now` falls in."""
+    key = (channel_id, sku_id, limit.period, limit.starts_at)
+    kept = _SCOPES.get(key)
+    if kept is not None and now.tzinfo is not None and kept[0] <= now < kept[1]:
+        return kept[2]
+    start = limit.period_start(now)
+    scope = purchase_scope(channel_id, sku_id, start)
+    if now.tzinfo is not None:
+        if len(_SCOPES) >= _SCOPES_KEPT:
+            _SCOPES.clear()
+        since, until = _EVER if limit.period is Period.SALE else (start, _next_start(limit, start))
+        _SCOPES[key] = (since, until, scope)
+    return scope
+
+
 def tallies(
     quantities: Mapping[int, int],
     limits: Mapping[int, PurchaseLimit],
@@ -184,7 +218,7 @@ def tallies(
             continue
         if quantity > limit.per_buyer:
             return Breach(PURCHASE_LIMIT, f"this SKU is limited to {limit.describe()}", sku_id)
-        scope = purchase_scope(channel_id, sku_id, limit.period_start(now))
+        scope = current_scope(channel_id, sku_id, limit, now)
         found.extend(Tally(scope, buyer, quantity, limit.per_buyer, sku_id) for buyer in who.buyers())
     if hold is not None:
         units = sum(quantities.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Context, Decimal
 
 # Minor units per major unit for the currencies we price in.
@@ -108,8 +109,7 @@ class Money:
     @property
     def amount(self) -> Decimal:
         """The amount with exactly the currency's decimals: Decimal("9.90"), never "9.9"."""
-        figures = tuple(int(c) for c in str(abs(self.minor)))
-        return Decimal((int(self.minor < 0), figures, -minor_digits(self.currency)))
+        return _amount(self.minor, minor_digits(self.currency))
 
     def _same(self, other: Money) -> None:
         if not isinstance(other, Money):
@@ -149,3 +149,10 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+@lru_cache(maxsize=4096)
+def _amount(minor: int, digits: int) -> Decimal:
+    # Read from its digits and exponent, exactly, whatever the Decimal context; kept, as a
+    # Decimal is immutable and the same prices come back order after order.
+    return Decimal(f"{minor}E-{digits}")

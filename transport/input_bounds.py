@@ -74,6 +74,8 @@ class InputBounds:
         self._schema = schema
         self._limits = limits
         self._plans: BoundedCache[tuple[str, str | None], _Plan] = BoundedCache(cache_size)
+        # Each input object's fields: their types and coordinates, as `_any_over` looks them up.
+        self._fields: dict[str, dict[str, tuple[GraphQLInputType, str]]] = {}
 
     def check(
         self, query: str, document: DocumentNode, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None
@@ -103,10 +105,38 @@ class InputBounds:
 
     def _first_over(self, plan: _Plan, variables: Mapping[str, Any]) -> GraphQLError | None:
         for site in plan.sites:
-            found = self._in_node(site.value, site.type, site.coordinate, site.path, variables, plan.defaults)
+            value = site.value
+            if isinstance(value, VariableNode) and value.name.value in variables:
+                # A variable within its bounds, as nearly every one is, is passed by a walk that
+                # names nothing; only one with a string over its bound is walked again for the path.
+                if not self._any_over(variables[value.name.value], site.type, site.coordinate):
+                    continue
+            found = self._in_node(value, site.type, site.coordinate, site.path, variables, plan.defaults)
             if found is not None:
                 return found
         return None
+
+    def _any_over(self, value: Any, type_: GraphQLInputType, coordinate: str) -> bool:
+        """Whether `_in_value` would find a string over its bound in `value`, without the paths."""
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if isinstance(type_, GraphQLInputObjectType):
+            if not isinstance(value, dict):
+                return False
+            fields = self._fields.get(type_.name)
+            if fields is None:
+                fields = self._fields[type_.name] = {
+                    name: (definition.type, f"{type_.name}.{name}") for name, definition in type_.fields.items()
+                }
+            for name, item in value.items():
+                field = fields.get(name)
+                if field is not None and self._any_over(item, field[0], field[1]):
+                    return True
+            return False
+        if isinstance(type_, GraphQLList):
+            items = value if isinstance(value, list) else [value]
+            return any(self._any_over(item, type_.of_type, coordinate) for item in items)
+        return isinstance(value, str) and self._too_long(value, type_, coordinate)
 
     def _in_node(
         self, node: ValueNode, type_: GraphQLInputType, coordinate: str, path: str,
@@ -167,14 +197,18 @@ class InputBounds:
         return None
 
     def _over(self, text: str, type_: GraphQLInputType, coordinate: str, path: str) -> GraphQLError | None:
-        if not isinstance(type_, GraphQLScalarType):
+        if not self._too_long(text, type_, coordinate):
             return None
-        bound = self._limits.get(coordinate) or _DEFAULTS.get(type_.name)
-        if bound is None or bound.own_rule or len(text) <= bound.length:
-            return None
+        bound = self._limits.get(coordinate) or _DEFAULTS[type_.name]  # type: ignore[union-attr]
         return GraphQLError(
             f"{path}: at most {bound.length} characters", extensions={"code": "BAD_USER_INPUT", "field": path}
         )
+
+    def _too_long(self, text: str, type_: GraphQLInputType, coordinate: str) -> bool:
+        if not isinstance(type_, GraphQLScalarType):
+            return False
+        bound = self._limits.get(coordinate) or _DEFAULTS.get(type_.name)
+        return bound is not None and not bound.own_rule and len(text) > bound.length
 
 
 # Validation allows far fewer levels; a document this deep never runs (refused by validation,

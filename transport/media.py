@@ -11,11 +11,33 @@ from transport.errors import MalformedRequest
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 
-# Order matters: on a tie the later type wins only by being named (see negotiate).
+# Order matters: on a tie the later type wins only by being named (see media_type_for).
 SERVED = (JSON, GRAPHQL_RESPONSE_JSON)
 
 
+# The answers for the Accept headers seen: a client sends the same one with every request.
+_NEGOTIATED: dict[str, str | None] = {}
+_NEGOTIATED_KEPT = 256
+
+
 def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header, or None when nothing we serve fits
+    (`media_type_for`, kept for the headers seen)."""
+    if accept is None:
+        return JSON
+    try:
+        return _NEGOTIATED[accept]
+    except KeyError:
+        pass
+    media = media_type_for(accept)
+    if len(accept) <= 256:
+        if len(_NEGOTIATED) >= _NEGOTIATED_KEPT:
+            _NEGOTIATED.clear()
+        _NEGOTIATED[accept] = media
+    return media
+
+
+def media_type_for(accept: str | None) -> str | None:
     """The response media type for an Accept header, or None when nothing we serve fits.
 
     Each type we serve takes the quality of the most specific range that matches it

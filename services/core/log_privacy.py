@@ -10,11 +10,14 @@ Masking at the record, not at a handler, holds whatever handlers an operator con
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from domain.contacts import mask_contacts
+from services.core.logs import CleanTexts
 
 _FORMATTER = logging.Formatter()
+_CLEAN = CleanTexts()
 
 
 def mask_record(record: logging.LogRecord) -> logging.LogRecord:
@@ -23,7 +26,7 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a malformed call: logging reports it when the record is emitted
         return record
-    masked = mask_contacts(message)
+    masked = masked_message(message)
     if masked != message:
         record.msg, record.args = masked, None
     if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
@@ -32,8 +35,23 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
+def masked_message(message: str) -> str:
+    """A record's message as it is made: contacts masked."""
+    if message in _CLEAN:
+        return message
+    masked = mask_contacts(message)
+    if masked == message:
+        _CLEAN.add(message)
+    return masked
+
+
+# The factory installed here, when what it wraps is logging's own LogRecord.
+_over_plain_records: Callable[..., logging.LogRecord] | None = None
+
+
 def install_contact_masking() -> None:
     """Mask every log record made in this process from now on; calling it again changes nothing."""
+    global _over_plain_records
     made = logging.getLogRecordFactory()
     if getattr(made, "masks_contacts", False):
         return
@@ -43,3 +61,10 @@ def install_contact_masking() -> None:
 
     factory.masks_contacts = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+    if made is logging.LogRecord:
+        _over_plain_records = factory
+
+
+def masks_plain_records() -> bool:
+    """Whether records are made by logging's LogRecord and masked, and nothing else."""
+    return _over_plain_records is not None and logging.getLogRecordFactory() is _over_plain_records

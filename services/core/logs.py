@@ -46,14 +46,47 @@ def _masked_phone(match: re.Match[str]) -> str:
 
 def mask(text: str) -> str:
     """`text` with phone numbers and e-mail addresses masked."""
-    if "@" in text:
-        text = _EMAIL.sub(r"\1***@\2", text)
-    return _PHONE.sub(_masked_phone, text)
+    if text in _CLEAN:
+        return text
+    if text.isascii() and text.isalnum() and not text.isdigit():
+        # Letters and digits alone, not all digits: both patterns want a non-word character
+        # (or the text's ends) on either side, so only a text of digits alone could match.
+        return text
+    masked = text
+    if "@" in masked:
+        masked = _EMAIL.sub(r"\1***@\2", masked)
+    masked = _PHONE.sub(_masked_phone, masked)
+    if masked == text:
+        _CLEAN.add(text)
+    return masked
+
+
+class CleanTexts(set[str]):
+    """Texts seen to hold no contact, by one masking function.
+
+    A request line says the same method, path, operation, role and message again and again;
+    a set lookup costs far less than the patterns. Only texts that came out of the mask
+    unchanged are added, so it never holds a phone or an address; bounded, and emptied when
+    full. One per masking function: their patterns differ.
+    """
+
+    SIZE = 4096
+    LONGEST = 256
+
+    def add(self, text: str) -> None:
+        if len(text) > self.LONGEST:
+            return
+        if len(self) >= self.SIZE:
+            self.clear()
+        super().add(text)
+
+
+_CLEAN = CleanTexts()
 
 
 def _masked_value(value: Any) -> Any:
     if isinstance(value, str):
-        return mask(value)
+        return value if value in _CLEAN else mask(value)
     if isinstance(value, (list, tuple)):
         return [_masked_value(item) for item in value]
     return value
@@ -66,7 +99,7 @@ class ContactMask(logging.Filter):
         record.msg, record.args = mask(record.getMessage()), None
         fields = getattr(record, FIELDS, None)
         if isinstance(fields, dict):
-            setattr(record, FIELDS, {key: _masked_value(value) for key, value in fields.items()})
+            setattr(record, FIELDS, masked_fields(fields))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -76,26 +109,52 @@ class ContactMask(logging.Filter):
         return True
 
 
+def masked_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields as ContactMask leaves them."""
+    masked: dict[str, Any] = {}
+    for key, value in fields.items():  # _masked_value's work, inline: a request line has a dozen
+        if isinstance(value, str):
+            masked[key] = value if value in _CLEAN else mask(value)
+        elif isinstance(value, (list, tuple)):
+            masked[key] = [_masked_value(item) for item in value]
+        else:
+            masked[key] = value
+    return masked
+
+
 class JsonFormatter(logging.Formatter):
     """`{"ts", "level", "logger", "message", ...fields, "exception"?}` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, FIELDS, None)
-        if isinstance(fields, dict):
-            entry.update((key, value) for key, value in fields.items() if value is not None)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            entry["exception"] = record.exc_text
-        if record.stack_info:
-            entry["stack"] = record.stack_info
-        return orjson.dumps(entry, default=str).decode()
+        fields = getattr(record, FIELDS, None)
+        return json_line(
+            record.created, record.levelname, record.name, record.getMessage(),
+            fields if isinstance(fields, dict) else None, record.exc_text, record.stack_info,
+        )
+
+
+def json_line(
+    created: float, level_name: str, logger: str, message: str, fields: dict[str, Any] | None,
+    exception: str | None = None, stack: str | None = None,
+) -> str:
+    """The JSON line of a record made at `created` (time.time()): JsonFormatter's form."""
+    entry: dict[str, Any] = {
+        "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level_name.lower(),
+        "logger": logger,
+        "message": message,
+    }
+    if fields is not None:
+        for key, value in fields.items():
+            if value is not None:
+                entry[key] = value
+    if exception:
+        entry["exception"] = exception
+    if stack:
+        entry["stack"] = stack
+    return orjson.dumps(entry, default=str).decode()
 
 
 class TextFormatter(logging.Formatter):

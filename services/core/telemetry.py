@@ -185,8 +185,17 @@ def order_transitions_committed(moves: list[tuple[Any, Any]]) -> None:
         ORDER_TRANSITIONS.labels(previous.value if previous is not None else "NONE", status.value).inc()
 
 
+# The histogram's child per label: labels() costs a few microseconds a call, and every order
+# wakes several subscribers. Bounded as the labels are (a topic's first word).
+_BROKER_LAG_BY_TOPIC: dict[str, Any] = {}
+
+
 def broker_delivered(topic: str, lag_seconds: float) -> None:
-    BROKER_LAG.labels(topic.partition(".")[0][:32]).observe(max(lag_seconds, 0.0))
+    label = topic.partition(".")[0][:32]
+    child = _BROKER_LAG_BY_TOPIC.get(label)
+    if child is None:
+        child = _BROKER_LAG_BY_TOPIC[label] = BROKER_LAG.labels(label)
+    child.observe(max(lag_seconds, 0.0))
 
 
 def replica_lag(seconds: float | None) -> None:

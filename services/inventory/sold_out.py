@@ -53,6 +53,7 @@ class SoldOutGate:
         self._closed: dict[Gate, tuple[float, float]] = {}  # (until (monotonic), since (wall clock))
         self._probing: dict[Gate, float] = {}  # a probe is out until (monotonic)
         self._opened: dict[int, float] = {}  # by SKU: when a stock event last opened it (wall clock)
+        self._heard = b""  # the last stock change applied
 
     def refuses(self, channel_id: int, sku_ids: Sequence[int]) -> int | None:
         """The first of the SKUs the gate holds sold out on the channel; None lets the attempt
@@ -113,6 +114,10 @@ class SoldOutGate:
             self._on_stock(message)
 
     def _on_stock(self, message: bytes) -> None:
+        if message == self._heard:
+            # Heard already: this process's own change, brought back by the broker. Applying
+            # a change again opens nothing more, so it is not worked out again.
+            return
         try:
             change = orjson.loads(message)
             skus, at = change["skus"], datetime.fromisoformat(change["at"]).timestamp()
@@ -120,6 +125,7 @@ class SoldOutGate:
             self.forget()
             return
         self.reopen(skus, at)
+        self._heard = message
 
     def _on_sold_out(self, message: bytes) -> None:
         try:

@@ -163,6 +163,22 @@ async def test_an_idempotent_retry_of_a_placed_order_is_answered_not_refused(sho
     assert await shop.ledger.codes(flash) == {"AVAILABLE": 9, "RESERVED": 1}
 
 
+async def test_duplicates_sent_at_once_place_one_order_and_none_is_told_the_limit_is_reached(shop: Shop) -> None:
+    # The buyer's count is taken before the order's key is checked: a duplicate still in
+    # flight must end as a retry of the one order, never as a buyer over the limit.
+    flash = await shop.shelf.card_codes(10)
+    await limit(shop, flash, perBuyer=1)
+
+    answers = await asyncio.gather(*(
+        place(shop, flash, phone=SPELLINGS[n % 5], idempotency_key="limit-twins-000000001") for n in range(8)
+    ))
+
+    placed = {answer["order"]["id"] for answer in answers if answer["order"] is not None}
+    assert len(placed) == 1
+    assert all(codes(answer) in ([], ["CONFLICT"]) for answer in answers), answers
+    assert await shop.ledger.codes(flash) == {"AVAILABLE": 9, "RESERVED": 1}
+
+
 async def test_a_limit_holds_on_its_channel_only_and_partners_orders_count_per_buyer(shop: Shop) -> None:
     flash = await shop.shelf.card_codes(10)
     await limit(shop, flash, channel="taobao", perBuyer=1)

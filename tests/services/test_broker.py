@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from broker import Broker, connect
+from broker import Broker, MessagesLost, connect
+from broker.fanout import Fanout
 from tests.support import TEST_REDIS_URL
 
 BACKENDS = ["memory"] + (["redis"] if TEST_REDIS_URL else [])
@@ -52,3 +53,20 @@ async def test_a_subscriber_that_left_no_longer_receives(broker: Broker) -> None
         assert await _next(present) == b"placed"
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(anext(gone), timeout=0.2)
+
+
+async def test_a_subscriber_too_slow_to_keep_up_is_told_it_lost_messages_then_hears_the_next() -> None:
+    fanout = Fanout(queue_size=2)
+    inbox = fanout.add("stock.changed")
+    messages = fanout.drain("stock.changed", inbox)
+    fanout.deliver("stock.changed", b"first")
+    assert await _next(messages) == b"first"
+    for n in range(3):  # one more than it holds, untaken
+        fanout.deliver("stock.changed", f"late {n}".encode())
+    with pytest.raises(MessagesLost):
+        await _next(messages)
+    messages = fanout.drain("stock.changed", inbox)  # subscribed again
+    waiting = asyncio.create_task(_next(messages))
+    await asyncio.sleep(0)
+    fanout.deliver("stock.changed", b"next")
+    assert await waiting == b"next"

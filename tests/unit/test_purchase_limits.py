@@ -3,7 +3,7 @@ order adds to each count, and what it breaks on its own."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,6 +19,7 @@ from domain.limits import (
     PurchaseLimit,
     Tally,
     check_limit,
+    current_scope,
     merged,
     purchase_scope,
     tallies,
@@ -122,3 +123,13 @@ def test_tallies_are_taken_in_one_order_by_everyone() -> None:
     assert [tally.key for tally in merged(found)] == [
         (HOLD_SCOPE, "device:d"), (HOLD_SCOPE, "ip:a"), ("sku:1:2:x", "phone:1"),
     ]
+
+
+@pytest.mark.parametrize("period", [Period.DAY, Period.WEEK, Period.MONTH, Period.SALE])
+def test_the_scope_an_order_counts_in_moves_on_when_its_period_does(period: Period) -> None:
+    # Kept between orders, the scope still turns at Beijing midnight, on Mondays, on the 1st.
+    limit = PurchaseLimit(None, 1, period, datetime(2026, 11, 11, 12, tzinfo=UTC) if period is Period.SALE else None)
+    moment = datetime(2026, 11, 27, 15, 59, tzinfo=UTC)
+    for _ in range(2_000):
+        assert current_scope(1, SKU, limit, moment) == purchase_scope(1, SKU, limit.period_start(moment))
+        moment += timedelta(minutes=37)
