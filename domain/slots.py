@@ -10,7 +10,7 @@ units in the place of the reserved ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 # A direct top-up SKU's stock is spread over this many slots unless configured otherwise
 # (QUANYI_STOCK_SLOTS). Eight: at the database floor of a flash sale (32 concurrent orders),
@@ -44,11 +44,13 @@ def quota_shares(quota: int, used: Mapping[int, int], slots: int) -> dict[int, i
     """Each slot's quota after setting a channel's quota on a SKU to `quota`; `used` is
     what orders took from each existing slot. The shares add up to `quota`.
 
-    A quota that covers what is used is spread as stock is (`spread`). One below it still
-    adds up: each slot that was used keeps the same fraction of its used units as its
-    quota (the first ones one more while some is left over), every other slot of 0..slots-1
-    gets none. No slot then has room, and releases reopen one only once they bring it under
-    its share (while other slots may still be over theirs).
+    A quota that covers what is used is spread as stock is (`spread`): every slot keeps its
+    used units and the room is shared out. One below it still adds up: each slot that was
+    used keeps the same fraction of its used units as its quota (the first ones one more
+    while some is left over), every other slot of 0..slots-1 gets none. No slot then has
+    room. Releases keep it so (`relaid_quotas`): while any slot is over its share, the slots
+    are laid out again, so one slot's units given back never open room that the others'
+    excess has not paid for.
     """
     total = sum(used.values())
     if quota >= total:
@@ -65,6 +67,21 @@ def quota_shares(quota: int, used: Mapping[int, int], slots: int) -> dict[int, i
             shares[slot] += 1
             left -= 1
     return shares
+
+
+def relaid_quotas(quotas: Sequence[int], used: Sequence[int]) -> list[int]:
+    """The quotas of a pair's slots (in slot order) once releases brought their `used` down.
+
+    While no slot is over its quota (used > quota), each has room only within its own share
+    and the quotas stand. Once one is, its excess is units the others' room would sell a
+    second time: the slots are laid out again with `quota_shares` over the same number of
+    slots, their sum unchanged. Then either what is used is under the channel's quota, every
+    slot keeps its used units and the room is spread; or it is not, and no slot has room.
+    """
+    if all(taken <= quota for quota, taken in zip(quotas, used, strict=True)):
+        return list(quotas)
+    shares = quota_shares(sum(quotas), dict(enumerate(used)), len(quotas))
+    return [shares[position] for position in range(len(quotas))]
 
 
 def draw(free: list[tuple[int, int]], wanted: int) -> list[tuple[int, int]]:

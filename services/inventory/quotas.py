@@ -148,8 +148,11 @@ async def release(session: AsyncSession, line_ids: Sequence[int], now: datetime)
     """Give back what the lines took from quotas; returns the SKU ids whose quota moved.
 
     Each use is claimed by the statement that marks it released, so of two releases racing
-    for the same lines only one gives the units back, to the slot it took them from. The
-    slots are then taken in (SKU, channel, slot) order, as consume() takes them.
+    for the same lines only one gives the units back, to the slot it took them from. Each
+    (SKU, channel) pair given back to is then held whole, pairs in that order (the order in
+    which consume() takes them), its slots in slot order; one left over its share is laid
+    out again, so a quota lowered below what is used sells nothing until what is used falls
+    under it (quota_slots.give_back tells why no overshoot and no deadlock follow).
     """
     if not line_ids:
         return []
@@ -167,19 +170,12 @@ async def release(session: AsyncSession, line_ids: Sequence[int], now: datetime)
     given: dict[int, int] = defaultdict(int)
     for _, quota_id, units in claimed:
         given[quota_id] += units
-    # A slot's place never changes; a slot removed since (its quota with it) is skipped.
-    places = (
-        await session.execute(
-            select(ChannelQuota.sku_id, ChannelQuota.channel_id, ChannelQuota.slot, ChannelQuota.id)
-            .where(ChannelQuota.id.in_(sorted(given)))
-        )
-    ).all()
-    for *_, quota_id in sorted(places):
-        units = given[quota_id]
-        await session.execute(
-            update(ChannelQuota)
-            .where(ChannelQuota.id == quota_id, ChannelQuota.used >= units)
-            .values(used=ChannelQuota.used - units)
-            .execution_options(synchronize_session=False)
-        )
+    # A slot's pair never changes; a slot removed since (its quota with it) is skipped.
+    pairs: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    for sku_id, channel_id, quota_id in await session.execute(
+        select(ChannelQuota.sku_id, ChannelQuota.channel_id, ChannelQuota.id).where(ChannelQuota.id.in_(sorted(given)))
+    ):
+        pairs[sku_id, channel_id][quota_id] = given[quota_id]
+    for (sku_id, channel_id), units in sorted(pairs.items()):
+        await quota_slots.give_back(session, channel_id, sku_id, units)
     return sorted({sku_id for sku_id, _, _ in claimed})

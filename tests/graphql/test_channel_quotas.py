@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from schema.relay import encode_id
+from models import ChannelQuota, OrderLine, QuotaUse
+from schema.relay import decode_pk, encode_id
 from suppliers.base import Outcome
 from tests.e2e.shop import StockedSku, order_input
 from tests.graphql.selling_shop import SellingShop, open_selling_shop
@@ -267,3 +269,44 @@ async def test_orders_with_a_coupon_take_a_quota_spread_over_slots_the_same_way(
     assert sorted(bool(a["order"]) for a in rush) == [False] * 5 + [True] * 3
     assert all(a == quota_exceeded() for a in rush if not a["order"])
     assert await seen_on_web(shop, coins) == [(0, {"quota": 10, "used": 10, "remaining": 0})]
+
+
+async def slot_of(shop: SellingShop, order: dict[str, Any]) -> int:
+    """The quota slot a one-unit order took its unit from."""
+    async with shop.db.sessions() as session:
+        [slot] = await session.scalars(
+            select(ChannelQuota.slot).join(QuotaUse, QuotaUse.quota_id == ChannelQuota.id)
+            .join(OrderLine, OrderLine.id == QuotaUse.line_id)
+            .where(OrderLine.order_id == decode_pk(order["order"]["id"], "Order"))
+        )
+        return slot
+
+
+async def test_a_quota_lowered_below_what_is_used_sells_again_only_once_releases_bring_used_under_it(
+    shop: SellingShop,
+) -> None:
+    coins = await shop.shelf.card_codes(30)
+    await set_quota(shop, coins, 8)
+    held = [await place(shop, (coins, 1)) for _ in range(8)]  # one unit in each of the shop's 8 slots
+    await set_quota(shop, coins, 10)
+    lowered = await set_quota(shop, coins, 4)  # the shares of slots 0-3 are 1, of the others 0
+    by_slot = sorted([(await slot_of(shop, order), order) for order in held], key=lambda pair: pair[0])
+    sold: list[int] = []
+    remaining: list[dict[str, int] | None] = []
+
+    for slot, order in by_slot:  # the slots that kept a share first: the worst case
+        await (cancel if slot % 2 else expire)(shop, order)
+        placed = 0
+        while (await place(shop, (coins, 1)))["order"]:
+            placed += 1
+        sold.append(placed)
+        remaining.append((await seen_on_web(shop, coins))[0][1])
+
+    assert lowered == {"quota": {"quota": 4, "used": 8, "remaining": 0}, "userErrors": []}
+    assert sold == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert [seen and seen["used"] for seen in remaining] == [7, 6, 5, 4, 4, 4, 4, 4]
+    raised = await set_quota(shop, coins, 6)
+    assert raised == {"quota": {"quota": 6, "used": 4, "remaining": 2}, "userErrors": []}
+    assert [bool((await place(shop, (coins, 1)))["order"]) for _ in range(3)] == [True, True, False]
+    assert await seen_on_web(shop, coins) == [(0, {"quota": 6, "used": 6, "remaining": 0})]
+    assert await shop.ledger.codes(coins) == {"AVAILABLE": 24, "RESERVED": 6}

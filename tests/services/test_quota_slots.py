@@ -1,6 +1,7 @@
 """A channel's quota spread over slots: buyers racing never sell beyond it, an order draws
 from several slots when no one has room enough, a quota lowered below what is used takes
-nothing more, and a release gives each unit back to the slot it came from.
+nothing more until releases bring what is used under it (however they race buyers and the
+quota being set again), and a release gives each unit back to the slot it came from.
 
 Each case runs on both placement paths: PostgreSQL's driver path (slots_pg.py) and the
 general one (on SQLite, the general one twice).
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from broker import MemoryBroker
 from domain.access import ANONYMOUS
@@ -240,3 +241,159 @@ async def test_setting_the_quota_during_a_rush_never_sells_beyond_it(store: Stor
     assert await store.assert_consistent(coins) == (30, sold)
     assert sold <= 30
     assert all(used <= quota for _, quota, used in await store.slots(coins))
+
+
+async def slot_of(store: Store, sku: StockedSku, order: Order | None) -> int:
+    """The one slot a one-unit order took its unit from."""
+    assert order is not None
+    [slot] = await store.uses(sku, order.id)
+    return slot
+
+
+async def test_releases_under_a_lowered_quota_sell_nothing_until_used_falls_under_it(store: Store) -> None:
+    coins = await store.capped(8, 8)
+    held = [await store.place(coins, 1, buyer=n) for n in range(8)]  # one unit in each slot
+    assert await store.set_quota(coins, 10, 8) == quotas.Quota(10, 8)
+    assert await store.set_quota(coins, 4, 8) == quotas.Quota(4, 8)
+    assert [quota for _, quota, _ in await store.slots(coins)] == [1, 1, 1, 1, 0, 0, 0, 0]
+    by_slot = {await slot_of(store, coins, order): order for order in held}
+    sold: list[int] = []
+    used: list[int] = []
+
+    for n, order in sorted(by_slot.items()):  # the slots that kept a share first: the worst case
+        assert order is not None
+        await (store.cancel if n % 2 else store.expire)(order.id)
+        placed = 0
+        while await store.place(coins, 1, buyer=100 + 10 * n + placed) is not None:
+            placed += 1
+        sold.append(placed)
+        used.append((await store.assert_consistent(coins))[1])
+
+    assert sold == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert used == [7, 6, 5, 4, 4, 4, 4, 4]
+    assert all(taken <= quota for _, quota, taken in await store.slots(coins))
+
+
+async def test_a_quota_raised_after_releases_spreads_its_room_as_usual(store: Store) -> None:
+    coins = await store.capped(8, 8)
+    held = [await store.place(coins, 1, buyer=n) for n in range(8)]
+    await store.set_quota(coins, 4, 8)
+    for order in held[:6]:
+        assert order is not None
+        await store.cancel(order.id)
+    assert await store.assert_consistent(coins) == (4, 2)
+
+    assert await store.set_quota(coins, 9, 8) == quotas.Quota(9, 2)
+
+    assert all(quota >= used for _, quota, used in await store.slots(coins))
+    assert [await store.place(coins, 1, buyer=20 + n) is not None for n in range(8)] == [True] * 7 + [False]
+    assert await store.assert_consistent(coins) == (9, 9)
+
+
+async def held_two_in_each_of_8_slots(store: Store) -> tuple[StockedSku, dict[int, list[Order]]]:
+    """A quota of 16 over 8 slots, each slot's 2 units held by two one-unit orders."""
+    coins = await store.capped(16, 8, codes=200)
+    by_slot: dict[int, list[Order]] = {}
+    for n in range(16):
+        order = await store.place(coins, 1, buyer=n)
+        assert order is not None
+        by_slot.setdefault(await slot_of(store, coins, order), []).append(order)
+    assert sorted(len(orders) for orders in by_slot.values()) == [2] * 8
+    return coins, by_slot
+
+
+async def settle(store: Store, sku: StockedSku) -> int:
+    """Orders placed one after another until one is refused; how many were placed."""
+    placed = 0
+    while await store.place(sku, 1, buyer=900 + placed) is not None:
+        placed += 1
+    return placed
+
+
+async def test_buyers_racing_releases_after_a_lowering_never_end_beyond_the_quota(store: Store) -> None:
+    coins, by_slot = await held_two_in_each_of_8_slots(store)
+    assert await store.set_quota(coins, 6, 8) == quotas.Quota(6, 16)  # shares 1,1,1,1,1,1,0,0
+    # Every order of the slots that kept a share ends; slots 6 and 7 keep their 4 units.
+    ending = [order for slot in range(6) for order in by_slot[slot]]
+    random.shuffle(ending)
+
+    await asyncio.gather(
+        *((store.cancel if n % 2 else store.expire)(order.id) for n, order in enumerate(ending)),
+        *(store.place(coins, 1, buyer=100 + n) for n in range(40)),
+    )
+    await settle(store, coins)
+
+    assert await store.assert_consistent(coins) == (6, 6)
+    held = [await store.uses(coins, order.id) for order in by_slot[6] + by_slot[7]]
+    assert held == [{6: 1}, {6: 1}, {7: 1}, {7: 1}]  # still where they took their units
+
+
+async def test_releases_racing_buyers_and_the_quota_being_laid_out_again_never_end_beyond_it(store: Store) -> None:
+    coins, by_slot = await held_two_in_each_of_8_slots(store)
+    assert await store.set_quota(coins, 6, 8) == quotas.Quota(6, 16)
+    ending = [order for slot in range(6) for order in by_slot[slot]]
+    random.shuffle(ending)
+
+    async def operator() -> None:  # the same quota over other numbers of slots: rows added and removed
+        for slots in (3, 8, 5, 2, 8):
+            await store.set_quota(coins, 6, slots)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(
+        operator(),
+        *((store.cancel if n % 2 else store.expire)(order.id) for n, order in enumerate(ending)),
+        *(store.place(coins, 1, buyer=100 + n) for n in range(40)),
+    )
+    await settle(store, coins)
+
+    assert await store.assert_consistent(coins) == (6, 6)
+
+
+async def test_a_release_that_waited_for_the_quota_laid_out_over_more_slots_lays_out_all_of_them(store: Store) -> None:
+    if store.db.engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL lets a release wait on the slots while the quota is set")
+    coins = await store.capped(12, 3)  # 4 in each slot
+    eight = await store.place(coins, 8)  # 4 + 4 from slots 0 and 1
+    four = await store.place(coins, 4)  # slot 2
+    assert eight is not None and four is not None and await store.uses(coins, four.id) == {2: 4}
+    assert await store.set_quota(coins, 8, 3) == quotas.Quota(8, 12)  # shares 3, 3, 2
+
+    async with UnitOfWork(store.db, store.broker) as uow:  # the same quota over 8 slots, not yet committed
+        await quotas.set_quota(uow.session, store.web, coins.pk, 8, 8)
+        cancelling = asyncio.create_task(store.cancel(eight.id))
+        async with asyncio.timeout(10):
+            while not await waiting_on_a_lock(store):
+                await asyncio.sleep(0.01)
+    await cancelling
+
+    # Slot 2 was over its share: the release laid out the 8 slots there are now, not the 3
+    # its lock statement began with (the 4 units of room spread from slot 0 on).
+    assert await store.slots(coins) == [
+        (0, 1, 0), (1, 1, 0), (2, 5, 4), (3, 1, 0), (4, 0, 0), (5, 0, 0), (6, 0, 0), (7, 0, 0),
+    ]
+    assert await store.assert_consistent(coins) == (8, 4)
+
+
+async def test_setting_a_quota_that_waited_for_it_being_set_over_more_slots_sets_all_of_them(store: Store) -> None:
+    if store.db.engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL lets one setting wait on the slots while another is made")
+    coins = await store.capped(6, 3)
+
+    async with UnitOfWork(store.db, store.broker) as uow:  # 10 over 8 slots, not yet committed
+        await quotas.set_quota(uow.session, store.web, coins.pk, 10, 8)
+        setting = asyncio.create_task(store.set_quota(coins, 5, 3))
+        async with asyncio.timeout(10):
+            while not await waiting_on_a_lock(store):
+                await asyncio.sleep(0.01)
+
+    assert await setting == quotas.Quota(5, 0)
+    assert await store.slots(coins) == [(0, 2, 0), (1, 2, 0), (2, 1, 0)]
+
+
+async def waiting_on_a_lock(store: Store) -> bool:
+    async with store.db.fresh_sessions() as session:
+        waiting = await session.scalar(
+            text("SELECT count(*) FROM pg_stat_activity"
+                 " WHERE datname = current_database() AND wait_event_type = 'Lock'")
+        )
+        return bool(waiting)
