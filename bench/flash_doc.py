@@ -233,7 +233,7 @@ asyncpg statements, on a fresh pool of {run.codes:,} codes of another SKU.
   keep-alive connections, one mutation at a time each, every answer classed as placed,
   OUT_OF_STOCK or an error and timed on the clock the counters are read by. wrk is compiled,
   so on two cores it leaves the cycles to the gateway and PostgreSQL; the Python client
-  (`--client python`) costs 0.2–0.3 ms of CPU a request. Its CPU per request is given below
+  (`--client python`) costs 0.11 ms of CPU a request on a quiet machine, 0.33 ms on a loaded one. Its CPU per request is given below
   the table.
 - Floor (`bench/flash_floor.py`): an asyncpg pool of {run.concurrency} connections and as many
   tasks; per order one transaction: INSERT order, INSERT order_line, the claim `UPDATE card_code
