@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from domain.slots import draw, quota_shares, relaid_quotas
 from models import ChannelQuota
 from services.core.database import rows_changed
+from services.inventory.slots import take_one
 
 _SLOT = ChannelQuota.__table__
 _ROOM = _SLOT.c.quota - _SLOT.c.used
@@ -48,20 +49,7 @@ def _pair():  # type: ignore[no-untyped-def]
 
 
 def _take_one(*, waiting: bool):  # type: ignore[no-untyped-def]
-    pick = (
-        select(_SLOT.c.slot)
-        .where(*_pair(), _ROOM >= bindparam("units"))
-        .order_by(_SLOT.c.slot if waiting else func.random())
-        .limit(1)
-        .with_for_update(skip_locked=not waiting)
-        .scalar_subquery()
-    )
-    return (
-        update(_SLOT)
-        .where(*_pair(), _ROOM >= bindparam("units"), _SLOT.c.slot == pick)
-        .values(used=_SLOT.c.used + bindparam("units"))
-        .returning(_SLOT.c.id)
-    )
+    return take_one(_pair(), _ROOM, _SLOT.c.used, _SLOT.c.id, waiting=waiting)
 
 
 # Built once (their cache keys too).

@@ -53,21 +53,30 @@ _ALLOCATION = Allocation.__table__
 _FREE = _SLOT.c.on_hand - _SLOT.c.reserved
 
 
-def _take_one(*, waiting: bool):  # type: ignore[no-untyped-def]
+def take_one(pair: tuple, room, counted, returned, *, waiting: bool):  # type: ignore[no-untyped-def]
+    """The statement taking `units` from one slot of a slotted table (this one's, or a quota's:
+    services/inventory/quota_slots.py): a slot of the `pair` with `room` for them, at random
+    among those no other order holds, or with `waiting` the first in slot order; `counted`
+    grows by the units; returns the slot's `returned` column."""
+    table = counted.table
     pick = (
-        select(_SLOT.c.slot)
-        .where(_SLOT.c.sku_id == bindparam("sku"), _FREE >= bindparam("units"))
-        .order_by(_SLOT.c.slot if waiting else func.random())
+        select(table.c.slot)
+        .where(*pair, room >= bindparam("units"))
+        .order_by(table.c.slot if waiting else func.random())
         .limit(1)
         .with_for_update(skip_locked=not waiting)
         .scalar_subquery()
     )
     return (
-        update(_SLOT)
-        .where(_SLOT.c.sku_id == bindparam("sku"), _FREE >= bindparam("units"), _SLOT.c.slot == pick)
-        .values(reserved=_SLOT.c.reserved + bindparam("units"))
-        .returning(_SLOT.c.slot)
+        update(table)
+        .where(*pair, room >= bindparam("units"), table.c.slot == pick)
+        .values({counted.name: counted + bindparam("units")})
+        .returning(returned)
     )
+
+
+def _take_one(*, waiting: bool):  # type: ignore[no-untyped-def]
+    return take_one((_SLOT.c.sku_id == bindparam("sku"),), _FREE, _SLOT.c.reserved, _SLOT.c.slot, waiting=waiting)
 
 
 # Statements every counter order sends, built once (their cache keys too).

@@ -18,7 +18,6 @@ from services.core.driver import Session
 # a slot with room that no other order holds, at random; failing that (after rolling back
 # to the savepoint), the first slot with room, waiting for it; then every slot in slot
 # order, drawing from several. Each with the use naming the slot it took from.
-QUOTA_SAVEPOINT, BACK_TO_QUOTA_SAVEPOINT = "SAVEPOINT quota_slot", "ROLLBACK TO SAVEPOINT quota_slot"
 TAKE_QUOTA = """
 WITH taken AS (
   UPDATE channel_quota SET used = used + $3
@@ -58,7 +57,6 @@ RETURNING units
 # a slot with enough that no other order holds, at random; failing that (inside a savepoint
 # rolled back first, so that no lock is kept out of slot order), the first slot with enough,
 # waiting for it.
-SAVEPOINT, BACK_TO_SAVEPOINT = "SAVEPOINT counter_slot", "ROLLBACK TO SAVEPOINT counter_slot"
 TAKE_COUNTER = """
 WITH taken AS (
   UPDATE stock_level SET reserved = reserved + $3
@@ -99,29 +97,28 @@ RETURNING units
 
 async def take_quota(session: Session, line_id: int, sku_id: int, quantity: int, channel_id: int) -> int:
     """Units of the channel's quota taken for a line: all of them or none (quota_slots.take's steps)."""
-    await session.execute(QUOTA_SAVEPOINT)
-    first = await session.fetchrow(TAKE_QUOTA, line_id, sku_id, quantity, channel_id)
-    assert first is not None
-    if first["units"] or first["room"] < quantity:
-        # Taken; or refused, rightly: the slots had too little room as the statement found them.
-        return first["units"] or 0
-    for statement in (TAKE_QUOTA_WAITING, TAKE_QUOTA_SLOTS, TAKE_QUOTA_SLOTS):
-        await session.execute(BACK_TO_QUOTA_SAVEPOINT)
-        if taken := sum(row["units"] or 0 for row in await session.fetch(statement, line_id, sku_id, quantity, channel_id)):
-            return taken
-    return 0
+    steps = (TAKE_QUOTA, TAKE_QUOTA_WAITING, TAKE_QUOTA_SLOTS, TAKE_QUOTA_SLOTS)
+    return await _take(session, "quota_slot", steps, "room", line_id, sku_id, quantity, channel_id)
 
 
 async def take_counter(session: Session, line_id: int, sku_id: int, quantity: int) -> int:
     """Units of a counter taken for a line: all of them or none (the steps of slots.take)."""
-    await session.execute(SAVEPOINT)
-    first = await session.fetchrow(TAKE_COUNTER, line_id, sku_id, quantity)
+    steps = (TAKE_COUNTER, TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS)
+    return await _take(session, "counter_slot", steps, "free", line_id, sku_id, quantity)
+
+
+async def _take(session: Session, savepoint: str, steps: tuple[str, ...], left: str, *args: int) -> int:
+    """The steps over a slotted row, each after the first from the savepoint: the first also
+    tells (`left`) whether the slots together have enough for `args[2]` units."""
+    quantity = args[2]
+    await session.execute(f"SAVEPOINT {savepoint}")
+    first = await session.fetchrow(steps[0], *args)
     assert first is not None
-    if first["units"] or first["free"] < quantity:
-        # Taken; or refused, rightly: the slots held too few as the statement found them.
+    if first["units"] or first[left] < quantity:
+        # Taken; or refused, rightly: the slots had too little as the statement found them.
         return first["units"] or 0
-    for statement in (TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS):
-        await session.execute(BACK_TO_SAVEPOINT)
-        if taken := sum(row["units"] or 0 for row in await session.fetch(statement, line_id, sku_id, quantity)):
+    for statement in steps[1:]:
+        await session.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+        if taken := sum(row["units"] or 0 for row in await session.fetch(statement, *args)):
             return taken
     return 0
