@@ -20,7 +20,7 @@ from sqlalchemy import insert
 
 from config import Settings
 from domain.access import Role
-from flash_load import Tally, buyer_phone
+from flash_load import PLACED, Tally, buyer_phone
 from models import SaleRegistration
 from schema.relay import decode_pk
 from services.access.keys import issue_key
@@ -77,15 +77,26 @@ async def _register(settings: Settings, sale_id: int, buyers: int) -> None:
 
 
 def seconds_report(tally: Tally) -> str:
-    """The answers to orders sent in the rush's first second, beside those sent after it."""
-    sent = [(at - latency, latency) for at, latency in zip(tally.answered_at, tally.latencies, strict=True)]
-    first = sorted(latency for when, latency in sent if when < 1.0)
-    later = sorted(latency for when, latency in sent if when >= 1.0)
+    """The answers to orders sent in the rush's first second, beside those sent after it: all
+    of them, then the placed ones alone. A pool that sells out within seconds leaves mostly
+    refusals (answered from memory) after the first second, so the placed orders compare the
+    first second's work with the same work later."""
+    sent = [
+        (at - latency, latency, verdict)
+        for at, latency, (_, verdict) in zip(tally.answered_at, tally.latencies, tally.answers, strict=True)
+    ]
+
+    def split(rows: list[tuple[float, float, str]]) -> tuple[list[float], list[float]]:
+        return (sorted(latency for when, latency, _ in rows if when < 1.0),
+                sorted(latency for when, latency, _ in rows if when >= 1.0))
 
     def median(values: list[float]) -> str:
         return f"median answer {values[len(values) // 2] * 1000:.1f} ms" if values else "none"
 
+    first, later = split(sent)
+    placed_first, placed_later = split([row for row in sent if row[2] == PLACED])
     return (
         f"gateway's rush: {len(first):,} orders sent in its first second, {median(first)}; "
-        f"{len(later):,} sent after it, {median(later)}"
+        f"{len(later):,} sent after it, {median(later)}. Placed orders alone: {len(placed_first):,} "
+        f"sent in the first second, {median(placed_first)}; {len(placed_later):,} after it, {median(placed_later)}"
     )
