@@ -120,11 +120,28 @@ async function followOrder(saved) {
   setTimeout(recheck, 3000);
 }
 
+async function refreshStock() {
+  try {
+    const data = await gql(CATALOG, { channel: CHANNEL });
+    for (const { node: product } of data.products.edges) {
+      for (const sku of product.skus) showStock(sku.id, sku.stock.available);
+    }
+  } catch {
+    // the subscription goes on; the next reconnect reads again
+  }
+}
+
 async function start() {
   $("#again").addEventListener("click", () => { sessionStorage.removeItem(SAVED); location.assign(location.pathname); });
   const data = await gql(CATALOG, { channel: CHANNEL });
   renderCatalog(data.products.edges);
-  const live = new GraphQLSocket(socketUrl(), undefined, (state) => { $("#live").dataset.state = state; });
+  // A change that lands between the catalog's read and the subscription's start on the
+  // server is not pushed: once the socket is live (again), read the stock once more, after
+  // the subscription has had time to start.
+  const live = new GraphQLSocket(socketUrl(), undefined, (state) => {
+    $("#live").dataset.state = state;
+    if (state === "live") setTimeout(refreshStock, 1000);
+  });
   live.subscribe(STOCK, { channel: CHANNEL }, { next: (r) => r.data && showStock(r.data.stockChanged.skuId,
     r.data.stockChanged.available), error: () => {}, complete: () => {} });
   live.start();
