@@ -1,5 +1,5 @@
 """An order's write on PostgreSQL: one call of the placement function for an order without a
-coupon; BEGIN, four statements and COMMIT for one with a coupon.
+coupon; BEGIN, the statements below and COMMIT for one with a coupon.
 
 The same rows and rules as the general path in placing.py. Without a coupon the whole
 order is one round trip, `quanyi_place_order_v1` (migrations/versions/0037_order_placement_function.py),
