@@ -18,6 +18,7 @@ import httpx
 from domain.money import Money
 from suppliers import signing, wire
 from suppliers.base import Outcome, Result, SignatureError, SupplierUnavailable, TopUp
+from suppliers.connections import Answer, Connections, NoAnswer, OverHttpx, Pooled
 
 log = logging.getLogger("quanyi.suppliers")
 
@@ -43,40 +44,32 @@ class HttpSupplier:
         self.code = code
         self._base_url = base_url.rstrip("/")
         self._secret = secret
-        self._timeout = httpx.Timeout(timeout_seconds)
+        self._timeout = timeout_seconds
         self._tolerance = signature_tolerance_seconds
-        # One client per adapter, its connections pooled and kept alive between calls: as many
-        # kept as may be open, so that a burst of submissions (a sale's worker runs 16 at once)
-        # reuses its connections instead of closing some after each call and opening them again.
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=self._timeout,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
-        )
+        # One pool per adapter, its connections kept alive between calls: as many kept as may be
+        # open, so that a burst of submissions (a sale's worker runs 16 at once) reuses its
+        # connections instead of closing some after each call and opening them again. A given
+        # httpx client (a supplier in this process, a test's handler) carries them instead.
+        self._connections: Connections = OverHttpx(client) if client is not None else Pooled(limit=50)
 
     def __repr__(self) -> str:  # no secret in a repr that reaches a log
         return f"HttpSupplier({self.code!r}, {self._base_url!r})"
 
-    async def _send(self, method: str, path: str, body: bytes = b"") -> httpx.Response:
+    async def _send(self, method: str, path: str, body: bytes = b"") -> Answer:
         # A GET signs its path: see suppliers/signing.py.
         signature = signing.sign(self._secret, body or path.encode(), time.time())
         headers = {signing.HEADER: signature}
         if body:
             headers["Content-Type"] = "application/json"
-        return await self._client.request(
-            method, self._base_url + path, content=body or None, headers=headers,
-            timeout=self._timeout,
-        )
+        return await self._connections.request(method, self._base_url + path, body or None, headers, self._timeout)
 
     async def submit(self, topup: TopUp) -> Result:
         where = f"{topup.request_id} ({topup.product} to {wire.mask_account(topup.account)})"
         try:
             response = await self._send("POST", "/topups", wire.topup_body(topup))
-        except httpx.TimeoutException:
-            return self._unknown(topup.request_id, "submit", where, "no answer in time")
-        except httpx.RequestError as error:  # connection, protocol, decoding: no answer
-            return self._unknown(topup.request_id, "submit", where, type(error).__name__)
-        status = response.status_code
+        except NoAnswer as error:  # none in time, or the connection or protocol failed
+            return self._unknown(topup.request_id, "submit", where, _why(error))
+        status = response.status
         if 400 <= status < 500 and status not in _TRY_AGAIN:
             message = wire.message_of(response.content) or f"refused with HTTP {status}"
             log.info("supplier %s refused %s: %s", self.code, where, message)
@@ -90,11 +83,9 @@ class HttpSupplier:
     async def query(self, request_id: str) -> Result:
         try:
             response = await self._send("GET", f"/topups/{quote(request_id, safe='')}")
-        except httpx.TimeoutException:
-            return self._unknown(request_id, "query", request_id, "no answer in time")
-        except httpx.RequestError as error:
-            return self._unknown(request_id, "query", request_id, type(error).__name__)
-        if response.status_code == 404:
+        except NoAnswer as error:
+            return self._unknown(request_id, "query", request_id, _why(error))
+        if response.status == 404:
             # Only the supplier's own NOT_FOUND counts: a 404 from a proxy or a wrong
             # base URL says nothing about the request.
             try:
@@ -106,10 +97,10 @@ class HttpSupplier:
             return Result(Outcome.NOT_FOUND, request_id, message="the supplier has no such request")
         result = self._reported(response, request_id)
         if result is None:
-            return self._unknown(request_id, "query", request_id, f"HTTP {response.status_code}")
+            return self._unknown(request_id, "query", request_id, f"HTTP {response.status}")
         return result
 
-    def _reported(self, response: httpx.Response, request_id: str) -> Result | None:
+    def _reported(self, response: Answer, request_id: str) -> Result | None:
         """The outcome a 2xx answer reports about this request; None if it is not one."""
         if not response.is_success:
             return None
@@ -137,12 +128,17 @@ class HttpSupplier:
     async def balance(self) -> Money:
         try:
             response = await self._send("GET", "/balance")
-            response.raise_for_status()
+            if not response.is_success:
+                raise SupplierUnavailable(f"supplier {self.code}: no balance (HTTP {response.status})")
             return wire.parse_balance(response.content)
-        except (httpx.HTTPError, wire.WireError) as error:
-            reason = type(error).__name__
-            raise SupplierUnavailable(f"supplier {self.code}: no balance ({reason})") from None
+        except NoAnswer as error:
+            raise SupplierUnavailable(f"supplier {self.code}: no balance ({_why(error)})") from None
+        except wire.WireError as error:
+            raise SupplierUnavailable(f"supplier {self.code}: no balance ({type(error).__name__})") from None
 
     async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        await self._connections.close()
+
+
+def _why(error: NoAnswer) -> str:
+    return "no answer in time" if error.timed_out else error.reason

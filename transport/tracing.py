@@ -31,12 +31,14 @@ class Tracing:
 
 
 def install(app: Any, engines: Sequence[AsyncEngine], *, exporter: Any = None) -> Tracing:
-    """Trace requests to `app`, statements on `engines`, and every Redis and httpx call.
+    """Trace requests to `app`, statements on `engines`, and every Redis, httpx and aiohttp call
+    (the supplier adapters' requests go through aiohttp).
 
     `exporter`: where spans go (tests pass the SDK's in-memory exporter, exported at once);
     by default OTLP over HTTP, batched.
     """
     try:
+        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
         from opentelemetry.instrumentation.redis import RedisInstrumentor
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
@@ -64,7 +66,7 @@ def install(app: Any, engines: Sequence[AsyncEngine], *, exporter: Any = None) -
     sqlalchemy.instrument(engines=[engine.sync_engine for engine in engines], tracer_provider=provider,
                           skip_dep_check=True)
     instrumentors.append(sqlalchemy)
-    for instrumentor in (RedisInstrumentor(), HTTPXClientInstrumentor()):
+    for instrumentor in (RedisInstrumentor(), HTTPXClientInstrumentor(), AioHttpClientInstrumentor()):
         instrumentor.instrument(tracer_provider=provider)
         instrumentors.append(instrumentor)
     return Tracing(provider, instrumentors)

@@ -15,6 +15,7 @@ from asgi_lifespan import LifespanManager
 from config import Settings
 from gateway import create_app
 from services.core.database import Database
+from suppliers.http import HttpSupplier
 from tests.graphql.catalog_support import DemoCatalog
 from tests.support import TEST_REDIS_URL, GraphQLClient
 
@@ -75,18 +76,25 @@ async def test_a_request_is_one_trace_from_the_http_server_down_to_its_statement
 async def test_calls_to_other_services_over_http_are_traced(traced: Traced) -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        body = b'{"balance": "100.00", "currency": "CNY"}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
         await writer.drain()
         writer.close()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    adapter = HttpSupplier("traced", url, "supplier-secret")
     try:
-        async with httpx.AsyncClient() as client:  # as a supplier adapter would call out
-            assert (await client.get(f"http://127.0.0.1:{port}/balance")).text == "ok"
+        async with httpx.AsyncClient() as client:  # as a payment provider or a marketplace calls out
+            assert (await client.get(f"{url}/balance")).status_code == 200
+        await adapter.balance()  # as a supplier adapter calls out
     finally:
+        await adapter.close()
         server.close()
         await server.wait_closed()
-    [call] = _by_scope(traced.spans)["httpx"]
-    assert (call.name, call.attributes["http.response.status_code"] if "http.response.status_code" in call.attributes
-            else call.attributes["http.status_code"]) == ("GET", 200)
+    found = _by_scope(traced.spans)
+    [over_httpx] = found["httpx"]
+    [supplier_call] = found["aiohttp_client"]
+    for call in (over_httpx, supplier_call):
+        assert (call.name, call.attributes["http.response.status_code"] if "http.response.status_code" in call.attributes
+                else call.attributes["http.status_code"]) == ("GET", 200)
