@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import pytest
+
 from domain.money import Money
 from suppliers.base import Outcome, Result, TopUp
 from suppliers.http import HttpSupplier
@@ -106,3 +108,26 @@ async def test_a_supplier_address_that_is_not_a_url_is_unknown_not_a_crash() -> 
         await adapter.close()
 
     assert got.outcome is Outcome.UNKNOWN
+
+
+async def test_the_proxy_the_environment_names_carries_the_calls_unless_no_proxy_names_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = b'{"request_id": "Q3001-1", "status": "SUCCEEDED", "reference": "R1", "message": ""}'
+    async with raw_server(lambda head: answer("200 OK", body)) as (proxy, heads):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        through = HttpSupplier("proxied", "http://supplier.invalid:8080", SECRET, timeout_seconds=2)
+        direct = HttpSupplier("direct", "http://supplier.invalid:8080", SECRET, timeout_seconds=2)
+        try:
+            proxied_answer = await through.submit(TOPUP)
+            monkeypatch.setenv("NO_PROXY", "supplier.invalid")
+            direct_answer = await direct.submit(TOPUP)
+        finally:
+            await through.close()
+            await direct.close()
+
+    assert proxied_answer.outcome is Outcome.SUCCEEDED
+    assert [head.split(b"\r\n")[0] for head in heads] == [b"POST http://supplier.invalid:8080/topups HTTP/1.1"]
+    assert direct_answer == Result(Outcome.UNKNOWN, "Q3001-1", message="submit: ConnectError")
