@@ -10,11 +10,14 @@ supplier call over aiohttp").
 served in the same process (an ASGI app) or answered by a test's handler.
 
 Either way no redirect is followed (a signed request goes to the supplier's address or
-nowhere) and no cookie is kept.
+nowhere), no cookie is kept, and an answer is read up to `MAX_ANSWER_BYTES` (after
+decompression): a supplier's answers are a few hundred bytes of JSON, and one that sends more
+(a misconfigured or hostile endpoint) is no answer rather than the gateway's memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -22,6 +25,9 @@ from urllib.request import getproxies_environment, proxy_bypass_environment
 
 import aiohttp
 import httpx
+
+MAX_ANSWER_BYTES = 1 << 20
+TOO_LARGE = "AnswerTooLarge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +92,7 @@ class Pooled:
                 method, url, data=body, headers=headers, allow_redirects=False, proxy=self._proxy(url),
                 timeout=aiohttp.ClientTimeout(total=timeout_seconds),
             ) as response:
-                return Answer(response.status, await response.read())
+                return Answer(response.status, await _bounded(response.content.iter_any()))
         except TimeoutError:  # aiohttp's own timeouts are TimeoutErrors too
             raise NoAnswer("timeout", timed_out=True) from None
         except (aiohttp.ClientError, ValueError) as error:  # ValueError: a URL it cannot use
@@ -107,16 +113,28 @@ class OverHttpx:
     async def request(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
                       timeout_seconds: float) -> Answer:
         try:
-            response = await self._client.request(method, url, content=body, headers=headers,
-                                                  timeout=httpx.Timeout(timeout_seconds))
+            async with self._client.stream(method, url, content=body, headers=headers,
+                                           timeout=httpx.Timeout(timeout_seconds)) as response:
+                return Answer(response.status_code, await _bounded(response.aiter_bytes()))
         except httpx.TimeoutException:
             raise NoAnswer("timeout", timed_out=True) from None
         except httpx.RequestError as error:
             raise NoAnswer(type(error).__name__) from None
-        return Answer(response.status_code, response.content)
 
     async def close(self) -> None:
         return None
+
+
+async def _bounded(chunks: AsyncIterator[bytes]) -> bytes:
+    """The body from its chunks, or NoAnswer as soon as it passes MAX_ANSWER_BYTES."""
+    read: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise NoAnswer(TOO_LARGE)
+        read.append(chunk)
+    return b"".join(read)
 
 
 def _reason(error: Exception) -> str:

@@ -4,13 +4,16 @@ can and cannot make it do."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 
 from domain.money import Money
 from suppliers.base import Outcome, Result, TopUp
+from suppliers.connections import MAX_ANSWER_BYTES
 from suppliers.http import HttpSupplier
 from tests.suppliers.conftest import SECRET
 
@@ -131,3 +134,25 @@ async def test_the_proxy_the_environment_names_carries_the_calls_unless_no_proxy
     assert proxied_answer.outcome is Outcome.SUCCEEDED
     assert [head.split(b"\r\n")[0] for head in heads] == [b"POST http://supplier.invalid:8080/topups HTTP/1.1"]
     assert direct_answer == Result(Outcome.UNKNOWN, "Q3001-1", message="submit: ConnectError")
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked", "gzip"])
+async def test_an_answer_too_large_to_be_a_supplier_answer_is_unknown_and_not_kept(framing: str) -> None:
+    big = b"[" + b"0," * (MAX_ANSWER_BYTES // 2 + 10) + b"0]"
+    if framing == "length":
+        flood = answer("200 OK", big)
+    elif framing == "chunked":  # no length announced: only counting what arrives stops it
+        chunk = b"%x\r\n%s\r\n" % (len(big), big)
+        flood = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + b"0\r\n\r\n"
+    else:  # small on the wire, large once inflated
+        flood = answer("200 OK", gzip.compress(big), "Content-Encoding: gzip\r\n")
+    async with raw_server(lambda head: flood) as (url, _):
+        pooled = HttpSupplier("flood", url, SECRET, timeout_seconds=5)
+        async with httpx.AsyncClient() as client:
+            over_httpx = HttpSupplier("flood", url, SECRET, timeout_seconds=5, client=client)
+            try:
+                answers = [await pooled.submit(TOPUP), await over_httpx.submit(TOPUP)]
+            finally:
+                await pooled.close()
+
+    assert answers == [Result(Outcome.UNKNOWN, "Q3001-1", message="submit: AnswerTooLarge")] * 2
