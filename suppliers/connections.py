@@ -28,6 +28,7 @@ import httpx
 
 MAX_ANSWER_BYTES = 1 << 20
 TOO_LARGE = "AnswerTooLarge"
+TIMED_OUT = "no answer in time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +42,12 @@ class Answer:
 
 
 class NoAnswer(Exception):
-    """No HTTP answer came: `timed_out` when none came in time; otherwise `reason` names the
-    failure (the connection refused or lost, a malformed answer)."""
+    """No HTTP answer came; `reason` says why as an order's message shows it: "no answer in
+    time", or the failure's name (the connection refused or lost, a malformed answer)."""
 
-    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason, self.timed_out = reason, timed_out
+        self.reason = reason
 
 
 class Connections(Protocol):
@@ -94,7 +95,7 @@ class Pooled:
             ) as response:
                 return Answer(response.status, await _bounded(response.content.iter_any()))
         except TimeoutError:  # aiohttp's own timeouts are TimeoutErrors too
-            raise NoAnswer("timeout", timed_out=True) from None
+            raise NoAnswer(TIMED_OUT) from None
         except (aiohttp.ClientError, ValueError) as error:  # ValueError: a URL it cannot use
             raise NoAnswer(_reason(error)) from None
 
@@ -117,7 +118,7 @@ class OverHttpx:
                                            timeout=httpx.Timeout(timeout_seconds)) as response:
                 return Answer(response.status_code, await _bounded(response.aiter_bytes()))
         except httpx.TimeoutException:
-            raise NoAnswer("timeout", timed_out=True) from None
+            raise NoAnswer(TIMED_OUT) from None
         except httpx.RequestError as error:
             raise NoAnswer(type(error).__name__) from None
 

@@ -68,7 +68,7 @@ class HttpSupplier:
         try:
             response = await self._send("POST", "/topups", wire.topup_body(topup))
         except NoAnswer as error:  # none in time, or the connection or protocol failed
-            return self._unknown(topup.request_id, "submit", where, _why(error))
+            return self._unknown(topup.request_id, "submit", where, error.reason)
         status = response.status
         if 400 <= status < 500 and status not in _TRY_AGAIN:
             message = wire.message_of(response.content) or f"refused with HTTP {status}"
@@ -84,7 +84,7 @@ class HttpSupplier:
         try:
             response = await self._send("GET", f"/topups/{quote(request_id, safe='')}")
         except NoAnswer as error:
-            return self._unknown(request_id, "query", request_id, _why(error))
+            return self._unknown(request_id, "query", request_id, error.reason)
         if response.status == 404:
             # Only the supplier's own NOT_FOUND counts: a 404 from a proxy or a wrong
             # base URL says nothing about the request.
@@ -132,13 +132,10 @@ class HttpSupplier:
                 raise SupplierUnavailable(f"supplier {self.code}: no balance (HTTP {response.status})")
             return wire.parse_balance(response.content)
         except NoAnswer as error:
-            raise SupplierUnavailable(f"supplier {self.code}: no balance ({_why(error)})") from None
+            raise SupplierUnavailable(f"supplier {self.code}: no balance ({error.reason})") from None
         except wire.WireError as error:
             raise SupplierUnavailable(f"supplier {self.code}: no balance ({type(error).__name__})") from None
 
     async def close(self) -> None:
         await self._connections.close()
 
-
-def _why(error: NoAnswer) -> str:
-    return "no answer in time" if error.timed_out else error.reason
