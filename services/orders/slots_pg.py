@@ -98,19 +98,19 @@ RETURNING units
 async def take_quota(session: Session, line_id: int, sku_id: int, quantity: int, channel_id: int) -> int:
     """Units of the channel's quota taken for a line: all of them or none (quota_slots.take's steps)."""
     steps = (TAKE_QUOTA, TAKE_QUOTA_WAITING, TAKE_QUOTA_SLOTS, TAKE_QUOTA_SLOTS)
-    return await _take(session, "quota_slot", steps, "room", line_id, sku_id, quantity, channel_id)
+    return await _take(session, "quota_slot", steps, "room", quantity, line_id, sku_id, quantity, channel_id)
 
 
 async def take_counter(session: Session, line_id: int, sku_id: int, quantity: int) -> int:
     """Units of a counter taken for a line: all of them or none (the steps of slots.take)."""
     steps = (TAKE_COUNTER, TAKE_COUNTER_WAITING, TAKE_COUNTER_SLOTS, TAKE_COUNTER_SLOTS)
-    return await _take(session, "counter_slot", steps, "free", line_id, sku_id, quantity)
+    return await _take(session, "counter_slot", steps, "free", quantity, line_id, sku_id, quantity)
 
 
-async def _take(session: Session, savepoint: str, steps: tuple[str, ...], left: str, *args: int) -> int:
-    """The steps over a slotted row, each after the first from the savepoint: the first also
-    tells (`left`) whether the slots together have enough for `args[2]` units."""
-    quantity = args[2]
+async def _take(session: Session, savepoint: str, steps: tuple[str, ...], left: str, quantity: int, *args: int) -> int:
+    """The steps over a slotted row (each sent with `args`), each after the first from the
+    savepoint: the first also tells (`left`) whether the slots together have room for
+    `quantity` units."""
     await session.execute(f"SAVEPOINT {savepoint}")
     first = await session.fetchrow(steps[0], *args)
     assert first is not None
