@@ -146,6 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.core import logs
+    from transport.http_protocol import OneSendHttp
     from transport.metrics import prepare_multiprocess_directory
     from transport.websocket import GraphQLWebSocket
 
@@ -163,14 +164,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The embedded database migrates itself; production runs `quanyi migrate` first.
         upgrade(settings.database_url)
     if args.demo and _seed(settings):
-        print("demo data loaded", flush=True)
+        _say(log_format, "demo data loaded")
     # Several workers add up their metrics through a shared directory (transport/metrics.py).
     prepare_multiprocess_directory(args.workers)
     where = f"http://{args.host}:{args.port}"
-    print(f"Quanyi on {where}/graphql" + ("  (GraphiQL: open it in a browser)" if settings.graphiql else ""), flush=True)
+    _say(log_format, f"Quanyi on {where}/graphql" + ("  (GraphiQL: open it in a browser)" if settings.graphiql else ""))
     uvicorn.run(
         "gateway:create_app",
         factory=True,
+        http=OneSendHttp,  # an answer's headers and body in one send
         host=args.host,
         port=args.port,
         workers=args.workers,
@@ -184,6 +186,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_max_size=GraphQLWebSocket.max_message_bytes,
     )
     return 0
+
+
+def _say(log_format: str, message: str) -> None:
+    """A line for whoever started the server: printed, or a log line where the logs are JSON,
+    so that every line of the process's output is one a log pipeline can read."""
+    if log_format == "json":
+        logging.getLogger("quanyi").info(message)
+    else:
+        print(message, flush=True)
 
 
 def cmd_import_codes(args: argparse.Namespace) -> int:
