@@ -44,10 +44,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+GATEWAY_APP = "gateway:create_app"
+
+
 def uvicorn_command(app: str, port: int, *, app_dir: Path, workers: int = 1) -> list[str]:
     # The same uvicorn settings for every server: one worker unless a benchmark compares
     # process counts, no access log, so the comparison is between applications, not
-    # logging or process layouts.
+    # logging or process layouts. The gateway is served as `quanyi serve` serves it (its own
+    # HTTP protocol, transport/http_protocol.py); `app_dir` is on PYTHONPATH (project_env).
+    if app == GATEWAY_APP:
+        return [
+            sys.executable, "-c", "from cli import run; run()", "serve",
+            "--host", HOST, "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+        ]
     return [
         sys.executable,
         "-m",

@@ -1,4 +1,4 @@
-"""A real gateway process for end-to-end tests: uvicorn on a free port, always stopped."""
+"""A real gateway process for end-to-end tests: `quanyi serve` on a free port, always stopped."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ async def running_gateway(
     database_url: str, secret_key: bytes, log: Path, *, env: dict[str, str] | None = None, startup_seconds: float = 30.0,
     port: int | None = None,
 ) -> AsyncIterator[Server]:
-    """`python -m uvicorn gateway:create_app --factory` on the given database until the block ends.
+    """`quanyi serve` on the given database until the block ends.
 
     The process is stopped on the way out whatever happened: terminated, then killed if it
     does not finish within a few seconds.
@@ -106,9 +106,10 @@ async def running_gateways(
 
 
 def _command(port: int) -> list[str]:
+    # As production starts it: `quanyi serve`, with its own HTTP protocol (transport/http_protocol.py).
     return [
-        sys.executable, "-m", "uvicorn", "gateway:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        sys.executable, "-c", "from cli import run; run()", "serve",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     ]
 
 
