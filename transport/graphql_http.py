@@ -208,7 +208,7 @@ class GraphQLEndpoint:
             errors = self._documents.validate(query, parsed.document, public=public)
             if errors:
                 return self._errors(errors, ErrorCode.GRAPHQL_VALIDATION_FAILED, media, request_id)
-        if has_nul_character(op.variables):
+        if op.nul_possible and has_nul_character(op.variables):
             raise RequestError(f"variables: {NUL_MESSAGE}")
         over = self._bounds.check(query, parsed.document, operation, op.variables)
         if over is not None:

@@ -17,6 +17,9 @@ class Operation:
     variables: dict[str, Any] | None
     operation_name: str | None
     extensions: dict[str, Any] | None
+    # Whether a string of it may hold U+0000 (transport/documents.py refuses those). JSON
+    # spells that character only as the escape \u0000, so a body without it holds none.
+    nul_possible: bool = True
 
 
 def operation_from_json(body: bytes) -> Operation:
@@ -29,7 +32,7 @@ def operation_from_json(body: bytes) -> Operation:
         raise MalformedRequest("batched requests are not supported")
     if not isinstance(payload, dict):
         raise MalformedRequest("the request body must be a JSON object")
-    return _operation(payload)
+    return _operation(payload, nul_possible=b"\\u0000" in body)
 
 
 def operation_from_query_string(params: Mapping[str, str]) -> Operation:
@@ -44,7 +47,7 @@ def operation_from_query_string(params: Mapping[str, str]) -> Operation:
     )
 
 
-def _operation(payload: dict[str, Any]) -> Operation:
+def _operation(payload: dict[str, Any], *, nul_possible: bool = True) -> Operation:
     query = payload.get("query")
     if query is not None and not isinstance(query, str):
         raise MalformedRequest("query must be a string")
@@ -60,7 +63,7 @@ def _operation(payload: dict[str, Any]) -> Operation:
     if query is None and "persistedQuery" not in (extensions or {}):
         raise MalformedRequest("the request has no query")
     # An empty operationName is what some clients send for "none given".
-    return Operation(query, variables, name or None, extensions)
+    return Operation(query, variables, name or None, extensions, nul_possible)
 
 
 def _json_param(raw: str | None, name: str) -> Any:

@@ -305,11 +305,25 @@ REQUEST_ERRORS = [
         id="NUL in a variable",
     ),
     pytest.param(
+        {"query": PRODUCTS, "variables": {"channel": "web", "first": 2, "extra": [{"k\x00": "v"}]}},
+        error("variables: strings may not contain the character U+0000"),
+        id="NUL in a nested variable's key",
+    ),
+    pytest.param(
         {"query": "subscription { __typename }"},
         error("subscriptions are served over WebSocket on /graphql"),
         id="subscription over HTTP",
     ),
 ]
+
+
+async def test_a_variable_spelling_the_nul_escape_as_text_is_not_refused(http: httpx.AsyncClient) -> None:
+    # The six characters \u0000 (the body holds "\\u0000"): text, not U+0000.
+    response = await post(http, {"query": PRODUCTS, "variables": {"channel": "\\u0000", "first": 2}})
+
+    assert response.status_code == 200
+    # The channel is looked up as the text it is, past the check for U+0000.
+    assert [e["message"] for e in response.json()["errors"]] == ["unknown channel '\\\\u0000'"]
 
 
 @pytest.mark.parametrize(("body", "expected"), REQUEST_ERRORS)
