@@ -14,6 +14,7 @@ age of the copy.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -76,6 +77,11 @@ class Terms:
         # waiting for another's read while its session holds a pooled connection. Only a
         # change drops a copy outright.
         self._refreshing = 0  # reads in flight
+        # A SKU read for the first time (a sale's SKU as its rush begins, every SKU after a
+        # restart or a change) is read once: the orders that arrive meanwhile are answered by
+        # that read, not by as many reads of their own. Each future gives what its read
+        # found, or None when it failed and each waiter reads for itself.
+        self._first_reads: dict[tuple[int, int], asyncio.Future[dict[int, SkuTerms] | None]] = {}
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -132,11 +138,29 @@ class Terms:
                 missing.append(sku_id)
         if not missing:
             return found
+        reads = [self._first_reads.get((channel_id, sku_id)) for sku_id in missing]
+        if all(first is not None for first in reads):
+            # Only SKUs other orders are reading for the first time: their reads answer.
+            read = await _answered({first for first in reads if first is not None})
+            if read is not None:
+                found.update((sku_id, read[sku_id]) for sku_id in missing if sku_id in read)
+                return found
+        first_read = asyncio.get_running_loop().create_future() if self._ttl > 0 else None
+        keys = [(channel_id, sku_id) for sku_id in missing if (channel_id, sku_id) not in self._first_reads]
+        if first_read is not None:
+            self._first_reads.update((key, first_read) for key in keys)
         self._refreshing += 1
+        answer: dict[int, SkuTerms] | None = None
         try:
-            return await self._read_skus(session, channel_id, missing, found, now)
+            answer = await self._read_skus(session, channel_id, missing, found, now)
+            return answer
         finally:
             self._refreshing -= 1
+            if first_read is not None:
+                for key in keys:
+                    if self._first_reads.get(key) is first_read:
+                        del self._first_reads[key]
+                first_read.set_result(dict(answer) if answer is not None else None)
 
     async def _read_skus(
         self, session: AsyncSession, channel_id: int, missing: list[int], found: dict[int, SkuTerms], now: datetime
@@ -157,6 +181,7 @@ class Terms:
         self._generation += 1
         self._channels.clear()
         self._skus.clear()
+        self._first_reads.clear()  # an order from now on reads what the change left
 
     def on_event(self, topic: str, message: bytes = b"") -> None:
         """This process's own changes, heard before they go out on the broker."""
@@ -167,6 +192,17 @@ class Terms:
         """Forget the terms whenever the catalog, a price or a limit changes in any process."""
         await follow(broker, CATALOG_CHANGED, lambda message: self.on_event(CATALOG_CHANGED, message),
                      on_lost=self.forget, what="catalog change events (order terms)")
+
+
+async def _answered(reads: set[asyncio.Future[dict[int, SkuTerms] | None]]) -> dict[int, SkuTerms] | None:
+    """What the reads found together; None if one of them failed."""
+    found: dict[int, SkuTerms] = {}
+    for read in reads:
+        answer = await asyncio.shield(read)
+        if answer is None:
+            return None
+        found.update(answer)
+    return found
 
 
 async def _skus_of(
