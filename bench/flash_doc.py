@@ -251,9 +251,9 @@ asyncpg statements, on a fresh pool of {run.codes:,} codes of another SKU.
   and all of PostgreSQL's processes. app writes: the application process's
   write system calls (`syscw` in `/proc/<pid>/io`) per attempt, one per message it sends
   PostgreSQL (each statement, BEGIN, COMMIT, ROLLBACK, a pool's checks), plus the gateway's HTTP
-  answer and its request log line. An attempt the sold-out gate refuses writes only those two
-  or three, so "round trips per placed order" is the placed attempts' writes less the refused
-  ones'.
+  answer (one send under `quanyi serve`) and its request log line. An attempt the sold-out gate
+  refuses writes only those two, so "round trips per placed order" is the placed attempts'
+  writes less the refused ones'.
 
 {markdown_table(run)}
 

@@ -88,13 +88,12 @@ class OneSendHttp(HttpToolsProtocol):
     """uvicorn's httptools protocol, an answer's writes held and sent together (HeldWrites)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(HeldWrites(transport, self.loop))  # type: ignore[arg-type]
+        self._held = HeldWrites(transport, self.loop)
+        super().connection_made(self._held)  # type: ignore[arg-type]
 
     def handle_websocket_upgrade(self) -> None:
-        held = self.transport
-        if isinstance(held, HeldWrites):
-            # Nothing of this request was answered yet; the WebSocket protocol writes its
-            # frames to the socket's own transport.
-            held.flush()
-            self.transport = held.transport
+        # Nothing of this request was answered yet; the WebSocket protocol writes its frames
+        # to the socket's own transport.
+        self._held.flush()
+        self.transport = self._held.transport
         super().handle_websocket_upgrade()
